@@ -1,0 +1,38 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED_BENCH ?= ../shared/bench
+
+.PHONY: install test lint demo bench-accuracy fixtures clean
+
+install: $(BIN)/speakerspot
+
+$(BIN)/speakerspot: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	@touch $@
+
+test: install
+	$(BIN)/ruff check speakerspot tests benchmarks
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check speakerspot tests benchmarks
+
+# Train on the fixture clips, scan the sample recording that ships with the repo, score it.
+demo: install
+	$(BIN)/speakerspot train tests/fixtures/speech/train --target rms -o models/demo.pt
+	$(BIN)/speakerspot scan tests/fixtures/sample.ts --model models/demo.pt
+	$(BIN)/speakerspot eval tests/fixtures/sample.ts --model models/demo.pt --truth tests/fixtures/sample_truth.json -q
+
+# Accuracy on the development benchmark in ../shared/bench (not shipped with the repo).
+bench-accuracy: install
+	$(BIN)/python benchmarks/accuracy.py --bench $(SHARED_BENCH)
+
+# Regenerate the speech fixtures (needs flite: apt-get install flite). Their output is committed.
+fixtures: install
+	$(BIN)/python tests/make_fixtures.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache models/demo.pt

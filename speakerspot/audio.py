@@ -1,0 +1,168 @@
+"""Open a container, pick its audio stream, decode + downmix + resample in timed chunks.
+
+Everything streams: a recording is read packet by packet and handed on in chunks of a few seconds,
+so memory does not depend on its length. Times are seconds from the start of the file as a player
+shows it: the container's start time is 0:00, whatever the first PTS is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import MediaError
+
+log = logging.getLogger(__name__)
+
+CHUNK_SECONDS = 10.0
+# A jump in timestamps larger than this is a gap in the audio (a lost packet run, a pause in the
+# broadcast): later audio keeps its own time and the gap stays a gap.
+GAP_SECONDS = 0.1
+# Jumps backwards, or forwards by more than this, are timestamp discontinuities or wrap-arounds,
+# not gaps: the samples are counted on as if continuous.
+MAX_GAP_SECONDS = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Mono float32 `samples` at the decoder's sample rate, the first at `start` seconds."""
+
+    start: float
+    samples: np.ndarray
+
+
+@dataclass(frozen=True)
+class AudioStreamInfo:
+    """What `info` shows about one audio stream of a container."""
+
+    index: int
+    codec: str
+    channels: int
+    sample_rate: int
+    language: str | None
+    duration: float | None
+    default: bool
+
+
+def open_container(path: str | Path) -> av.container.InputContainer:
+    """Open `path` with FFmpeg, turning every failure into a MediaError naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(path, "no such file")
+    if path.is_dir():
+        raise MediaError(path, "is a directory, not a recording")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "is empty")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.error.FFmpegError, UnicodeDecodeError) as error:
+        raise MediaError(path, f"not a media file FFmpeg can read ({error.__class__.__name__})") from None
+
+
+def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInfo]:
+    """The container's audio streams, numbered 0, 1, … in file order (the `audio_track` numbers)."""
+    infos = []
+    for number, stream in enumerate(container.streams.audio):
+        duration = float(stream.duration * stream.time_base) if stream.duration else None
+        infos.append(AudioStreamInfo(
+            index=number, codec=stream.codec_context.name, channels=stream.codec_context.channels,
+            sample_rate=stream.codec_context.sample_rate, language=stream.language,
+            duration=duration, default=bool(stream.disposition & av.stream.Disposition.default)))
+    return infos
+
+
+def select_audio_stream(container: av.container.InputContainer, path: str | Path,
+                        audio_track: int | None = None) -> av.audio.stream.AudioStream:
+    """The audio stream numbered `audio_track`, or the first one when None."""
+    streams = container.streams.audio
+    if not streams:
+        raise MediaError(path, "has no audio stream")
+    if audio_track is None:
+        return streams[0]
+    if not 0 <= audio_track < len(streams):
+        raise MediaError(path, f"has {len(streams)} audio stream(s); there is no audio track {audio_track}")
+    return streams[audio_track]
+
+
+def container_origin(container: av.container.InputContainer) -> float:
+    """The time (seconds) a player shows as 0:00."""
+    return container.start_time / av.time_base if container.start_time is not None else 0.0
+
+
+def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = None,
+                 chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
+    """Decode one audio stream of `path` to mono float32 at `sample_rate` Hz, in timed chunks.
+
+    Multichannel audio is downmixed with FFmpeg's matrix (the centre channel, where dialogue
+    lives, is kept at full weight). Packets that fail to decode are skipped with a warning.
+    """
+    with open_container(path) as container:
+        stream = select_audio_stream(container, path, audio_track)
+        origin = container_origin(container)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        chunk_samples = int(chunk_seconds * sample_rate)
+        pending: list[np.ndarray] = []
+        pending_count = 0
+        pending_start: float | None = None  # time of pending[0][0]
+        corrupt_packets = 0
+        for frame in iterate_frames(container, stream, path):
+            if frame is None:
+                corrupt_packets += 1
+                continue
+            frame_time = None if frame.time is None else frame.time - origin
+            if pending_start is None:
+                pending_start = frame_time or 0.0
+            elif frame_time is not None:
+                expected = pending_start + pending_count / sample_rate
+                if GAP_SECONDS < frame_time - expected < MAX_GAP_SECONDS:
+                    if pending_count:
+                        yield AudioChunk(pending_start, np.concatenate(pending))
+                    pending, pending_count, pending_start = [], 0, frame_time
+            for resampled in resampler.resample(frame):
+                samples = resampled.to_ndarray()[0]
+                pending.append(samples)
+                pending_count += len(samples)
+            if pending_count >= chunk_samples:
+                yield AudioChunk(pending_start, np.concatenate(pending))
+                pending_start += pending_count / sample_rate
+                pending, pending_count = [], 0
+        for resampled in resampler.resample(None):
+            pending.append(resampled.to_ndarray()[0])
+            pending_count += len(pending[-1])
+        if corrupt_packets:
+            log.warning("%s: skipped %d packet(s) that failed to decode", path, corrupt_packets)
+        if pending_start is None:
+            raise MediaError(path, "its audio stream holds no decodable audio")
+        if pending_count:
+            yield AudioChunk(pending_start, np.concatenate(pending))
+
+
+def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+                   path: str | Path) -> Iterator[av.AudioFrame | None]:
+    """Decoded frames of `stream`; None for a packet that failed to decode."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.error.InvalidDataError:
+                yield None
+    except av.error.FFmpegError as error:
+        # A demuxer error mid-file (truncated recording): keep what was decoded so far.
+        log.warning("%s: reading stopped early: %s", path, error)
+
+
+def load_audio(path: str | Path, sample_rate: int, audio_track: int | None = None) -> np.ndarray:
+    """The whole audio track as one mono float32 array (for short clips; recordings should stream)."""
+    chunks = [chunk.samples for chunk in decode_audio(path, sample_rate, audio_track)]
+    return np.concatenate(chunks)
+
+
+def recording_duration(path: str | Path) -> float | None:
+    """The container's duration in seconds, as its header states it (None when unknown)."""
+    with open_container(path) as container:
+        return container.duration / av.time_base if container.duration else None

@@ -1,0 +1,138 @@
+"""Broadcast-like corruption of training audio, and non-speech sounds to train against.
+
+A model trained on clean clips learns the recording chain as much as the voice. Each epoch every
+clip goes through a freshly drawn chain (band limits, EQ tilt, reverberation, noise, a music bed,
+gain), and the negatives include sounds a broadcast carries besides voices: silence, hum, noise,
+tones, music-like beds, jingles. All signals are mono float32 at one sample rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def db_to_gain(decibels: float) -> float:
+    return 10.0 ** (decibels / 20.0)
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)) + 1e-12))
+
+
+def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None = None) -> np.ndarray:
+    """Noise whose power falls as 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
+    exponent = rng.uniform(0.0, 2.0) if exponent is None else exponent
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    frequencies = np.maximum(np.arange(len(spectrum)), 1.0)
+    noise = np.fft.irfft(spectrum / frequencies ** (exponent / 2), n=length)
+    return (noise / rms(noise)).astype(np.float32)
+
+
+def music_bed(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic music-like signal: chords of harmonic notes with envelopes, and percussion. Unit RMS."""
+    time = np.arange(length) / sample_rate
+    signal = np.zeros(length)
+    note_seconds = rng.uniform(0.15, 0.8)
+    note_length = max(1, int(note_seconds * sample_rate))
+    root = rng.uniform(45, 70)  # MIDI note numbers
+    for start in range(0, length, note_length):
+        stop = min(length, start + note_length)
+        envelope = np.exp(-np.arange(stop - start) / sample_rate * rng.uniform(1, 8))
+        for interval in rng.choice([0, 3, 4, 7, 10, 12, 16, 19], size=rng.integers(1, 4), replace=False):
+            frequency = 440.0 * 2 ** ((root + interval + rng.choice([-5, 0, 2, 5, 7]) - 69) / 12)
+            harmonics = rng.integers(1, 8)
+            for harmonic in range(1, harmonics + 1):
+                if frequency * harmonic < sample_rate / 2:
+                    phase = rng.uniform(0, 2 * np.pi)
+                    partial = np.sin(2 * np.pi * frequency * harmonic * time[start:stop] + phase)
+                    signal[start:stop] += envelope * partial / harmonic
+    if rng.random() < 0.6:  # drums: decaying noise bursts on a beat
+        beat = int(rng.uniform(0.25, 0.6) * sample_rate)
+        burst_length = min(beat, length)
+        decay = np.exp(-np.arange(burst_length) / sample_rate * rng.uniform(15, 40))
+        burst = coloured_noise(burst_length, rng) * decay
+        for start in range(0, length, beat):
+            stop = min(length, start + len(burst))
+            signal[start:stop] += burst[:stop - start] * rng.uniform(0.3, 1.5)
+    return (signal / rms(signal)).astype(np.float32)
+
+
+def non_speech(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """One of the sounds a broadcast carries besides voices, at a random level."""
+    kind = rng.integers(6)
+    time = np.arange(length) / sample_rate
+    if kind == 0:  # near silence
+        signal = coloured_noise(length, rng) * db_to_gain(rng.uniform(-60, -30))
+    elif kind == 1:  # noise: hiss, rumble, crowd-like
+        signal = coloured_noise(length, rng)
+    elif kind == 2:  # steady or swept tones, hum
+        base = rng.uniform(50, 3000)
+        sweep = base * (1 + rng.uniform(-0.5, 0.5) * time / max(time[-1], 1e-3))
+        signal = np.sin(2 * np.pi * np.cumsum(sweep) / sample_rate) + 0.2 * coloured_noise(length, rng)
+    else:  # music, jingles, music with noise
+        signal = music_bed(length, sample_rate, rng)
+        if kind == 5:
+            signal = signal + coloured_noise(length, rng) * db_to_gain(rng.uniform(-30, -10))
+    return (signal / rms(signal) * db_to_gain(rng.uniform(-30, -10))).astype(np.float32)
+
+
+def filter_spectrum(samples: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A random recording chain's frequency response: band limits and an EQ tilt with a bump."""
+    spectrum = np.fft.rfft(samples)
+    frequencies = np.fft.rfftfreq(len(samples), 1.0 / sample_rate)
+    octaves = np.log2(np.maximum(frequencies, 20.0) / 1000.0)
+    gain_db = rng.uniform(-4, 4) * octaves  # tilt, dB per octave around 1 kHz
+    centre = rng.uniform(-2, 2.5)  # a broad peak or dip somewhere between 250 Hz and 5.6 kHz
+    gain_db += rng.uniform(-8, 8) * np.exp(-0.5 * ((octaves - centre) / rng.uniform(0.3, 1.2)) ** 2)
+    if rng.random() < 0.25:  # telephone band
+        low, high = rng.uniform(250, 400), rng.uniform(3000, 3600)
+    else:
+        low, high = rng.uniform(20, 200), rng.uniform(4000, sample_rate / 2)
+    response = 10 ** (gain_db / 20)
+    response /= (1 + (low / np.maximum(frequencies, 1.0)) ** 4) * (1 + (frequencies / high) ** 8)
+    return np.fft.irfft(spectrum * response, n=len(samples)).astype(np.float32)
+
+
+def reverberate(samples: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Convolve with a synthetic room: a direct path and exponentially decaying noise."""
+    rt60 = rng.uniform(0.15, 0.9)
+    length = int(rt60 * sample_rate)
+    decay = np.exp(-6.9 * np.arange(length) / length)
+    response = rng.standard_normal(length) * decay * db_to_gain(rng.uniform(-25, -10))
+    response[0] = 1.0
+    size = len(samples) + length - 1
+    wet = np.fft.irfft(np.fft.rfft(samples, size) * np.fft.rfft(response, size), n=size)[:len(samples)]
+    return (wet * rms(samples) / rms(wet)).astype(np.float32)
+
+
+def broadcast_chain(samples: np.ndarray, sample_rate: int, rng: np.random.Generator,
+                    backgrounds: tuple[np.ndarray, ...] = ()) -> np.ndarray:
+    """Pass `samples` through a freshly drawn broadcast-like chain; each effect is applied or not.
+
+    `backgrounds` are optional other signals (e.g. other voices) that may be mixed in quietly.
+    """
+    signal = samples
+    if rng.random() < 0.4:
+        signal = reverberate(signal, sample_rate, rng)
+    if rng.random() < 0.8:
+        signal = filter_spectrum(signal, sample_rate, rng)
+    level = rms(signal)
+    if rng.random() < 0.4:
+        signal = signal + music_bed(len(signal), sample_rate, rng) * level * db_to_gain(-rng.uniform(6, 25))
+    if rng.random() < 0.5:
+        signal = signal + coloured_noise(len(signal), rng) * level * db_to_gain(-rng.uniform(10, 40))
+    if backgrounds and rng.random() < 0.15:
+        other = backgrounds[rng.integers(len(backgrounds))]
+        if len(other) >= len(signal):
+            offset = rng.integers(len(other) - len(signal) + 1)
+            piece = other[offset:offset + len(signal)]
+            signal = signal + piece / rms(piece) * level * db_to_gain(-rng.uniform(12, 25))
+    peak = np.max(np.abs(signal)) + 1e-9
+    gain = db_to_gain(rng.uniform(-30, 0)) / peak * 0.9
+    return (signal * gain).astype(np.float32)
+
+
+def change_speed(samples: np.ndarray, factor: float) -> np.ndarray:
+    """Play `samples` `factor` times faster (pitch and formants move with it) by linear interpolation."""
+    positions = np.arange(0, len(samples) - 1, factor)
+    return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)

@@ -1,0 +1,201 @@
+"""The `speakerspot` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import SpeakerspotError
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success
+  1  other error
+  2  bad command line (unknown option, missing argument)
+  3  a recording or clip cannot be read or has no usable audio
+  4  a model file is missing, damaged or of an unsupported version
+  5  the training clips cannot make a model
+  6  an output file cannot be written
+  130 interrupted (Ctrl-C); no partial output is left behind
+"""
+
+
+def reports_errors(command):
+    """Turn speakerspot's errors into one line on stderr and their exit code (a traceback with --debug)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        debug = click.get_current_context().find_root().params.get("debug")
+        try:
+            return command(*args, **kwargs)
+        except SpeakerspotError as error:
+            if debug:
+                raise
+            click.echo(f"speakerspot: error: {error}", err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("speakerspot: interrupted", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def device_option(command):
+    return click.option("--device", default="cpu", show_default=True,
+                        help="Torch device to compute on: cpu, cuda, cuda:1 …")(command)
+
+
+@click.group(epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="speakerspot")
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Log diagnostics (skipped packets, gaps) to stderr.")
+def cli(debug: bool, verbose: bool) -> None:
+    """Find where a given person speaks in recorded broadcasts.
+
+    \b
+    1. Train a model of the target voice from labeled clips:
+         speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
+    2. Scan recordings for it:
+         speakerspot scan recording.ts --model models/anna.pt
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="speakerspot: %(message)s")
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("labeled_folder", required=False, type=click.Path(path_type=Path))
+@click.option("--pos", "positive_folder", type=click.Path(path_type=Path),
+              help="Folder (searched recursively) or file of clips of the target voice.")
+@click.option("--neg", "negative_folder", type=click.Path(path_type=Path),
+              help="Folder (searched recursively) or file of clips of other voices.")
+@click.option("--target", help="With LABELED_FOLDER: the subfolder holding the target's clips; "
+                               "every other subfolder is negative.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Model file to write, e.g. models/anna.pt.")
+@click.option("--epochs", default=24, show_default=True, help="Passes over freshly augmented clips.")
+@click.option("--margin", default=0.3, show_default=True, help="Triplet loss margin on cosine similarity.")
+@click.option("--seed", default=0, show_default=True, help="Random seed; the same seed gives the same model.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@device_option
+@reports_errors
+def train(labeled_folder, positive_folder, negative_folder, target, output, epochs, margin, seed, quiet, device):
+    """Train a model of one voice from labeled clips.
+
+    Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
+    subfolder per speaker and --target naming the target's. Clips may be any format, sample rate
+    and length (at least about 2 s each). A fifth of the clips is held back to calibrate the
+    model's threshold; the summary printed at the end reports its equal-error rate.
+
+    \b
+    Examples:
+      speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
+      speakerspot train clips/ --target anna -o models/anna.pt
+    """
+    from .training import TrainingConfig, find_clips, labeled_folders
+    from .training import train as train_model
+
+    if labeled_folder is not None:
+        if not target:
+            raise click.UsageError("LABELED_FOLDER needs --target LABEL")
+        positives, negatives = labeled_folders(labeled_folder, target)
+    elif positive_folder and negative_folder:
+        positives, negatives = find_clips(positive_folder), find_clips(negative_folder)
+    else:
+        raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
+    config = TrainingConfig(epochs=epochs, margin=margin, seed=seed)
+    model = train_model(positives, negatives, config=config, device=device, name=output.stem, progress=not quiet)
+    model.save(output)
+    summary = model.training_summary
+    validation = summary["validation"]
+    click.echo(f"wrote {output}: {summary['positive_clips']} positive clips ({summary['positive_seconds']} s), "
+               f"{summary['negative_clips']} negative ({summary['negative_seconds']} s), "
+               f"{summary['seconds']} s of training", err=True)
+    if validation:
+        click.echo(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}", err=True)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("recording", type=click.Path(path_type=Path))
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),
+              help="Model file written by `speakerspot train`.")
+@click.option("-t", "--threshold", type=float,
+              help="Detection threshold on the top-5 mean cosine score; default: the model's calibrated "
+                   "threshold (the design's reference value is 0.7).")
+@click.option("--audio-track", type=int, help="Audio stream to scan, numbered from 0 (default: the first).")
+@click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt",
+              show_default=True, help="txt: one line per segment; json: segments and metadata.")
+@click.option("--windows", is_flag=True, help="With --format json: include every window's time and score.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@device_option
+@reports_errors
+def scan(recording, model_path, threshold, audio_track, format_name, windows, output, quiet, device):
+    """Find where the model's voice speaks in RECORDING.
+
+    RECORDING is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
+    wav, flac, mp3… Times are as a player shows them (0:00 is the start of the file).
+
+    \b
+    Examples:
+      speakerspot scan news.ts --model models/anna.pt
+      speakerspot scan news.ts -m models/anna.pt --format json --windows -o news.json
+    """
+    from .model import load_model
+    from .scanning import scan as scan_recording
+    from .writers import write_result
+
+    model = load_model(model_path, device=device)
+    result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, progress=not quiet)
+    write_result(result, format_name, output, windows=windows)
+
+
+@cli.command("eval", epilog=EXIT_CODES_HELP)
+@click.argument("recording", type=click.Path(path_type=Path))
+@click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),
+              help="Model file written by `speakerspot train`.")
+@click.option("--truth", "truth_path", required=True, type=click.Path(path_type=Path),
+              help='The target\'s true turns: JSON {"intervals": [[start, end], ...]} or RTTM (with --speaker).')
+@click.option("--speaker", help="With an RTTM truth file: the speaker name of the target.")
+@click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
+@click.option("--audio-track", type=int, help="Audio stream to scan, numbered from 0 (default: the first).")
+@click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@device_option
+@reports_errors
+def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, format_name, quiet, device):
+    """Scan RECORDING and measure the detections against the truth.
+
+    Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
+    turns found (half a turn covered), false alarms per hour (segments less than 20% on truth)
+    and the window equal-error rate.
+
+    \b
+    Example:
+      speakerspot eval news.ts --model models/anna.pt --truth news-truth.json
+    """
+    import json
+
+    from .evaluation import evaluate as evaluate_detections
+    from .evaluation import read_truth
+    from .model import load_model
+    from .scanning import scan as scan_recording
+
+    truth = read_truth(truth_path, speaker)
+    model = load_model(model_path, device=device)
+    result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, progress=not quiet)
+    report = evaluate_detections([(s.start, s.end) for s in result.segments], truth, result.duration,
+                                 result.window_times, result.window_scores)
+    if format_name == "json":
+        click.echo(json.dumps({"file": result.file, "model": result.model, "threshold": result.threshold,
+                               **report.to_dict()}))
+        return
+    eer = "n/a" if report.eer is None else f"{report.eer:.1%}"
+    click.echo(f"frame precision {report.frame_precision:.3f}  recall {report.frame_recall:.3f}  "
+               f"F1 {report.frame_f1:.3f}\nturns found {report.turns_found}/{report.turns}  "
+               f"false alarms {report.false_alarm_segments} ({report.false_alarms_per_hour:.1f}/hour)  "
+               f"window EER {eer}  (threshold {result.threshold:.3f})")
+
+
+def main() -> None:
+    cli(prog_name="speakerspot")

@@ -1,0 +1,47 @@
+"""The speaker encoder: log-mel windows in, unit-length embeddings out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Hyperparameters that rebuild the network; stored in the model file."""
+
+    n_mels: int = 128
+    channels: int = 128
+    blocks: int = 3
+    kernel_size: int = 5
+    embedding_dim: int = 128
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class SpeakerEncoder(nn.Module):
+    """conv1d over time with the mel bands as channels: (batch, n_mels, frames) → (batch, embedding_dim).
+
+    Each window's per-band mean is removed first: a fixed filter in the recording chain (EQ, a
+    microphone, a codec) adds a constant to every log-mel band, and that must not look like a voice.
+    """
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        in_channels = config.n_mels
+        for _ in range(config.blocks):
+            layers += [nn.Conv1d(in_channels, config.channels, config.kernel_size, padding=config.kernel_size // 2),
+                       nn.BatchNorm1d(config.channels), nn.ReLU(), nn.MaxPool1d(2)]
+            in_channels = config.channels
+        self.blocks = nn.Sequential(*layers)
+        self.projection = nn.Linear(config.channels, config.embedding_dim)
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        centred = windows - windows.mean(dim=-1, keepdim=True)
+        pooled = self.blocks(centred).mean(dim=-1)
+        return nn.functional.normalize(self.projection(pooled), dim=-1)

@@ -1,0 +1,40 @@
+"""The errors a user can meet. Each names the file and the problem; the CLI maps them to exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SpeakerspotError(Exception):
+    """Base of every error speakerspot raises on purpose; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+    def __init__(self, path: str | Path | None, problem: str):
+        self.path = None if path is None else str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+
+class MediaError(SpeakerspotError):
+    """A recording or clip that cannot be opened or decoded, or holds no usable audio."""
+
+    exit_code = 3
+
+
+class ModelFileError(SpeakerspotError):
+    """A model file that is missing, damaged, or of a format version this release cannot read."""
+
+    exit_code = 4
+
+
+class TrainingDataError(SpeakerspotError):
+    """Training clips that cannot make a model (none usable, too short, a clip in both classes)."""
+
+    exit_code = 5
+
+
+class OutputError(SpeakerspotError):
+    """An output path that cannot be written."""
+
+    exit_code = 6

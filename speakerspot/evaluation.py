@@ -1,0 +1,108 @@
+"""Score detections against the truth, with the definitions of the development benchmark's scorer.
+
+Frame metrics on a 0.1 s grid, ignoring frames within `collar` seconds of a truth boundary; a truth
+turn is found when detections cover at least half of it; a detected segment is a false alarm when
+less than 20% of it lies on truth; the window EER labels each window by whether its centre lies on
+truth (collar frames excluded).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import SpeakerspotError
+from .metrics import equal_error_rate
+
+GRID_SECONDS = 0.1
+COLLAR_SECONDS = 0.5
+TURN_COVERAGE = 0.5
+FALSE_ALARM_COVERAGE = 0.2
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    frame_precision: float
+    frame_recall: float
+    frame_f1: float
+    turns: int
+    turns_found: int
+    detected_segments: int
+    false_alarm_segments: int
+    false_alarms_per_hour: float
+    eer: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def grid_index(seconds: float) -> int:
+    return max(0, round(seconds / GRID_SECONDS))
+
+
+def frame_mask(intervals: list[tuple[float, float]], frames: int) -> np.ndarray:
+    mask = np.zeros(frames, bool)
+    for start, end in intervals:
+        mask[grid_index(start):grid_index(end)] = True
+    return mask
+
+
+def evaluate(segments: list[tuple[float, float]], truth: list[tuple[float, float]], duration: float,
+             window_times: np.ndarray | None = None, window_scores: np.ndarray | None = None,
+             collar: float = COLLAR_SECONDS) -> Evaluation:
+    """Compare detected `segments` with `truth` intervals (seconds) over a recording of `duration` s."""
+    frames = int(np.ceil(duration / GRID_SECONDS))
+    on_truth, detected = frame_mask(truth, frames), frame_mask(segments, frames)
+    scored = np.ones(frames, bool)
+    collar_frames = round(collar / GRID_SECONDS)
+    for boundary in (b for interval in truth for b in interval):
+        scored[max(0, grid_index(boundary) - collar_frames):grid_index(boundary) + collar_frames] = False
+    hits = int((on_truth & detected & scored).sum())
+    false_hits = int((~on_truth & detected & scored).sum())
+    misses = int((on_truth & ~detected & scored).sum())
+    precision = hits / (hits + false_hits) if hits + false_hits else 0.0
+    recall = hits / (hits + misses) if hits + misses else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    found = sum(1 for start, end in truth if detected[grid_index(start):grid_index(end)].mean() >= TURN_COVERAGE)
+    false_alarms = 0
+    for start, end in segments:
+        covered = on_truth[grid_index(start):max(grid_index(start) + 1, grid_index(end))]
+        false_alarms += covered.size == 0 or covered.mean() < FALSE_ALARM_COVERAGE
+    eer = None
+    if window_times is not None and window_scores is not None and len(window_times):
+        index = np.clip(np.round(np.asarray(window_times) / GRID_SECONDS).astype(int), 0, frames - 1)
+        keep = scored[index]
+        labels, scores = on_truth[index][keep], np.asarray(window_scores)[keep]
+        if labels.any() and not labels.all():
+            eer = round(equal_error_rate(scores[labels], scores[~labels])[0], 4)
+    return Evaluation(frame_precision=round(precision, 4), frame_recall=round(recall, 4), frame_f1=round(f1, 4),
+                      turns=len(truth), turns_found=found, detected_segments=len(segments),
+                      false_alarm_segments=int(false_alarms),
+                      false_alarms_per_hour=round(false_alarms / (duration / 3600), 2) if duration else 0.0,
+                      eer=eer)
+
+
+def read_truth(path: str | Path, speaker: str | None = None) -> list[tuple[float, float]]:
+    """Truth intervals from JSON (`{"intervals": [[start, end], ...]}`) or RTTM (with `speaker`)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise SpeakerspotError(path, f"cannot read the truth file: {error.strerror}") from None
+    if path.suffix.lower() == ".rttm":
+        if not speaker:
+            raise SpeakerspotError(path, "an RTTM truth file needs the speaker's name (--speaker)")
+        intervals = []
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) >= 8 and fields[0] == "SPEAKER" and fields[7] == speaker:
+                start = float(fields[3])
+                intervals.append((start, start + float(fields[4])))
+        return sorted(intervals)
+    try:
+        return [(float(start), float(end)) for start, end in json.loads(text)["intervals"]]
+    except (ValueError, KeyError, TypeError):
+        raise SpeakerspotError(path, 'not a truth file: expected JSON {"intervals": [[start, end], ...]}') from None

@@ -1,0 +1,165 @@
+"""Log-mel spectrograms in plain torch, and cutting them into fixed-length windows.
+
+The spectrogram is computed once over a stretch of audio and sliced into overlapping windows
+(`unfold`), never recomputed per window. Streaming keeps the frame grid continuous across chunks.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .audio import AudioChunk
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """Every setting that turns audio into encoder input; stored in the model file.
+
+    The mel range stops at 7.6 kHz: training clips come at 16 kHz and more, broadcasts pass
+    everything through one chain, and a model must not learn the recording chain's bandwidth.
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 1000  # ~22 frames per second
+    n_mels: int = 128
+    f_min: float = 60.0
+    f_max: float = 7600.0
+    window_frames: int = 44  # ~2 s
+    step_frames: int = 11  # ~0.5 s
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    @property
+    def step_seconds(self) -> float:
+        return self.step_frames * self.frame_seconds
+
+    @property
+    def window_seconds(self) -> float:
+        """Span of audio one window sees, first sample to last."""
+        return ((self.window_frames - 1) * self.hop_length + self.n_fft) / self.sample_rate
+
+    @property
+    def min_samples(self) -> int:
+        """Samples needed for one window."""
+        return (self.window_frames - 1) * self.hop_length + self.n_fft
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """`mels` (n, n_mels, window_frames) log-mel windows; `centres` (n,) their centre times, seconds;
+    `activity` (n,) the loudest frame of each window's central step relative to its loudest frame, dB."""
+
+    centres: np.ndarray
+    mels: torch.Tensor
+    activity: np.ndarray
+
+
+def hz_to_mel(frequency: torch.Tensor) -> torch.Tensor:
+    return 2595.0 * torch.log10(1.0 + frequency / 700.0)
+
+
+def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filters(front_end: FrontEnd, device: str = "cpu") -> torch.Tensor:
+    """Triangular filters on the HTK mel scale, unnormalised: (n_mels, n_fft // 2 + 1)."""
+    fft_frequencies = torch.linspace(0, front_end.sample_rate / 2, front_end.n_fft // 2 + 1, dtype=torch.float64)
+    mel_edges = torch.linspace(hz_to_mel(torch.tensor(front_end.f_min, dtype=torch.float64)),
+                               hz_to_mel(torch.tensor(front_end.f_max, dtype=torch.float64)),
+                               front_end.n_mels + 2, dtype=torch.float64)
+    hz_edges = mel_to_hz(mel_edges)
+    lower, centre, upper = hz_edges[:-2, None], hz_edges[1:-1, None], hz_edges[2:, None]
+    rising = (fft_frequencies - lower) / (centre - lower)
+    falling = (upper - fft_frequencies) / (upper - centre)
+    return torch.clamp(torch.minimum(rising, falling), min=0).float().to(device)
+
+
+@functools.lru_cache(maxsize=8)
+def hann_window(n_fft: int, device: str = "cpu") -> torch.Tensor:
+    return torch.hann_window(n_fft, device=device)
+
+
+def log_mel_spectrogram(samples: torch.Tensor, front_end: FrontEnd) -> torch.Tensor:
+    """Natural-log mel power spectrogram of mono `samples` (n,): (frames, n_mels).
+
+    Frame i covers samples [i * hop, i * hop + n_fft) (no padding), so chunks can be joined.
+    """
+    device = str(samples.device)
+    if samples.shape[-1] < front_end.n_fft:
+        return torch.zeros(0, front_end.n_mels, device=samples.device)
+    spectrum = torch.stft(samples, front_end.n_fft, front_end.hop_length, window=hann_window(front_end.n_fft, device),
+                          center=False, return_complex=True)
+    power = spectrum.real.square() + spectrum.imag.square()
+    mel = mel_filters(front_end, device) @ power
+    return torch.log(mel.clamp_min(1e-8)).T
+
+
+def cut_windows(frames: torch.Tensor, window_frames: int, step_frames: int) -> torch.Tensor:
+    """Overlapping windows of a (frames, n_mels) spectrogram: (n, n_mels, window_frames), a view."""
+    if frames.shape[0] < window_frames:
+        return frames.new_zeros(0, frames.shape[1], window_frames)
+    return frames.unfold(0, window_frames, step_frames)
+
+
+def centre_activity(windows: torch.Tensor, step_frames: int) -> np.ndarray:
+    """Level (dB, at most 0) of the loudest frame in each window's central `step_frames` frames,
+    relative to the window's loudest frame: very negative where the window's centre is silence."""
+    decibels = torch.logsumexp(windows, dim=1) * (10 / np.log(10))  # frame power, (n, window_frames)
+    middle = windows.shape[-1] // 2
+    centre = decibels[:, middle - step_frames // 2:middle + (step_frames + 1) // 2]
+    return (centre.amax(dim=1) - decibels.amax(dim=1)).cpu().numpy()
+
+
+def clip_windows(samples: np.ndarray, front_end: FrontEnd, step_frames: int | None = None,
+                 device: str = "cpu") -> torch.Tensor:
+    """All windows of a short clip held in memory: (n, n_mels, window_frames)."""
+    frames = log_mel_spectrogram(torch.from_numpy(samples).to(device), front_end)
+    return cut_windows(frames, front_end.window_frames, step_frames or front_end.step_frames)
+
+
+def stream_windows(chunks: Iterable[AudioChunk], front_end: FrontEnd, device: str = "cpu") -> Iterator[WindowBatch]:
+    """Windows of a stream of timed chunks, with bounded memory.
+
+    The frame grid runs on across chunks; where a chunk does not start where the last one ended
+    (a gap in the audio), the grid restarts at the new chunk so every window keeps its true time.
+    """
+    hop, step = front_end.hop_length, front_end.step_frames
+    half_window = front_end.window_seconds / 2
+    run_start = 0.0  # time of sample 0 of the current run
+    run_samples = 0  # samples of the run received so far
+    pending = np.zeros(0, np.float32)  # samples not yet turned into frames
+    frames = torch.zeros(0, front_end.n_mels, device=device)  # frames not yet fully consumed by windows
+    first_kept_frame = 0  # run frame index of frames[0]
+    for chunk in chunks:
+        expected = run_start + run_samples / front_end.sample_rate
+        if abs(chunk.start - expected) > 0.5 / front_end.sample_rate * hop or run_samples == 0:
+            run_start, run_samples, first_kept_frame = chunk.start, 0, 0
+            pending = np.zeros(0, np.float32)
+            frames = frames[:0]
+        run_samples += len(chunk.samples)
+        pending = np.concatenate([pending, chunk.samples])
+        new_frames = log_mel_spectrogram(torch.from_numpy(pending).to(device), front_end)
+        pending = pending[new_frames.shape[0] * hop:]
+        frames = torch.cat([frames, new_frames])
+        windows = cut_windows(frames, front_end.window_frames, step)
+        if windows.shape[0] == 0:
+            continue
+        window_starts = (first_kept_frame + np.arange(windows.shape[0]) * step) * hop / front_end.sample_rate
+        yield WindowBatch(centres=run_start + window_starts + half_window, mels=windows,
+                          activity=centre_activity(windows, step))
+        consumed = windows.shape[0] * step
+        frames = frames[consumed:]
+        first_kept_frame += consumed

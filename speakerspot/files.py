@@ -1,0 +1,33 @@
+"""Writing output files so that a crash or Ctrl-C never leaves a half-written one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from .errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside `path` for writing; rename it to `path` only on success."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(path, f"directory {path.parent} does not exist")
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise OutputError(path, f"cannot write: {error.strerror}") from None
+    try:
+        with os.fdopen(descriptor, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+            yield file
+        os.replace(temporary, path)
+    except OSError as error:
+        raise OutputError(path, f"cannot write: {error.strerror}") from None
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)

@@ -1,0 +1,114 @@
+"""SpeakerModel: encoder + memory bank + decision settings + front-end settings, and its file format.
+
+A model file is a dict of primitives and tensors (no pickled classes), loaded with
+`weights_only=True`, written to a temporary file and renamed so a crash never leaves half a model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from .encoder import EncoderConfig, SpeakerEncoder
+from .errors import ModelFileError
+from .features import FrontEnd
+from .files import atomic_write
+from .memory_bank import TOP_K, top_k_mean_scores
+from .segments import Decision
+
+FORMAT_NAME = "speakerspot-model"
+FORMAT_VERSION = 1
+
+
+class SpeakerModel:
+    """A trained target voice: scores log-mel windows by their similarity to the target."""
+
+    def __init__(self, encoder: SpeakerEncoder, memory_bank: torch.Tensor, front_end: FrontEnd,
+                 decision: Decision = Decision(), top_k: int = TOP_K, name: str = "model",
+                 training_summary: dict | None = None):
+        self.encoder = encoder.eval()
+        self.memory_bank = memory_bank
+        self.front_end = front_end
+        self.decision = decision
+        self.top_k = top_k
+        self.name = name
+        self.training_summary = training_summary or {}
+
+    @property
+    def device(self) -> torch.device:
+        return self.memory_bank.device
+
+    def to(self, device: str | torch.device) -> SpeakerModel:
+        self.encoder.to(device)
+        self.memory_bank = self.memory_bank.to(device)
+        return self
+
+    @torch.inference_mode()
+    def embed(self, windows: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Unit embeddings of log-mel windows (n, n_mels, frames) → (n, dim)."""
+        if windows.shape[0] == 0:
+            return torch.zeros(0, self.memory_bank.shape[1], device=self.device)
+        return torch.cat([self.encoder(windows[i:i + batch_size].to(self.device))
+                          for i in range(0, windows.shape[0], batch_size)])
+
+    def score(self, windows: torch.Tensor) -> np.ndarray:
+        """Mean of the top-k cosine similarities of each window to the memory bank: (n,)."""
+        embeddings = self.embed(windows)
+        if embeddings.shape[0] == 0:
+            return np.zeros(0, np.float32)
+        return top_k_mean_scores(embeddings, self.memory_bank, self.top_k).cpu().numpy()
+
+    def scan(self, source, **options):
+        """Find the target in a recording; see `speakerspot.scan` for the options."""
+        from .scanning import scan
+
+        return scan(self, source, **options)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model file atomically."""
+        path = Path(path)
+        checkpoint = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "speakerspot_version": __version__,
+            "name": self.name,
+            "front_end": self.front_end.to_dict(),
+            "encoder_config": self.encoder.config.to_dict(),
+            "encoder_state": {key: value.cpu() for key, value in self.encoder.state_dict().items()},
+            "memory_bank": self.memory_bank.cpu(),
+            "decision": self.decision.to_dict(),
+            "top_k": self.top_k,
+            "training_summary": self.training_summary,
+        }
+        with atomic_write(path, "wb") as file:
+            torch.save(checkpoint, file)
+        return path
+
+
+def load_model(path: str | Path, device: str = "cpu") -> SpeakerModel:
+    """Read a model file written by `SpeakerModel.save`, checking its format and version."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(path, "no such model file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for damaged files
+        raise ModelFileError(path, f"not a speakerspot model file, or damaged ({error.__class__.__name__})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT_NAME:
+        raise ModelFileError(path, "not a speakerspot model file")
+    version = checkpoint.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(path, f"model format version {version} is not supported by speakerspot "
+                                   f"{__version__} (it reads version {FORMAT_VERSION}); upgrade speakerspot")
+    try:
+        encoder = SpeakerEncoder(EncoderConfig(**checkpoint["encoder_config"]))
+        encoder.load_state_dict(checkpoint["encoder_state"], strict=True)
+        model = SpeakerModel(encoder, checkpoint["memory_bank"].float(), FrontEnd(**checkpoint["front_end"]),
+                             decision=Decision(**checkpoint["decision"]), top_k=int(checkpoint["top_k"]),
+                             name=str(checkpoint["name"]), training_summary=checkpoint["training_summary"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise ModelFileError(path, f"model file is damaged: {error}") from None
+    return model.to(device)

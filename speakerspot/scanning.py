@@ -1,0 +1,99 @@
+"""Scan one recording: decode → features → embed → score → segments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
+from .features import stream_windows
+from .model import SpeakerModel
+from .segments import Segment, decide
+
+PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
+
+
+@dataclass
+class ScanResult:
+    """What a scan found: segments, and every window's centre time (s), score and smoothed score."""
+
+    file: str
+    model: str
+    threshold: float
+    duration: float
+    segments: list[Segment]
+    window_times: np.ndarray = field(repr=False)
+    window_scores: np.ndarray = field(repr=False)
+    smoothed_scores: np.ndarray = field(repr=False)
+
+    def to_dict(self, windows: bool = False) -> dict:
+        result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),
+                  "duration": round(self.duration, 3),
+                  "segments": [{"start": s.start, "end": s.end, "score": s.score} for s in self.segments]}
+        if windows:
+            result["windows"] = [{"time": round(float(t), 3), "score": round(float(smoothed), 4),
+                                  "raw_score": round(float(raw), 4)}
+                                 for t, smoothed, raw in zip(self.window_times, self.smoothed_scores,
+                                                             self.window_scores, strict=True)]
+        return result
+
+
+def scan(model: SpeakerModel, source: str | Path | np.ndarray, *, threshold: float | None = None,
+         audio_track: int | None = None, progress: bool = False) -> ScanResult:
+    """Find where the model's target speaks in `source`.
+
+    `source` is a path to any recording FFmpeg reads, or mono float32 samples already at the
+    model's sample rate. `threshold` overrides the model's own calibrated one (it applies to the
+    window scores averaged over the model's smoothing width); `audio_track` picks an audio stream
+    (default: the first); `progress` shows a bar on stderr.
+    """
+    front_end = model.front_end
+    if isinstance(source, np.ndarray):
+        name, total = "<array>", len(source) / front_end.sample_rate
+        chunks = array_chunks(source, front_end.sample_rate)
+    else:
+        name, total = str(source), recording_duration(source)
+        chunks = decode_audio(source, front_end.sample_rate, audio_track)
+    decision = model.decision.with_threshold(threshold)
+    tracker = ChunkTracker(front_end.sample_rate)
+    centres, scores, activity = [], [], []
+    with tqdm(total=round(total, 1) if total else None, unit="s", desc=Path(name).name, disable=not progress,
+              leave=False, bar_format=PROGRESS_FORMAT) as bar:
+        for batch in stream_windows(tracker.follow(chunks, bar), front_end, str(model.device)):
+            centres.append(batch.centres)
+            scores.append(model.score(batch.mels))
+            activity.append(batch.activity)
+    window_times = np.concatenate(centres) if centres else np.zeros(0)
+    window_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
+    window_activity = np.concatenate(activity) if activity else np.zeros(0, np.float32)
+    smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds)
+    return ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
+                      segments=segments, window_times=window_times, window_scores=window_scores,
+                      smoothed_scores=smoothed)
+
+
+class ChunkTracker:
+    """Passes chunks through, advancing a progress bar and remembering where the audio ends."""
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
+        self.end = 0.0
+
+    def follow(self, chunks: Iterator[AudioChunk], bar: tqdm) -> Iterator[AudioChunk]:
+        for chunk in chunks:
+            end = chunk.start + len(chunk.samples) / self.sample_rate
+            bar.update(end - self.end)
+            self.end = end
+            yield chunk
+
+
+def array_chunks(samples: np.ndarray, sample_rate: int) -> Iterator[AudioChunk]:
+    """Chunks of an in-memory signal, timed from 0, as the decoder would hand them on."""
+    size = int(CHUNK_SECONDS * sample_rate)
+    samples = np.asarray(samples, dtype=np.float32)
+    for offset in range(0, len(samples), size):
+        yield AudioChunk(offset / sample_rate, samples[offset:offset + size])

@@ -1,0 +1,90 @@
+"""From window scores to time spans."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A span where the target speaks: `start`, `end` in seconds, `score` the mean window score."""
+
+    start: float
+    end: float
+    score: float
+
+
+# A window whose centre is this far below its loudest part is centred on silence: at the edge of a
+# segment it is there only because the speech beside it fills the window, so it is trimmed off.
+SILENT_CENTRE_DB = -25.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How window scores become segments: tunable without retraining, stored in the model file.
+
+    `threshold` applies to window scores averaged over `smoothing_windows` neighbours; segments
+    shorter than `min_segment_seconds` are dropped.
+    """
+
+    threshold: float = 0.7
+    smoothing_windows: int = 5
+    min_segment_seconds: float = 1.0
+
+    def with_threshold(self, threshold: float | None) -> Decision:
+        return self if threshold is None else replace(self, threshold=threshold)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None, decision: Decision,
+           step_seconds: float) -> tuple[np.ndarray, list[Segment]]:
+    """(smoothed scores, segments) from raw window scores."""
+    smoothed = smooth_scores(scores, decision.smoothing_windows)
+    segments = segments_from_scores(centres, smoothed, decision.threshold, step_seconds, activity)
+    return smoothed, [s for s in segments if s.end - s.start >= decision.min_segment_seconds]
+
+
+def smooth_scores(scores: np.ndarray, width: int) -> np.ndarray:
+    """Moving average over `width` neighbouring windows (odd; ends padded with the end values).
+
+    A turn lasts seconds, a spurious match one window: averaging over ~2 s keeps the first and
+    flattens the second."""
+    if width <= 1 or len(scores) == 0:
+        return np.asarray(scores, dtype=np.float32)
+    padded = np.pad(np.asarray(scores, dtype=np.float64), width // 2, mode="edge")
+    return np.convolve(padded, np.ones(width) / width, mode="valid").astype(np.float32)
+
+
+def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: float, step_seconds: float,
+                         activity: np.ndarray | None = None) -> list[Segment]:
+    """Merge windows scoring above `threshold` into segments.
+
+    A window stands for the `step_seconds` around its centre (the windows overlap, so this is the
+    stretch it is the nearest window for). Spans merge across a gap of up to one step: one missed
+    window does not split a turn. With `activity` (see
+    `features.centre_activity`), windows centred on silence are trimmed from the segment edges.
+    """
+    runs: list[list[int]] = []
+    for index in np.flatnonzero(scores > threshold):
+        if runs and centres[index] - centres[runs[-1][-1]] <= 2 * step_seconds + 1e-6:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    if activity is not None:
+        runs = [trim_silent_edges(run, activity) for run in runs]
+    return [make_segment(centres, scores, run, step_seconds) for run in runs if run]
+
+
+def trim_silent_edges(run: list[int], activity: np.ndarray) -> list[int]:
+    voiced = [position for position, index in enumerate(run) if activity[index] > SILENT_CENTRE_DB]
+    return run[voiced[0]:voiced[-1] + 1] if voiced else []
+
+
+def make_segment(centres: np.ndarray, scores: np.ndarray, run: list[int], step_seconds: float) -> Segment:
+    start = max(0.0, float(centres[run[0]]) - step_seconds / 2)
+    return Segment(start=round(start, 3), end=round(float(centres[run[-1]]) + step_seconds / 2, 3),
+                   score=round(float(np.mean(scores[run])), 4))

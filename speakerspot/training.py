@@ -1,0 +1,272 @@
+"""Train a target-voice model from labeled clips: triplet loss with negatives mined outside the batch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .audio import load_audio
+from .augment import broadcast_chain, change_speed, non_speech
+from .encoder import EncoderConfig, SpeakerEncoder
+from .errors import MediaError, TrainingDataError
+from .features import FrontEnd, clip_windows
+from .memory_bank import top_k_mean_scores
+from .metrics import equal_error_rate
+from .model import SpeakerModel
+from .segments import smooth_scores
+
+log = logging.getLogger(__name__)
+
+MEDIA_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".m4a", ".aac", ".ac3",
+                              ".wma", ".aif", ".aiff", ".ts", ".m2ts", ".mts", ".mkv", ".mka", ".mp4", ".mov",
+                              ".webm", ".avi", ".mpg", ".mpeg"})
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train; stored in the model file's training summary."""
+
+    epochs: int = 24
+    steps_per_epoch: int = 25
+    batch_size: int = 64
+    margin: float = 0.3
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-3
+    negative_candidates: int = 1024  # negatives embedded per step, the hardest for each anchor is used
+    train_step_frames: int = 4  # window step inside training clips (denser than scanning)
+    validation_fraction: float = 0.2
+    non_speech_ratio: float = 0.5  # seconds of synthetic non-speech per second of negative clips
+    speed_shifted_negatives: bool = True  # the target sped up or slowed down is another voice
+    seed: int = 0
+
+
+@dataclass
+class Clip:
+    path: Path
+    samples: np.ndarray
+
+
+def find_clips(folder: str | Path) -> list[Path]:
+    """Media files under `folder`, recursively, in a stable order."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise TrainingDataError(folder, "no such folder")
+    if folder.is_file():
+        return [folder]
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
+
+
+def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Path]]:
+    """Split `root/LABEL/…` clips into the target's (LABEL == target) and everyone else's."""
+    root = Path(root)
+    labels = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if target not in labels:
+        raise TrainingDataError(root, f"has no subfolder {target!r} (labels found: {', '.join(labels) or 'none'})")
+    negatives = [clip for label in labels if label != target for clip in find_clips(root / label)]
+    return find_clips(root / target), negatives
+
+
+def load_clips(paths: list[Path], front_end: FrontEnd, role: str) -> list[Clip]:
+    """Decode clips at the front end's rate; every problem names the clip."""
+    if not paths:
+        raise TrainingDataError(None, f"no {role} clips found")
+    clips = []
+    for path in paths:
+        try:
+            samples = load_audio(path, front_end.sample_rate)
+        except MediaError as error:
+            raise TrainingDataError(path, f"{role} clip unusable: {error.problem}") from None
+        if len(samples) < front_end.min_samples:
+            raise TrainingDataError(path, f"{role} clip is {len(samples) / front_end.sample_rate:.2f} s long, "
+                                          f"shorter than one window ({front_end.window_seconds:.2f} s)")
+        if np.max(np.abs(samples)) < 1e-4:
+            raise TrainingDataError(path, f"{role} clip is silent")
+        clips.append(Clip(path, samples))
+    return clips
+
+
+def split_validation(clips: list[Clip], fraction: float, rng: np.random.Generator) -> tuple[list[Clip], list[Clip]]:
+    """Hold whole clips back (never windows of a clip seen in training). Fewer than 3 clips: none."""
+    held = round(len(clips) * fraction) if len(clips) >= 3 else 0
+    order = rng.permutation(len(clips))
+    return [clips[i] for i in order[held:]], [clips[i] for i in order[:held]]
+
+
+def triplet_loss(anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
+                 margin: float) -> torch.Tensor:
+    """mean(max(0, margin + cos(a, n) - cos(a, p))) over unit-vector rows."""
+    return torch.relu(margin + (anchors * negatives).sum(-1) - (anchors * positives).sum(-1)).mean()
+
+
+def hardest_negatives(anchors: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """For each anchor, the index of the candidate most similar to it (the worst violator)."""
+    return (anchors @ candidates.T).argmax(dim=-1)
+
+
+def parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv and linear weights only, not on biases and norm parameters."""
+    decayed = [p for p in module.parameters() if p.ndim > 1]
+    plain = [p for p in module.parameters() if p.ndim <= 1]
+    return [{"params": decayed, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+class WindowSampler:
+    """Builds each epoch's training windows from clips put through fresh broadcast chains."""
+
+    def __init__(self, positives: list[Clip], negatives: list[Clip], front_end: FrontEnd,
+                 config: TrainingConfig, device: str):
+        self.positives, self.negatives = positives, negatives
+        self.front_end, self.config, self.device = front_end, config, device
+        self.backgrounds = tuple(clip.samples for clip in negatives)
+
+    def windows(self, signals: list[np.ndarray], step_frames: int) -> torch.Tensor:
+        pieces = [clip_windows(s, self.front_end, step_frames, self.device) for s in signals]
+        pieces = [p for p in pieces if p.shape[0]]
+        return torch.cat(pieces) if pieces else torch.zeros(0, self.front_end.n_mels, self.front_end.window_frames)
+
+    def chain(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return broadcast_chain(samples, self.front_end.sample_rate, rng, self.backgrounds)
+
+    def negative_signals(self, rng: np.random.Generator) -> list[np.ndarray]:
+        rate = self.front_end.sample_rate
+        signals = [self.chain(clip.samples, rng) for clip in self.negatives]
+        seconds = self.config.non_speech_ratio * sum(len(c.samples) for c in self.negatives) / rate
+        piece = 4 * rate
+        signals += [non_speech(piece, rate, rng) for _ in range(int(seconds / 4))]
+        if self.config.speed_shifted_negatives:
+            for clip in self.positives:
+                factor = rng.choice([-1, 1]) * rng.uniform(0.1, 0.2) + 1
+                signals.append(self.chain(change_speed(clip.samples, factor), rng))
+        return signals
+
+    def epoch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """(positive windows, negative windows) for one epoch."""
+        step = self.config.train_step_frames
+        positives = self.windows([self.chain(clip.samples, rng) for clip in self.positives], step)
+        return positives, self.windows(self.negative_signals(rng), step)
+
+
+def train(positives: list[str | Path], negatives: list[str | Path], *, front_end: FrontEnd = FrontEnd(),
+          encoder_config: EncoderConfig = EncoderConfig(), config: TrainingConfig = TrainingConfig(),
+          device: str = "cpu", name: str = "model", progress: bool = False) -> SpeakerModel:
+    """Train a model of the target voice from positive clips (the target) and negative clips (others).
+
+    Clips may be any format, rate and length of at least one window. A share of the clips is held
+    back, put through broadcast-like chains, and used to report the validation loss and EER and to
+    calibrate the model's threshold at the equal-error point.
+    """
+    started = time.monotonic()
+    positive_paths, negative_paths = [Path(p) for p in positives], [Path(p) for p in negatives]
+    for path in set(positive_paths) & set(negative_paths):
+        raise TrainingDataError(path, "is given both as a positive and as a negative clip")
+    positive_clips = load_clips(positive_paths, front_end, "positive")
+    negative_clips = load_clips(negative_paths, front_end, "negative")
+
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    train_pos, val_pos = split_validation(positive_clips, config.validation_fraction, rng)
+    train_neg, val_neg = split_validation(negative_clips, config.validation_fraction, rng)
+
+    encoder = SpeakerEncoder(encoder_config).to(device)
+    optimizer = torch.optim.AdamW(parameter_groups(encoder, config.weight_decay), lr=config.learning_rate)
+    total_steps = config.epochs * config.steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total_steps)))  # cosine decay to 0
+    sampler = WindowSampler(train_pos, train_neg, front_end, config, device)
+    losses: list[float] = []
+    with tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False) as bar:
+        for _ in range(config.epochs):
+            pos_windows, neg_windows = sampler.epoch(rng)
+            for _ in range(config.steps_per_epoch):
+                loss = training_step(encoder, optimizer, pos_windows, neg_windows, config, rng)
+                schedule.step()
+                losses.append(loss)
+                bar.update()
+                bar.set_postfix(loss=f"{np.mean(losses[-config.steps_per_epoch:]):.3f}")
+
+    model = SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim, device=device), front_end, name=name)
+    model.memory_bank = model.embed(sampler.windows([c.samples for c in train_pos], front_end.step_frames))
+    validation = validate(model, val_pos, val_neg, sampler, config)
+    if validation:
+        model.decision = model.decision.with_threshold(validation["threshold"])
+    model.memory_bank = model.embed(sampler.windows([c.samples for c in positive_clips], front_end.step_frames))
+    model.training_summary = {
+        "speakerspot_version": __version__,
+        "positive_clips": len(positive_clips), "negative_clips": len(negative_clips),
+        "positive_seconds": round(sum(len(c.samples) for c in positive_clips) / front_end.sample_rate, 1),
+        "negative_seconds": round(sum(len(c.samples) for c in negative_clips) / front_end.sample_rate, 1),
+        "validation_clips": len(val_pos) + len(val_neg),
+        "config": asdict(config), "final_loss": round(float(np.mean(losses[-config.steps_per_epoch:])), 4),
+        "validation": validation, "memory_bank_size": int(model.memory_bank.shape[0]),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    return model
+
+
+def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos_windows: torch.Tensor,
+                  neg_windows: torch.Tensor, config: TrainingConfig, rng: np.random.Generator) -> float:
+    """One step: pick anchors and positives, mine the hardest negatives among many, descend."""
+    anchor_index = torch.from_numpy(rng.integers(len(pos_windows), size=config.batch_size))
+    positive_index = torch.from_numpy(rng.integers(len(pos_windows), size=config.batch_size))
+    candidate_index = torch.from_numpy(rng.choice(len(neg_windows), min(config.negative_candidates, len(neg_windows)),
+                                                  replace=False))
+    encoder.eval()
+    with torch.no_grad():
+        candidates = neg_windows[candidate_index]
+        chosen = hardest_negatives(encoder(pos_windows[anchor_index]), encoder(candidates))
+    encoder.train()
+    batch = torch.cat([pos_windows[anchor_index], pos_windows[positive_index], candidates[chosen]])
+    anchors, positives, negatives = encoder(batch).split(config.batch_size)
+    loss = triplet_loss(anchors, positives, negatives, config.margin)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    encoder.eval()
+    return loss.item()
+
+
+def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], sampler: WindowSampler,
+             config: TrainingConfig) -> dict | None:
+    """Score held-back clips, put through broadcast-like chains, as a scan would score them.
+
+    Each clip's window scores are smoothed as in a scan; the equal-error point between the
+    target's clips and the others (voices and non-speech) gives the threshold.
+    """
+    if not val_pos or not val_neg:
+        log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
+        return None
+    rng = np.random.default_rng(config.seed + 1)
+    rate = model.front_end.sample_rate
+    pos_signals = [sampler.chain(c.samples, rng) for c in val_pos]
+    neg_signals = [sampler.chain(c.samples, rng) for c in val_neg]
+    neg_signals += [non_speech(4 * rate, rate, rng) for _ in range(len(val_neg))]
+    pos_embeddings, pos_scores = clip_scores(model, pos_signals, sampler)
+    neg_embeddings, neg_scores = clip_scores(model, neg_signals, sampler)
+    eer, threshold = equal_error_rate(pos_scores, neg_scores)
+    shuffled = torch.from_numpy(rng.permutation(len(pos_embeddings)))
+    hardest = neg_embeddings[hardest_negatives(pos_embeddings, neg_embeddings)]
+    loss = triplet_loss(pos_embeddings, pos_embeddings[shuffled], hardest, config.margin)
+    return {"eer": round(eer, 4), "threshold": round(threshold, 4), "loss": round(float(loss), 4),
+            "positive_windows": len(pos_scores), "negative_windows": len(neg_scores)}
+
+
+def clip_scores(model: SpeakerModel, signals: list[np.ndarray],
+                sampler: WindowSampler) -> tuple[torch.Tensor, np.ndarray]:
+    """(embeddings, smoothed scores) of every window of every signal, smoothing within each signal."""
+    embeddings, scores = [], []
+    for signal in signals:
+        windows = sampler.windows([signal], model.front_end.step_frames)
+        if windows.shape[0]:
+            embedded = model.embed(windows)
+            embeddings.append(embedded)
+            raw = top_k_mean_scores(embedded, model.memory_bank, model.top_k).cpu().numpy()
+            scores.append(smooth_scores(raw, model.decision.smoothing_windows))
+    return torch.cat(embeddings), np.concatenate(scores)

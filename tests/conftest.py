@@ -1,0 +1,65 @@
+"""Shared fixtures: paths to the committed speech clips, recordings built from them, a trained model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import speakerspot
+from speakerspot.training import TrainingConfig, labeled_folders
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SPEECH = FIXTURES / "speech"
+TARGET = "rms"
+# Enough training to separate the fixture voices, short enough for the test suite.
+QUICK_TRAINING = TrainingConfig(epochs=8, steps_per_epoch=20)
+
+
+def read_clip(path: Path) -> tuple[np.ndarray, int]:
+    samples, rate = soundfile.read(path, dtype="float32")
+    return samples, rate
+
+
+@pytest.fixture(scope="session")
+def training_clips() -> tuple[list[Path], list[Path]]:
+    return labeled_folders(SPEECH / "train", TARGET)
+
+
+@pytest.fixture(scope="session")
+def trained_model(training_clips) -> speakerspot.SpeakerModel:
+    positives, negatives = training_clips
+    return speakerspot.train(positives, negatives, config=QUICK_TRAINING, name="fixture")
+
+
+@pytest.fixture(scope="session")
+def model_file(trained_model, tmp_path_factory) -> Path:
+    return trained_model.save(tmp_path_factory.mktemp("models") / "fixture.pt")
+
+
+def held_out_programme(seed: int = 3) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """A 16 kHz programme of held-out utterances of all voices with pauses, and the target's turns."""
+    rng = np.random.default_rng(seed)
+    clips = sorted((SPEECH / "test").glob("*/*.ogg"))
+    order = rng.permutation(len(clips))
+    pieces, truth, position = [np.zeros(8000, np.float32)], [], 0.5
+    for index in order:
+        samples, rate = read_clip(clips[index])
+        assert rate == 16000
+        if clips[index].parent.name == TARGET:
+            truth.append((position, position + len(samples) / rate))
+        pause = np.zeros(int(rate * rng.uniform(0.5, 1.5)), np.float32)
+        pieces += [samples, pause]
+        position += (len(samples) + len(pause)) / rate
+    return np.concatenate(pieces), truth
+
+
+@pytest.fixture(scope="session")
+def sample_truth() -> dict:
+    return json.loads((FIXTURES / "sample_truth.json").read_text())

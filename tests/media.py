@@ -1,0 +1,84 @@
+"""Build test recordings with PyAV: MPEG-TS, Matroska, MP4, WAV… from arrays of samples.
+
+The tests make their containers with this so they need no ffmpeg binary.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+SAMPLE_RATE_48K = 48000
+VIDEO_FPS = 25  # MPEG-2 video allows only the broadcast frame rates
+DEFAULT_CODECS = {".ts": "mp2", ".mkv": "flac", ".mp4": "aac", ".wav": "pcm_s16le", ".flac": "flac",
+                  ".ogg": "libvorbis", ".mp3": "libmp3lame", ".mka": "ac3"}
+
+
+def write_recording(path: Path, samples: np.ndarray, rate: int, *, start_seconds: float = 0.0,
+                    codec: str | None = None, layout: str = "stereo", out_rate: int = SAMPLE_RATE_48K,
+                    extra_tracks: tuple[np.ndarray, ...] = (), video: bool = False,
+                    bit_rate: int | None = None) -> Path:
+    """Write mono `samples` (float32 at `rate` Hz) as the first audio track of a container.
+
+    `extra_tracks` are further mono tracks at the same rate; `start_seconds` is the first PTS;
+    `bit_rate` (bit/s) overrides the encoder's default; `video` adds a tiny video stream (MPEG-2
+    in TS, MPEG-4 elsewhere) ahead of the audio.
+    Blocks of one second are interleaved across streams, as a recorder would write them.
+    """
+    path = Path(path)
+    codec = codec or DEFAULT_CODECS[path.suffix]
+    tracks = [samples, *extra_tracks]
+    with av.open(str(path), "w") as container:
+        video_stream = add_video_stream(container, path) if video else None
+        audio_streams = []
+        for _ in tracks:
+            stream = container.add_stream(codec, rate=out_rate)
+            stream.layout = layout
+            stream.time_base = Fraction(1, out_rate)
+            if bit_rate:
+                stream.bit_rate = bit_rate
+            audio_streams.append(stream)
+        for second in range(int(np.ceil(len(samples) / rate))):
+            if video_stream is not None:
+                encode_video_second(container, video_stream, second, start_seconds)
+            for stream, track in zip(audio_streams, tracks, strict=False):
+                piece = track[second * rate:(second + 1) * rate]
+                encode_audio(container, stream, piece, rate, round(start_seconds * rate) + second * rate)
+        for stream in ([video_stream] if video_stream else []) + audio_streams:
+            for packet in stream.encode(None):
+                container.mux(packet)
+    return path
+
+
+def encode_audio(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream,
+                 piece: np.ndarray, rate: int, pts: int) -> None:
+    if len(piece) == 0:
+        return
+    channels = stream.codec_context.layout.nb_channels
+    planar = np.repeat(np.ascontiguousarray(piece, dtype=np.float32)[None, :], channels, axis=0)
+    frame = av.AudioFrame.from_ndarray(planar, format="fltp", layout=stream.codec_context.layout.name)
+    frame.sample_rate = rate
+    frame.time_base = Fraction(1, rate)
+    frame.pts = pts
+    for packet in stream.encode(frame):
+        container.mux(packet)
+
+
+def add_video_stream(container: av.container.OutputContainer, path: Path) -> av.video.stream.VideoStream:
+    stream = container.add_stream("mpeg2video" if path.suffix == ".ts" else "mpeg4", rate=VIDEO_FPS)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    stream.time_base = Fraction(1, VIDEO_FPS)
+    return stream
+
+
+def encode_video_second(container: av.container.OutputContainer, stream: av.video.stream.VideoStream,
+                        second: int, start_seconds: float) -> None:
+    for index in range(second * VIDEO_FPS, (second + 1) * VIDEO_FPS):
+        frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), index % 255, np.uint8), format="rgb24")
+        frame.pts = round(start_seconds * VIDEO_FPS) + index
+        frame.time_base = Fraction(1, VIDEO_FPS)
+        for packet in stream.encode(frame):
+            container.mux(packet)

@@ -1,0 +1,128 @@
+"""Decoding: containers, stream choice, downmix, resampling, and times as a player shows them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from media import write_recording
+
+from speakerspot.audio import audio_streams, decode_audio, load_audio, open_container
+from speakerspot.errors import MediaError
+
+RATE = 22050
+
+
+def tone(seconds: float, frequency: float = 440.0, rate: int = 16000) -> np.ndarray:
+    return (0.3 * np.sin(2 * np.pi * frequency * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+
+
+def burst_times(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Start times (s) of loud stretches after silence."""
+    loud = np.abs(samples) > 0.05
+    return np.flatnonzero(loud[1:] & ~loud[:-1]) / rate
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".mkv", ".mp4", ".wav", ".flac"])
+def test_every_container_decodes_to_mono_at_22050_with_the_right_length(tmp_path, suffix):
+    path = write_recording(tmp_path / f"tone{suffix}", tone(3.0), 16000)
+    samples = load_audio(path, RATE)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert abs(len(samples) / RATE - 3.0) < 0.06
+    spectrum = np.abs(np.fft.rfft(samples[RATE // 2:RATE // 2 + RATE]))
+    assert abs(np.argmax(spectrum) - 440) <= 1  # 1 s of signal: bins are 1 Hz apart
+
+
+def test_times_start_at_zero_when_the_first_pts_is_hours_from_zero(tmp_path):
+    signal = np.concatenate([np.zeros(16000 * 2, np.float32), tone(1.0), np.zeros(16000, np.float32)])
+    path = write_recording(tmp_path / "late.ts", signal, 16000, start_seconds=10 * 3600, video=True)
+    chunks = list(decode_audio(path, RATE))
+    assert chunks[0].start < 0.05
+    samples = np.concatenate([c.samples for c in chunks])
+    onset = chunks[0].start + burst_times(samples, RATE)[0]
+    assert abs(onset - 2.0) < 0.05
+
+
+def test_a_gap_in_the_audio_stays_a_gap_in_time(tmp_path):
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / "gap.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=16000)
+        stream.layout = "mono"
+        stream.time_base = Fraction(1, 16000)
+        for start_seconds in (0.0, 5.0):  # one second of audio, then four seconds of nothing
+            frame = av.AudioFrame.from_ndarray(tone(1.0)[None, :], format="flt", layout="mono")
+            frame.sample_rate, frame.time_base, frame.pts = 16000, Fraction(1, 16000), int(start_seconds * 16000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    chunks = list(decode_audio(path, RATE))
+    assert [round(c.start, 2) for c in chunks] == [0.0, 5.0]
+
+
+def test_audio_track_selects_the_stream_and_the_default_is_the_first(tmp_path):
+    path = write_recording(tmp_path / "two.ts", tone(2.0, 440), 16000, extra_tracks=(tone(2.0, 1000),))
+    with open_container(path) as container:
+        assert [s.index for s in audio_streams(container)] == [0, 1]
+    for track, frequency in ((None, 440), (0, 440), (1, 1000)):
+        samples = load_audio(path, RATE, audio_track=track)[:RATE]
+        assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - frequency) <= 1
+
+
+def test_surround_downmix_keeps_the_centre_channel(tmp_path):
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / "51.mka"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ac3", rate=48000)
+        stream.layout = "5.1"
+        stream.time_base = Fraction(1, 48000)
+        planes = np.zeros((6, 48000 * 2), np.float32)
+        planes[2] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(planes.shape[1]) / 48000)  # FC: dialogue
+        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout="5.1")
+        frame.sample_rate, frame.time_base, frame.pts = 48000, Fraction(1, 48000), 0
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    samples = load_audio(path, RATE)
+    level = np.sqrt(np.mean(samples[RATE // 2:RATE] ** 2))
+    assert level > 0.5 / np.sqrt(2) * 0.3  # within about -10 dB of the centre channel's level
+
+
+def written(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda d: d / "missing.ts", "no such file"),
+    (lambda d: d, "is a directory"),
+    (lambda d: written(d / "empty.ts", b""), "is empty"),
+    (lambda d: written(d / "text.ts", b"not media at all\n" * 100), "not a media file"),
+])
+def test_unreadable_input_names_the_file_and_the_problem(tmp_path, make, problem):
+    path = make(tmp_path)
+    with pytest.raises(MediaError) as raised:
+        load_audio(path, RATE)
+    assert str(path) in str(raised.value) and problem in str(raised.value)
+
+
+def test_video_without_audio_and_a_missing_track_are_clear_errors(tmp_path):
+    import av
+    from media import add_video_stream, encode_video_second
+
+    silent_video = tmp_path / "video.ts"
+    with av.open(str(silent_video), "w") as container:
+        stream = add_video_stream(container, silent_video)
+        encode_video_second(container, stream, 0, 0.0)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    with pytest.raises(MediaError, match="has no audio stream"):
+        load_audio(silent_video, RATE)
+    path = write_recording(tmp_path / "one.ts", tone(1.0), 16000)
+    with pytest.raises(MediaError, match="no audio track 3"):
+        load_audio(path, RATE, audio_track=3)

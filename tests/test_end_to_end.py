@@ -1,0 +1,62 @@
+"""Train on fixture clips, scan recordings made of other utterances, check the time markers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+from conftest import FIXTURES, SPEECH, TARGET, held_out_programme
+from media import write_recording
+
+import speakerspot
+from speakerspot.audio import load_audio
+from speakerspot.cli import cli
+from speakerspot.evaluation import evaluate
+
+
+def test_scan_of_a_dvb_like_recording_finds_the_target_turns(trained_model, tmp_path):
+    programme, truth = held_out_programme()
+    recording = write_recording(tmp_path / "news.ts", programme, 16000, start_seconds=10 * 3600, video=True,
+                                extra_tracks=(np.zeros_like(programme),))
+    result = speakerspot.scan(trained_model, recording)
+    report = evaluate([(s.start, s.end) for s in result.segments], truth, result.duration,
+                      result.window_times, result.window_scores)
+    assert abs(result.duration - len(programme) / 16000) < 0.1
+    assert report.frame_f1 >= 0.8, report
+    assert report.turns_found == len(truth), report
+
+
+def test_scan_of_the_shipped_sample_matches_its_truth(trained_model, sample_truth):
+    result = trained_model.scan(FIXTURES / "sample.ts")
+    report = evaluate([(s.start, s.end) for s in result.segments], sample_truth["intervals"], result.duration)
+    assert report.frame_f1 >= 0.8, report
+
+
+def test_cli_trains_and_scans_with_json_output(tmp_path):
+    runner = CliRunner()
+    model_path = tmp_path / "target.pt"
+    trained = runner.invoke(cli, ["train", "--pos", str(SPEECH / "train" / TARGET),
+                                  "--neg", str(SPEECH / "train" / "slt"), "--epochs", "3", "-q", "-o", str(model_path)])
+    assert trained.exit_code == 0, trained.output
+    assert model_path.is_file()
+    output = tmp_path / "out.json"
+    scanned = runner.invoke(cli, ["scan", str(FIXTURES / "sample.ts"), "-m", str(model_path), "--format", "json",
+                                  "--windows", "-q", "-o", str(output)])
+    assert scanned.exit_code == 0, scanned.output
+    document = json.loads(output.read_text())
+    assert set(document) == {"file", "model", "threshold", "duration", "segments", "windows"}
+    assert document["model"] == "target"
+    assert abs(document["duration"] - 91.66) < 0.2
+    assert len(document["windows"]) > 150
+    assert all(w["score"] <= 1.0 for w in document["windows"])
+
+
+def test_a_path_and_the_same_audio_as_an_array_scan_identically(trained_model, tmp_path):
+    programme, _ = held_out_programme(seed=11)
+    path = write_recording(tmp_path / "programme.wav", programme, 16000, out_rate=22050, layout="mono")
+    from_path = speakerspot.scan(trained_model, path)
+    from_array = speakerspot.scan(trained_model, load_audio(path, 22050))
+    np.testing.assert_array_equal(from_path.window_times, from_array.window_times)
+    np.testing.assert_allclose(from_path.window_scores, from_array.window_scores, atol=1e-6)
+    assert from_path.segments == from_array.segments

@@ -1,0 +1,58 @@
+"""`speakerspot eval`'s figures on hand-computed cases."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from speakerspot.errors import SpeakerspotError
+from speakerspot.evaluation import evaluate, read_truth
+
+TRUTH = [(10.0, 20.0), (50.0, 60.0)]
+
+
+def test_perfect_detections():
+    report = evaluate(TRUTH, TRUTH, 100.0)
+    assert (report.frame_precision, report.frame_recall, report.frame_f1) == (1.0, 1.0, 1.0)
+    assert report.turns_found == 2 and report.false_alarm_segments == 0
+
+
+def test_one_turn_found_and_one_false_alarm():
+    report = evaluate([(10.0, 20.0), (70.0, 80.0)], TRUTH, 100.0)
+    # scored frames exclude 0.5 s either side of the 4 boundaries: truth frames 10.5–19.5 and 50.5–59.5
+    # (90 + 90), false alarm 70–80 (100 frames); hits 90
+    assert report.frame_precision == round(90 / 190, 4)
+    assert report.frame_recall == 0.5
+    assert report.turns_found == 1 and report.false_alarm_segments == 1
+    assert report.false_alarms_per_hour == 36.0
+
+
+def test_half_a_turn_covered_counts_as_found():
+    assert evaluate([(10.0, 15.0)], TRUTH, 100.0).turns_found == 1
+    assert evaluate([(10.0, 14.8)], TRUTH, 100.0).turns_found == 0
+
+
+def test_window_eer_from_scores():
+    times = np.arange(0, 100, 0.5)
+    perfect = np.array([1.0 if 10 <= t < 20 or 50 <= t < 60 else 0.0 for t in times])
+    assert evaluate([], TRUTH, 100.0, times, perfect).eer == 0.0
+    assert evaluate([], TRUTH, 100.0, times, 1 - perfect).eer == 1.0
+
+
+def test_truth_from_json_and_rttm(tmp_path):
+    as_json = tmp_path / "truth.json"
+    as_json.write_text(json.dumps({"intervals": [[1, 2], [3, 4.5]]}))
+    assert read_truth(as_json) == [(1.0, 2.0), (3.0, 4.5)]
+    as_rttm = tmp_path / "truth.rttm"
+    as_rttm.write_text("SPEAKER rec 1 3.000 1.500 <NA> <NA> anna <NA> <NA>\n"
+                       "SPEAKER rec 1 1.000 1.000 <NA> <NA> anna <NA> <NA>\n"
+                       "SPEAKER rec 1 2.000 1.000 <NA> <NA> bob <NA> <NA>\n")
+    assert read_truth(as_rttm, "anna") == [(1.0, 2.0), (3.0, 4.5)]
+    with pytest.raises(SpeakerspotError, match="--speaker"):
+        read_truth(as_rttm)
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(SpeakerspotError, match="not a truth file"):
+        read_truth(bad)

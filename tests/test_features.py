@@ -1,0 +1,69 @@
+"""The front end against librosa, an independent implementation of the same formulas."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import torch
+from conftest import SPEECH, read_clip
+
+from speakerspot.audio import AudioChunk
+from speakerspot.features import FrontEnd, clip_windows, log_mel_spectrogram, mel_filters, stream_windows
+
+FRONT_END = FrontEnd()
+
+
+def speech_at_22050() -> np.ndarray:
+    samples, rate = read_clip(SPEECH / "train" / "rms" / "00.ogg")
+    return librosa.resample(samples, orig_sr=rate, target_sr=FRONT_END.sample_rate).astype(np.float32)
+
+
+def test_mel_filterbank_matches_librosa_htk():
+    reference = librosa.filters.mel(sr=FRONT_END.sample_rate, n_fft=FRONT_END.n_fft, n_mels=FRONT_END.n_mels,
+                                    fmin=FRONT_END.f_min, fmax=FRONT_END.f_max, htk=True, norm=None)
+    ours = mel_filters(FRONT_END).numpy()
+    assert ours.shape == (128, 1025)
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_log_mel_spectrogram_matches_librosa_on_speech():
+    samples = speech_at_22050()
+    reference = librosa.feature.melspectrogram(
+        y=samples, sr=FRONT_END.sample_rate, n_fft=FRONT_END.n_fft, hop_length=FRONT_END.hop_length,
+        window="hann", center=False, power=2.0, n_mels=FRONT_END.n_mels, fmin=FRONT_END.f_min,
+        fmax=FRONT_END.f_max, htk=True, norm=None)
+    ours = log_mel_spectrogram(torch.from_numpy(samples), FRONT_END).numpy().T
+    assert ours.shape == reference.shape
+    loud = reference > reference.max() * 1e-6  # compare where the log is not dominated by the floor
+    np.testing.assert_allclose(ours[loud], np.log(reference[loud]), atol=1e-3)
+
+
+def test_frames_are_about_22_per_second_and_windows_about_2_seconds():
+    assert 21.5 < 1 / FRONT_END.frame_seconds < 22.5
+    assert 1.9 < FRONT_END.window_seconds < 2.1
+    assert 0.45 < FRONT_END.step_seconds < 0.55
+    windows = clip_windows(np.zeros(FRONT_END.sample_rate * 10, np.float32), FRONT_END)
+    assert windows.shape[1:] == (128, 44)
+    assert windows.shape[0] == 1 + (1 + (FRONT_END.sample_rate * 10 - 2048) // 1000 - 44) // 11
+
+
+def test_streaming_in_chunks_gives_the_same_windows_as_the_whole_signal():
+    samples = np.tile(speech_at_22050(), 4)
+    whole = clip_windows(samples, FRONT_END)
+    pieces = [AudioChunk(offset / FRONT_END.sample_rate, samples[offset:offset + 7777])
+              for offset in range(0, len(samples), 7777)]
+    batches = list(stream_windows(pieces, FRONT_END))
+    streamed = torch.cat([b.mels for b in batches])
+    assert streamed.shape == whole.shape
+    torch.testing.assert_close(streamed, whole, atol=1e-3, rtol=1e-4)
+    centres = np.concatenate([b.centres for b in batches])
+    np.testing.assert_allclose(np.diff(centres), FRONT_END.step_seconds, atol=1e-9)
+    assert abs(centres[0] - FRONT_END.window_seconds / 2) < 1e-9
+
+
+def test_a_gap_between_chunks_restarts_the_window_grid_at_the_new_time():
+    samples = speech_at_22050()
+    batches = list(stream_windows([AudioChunk(0.0, samples), AudioChunk(100.0, samples)], FRONT_END))
+    centres = np.concatenate([b.centres for b in batches])
+    after_gap = centres[centres > 50]
+    assert abs(after_gap[0] - (100.0 + FRONT_END.window_seconds / 2)) < 1e-9

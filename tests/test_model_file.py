@@ -1,0 +1,61 @@
+"""The model file: round trip, and clear errors for damaged, truncated or newer files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import speakerspot
+from speakerspot.errors import ModelFileError, OutputError
+from speakerspot.model import FORMAT_VERSION
+
+
+def test_round_trip_keeps_weights_bank_decision_and_settings(trained_model, model_file):
+    loaded = speakerspot.load_model(model_file)
+    assert loaded.front_end == trained_model.front_end
+    assert loaded.decision == trained_model.decision
+    assert loaded.training_summary == trained_model.training_summary
+    torch.testing.assert_close(loaded.memory_bank, trained_model.memory_bank)
+    windows = torch.randn(4, 128, 44)
+    np.testing.assert_allclose(loaded.score(windows), trained_model.score(windows), atol=1e-6)
+
+
+def test_the_file_holds_only_primitives_and_tensors(model_file):
+    checkpoint = torch.load(model_file, weights_only=True)
+    assert checkpoint["format_version"] == FORMAT_VERSION
+    expected = {"front_end", "encoder_config", "encoder_state", "memory_bank", "decision", "training_summary"}
+    assert expected <= set(checkpoint)
+
+
+def test_a_truncated_file_fails_with_a_clear_message(model_file, tmp_path):
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(model_file.read_bytes()[:5000])
+    with pytest.raises(ModelFileError, match="damaged"):
+        speakerspot.load_model(truncated)
+
+
+def test_a_file_that_is_not_a_model_fails_with_a_clear_message(tmp_path):
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(ModelFileError, match="not a speakerspot model"):
+        speakerspot.load_model(other)
+    noise = tmp_path / "noise.pt"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ModelFileError, match=str(noise)):
+        speakerspot.load_model(noise)
+
+
+def test_a_newer_format_version_asks_for_an_upgrade(model_file, tmp_path):
+    checkpoint = torch.load(model_file, weights_only=True)
+    checkpoint["format_version"] = FORMAT_VERSION + 1
+    newer = tmp_path / "newer.pt"
+    torch.save(checkpoint, newer)
+    with pytest.raises(ModelFileError, match="upgrade"):
+        speakerspot.load_model(newer)
+
+
+def test_saving_into_a_missing_directory_fails_cleanly_and_leaves_nothing(trained_model, tmp_path):
+    with pytest.raises(OutputError, match="does not exist"):
+        trained_model.save(tmp_path / "missing" / "model.pt")
+    assert list(tmp_path.iterdir()) == []

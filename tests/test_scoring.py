@@ -1,0 +1,68 @@
+"""Memory-bank scoring, the triplet loss, negative mining, the EER."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from speakerspot.encoder import EncoderConfig, SpeakerEncoder
+from speakerspot.memory_bank import top_k_mean_scores
+from speakerspot.metrics import equal_error_rate
+from speakerspot.training import hardest_negatives, parameter_groups, triplet_loss
+
+
+def unit(*rows):
+    return torch.nn.functional.normalize(torch.tensor(rows, dtype=torch.float32), dim=-1)
+
+
+def test_score_is_the_mean_of_the_top_five_cosines():
+    bank = unit(*[[np.cos(a), np.sin(a)] for a in np.linspace(0, np.pi, 10)])
+    query = unit([1.0, 0.0])
+    cosines = np.cos(np.linspace(0, np.pi, 10))
+    expected = np.sort(cosines)[-5:].mean()
+    assert abs(float(top_k_mean_scores(query, bank)[0]) - expected) < 1e-6
+
+
+def test_a_bank_smaller_than_five_uses_all_entries():
+    bank = unit([1.0, 0.0], [0.0, 1.0])
+    assert abs(float(top_k_mean_scores(unit([1.0, 0.0]), bank)[0]) - 0.5) < 1e-6
+
+
+def test_triplet_loss_is_margin_plus_negative_minus_positive_cosine_clipped_at_zero():
+    anchors = unit([1.0, 0.0], [1.0, 0.0])
+    positives = unit([1.0, 0.0], [0.0, 1.0])
+    negatives = unit([0.0, 1.0], [1.0, 0.0])
+    # first: 0.3 + 0 - 1 < 0 → 0; second: 0.3 + 1 - 0 = 1.3
+    assert abs(float(triplet_loss(anchors, positives, negatives, 0.3)) - 1.3 / 2) < 1e-6
+
+
+def test_mining_picks_the_candidate_most_similar_to_each_anchor():
+    anchors = unit([1.0, 0.0], [0.0, 1.0])
+    candidates = unit([-1.0, 0.0], [0.9, 0.1], [0.1, 0.9], [0.0, -1.0])
+    assert hardest_negatives(anchors, candidates).tolist() == [1, 2]
+
+
+def test_weight_decay_skips_biases_and_norm_parameters():
+    encoder = SpeakerEncoder(EncoderConfig(channels=8, embedding_dim=4))
+    decayed, plain = parameter_groups(encoder, 0.01)
+    assert decayed["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decayed["params"])
+    batch_norm = next(m for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    assert any(p is batch_norm.weight for p in plain["params"])
+
+
+def test_encoder_outputs_unit_vectors_and_ignores_a_constant_per_band_offset():
+    encoder = SpeakerEncoder(EncoderConfig()).eval()
+    windows = torch.randn(3, 128, 44)
+    embeddings = encoder(windows)
+    torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(3))
+    offset = torch.randn(1, 128, 1) * 5  # a fixed EQ in the recording chain
+    torch.testing.assert_close(encoder(windows + offset), embeddings, atol=1e-5, rtol=1e-4)
+
+
+def test_equal_error_rate_on_hand_computed_cases():
+    assert equal_error_rate(np.array([0.9, 0.8]), np.array([0.1, 0.2]))[0] == 0.0
+    eer, threshold = equal_error_rate(np.array([0.9, 0.8]), np.array([0.1, 0.2]))
+    assert 0.2 < threshold < 0.8
+    eer, _ = equal_error_rate(np.array([0.9, 0.3, 0.8, 0.7]), np.array([0.1, 0.2, 0.85, 0.4]))
+    assert eer == 0.25

@@ -1,0 +1,50 @@
+"""From window scores to segments: threshold, merging, smoothing, silent edges, minimum length."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from speakerspot.segments import Decision, Segment, decide, segments_from_scores, smooth_scores
+
+STEP = 0.5
+
+
+def centres(n: int) -> np.ndarray:
+    return 1.0 + STEP * np.arange(n)
+
+
+def test_windows_above_threshold_merge_and_span_half_a_step_around_their_centres():
+    scores = np.array([0.1, 0.9, 0.8, 0.95, 0.2, 0.2, 0.9, 0.1])
+    segments = segments_from_scores(centres(8), scores, 0.7, STEP)
+    assert segments == [Segment(1.25, 2.75, round((0.9 + 0.8 + 0.95) / 3, 4)), Segment(3.75, 4.25, 0.9)]
+
+
+def test_a_single_missed_window_does_not_split_a_segment_but_two_do():
+    one_missed = segments_from_scores(centres(5), np.array([0.9, 0.9, 0.1, 0.9, 0.9]), 0.7, STEP)
+    assert [(s.start, s.end) for s in one_missed] == [(0.75, 3.25)]
+    two_missed = segments_from_scores(centres(6), np.array([0.9, 0.9, 0.1, 0.1, 0.9, 0.9]), 0.7, STEP)
+    assert len(two_missed) == 2
+
+
+def test_threshold_is_strict_and_nothing_above_gives_no_segment():
+    assert segments_from_scores(centres(3), np.array([0.7, 0.7, 0.7]), 0.7, STEP) == []
+    assert segments_from_scores(centres(0), np.zeros(0), 0.7, STEP) == []
+
+
+def test_windows_centred_on_silence_are_trimmed_from_the_edges_only():
+    scores = np.full(7, 0.9)
+    activity = np.array([-60.0, -3.0, -2.0, -40.0, -1.0, -4.0, -50.0])
+    (segment,) = segments_from_scores(centres(7), scores, 0.7, STEP, activity)
+    assert (segment.start, segment.end) == (1.25, 3.75)  # windows 1..5; the silent pause inside stays
+
+
+def test_smoothing_is_a_centred_moving_average_with_padded_ends():
+    np.testing.assert_allclose(smooth_scores(np.array([0.0, 0.0, 3.0, 0.0, 0.0]), 3), [0, 1, 1, 1, 0], atol=1e-6)
+    np.testing.assert_allclose(smooth_scores(np.array([3.0, 0.0, 0.0]), 3), [2, 1, 0], atol=1e-6)
+
+
+def test_decide_drops_an_isolated_spike_and_keeps_a_turn():
+    scores = np.array([0.1] * 6 + [0.95] + [0.1] * 6 + [0.9] * 8 + [0.1] * 4)
+    smoothed, segments = decide(centres(len(scores)), scores, None, Decision(threshold=0.6), STEP)
+    assert len(smoothed) == len(scores)
+    assert len(segments) == 1 and 6.5 < segments[0].start < 8.0 and 9.5 < segments[0].end < 11.0

@@ -1,0 +1,63 @@
+"""Training: data checks, determinism, validation summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from conftest import SPEECH
+
+import speakerspot
+from speakerspot.errors import TrainingDataError
+from speakerspot.training import TrainingConfig, find_clips, labeled_folders
+
+TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32)
+
+
+def small_set():
+    return find_clips(SPEECH / "train" / "rms")[:3], find_clips(SPEECH / "train" / "slt")[:3]
+
+
+def test_the_same_seed_gives_the_same_model():
+    positives, negatives = small_set()
+    first = speakerspot.train(positives, negatives, config=TINY)
+    second = speakerspot.train(positives, negatives, config=TINY)
+    for (name, a), (_, b) in zip(first.encoder.state_dict().items(), second.encoder.state_dict().items(), strict=False):
+        torch.testing.assert_close(a, b, msg=name)
+    torch.testing.assert_close(first.memory_bank, second.memory_bank)
+
+
+def test_summary_reports_clips_validation_and_bank(trained_model):
+    summary = trained_model.training_summary
+    assert summary["positive_clips"] == 10 and summary["negative_clips"] == 30
+    assert summary["validation"]["eer"] < 0.2
+    assert summary["memory_bank_size"] == trained_model.memory_bank.shape[0] > 30
+    assert trained_model.decision.threshold == summary["validation"]["threshold"]
+
+
+def test_labeled_folder_splits_target_from_the_rest():
+    positives, negatives = labeled_folders(SPEECH / "train", "rms")
+    assert len(positives) == 10 and all(p.parent.name == "rms" for p in positives)
+    assert len(negatives) == 30 and all(p.parent.name != "rms" for p in negatives)
+    with pytest.raises(TrainingDataError, match="no subfolder 'nobody'"):
+        labeled_folders(SPEECH / "train", "nobody")
+
+
+def test_bad_training_data_is_named(tmp_path):
+    positives, negatives = small_set()
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
+    with pytest.raises(TrainingDataError, match=r"short\.wav.*shorter than one window"):
+        speakerspot.train([*positives, short], negatives, config=TINY)
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(16000 * 3, np.float32), 16000)
+    with pytest.raises(TrainingDataError, match=r"silent\.wav.*silent"):
+        speakerspot.train(positives, [silent], config=TINY)
+    with pytest.raises(TrainingDataError, match="both as a positive and as a negative"):
+        speakerspot.train(positives, [positives[0]], config=TINY)
+    with pytest.raises(TrainingDataError, match="no positive clips"):
+        speakerspot.train([], negatives, config=TINY)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert find_clips(empty) == []
