@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED_BENCH ?= ../shared/bench
 
-.PHONY: install test lint demo bench-accuracy fixtures clean
+.PHONY: install test lint demo bench bench-accuracy fixtures clean
 
 install: $(BIN)/speakerspot
 
@@ -25,6 +25,10 @@ demo: install
 	$(BIN)/speakerspot train tests/fixtures/speech/train --target rms -o models/demo.pt
 	$(BIN)/speakerspot scan tests/fixtures/sample.ts --model models/demo.pt
 	$(BIN)/speakerspot eval tests/fixtures/sample.ts --model models/demo.pt --truth tests/fixtures/sample_truth.json -q
+
+# Speed and memory: scan vs. the FFmpeg decoder, peak RSS, training time; updates BENCHMARKS.md.
+bench: install
+	$(BIN)/python benchmarks/speed.py
 
 # Accuracy on the development benchmark in ../shared/bench (not shipped with the repo).
 bench-accuracy: install

@@ -77,16 +77,24 @@ def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInf
 
 
 def select_audio_stream(container: av.container.InputContainer, path: str | Path,
-                        audio_track: int | None = None) -> av.audio.stream.AudioStream:
-    """The audio stream numbered `audio_track`, or the first one when None."""
-    streams = container.streams.audio
+                        audio_track: int | None = None, language: str | None = None) -> av.audio.stream.AudioStream:
+    """The audio stream numbered `audio_track`, or the first tagged with `language`; with neither,
+    the main programme track as players pick it: the one the container marks as default, else the first."""
+    streams = list(container.streams.audio)
     if not streams:
         raise MediaError(path, "has no audio stream")
-    if audio_track is None:
-        return streams[0]
-    if not 0 <= audio_track < len(streams):
-        raise MediaError(path, f"has {len(streams)} audio stream(s); there is no audio track {audio_track}")
-    return streams[audio_track]
+    if audio_track is not None:
+        if not 0 <= audio_track < len(streams):
+            raise MediaError(path, f"has {len(streams)} audio stream(s); there is no audio track {audio_track}")
+        return streams[audio_track]
+    if language is not None:
+        for stream in streams:
+            if (stream.language or "").lower() == language.lower():
+                return stream
+        found = ", ".join(sorted({s.language for s in streams if s.language})) or "none tagged"
+        raise MediaError(path, f"has no audio stream in language {language!r} (languages: {found})")
+    marked = [s for s in streams if s.disposition & av.stream.Disposition.default]
+    return marked[0] if marked and len(marked) < len(streams) else streams[0]
 
 
 def container_origin(container: av.container.InputContainer) -> float:
@@ -94,7 +102,7 @@ def container_origin(container: av.container.InputContainer) -> float:
     return container.start_time / av.time_base if container.start_time is not None else 0.0
 
 
-def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = None,
+def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = None, language: str | None = None,
                  chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
     """Decode one audio stream of `path` to mono float32 at `sample_rate` Hz, in timed chunks.
 
@@ -102,7 +110,7 @@ def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = N
     lives, is kept at full weight). Packets that fail to decode are skipped with a warning.
     """
     with open_container(path) as container:
-        stream = select_audio_stream(container, path, audio_track)
+        stream = select_audio_stream(container, path, audio_track, language)
         origin = container_origin(container)
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         chunk_samples = int(chunk_seconds * sample_rate)

@@ -19,12 +19,18 @@ def rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)) + 1e-12))
 
 
+def fft_length(length: int) -> int:
+    """The power of two at or above `length`: FFTs of arbitrary clip lengths can be 100x slower."""
+    return 1 << max(0, length - 1).bit_length()
+
+
 def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None = None) -> np.ndarray:
     """Noise whose power falls as 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
     exponent = rng.uniform(0.0, 2.0) if exponent is None else exponent
-    spectrum = np.fft.rfft(rng.standard_normal(length))
+    size = fft_length(length)
+    spectrum = np.fft.rfft(rng.standard_normal(size))
     frequencies = np.maximum(np.arange(len(spectrum)), 1.0)
-    noise = np.fft.irfft(spectrum / frequencies ** (exponent / 2), n=length)
+    noise = np.fft.irfft(spectrum / frequencies ** (exponent / 2), n=size)[:length]
     return (noise / rms(noise)).astype(np.float32)
 
 
@@ -78,8 +84,9 @@ def non_speech(length: int, sample_rate: int, rng: np.random.Generator) -> np.nd
 
 def filter_spectrum(samples: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """A random recording chain's frequency response: band limits and an EQ tilt with a bump."""
-    spectrum = np.fft.rfft(samples)
-    frequencies = np.fft.rfftfreq(len(samples), 1.0 / sample_rate)
+    size = fft_length(len(samples))
+    spectrum = np.fft.rfft(samples, size)
+    frequencies = np.fft.rfftfreq(size, 1.0 / sample_rate)
     octaves = np.log2(np.maximum(frequencies, 20.0) / 1000.0)
     gain_db = rng.uniform(-4, 4) * octaves  # tilt, dB per octave around 1 kHz
     centre = rng.uniform(-2, 2.5)  # a broad peak or dip somewhere between 250 Hz and 5.6 kHz
@@ -90,7 +97,7 @@ def filter_spectrum(samples: np.ndarray, sample_rate: int, rng: np.random.Genera
         low, high = rng.uniform(20, 200), rng.uniform(4000, sample_rate / 2)
     response = 10 ** (gain_db / 20)
     response /= (1 + (low / np.maximum(frequencies, 1.0)) ** 4) * (1 + (frequencies / high) ** 8)
-    return np.fft.irfft(spectrum * response, n=len(samples)).astype(np.float32)
+    return np.fft.irfft(spectrum * response, n=size)[:len(samples)].astype(np.float32)
 
 
 def reverberate(samples: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -100,36 +107,51 @@ def reverberate(samples: np.ndarray, sample_rate: int, rng: np.random.Generator)
     decay = np.exp(-6.9 * np.arange(length) / length)
     response = rng.standard_normal(length) * decay * db_to_gain(rng.uniform(-25, -10))
     response[0] = 1.0
-    size = len(samples) + length - 1
+    size = fft_length(len(samples) + length - 1)
     wet = np.fft.irfft(np.fft.rfft(samples, size) * np.fft.rfft(response, size), n=size)[:len(samples)]
     return (wet * rms(samples) / rms(wet)).astype(np.float32)
 
 
-def broadcast_chain(samples: np.ndarray, sample_rate: int, rng: np.random.Generator,
-                    backgrounds: tuple[np.ndarray, ...] = ()) -> np.ndarray:
-    """Pass `samples` through a freshly drawn broadcast-like chain; each effect is applied or not.
+class BroadcastChain:
+    """Draws a fresh broadcast-like chain for each signal it is applied to.
 
-    `backgrounds` are optional other signals (e.g. other voices) that may be mixed in quietly.
+    Music beds and noises are generated once into pools and excerpted, so that applying a chain
+    costs a few FFTs. `voices` are other speakers' signals that may be mixed in quietly underneath.
     """
-    signal = samples
-    if rng.random() < 0.4:
-        signal = reverberate(signal, sample_rate, rng)
-    if rng.random() < 0.8:
-        signal = filter_spectrum(signal, sample_rate, rng)
-    level = rms(signal)
-    if rng.random() < 0.4:
-        signal = signal + music_bed(len(signal), sample_rate, rng) * level * db_to_gain(-rng.uniform(6, 25))
-    if rng.random() < 0.5:
-        signal = signal + coloured_noise(len(signal), rng) * level * db_to_gain(-rng.uniform(10, 40))
-    if backgrounds and rng.random() < 0.15:
-        other = backgrounds[rng.integers(len(backgrounds))]
-        if len(other) >= len(signal):
-            offset = rng.integers(len(other) - len(signal) + 1)
-            piece = other[offset:offset + len(signal)]
-            signal = signal + piece / rms(piece) * level * db_to_gain(-rng.uniform(12, 25))
-    peak = np.max(np.abs(signal)) + 1e-9
-    gain = db_to_gain(rng.uniform(-30, 0)) / peak * 0.9
-    return (signal * gain).astype(np.float32)
+
+    POOL_SIZE = 16
+    POOL_SECONDS = 12.0
+
+    def __init__(self, sample_rate: int, rng: np.random.Generator, voices: tuple[np.ndarray, ...] = ()):
+        self.sample_rate = sample_rate
+        length = int(self.POOL_SECONDS * sample_rate)
+        self.music = [music_bed(length, sample_rate, rng) for _ in range(self.POOL_SIZE)]
+        self.noises = [coloured_noise(length, rng) for _ in range(self.POOL_SIZE)]
+        self.voices = voices
+
+    def __call__(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        signal = samples
+        if rng.random() < 0.4:
+            signal = reverberate(signal, self.sample_rate, rng)
+        if rng.random() < 0.8:
+            signal = filter_spectrum(signal, self.sample_rate, rng)
+        level = rms(signal)
+        if rng.random() < 0.4:
+            signal = signal + excerpt(self.music, len(signal), rng) * level * db_to_gain(-rng.uniform(6, 25))
+        if rng.random() < 0.5:
+            signal = signal + excerpt(self.noises, len(signal), rng) * level * db_to_gain(-rng.uniform(10, 40))
+        if self.voices and rng.random() < 0.15:
+            signal = signal + excerpt(self.voices, len(signal), rng) * level * db_to_gain(-rng.uniform(12, 25))
+        peak = np.max(np.abs(signal)) + 1e-9
+        return (signal * db_to_gain(rng.uniform(-30, 0)) / peak * 0.9).astype(np.float32)
+
+
+def excerpt(pool: list[np.ndarray] | tuple[np.ndarray, ...], length: int, rng: np.random.Generator) -> np.ndarray:
+    """`length` samples from a random signal of `pool` at a random offset, looped if too short; unit RMS."""
+    source = pool[rng.integers(len(pool))]
+    offset = rng.integers(len(source))
+    piece = np.resize(np.roll(source, -offset), length)
+    return piece / rms(piece)
 
 
 def change_speed(samples: np.ndarray, factor: float) -> np.ndarray:

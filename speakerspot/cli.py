@@ -47,6 +47,14 @@ def device_option(command):
                         help="Torch device to compute on: cpu, cuda, cuda:1 …")(command)
 
 
+def audio_stream_options(command):
+    """--audio-track and --language: which audio stream of a recording to read."""
+    command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
+    return click.option("--audio-track", type=int,
+                        help="Audio stream by number, from 0 (see `speakerspot info`); default: the stream the "
+                             "container marks as default, else the first.")(command)
+
+
 @click.group(epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="speakerspot")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
@@ -122,7 +130,7 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
 @click.option("-t", "--threshold", type=float,
               help="Detection threshold on the top-5 mean cosine score; default: the model's calibrated "
                    "threshold (the design's reference value is 0.7).")
-@click.option("--audio-track", type=int, help="Audio stream to scan, numbered from 0 (default: the first).")
+@audio_stream_options
 @click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt",
               show_default=True, help="txt: one line per segment; json: segments and metadata.")
 @click.option("--windows", is_flag=True, help="With --format json: include every window's time and score.")
@@ -130,7 +138,7 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def scan(recording, model_path, threshold, audio_track, format_name, windows, output, quiet, device):
+def scan(recording, model_path, threshold, audio_track, language, format_name, windows, output, quiet, device):
     """Find where the model's voice speaks in RECORDING.
 
     RECORDING is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -146,7 +154,8 @@ def scan(recording, model_path, threshold, audio_track, format_name, windows, ou
     from .writers import write_result
 
     model = load_model(model_path, device=device)
-    result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, progress=not quiet)
+    result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
+                            progress=not quiet)
     write_result(result, format_name, output, windows=windows)
 
 
@@ -158,12 +167,13 @@ def scan(recording, model_path, threshold, audio_track, format_name, windows, ou
               help='The target\'s true turns: JSON {"intervals": [[start, end], ...]} or RTTM (with --speaker).')
 @click.option("--speaker", help="With an RTTM truth file: the speaker name of the target.")
 @click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
-@click.option("--audio-track", type=int, help="Audio stream to scan, numbered from 0 (default: the first).")
+@audio_stream_options
 @click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, format_name, quiet, device):
+def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, format_name, quiet,
+             device):
     """Scan RECORDING and measure the detections against the truth.
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
@@ -183,7 +193,8 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
 
     truth = read_truth(truth_path, speaker)
     model = load_model(model_path, device=device)
-    result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, progress=not quiet)
+    result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
+                            progress=not quiet)
     report = evaluate_detections([(s.start, s.end) for s in result.segments], truth, result.duration,
                                  result.window_times, result.window_scores)
     if format_name == "json":
@@ -195,6 +206,33 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
                f"F1 {report.frame_f1:.3f}\nturns found {report.turns_found}/{report.turns}  "
                f"false alarms {report.false_alarm_segments} ({report.false_alarms_per_hour:.1f}/hour)  "
                f"window EER {eer}  (threshold {result.threshold:.3f})")
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("recording", type=click.Path(path_type=Path))
+@reports_errors
+def info(recording):
+    """List the audio streams of RECORDING: number (for --audio-track), codec, channels, rate,
+    language (for --language), duration, and which one is scanned by default.
+
+    \b
+    Example:
+      speakerspot info news.ts
+    """
+    from .audio import audio_streams, open_container, select_audio_stream
+
+    with open_container(recording) as container:
+        streams = audio_streams(container)
+        default = list(container.streams.audio).index(select_audio_stream(container, recording)) if streams else None
+    if not streams:
+        click.echo(f"{recording}: no audio stream")
+        return
+    click.echo("track  codec      channels  rate    language  duration")
+    for stream in streams:
+        duration = "?" if stream.duration is None else f"{stream.duration:.1f} s"
+        marker = "  (scanned by default)" if stream.index == default else ""
+        click.echo(f"{stream.index:<6} {stream.codec:<10} {stream.channels:<9} {stream.sample_rate:<7} "
+                   f"{stream.language or '-':<9} {duration}{marker}")
 
 
 def main() -> None:

@@ -43,13 +43,14 @@ class ScanResult:
 
 
 def scan(model: SpeakerModel, source: str | Path | np.ndarray, *, threshold: float | None = None,
-         audio_track: int | None = None, progress: bool = False) -> ScanResult:
+         audio_track: int | None = None, language: str | None = None, progress: bool = False) -> ScanResult:
     """Find where the model's target speaks in `source`.
 
     `source` is a path to any recording FFmpeg reads, or mono float32 samples already at the
     model's sample rate. `threshold` overrides the model's own calibrated one (it applies to the
-    window scores averaged over the model's smoothing width); `audio_track` picks an audio stream
-    (default: the first); `progress` shows a bar on stderr.
+    window scores averaged over the model's smoothing width); `audio_track` (numbered from 0) or
+    `language` (e.g. "deu") picks an audio stream, by default the one a player would play;
+    `progress` shows a bar on stderr.
     """
     front_end = model.front_end
     if isinstance(source, np.ndarray):
@@ -57,7 +58,7 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, *, threshold: flo
         chunks = array_chunks(source, front_end.sample_rate)
     else:
         name, total = str(source), recording_duration(source)
-        chunks = decode_audio(source, front_end.sample_rate, audio_track)
+        chunks = decode_audio(source, front_end.sample_rate, audio_track, language)
     decision = model.decision.with_threshold(threshold)
     tracker = ChunkTracker(front_end.sample_rate)
     centres, scores, activity = [], [], []

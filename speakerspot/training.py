@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .audio import load_audio
-from .augment import broadcast_chain, change_speed, non_speech
+from .augment import BroadcastChain, change_speed, non_speech
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import MediaError, TrainingDataError
 from .features import FrontEnd, clip_windows
@@ -122,18 +122,15 @@ class WindowSampler:
     """Builds each epoch's training windows from clips put through fresh broadcast chains."""
 
     def __init__(self, positives: list[Clip], negatives: list[Clip], front_end: FrontEnd,
-                 config: TrainingConfig, device: str):
+                 config: TrainingConfig, device: str, rng: np.random.Generator):
         self.positives, self.negatives = positives, negatives
         self.front_end, self.config, self.device = front_end, config, device
-        self.backgrounds = tuple(clip.samples for clip in negatives)
+        self.chain = BroadcastChain(front_end.sample_rate, rng, tuple(clip.samples for clip in negatives))
 
     def windows(self, signals: list[np.ndarray], step_frames: int) -> torch.Tensor:
         pieces = [clip_windows(s, self.front_end, step_frames, self.device) for s in signals]
         pieces = [p for p in pieces if p.shape[0]]
         return torch.cat(pieces) if pieces else torch.zeros(0, self.front_end.n_mels, self.front_end.window_frames)
-
-    def chain(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return broadcast_chain(samples, self.front_end.sample_rate, rng, self.backgrounds)
 
     def negative_signals(self, rng: np.random.Generator) -> list[np.ndarray]:
         rate = self.front_end.sample_rate
@@ -161,7 +158,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
 
     Clips may be any format, rate and length of at least one window. A share of the clips is held
     back, put through broadcast-like chains, and used to report the validation loss and EER and to
-    calibrate the model's threshold at the equal-error point.
+    calibrate the model's threshold (see `validate`).
     """
     started = time.monotonic()
     positive_paths, negative_paths = [Path(p) for p in positives], [Path(p) for p in negatives]
@@ -180,7 +177,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     total_steps = config.epochs * config.steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total_steps)))  # cosine decay to 0
-    sampler = WindowSampler(train_pos, train_neg, front_end, config, device)
+    sampler = WindowSampler(train_pos, train_neg, front_end, config, device, rng)
     losses: list[float] = []
     with tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False) as bar:
         for _ in range(config.epochs):
@@ -193,11 +190,15 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
                 bar.set_postfix(loss=f"{np.mean(losses[-config.steps_per_epoch:]):.3f}")
 
     model = SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim, device=device), front_end, name=name)
-    model.memory_bank = model.embed(sampler.windows([c.samples for c in train_pos], front_end.step_frames))
+    rate = front_end.sample_rate
+    reference_negatives = model.embed(sampler.windows(
+        [c.samples for c in negative_clips] + [non_speech(4 * rate, rate, rng) for _ in range(len(negative_clips))],
+        front_end.step_frames))
+    model.memory_bank, _ = memory_bank(model, train_pos, reference_negatives, config.margin, sampler)
     validation = validate(model, val_pos, val_neg, sampler, config)
     if validation:
         model.decision = model.decision.with_threshold(validation["threshold"])
-    model.memory_bank = model.embed(sampler.windows([c.samples for c in positive_clips], front_end.step_frames))
+    model.memory_bank, dropped = memory_bank(model, positive_clips, reference_negatives, config.margin, sampler)
     model.training_summary = {
         "speakerspot_version": __version__,
         "positive_clips": len(positive_clips), "negative_clips": len(negative_clips),
@@ -206,9 +207,40 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
         "validation_clips": len(val_pos) + len(val_neg),
         "config": asdict(config), "final_loss": round(float(np.mean(losses[-config.steps_per_epoch:])), 4),
         "validation": validation, "memory_bank_size": int(model.memory_bank.shape[0]),
+        "memory_bank_dropped": dropped,
         "seconds": round(time.monotonic() - started, 1),
     }
     return model
+
+
+def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor, margin: float,
+                sampler: WindowSampler) -> tuple[torch.Tensor, int]:
+    """(bank, number of windows dropped): the embeddings of the clips' windows that identify the target.
+
+    A window is kept when its median cosine to the windows of the target's other clips exceeds its
+    top-5 mean cosine to the negatives (voices and non-speech) by the training margin. A few windows
+    of any clip (an edge, a click, a breath) embed far from the target and near everything else;
+    with top-5 scoring, five such entries would make every sound score like the target. Outliers
+    are a minority by definition: at most half of the windows are dropped, the worst first.
+    """
+    embeddings = [model.embed(sampler.windows([clip.samples], model.front_end.step_frames)) for clip in clips]
+    owners = torch.cat([torch.full((len(e),), index) for index, e in enumerate(embeddings)])
+    candidates = torch.cat(embeddings)
+    keep = identifying_entries(candidates, owners, negatives, margin, model.top_k)
+    return candidates[keep], int((~keep).sum())
+
+
+def identifying_entries(candidates: torch.Tensor, owners: torch.Tensor, negatives: torch.Tensor, margin: float,
+                        top_k: int) -> torch.Tensor:
+    """Mask of candidate bank entries (n, dim) to keep; `owners` (n,) numbers the clip of each."""
+    similarity = candidates @ candidates.T
+    similarity[owners[:, None] == owners[None, :]] = float("nan")  # judged by the *other* clips
+    typical = similarity.nanmedian(dim=1).values
+    if owners.unique().numel() < 2:
+        typical = torch.ones_like(typical)
+    excess = top_k_mean_scores(candidates, negatives, top_k) - (typical - margin)  # above 0: drop
+    limit = torch.sort(excess).values[(len(excess) - 1) // 2]
+    return (excess < 0) | (excess <= limit)
 
 
 def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos_windows: torch.Tensor,
@@ -237,8 +269,9 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
              config: TrainingConfig) -> dict | None:
     """Score held-back clips, put through broadcast-like chains, as a scan would score them.
 
-    Each clip's window scores are smoothed as in a scan; the equal-error point between the
-    target's clips and the others (voices and non-speech) gives the threshold.
+    Each clip's window scores are smoothed as in a scan, against a bank built without the
+    held-back clips. The threshold is the equal-error point between the target's held-back windows
+    and the others' (voices and non-speech); where they separate, halfway across the gap.
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)

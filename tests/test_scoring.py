@@ -8,7 +8,7 @@ import torch
 from speakerspot.encoder import EncoderConfig, SpeakerEncoder
 from speakerspot.memory_bank import top_k_mean_scores
 from speakerspot.metrics import equal_error_rate
-from speakerspot.training import hardest_negatives, parameter_groups, triplet_loss
+from speakerspot.training import hardest_negatives, identifying_entries, parameter_groups, triplet_loss
 
 
 def unit(*rows):
@@ -66,3 +66,20 @@ def test_equal_error_rate_on_hand_computed_cases():
     assert 0.2 < threshold < 0.8
     eer, _ = equal_error_rate(np.array([0.9, 0.3, 0.8, 0.7]), np.array([0.1, 0.2, 0.85, 0.4]))
     assert eer == 0.25
+
+
+def test_bank_curation_drops_entries_that_sit_nearer_the_negatives_than_the_target():
+    target = [[1.0, 0.05 * i, 0.0] for i in range(8)]
+    outliers = [[0.0, 0.1, 1.0], [0.05, 0.0, 1.0]]  # near the negatives, and near each other
+    candidates = unit(*target, *outliers)
+    owners = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 1, 2])
+    negatives = unit([0.0, 0.0, 1.0], [0.0, 0.2, 1.0], [0.1, 0.0, 1.0], [0.0, -0.1, 1.0], [0.0, 0.3, 1.0])
+    keep = identifying_entries(candidates, owners, negatives, margin=0.3, top_k=5)
+    assert keep.tolist() == [True] * 8 + [False] * 2
+
+
+def test_bank_curation_never_drops_more_than_half():
+    candidates = unit(*[[0.0, 0.1 * i, 1.0] for i in range(6)])
+    negatives = unit([0.0, 0.0, 1.0])
+    keep = identifying_entries(candidates, torch.arange(6), negatives, margin=0.3, top_k=5)
+    assert keep.sum() == 3

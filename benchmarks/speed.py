@@ -1,0 +1,148 @@
+"""Speed and memory benchmark: scan time against the FFmpeg decoder's floor, peak RSS, training time.
+
+    python benchmarks/speed.py [--repeats 3] [--skip-long]
+
+Builds its recordings from the repo's fixture clips (cached in benchmarks/cache/): a 20-minute and
+a 3-hour MPEG-TS like a DVB capture (MPEG-2 video, MP2 48 kHz stereo, first PTS at 10 hours). Times
+each command as a whole process, interleaved and repeated; peak RSS from the kernel's accounting of
+that process (wait4). Prints a table and writes it into BENCHMARKS.md between markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from media import write_recording  # noqa: E402
+
+CACHE = ROOT / "benchmarks" / "cache"
+SPEECH = ROOT / "tests" / "fixtures" / "speech"
+BIN = Path(sys.executable).parent
+MARK_BEGIN, MARK_END = "<!-- speed:begin -->", "<!-- speed:end -->"
+
+
+class LoopedProgramme:
+    """All fixture utterances with pauses, repeated to `seconds`: sliceable like an array, never held whole."""
+
+    def __init__(self, seconds: float, rate: int = 16000):
+        rng = np.random.default_rng(0)
+        pieces = []
+        for clip in sorted(SPEECH.glob("*/*/*.ogg")):
+            samples, clip_rate = soundfile.read(clip, dtype="float32")
+            assert clip_rate == rate
+            pieces += [samples, np.zeros(int(rate * rng.uniform(0.3, 2.0)), np.float32)]
+        self.base = np.concatenate(pieces)
+        self.length = int(seconds * rate)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, span: slice) -> np.ndarray:
+        start, stop = span.start, min(span.stop, self.length)
+        indices = np.arange(start, stop) % len(self.base)
+        return self.base[indices]
+
+
+def recording(minutes: int) -> Path:
+    path = CACHE / f"dvb-{minutes}min.ts"
+    if not path.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        print(f"building {path.name} …", file=sys.stderr)
+        partial = path.with_suffix(".partial.ts")
+        write_recording(partial, LoopedProgramme(minutes * 60), 16000, start_seconds=10 * 3600, video=True,
+                        bit_rate=192000)
+        partial.rename(path)
+    return path
+
+
+def measure(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MB) of one run of `command` as its own process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024
+
+
+def floor_command(path: Path) -> tuple[str, list[str]]:
+    if shutil.which("ffmpeg"):
+        return "ffmpeg decode (floor)", ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1",
+                                         "-ar", "22050", "-f", "f32le", "-y", "/dev/null"]
+    code = ("import av,sys\nc=av.open(sys.argv[1])\nfor f in c.decode(c.streams.audio[0]): pass")
+    return "PyAV decode only (floor; no ffmpeg binary)", [sys.executable, "-c", code, str(path)]
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()}"
+
+
+def summary(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.2f} ({min(samples):.2f}–{max(samples):.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-long", action="store_true", help="leave out the 3-hour recording")
+    arguments = parser.parse_args()
+
+    model = CACHE / "bench-model.pt"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    train = [str(BIN / "speakerspot"), "train", str(SPEECH / "train"), "--target", "rms", "-q", "-o", str(model)]
+    lengths = [20] if arguments.skip_long else [20, 180]
+    recordings = {minutes: recording(minutes) for minutes in lengths}
+    jobs: dict[str, list[str]] = {"training on the fixture clips (40 s positive, 96 s negative)": train}
+    for minutes, path in recordings.items():
+        label, command = floor_command(path)
+        jobs[f"{minutes} min: {label}"] = command
+        jobs[f"{minutes} min: speakerspot scan"] = [str(BIN / "speakerspot"), "scan", str(path), "-m", str(model), "-q"]
+    jobs["start-up: speakerspot scan of a 3 s clip"] = [str(BIN / "speakerspot"), "scan",
+                                                        str(SPEECH / "test" / "rms" / "10.ogg"), "-m", str(model), "-q"]
+    measure(train)  # the model the scans use
+    walls: dict[str, list[float]] = {name: [] for name in jobs}
+    peaks: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(arguments.repeats):  # interleaved, so drifts in machine load hit every job alike
+        for name, command in jobs.items():
+            wall, peak = measure(command)
+            walls[name].append(wall)
+            peaks[name].append(peak)
+
+    lines = [f"Machine: {machine()}. Median of {arguments.repeats} interleaved runs (min–max).", "",
+             "| job | wall s | peak RSS MB |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {summary(walls[name])} | {max(peaks[name]):.0f} |" for name in jobs]
+    lines.append("")
+    for minutes in recordings:
+        floor = statistics.median(walls[next(n for n in jobs if n.startswith(f"{minutes} min:") and "floor" in n)])
+        scan = statistics.median(walls[f"{minutes} min: speakerspot scan"])
+        lines.append(f"- {minutes} min: scan / floor = **{scan / floor:.2f}**, scan at "
+                     f"**{minutes * 60 / scan:.0f}x** real time")
+    if 180 in recordings:
+        ratio = max(peaks["180 min: speakerspot scan"]) / max(peaks["20 min: speakerspot scan"])
+        lines.append(f"- peak RSS, 3-hour scan / 20-minute scan = **{ratio:.2f}**")
+    table = "\n".join(lines)
+    print(table)
+    benchmarks = ROOT / "BENCHMARKS.md"
+    text = benchmarks.read_text() if benchmarks.exists() else f"# Benchmarks\n\n{MARK_BEGIN}\n{MARK_END}\n"
+    before, rest = text.split(MARK_BEGIN)
+    _, after = rest.split(MARK_END)
+    benchmarks.write_text(f"{before}{MARK_BEGIN}\n{table}\n{MARK_END}{after}")
+
+
+if __name__ == "__main__":
+    main()
