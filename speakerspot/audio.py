@@ -107,47 +107,112 @@ def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = N
     """Decode one audio stream of `path` to mono float32 at `sample_rate` Hz, in timed chunks.
 
     Multichannel audio is downmixed with FFmpeg's matrix (the centre channel, where dialogue
-    lives, is kept at full weight). Packets that fail to decode are skipped with a warning.
+    lives, is kept at full weight). Packets that fail to decode are skipped with a warning; a
+    change of format mid-stream (stereo MP2, then 5.1 AC3) is followed.
     """
     with open_container(path) as container:
         stream = select_audio_stream(container, path, audio_track, language)
         origin = container_origin(container)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
-        chunk_samples = int(chunk_seconds * sample_rate)
-        pending: list[np.ndarray] = []
-        pending_count = 0
-        pending_start: float | None = None  # time of pending[0][0]
+        chunker = Chunker(sample_rate, int(chunk_seconds * sample_rate))
+        batch = FrameBatch(sample_rate)
         corrupt_packets = 0
         for frame in iterate_frames(container, stream, path):
             if frame is None:
                 corrupt_packets += 1
                 continue
             frame_time = None if frame.time is None else frame.time - origin
-            if pending_start is None:
-                pending_start = frame_time or 0.0
-            elif frame_time is not None:
-                expected = pending_start + pending_count / sample_rate
-                if GAP_SECONDS < frame_time - expected < MAX_GAP_SECONDS:
-                    if pending_count:
-                        yield AudioChunk(pending_start, np.concatenate(pending))
-                    pending, pending_count, pending_start = [], 0, frame_time
-            for resampled in resampler.resample(frame):
-                samples = resampled.to_ndarray()[0]
-                pending.append(samples)
-                pending_count += len(samples)
-            if pending_count >= chunk_samples:
-                yield AudioChunk(pending_start, np.concatenate(pending))
-                pending_start += pending_count / sample_rate
-                pending, pending_count = [], 0
-        for resampled in resampler.resample(None):
-            pending.append(resampled.to_ndarray()[0])
-            pending_count += len(pending[-1])
+            if chunker.start is None:
+                chunker.start = frame_time or 0.0
+            elif frame_time is not None and GAP_SECONDS < frame_time - batch.end_time(chunker) < MAX_GAP_SECONDS:
+                yield from chunker.add(batch.flush())
+                yield from chunker.add(batch.drain())
+                yield from chunker.restart(frame_time)
+            if batch.signature not in (None, FrameBatch.signature_of(frame)):
+                yield from chunker.add(batch.flush())
+                yield from chunker.add(batch.drain())
+            elif batch.full():
+                yield from chunker.add(batch.flush())
+            batch.append(frame)
+        yield from chunker.add(batch.flush())
+        yield from chunker.add(batch.drain())
         if corrupt_packets:
             log.warning("%s: skipped %d packet(s) that failed to decode", path, corrupt_packets)
-        if pending_start is None:
+        if chunker.start is None:
             raise MediaError(path, "its audio stream holds no decodable audio")
-        if pending_count:
-            yield AudioChunk(pending_start, np.concatenate(pending))
+        yield from chunker.restart(None)
+
+
+class FrameBatch:
+    """Decoded frames of one format, resampled together: one resampler call per ~1 s, not per frame."""
+
+    BATCH_SECONDS = 1.0
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
+        self.arrays: list[np.ndarray] = []
+        self.samples = 0
+        self.signature: tuple | None = None
+        self.resampler: av.AudioResampler | None = None
+
+    @staticmethod
+    def signature_of(frame: av.AudioFrame) -> tuple[str, str, int]:
+        return frame.format.name, frame.layout.name, frame.sample_rate
+
+    def full(self) -> bool:
+        return self.signature is not None and self.samples >= self.BATCH_SECONDS * self.signature[2]
+
+    def append(self, frame: av.AudioFrame) -> None:
+        signature = self.signature_of(frame)
+        if signature != self.signature:
+            self.signature, self.resampler = signature, av.AudioResampler(format="flt", layout="mono",
+                                                                           rate=self.sample_rate)
+        self.arrays.append(frame.to_ndarray())
+        self.samples += frame.samples
+
+    def drain(self) -> np.ndarray:
+        """What the resampler still holds: at the end, or before the format changes or a gap."""
+        out = [f.to_ndarray()[0] for f in self.resampler.resample(None)] if self.resampler else []
+        self.resampler = self.signature = None
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def end_time(self, chunker: Chunker) -> float:
+        """Where the audio handed on so far, and batched, ends (seconds)."""
+        rate = self.signature[2] if self.signature else self.sample_rate
+        return chunker.start + chunker.count / self.sample_rate + self.samples / rate
+
+    def flush(self) -> np.ndarray:
+        """The batch resampled to mono float32."""
+        if not self.arrays:
+            return np.zeros(0, np.float32)
+        format_name, layout, rate = self.signature
+        frame = av.AudioFrame.from_ndarray(np.concatenate(self.arrays, axis=1), format=format_name, layout=layout)
+        frame.sample_rate = rate
+        out = [f.to_ndarray()[0] for f in self.resampler.resample(frame)]
+        self.arrays, self.samples = [], 0
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+class Chunker:
+    """Collects resampled samples into timed chunks of about `chunk_samples`."""
+
+    def __init__(self, sample_rate: int, chunk_samples: int):
+        self.sample_rate, self.chunk_samples = sample_rate, chunk_samples
+        self.start: float | None = None  # time of the first pending sample
+        self.pending: list[np.ndarray] = []
+        self.count = 0  # pending samples
+
+    def add(self, samples: np.ndarray) -> Iterator[AudioChunk]:
+        if len(samples):
+            self.pending.append(samples)
+            self.count += len(samples)
+        if self.count >= self.chunk_samples:
+            yield from self.restart(self.start + self.count / self.sample_rate)
+
+    def restart(self, start: float | None) -> Iterator[AudioChunk]:
+        """Hand on what is pending; what comes next starts at `start`."""
+        if self.count:
+            yield AudioChunk(self.start, np.concatenate(self.pending))
+        self.start, self.pending, self.count = start, [], 0
 
 
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,

@@ -23,6 +23,7 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     except OSError as error:
         raise OutputError(path, f"cannot write: {error.strerror}") from None
     try:
+        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; give what open() would
         with os.fdopen(descriptor, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
             yield file
         os.replace(temporary, path)
@@ -31,3 +32,9 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -98,3 +98,4 @@ def array_chunks(samples: np.ndarray, sample_rate: int) -> Iterator[AudioChunk]:
     samples = np.asarray(samples, dtype=np.float32)
     for offset in range(0, len(samples), size):
         yield AudioChunk(offset / sample_rate, samples[offset:offset + size])
+

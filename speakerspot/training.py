@@ -45,6 +45,7 @@ class TrainingConfig:
     validation_fraction: float = 0.2
     non_speech_ratio: float = 0.5  # seconds of synthetic non-speech per second of negative clips
     speed_shifted_negatives: bool = True  # the target sped up or slowed down is another voice
+    bank_chains: int = 2  # broadcast-like copies of each positive clip in the memory bank
     seed: int = 0
 
 
@@ -194,11 +195,11 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     reference_negatives = model.embed(sampler.windows(
         [c.samples for c in negative_clips] + [non_speech(4 * rate, rate, rng) for _ in range(len(negative_clips))],
         front_end.step_frames))
-    model.memory_bank, _ = memory_bank(model, train_pos, reference_negatives, config.margin, sampler)
+    model.memory_bank, _ = memory_bank(model, train_pos, reference_negatives, config, sampler)
     validation = validate(model, val_pos, val_neg, sampler, config)
     if validation:
         model.decision = model.decision.with_threshold(validation["threshold"])
-    model.memory_bank, dropped = memory_bank(model, positive_clips, reference_negatives, config.margin, sampler)
+    model.memory_bank, dropped = memory_bank(model, positive_clips, reference_negatives, config, sampler)
     model.training_summary = {
         "speakerspot_version": __version__,
         "positive_clips": len(positive_clips), "negative_clips": len(negative_clips),
@@ -213,9 +214,12 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     return model
 
 
-def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor, margin: float,
+def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor, config: TrainingConfig,
                 sampler: WindowSampler) -> tuple[torch.Tensor, int]:
     """(bank, number of windows dropped): the embeddings of the clips' windows that identify the target.
+
+    Each clip enters as recorded and through `config.bank_chains` broadcast-like chains (fixed
+    seed), so that the target heard through a telephone line or under music has entries of its own.
 
     A window is kept when its median cosine to the windows of the target's other clips exceeds its
     top-5 mean cosine to the negatives (voices and non-speech) by the training margin. A few windows
@@ -223,10 +227,13 @@ def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor,
     with top-5 scoring, five such entries would make every sound score like the target. Outliers
     are a minority by definition: at most half of the windows are dropped, the worst first.
     """
-    embeddings = [model.embed(sampler.windows([clip.samples], model.front_end.step_frames)) for clip in clips]
+    rng = np.random.default_rng(config.seed + 2)
+    embeddings = [model.embed(sampler.windows([clip.samples] + [sampler.chain(clip.samples, rng)
+                                                                for _ in range(config.bank_chains)],
+                                              model.front_end.step_frames)) for clip in clips]
     owners = torch.cat([torch.full((len(e),), index) for index, e in enumerate(embeddings)])
     candidates = torch.cat(embeddings)
-    keep = identifying_entries(candidates, owners, negatives, margin, model.top_k)
+    keep = identifying_entries(candidates, owners, negatives, config.margin, model.top_k)
     return candidates[keep], int((~keep).sum())
 
 
