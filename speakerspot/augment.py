@@ -91,7 +91,7 @@ def filter_spectrum(samples: np.ndarray, sample_rate: int, rng: np.random.Genera
     gain_db = rng.uniform(-4, 4) * octaves  # tilt, dB per octave around 1 kHz
     centre = rng.uniform(-2, 2.5)  # a broad peak or dip somewhere between 250 Hz and 5.6 kHz
     gain_db += rng.uniform(-8, 8) * np.exp(-0.5 * ((octaves - centre) / rng.uniform(0.3, 1.2)) ** 2)
-    if rng.random() < 0.25:  # telephone band
+    if rng.random() < 0.5:  # telephone band
         low, high = rng.uniform(250, 400), rng.uniform(3000, 3600)
     else:
         low, high = rng.uniform(20, 200), rng.uniform(4000, sample_rate / 2)
@@ -119,7 +119,7 @@ class BroadcastChain:
     costs a few FFTs. `voices` are other speakers' signals that may be mixed in quietly underneath.
     """
 
-    POOL_SIZE = 16
+    POOL_SIZE = 128
     POOL_SECONDS = 12.0
 
     def __init__(self, sample_rate: int, rng: np.random.Generator, voices: tuple[np.ndarray, ...] = ()):
