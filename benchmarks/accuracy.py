@@ -39,7 +39,7 @@ def main() -> None:
     result = speakerspot.scan(model, dev / "test" / "broadcast.ts", threshold=arguments.threshold, progress=True)
     print(f"scanned {result.duration:.0f} s in {time.monotonic() - started:.1f} s, threshold {result.threshold:.3f}")
     report = evaluate([(s.start, s.end) for s in result.segments], read_truth(dev / "test" / "truth.json"),
-                      result.duration, result.window_times, result.window_scores)
+                      result.duration, result.window_times, result.smoothed_scores)
     print("speakerspot eval:", json.dumps(report.to_dict()))
     detections = arguments.model.with_suffix(".detections.json")
     detections.write_text(json.dumps(result.to_dict(windows=True)))

@@ -8,14 +8,21 @@
         print(segment.start, segment.end, segment.score)
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
-from .errors import MediaError, ModelFileError, OutputError, SpeakerspotError, TrainingDataError
-from .features import FrontEnd
-from .model import SpeakerModel, load_model
-from .scanning import ScanResult, scan
-from .segments import Segment
-from .training import TrainingConfig, train
+# Names load on first use, so that `speakerspot --help` and `speakerspot info` do not import torch.
+_EXPORTS = {
+    "FrontEnd": "features", "MediaError": "errors", "ModelFileError": "errors", "OutputError": "errors",
+    "ScanResult": "scanning", "Segment": "segments", "SpeakerModel": "model", "SpeakerspotError": "errors",
+    "TrainingConfig": "training", "TrainingDataError": "errors", "load_model": "model", "scan": "scanning",
+    "scan_many": "scanning", "train": "training",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["FrontEnd", "MediaError", "ModelFileError", "OutputError", "ScanResult", "Segment", "SpeakerModel",
-           "SpeakerspotError", "TrainingConfig", "TrainingDataError", "load_model", "scan", "train"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'speakerspot' has no attribute {name!r}")

@@ -19,6 +19,9 @@ from .errors import MediaError
 
 log = logging.getLogger(__name__)
 
+MEDIA_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".m4a", ".aac", ".ac3",
+                              ".wma", ".aif", ".aiff", ".ts", ".m2ts", ".mts", ".mkv", ".mka", ".mp4", ".mov",
+                              ".webm", ".avi", ".mpg", ".mpeg"})
 CHUNK_SECONDS = 10.0
 # A jump in timestamps larger than this is a gap in the audio (a lost packet run, a pause in the
 # broadcast): later audio keeps its own time and the gap stays a gap.
@@ -47,6 +50,23 @@ class AudioStreamInfo:
     language: str | None
     duration: float | None
     default: bool
+
+
+def media_files(path: str | Path, patterns: tuple[str, ...] = ()) -> list[Path]:
+    """`path` itself if it is a file; else the media files under it, recursively, in a stable order.
+
+    Media files are those with a known extension, or matching one of the glob `patterns` if given.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+
+    def wanted(candidate: Path) -> bool:
+        if patterns:
+            return any(candidate.match(pattern) for pattern in patterns)
+        return candidate.suffix.lower() in MEDIA_EXTENSIONS
+
+    return sorted(p for p in path.rglob("*") if p.is_file() and wanted(p))
 
 
 def open_container(path: str | Path) -> av.container.InputContainer:

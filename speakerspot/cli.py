@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from .errors import SpeakerspotError
+from .errors import MediaError, SpeakerspotError
+from .writers import FORMAT_NAMES
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -124,39 +125,95 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
-@click.argument("recording", type=click.Path(path_type=Path))
-@click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="Model file written by `speakerspot train`.")
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-m", "--model", "model_paths", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="Model file written by `speakerspot train`, or a folder of them; repeat for several people "
+                   "(each recording is decoded once and scored by every model).")
 @click.option("-t", "--threshold", type=float,
-              help="Detection threshold on the top-5 mean cosine score; default: the model's calibrated "
-                   "threshold (the design's reference value is 0.7).")
+              help="Detection threshold on the smoothed top-5 mean cosine score; default: each model's "
+                   "calibrated threshold (the design's reference value is 0.7).")
 @audio_stream_options
-@click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt",
-              show_default=True, help="txt: one line per segment; json: segments and metadata.")
-@click.option("--windows", is_flag=True, help="With --format json: include every window's time and score.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
+              default=("txt",), show_default=True,
+              help="Output format; repeat for several. txt: one line per segment; json/jsonl: segments and "
+                   "metadata; csv; srt/vtt: subtitles a player shows; rttm: NIST; audacity: label track; "
+                   "ffmetadata: FFmpeg chapters; edl: CMX3600 for video editors.")
+@click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of stdout (one recording, one model, one format).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write RECORDING-STEM.MODEL.FORMAT files here, mirroring the folders scanned.")
+@click.option("--glob", "patterns", multiple=True,
+              help="In folders, scan files matching this pattern (e.g. '*.ts'); repeatable. "
+                   "Default: every known media extension.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
-def scan(recording, model_path, threshold, audio_track, language, format_name, windows, output, quiet, device):
-    """Find where the model's voice speaks in RECORDING.
+def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, output, output_dir,
+         patterns, quiet, device):
+    """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
-    RECORDING is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
-    wav, flac, mp3… Times are as a player shows them (0:00 is the start of the file).
+    A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
+    wav, flac, mp3… Times are as a player shows them (0:00 is the start of the file). A recording
+    that cannot be read is reported and skipped; the others are scanned, and the exit code says
+    that some failed.
 
     \b
     Examples:
       speakerspot scan news.ts --model models/anna.pt
       speakerspot scan news.ts -m models/anna.pt --format json --windows -o news.json
+      speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
     """
+    from .batch import find_recordings, scan_batch
     from .model import load_model
-    from .scanning import scan as scan_recording
-    from .writers import write_result
 
-    model = load_model(model_path, device=device)
-    result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
-                            progress=not quiet)
-    write_result(result, format_name, output, windows=windows)
+    files = [p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given])]
+    if not files:
+        raise click.UsageError(f"no model files (*.pt) in {', '.join(map(str, model_paths))}")
+    models = [load_model(path, device=device) for path in files]
+    found = find_recordings(recordings, patterns)
+    if not found:
+        raise MediaError(", ".join(map(str, recordings)), "no media files found")
+    if output and len(found) * len(models) * len(format_names) > 1:
+        raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
+    write = ResultWriter(format_names, windows, output, output_dir, several=len(found) * len(models) > 1)
+    summary = scan_batch(models, found, write, lambda error: click.echo(f"speakerspot: error: {error}", err=True),
+                         threshold=threshold, audio_track=audio_track, language=language, progress=not quiet)
+    if len(found) > 1 and not quiet:
+        failed = f", {len(summary.failures)} failed" if summary.failures else ""
+        click.echo(f"scanned {summary.scanned} of {len(found)} recordings{failed}: "
+                   f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.wall_seconds:.1f} s "
+                   f"({summary.speed:.0f}x real time)", err=True)
+    if summary.failures:
+        sys.exit(summary.failures[0].exit_code)
+
+
+class ResultWriter:
+    """Hands each recording's results to the writers: stdout, one file (-o), or a mirrored tree."""
+
+    def __init__(self, format_names: tuple[str, ...], windows: bool, output: Path | None, output_dir: Path | None,
+                 several: bool):
+        self.format_names, self.windows, self.output, self.output_dir = format_names, windows, output, output_dir
+        self.several = several
+
+    def __call__(self, recording, results) -> None:
+        from .writers import extension, write_result
+
+        for result in results:
+            for format_name in self.format_names:
+                if self.output_dir is not None:
+                    folder = self.output_dir / recording.relative.parent
+                    folder.mkdir(parents=True, exist_ok=True)
+                    target = folder / f"{recording.path.stem}.{result.model}.{extension(format_name)}"
+                    write_result(result, format_name, target, windows=self.windows)
+                elif self.output is not None:
+                    write_result(result, format_name, self.output, windows=self.windows)
+                else:
+                    if self.several and format_name == "txt":
+                        click.echo(f"# {result.file} [{result.model}]")
+                    # several JSON documents on stdout: one per line, so the stream stays parseable
+                    shown = "jsonl" if self.several and format_name == "json" else format_name
+                    write_result(result, shown, None, windows=self.windows)
 
 
 @cli.command("eval", epilog=EXIT_CODES_HELP)
@@ -178,7 +235,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
     turns found (half a turn covered), false alarms per hour (segments less than 20% on truth)
-    and the window equal-error rate.
+    and the window equal-error rate (of the smoothed scores the threshold is compared to).
 
     \b
     Example:
@@ -196,7 +253,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
                             progress=not quiet)
     report = evaluate_detections([(s.start, s.end) for s in result.segments], truth, result.duration,
-                                 result.window_times, result.window_scores)
+                                 result.window_times, result.smoothed_scores)
     if format_name == "json":
         click.echo(json.dumps({"file": result.file, "model": result.model, "threshold": result.threshold,
                                **report.to_dict()}))

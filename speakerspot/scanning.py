@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
-from .features import stream_windows
+from .features import FrontEnd, stream_windows
 from .model import SpeakerModel
 from .segments import Segment, decide
 
@@ -52,29 +52,58 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, *, threshold: flo
     `language` (e.g. "deu") picks an audio stream, by default the one a player would play;
     `progress` shows a bar on stderr.
     """
-    front_end = model.front_end
+    return scan_many([model], source, threshold=threshold, audio_track=audio_track, language=language,
+                     progress=progress)[0]
+
+
+def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, *, threshold: float | None = None,
+              audio_track: int | None = None, language: str | None = None,
+              progress: bool = False) -> list[ScanResult]:
+    """`scan` for several models at once: the recording is decoded and turned into features once
+    per front end the models use (one pass when they were trained alike), and every model scores
+    the same windows. Results come in the order of `models`."""
+    groups: dict[FrontEnd, list[int]] = {}
+    for index, model in enumerate(models):
+        groups.setdefault(model.front_end, []).append(index)
+    results: dict[int, ScanResult] = {}
+    for front_end, indices in groups.items():
+        group = [models[i] for i in indices]
+        results.update(zip(indices, scan_pass(group, front_end, source, threshold, audio_track, language, progress),
+                           strict=True))
+    return [results[i] for i in range(len(models))]
+
+
+def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Path | np.ndarray,
+              threshold: float | None, audio_track: int | None, language: str | None,
+              progress: bool) -> list[ScanResult]:
+    """One pass over `source`: decode, features, then every model's scores and decisions."""
     if isinstance(source, np.ndarray):
         name, total = "<array>", len(source) / front_end.sample_rate
         chunks = array_chunks(source, front_end.sample_rate)
     else:
         name, total = str(source), recording_duration(source)
         chunks = decode_audio(source, front_end.sample_rate, audio_track, language)
-    decision = model.decision.with_threshold(threshold)
     tracker = ChunkTracker(front_end.sample_rate)
-    centres, scores, activity = [], [], []
+    centres, activity = [], []
+    scores: list[list[np.ndarray]] = [[] for _ in models]
     with tqdm(total=round(total, 1) if total else None, unit="s", desc=Path(name).name, disable=not progress,
               leave=False, bar_format=PROGRESS_FORMAT) as bar:
-        for batch in stream_windows(tracker.follow(chunks, bar), front_end, str(model.device)):
+        for batch in stream_windows(tracker.follow(chunks, bar), front_end, str(models[0].device)):
             centres.append(batch.centres)
-            scores.append(model.score(batch.mels))
             activity.append(batch.activity)
+            for model_scores, model in zip(scores, models, strict=True):
+                model_scores.append(model.score(batch.mels))
     window_times = np.concatenate(centres) if centres else np.zeros(0)
-    window_scores = np.concatenate(scores) if scores else np.zeros(0, np.float32)
     window_activity = np.concatenate(activity) if activity else np.zeros(0, np.float32)
-    smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds)
-    return ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
-                      segments=segments, window_times=window_times, window_scores=window_scores,
-                      smoothed_scores=smoothed)
+    results = []
+    for model, model_scores in zip(models, scores, strict=True):
+        decision = model.decision.with_threshold(threshold)
+        window_scores = np.concatenate(model_scores) if model_scores else np.zeros(0, np.float32)
+        smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds)
+        results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
+                                  segments=segments, window_times=window_times, window_scores=window_scores,
+                                  smoothed_scores=smoothed))
+    return results
 
 
 class ChunkTracker:

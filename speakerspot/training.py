@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .audio import load_audio
+from .audio import load_audio, media_files
 from .augment import BroadcastChain, change_speed, non_speech
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import MediaError, TrainingDataError
@@ -24,11 +24,6 @@ from .model import SpeakerModel
 from .segments import smooth_scores
 
 log = logging.getLogger(__name__)
-
-MEDIA_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".m4a", ".aac", ".ac3",
-                              ".wma", ".aif", ".aiff", ".ts", ".m2ts", ".mts", ".mkv", ".mka", ".mp4", ".mov",
-                              ".webm", ".avi", ".mpg", ".mpeg"})
-
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -60,9 +55,7 @@ def find_clips(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.exists():
         raise TrainingDataError(folder, "no such folder")
-    if folder.is_file():
-        return [folder]
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
+    return media_files(folder)
 
 
 def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Path]]:

@@ -126,3 +126,23 @@ def test_video_without_audio_and_a_missing_track_are_clear_errors(tmp_path):
     path = write_recording(tmp_path / "one.ts", tone(1.0), 16000)
     with pytest.raises(MediaError, match="no audio track 3"):
         load_audio(path, RATE, audio_track=3)
+
+
+def test_language_picks_the_tagged_stream_and_an_unknown_one_is_named(tmp_path):
+    import av
+
+    path = write_recording(tmp_path / "langs.mkv", tone(2.0, 440), 16000, extra_tracks=(tone(2.0, 1000),))
+    remuxed = tmp_path / "tagged.mkv"
+    with av.open(str(path)) as source, av.open(str(remuxed), "w") as target:
+        streams = {}
+        for stream, language in zip(source.streams.audio, ("eng", "deu"), strict=True):
+            streams[stream.index] = target.add_stream_from_template(stream)
+            streams[stream.index].metadata["language"] = language
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                target.mux(packet)
+    samples = np.concatenate([c.samples for c in decode_audio(remuxed, RATE, language="deu")])[:RATE]
+    assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 1000) <= 1
+    with pytest.raises(MediaError, match=r"no audio stream in language 'fra'.*deu, eng"):
+        list(decode_audio(remuxed, RATE, language="fra"))

@@ -55,7 +55,7 @@ def bad_inputs(tmp_path, model_file):
 CASES = [
     # (arguments with {d} for the folder and {m} for a good model, exit code, text in the message)
     (["scan", "{d}/missing.ts", "-m", "{m}"], 3, "missing.ts: no such file"),
-    (["scan", "{d}", "-m", "{m}"], 3, "is a directory"),
+    (["scan", "{d}/empty", "-m", "{m}"], 3, "empty: no media files found"),
     (["scan", "{d}/notmedia.ts", "-m", "{m}"], 3, "notmedia.ts: not a media file"),
     (["scan", str(FIXTURES / "sample.ts"), "-m", "{m}", "--audio-track", "2"], 3, "no audio track 2"),
     (["scan", str(FIXTURES / "sample.ts"), "-m", "{d}/damaged.pt"], 4, "damaged.pt"),
@@ -76,3 +76,24 @@ def test_bad_input_gives_one_line_and_its_exit_code(bad_inputs, model_file, argu
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (bad_inputs / "nodir").exists() and not (bad_inputs / "m.pt").exists()
+
+
+def test_info_lists_streams_and_the_default(tmp_path):
+    from media import write_recording
+
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(32000) / 16000)).astype(np.float32)
+    path = write_recording(tmp_path / "two.ts", tone, 16000, extra_tracks=(tone,), video=True)
+    result = run("info", str(path))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:3] == ["track", "codec", "channels"]
+    assert len(lines) == 3 and "scanned by default" in lines[1] and "mp2" in lines[1]
+
+
+def test_scan_output_file_is_complete_readable_and_alone(model_file, tmp_path):
+    output = tmp_path / "out.txt"
+    result = run("scan", str(FIXTURES / "sample.ts"), "-m", str(model_file), "-q", "-o", str(output))
+    assert result.exit_code == 0, result.output
+    assert output.read_text().count("\n") >= 1
+    assert output.stat().st_mode & 0o044  # readable by others under the usual umask, like any new file
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary file left behind

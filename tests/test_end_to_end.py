@@ -21,7 +21,7 @@ def test_scan_of_a_dvb_like_recording_finds_the_target_turns(trained_model, tmp_
                                 extra_tracks=(np.zeros_like(programme),))
     result = speakerspot.scan(trained_model, recording)
     report = evaluate([(s.start, s.end) for s in result.segments], truth, result.duration,
-                      result.window_times, result.window_scores)
+                      result.window_times, result.smoothed_scores)
     assert abs(result.duration - len(programme) / 16000) < 0.1
     assert report.frame_f1 >= 0.8, report
     assert report.turns_found == len(truth), report

@@ -1,0 +1,91 @@
+"""Every output format, read back by an independent reader or checked against its specification."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import av
+import numpy as np
+import pytest
+
+from speakerspot.scanning import ScanResult
+from speakerspot.segments import Segment
+from speakerspot.writers import FORMAT_NAMES, RENDERERS, extension, format_timestamp, write_result
+
+SEGMENTS = [Segment(1.25, 4.5, 0.91), Segment(3725.5, 3731.04, 0.8)]
+RESULT = ScanResult(file="/rec/news 1.ts", model="anna", threshold=0.5, duration=4000.0, segments=SEGMENTS,
+                    window_times=np.array([1.0, 1.5]), window_scores=np.array([0.2, 0.9]),
+                    smoothed_scores=np.array([0.3, 0.8]))
+
+
+def written(tmp_path, format_name: str):
+    path = tmp_path / f"out.{extension(format_name)}"
+    write_result(RESULT, format_name, path)
+    return path
+
+
+def test_txt_is_one_line_per_segment_as_a_player_shows_times():
+    assert RENDERERS["txt"](RESULT, False) == "00:00:01.2 – 00:00:04.5  0.910\n01:02:05.5 – 01:02:11.0  0.800\n"
+    assert format_timestamp(3599.96) == "01:00:00.0"
+
+
+def test_json_and_jsonl_hold_the_documented_keys():
+    document = json.loads(RENDERERS["json"](RESULT, True))
+    assert document["segments"][1] == {"start": 3725.5, "end": 3731.04, "score": 0.8}
+    assert document["windows"] == [{"time": 1.0, "score": 0.3, "raw_score": 0.2},
+                                   {"time": 1.5, "score": 0.8, "raw_score": 0.9}]
+    lines = RENDERERS["jsonl"](RESULT, False).splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["file"] == "/rec/news 1.ts"
+
+
+def test_csv_reads_back_with_the_csv_module():
+    rows = list(csv.DictReader(io.StringIO(RENDERERS["csv"](RESULT, False))))
+    assert [(float(r["start"]), float(r["end"])) for r in rows] == [(1.25, 4.5), (3725.5, 3731.04)]
+    assert rows[0]["file"] == "/rec/news 1.ts" and rows[0]["model"] == "anna"
+
+
+@pytest.mark.parametrize("format_name", ["srt", "vtt"])
+def test_subtitles_read_back_with_ffmpeg(tmp_path, format_name):
+    with av.open(str(written(tmp_path, format_name))) as container:
+        stream = container.streams.subtitles[0]
+        cues = [(float(p.pts * stream.time_base), float((p.pts + p.duration) * stream.time_base))
+                for p in container.demux(stream) if p.pts is not None]
+    assert cues == [(1.25, 4.5), (3725.5, 3731.04)]
+
+
+def test_ffmetadata_chapters_read_back_with_ffmpeg(tmp_path):
+    with av.open(str(written(tmp_path, "ffmetadata")), format="ffmetadata") as container:
+        chapters = container.chapters()
+    assert [(c["start"] * float(c["time_base"]), c["end"] * float(c["time_base"])) for c in chapters] == \
+        [(1.25, 4.5), (3725.5, 3731.04)]
+    assert chapters[0]["metadata"]["title"] == "anna (0.91)"
+
+
+def test_rttm_has_ten_fields_with_onset_and_duration():
+    lines = RENDERERS["rttm"](RESULT, False).splitlines()
+    fields = [line.split() for line in lines]
+    assert all(len(f) == 10 and f[0] == "SPEAKER" and f[1] == "news_1" and f[7] == "anna" for f in fields)
+    assert [(float(f[3]), round(float(f[4]), 3)) for f in fields] == [(1.25, 3.25), (3725.5, 5.54)]
+
+
+def test_audacity_labels_are_tab_separated_seconds():
+    rows = [line.split("\t") for line in RENDERERS["audacity"](RESULT, False).splitlines()]
+    assert [(float(a), float(b)) for a, b, _ in rows] == [(1.25, 4.5), (3725.5, 3731.04)]
+
+
+def test_edl_events_follow_cmx3600():
+    text = RENDERERS["edl"](RESULT, False)
+    assert text.startswith("TITLE: news 1 anna\nFCM: NON-DROP FRAME\n")
+    events = re.findall(r"^(\d{3})  AX\s+AA/V  C\s+(\S+) (\S+) (\S+) (\S+)$", text, re.MULTILINE)
+    assert events == [("001", "00:00:01:06", "00:00:04:12", "00:00:00:00", "00:00:03:06"),
+                      ("002", "01:02:05:13", "01:02:11:01", "00:00:03:06", "00:00:08:20")]
+
+
+def test_every_format_has_a_renderer_and_writes_atomically(tmp_path):
+    assert set(FORMAT_NAMES) == {"txt", "json", "jsonl", "csv", "srt", "vtt", "rttm", "audacity", "ffmetadata", "edl"}
+    for format_name in FORMAT_NAMES:
+        assert written(tmp_path, format_name).read_text()
+    assert not list(tmp_path.glob(".*.tmp"))
