@@ -23,6 +23,7 @@ MEDIA_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", 
                               ".wma", ".aif", ".aiff", ".ts", ".m2ts", ".mts", ".mkv", ".mka", ".mp4", ".mov",
                               ".webm", ".avi", ".mpg", ".mpeg"})
 CHUNK_SECONDS = 10.0
+MAX_DEMUX_RESTARTS = 10_000
 # A jump in timestamps larger than this is a gap in the audio (a lost packet run, a pause in the
 # broadcast): later audio keeps its own time and the gap stays a gap.
 GAP_SECONDS = 0.1
@@ -238,15 +239,23 @@ class Chunker:
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    path: str | Path) -> Iterator[av.AudioFrame | None]:
     """Decoded frames of `stream`; None for a packet that failed to decode."""
-    try:
-        for packet in container.demux(stream):
-            try:
-                yield from packet.decode()
-            except av.error.InvalidDataError:
-                yield None
-    except av.error.FFmpegError as error:
-        # A demuxer error mid-file (truncated recording): keep what was decoded so far.
-        log.warning("%s: reading stopped early: %s", path, error)
+    for _ in range(MAX_DEMUX_RESTARTS):
+        try:
+            for packet in container.demux(stream):
+                try:
+                    yield from packet.decode()
+                except av.error.FFmpegError:
+                    yield None
+            return
+        except IndexError:
+            # PyAV meets a packet of a stream that appeared mid-file (damage, or a programme change
+            # in a TS) and fails on it; demuxing again goes on from the next packet.
+            continue
+        except av.error.FFmpegError as error:
+            # A demuxer error mid-file (truncated recording): keep what was decoded so far.
+            log.warning("%s: reading stopped early: %s", path, error)
+            return
+    log.warning("%s: reading stopped early: too many packets of unknown streams", path)
 
 
 def load_audio(path: str | Path, sample_rate: int, audio_track: int | None = None) -> np.ndarray:

@@ -224,7 +224,7 @@ def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor,
     embeddings = [model.embed(sampler.windows([clip.samples] + [sampler.chain(clip.samples, rng)
                                                                 for _ in range(config.bank_chains)],
                                               model.front_end.step_frames)) for clip in clips]
-    owners = torch.cat([torch.full((len(e),), index) for index, e in enumerate(embeddings)])
+    owners = torch.cat([torch.full((len(e),), index, device=e.device) for index, e in enumerate(embeddings)])
     candidates = torch.cat(embeddings)
     keep = identifying_entries(candidates, owners, negatives, config.margin, model.top_k)
     return candidates[keep], int((~keep).sum())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
+import torch
 from click.testing import CliRunner
 from conftest import FIXTURES, SPEECH, TARGET, held_out_programme
 from media import write_recording
@@ -60,3 +62,11 @@ def test_a_path_and_the_same_audio_as_an_array_scan_identically(trained_model, t
     np.testing.assert_array_equal(from_path.window_times, from_array.window_times)
     np.testing.assert_allclose(from_path.window_scores, from_array.window_scores, atol=1e-6)
     assert from_path.segments == from_array.segments
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_scanning_on_cuda_gives_the_cpu_scores(model_file):
+    on_cpu = speakerspot.scan(speakerspot.load_model(model_file), FIXTURES / "sample.ts")
+    on_gpu = speakerspot.scan(speakerspot.load_model(model_file, device="cuda"), FIXTURES / "sample.ts")
+    np.testing.assert_allclose(on_gpu.window_scores, on_cpu.window_scores, atol=1e-3)
+    assert [(s.start, s.end) for s in on_gpu.segments] == [(s.start, s.end) for s in on_cpu.segments]
