@@ -1,6 +1,6 @@
 """Accuracy on a development benchmark: train on its clips, scan its broadcast, score it.
 
-    python benchmarks/accuracy.py --bench ../shared/bench [--model models/dev.pt] [--retrain]
+    python benchmarks/accuracy.py --bench ../shared/bench [--model models/dev.pt] [--retrain] [--seed N]
 
 Prints the figures of `speakerspot eval` and those of the benchmark's own scorer (score.py), when
 the benchmark ships one, on the same detections.
@@ -26,12 +26,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models/dev.pt"))
     parser.add_argument("--retrain", action="store_true", help="train even if the model file exists")
     parser.add_argument("--threshold", type=float)
+    parser.add_argument("--seed", type=int, default=0, help="training seed (run several to see the spread)")
     arguments = parser.parse_args()
     dev = arguments.bench / "dev"
     if arguments.retrain or not arguments.model.exists():
         started = time.monotonic()
         model = speakerspot.train(find_clips(dev / "train" / "pos"), find_clips(dev / "train" / "neg"),
-                                  name=arguments.model.stem, progress=True)
+                                  config=speakerspot.TrainingConfig(seed=arguments.seed), name=arguments.model.stem,
+                                  progress=True)
         model.save(arguments.model)
         print(f"trained in {time.monotonic() - started:.1f} s; validation {model.training_summary['validation']}")
     model = speakerspot.load_model(arguments.model)

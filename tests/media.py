@@ -82,3 +82,22 @@ def encode_video_second(container: av.container.OutputContainer, stream: av.vide
         frame.time_base = Fraction(1, VIDEO_FPS)
         for packet in stream.encode(frame):
             container.mux(packet)
+
+
+def write_timed_frames(path: Path, codec: str, rate: int, layout: str,
+                       pieces: list[tuple[float, np.ndarray]]) -> Path:
+    """One audio stream of `codec` made of planar float32 `pieces` (channels, samples), each at its
+    own start time in seconds: gaps between them stay gaps."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.layout = layout
+        stream.time_base = Fraction(1, rate)
+        for start_seconds, planes in pieces:
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(planes, dtype=np.float32), format="fltp",
+                                               layout=layout)
+            frame.sample_rate, frame.time_base, frame.pts = rate, Fraction(1, rate), round(start_seconds * rate)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return Path(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from media import write_recording
+from media import write_recording, write_timed_frames
 
 from speakerspot.audio import audio_streams, decode_audio, load_audio, open_container
 from speakerspot.errors import MediaError
@@ -43,22 +43,9 @@ def test_times_start_at_zero_when_the_first_pts_is_hours_from_zero(tmp_path):
 
 
 def test_a_gap_in_the_audio_stays_a_gap_in_time(tmp_path):
-    from fractions import Fraction
-
-    import av
-
-    path = tmp_path / "gap.mkv"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("pcm_s16le", rate=16000)
-        stream.layout = "mono"
-        stream.time_base = Fraction(1, 16000)
-        for start_seconds in (0.0, 5.0):  # one second of audio, then four seconds of nothing
-            frame = av.AudioFrame.from_ndarray(tone(1.0)[None, :], format="flt", layout="mono")
-            frame.sample_rate, frame.time_base, frame.pts = 16000, Fraction(1, 16000), int(start_seconds * 16000)
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
+    # one second of audio, then four seconds of nothing, then one more second
+    path = write_timed_frames(tmp_path / "gap.mkv", "pcm_s16le", 16000, "mono",
+                              [(0.0, tone(1.0)[None, :]), (5.0, tone(1.0)[None, :])])
     chunks = list(decode_audio(path, RATE))
     assert [round(c.start, 2) for c in chunks] == [0.0, 5.0]
 
@@ -73,21 +60,9 @@ def test_audio_track_selects_the_stream_and_the_default_is_the_first(tmp_path):
 
 
 def test_surround_downmix_keeps_the_centre_channel(tmp_path):
-    from fractions import Fraction
-
-    import av
-
-    path = tmp_path / "51.mka"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ac3", rate=48000)
-        stream.layout = "5.1"
-        stream.time_base = Fraction(1, 48000)
-        planes = np.zeros((6, 48000 * 2), np.float32)
-        planes[2] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(planes.shape[1]) / 48000)  # FC: dialogue
-        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout="5.1")
-        frame.sample_rate, frame.time_base, frame.pts = 48000, Fraction(1, 48000), 0
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
+    planes = np.zeros((6, 48000 * 2), np.float32)
+    planes[2] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(planes.shape[1]) / 48000)  # FC: dialogue
+    path = write_timed_frames(tmp_path / "51.mka", "ac3", 48000, "5.1", [(0.0, planes)])
     samples = load_audio(path, RATE)
     level = np.sqrt(np.mean(samples[RATE // 2:RATE] ** 2))
     assert level > 0.5 / np.sqrt(2) * 0.3  # within about -10 dB of the centre channel's level
