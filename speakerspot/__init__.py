@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "FrontEnd": "features", "MediaError": "errors", "ModelFileError": "errors", "OutputError": "errors",
     "ScanResult": "scanning", "Segment": "segments", "SpeakerModel": "model", "SpeakerspotError": "errors",
-    "TrainingConfig": "training", "TrainingDataError": "errors", "load_model": "model", "scan": "scanning",
+    "TrainingConfig": "training", "TrainingDataError": "errors", "enroll": "training", "load_model": "model",
+    "scan": "scanning",
     "scan_many": "scanning", "train": "training",
 }
 __all__ = sorted(_EXPORTS)

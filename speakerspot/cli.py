@@ -266,6 +266,38 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("model_path", type=click.Path(path_type=Path))
+@click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the enlarged model here (default: replace MODEL_PATH, atomically).")
+@click.option("--merge-similarity", default=0.95, show_default=True,
+              help="A new window this similar (cosine) to a memory slot joins it instead of taking a new one.")
+@device_option
+@reports_errors
+def enroll(model_path, clips, output, merge_similarity, device):
+    """Add CLIPS (files or folders) of the target to MODEL_PATH's memory bank, without retraining.
+
+    Use it when the target turns up in new conditions (a telephone interview, a new studio): the
+    model then also remembers how the target sounds there. The threshold is not changed.
+
+    \b
+    Example:
+      speakerspot enroll models/anna.pt clips/anna-phone/
+    """
+    from .audio import media_files
+    from .model import load_model
+    from .training import enroll as enroll_clips
+
+    model = load_model(model_path, device=device)
+    paths = [p for given in clips for p in media_files(given)]
+    before = model.memory_bank.shape[0]
+    enroll_clips(model, paths, merge_similarity=merge_similarity)
+    model.save(output or model_path)
+    click.echo(f"wrote {output or model_path}: {len(paths)} clip(s), memory bank {before} → "
+               f"{model.memory_bank.shape[0]} slots", err=True)
+
+
+@cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("recording", type=click.Path(path_type=Path))
 @reports_errors
 def info(recording):

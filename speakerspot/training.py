@@ -18,6 +18,7 @@ from .augment import BroadcastChain, change_speed, non_speech
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import MediaError, TrainingDataError
 from .features import FrontEnd, clip_windows
+from .memory_bank import enroll as enroll_embeddings
 from .memory_bank import top_k_mean_scores
 from .metrics import equal_error_rate
 from .model import SpeakerModel
@@ -303,3 +304,12 @@ def clip_scores(model: SpeakerModel, signals: list[np.ndarray],
             raw = top_k_mean_scores(embedded, model.memory_bank, model.top_k).cpu().numpy()
             scores.append(smooth_scores(raw, model.decision.smoothing_windows))
     return torch.cat(embeddings), np.concatenate(scores)
+
+
+def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = 0.95) -> SpeakerModel:
+    """Add the windows of more positive `clips` to the model's memory bank, without retraining
+    (see `memory_bank.enroll`). The threshold is kept. Returns the model, changed in place."""
+    loaded = load_clips([Path(c) for c in clips], model.front_end, "positive")
+    windows = torch.cat([clip_windows(clip.samples, model.front_end, device=str(model.device)) for clip in loaded])
+    model.memory_bank = enroll_embeddings(model.memory_bank, model.embed(windows), merge_similarity)
+    return model

@@ -97,3 +97,16 @@ def test_scan_output_file_is_complete_readable_and_alone(model_file, tmp_path):
     assert output.read_text().count("\n") >= 1
     assert output.stat().st_mode & 0o044  # readable by others under the usual umask, like any new file
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary file left behind
+
+
+def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp_path):
+    import speakerspot
+
+    before = speakerspot.load_model(model_file)
+    output = tmp_path / "enrolled.pt"
+    result = run("enroll", str(model_file), str(SPEECH / "test" / "rms"), "-o", str(output))
+    assert result.exit_code == 0, result.output
+    after = speakerspot.load_model(output)
+    assert after.memory_bank.shape[0] >= before.memory_bank.shape[0]
+    assert after.decision == before.decision
+    assert "5 clip(s)" in result.output

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from speakerspot.encoder import EncoderConfig, SpeakerEncoder
-from speakerspot.memory_bank import top_k_mean_scores
+from speakerspot.memory_bank import enroll, top_k_mean_scores
 from speakerspot.metrics import equal_error_rate
 from speakerspot.training import hardest_negatives, identifying_entries, parameter_groups, triplet_loss
 
@@ -83,3 +83,12 @@ def test_bank_curation_never_drops_more_than_half():
     negatives = unit([0.0, 0.0, 1.0])
     keep = identifying_entries(candidates, torch.arange(6), negatives, margin=0.3, top_k=5)
     assert keep.sum() == 3
+
+
+def test_enrolling_merges_near_duplicates_and_adds_new_conditions():
+    bank = unit([1.0, 0.0, 0.0])
+    grown = enroll(bank, unit([0.99, 0.05, 0.0], [0.0, 1.0, 0.0], [0.05, 0.99, 0.0]), merge_similarity=0.95)
+    assert grown.shape == (2, 3)
+    torch.testing.assert_close(grown.norm(dim=-1), torch.ones(2))
+    assert float(grown[0] @ unit([1.0, 0.0, 0.0])[0]) > 0.99  # the first slot moved only slightly
+    assert float(grown[1] @ unit([0.0, 1.0, 0.0])[0]) > 0.99  # a new condition took a slot of its own
