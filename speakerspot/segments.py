@@ -25,11 +25,14 @@ SILENT_CENTRE_DB = -25.0
 class Decision:
     """How window scores become segments: tunable without retraining, stored in the model file.
 
-    `threshold` applies to window scores averaged over `smoothing_windows` neighbours; segments
-    shorter than `min_segment_seconds` are dropped.
+    `threshold` applies to window scores averaged over `smoothing_windows` neighbours: a segment
+    needs a window above it, and extends over the neighbouring windows above `threshold -
+    hysteresis` (a turn that dips, under music or a phone line, stays one turn); segments shorter
+    than `min_segment_seconds` are dropped.
     """
 
     threshold: float = 0.7
+    hysteresis: float = 0.0
     smoothing_windows: int = 5
     min_segment_seconds: float = 1.0
 
@@ -44,7 +47,8 @@ def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None,
            step_seconds: float) -> tuple[np.ndarray, list[Segment]]:
     """(smoothed scores, segments) from raw window scores."""
     smoothed = smooth_scores(scores, decision.smoothing_windows)
-    segments = segments_from_scores(centres, smoothed, decision.threshold, step_seconds, activity)
+    segments = segments_from_scores(centres, smoothed, decision.threshold, step_seconds, activity,
+                                    decision.hysteresis)
     return smoothed, [s for s in segments if s.end - s.start >= decision.min_segment_seconds]
 
 
@@ -60,16 +64,17 @@ def smooth_scores(scores: np.ndarray, width: int) -> np.ndarray:
 
 
 def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: float, step_seconds: float,
-                         activity: np.ndarray | None = None) -> list[Segment]:
+                         activity: np.ndarray | None = None, hysteresis: float = 0.0) -> list[Segment]:
     """Merge windows scoring above `threshold` into segments.
 
     A window stands for the `step_seconds` around its centre (the windows overlap, so this is the
     stretch it is the nearest window for). Spans merge across a gap of up to one step: one missed
-    window does not split a turn. With `activity` (see
+    window does not split a turn. With `hysteresis`, a run of windows above `threshold -
+    hysteresis` counts when one of them is above `threshold`. With `activity` (see
     `features.centre_activity`), windows centred on silence are trimmed from the segment edges.
     """
     runs: list[list[int]] = []
-    for index in np.flatnonzero(scores > threshold):
+    for index in np.flatnonzero(hysteresis_mask(scores, threshold, threshold - hysteresis)):
         if runs and centres[index] - centres[runs[-1][-1]] <= 2 * step_seconds + 1e-6:
             runs[-1].append(index)
         else:
@@ -77,6 +82,20 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
     if activity is not None:
         runs = [trim_silent_edges(run, activity) for run in runs]
     return [make_segment(centres, scores, run, step_seconds) for run in runs if run]
+
+
+def hysteresis_mask(scores: np.ndarray, enter: float, stay: float) -> np.ndarray:
+    """Windows above `stay` that are connected, through windows above `stay`, to one above `enter`."""
+    mask = np.zeros(len(scores), bool)
+    run_start = None
+    for index, inside in enumerate([*(scores > stay), False]):
+        if inside and run_start is None:
+            run_start = index
+        elif not inside and run_start is not None:
+            if np.any(scores[run_start:index] > enter):
+                mask[run_start:index] = True
+            run_start = None
+    return mask
 
 
 def trim_silent_edges(run: list[int], activity: np.ndarray) -> list[int]:

@@ -22,7 +22,7 @@ from .memory_bank import enroll as enroll_embeddings
 from .memory_bank import top_k_mean_scores
 from .metrics import equal_error_rate
 from .model import SpeakerModel
-from .segments import smooth_scores
+from .segments import Decision, smooth_scores
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,9 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
                 bar.update()
                 bar.set_postfix(loss=f"{np.mean(losses[-config.steps_per_epoch:]):.3f}")
 
-    model = SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim, device=device), front_end, name=name)
+    # The loss keeps other sounds a margin below the target: a turn that dips by less stays one turn.
+    model = SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim, device=device), front_end,
+                         decision=Decision(hysteresis=config.margin), name=name)
     rate = front_end.sample_rate
     reference_negatives = model.embed(sampler.windows(
         [c.samples for c in negative_clips] + [non_speech(4 * rate, rate, rng) for _ in range(len(negative_clips))],

@@ -121,3 +121,16 @@ def test_language_picks_the_tagged_stream_and_an_unknown_one_is_named(tmp_path):
     assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 1000) <= 1
     with pytest.raises(MediaError, match=r"no audio stream in language 'fra'.*deu, eng"):
         list(decode_audio(remuxed, RATE, language="fra"))
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000])
+@pytest.mark.parametrize("subtype", ["PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT"])
+def test_clips_of_any_rate_and_sample_format_decode_to_the_same_tone(tmp_path, rate, subtype):
+    import soundfile
+
+    path = tmp_path / f"clip-{rate}-{subtype}.wav"
+    soundfile.write(path, tone(1.5, 440, rate), rate, subtype=subtype)
+    samples = load_audio(path, RATE)
+    assert abs(len(samples) / RATE - 1.5) < 0.01
+    assert abs(np.argmax(np.abs(np.fft.rfft(samples[:RATE]))) - 440) <= 1
+    assert abs(np.sqrt(np.mean(samples[RATE // 4:RATE] ** 2)) - 0.3 / np.sqrt(2)) < 0.02

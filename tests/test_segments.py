@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speakerspot.segments import Decision, Segment, decide, segments_from_scores, smooth_scores
+from speakerspot.segments import Decision, Segment, decide, hysteresis_mask, segments_from_scores, smooth_scores
 
 STEP = 0.5
 
@@ -48,3 +48,11 @@ def test_decide_drops_an_isolated_spike_and_keeps_a_turn():
     smoothed, segments = decide(centres(len(scores)), scores, None, Decision(threshold=0.6), STEP)
     assert len(smoothed) == len(scores)
     assert len(segments) == 1 and 6.5 < segments[0].start < 8.0 and 9.5 < segments[0].end < 11.0
+
+
+def test_hysteresis_keeps_neighbours_above_the_lower_level_only_next_to_a_confident_window():
+    scores = np.array([0.5, 0.6, 0.9, 0.6, 0.3, 0.6, 0.65, 0.5])
+    assert hysteresis_mask(scores, 0.8, 0.55).tolist() == [False, True, True, True, False, False, False, False]
+    assert hysteresis_mask(scores, 0.8, 0.8).tolist() == [False, False, True, False, False, False, False, False]
+    (segment,) = segments_from_scores(centres(8), scores, 0.8, STEP, hysteresis=0.25)
+    assert (segment.start, segment.end) == (1.25, 2.75)
