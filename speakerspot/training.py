@@ -188,14 +188,18 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     model = SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim, device=device), front_end,
                          decision=Decision(hysteresis=config.margin), name=name)
     rate = front_end.sample_rate
-    reference_negatives = model.embed(sampler.windows(
-        [c.samples for c in negative_clips] + [non_speech(4 * rate, rate, rng) for _ in range(len(negative_clips))],
-        front_end.step_frames))
-    model.memory_bank, _ = memory_bank(model, train_pos, reference_negatives, config, sampler)
+    non_speech_windows = sampler.windows([non_speech(4 * rate, rate, rng) for _ in negative_clips],
+                                         front_end.step_frames)
+    train_references = model.embed(torch.cat([sampler.windows([c.samples for c in train_neg], front_end.step_frames),
+                                               non_speech_windows]))
+    # Validation must not see the held-back clips, not even through the bank's curation.
+    model.memory_bank, _ = memory_bank(model, train_pos, train_references, config, sampler)
     validation = validate(model, val_pos, val_neg, sampler, config)
     if validation:
         model.decision = model.decision.with_threshold(validation["threshold"])
-    model.memory_bank, dropped = memory_bank(model, positive_clips, reference_negatives, config, sampler)
+    all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
+                                                                              front_end.step_frames))])
+    model.memory_bank, dropped = memory_bank(model, positive_clips, all_references, config, sampler)
     model.training_summary = {
         "speakerspot_version": __version__,
         "positive_clips": len(positive_clips), "negative_clips": len(negative_clips),
