@@ -145,17 +145,14 @@ def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = N
             if chunker.start is None:
                 chunker.start = frame_time or 0.0
             elif frame_time is not None and GAP_SECONDS < frame_time - batch.end_time(chunker) < MAX_GAP_SECONDS:
-                yield from chunker.add(batch.flush())
-                yield from chunker.add(batch.drain())
+                yield from chunker.add(batch.finish())
                 yield from chunker.restart(frame_time)
             if batch.signature not in (None, FrameBatch.signature_of(frame)):
-                yield from chunker.add(batch.flush())
-                yield from chunker.add(batch.drain())
+                yield from chunker.add(batch.finish())
             elif batch.full():
                 yield from chunker.add(batch.flush())
             batch.append(frame)
-        yield from chunker.add(batch.flush())
-        yield from chunker.add(batch.drain())
+        yield from chunker.add(batch.finish())
         if corrupt_packets:
             log.warning("%s: skipped %d packet(s) that failed to decode", path, corrupt_packets)
         if chunker.start is None:
@@ -190,11 +187,12 @@ class FrameBatch:
         self.arrays.append(frame.to_ndarray())
         self.samples += frame.samples
 
-    def drain(self) -> np.ndarray:
-        """What the resampler still holds: at the end, or before the format changes or a gap."""
-        out = [f.to_ndarray()[0] for f in self.resampler.resample(None)] if self.resampler else []
+    def finish(self) -> np.ndarray:
+        """The batch and what the resampler still holds: at the end, or before a format change or a gap."""
+        samples = self.flush()
+        held = mono_samples(self.resampler.resample(None)) if self.resampler else samples[:0]
         self.resampler = self.signature = None
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+        return np.concatenate([samples, held])
 
     def end_time(self, chunker: Chunker) -> float:
         """Where the audio handed on so far, and batched, ends (seconds)."""
@@ -208,9 +206,13 @@ class FrameBatch:
         format_name, layout, rate = self.signature
         frame = av.AudioFrame.from_ndarray(np.concatenate(self.arrays, axis=1), format=format_name, layout=layout)
         frame.sample_rate = rate
-        out = [f.to_ndarray()[0] for f in self.resampler.resample(frame)]
         self.arrays, self.samples = [], 0
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+        return mono_samples(self.resampler.resample(frame))
+
+
+def mono_samples(frames: list[av.AudioFrame]) -> np.ndarray:
+    """The samples of the resampler's mono float frames, as one array."""
+    return np.concatenate([f.to_ndarray()[0] for f in frames]) if frames else np.zeros(0, np.float32)
 
 
 class Chunker:
