@@ -67,9 +67,10 @@ def non_speech(length: int, sample_rate: int, rng: np.random.Generator) -> np.nd
     """One of the sounds a broadcast carries besides voices, at a random level."""
     kind = rng.integers(6)
     time = np.arange(length) / sample_rate
-    if kind == 0:  # near silence
-        signal = coloured_noise(length, rng) * db_to_gain(rng.uniform(-60, -30))
-    elif kind == 1:  # noise: hiss, rumble, crowd-like
+    if kind == 0:  # pauses: near or full digital silence, kept far below speech level
+        signal = coloured_noise(length, rng)
+        return (signal / rms(signal) * db_to_gain(rng.uniform(-100, -50))).astype(np.float32)
+    if kind == 1:  # noise: hiss, rumble, crowd-like
         signal = coloured_noise(length, rng)
     elif kind == 2:  # steady or swept tones, hum
         base = rng.uniform(50, 3000)

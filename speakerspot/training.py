@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,10 @@ from .model import SpeakerModel
 from .segments import Decision, smooth_scores
 
 log = logging.getLogger(__name__)
+
+# The level that holds a detected turn (threshold - hysteresis) stays above this percentile of the
+# held-back non-target windows' scores.
+HYSTERESIS_FLOOR_PERCENTILE = 95
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -196,7 +200,8 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     model.memory_bank, _ = memory_bank(model, train_pos, train_references, config, sampler)
     validation = validate(model, val_pos, val_neg, sampler, config)
     if validation:
-        model.decision = model.decision.with_threshold(validation["threshold"])
+        model.decision = replace(model.decision, threshold=validation["threshold"],
+                                 hysteresis=validation["hysteresis"])
     all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
                                                                               front_end.step_frames))])
     model.memory_bank, dropped = memory_bank(model, positive_clips, all_references, config, sampler)
@@ -274,27 +279,32 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos
 
 def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], sampler: WindowSampler,
              config: TrainingConfig) -> dict | None:
-    """Score held-back clips, put through broadcast-like chains, as a scan would score them.
+    """Score held-back clips, as recorded and put through broadcast-like chains, as a scan would.
 
     Each clip's window scores are smoothed as in a scan, against a bank built without the
     held-back clips. The threshold is the equal-error point between the target's held-back windows
-    and the others' (voices and non-speech); where they separate, halfway across the gap.
+    and the others' (voices and non-speech); where they separate, halfway across the gap. The
+    hysteresis is the training margin, less what would let a turn extend over windows scoring like
+    the others' (above their 95th percentile).
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
         return None
     rng = np.random.default_rng(config.seed + 1)
     rate = model.front_end.sample_rate
-    pos_signals = [sampler.chain(c.samples, rng) for c in val_pos]
-    neg_signals = [sampler.chain(c.samples, rng) for c in val_neg]
+    pos_signals = [sampler.chain(c.samples, rng) for c in val_pos] + [c.samples for c in val_pos]
+    neg_signals = [sampler.chain(c.samples, rng) for c in val_neg] + [c.samples for c in val_neg]
     neg_signals += [non_speech(4 * rate, rate, rng) for _ in range(len(val_neg))]
     pos_embeddings, pos_scores = clip_scores(model, pos_signals, sampler)
     neg_embeddings, neg_scores = clip_scores(model, neg_signals, sampler)
     eer, threshold = equal_error_rate(pos_scores, neg_scores)
+    # A turn may dip by the margin and stay one turn, but never down to where other sounds score.
+    hysteresis = float(np.clip(threshold - np.percentile(neg_scores, HYSTERESIS_FLOOR_PERCENTILE), 0, config.margin))
     shuffled = torch.from_numpy(rng.permutation(len(pos_embeddings)))
     hardest = neg_embeddings[hardest_negatives(pos_embeddings, neg_embeddings)]
     loss = triplet_loss(pos_embeddings, pos_embeddings[shuffled], hardest, config.margin)
-    return {"eer": round(eer, 4), "threshold": round(threshold, 4), "loss": round(float(loss), 4),
+    return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
+            "loss": round(float(loss), 4),
             "positive_windows": len(pos_scores), "negative_windows": len(neg_scores)}
 
 
