@@ -7,6 +7,8 @@ shows it: the container's start time is 0:00, whatever the first PTS is.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,10 @@ MEDIA_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", 
                               ".webm", ".avi", ".mpg", ".mpeg"})
 CHUNK_SECONDS = 10.0
 MAX_DEMUX_RESTARTS = 10_000
+# This many audio packets in a row that fail to decode mean the codec changed (or a long damaged
+# stretch): the file is read again from the first of them. At most MAX_REOPENINGS times per file.
+REOPEN_AFTER_FAILED_PACKETS = 8
+MAX_REOPENINGS = 100
 # A jump in timestamps larger than this is a gap in the audio (a lost packet run, a pause in the
 # broadcast): later audio keeps its own time and the gap stays a gap.
 GAP_SECONDS = 0.1
@@ -129,16 +135,17 @@ def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = N
 
     Multichannel audio is downmixed with FFmpeg's matrix (the centre channel, where dialogue
     lives, is kept at full weight). Packets that fail to decode are skipped with a warning; a
-    change of format mid-stream (stereo MP2, then 5.1 AC3) is followed.
+    change of format mid-stream is followed, of layout or rate (stereo, then 5.1) and of codec on
+    the same stream (MP2, then AC3 when the film starts; see `follow_codec_changes`).
     """
-    with open_container(path) as container:
+    with open_container(path) as container, contextlib.ExitStack() as reopened:
         stream = select_audio_stream(container, path, audio_track, language)
         origin = container_origin(container)
         chunker = Chunker(sample_rate, int(chunk_seconds * sample_rate))
         batch = FrameBatch(sample_rate)
         corrupt_packets = 0
-        for frame in iterate_frames(container, stream, path):
-            if frame is None:
+        for frame in follow_codec_changes(container, stream, path, reopened):
+            if isinstance(frame, FailedPacket):
                 corrupt_packets += 1
                 continue
             frame_time = None if frame.time is None else frame.time - origin
@@ -238,16 +245,89 @@ class Chunker:
         self.start, self.pending, self.count = start, [], 0
 
 
+@dataclass(frozen=True)
+class FailedPacket:
+    """A packet of the audio stream that failed to decode, and its byte position in the file (-1: unknown)."""
+
+    position: int
+
+
+def follow_codec_changes(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+                         path: str | Path, reopened: contextlib.ExitStack) -> Iterator[av.AudioFrame | FailedPacket]:
+    """`iterate_frames`, and when the stream's packets stop decoding for a run, the file read again
+    from the first of them, so that FFmpeg probes the codec afresh.
+
+    DVB broadcasters switch codec on the same stream (MP2 stereo, then AC3 5.1 when the film
+    starts); FFmpeg keeps decoding with the first codec and every packet fails. Timestamps in such
+    a file are absolute, so times go on unchanged across the reopening.
+    """
+    for _ in range(MAX_REOPENINGS):
+        failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
+        for frame in iterate_frames(container, stream, path):
+            if isinstance(frame, FailedPacket):
+                failed_run.append(frame)
+                if len(failed_run) >= REOPEN_AFTER_FAILED_PACKETS and failed_run[0].position >= 0:
+                    break
+                continue
+            yield from failed_run
+            failed_run.clear()
+            yield frame
+        else:
+            yield from failed_run
+            return
+        try:
+            container = reopened.enter_context(av.open(FileTail(path, failed_run[0].position),
+                                                       format=container.format.name, metadata_errors="ignore"))
+        except av.error.FFmpegError as error:
+            log.warning("%s: reading stopped early: cannot read on after undecodable audio: %s", path, error)
+            return
+        same = [s for s in container.streams.audio if s.id == stream.id] or list(container.streams.audio)
+        if not same:
+            log.warning("%s: reading stopped early: no audio stream after undecodable audio", path)
+            return
+        log.info("%s: audio format changed at byte %d: now %s", path, failed_run[0].position,
+                 same[0].codec_context.name)
+        stream = same[0]
+
+
+class FileTail(io.RawIOBase):
+    """A file seen from byte `offset` on, for FFmpeg to read as if it started there."""
+
+    def __init__(self, path: str | Path, offset: int):
+        self.file = open(path, "rb")  # closed with this object
+        self.offset = offset
+        self.file.seek(offset)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self.file.readinto(buffer)
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        return self.file.seek(position + (self.offset if whence == io.SEEK_SET else 0), whence) - self.offset
+
+    def tell(self) -> int:
+        return self.file.tell() - self.offset
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-                   path: str | Path) -> Iterator[av.AudioFrame | None]:
-    """Decoded frames of `stream`; None for a packet that failed to decode."""
+                   path: str | Path) -> Iterator[av.AudioFrame | FailedPacket]:
+    """Decoded frames of `stream`, and a FailedPacket for each packet that failed to decode."""
     for _ in range(MAX_DEMUX_RESTARTS):
         try:
             for packet in container.demux(stream):
                 try:
                     yield from packet.decode()
                 except av.error.FFmpegError:
-                    yield None
+                    yield FailedPacket(-1 if packet.pos is None else packet.pos)
             return
         except IndexError:
             # PyAV meets a packet of a stream that appeared mid-file (damage, or a programme change

@@ -134,3 +134,40 @@ def test_clips_of_any_rate_and_sample_format_decode_to_the_same_tone(tmp_path, r
     assert abs(len(samples) / RATE - 1.5) < 0.01
     assert abs(np.argmax(np.abs(np.fft.rfft(samples[:RATE]))) - 440) <= 1
     assert abs(np.sqrt(np.mean(samples[RATE // 4:RATE] ** 2)) - 0.3 / np.sqrt(2)) < 0.02
+
+
+def onsets(chunks: list, rate: int = RATE) -> np.ndarray:
+    """Times (s) where the level rises from silence, in 50 ms blocks."""
+    samples = np.concatenate([c.samples for c in chunks])
+    block = rate // 20
+    loud = np.sqrt(np.mean(samples[:len(samples) // block * block].reshape(-1, block) ** 2, axis=1)) > 0.05
+    return chunks[0].start + np.flatnonzero(loud[1:] & ~loud[:-1]) * block / rate + block / rate
+
+
+def test_times_run_on_across_the_pts_wrap_at_2_to_the_33(tmp_path):
+    # MPEG-TS timestamps are 33 bits at 90 kHz: they wrap after about 26.5 hours
+    wrap_seconds = 2**33 / 90000
+    silence = np.zeros(16000 * 3, np.float32)
+    signal = np.concatenate([silence, tone(1.0), silence, tone(1.0), silence])  # tones at 3 s and 7 s
+    path = write_recording(tmp_path / "wrap.ts", signal, 16000, start_seconds=wrap_seconds - 5, video=True)
+    chunks = list(decode_audio(path, RATE))
+    assert abs(chunks[0].start) < 0.05 and abs(sum(len(c.samples) for c in chunks) / RATE - 11.0) < 0.1
+    np.testing.assert_allclose(onsets(chunks), [3.0, 7.0], atol=0.06)  # the second one after the wrap
+
+
+def test_a_codec_change_on_the_same_stream_is_followed(tmp_path):
+    # stereo MP2 for 3 s, then the same PID carries AC3 5.1 (dialogue in the centre), as when a film starts
+    stereo = np.stack([tone(3.0, 440, 48000)] * 2)
+    first = write_timed_frames(tmp_path / "mp2.ts", "mp2", 48000, "stereo", [(0.0, stereo)])
+    planes = np.zeros((6, 48000 * 3), np.float32)
+    planes[2] = tone(3.0, 1000, 48000)
+    second = write_timed_frames(tmp_path / "ac3.ts", "ac3", 48000, "5.1", [(3.0, planes)])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    chunks = list(decode_audio(joined, RATE))
+    samples = np.concatenate([c.samples for c in chunks])
+    assert chunks[0].start == 0.0 and abs(len(samples) / RATE - 6.0) < 0.05  # no time lost, none added
+    for start, frequency in ((1.0, 440), (4.0, 1000)):
+        second_of_audio = samples[int(start * RATE):int(start * RATE) + RATE]
+        assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
+        assert np.sqrt(np.mean(second_of_audio ** 2)) > 0.15
