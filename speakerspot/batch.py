@@ -1,18 +1,31 @@
-"""Scan many recordings with many models: discovery, per-file error isolation, outputs, a summary."""
+"""Scan many recordings with many models: discovery, a results index to resume from, parallel
+worker processes, per-file error isolation, outputs and a summary."""
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
+import os
+import signal
+import sys
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from .audio import media_files
-from .errors import MediaError
+from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .model import SpeakerModel
+from .results_index import FileState, ResultsIndex, ScanSettings
 from .scanning import ScanResult, scan_many
+from .writers import extension, write_result
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,56 +42,230 @@ class Recording:
 
 @dataclass
 class BatchSummary:
-    """What a batch did: files scanned and failed (with their errors), audio seconds, wall seconds."""
+    """What a batch did: files scanned, skipped (unchanged, from the index) and failed (with their
+    errors), seconds of audio scanned, wall seconds."""
 
     scanned: int = 0
-    failures: list[MediaError] = field(default_factory=list)
+    skipped: int = 0
+    failures: list[SpeakerspotError] = field(default_factory=list)
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
 
     @property
     def speed(self) -> float:
-        """Audio seconds per wall second (x real time)."""
+        """Audio seconds scanned per wall second (x real time)."""
         return self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
 def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ()) -> list[Recording]:
-    """Files as given, and media files found recursively under folders, in a stable order.
+    """Files as given, and media files found recursively under folders, in a stable order, each once.
 
     A path that does not exist is kept, so that scanning it reports it like any other failure.
     """
-    recordings = []
+    recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
     for given in map(Path, paths):
-        if given.is_dir():
-            recordings += [Recording(p, given) for p in media_files(given, patterns)]
-        else:
-            recordings.append(Recording(given, given))
-    return recordings
+        found = [Recording(p, given) for p in media_files(given, patterns)] if given.is_dir() else [
+            Recording(given, given)]
+        for recording in found:
+            recordings.setdefault(recording.path.absolute(), recording)
+    return list(recordings.values())
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# What scanning one recording gives: its results (one per model) or the error, and the wall seconds.
+Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
 
 
 def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                on_results: Callable[[Recording, list[ScanResult]], None],
-               on_failure: Callable[[MediaError], None] = lambda error: None, *, threshold: float | None = None,
-               audio_track: int | None = None, language: str | None = None,
+               on_failure: Callable[[SpeakerspotError], None] = lambda error: None, *,
+               threshold: float | None = None, audio_track: int | None = None, language: str | None = None,
+               workers: int = 1, index: ResultsIndex | None = None, force: bool = False,
                progress: bool = False) -> BatchSummary:
-    """Scan every recording with every model, handing each recording's results to `on_results`.
+    """Scan every recording with every model, handing each recording's results to `on_results`
+    in the order of `recordings`.
 
-    A recording that cannot be scanned goes to `on_failure` and into the summary; the batch goes on.
+    With an `index`, a recording whose results for every model and these settings are stored and
+    whose file is unchanged is not scanned again (unless `force`): its stored results are handed on.
+    Every recording scanned is stored as soon as it is done. `workers` > 1 scans in that many
+    processes. A recording that cannot be scanned goes to `on_failure` and into the summary; the
+    batch goes on.
     """
+    settings = ScanSettings(threshold, audio_track, language)
+    model_hashes = [model.fingerprint() for model in models] if index else []
     summary = BatchSummary()
     started = time.monotonic()
-    single = len(recordings) == 1
-    with tqdm(recordings, desc="recordings", unit="file", disable=not progress or single, leave=False) as bar:
-        for recording in bar:
-            try:
-                results = scan_many(models, recording.path, threshold=threshold, audio_track=audio_track,
-                                    language=language, progress=progress and single)
-                on_results(recording, results)
-            except MediaError as error:
-                on_failure(error)
-                summary.failures.append(error)
+    in_order = OrderedDelivery(recordings, on_results)
+    to_scan: list[Recording] = []
+    states: dict[Recording, FileState] = {}
+    for recording in recordings:
+        stored = None
+        if index is not None and recording.path.is_file():
+            states[recording] = state = FileState.of(recording.path)
+            if not force:
+                stored = [index.lookup(state, model_hash, settings) for model_hash in model_hashes]
+        if stored and all(stored):
+            summary.skipped += 1
+            in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
+        else:
+            to_scan.append(recording)
+    if len(to_scan) <= 1 or workers <= 1:
+        outcomes = scan_here(models, to_scan, settings, progress=progress and len(recordings) == 1)
+    else:
+        outcomes = scan_in_workers(models, to_scan, settings, workers)
+    bar = tqdm(total=len(recordings), initial=summary.skipped, desc="recordings", unit="file", leave=False,
+               disable=not progress or len(recordings) == 1)
+    with bar:
+        for recording, (outcome, seconds) in outcomes:
+            bar.update()
+            if isinstance(outcome, SpeakerspotError):
+                on_failure(outcome)
+                summary.failures.append(outcome)
+                if index is not None:
+                    index.store_failure(recording.path, model_hashes, [m.name for m in models], settings, str(outcome))
+                in_order.skip(recording)
                 continue
+            if index is not None and recording in states:
+                index.store(states[recording], model_hashes, outcome, settings, seconds)
             summary.scanned += 1
-            summary.audio_seconds += results[0].duration
+            summary.audio_seconds += outcome[0].duration
+            in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
     return summary
+
+
+class OrderedDelivery:
+    """Hands results on in the order of the recordings, whatever order they are done in."""
+
+    def __init__(self, recordings: list[Recording], on_results: Callable[[Recording, list[ScanResult]], None]):
+        self.waiting = deque(recordings)
+        self.done: dict[Recording, list[ScanResult] | None] = {}
+        self.on_results = on_results
+
+    def deliver(self, recording: Recording, results: list[ScanResult]) -> None:
+        self.done[recording] = results
+        self.flush()
+
+    def skip(self, recording: Recording) -> None:
+        self.done[recording] = None
+        self.flush()
+
+    def flush(self) -> None:
+        while self.waiting and self.waiting[0] in self.done:
+            recording = self.waiting.popleft()
+            results = self.done.pop(recording)
+            if results is not None:
+                self.on_results(recording, results)
+
+
+def scan_one(models: list[SpeakerModel], path: Path, settings: ScanSettings, progress: bool = False) -> Outcome:
+    """Scan one recording, turning any failure into an error naming the file."""
+    started = time.monotonic()
+    try:
+        results: list[ScanResult] | SpeakerspotError = scan_many(
+            models, path, threshold=settings.threshold, audio_track=settings.audio_track,
+            language=settings.language, progress=progress)
+    except MediaError as error:
+        results = error
+    except Exception as error:  # a bug or an unforeseen decoder failure must not stop the batch
+        logger.debug("scanning %s failed", path, exc_info=True)
+        results = SpeakerspotError(path, f"unexpected error ({error.__class__.__name__}: {error}); "
+                                         "rerun with --debug and report it")
+    return results, time.monotonic() - started
+
+
+def scan_here(models: list[SpeakerModel], recordings: list[Recording], settings: ScanSettings,
+              progress: bool) -> Iterator[tuple[Recording, Outcome]]:
+    for recording in recordings:
+        yield recording, scan_one(models, recording.path, settings, progress)
+
+
+def scan_in_workers(models: list[SpeakerModel], recordings: list[Recording], settings: ScanSettings,
+                    workers: int) -> Iterator[tuple[Recording, Outcome]]:
+    """Scan in `workers` processes. A worker that dies (a crash in a decoder, out of memory) takes
+    down its pool; the recordings it was scanning are rescanned one by one to find the culprit."""
+    queue = deque(recordings)
+    while queue:
+        interrupted = yield from pool_round(models, queue, settings, workers)
+        for recording in interrupted:
+            if (yield from pool_round(models, deque([recording]), settings, 1)):
+                problem = "the process scanning it died (a crash in the decoder, or out of memory)"
+                yield recording, (MediaError(recording.path, problem), 0.0)
+
+
+def pool_round(models: list[SpeakerModel], queue: deque[Recording], settings: ScanSettings,
+               workers: int) -> Generator[tuple[Recording, Outcome], None, list[Recording]]:
+    """Scan from `queue` with at most `workers` recordings in flight until it is empty or a worker
+    dies; returns the recordings in flight when one died."""
+    threads = max(1, available_cores() // workers)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
+                               initargs=(models, threads, logging.getLogger().level))
+    running: dict = {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                recording = queue.popleft()
+                running[pool.submit(scan_in_worker, recording.path, settings)] = recording
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                recording = running.pop(future)
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    return [recording, *running.values()]
+                yield recording, outcome
+        return []
+    except BaseException:  # Ctrl-C or the caller stopped: don't wait for the workers' current files
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+worker_models: list[SpeakerModel] = []
+
+
+def start_worker(models: list[SpeakerModel], threads: int, log_level: int) -> None:
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    torch.set_num_threads(threads)
+    worker_models[:] = models
+
+
+def scan_in_worker(path: Path, settings: ScanSettings) -> Outcome:
+    return scan_one(worker_models, path, settings)
+
+
+class ResultOutputs:
+    """Writes each recording's results in every format: to stdout, to one file, or to one file per
+    recording, model and format (`RECORDING-STEM.MODEL.EXT`) under `output_dir`, mirroring the
+    folders scanned. Several JSON documents on stdout become JSON lines, so the stream stays
+    parseable; several txt results on stdout get a `# file [model]` header each."""
+
+    def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
+                 output_dir: Path | None = None, several: bool = False):
+        self.format_names, self.windows, self.output, self.output_dir = tuple(format_names), windows, output, output_dir
+        self.several = several
+
+    def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
+        for result in results:
+            for format_name in self.format_names:
+                if self.output_dir is not None:
+                    folder = self.output_dir / recording.relative.parent
+                    folder.mkdir(parents=True, exist_ok=True)
+                    target = folder / f"{recording.path.stem}.{result.model}.{extension(format_name)}"
+                    write_result(result, format_name, target, windows=self.windows)
+                elif self.output is not None:
+                    write_result(result, format_name, self.output, windows=self.windows)
+                else:
+                    if self.several and format_name == "txt":
+                        sys.stdout.write(f"# {result.file} [{result.model}]\n")
+                    shown = "jsonl" if self.several and format_name == "json" else format_name
+                    write_result(result, shown, None, windows=self.windows)

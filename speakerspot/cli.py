@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .errors import MediaError, SpeakerspotError
+from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .writers import FORMAT_NAMES
 
 EXIT_CODES_HELP = """\b
@@ -35,12 +36,16 @@ def reports_errors(command):
         except SpeakerspotError as error:
             if debug:
                 raise
-            click.echo(f"speakerspot: error: {error}", err=True)
+            report_error(error)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("speakerspot: interrupted", err=True)
             sys.exit(130)
     return wrapper
+
+
+def report_error(error: SpeakerspotError) -> None:
+    click.echo(f"speakerspot: error: {error}", err=True)
 
 
 def device_option(command):
@@ -69,7 +74,7 @@ def cli(debug: bool, verbose: bool) -> None:
     2. Scan recordings for it:
          speakerspot scan recording.ts --model models/anna.pt
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="speakerspot: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=LOG_FORMAT)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -146,26 +151,36 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
 @click.option("--glob", "patterns", multiple=True,
               help="In folders, scan files matching this pattern (e.g. '*.ts'); repeatable. "
                    "Default: every known media extension.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results index (SQLite, created on first use): every result is stored as soon as its "
+                   "recording is done, and recordings already stored, unchanged, with the same model and "
+                   "settings are not scanned again; see `speakerspot results`.")
+@click.option("--force", is_flag=True, help="With --db: scan again even what is stored and unchanged.")
+@click.option("-j", "--workers", type=click.IntRange(min=1),
+              help="Recordings scanned at once, each in its own process. Default: the number of cores "
+                   "(1 with a CUDA device).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
 def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, output, output_dir,
-         patterns, quiet, device):
+         patterns, db_path, force, workers, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
     wav, flac, mp3… Times are as a player shows them (0:00 is the start of the file). A recording
     that cannot be read is reported and skipped; the others are scanned, and the exit code says
-    that some failed.
+    that some failed. Interrupted, a scan with --db resumes where it stopped.
 
     \b
     Examples:
       speakerspot scan news.ts --model models/anna.pt
       speakerspot scan news.ts -m models/anna.pt --format json --windows -o news.json
       speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
+      speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
     """
-    from .batch import find_recordings, scan_batch
+    from .batch import ResultOutputs, available_cores, find_recordings, scan_batch
     from .model import load_model
+    from .results_index import ResultsIndex
 
     files = [p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given])]
     if not files:
@@ -176,44 +191,62 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
     if output and len(found) * len(models) * len(format_names) > 1:
         raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
-    write = ResultWriter(format_names, windows, output, output_dir, several=len(found) * len(models) > 1)
-    summary = scan_batch(models, found, write, lambda error: click.echo(f"speakerspot: error: {error}", err=True),
-                         threshold=threshold, audio_track=audio_track, language=language, progress=not quiet)
+    if force and not db_path:
+        raise click.UsageError("--force goes with --db")
+    if workers is None:
+        workers = 1 if device.startswith("cuda") else available_cores()
+    write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
+                          several=len(found) * len(models) > 1)
+    with contextlib.ExitStack() as stack:
+        index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
+        summary = scan_batch(models, found, write, report_error, threshold=threshold, audio_track=audio_track,
+                             language=language, workers=workers, index=index, force=force, progress=not quiet)
     if len(found) > 1 and not quiet:
+        skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""
-        click.echo(f"scanned {summary.scanned} of {len(found)} recordings{failed}: "
+        click.echo(f"scanned {summary.scanned} of {len(found)} recordings{skipped}{failed}: "
                    f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.wall_seconds:.1f} s "
                    f"({summary.speed:.0f}x real time)", err=True)
+        for error in summary.failures if len(summary.failures) > 1 else []:
+            click.echo(f"  failed: {error}", err=True)
     if summary.failures:
         sys.exit(summary.failures[0].exit_code)
 
 
-class ResultWriter:
-    """Hands each recording's results to the writers: stdout, one file (-o), or a mirrored tree."""
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Results index written by `speakerspot scan --db`.")
+@click.option("-m", "--model", "model_name", help="Only this model's results (its name, as scan prints it).")
+@click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
+              default=("txt",), show_default=True, help="Output format; repeat for several (as for scan).")
+@click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of stdout (one result, one format).")
+@click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
+@reports_errors
+def results(db_path, model_name, format_names, windows, output, failed):
+    """Print or export what a results index holds, without scanning again.
 
-    def __init__(self, format_names: tuple[str, ...], windows: bool, output: Path | None, output_dir: Path | None,
-                 several: bool):
-        self.format_names, self.windows, self.output, self.output_dir = format_names, windows, output, output_dir
-        self.several = several
+    \b
+    Examples:
+      speakerspot results --db archive.sqlite
+      speakerspot results --db archive.sqlite --model anna -f csv > anna.csv
+      speakerspot results --db archive.sqlite --failed
+    """
+    from .batch import Recording, ResultOutputs
+    from .results_index import ResultsIndex
 
-    def __call__(self, recording, results) -> None:
-        from .writers import extension, write_result
-
-        for result in results:
-            for format_name in self.format_names:
-                if self.output_dir is not None:
-                    folder = self.output_dir / recording.relative.parent
-                    folder.mkdir(parents=True, exist_ok=True)
-                    target = folder / f"{recording.path.stem}.{result.model}.{extension(format_name)}"
-                    write_result(result, format_name, target, windows=self.windows)
-                elif self.output is not None:
-                    write_result(result, format_name, self.output, windows=self.windows)
-                else:
-                    if self.several and format_name == "txt":
-                        click.echo(f"# {result.file} [{result.model}]")
-                    # several JSON documents on stdout: one per line, so the stream stays parseable
-                    shown = "jsonl" if self.several and format_name == "json" else format_name
-                    write_result(result, shown, None, windows=self.windows)
+    with ResultsIndex(db_path) as index:
+        if failed:
+            for failure in index.failures(model_name):
+                click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
+            return
+        stored = index.count(model_name)
+        if output and stored * len(format_names) > 1:
+            raise click.UsageError(f"-o writes one result in one format; the index holds {stored}")
+        write = ResultOutputs(format_names, windows=windows, output=output, several=stored > 1)
+        for result in index.results(model_name):
+            write(Recording(Path(result.file), Path(result.file)), [result])
 
 
 @cli.command("eval", epilog=EXIT_CODES_HELP)

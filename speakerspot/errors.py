@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+LOG_FORMAT = "speakerspot: %(message)s"  # diagnostics on stderr, in the same voice as the errors
+
 
 class SpeakerspotError(Exception):
     """Base of every error speakerspot raises on purpose; `exit_code` is what the CLI exits with."""
@@ -14,6 +16,9 @@ class SpeakerspotError(Exception):
         self.path = None if path is None else str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
+
+    def __reduce__(self):  # so that errors cross from batch worker processes intact
+        return self.__class__, (self.path, self.problem)
 
 
 class MediaError(SpeakerspotError):

@@ -6,6 +6,8 @@ A model file is a dict of primitives and tensors (no pickled classes), loaded wi
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,17 @@ class SpeakerModel:
         from .scanning import scan
 
         return scan(self, source, **options)
+
+    def fingerprint(self) -> str:
+        """A hash of everything that decides the model's results: weights, memory bank, settings, name."""
+        digest = hashlib.sha256()
+        settings = {"name": self.name, "front_end": self.front_end.to_dict(), "decision": self.decision.to_dict(),
+                    "top_k": self.top_k, "encoder_config": self.encoder.config.to_dict()}
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        for key, value in [*sorted(self.encoder.state_dict().items()), ("memory_bank", self.memory_bank)]:
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:32]
 
     def save(self, path: str | Path) -> Path:
         """Write the model file atomically."""

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
@@ -70,10 +76,97 @@ def test_several_results_on_stdout_stay_parseable_as_json_lines(model_file, tmp_
     result = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-f", "json", "-q"])
     assert result.exit_code == 0, result.output
     documents = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [d["file"].endswith(name) for d, name in zip(documents, ["news.ts", "late.ts"], strict=True)]
+    assert [Path(d["file"]).name for d in documents] == ["news.ts", "late.ts"]
 
 
 def test_dash_o_refuses_several_outputs(model_file, tmp_path):
     result = CliRunner().invoke(cli, ["scan", str(FIXTURES / "sample.ts"), "-m", str(model_file), "-f", "txt",
                                       "-f", "srt", "-o", str(tmp_path / "x")])
     assert result.exit_code == 2 and "--output-dir" in result.output
+
+
+def scan_folder(root, model_file, *options, workers=1):
+    return CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-f", "json", "--workers", str(workers),
+                                    *options])
+
+
+def test_a_results_index_skips_what_is_unchanged_and_rescans_what_changed(model_file, tmp_path):
+    root = archive(tmp_path)
+    db = tmp_path / "results.sqlite"
+    first = scan_folder(root, model_file, "--db", str(db))
+    assert first.exit_code == 3 and "scanned 2 of 3 recordings, 1 failed" in first.output
+    again = scan_folder(root, model_file, "--db", str(db))
+    assert "scanned 0 of 3 recordings, 2 unchanged, 1 failed" in again.output  # the failed one is retried
+    assert again.stdout == first.stdout  # stored results are handed on like fresh ones
+
+    news = root / "2026" / "11" / "news.ts"
+    os.utime(news, ns=(news.stat().st_atime_ns, news.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    assert "2 unchanged" in scan_folder(root, model_file, "--db", str(db)).output
+    with news.open("ab") as file:  # changed content
+        file.write((FIXTURES / "sample.ts").read_bytes()[:188 * 100])
+    assert "scanned 1 of 3 recordings, 1 unchanged, 1 failed" in scan_folder(root, model_file, "--db", str(db)).output
+    assert "scanned 2 of 3 recordings, 1 failed" in scan_folder(root, model_file, "--db", str(db), "--force").output
+    # another threshold is another setting: scanned again
+    assert "unchanged" not in scan_folder(root, model_file, "--db", str(db), "-t", "0.5").output
+
+
+def test_results_prints_what_the_index_holds(model_file, tmp_path):
+    root = archive(tmp_path)
+    db = tmp_path / "results.sqlite"
+    scanned = scan_folder(root, model_file, "--db", str(db), "--windows", "-q")
+    stored = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "jsonl", "--windows"])
+    assert stored.exit_code == 0, stored.output
+    fresh = {Path(d["file"]).resolve(): d for d in map(json.loads, scanned.stdout.splitlines())}
+    kept = {Path(d["file"]): d for d in map(json.loads, stored.stdout.splitlines())}
+    assert fresh.keys() == kept.keys() and len(kept) == 2
+    for path, document in kept.items():
+        assert {**document, "file": ""} == {**fresh[path], "file": ""}
+    failed = CliRunner().invoke(cli, ["results", "--db", str(db), "--failed"])
+    assert failed.output.count("\n") == 1 and "broken.ts" in failed.output
+    assert CliRunner().invoke(cli, ["results", "--db", str(db), "-m", "nobody"]).output == ""
+
+
+def test_workers_in_processes_give_the_same_results_in_the_same_order(model_file, tmp_path):
+    root = archive(tmp_path)
+    for name in ("a", "b"):
+        shutil.copy(FIXTURES / "sample.ts", root / f"{name}.ts")
+    alone = scan_folder(root, model_file, "-q")
+    together = scan_folder(root, model_file, "-q", workers=2)
+    assert together.exit_code == alone.exit_code == 3
+    assert together.stdout == alone.stdout and together.stdout.count("\n") == 4
+    assert together.output.count("broken.ts") == 1
+
+
+def test_killing_a_batch_loses_no_finished_result_and_it_resumes(model_file, tmp_path):
+    root = tmp_path / "pvr"
+    root.mkdir()
+    for number in range(8):
+        shutil.copy(FIXTURES / "sample.ts", root / f"{number}.ts")
+    db = tmp_path / "results.sqlite"
+    command = [sys.executable, "-m", "speakerspot", "scan", str(root), "-m", str(model_file), "--db", str(db),
+               "--workers", "1", "-q"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while stored_count(db) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait()
+    done = stored_count(db)
+    assert 2 <= done < 8, "the batch should have been killed part way"
+    rows = sqlite3.connect(db).execute("SELECT status, segments, window_scores FROM results").fetchall()
+    assert len(rows) == done and all(status == "done" and json.loads(segments) and scores
+                                     for status, segments, scores in rows)
+    resumed = scan_folder(root, model_file, "--db", str(db))
+    assert resumed.exit_code == 0
+    assert f"scanned {8 - done} of 8 recordings, {done} unchanged" in resumed.output
+
+
+def stored_count(db) -> int:
+    if not db.exists():
+        return 0
+    try:
+        return sqlite3.connect(db).execute("SELECT COUNT(*) FROM results WHERE status = 'done'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0

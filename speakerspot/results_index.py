@@ -1,0 +1,214 @@
+"""A results index in SQLite: what was scanned, with which model and settings, and what it found.
+
+One row per (recording, model). A row is written in one transaction when its recording is done,
+so killing the process at any moment loses no completed result and leaves no half result. A
+recording is "unchanged" when its size and modification time match the row, or, if only the
+time moved (a copy, a `touch`), its content fingerprint does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OutputError
+from .scanning import ScanResult
+from .segments import Segment
+
+SCHEMA_VERSION = 1
+FINGERPRINT_BLOCK = 1 << 20  # bytes read at the start, middle and end of a recording
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    recording TEXT NOT NULL,          -- absolute path
+    model_hash TEXT NOT NULL,         -- SpeakerModel.fingerprint(): weights, memory bank, decision
+    model TEXT NOT NULL,              -- the model's name
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,        -- see file_fingerprint()
+    settings TEXT NOT NULL,           -- ScanSettings as JSON
+    status TEXT NOT NULL,             -- 'done' or 'failed'
+    error TEXT,                       -- the failure's message
+    threshold REAL,
+    duration REAL,                    -- seconds of audio
+    scan_seconds REAL,                -- wall time of the recording's scan (all its models together)
+    segments TEXT,                    -- JSON [[start, end, score], ...]
+    window_times BLOB,                -- float64 array
+    window_scores BLOB,               -- float32 array
+    smoothed_scores BLOB,             -- float32 array
+    scanned_at TEXT NOT NULL,         -- UTC, ISO 8601
+    PRIMARY KEY (recording, model_hash)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """The options a scan was made with; a stored result is reused only under the same settings."""
+
+    threshold: float | None = None
+    audio_track: int | None = None
+    language: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What identifies a recording's content: size, modification time, fingerprint (computed lazily)."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> FileState:
+        status = os.stat(path)
+        return cls(Path(path).resolve(), status.st_size, status.st_mtime_ns)
+
+    def fingerprint(self) -> str:
+        return file_fingerprint(self.path)
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """BLAKE2b of the size and of 1 MiB at the start, the middle and the end of the file.
+
+    Reading three blocks instead of gigabytes keeps resuming an archive cheap; a recording edited
+    in place without changing its size or those blocks is not detected (use --force).
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        digest.update(size.to_bytes(8, "little"))
+        for offset in sorted({0, max(0, size // 2 - FINGERPRINT_BLOCK // 2), max(0, size - FINGERPRINT_BLOCK)}):
+            file.seek(offset)
+            digest.update(file.read(FINGERPRINT_BLOCK))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredFailure:
+    recording: str
+    model: str
+    error: str
+    scanned_at: str
+
+
+class ResultsIndex:
+    """The SQLite file at `path`, created on first use. Use as a context manager, or call close()."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise OutputError(self.path, f"directory {self.path.parent} does not exist")
+        try:
+            self.connection = sqlite3.connect(self.path, timeout=30)
+            self.connection.execute("PRAGMA journal_mode=WAL")  # readers never block the scan writing
+            self.connection.executescript(SCHEMA)
+            version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise OutputError(self.path, f"results index version {version} is not supported "
+                                             f"(this speakerspot reads version {SCHEMA_VERSION})")
+        except sqlite3.DatabaseError as error:
+            raise OutputError(self.path, f"not a usable results index: {error}") from None
+
+    def __enter__(self) -> ResultsIndex:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def lookup(self, state: FileState, model_hash: str, settings: ScanSettings) -> ScanResult | None:
+        """The stored result of this recording and model, if it is done and the file is unchanged."""
+        row = self.connection.execute(
+            "SELECT size, mtime_ns, fingerprint, " + RESULT_COLUMNS + " FROM results "
+            "WHERE recording = ? AND model_hash = ? AND settings = ? AND status = 'done'",
+            (str(state.path), model_hash, settings.to_json())).fetchone()
+        if row is None or row[0] != state.size:
+            return None
+        if row[1] != state.mtime_ns:
+            if row[2] != state.fingerprint():
+                return None
+            with self.connection:  # same content, new time: remember it so the next check is cheap
+                self.connection.execute("UPDATE results SET mtime_ns = ? WHERE recording = ? AND model_hash = ?",
+                                        (state.mtime_ns, str(state.path), model_hash))
+        return result_from_row(row[3:])
+
+    def store(self, state: FileState, model_hashes: list[str], results: list[ScanResult], settings: ScanSettings,
+              scan_seconds: float) -> None:
+        """Record a recording's results, one per model, in one transaction."""
+        fingerprint = state.fingerprint()
+        with self.connection:
+            for model_hash, result in zip(model_hashes, results, strict=True):
+                self.connection.execute(
+                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?)",
+                    (str(state.path), model_hash, result.model, state.size, state.mtime_ns, fingerprint,
+                     settings.to_json(), result.threshold, result.duration, scan_seconds,
+                     json.dumps([[s.start, s.end, s.score] for s in result.segments]),
+                     np.asarray(result.window_times, np.float64).tobytes(),
+                     np.asarray(result.window_scores, np.float32).tobytes(),
+                     np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now()))
+
+    def store_failure(self, path: str | Path, model_hashes: list[str], model_names: list[str],
+                      settings: ScanSettings, error: str) -> None:
+        """Record that a recording could not be scanned (it is retried on the next run)."""
+        try:
+            state = FileState.of(path)
+            size, mtime_ns = state.size, state.mtime_ns
+        except OSError:
+            size, mtime_ns = -1, -1
+        with self.connection:
+            for model_hash, name in zip(model_hashes, model_names, strict=True):
+                self.connection.execute(
+                    "INSERT OR REPLACE INTO results (recording, model_hash, model, size, mtime_ns, fingerprint, "
+                    "settings, status, error, scanned_at) VALUES (?,?,?,?,?,'',?,'failed',?,?)",
+                    (str(Path(path).resolve()), model_hash, name, size, mtime_ns, settings.to_json(), error,
+                     utc_now()))
+
+    def results(self, model: str | None = None) -> Iterator[ScanResult]:
+        """Stored results, by recording path then model name; only those of model `model` if given."""
+        return map(result_from_row, self.select(RESULT_COLUMNS, "done", model))
+
+    def count(self, model: str | None = None) -> int:
+        """How many results `results(model)` gives."""
+        return self.select("COUNT(*)", "done", model).fetchone()[0]
+
+    def failures(self, model: str | None = None) -> list[StoredFailure]:
+        """The recordings that could not be scanned in their last run, and why."""
+        return [StoredFailure(*row) for row in self.select("recording, model, error, scanned_at", "failed", model)]
+
+    def select(self, columns: str, status: str, model: str | None) -> sqlite3.Cursor:
+        query, parameters = f"SELECT {columns} FROM results WHERE status = ?", [status]
+        if model is not None:
+            query += " AND model = ?"
+            parameters.append(model)
+        return self.connection.execute(query + " ORDER BY recording, model", parameters)
+
+
+RESULT_COLUMNS = "recording, model, threshold, duration, segments, window_times, window_scores, smoothed_scores"
+
+
+def result_from_row(row: tuple) -> ScanResult:
+    recording, model, threshold, duration, segments, times, scores, smoothed = row
+    return ScanResult(file=recording, model=model, threshold=threshold, duration=duration,
+                      segments=[Segment(*segment) for segment in json.loads(segments)],
+                      window_times=np.frombuffer(times, np.float64), window_scores=np.frombuffer(scores, np.float32),
+                      smoothed_scores=np.frombuffer(smoothed, np.float32))
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
