@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
 
+import av
 import numpy as np
 import pytest
 import soundfile
@@ -43,27 +50,63 @@ def test_eval_prints_figures_as_json(model_file):
 
 @pytest.fixture
 def bad_inputs(tmp_path, model_file):
+    """A folder of broken things: each case of the table below uses one."""
+    import torch
+    from media import add_video_stream, encode_video_second
+
     (tmp_path / "notmedia.ts").write_text("hello\n" * 50)
+    (tmp_path / "empty.ts").write_bytes(b"")
+    (tmp_path / "truncated.ts").write_bytes((FIXTURES / "sample.ts").read_bytes()[:188 * 3])
+    with av.open(str(tmp_path / "video.ts"), "w") as container:  # video, no audio
+        stream = add_video_stream(container, tmp_path / "video.ts")
+        encode_video_second(container, stream, 0, 0.0)
+        for packet in stream.encode(None):
+            container.mux(packet)
     (tmp_path / "damaged.pt").write_bytes(model_file.read_bytes()[:3000])
+    (tmp_path / "text.pt").write_text("not a model")
+    newer = torch.load(model_file, weights_only=True)
+    newer["format_version"] = 99
+    torch.save(newer, tmp_path / "newer.pt")
     (tmp_path / "empty").mkdir()
-    short = tmp_path / "short" / "short.wav"
-    short.parent.mkdir()
-    soundfile.write(short, np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 16000)
+    (tmp_path / "notadb.sqlite").write_text("not a database " * 100)
+    rng = np.random.default_rng(0)
+    for folder, seconds, level in (("short", 0.5, 0.1), ("silent", 4.0, 0.0)):
+        (tmp_path / folder).mkdir()
+        soundfile.write(tmp_path / folder / f"{folder}.wav", rng.normal(0, 1, int(16000 * seconds)) * level, 16000)
     return tmp_path
 
 
+SAMPLE = str(FIXTURES / "sample.ts")
+SLT = str(SPEECH / "train" / "slt")
+TRUTH = str(FIXTURES / "sample_truth.json")
+
+
 CASES = [
-    # (arguments with {d} for the folder and {m} for a good model, exit code, text in the message)
+    # (arguments with {d} for the folder of broken things and {m} for a good model, exit code, text in the message)
     (["scan", "{d}/missing.ts", "-m", "{m}"], 3, "missing.ts: no such file"),
     (["scan", "{d}/empty", "-m", "{m}"], 3, "empty: no media files found"),
+    (["eval", "{d}/empty", "-m", "{m}", "--truth", TRUTH], 3, "empty: is a directory"),
     (["scan", "{d}/notmedia.ts", "-m", "{m}"], 3, "notmedia.ts: not a media file"),
-    (["scan", str(FIXTURES / "sample.ts"), "-m", "{m}", "--audio-track", "2"], 3, "no audio track 2"),
-    (["scan", str(FIXTURES / "sample.ts"), "-m", "{d}/damaged.pt"], 4, "damaged.pt"),
-    (["scan", str(FIXTURES / "sample.ts"), "-m", "{d}/none.pt"], 4, "no such model file"),
-    (["scan", str(FIXTURES / "sample.ts"), "-m", "{m}", "-o", "{d}/nodir/out.txt"], 6, "does not exist"),
-    (["train", "--pos", "{d}/empty", "--neg", str(SPEECH / "train" / "slt"), "-o", "{d}/m.pt"], 5, "no positive clips"),
-    (["train", "--pos", "{d}/short", "--neg", str(SPEECH / "train" / "slt"), "-o", "{d}/m.pt"], 5,
-     "short.wav: positive clip is 0.50 s long"),
+    (["scan", "{d}/empty.ts", "-m", "{m}"], 3, "empty.ts: is empty"),
+    (["scan", "{d}/truncated.ts", "-m", "{m}"], 3, "truncated.ts: its audio stream holds no decodable audio"),
+    (["scan", "{d}/video.ts", "-m", "{m}"], 3, "video.ts: has no audio stream"),
+    (["scan", SAMPLE, "-m", "{m}", "--audio-track", "2"], 3, "no audio track 2"),
+    (["scan", SAMPLE, "-m", "{m}", "--language", "xyz"], 3, "no audio stream in language 'xyz'"),
+    (["scan", SAMPLE, "-m", "{d}/damaged.pt"], 4, "damaged.pt"),
+    (["scan", SAMPLE, "-m", "{d}/text.pt"], 4, "text.pt: not a speakerspot model file"),
+    (["scan", SAMPLE, "-m", "{d}/newer.pt"], 4, "newer.pt: model format version 99 is not supported"),
+    (["scan", SAMPLE, "-m", "{d}/none.pt"], 4, "no such model file"),
+    (["scan", SAMPLE, "-m", "{d}/empty"], 2, "no model files"),
+    (["scan", SAMPLE, "-m", "{m}", "-o", "{d}/nodir/out.txt"], 6, "does not exist"),
+    (["scan", SAMPLE, "-m", "{m}", "-o", "{d}/notmedia.ts/out.txt"], 6, "does not exist"),
+    (["scan", SAMPLE, "-m", "{m}", "--db", "{d}/nodir/results.sqlite"], 6, "does not exist"),
+    (["scan", SAMPLE, "-m", "{m}", "--db", "{d}/notadb.sqlite"], 6, "notadb.sqlite: not a usable results index"),
+    (["eval", SAMPLE, "-m", "{m}", "--truth", "{d}/notmedia.ts"], 1, "notmedia.ts: not a truth file"),
+    (["train", "--pos", "{d}/empty", "--neg", SLT, "-o", "{d}/m.pt"], 5, "no positive clips"),
+    (["train", "--pos", SLT, "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "no negative clips"),
+    (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/m.pt"], 5, "short.wav: positive clip is 0.50 s long"),
+    (["train", "--pos", "{d}/silent", "--neg", SLT, "-o", "{d}/m.pt"], 5, "silent.wav: positive clip is silent"),
+    (["train", "--pos", SLT, "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
     (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such folder"),
     (["train", "{d}", "-o", "{d}/m.pt"], 2, "needs --target"),
 ]
@@ -110,3 +153,23 @@ def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp
     assert after.memory_bank.shape[0] >= before.memory_bank.shape[0]
     assert after.decision == before.decision
     assert "5 clip(s)" in result.output
+
+
+def test_ctrl_c_during_a_scan_leaves_no_output_file(model_file, tmp_path):
+    long = tmp_path / "long.wav"  # ten minutes: the scan is still running when it is interrupted
+    rng = np.random.default_rng(0)
+    soundfile.write(long, (rng.normal(0, 0.05, 16000 * 600)).astype(np.float32), 16000, subtype="PCM_16")
+    output = tmp_path / "out" / "long.json"
+    output.parent.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", str(long), "-m", str(model_file),
+                                "-f", "json", "-o", str(output)], stderr=subprocess.PIPE)
+    progress, deadline = b"", time.monotonic() + 60
+    while b"s of audio" not in progress and time.monotonic() < deadline and process.poll() is None:
+        if select.select([process.stderr], [], [], 0.1)[0]:
+            progress += os.read(process.stderr.fileno(), 4096)
+    assert b"s of audio" in progress, progress  # the scan is under way
+    process.send_signal(signal.SIGINT)
+    errors = progress + process.communicate(timeout=60)[1]
+    assert process.returncode == 130
+    assert b"speakerspot: interrupted" in errors and b"Traceback" not in errors
+    assert list(output.parent.iterdir()) == []  # neither the output nor a temporary file
