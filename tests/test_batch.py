@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -170,3 +171,28 @@ def stored_count(db) -> int:
         return sqlite3.connect(db).execute("SELECT COUNT(*) FROM results WHERE status = 'done'").fetchone()[0]
     except sqlite3.OperationalError:  # not created yet
         return 0
+
+
+def test_a_worker_that_dies_costs_no_recording(model_file, tmp_path):
+    root = tmp_path / "pvr"
+    root.mkdir()
+    for number in range(6):
+        shutil.copy(FIXTURES / "sample.ts", root / f"{number}.ts")
+    db = tmp_path / "results.sqlite"
+    process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", str(root), "-m", str(model_file),
+                                "--db", str(db), "--workers", "2", "-q"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while stored_count(db) < 1 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    workers = [pid for pid in child_pids(process.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert workers and stored_count(db) < 6, "the batch should be under way"
+    os.kill(workers[0], signal.SIGKILL)  # as the kernel's OOM killer or a decoder crash would end it
+    _, errors = process.communicate(timeout=300)
+    assert process.returncode == 0, errors
+    assert stored_count(db) == 6
+
+
+def child_pids(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
