@@ -23,7 +23,7 @@ from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .model import SpeakerModel
 from .results_index import FileState, ResultsIndex, ScanSettings
 from .scanning import ScanResult, scan_many
-from .writers import extension, write_result
+from .writers import RENDERERS, extension, write_result
 
 logger = logging.getLogger(__name__)
 
@@ -246,13 +246,14 @@ def scan_in_worker(path: Path, settings: ScanSettings) -> Outcome:
 class ResultOutputs:
     """Writes each recording's results in every format: to stdout, to one file, or to one file per
     recording, model and format (`RECORDING-STEM.MODEL.EXT`) under `output_dir`, mirroring the
-    folders scanned. Several JSON documents on stdout become JSON lines, so the stream stays
-    parseable; several txt results on stdout get a `# file [model]` header each."""
+    folders scanned. On stdout, several JSON documents become JSON lines and several CSV tables one
+    table, so the stream stays parseable; several txt results get a `# file [model]` header each."""
 
     def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
                  output_dir: Path | None = None, several: bool = False):
         self.format_names, self.windows, self.output, self.output_dir = tuple(format_names), windows, output, output_dir
         self.several = several
+        self.csv_started = False
 
     def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
         for result in results:
@@ -265,7 +266,14 @@ class ResultOutputs:
                 elif self.output is not None:
                     write_result(result, format_name, self.output, windows=self.windows)
                 else:
-                    if self.several and format_name == "txt":
-                        sys.stdout.write(f"# {result.file} [{result.model}]\n")
-                    shown = "jsonl" if self.several and format_name == "json" else format_name
-                    write_result(result, shown, None, windows=self.windows)
+                    self.to_stdout(result, format_name)
+
+    def to_stdout(self, result: ScanResult, format_name: str) -> None:
+        if self.several and format_name == "txt":
+            sys.stdout.write(f"# {result.file} [{result.model}]\n")
+        shown = "jsonl" if self.several and format_name == "json" else format_name
+        text = RENDERERS[shown](result, self.windows)
+        if shown == "csv" and self.csv_started:  # one table: the header once
+            text = text.split("\n", 1)[1]
+        self.csv_started |= shown == "csv"
+        sys.stdout.write(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -78,6 +79,21 @@ def test_several_results_on_stdout_stay_parseable_as_json_lines(model_file, tmp_
     assert result.exit_code == 0, result.output
     documents = [json.loads(line) for line in result.stdout.splitlines()]
     assert [Path(d["file"]).name for d in documents] == ["news.ts", "late.ts"]
+
+
+def test_several_results_on_stdout_make_one_csv_table(model_file, trained_model, tmp_path):
+    root = archive(tmp_path)
+    (root / "2026" / "broken.ts").unlink()
+    other = second_model(trained_model, tmp_path)
+    result = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-m", str(other), "-f", "csv",
+                                      "-f", "json", "-q", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    documents = [json.loads(line) for line in lines if line.startswith("{")]
+    table = list(csv.DictReader(line for line in lines if not line.startswith("{")))
+    assert len(documents) == 4  # two recordings, two models
+    assert len(table) == sum(len(d["segments"]) for d in documents) > 0  # one header, every segment a row
+    assert {row["model"] for row in table} <= {"fixture", "other"}
 
 
 def test_dash_o_refuses_several_outputs(model_file, tmp_path):
