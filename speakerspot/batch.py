@@ -23,7 +23,7 @@ from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .model import SpeakerModel
 from .results_index import FileState, ResultsIndex, ScanSettings
 from .scanning import ScanResult, scan_many
-from .writers import RENDERERS, extension, write_result
+from .writers import extension, render, write_result
 
 logger = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ class ResultOutputs:
         if self.several and format_name == "txt":
             sys.stdout.write(f"# {result.file} [{result.model}]\n")
         shown = "jsonl" if self.several and format_name == "json" else format_name
-        text = RENDERERS[shown](result, self.windows)
+        text = render(result, shown, self.windows)
         if shown == "csv" and self.csv_started:  # one table: the header once
             text = text.split("\n", 1)[1]
         self.csv_started |= shown == "csv"

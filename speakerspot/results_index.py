@@ -8,6 +8,7 @@ time moved (a copy, a `touch`), its content fingerprint does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -75,7 +76,9 @@ class FileState:
         status = os.stat(path)
         return cls(Path(path).resolve(), status.st_size, status.st_mtime_ns)
 
+    @functools.cached_property
     def fingerprint(self) -> str:
+        """Read once per recording, however many models and checks ask for it."""
         return file_fingerprint(self.path)
 
 
@@ -141,7 +144,7 @@ class ResultsIndex:
         if row is None or row[0] != state.size:
             return None
         if row[1] != state.mtime_ns:
-            if row[2] != state.fingerprint():
+            if row[2] != state.fingerprint:
                 return None
             with self.connection:  # same content, new time: remember it so the next check is cheap
                 self.connection.execute("UPDATE results SET mtime_ns = ? WHERE recording = ? AND model_hash = ?",
@@ -151,7 +154,7 @@ class ResultsIndex:
     def store(self, state: FileState, model_hashes: list[str], results: list[ScanResult], settings: ScanSettings,
               scan_seconds: float) -> None:
         """Record a recording's results, one per model, in one transaction."""
-        fingerprint = state.fingerprint()
+        fingerprint = state.fingerprint
         with self.connection:
             for model_hash, result in zip(model_hashes, results, strict=True):
                 self.connection.execute(

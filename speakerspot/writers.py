@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -137,12 +136,12 @@ def extension(format_name: str) -> str:
     return EXTENSIONS.get(format_name, format_name)
 
 
-def write_result(result: ScanResult, format_name: str, output: str | Path | None = None,
-                 windows: bool = False) -> None:
-    """Write `result` in `format_name` to `output` (atomically), or to stdout when None."""
-    text = RENDERERS[format_name](result, windows)
-    if output is None:
-        sys.stdout.write(text)
-        return
+def render(result: ScanResult, format_name: str, windows: bool = False) -> str:
+    """`result` as text in `format_name`."""
+    return RENDERERS[format_name](result, windows)
+
+
+def write_result(result: ScanResult, format_name: str, output: str | Path, windows: bool = False) -> None:
+    """Write `result` in `format_name` to the file `output`, atomically."""
     with atomic_write(output) as file:
-        file.write(text)
+        file.write(render(result, format_name, windows))

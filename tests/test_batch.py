@@ -154,22 +154,26 @@ def test_workers_in_processes_give_the_same_results_in_the_same_order(model_file
     assert together.output.count("broken.ts") == 1
 
 
-def test_killing_a_batch_loses_no_finished_result_and_it_resumes(model_file, tmp_path):
+def start_batch(tmp_path, model_file, copies: int, workers: int, stored: int):
+    """A `speakerspot scan --db` process over `copies` copies of the sample, once `stored` are done."""
     root = tmp_path / "pvr"
     root.mkdir()
-    for number in range(8):
+    for number in range(copies):
         shutil.copy(FIXTURES / "sample.ts", root / f"{number}.ts")
     db = tmp_path / "results.sqlite"
-    command = [sys.executable, "-m", "speakerspot", "scan", str(root), "-m", str(model_file), "--db", str(db),
-               "--workers", "1", "-q"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while stored_count(db) < 2 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-    finally:
-        process.kill()
-        process.wait()
+    process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", str(root), "-m", str(model_file),
+                                "--db", str(db), "--workers", str(workers), "-q"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while stored_count(db) < stored and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    return root, db, process
+
+
+def test_killing_a_batch_loses_no_finished_result_and_it_resumes(model_file, tmp_path):
+    root, db, process = start_batch(tmp_path, model_file, copies=8, workers=1, stored=2)
+    process.kill()
+    process.communicate()
     done = stored_count(db)
     assert 2 <= done < 8, "the batch should have been killed part way"
     rows = sqlite3.connect(db).execute("SELECT status, segments, window_scores FROM results").fetchall()
@@ -190,17 +194,7 @@ def stored_count(db) -> int:
 
 
 def test_a_worker_that_dies_costs_no_recording(model_file, tmp_path):
-    root = tmp_path / "pvr"
-    root.mkdir()
-    for number in range(6):
-        shutil.copy(FIXTURES / "sample.ts", root / f"{number}.ts")
-    db = tmp_path / "results.sqlite"
-    process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", str(root), "-m", str(model_file),
-                                "--db", str(db), "--workers", "2", "-q"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while stored_count(db) < 1 and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
+    _, db, process = start_batch(tmp_path, model_file, copies=6, workers=2, stored=1)
     workers = [pid for pid in child_pids(process.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert workers and stored_count(db) < 6, "the batch should be under way"
     os.kill(workers[0], signal.SIGKILL)  # as the kernel's OOM killer or a decoder crash would end it
