@@ -103,8 +103,9 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
     states: dict[Recording, FileState] = {}
     for recording in recordings:
         stored = None
-        if index is not None and recording.path.is_file():
-            states[recording] = state = FileState.of(recording.path)
+        state = file_state(recording.path) if index is not None else None
+        if state is not None:
+            states[recording] = state
             if not force:
                 stored = [index.lookup(state, model_hash, settings) for model_hash in model_hashes]
         if stored and all(stored):
@@ -135,6 +136,14 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
             in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
     return summary
+
+
+def file_state(path: Path) -> FileState | None:
+    """The recording's state for the index; None when it cannot be read (scanning then says why)."""
+    try:
+        return FileState.of(path)
+    except OSError:
+        return None
 
 
 class OrderedDelivery:

@@ -8,7 +8,6 @@ time moved (a copy, a `touch`), its content fingerprint does.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -65,21 +64,18 @@ class ScanSettings:
 
 @dataclass(frozen=True)
 class FileState:
-    """What identifies a recording's content: size, modification time, fingerprint (computed lazily)."""
+    """What identifies a recording's content: size, modification time and fingerprint, all taken
+    before it is scanned (a recording still being written is then seen as changed next time)."""
 
     path: Path
     size: int
     mtime_ns: int
+    fingerprint: str
 
     @classmethod
     def of(cls, path: str | Path) -> FileState:
         status = os.stat(path)
-        return cls(Path(path).resolve(), status.st_size, status.st_mtime_ns)
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """Read once per recording, however many models and checks ask for it."""
-        return file_fingerprint(self.path)
+        return cls(Path(path).resolve(), status.st_size, status.st_mtime_ns, file_fingerprint(path))
 
 
 def file_fingerprint(path: str | Path) -> str:
@@ -154,12 +150,11 @@ class ResultsIndex:
     def store(self, state: FileState, model_hashes: list[str], results: list[ScanResult], settings: ScanSettings,
               scan_seconds: float) -> None:
         """Record a recording's results, one per model, in one transaction."""
-        fingerprint = state.fingerprint
         with self.connection:
             for model_hash, result in zip(model_hashes, results, strict=True):
                 self.connection.execute(
                     "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?)",
-                    (str(state.path), model_hash, result.model, state.size, state.mtime_ns, fingerprint,
+                    (str(state.path), model_hash, result.model, state.size, state.mtime_ns, state.fingerprint,
                      settings.to_json(), result.threshold, result.duration, scan_seconds,
                      json.dumps([[s.start, s.end, s.score] for s in result.segments]),
                      np.asarray(result.window_times, np.float64).tobytes(),
@@ -170,8 +165,8 @@ class ResultsIndex:
                       settings: ScanSettings, error: str) -> None:
         """Record that a recording could not be scanned (it is retried on the next run)."""
         try:
-            state = FileState.of(path)
-            size, mtime_ns = state.size, state.mtime_ns
+            status = os.stat(path)
+            size, mtime_ns = status.st_size, status.st_mtime_ns
         except OSError:
             size, mtime_ns = -1, -1
         with self.connection:
