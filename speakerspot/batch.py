@@ -170,13 +170,14 @@ class OrderedDelivery:
                 self.on_results(recording, results)
 
 
-def scan_one(models: list[SpeakerModel], path: Path, settings: ScanSettings, progress: bool = False) -> Outcome:
+def scan_one(models: list[SpeakerModel], path: Path, settings: ScanSettings, progress: bool = False,
+             decoder_process: bool = True) -> Outcome:
     """Scan one recording, turning any failure into an error naming the file."""
     started = time.monotonic()
     try:
         results: list[ScanResult] | SpeakerspotError = scan_many(
             models, path, threshold=settings.threshold, audio_track=settings.audio_track,
-            language=settings.language, progress=progress)
+            language=settings.language, progress=progress, decoder_process=decoder_process)
     except MediaError as error:
         results = error
     except Exception as error:  # a bug or an unforeseen decoder failure must not stop the batch
@@ -249,7 +250,7 @@ def start_worker(models: list[SpeakerModel], threads: int, log_level: int) -> No
 
 
 def scan_in_worker(path: Path, settings: ScanSettings) -> Outcome:
-    return scan_one(worker_models, path, settings)
+    return scan_one(worker_models, path, settings, decoder_process=False)  # the other workers use the other cores
 
 
 class ResultOutputs:

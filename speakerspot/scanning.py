@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
+from .decoder_process import decode_in_process
 from .features import FrontEnd, stream_windows
 from .model import SpeakerModel
 from .segments import Segment, decide
 
+# Below this length a recording decodes in less time than a helper process takes to start.
+MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
 PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
 
 
@@ -43,22 +48,25 @@ class ScanResult:
 
 
 def scan(model: SpeakerModel, source: str | Path | np.ndarray, *, threshold: float | None = None,
-         audio_track: int | None = None, language: str | None = None, progress: bool = False) -> ScanResult:
+         audio_track: int | None = None, language: str | None = None, progress: bool = False,
+         decoder_process: bool = True) -> ScanResult:
     """Find where the model's target speaks in `source`.
 
     `source` is a path to any recording FFmpeg reads, or mono float32 samples already at the
     model's sample rate. `threshold` overrides the model's own calibrated one (it applies to the
     window scores averaged over the model's smoothing width); `audio_track` (numbered from 0) or
     `language` (e.g. "deu") picks an audio stream, by default the one a player would play;
-    `progress` shows a bar on stderr.
+    `progress` shows a bar on stderr. `decoder_process` decodes a recording longer than a minute
+    in a helper process while this one computes (results are the same; turn it off where every
+    core is busy already, as in a batch's worker processes).
     """
     return scan_many([model], source, threshold=threshold, audio_track=audio_track, language=language,
-                     progress=progress)[0]
+                     progress=progress, decoder_process=decoder_process)[0]
 
 
 def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, *, threshold: float | None = None,
               audio_track: int | None = None, language: str | None = None,
-              progress: bool = False) -> list[ScanResult]:
+              progress: bool = False, decoder_process: bool = True) -> list[ScanResult]:
     """`scan` for several models at once: the recording is decoded and turned into features once
     per front end the models use (one pass when they were trained alike), and every model scores
     the same windows. Results come in the order of `models`."""
@@ -68,26 +76,31 @@ def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, *, th
     results: dict[int, ScanResult] = {}
     for front_end, indices in groups.items():
         group = [models[i] for i in indices]
-        results.update(zip(indices, scan_pass(group, front_end, source, threshold, audio_track, language, progress),
-                           strict=True))
+        results.update(zip(indices, scan_pass(group, front_end, source, threshold, audio_track, language, progress,
+                                              decoder_process), strict=True))
     return [results[i] for i in range(len(models))]
 
 
 def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Path | np.ndarray,
               threshold: float | None, audio_track: int | None, language: str | None,
-              progress: bool) -> list[ScanResult]:
+              progress: bool, decoder_process: bool) -> list[ScanResult]:
     """One pass over `source`: decode, features, then every model's scores and decisions."""
+    threads = torch.get_num_threads()
+    helper = False
     if isinstance(source, np.ndarray):
         name, total = "<array>", len(source) / front_end.sample_rate
         chunks = array_chunks(source, front_end.sample_rate)
     else:
         name, total = str(source), recording_duration(source)
-        chunks = decode_audio(source, front_end.sample_rate, audio_track, language)
+        helper = decoder_process and threads > 1 and (total or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
+        chunks = (decode_in_process if helper else decode_audio)(source, front_end.sample_rate, audio_track, language)
     tracker = ChunkTracker(front_end.sample_rate)
     centres, activity = [], []
     scores: list[list[np.ndarray]] = [[] for _ in models]
-    with tqdm(total=round(total, 1) if total else None, unit="s", desc=Path(name).name, disable=not progress,
-              leave=False, bar_format=PROGRESS_FORMAT) as bar:
+    # The helper decodes on a core of its own: computing on every core as well slows both (measured).
+    with (compute_threads(threads - 1 if helper else threads),
+          tqdm(total=round(total, 1) if total else None, unit="s", desc=Path(name).name, disable=not progress,
+               leave=False, bar_format=PROGRESS_FORMAT) as bar):
         for batch in stream_windows(tracker.follow(chunks, bar), front_end, str(models[0].device)):
             centres.append(batch.centres)
             activity.append(batch.activity)
@@ -104,6 +117,17 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                                   segments=segments, window_times=window_times, window_scores=window_scores,
                                   smoothed_scores=smoothed))
     return results
+
+
+@contextlib.contextmanager
+def compute_threads(count: int) -> Iterator[None]:
+    """Let torch use `count` threads for a while."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class ChunkTracker:

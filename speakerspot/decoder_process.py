@@ -1,0 +1,125 @@
+"""Decoding in a helper process, so that one core decodes while another computes features and scores.
+
+PyAV holds the GIL while it demuxes and decodes, so a thread cannot run the rest of a scan beside
+it; a process can. The helper (`python -m speakerspot.decoder_process`) runs `audio.decode_audio`
+and writes its chunks, log records and error, if any, to its stdout; to the caller it is the same
+stream of chunks, the same warnings, the same errors. It is a plain subprocess, not
+multiprocessing, so that a user's script needs no `if __name__ == "__main__"` guard. The pipe
+blocks the helper when the caller falls behind, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import struct
+import subprocess
+import sys
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from .audio import AudioChunk, decode_audio
+from .errors import MediaError
+
+HEADER = struct.Struct("<cQ")  # message kind, payload length
+CHUNK, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"C", b"L", b"M", b"X", b"E"
+CHUNK_START = struct.Struct("<d")
+PIPE_BYTES = 1 << 20  # about a chunk (10 s of float32 at 22,050 Hz is 882 kB), Linux's default maximum
+
+
+def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | None = None,
+                      language: str | None = None) -> Iterator[AudioChunk]:
+    """`audio.decode_audio(path, …)`, decoded in a helper process while the caller works on the chunks."""
+    request = {"path": str(path), "sample_rate": sample_rate, "audio_track": audio_track, "language": language,
+               "log_level": logging.getLogger().getEffectiveLevel()}
+    helper = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(request)], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE)
+    widen_pipe(helper.stdout)
+    try:
+        while True:
+            kind, payload = read_message(helper.stdout)
+            if kind == CHUNK:
+                yield AudioChunk(CHUNK_START.unpack_from(payload)[0],
+                                 np.frombuffer(payload, np.float32, offset=CHUNK_START.size))
+            elif kind == LOG:
+                record = json.loads(payload)
+                logging.getLogger(record["name"]).log(record["level"], "%s", record["message"])
+            elif kind == MEDIA_ERROR:
+                raise MediaError(path, json.loads(payload)["problem"])
+            elif kind == OTHER_ERROR:
+                raise RuntimeError(json.loads(payload)["error"])
+            elif kind == END:
+                return
+            else:  # the helper died: no message, or half of one
+                raise MediaError(path, f"the decoder process died (exit code {helper.wait()})")
+    finally:
+        if helper.poll() is None:  # the caller stopped early (an error, Ctrl-C): the rest is not wanted
+            helper.kill()
+        helper.stdout.close()
+        helper.wait()
+
+
+def widen_pipe(pipe: BinaryIO) -> None:
+    """Let the helper write a few chunks ahead (Linux; elsewhere the pipe keeps its size)."""
+    with contextlib.suppress(AttributeError, OSError):
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
+def read_message(stream: BinaryIO) -> tuple[bytes, bytes]:
+    """(kind, payload) of the next message; kind b"" at the end of the stream or in a cut message."""
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return b"", b""
+    kind, length = HEADER.unpack(header)
+    payload = stream.read(length)
+    return (kind, payload) if len(payload) == length else (b"", b"")
+
+
+def write_message(stream: BinaryIO, kind: bytes, payload: bytes) -> None:
+    stream.write(HEADER.pack(kind, len(payload)))
+    stream.write(payload)
+
+
+class PipeHandler(logging.Handler):
+    """Sends the helper's log records to the caller, which logs them as its own."""
+
+    def __init__(self, stream: BinaryIO):
+        super().__init__()
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = {"name": record.name, "level": record.levelno, "message": record.getMessage()}
+        write_message(self.stream, LOG, json.dumps(message).encode())
+
+
+def main() -> None:
+    """The helper: decode the recording the request names, writing messages to stdout."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # on Ctrl-C the caller stops this process
+    request = json.loads(sys.argv[1])
+    out = sys.stdout.buffer
+    logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
+    try:
+        for chunk in decode_audio(request["path"], request["sample_rate"], request["audio_track"],
+                                  request["language"]):
+            write_message(out, CHUNK, CHUNK_START.pack(chunk.start) + chunk.samples.astype(np.float32).tobytes())
+    except MediaError as error:
+        write_message(out, MEDIA_ERROR, json.dumps({"problem": error.problem}).encode())
+    except Exception as error:
+        write_message(out, OTHER_ERROR, json.dumps({"error": f"{error.__class__.__name__}: {error}"}).encode())
+    else:
+        write_message(out, END, b"")
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Decoding in a helper process gives what decoding in this one gives: chunks, warnings, errors."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+from media import write_timed_frames
+
+import speakerspot
+from speakerspot.audio import decode_audio
+from speakerspot.decoder_process import CHUNK, HEADER, decode_in_process, read_message, write_message
+from speakerspot.errors import MediaError
+
+RATE = 22050
+
+
+def assert_same_chunks(first: list, second: list) -> None:
+    assert [c.start for c in first] == [c.start for c in second]
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a.samples, b.samples)
+
+
+def test_the_helper_hands_on_the_same_chunks():
+    sample = FIXTURES / "sample.ts"
+    assert_same_chunks(list(decode_in_process(sample, RATE)), list(decode_audio(sample, RATE)))
+
+
+def test_a_codec_change_is_followed_in_the_helper_and_its_log_reaches_the_caller(tmp_path, caplog):
+    stereo = np.stack([np.sin(np.arange(48000 * 2) * 2 * np.pi * 440 / 48000).astype(np.float32) * 0.3] * 2)
+    first = write_timed_frames(tmp_path / "mp2.ts", "mp2", 48000, "stereo", [(0.0, stereo)])
+    second = write_timed_frames(tmp_path / "ac3.ts", "ac3", 48000, "5.1", [(2.0, np.zeros((6, 96000), np.float32))])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    caplog.set_level(logging.INFO)
+    chunks = list(decode_in_process(joined, RATE))
+    assert "audio format changed" in caplog.text and "joined.ts" in caplog.text
+    assert_same_chunks(chunks, list(decode_audio(joined, RATE)))
+
+
+def test_the_helpers_errors_name_the_file_as_decoding_here_does(tmp_path):
+    not_media = tmp_path / "notes.ts"
+    not_media.write_text("not a recording\n" * 100)
+    with pytest.raises(MediaError) as here:
+        list(decode_audio(not_media, RATE))
+    with pytest.raises(MediaError) as helper:
+        list(decode_in_process(not_media, RATE))
+    assert str(helper.value) == str(here.value) and "notes.ts" in str(helper.value)
+
+
+def test_a_helper_that_dies_is_an_error_naming_the_file(monkeypatch):
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))  # exits at once, writes nothing
+    with pytest.raises(MediaError, match=r"sample\.ts: the decoder process died \(exit code 1\)"):
+        list(decode_in_process(FIXTURES / "sample.ts", RATE))
+
+
+def test_a_cut_message_reads_as_the_end():
+    whole = io.BytesIO()
+    write_message(whole, CHUNK, b"x" * 100)
+    assert read_message(io.BytesIO(whole.getvalue())) == (CHUNK, b"x" * 100)
+    assert read_message(io.BytesIO(whole.getvalue()[:HEADER.size + 50])) == (b"", b"")
+    assert read_message(io.BytesIO(b"")) == (b"", b"")
+
+
+def test_a_scan_finds_the_same_with_and_without_the_helper(trained_model):
+    sample = FIXTURES / "sample.ts"  # 92 s: long enough for the helper
+    helper = speakerspot.scan(trained_model, sample, decoder_process=True)
+    here = speakerspot.scan(trained_model, sample, decoder_process=False)
+    np.testing.assert_array_equal(helper.window_scores, here.window_scores)
+    assert helper.segments == here.segments
