@@ -27,13 +27,14 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true", help="train even if the model file exists")
     parser.add_argument("--threshold", type=float)
     parser.add_argument("--seed", type=int, default=0, help="training seed (run several to see the spread)")
+    parser.add_argument("--semi-hard-epochs", type=int, default=speakerspot.TrainingConfig.semi_hard_epochs)
     arguments = parser.parse_args()
     dev = arguments.bench / "dev"
     if arguments.retrain or not arguments.model.exists():
         started = time.monotonic()
+        config = speakerspot.TrainingConfig(seed=arguments.seed, semi_hard_epochs=arguments.semi_hard_epochs)
         model = speakerspot.train(find_clips(dev / "train" / "pos"), find_clips(dev / "train" / "neg"),
-                                  config=speakerspot.TrainingConfig(seed=arguments.seed), name=arguments.model.stem,
-                                  progress=True)
+                                  config=config, name=arguments.model.stem, progress=True)
         model.save(arguments.model)
         print(f"trained in {time.monotonic() - started:.1f} s; validation {model.training_summary['validation']}")
     model = speakerspot.load_model(arguments.model)

@@ -22,13 +22,16 @@ from .memory_bank import enroll as enroll_embeddings
 from .memory_bank import top_k_mean_scores
 from .metrics import equal_error_rate
 from .model import SpeakerModel
-from .segments import Decision, smooth_scores
+from .scanning import scan
+from .segments import Decision
 
 log = logging.getLogger(__name__)
 
 # The level that holds a detected turn (threshold - hysteresis) stays above this percentile of the
 # held-back non-target windows' scores.
 HYSTERESIS_FLOOR_PERCENTILE = 95
+# A validation window is the target's when this share of it lies inside one of its turns.
+INSIDE_TURN = 0.9
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -41,6 +44,7 @@ class TrainingConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
     negative_candidates: int = 1024  # negatives embedded per step, the hardest for each anchor is used
+    semi_hard_epochs: int = 8  # first epochs mine semi-hard negatives (see `hardest_negatives`), then the hardest
     train_step_frames: int = 4  # window step inside training clips (denser than scanning)
     validation_fraction: float = 0.2
     non_speech_ratio: float = 0.5  # seconds of synthetic non-speech per second of negative clips
@@ -105,9 +109,18 @@ def triplet_loss(anchors: torch.Tensor, positives: torch.Tensor, negatives: torc
     return torch.relu(margin + (anchors * negatives).sum(-1) - (anchors * positives).sum(-1)).mean()
 
 
-def hardest_negatives(anchors: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """For each anchor, the index of the candidate most similar to it (the worst violator)."""
-    return (anchors @ candidates.T).argmax(dim=-1)
+def hardest_negatives(anchors: torch.Tensor, candidates: torch.Tensor,
+                      positives: torch.Tensor | None = None) -> torch.Tensor:
+    """For each anchor, the index of the candidate most similar to it (the worst violator); with
+    `positives`, the most similar of those less similar than the anchor's positive (semi-hard),
+    where there is one."""
+    similarity = anchors @ candidates.T
+    hardest = similarity.argmax(dim=-1)
+    if positives is None:
+        return hardest
+    below = similarity.masked_fill(similarity >= (anchors * positives).sum(-1, keepdim=True), -float("inf"))
+    semi_hard = below.argmax(dim=-1)
+    return torch.where(torch.isfinite(below.max(dim=-1).values), semi_hard, hardest)
 
 
 def parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -179,10 +192,11 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     sampler = WindowSampler(train_pos, train_neg, front_end, config, device, rng)
     losses: list[float] = []
     with tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False) as bar:
-        for _ in range(config.epochs):
+        for epoch in range(config.epochs):
             pos_windows, neg_windows = sampler.epoch(rng)
+            semi_hard = epoch < config.semi_hard_epochs
             for _ in range(config.steps_per_epoch):
-                loss = training_step(encoder, optimizer, pos_windows, neg_windows, config, rng)
+                loss = training_step(encoder, optimizer, pos_windows, neg_windows, config, rng, semi_hard)
                 schedule.step()
                 losses.append(loss)
                 bar.update()
@@ -256,8 +270,9 @@ def identifying_entries(candidates: torch.Tensor, owners: torch.Tensor, negative
 
 
 def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos_windows: torch.Tensor,
-                  neg_windows: torch.Tensor, config: TrainingConfig, rng: np.random.Generator) -> float:
-    """One step: pick anchors and positives, mine the hardest negatives among many, descend."""
+                  neg_windows: torch.Tensor, config: TrainingConfig, rng: np.random.Generator,
+                  semi_hard: bool = False) -> float:
+    """One step: pick anchors and positives, mine the hardest (or semi-hard) negatives among many, descend."""
     anchor_index = torch.from_numpy(rng.integers(len(pos_windows), size=config.batch_size))
     positive_index = torch.from_numpy(rng.integers(len(pos_windows), size=config.batch_size))
     candidate_index = torch.from_numpy(rng.choice(len(neg_windows), min(config.negative_candidates, len(neg_windows)),
@@ -265,7 +280,8 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos
     encoder.eval()
     with torch.no_grad():
         candidates = neg_windows[candidate_index]
-        chosen = hardest_negatives(encoder(pos_windows[anchor_index]), encoder(candidates))
+        positives = encoder(pos_windows[positive_index]) if semi_hard else None
+        chosen = hardest_negatives(encoder(pos_windows[anchor_index]), encoder(candidates), positives)
     encoder.train()
     batch = torch.cat([pos_windows[anchor_index], pos_windows[positive_index], candidates[chosen]])
     anchors, positives, negatives = encoder(batch).split(config.batch_size)
@@ -279,47 +295,63 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos
 
 def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], sampler: WindowSampler,
              config: TrainingConfig) -> dict | None:
-    """Score held-back clips, as recorded and put through broadcast-like chains, as a scan would.
+    """Scan programmes made of the held-back clips, as a scan would see a broadcast.
 
-    Each clip's window scores are smoothed as in a scan, against a bank built without the
-    held-back clips. The threshold is the equal-error point between the target's held-back windows
-    and the others' (voices and non-speech); where they separate, halfway across the gap. The
-    hysteresis is the training margin, less what would let a turn extend over windows scoring like
-    the others' (above their 95th percentile).
+    Clips alone score too well: a broadcast's windows straddle a turn's edge, a pause, the next
+    voice or a jingle, and those windows are where false alarms and split turns come from. So the
+    held-back clips (with non-speech pieces) are strung together in random order with pauses of
+    random length, once as recorded and once with each piece through its own broadcast-like chain,
+    and scanned against a bank built without them. Windows inside the target's turns are
+    positives; windows that touch none are negatives; the rest (a turn's edges) are left out.
+
+    The threshold is the equal-error point between the two on the smoothed scores (where they
+    separate, halfway across the gap). The hysteresis is the training margin, less what would let a
+    turn extend over windows scoring like the others' (above their 95th percentile).
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
         return None
     rng = np.random.default_rng(config.seed + 1)
     rate = model.front_end.sample_rate
-    pos_signals = [sampler.chain(c.samples, rng) for c in val_pos] + [c.samples for c in val_pos]
-    neg_signals = [sampler.chain(c.samples, rng) for c in val_neg] + [c.samples for c in val_neg]
-    neg_signals += [non_speech(4 * rate, rate, rng) for _ in range(len(val_neg))]
-    pos_embeddings, pos_scores = clip_scores(model, pos_signals, sampler)
-    neg_embeddings, neg_scores = clip_scores(model, neg_signals, sampler)
-    eer, threshold = equal_error_rate(pos_scores, neg_scores)
+    pieces = [(c.samples, True) for c in val_pos] + [(c.samples, False) for c in val_neg]
+    pieces += [(non_speech(4 * rate, rate, rng), False) for _ in range(len(val_neg))]
+    pos_scores, neg_scores = [], []
+    for chained in (False, True):
+        order = rng.permutation(len(pieces))
+        signals = [(sampler.chain(pieces[i][0], rng) if chained else pieces[i][0], pieces[i][1]) for i in order]
+        programme, turns = string_together(signals, rate, rng)
+        result = scan(model, programme)
+        coverage = interval_coverage(result.window_times, model.front_end.window_seconds, turns)
+        pos_scores.append(result.smoothed_scores[coverage >= INSIDE_TURN])
+        neg_scores.append(result.smoothed_scores[coverage == 0])
+    positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
+    eer, threshold = equal_error_rate(positives, negatives)
     # A turn may dip by the margin and stay one turn, but never down to where other sounds score.
-    hysteresis = float(np.clip(threshold - np.percentile(neg_scores, HYSTERESIS_FLOOR_PERCENTILE), 0, config.margin))
-    shuffled = torch.from_numpy(rng.permutation(len(pos_embeddings)))
-    hardest = neg_embeddings[hardest_negatives(pos_embeddings, neg_embeddings)]
-    loss = triplet_loss(pos_embeddings, pos_embeddings[shuffled], hardest, config.margin)
+    hysteresis = float(np.clip(threshold - np.percentile(negatives, HYSTERESIS_FLOOR_PERCENTILE), 0, config.margin))
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
-            "loss": round(float(loss), 4),
-            "positive_windows": len(pos_scores), "negative_windows": len(neg_scores)}
+            "positive_windows": len(positives), "negative_windows": len(negatives)}
 
 
-def clip_scores(model: SpeakerModel, signals: list[np.ndarray],
-                sampler: WindowSampler) -> tuple[torch.Tensor, np.ndarray]:
-    """(embeddings, smoothed scores) of every window of every signal, smoothing within each signal."""
-    embeddings, scores = [], []
-    for signal in signals:
-        windows = sampler.windows([signal], model.front_end.step_frames)
-        if windows.shape[0]:
-            embedded = model.embed(windows)
-            embeddings.append(embedded)
-            raw = top_k_mean_scores(embedded, model.memory_bank, model.top_k).cpu().numpy()
-            scores.append(smooth_scores(raw, model.decision.smoothing_windows))
-    return torch.cat(embeddings), np.concatenate(scores)
+def string_together(signals: list[tuple[np.ndarray, bool]], sample_rate: int,
+                    rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """(programme, target turns in seconds): the signals in order with 0-1.5 s pauses between them;
+    each signal's flag says whether it is the target."""
+    parts, turns, position = [], [], 0
+    for samples, is_target in signals:
+        if is_target:
+            turns.append((position / sample_rate, (position + len(samples)) / sample_rate))
+        pause = np.zeros(int(rng.uniform(0, 1.5) * sample_rate), np.float32)
+        parts += [samples, pause]
+        position += len(samples) + len(pause)
+    return np.concatenate(parts), turns
+
+
+def interval_coverage(centres: np.ndarray, width: float, intervals: list[tuple[float, float]]) -> np.ndarray:
+    """Share of each window (centred at `centres`, `width` s wide) that lies inside `intervals`."""
+    covered = np.zeros(len(centres))
+    for start, end in intervals:
+        covered += np.clip(np.minimum(end, centres + width / 2) - np.maximum(start, centres - width / 2), 0, None)
+    return covered / width
 
 
 def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = 0.95) -> SpeakerModel:
