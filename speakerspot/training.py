@@ -27,11 +27,9 @@ from .segments import Decision
 
 log = logging.getLogger(__name__)
 
-# The level that holds a detected turn (threshold - hysteresis) stays above this percentile of the
-# held-back non-target windows' scores.
-HYSTERESIS_FLOOR_PERCENTILE = 95
 # A validation window is the target's when this share of it lies inside one of its turns.
 INSIDE_TURN = 0.9
+
 
 @dataclass(frozen=True)
 class TrainingConfig:
@@ -306,7 +304,7 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
 
     The threshold is the equal-error point between the two on the smoothed scores (where they
     separate, halfway across the gap). The hysteresis is the training margin, less what would let a
-    turn extend over windows scoring like the others' (above their 95th percentile).
+    turn extend over windows scoring like any of the others'.
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
@@ -327,7 +325,7 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
     eer, threshold = equal_error_rate(positives, negatives)
     # A turn may dip by the margin and stay one turn, but never down to where other sounds score.
-    hysteresis = float(np.clip(threshold - np.percentile(negatives, HYSTERESIS_FLOOR_PERCENTILE), 0, config.margin))
+    hysteresis = float(np.clip(threshold - negatives.max(), 0, config.margin))
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
             "positive_windows": len(positives), "negative_windows": len(negatives)}
 
