@@ -117,8 +117,8 @@ def hardest_negatives(anchors: torch.Tensor, candidates: torch.Tensor,
     if positives is None:
         return hardest
     below = similarity.masked_fill(similarity >= (anchors * positives).sum(-1, keepdim=True), -float("inf"))
-    semi_hard = below.argmax(dim=-1)
-    return torch.where(torch.isfinite(below.max(dim=-1).values), semi_hard, hardest)
+    semi_hard = below.max(dim=-1)
+    return torch.where(torch.isfinite(semi_hard.values), semi_hard.indices, hardest)
 
 
 def parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
