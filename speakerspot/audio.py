@@ -8,6 +8,7 @@ shows it: the container's start time is 0:00, whatever the first PTS is.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 from collections.abc import Iterator
@@ -296,7 +297,8 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
             container = reopened.enter_context(av.open(FileTail(path, failed_run[0].position),
                                                        format=container.format.name, metadata_errors="ignore"))
         except av.error.FFmpegError as error:
-            log.warning("%s: reading stopped early: cannot read on after undecodable audio: %s", path, error)
+            log.warning("%s: reading stopped early: cannot read on after undecodable audio: %s", path,
+                        demux_failure(error))
             return
         same = [s for s in container.streams.audio if s.id == stream.id] or list(container.streams.audio)
         if not same:
@@ -352,9 +354,18 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
             continue
         except av.error.FFmpegError as error:
             # A demuxer error mid-file (truncated recording): keep what was decoded so far.
-            log.warning("%s: reading stopped early: %s", path, error)
+            log.warning("%s: reading stopped early: %s", path, demux_failure(error))
             return
     log.warning("%s: reading stopped early: too many packets of unknown streams", path)
+
+
+def demux_failure(error: av.error.FFmpegError) -> str:
+    """What a demuxer error mid-file means, in words for the user (the file is named by the caller)."""
+    if error.errno == errno.EAGAIN:
+        # FFmpeg's MPEG-TS demuxer answers EAGAIN ("Resource temporarily unavailable") when the bytes
+        # that follow hold no packet it can resynchronise on: damaged data, not a busy device.
+        return "the data that follows is damaged (no packets could be read from it)"
+    return f"damaged data ({error.strerror})"
 
 
 def load_audio(path: str | Path, sample_rate: int, audio_track: int | None = None) -> np.ndarray:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import time
 
+import av
 import numpy as np
 import pytest
 from media import write_recording
 
-from speakerspot.audio import decode_audio
+from speakerspot.audio import decode_audio, demux_failure
 from speakerspot.errors import MediaError
 
 RATE = 22050
@@ -56,3 +58,12 @@ def test_a_recording_cut_in_the_middle_keeps_the_audio_before_the_cut(small_ts, 
     path.write_bytes(small_ts[:len(small_ts) // 2])
     decoded = sum(len(c.samples) for c in decode_audio(path, RATE)) / RATE
     assert 2.0 < decoded < 4.0
+
+
+def test_demuxer_errors_read_as_damage_not_as_a_busy_device():
+    # FFmpeg's MPEG-TS demuxer stopped on random bytes after a cut with EAGAIN (seen on a 20-minute
+    # recording with trailing garbage): "Resource temporarily unavailable" sent users the wrong way.
+    eagain = av.error.BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable", "x.ts")
+    assert demux_failure(eagain) == "the data that follows is damaged (no packets could be read from it)"
+    invalid = av.error.InvalidDataError(-1094995529, "Invalid data found when processing input", "x.ts")
+    assert demux_failure(invalid) == "damaged data (Invalid data found when processing input)"
