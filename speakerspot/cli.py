@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .writers import FORMAT_NAMES
@@ -45,7 +46,19 @@ def reports_errors(command):
 
 
 def report_error(error: SpeakerspotError) -> None:
-    click.echo(f"speakerspot: error: {error}", err=True)
+    to_stderr(f"speakerspot: error: {error}")
+
+
+def to_stderr(line: str) -> None:
+    """A line on stderr above any progress bar (written bare, it would land inside the bar's line)."""
+    tqdm.write(line, file=sys.stderr)
+
+
+class ProgressSafeHandler(logging.Handler):
+    """Log records as lines of their own above any progress bar."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        to_stderr(self.format(record))
 
 
 def device_option(command):
@@ -74,7 +87,8 @@ def cli(debug: bool, verbose: bool) -> None:
     2. Scan recordings for it:
          speakerspot scan recording.ts --model models/anna.pt
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=LOG_FORMAT)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=LOG_FORMAT,
+                        handlers=[ProgressSafeHandler()])
 
 
 @cli.command(epilog=EXIT_CODES_HELP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -65,6 +66,9 @@ def test_a_batch_goes_on_past_a_broken_file_and_exits_non_zero(model_file, train
                                       "-f", "srt", "-f", "json", "--output-dir", str(out)])
     assert result.exit_code == 3, result.output
     assert "broken.ts" in result.output and "scanned 2 of 3 recordings, 1 failed" in result.output
+    # The error is a line of its own above the progress bar, not text appended to the bar's line.
+    assert any(line.startswith("speakerspot: error: ") and "broken.ts" in line
+               for line in re.split(r"[\r\n]", result.stderr))
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == ["2026/11/news.fixture.json", "2026/11/news.fixture.srt", "2026/11/news.other.json",
                        "2026/11/news.other.srt", "late.fixture.json", "late.fixture.srt", "late.other.json",
