@@ -5,7 +5,9 @@ it; a process can. The helper (`python -m speakerspot.decoder_process`) runs `au
 and writes its chunks, log records and error, if any, to its stdout; to the caller it is the same
 stream of chunks, the same warnings, the same errors. It is a plain subprocess, not
 multiprocessing, so that a user's script needs no `if __name__ == "__main__"` guard. The pipe
-blocks the helper when the caller falls behind, so memory stays bounded.
+blocks the helper when the caller falls behind, so memory stays bounded. Where the helper cannot
+start (an embedded or frozen Python whose `sys.executable` cannot run speakerspot), decoding
+happens in the caller's process instead.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ from .audio import AudioChunk, decode_audio
 from .errors import MediaError
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length
-CHUNK, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"C", b"L", b"M", b"X", b"E"
+READY, CHUNK, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"C", b"L", b"M", b"X", b"E"
 CHUNK_START = struct.Struct("<d")
 PIPE_BYTES = 1 << 20  # about a chunk (10 s of float32 at 22,050 Hz is 882 kB), Linux's default maximum
+
+log = logging.getLogger(__name__)
 
 
 def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | None = None,
@@ -42,10 +46,20 @@ def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | Non
     """`audio.decode_audio(path, …)`, decoded in a helper process while the caller works on the chunks."""
     request = {"path": str(path), "sample_rate": sample_rate, "audio_track": audio_track, "language": language,
                "log_level": logging.getLogger().getEffectiveLevel()}
-    helper = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(request)], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE)
+    try:
+        helper = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(request)], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE)
+    except OSError as error:
+        log.info("the decoder process cannot start (%s): decoding in this process", error)
+        yield from decode_audio(path, sample_rate, audio_track, language)
+        return
     widen_pipe(helper.stdout)
     try:
+        if read_message(helper.stdout)[0] != READY:
+            log.info("the decoder process cannot start (%s exited with code %s): decoding in this process",
+                     sys.executable, helper.wait())
+            yield from decode_audio(path, sample_rate, audio_track, language)
+            return
         while True:
             kind, payload = read_message(helper.stdout)
             if kind == CHUNK:
@@ -108,6 +122,7 @@ def main() -> None:
     request = json.loads(sys.argv[1])
     out = sys.stdout.buffer
     logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
+    write_message(out, READY, b"")
     try:
         for chunk in decode_audio(request["path"], request["sample_rate"], request["audio_track"],
                                   request["language"]):

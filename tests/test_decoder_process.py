@@ -14,7 +14,7 @@ from media import write_timed_frames
 
 import speakerspot
 from speakerspot.audio import decode_audio
-from speakerspot.decoder_process import CHUNK, HEADER, decode_in_process, read_message, write_message
+from speakerspot.decoder_process import CHUNK, HEADER, READY, decode_in_process, read_message, write_message
 from speakerspot.errors import MediaError
 
 RATE = 22050
@@ -53,10 +53,23 @@ def test_the_helpers_errors_name_the_file_as_decoding_here_does(tmp_path):
     assert str(helper.value) == str(here.value) and "notes.ts" in str(helper.value)
 
 
-def test_a_helper_that_dies_is_an_error_naming_the_file(monkeypatch):
-    monkeypatch.setattr(sys, "executable", shutil.which("false"))  # exits at once, writes nothing
-    with pytest.raises(MediaError, match=r"sample\.ts: the decoder process died \(exit code 1\)"):
+def test_a_helper_that_dies_is_an_error_naming_the_file(monkeypatch, tmp_path):
+    dying = tmp_path / "dying-python"  # starts as the helper does, then dies without a word
+    ready = "".join(f"\\{byte:03o}" for byte in HEADER.pack(READY, 0))
+    dying.write_text(f"#!/bin/sh\nprintf '{ready}'\nexit 3\n")
+    dying.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(dying))
+    with pytest.raises(MediaError, match=r"sample\.ts: the decoder process died \(exit code 3\)"):
         list(decode_in_process(FIXTURES / "sample.ts", RATE))
+
+
+@pytest.mark.parametrize("executable", [shutil.which("false"), "/nonexistent/python"])
+def test_where_the_helper_cannot_start_decoding_happens_here(monkeypatch, caplog, executable):
+    monkeypatch.setattr(sys, "executable", executable)  # an embedded or frozen Python, say
+    caplog.set_level(logging.INFO)
+    sample = FIXTURES / "sample.ts"
+    assert_same_chunks(list(decode_in_process(sample, RATE)), list(decode_audio(sample, RATE)))
+    assert "decoding in this process" in caplog.text
 
 
 def test_a_cut_message_reads_as_the_end():
