@@ -92,12 +92,12 @@ def filter_spectrum(samples: np.ndarray, sample_rate: int, rng: np.random.Genera
     gain_db = rng.uniform(-4, 4) * octaves  # tilt, dB per octave around 1 kHz
     centre = rng.uniform(-2, 2.5)  # a broad peak or dip somewhere between 250 Hz and 5.6 kHz
     gain_db += rng.uniform(-8, 8) * np.exp(-0.5 * ((octaves - centre) / rng.uniform(0.3, 1.2)) ** 2)
-    if rng.random() < 0.5:  # telephone band
-        low, high = rng.uniform(250, 400), rng.uniform(3000, 3600)
+    if rng.random() < 0.5:  # telephone band: a phone codec leaves nothing above its 4 kHz Nyquist limit
+        low, high, order = rng.uniform(250, 400), rng.uniform(3000, 3600), 32
     else:
-        low, high = rng.uniform(20, 200), rng.uniform(4000, sample_rate / 2)
+        low, high, order = rng.uniform(20, 200), rng.uniform(4000, sample_rate / 2), 8
     response = 10 ** (gain_db / 20)
-    response /= (1 + (low / np.maximum(frequencies, 1.0)) ** 4) * (1 + (frequencies / high) ** 8)
+    response /= (1 + (low / np.maximum(frequencies, 1.0)) ** 4) * (1 + (frequencies / high) ** order)
     return np.fft.irfft(spectrum * response, n=size)[:len(samples)].astype(np.float32)
 
 

@@ -149,8 +149,9 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
               help="Model file written by `speakerspot train`, or a folder of them; repeat for several people "
                    "(each recording is decoded once and scored by every model).")
 @click.option("-t", "--threshold", type=float,
-              help="Detection threshold on the smoothed top-5 mean cosine score; default: each model's "
-                   "calibrated threshold (the design's reference value is 0.7).")
+              help="Detection threshold on the smoothed score (top-5 mean cosine to the target less that to "
+                   "other voices and sounds, -2 to 2); default: each model's calibrated threshold and "
+                   "hysteresis. The design's reference, 0.7, was on the cosine to the target alone.")
 @audio_stream_options
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
               default=("txt",), show_default=True,

@@ -22,17 +22,25 @@ from .memory_bank import TOP_K, top_k_mean_scores
 from .segments import Decision
 
 FORMAT_NAME = "speakerspot-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added `others`; files of version 1 (without it) still load
+READABLE_VERSIONS = (1, 2)
 
 
 class SpeakerModel:
-    """A trained target voice: scores log-mel windows by their similarity to the target."""
+    """A trained target voice: scores log-mel windows by their similarity to the target.
+
+    `memory_bank` holds embeddings of the target; `others`, when given, embeddings of other voices
+    and sounds (the training negatives). A window's score is then how much nearer the target it is
+    than the nearest others: a voice or a jingle that resembles the target a little but one of
+    the others more scores low, where similarity to the target alone would call it the target.
+    """
 
     def __init__(self, encoder: SpeakerEncoder, memory_bank: torch.Tensor, front_end: FrontEnd,
                  decision: Decision = Decision(), top_k: int = TOP_K, name: str = "model",
-                 training_summary: dict | None = None):
+                 training_summary: dict | None = None, others: torch.Tensor | None = None):
         self.encoder = encoder.eval()
         self.memory_bank = memory_bank
+        self.others = others
         self.front_end = front_end
         self.decision = decision
         self.top_k = top_k
@@ -46,6 +54,8 @@ class SpeakerModel:
     def to(self, device: str | torch.device) -> SpeakerModel:
         self.encoder.to(device)
         self.memory_bank = self.memory_bank.to(device)
+        if self.others is not None:
+            self.others = self.others.to(device)
         return self
 
     @torch.inference_mode()
@@ -57,11 +67,15 @@ class SpeakerModel:
                           for i in range(0, windows.shape[0], batch_size)])
 
     def score(self, windows: torch.Tensor) -> np.ndarray:
-        """Mean of the top-k cosine similarities of each window to the memory bank: (n,)."""
+        """Mean of the top-k cosine similarities of each window to the memory bank, less that to the
+        others when the model has them: (n,)."""
         embeddings = self.embed(windows)
         if embeddings.shape[0] == 0:
             return np.zeros(0, np.float32)
-        return top_k_mean_scores(embeddings, self.memory_bank, self.top_k).cpu().numpy()
+        scores = top_k_mean_scores(embeddings, self.memory_bank, self.top_k)
+        if self.others is not None:
+            scores -= top_k_mean_scores(embeddings, self.others, self.top_k)
+        return scores.cpu().numpy()
 
     def scan(self, source, **options):
         """Find the target in a recording; see `speakerspot.scan` for the options."""
@@ -75,7 +89,8 @@ class SpeakerModel:
         settings = {"name": self.name, "front_end": self.front_end.to_dict(), "decision": self.decision.to_dict(),
                     "top_k": self.top_k, "encoder_config": self.encoder.config.to_dict()}
         digest.update(json.dumps(settings, sort_keys=True).encode())
-        for key, value in [*sorted(self.encoder.state_dict().items()), ("memory_bank", self.memory_bank)]:
+        banks = [("memory_bank", self.memory_bank)] + ([("others", self.others)] if self.others is not None else [])
+        for key, value in [*sorted(self.encoder.state_dict().items()), *banks]:
             digest.update(key.encode())
             digest.update(value.detach().cpu().contiguous().numpy().tobytes())
         return digest.hexdigest()[:32]
@@ -92,6 +107,7 @@ class SpeakerModel:
             "encoder_config": self.encoder.config.to_dict(),
             "encoder_state": {key: value.cpu() for key, value in self.encoder.state_dict().items()},
             "memory_bank": self.memory_bank.cpu(),
+            "others": None if self.others is None else self.others.cpu(),
             "decision": self.decision.to_dict(),
             "top_k": self.top_k,
             "training_summary": self.training_summary,
@@ -113,15 +129,16 @@ def load_model(path: str | Path, device: str = "cpu") -> SpeakerModel:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT_NAME:
         raise ModelFileError(path, "not a speakerspot model file")
     version = checkpoint.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ModelFileError(path, f"model format version {version} is not supported by speakerspot "
-                                   f"{__version__} (it reads version {FORMAT_VERSION}); upgrade speakerspot")
+                                   f"{__version__} (it reads versions up to {FORMAT_VERSION}); upgrade speakerspot")
     try:
         encoder = SpeakerEncoder(EncoderConfig(**checkpoint["encoder_config"]))
         encoder.load_state_dict(checkpoint["encoder_state"], strict=True)
         model = SpeakerModel(encoder, checkpoint["memory_bank"].float(), FrontEnd(**checkpoint["front_end"]),
                              decision=Decision(**checkpoint["decision"]), top_k=int(checkpoint["top_k"]),
-                             name=str(checkpoint["name"]), training_summary=checkpoint["training_summary"])
+                             name=str(checkpoint["name"]), training_summary=checkpoint["training_summary"],
+                             others=None if checkpoint.get("others") is None else checkpoint["others"].float())
     except (KeyError, TypeError, RuntimeError) as error:
         raise ModelFileError(path, f"model file is damaged: {error}") from None
     return model.to(device)

@@ -210,6 +210,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
                                                non_speech_windows]))
     # Validation must not see the held-back clips, not even through the bank's curation.
     model.memory_bank, _ = memory_bank(model, train_pos, train_references, config, sampler)
+    model.others = train_references
     validation = validate(model, val_pos, val_neg, sampler, config)
     if validation:
         model.decision = replace(model.decision, threshold=validation["threshold"],
@@ -217,6 +218,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
                                                                               front_end.step_frames))])
     model.memory_bank, dropped = memory_bank(model, positive_clips, all_references, config, sampler)
+    model.others = all_references
     model.training_summary = {
         "speakerspot_version": __version__,
         "positive_clips": len(positive_clips), "negative_clips": len(negative_clips),
@@ -302,9 +304,13 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     and scanned against a bank built without them. Windows inside the target's turns are
     positives; windows that touch none are negatives; the rest (a turn's edges) are left out.
 
-    The threshold is the equal-error point between the two on the smoothed scores (where they
-    separate, halfway across the gap). The hysteresis is the training margin, less what would let a
-    turn extend over windows scoring like any of the others'.
+    A segment starts only at a window above every held-back non-target window (and above the
+    equal-error point between the two), and lasts while its windows stay above all but 1% of
+    them: a turn dips under music or on a phone line, and the level that keeps it whole is the
+    one the bulk of other sounds stays below. (The equal-error point alone, tried before, sat
+    halfway across whatever gap the two left: too low where they separate widely, and where a few
+    windows overlap, so high that turns broke into pieces.) The entry level is never above the
+    target's median window: a held-back clip that sounds like the target must not silence it.
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
@@ -323,11 +329,12 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         pos_scores.append(result.smoothed_scores[coverage >= INSIDE_TURN])
         neg_scores.append(result.smoothed_scores[coverage == 0])
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
-    eer, threshold = equal_error_rate(positives, negatives)
-    # A turn may dip by the margin and stay one turn, but never down to where other sounds score.
-    hysteresis = float(np.clip(threshold - negatives.max(), 0, config.margin))
-    return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
-            "positive_windows": len(positives), "negative_windows": len(negatives)}
+    eer, eer_threshold = equal_error_rate(positives, negatives)
+    enter = min(max(eer_threshold, float(negatives.max())), float(np.median(positives)))
+    stay = min(enter, float(np.percentile(negatives, 99)))
+    return {"eer": round(eer, 4), "threshold": round(enter, 4), "hysteresis": round(enter - stay, 4),
+            "eer_threshold": round(eer_threshold, 4), "positive_windows": len(positives),
+            "negative_windows": len(negatives)}
 
 
 def string_together(signals: list[tuple[np.ndarray, bool]], sample_rate: int,

@@ -17,6 +17,7 @@ def test_round_trip_keeps_weights_bank_decision_and_settings(trained_model, mode
     assert loaded.decision == trained_model.decision
     assert loaded.training_summary == trained_model.training_summary
     torch.testing.assert_close(loaded.memory_bank, trained_model.memory_bank)
+    torch.testing.assert_close(loaded.others, trained_model.others)
     windows = torch.randn(4, 128, 44)
     np.testing.assert_allclose(loaded.score(windows), trained_model.score(windows), atol=1e-6)
 
@@ -26,6 +27,20 @@ def test_the_file_holds_only_primitives_and_tensors(model_file):
     assert checkpoint["format_version"] == FORMAT_VERSION
     expected = {"front_end", "encoder_config", "encoder_state", "memory_bank", "decision", "training_summary"}
     assert expected <= set(checkpoint)
+
+
+def test_a_version_1_file_without_others_still_loads_and_scores_by_the_bank_alone(model_file, tmp_path):
+    checkpoint = torch.load(model_file, weights_only=True)
+    checkpoint["format_version"] = 1
+    del checkpoint["others"]
+    older = tmp_path / "older.pt"
+    torch.save(checkpoint, older)
+    loaded = speakerspot.load_model(older)
+    assert loaded.others is None
+    windows = torch.randn(4, 128, 44)
+    embeddings = loaded.embed(windows)
+    bank_only = (embeddings @ loaded.memory_bank.T).topk(loaded.top_k, dim=-1).values.mean(dim=-1)
+    np.testing.assert_allclose(loaded.score(windows), bank_only.numpy(), atol=1e-6)
 
 
 def test_a_truncated_file_fails_with_a_clear_message(model_file, tmp_path):

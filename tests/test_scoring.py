@@ -6,8 +6,10 @@ import numpy as np
 import torch
 
 from speakerspot.encoder import EncoderConfig, SpeakerEncoder
+from speakerspot.features import FrontEnd
 from speakerspot.memory_bank import enroll, top_k_mean_scores
 from speakerspot.metrics import equal_error_rate
+from speakerspot.model import SpeakerModel
 from speakerspot.training import hardest_negatives, identifying_entries, parameter_groups, triplet_loss
 
 
@@ -26,6 +28,18 @@ def test_score_is_the_mean_of_the_top_five_cosines():
 def test_a_bank_smaller_than_five_uses_all_entries():
     bank = unit([1.0, 0.0], [0.0, 1.0])
     assert abs(float(top_k_mean_scores(unit([1.0, 0.0]), bank)[0]) - 0.5) < 1e-6
+
+
+def test_with_others_a_window_scores_how_much_nearer_the_target_it_is_than_the_others():
+    encoder = SpeakerEncoder(EncoderConfig(n_mels=8, channels=4, blocks=1, embedding_dim=3)).eval()
+    windows = torch.randn(5, 8, 12, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        embeddings = encoder(windows)
+    bank, others = embeddings[:2], embeddings[2:4]  # fewer than five entries each: all of them count
+    model = SpeakerModel(encoder, bank, FrontEnd(n_mels=8), others=others)
+    expected = (embeddings @ bank.T).mean(dim=1) - (embeddings @ others.T).mean(dim=1)
+    np.testing.assert_allclose(model.score(windows), expected.numpy(), atol=1e-6)
+    assert model.score(windows[:1])[0] > 0 > model.score(windows[2:3])[0]  # a bank entry vs one of the others
 
 
 def test_triplet_loss_is_margin_plus_negative_minus_positive_cosine_clipped_at_zero():
