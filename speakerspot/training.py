@@ -330,11 +330,19 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         neg_scores.append(result.smoothed_scores[coverage == 0])
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
     eer, eer_threshold = equal_error_rate(positives, negatives)
-    enter = min(max(eer_threshold, float(negatives.max())), float(np.median(positives)))
-    stay = min(enter, float(np.percentile(negatives, 99)))
-    return {"eer": round(eer, 4), "threshold": round(enter, 4), "hysteresis": round(enter - stay, 4),
+    threshold, hysteresis = decision_levels(positives, negatives, eer_threshold)
+    return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
             "eer_threshold": round(eer_threshold, 4), "positive_windows": len(positives),
             "negative_windows": len(negatives)}
+
+
+def decision_levels(positives: np.ndarray, negatives: np.ndarray, eer_threshold: float) -> tuple[float, float]:
+    """(threshold, hysteresis) from the smoothed scores of held-back target and non-target windows
+    (see `validate`): enter above every non-target window and the equal-error point, but not above
+    the target's median; stay above all but 1% of the non-target windows."""
+    enter = min(max(eer_threshold, float(negatives.max())), float(np.median(positives)))
+    stay = min(enter, float(np.percentile(negatives, 99)))
+    return enter, enter - stay
 
 
 def string_together(signals: list[tuple[np.ndarray, bool]], sample_rate: int,

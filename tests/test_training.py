@@ -10,7 +10,7 @@ from conftest import SPEECH
 
 import speakerspot
 from speakerspot.errors import TrainingDataError
-from speakerspot.training import TrainingConfig, find_clips, labeled_folders
+from speakerspot.training import TrainingConfig, decision_levels, find_clips, labeled_folders
 
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32)
 
@@ -26,6 +26,7 @@ def test_the_same_seed_gives_the_same_model():
     for (name, a), (_, b) in zip(first.encoder.state_dict().items(), second.encoder.state_dict().items(), strict=False):
         torch.testing.assert_close(a, b, msg=name)
     torch.testing.assert_close(first.memory_bank, second.memory_bank)
+    torch.testing.assert_close(first.others, second.others)
 
 
 def test_summary_reports_clips_validation_and_bank(trained_model):
@@ -34,6 +35,18 @@ def test_summary_reports_clips_validation_and_bank(trained_model):
     assert summary["validation"]["eer"] < 0.2
     assert summary["memory_bank_size"] == trained_model.memory_bank.shape[0] > 30
     assert trained_model.decision.threshold == summary["validation"]["threshold"]
+
+
+def test_decision_levels_enter_above_every_other_sound_and_stay_above_all_but_one_percent():
+    positives = np.linspace(0.2, 1.0, 101)  # median 0.6
+    negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3]])  # one other voice reaches 0.3
+    threshold, hysteresis = decision_levels(positives, negatives, eer_threshold=0.1)
+    assert threshold == pytest.approx(0.3)  # above every non-target window, which beats the EER point
+    assert threshold - hysteresis == pytest.approx(np.percentile(negatives, 99))  # -0.393: 1% above
+    # Where the two separate widely, the EER point (halfway across the gap) is the higher of the two.
+    assert decision_levels(positives, negatives[:99], eer_threshold=-0.15)[0] == pytest.approx(-0.15)
+    # A held-back clip that scores like the target does not lift the entry above the target's median.
+    assert decision_levels(positives, np.append(negatives, 0.95), eer_threshold=0.1)[0] == pytest.approx(0.6)
 
 
 def test_labeled_folder_splits_target_from_the_rest():
