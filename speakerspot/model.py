@@ -139,6 +139,6 @@ def load_model(path: str | Path, device: str = "cpu") -> SpeakerModel:
                              decision=Decision(**checkpoint["decision"]), top_k=int(checkpoint["top_k"]),
                              name=str(checkpoint["name"]), training_summary=checkpoint["training_summary"],
                              others=None if checkpoint.get("others") is None else checkpoint["others"].float())
-    except (KeyError, TypeError, RuntimeError) as error:
+    except (KeyError, TypeError, AttributeError, RuntimeError) as error:  # AttributeError: a bank not a tensor
         raise ModelFileError(path, f"model file is damaged: {error}") from None
     return model.to(device)

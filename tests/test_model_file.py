@@ -43,6 +43,16 @@ def test_a_version_1_file_without_others_still_loads_and_scores_by_the_bank_alon
     np.testing.assert_allclose(loaded.score(windows), bank_only.numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("key", ["memory_bank", "others"])
+def test_a_bank_that_is_not_a_tensor_is_a_damaged_file(model_file, tmp_path, key):
+    checkpoint = torch.load(model_file, weights_only=True)
+    checkpoint[key] = "not a tensor"
+    damaged = tmp_path / "damaged.pt"
+    torch.save(checkpoint, damaged)
+    with pytest.raises(ModelFileError, match=r"damaged\.pt: model file is damaged"):
+        speakerspot.load_model(damaged)
+
+
 def test_a_truncated_file_fails_with_a_clear_message(model_file, tmp_path):
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(model_file.read_bytes()[:5000])
