@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import signal
+import os
 import struct
 import subprocess
 import sys
@@ -47,14 +47,15 @@ def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | Non
     request = {"path": str(path), "sample_rate": sample_rate, "audio_track": audio_track, "language": language,
                "log_level": logging.getLogger().getEffectiveLevel()}
     try:
+        # A session of its own: a Ctrl-C at the terminal reaches only the caller, which stops the helper.
         helper = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(request)], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.PIPE)
+                                  stdout=subprocess.PIPE, start_new_session=True)
     except OSError as error:
         log.info("the decoder process cannot start (%s): decoding in this process", error)
         yield from decode_audio(path, sample_rate, audio_track, language)
         return
-    widen_pipe(helper.stdout)
     try:
+        widen_pipe(helper.stdout)
         if read_message(helper.stdout)[0] != READY:
             log.info("the decoder process cannot start (%s exited with code %s): decoding in this process",
                      sys.executable, helper.wait())
@@ -118,15 +119,23 @@ class PipeHandler(logging.Handler):
 
 def main() -> None:
     """The helper: decode the recording the request names, writing messages to stdout."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # on Ctrl-C the caller stops this process
-    request = json.loads(sys.argv[1])
     out = sys.stdout.buffer
+    try:
+        serve(json.loads(sys.argv[1]), out)
+    except BrokenPipeError:  # the caller has stopped reading (an error, Ctrl-C): there is no one to tell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # so that the flush at exit cannot fail too
+        sys.exit(1)
+
+
+def serve(request: dict, out: BinaryIO) -> None:
     logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
     write_message(out, READY, b"")
     try:
         for chunk in decode_audio(request["path"], request["sample_rate"], request["audio_track"],
                                   request["language"]):
             write_message(out, CHUNK, CHUNK_START.pack(chunk.start) + chunk.samples.astype(np.float32).tobytes())
+    except BrokenPipeError:
+        raise
     except MediaError as error:
         write_message(out, MEDIA_ERROR, json.dumps({"problem": error.problem}).encode())
     except Exception as error:

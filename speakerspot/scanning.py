@@ -98,7 +98,9 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     centres, activity = [], []
     scores: list[list[np.ndarray]] = [[] for _ in models]
     # The helper decodes on a core of its own: computing on every core as well slows both (measured).
-    with (compute_threads(threads - 1 if helper else threads),
+    # Closing the decoder at once, whatever ends the pass (an error, Ctrl-C), stops a helper process
+    # before this one exits; left to the garbage collector, it could outlive the pipe it writes to.
+    with (contextlib.closing(chunks), compute_threads(threads - 1 if helper else threads),
           tqdm(total=round(total, 1) if total else None, unit="s", desc=Path(name).name, disable=not progress,
                leave=False, bar_format=PROGRESS_FORMAT) as bar):
         for batch in stream_windows(tracker.follow(chunks, bar), front_end, str(models[0].device)):

@@ -162,13 +162,13 @@ def test_ctrl_c_during_a_scan_leaves_no_output_file(model_file, tmp_path):
     output = tmp_path / "out" / "long.json"
     output.parent.mkdir()
     process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", str(long), "-m", str(model_file),
-                                "-f", "json", "-o", str(output)], stderr=subprocess.PIPE)
+                                "-f", "json", "-o", str(output)], stderr=subprocess.PIPE, start_new_session=True)
     progress, deadline = b"", time.monotonic() + 60
     while b"s of audio" not in progress and time.monotonic() < deadline and process.poll() is None:
         if select.select([process.stderr], [], [], 0.1)[0]:
             progress += os.read(process.stderr.fileno(), 4096)
     assert b"s of audio" in progress, progress  # the scan is under way
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # to the whole process group, as a terminal sends it
     errors = progress + process.communicate(timeout=60)[1]
     assert process.returncode == 130
     assert b"speakerspot: interrupted" in errors and b"Traceback" not in errors
