@@ -11,7 +11,7 @@ import contextlib
 import errno
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,47 +142,64 @@ def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = N
     change of format mid-stream is followed, of layout or rate (stereo, then 5.1) and of codec on
     the same stream (MP2, then AC3 when the film starts; see `follow_codec_changes`).
     """
+    yield from resampled_chunks(decoded_batches(path, audio_track, language), sample_rate, chunk_seconds)
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    """About a second of consecutive decoded frames of one format, as the decoder gave them."""
+
+    start: float  # seconds, of the first sample
+    after_gap: bool  # audio is missing before it: it starts a run of its own
+    format: str  # FFmpeg's sample format, layout and rate
+    layout: str
+    rate: int
+    planes: np.ndarray  # (planes, values): one plane per channel if planar, else one of interleaved values
+
+
+def decoded_batches(path: str | Path, audio_track: int | None = None,
+                    language: str | None = None) -> Iterator[DecodedBatch]:
+    """The first half of `decode_audio`: demuxing and decoding, in batches of frames not yet resampled."""
     with open_container(path) as container, contextlib.ExitStack() as reopened:
         stream = select_audio_stream(container, path, audio_track, language)
         origin = container_origin(container)
-        chunker = Chunker(sample_rate, int(chunk_seconds * sample_rate))
-        batch = FrameBatch(sample_rate)
+        batch = FrameBatch()
+        end: float | None = None  # where the audio read so far ends (seconds)
         corrupt_packets = 0
         for frame in follow_codec_changes(container, stream, path, reopened):
             if isinstance(frame, FailedPacket):
                 corrupt_packets += 1
                 continue
             frame_time = None if frame.time is None else frame.time - origin
-            if chunker.start is None:
-                chunker.start = frame_time or 0.0
-            elif frame_time is not None and GAP_SECONDS < frame_time - batch.end_time(chunker) < MAX_GAP_SECONDS:
-                yield from chunker.add(batch.finish())
-                yield from chunker.restart(frame_time)
+            after_gap = (end is not None and frame_time is not None
+                         and GAP_SECONDS < frame_time - end < MAX_GAP_SECONDS)
             signature = FrameBatch.signature_of(frame)
-            if batch.signature not in (None, signature):
-                yield from chunker.add(batch.finish())
-            elif batch.full():
-                yield from chunker.add(batch.flush())
-            batch.append(frame, signature)
-        yield from chunker.add(batch.finish())
+            if batch.samples and (after_gap or batch.full() or signature != batch.signature):
+                yield batch.take()
+            if end is None or after_gap:
+                end = frame_time or 0.0
+                batch.after_gap = after_gap
+            batch.append(frame, signature, end)
+            end += frame.samples / frame.sample_rate
+        if batch.samples:
+            yield batch.take()
         if corrupt_packets:
             log.warning("%s: skipped %d packet(s) that failed to decode", path, corrupt_packets)
-        if chunker.start is None:
+        if end is None:
             raise MediaError(path, "its audio stream holds no decodable audio")
-        yield from chunker.restart(None)
 
 
 class FrameBatch:
-    """Decoded frames of one format, resampled together: one resampler call per ~1 s, not per frame."""
+    """Decoded frames of one format collected into a `DecodedBatch`: numpy views of their planes."""
 
     BATCH_SECONDS = 1.0
 
-    def __init__(self, sample_rate: int):
-        self.sample_rate = sample_rate
+    def __init__(self):
         self.planes: list[list[np.ndarray]] = []  # per plane, the frames' arrays
         self.samples = 0
-        self.signature: tuple | None = None
-        self.resampler: av.AudioResampler | None = None
+        self.start = 0.0
+        self.after_gap = False
+        self.signature: tuple[str, str, int] | None = None
         self.dtype: type | None = None  # None: a format read with to_ndarray
         self.values_per_sample = 1  # in one plane: 1 if planar, else the number of channels
 
@@ -191,13 +208,12 @@ class FrameBatch:
         return frame.format.name, frame.layout.name, frame.sample_rate
 
     def full(self) -> bool:
-        return self.signature is not None and self.samples >= self.BATCH_SECONDS * self.signature[2]
+        return self.samples >= self.BATCH_SECONDS * self.signature[2]
 
-    def append(self, frame: av.AudioFrame, signature: tuple[str, str, int]) -> None:
-        """Add `frame`, whose `signature_of` is `signature`."""
+    def append(self, frame: av.AudioFrame, signature: tuple[str, str, int], start: float) -> None:
+        """Add `frame`, whose `signature_of` is `signature` and whose first sample is at `start` seconds."""
         if signature != self.signature:
-            self.signature, self.resampler = signature, av.AudioResampler(format="flt", layout="mono",
-                                                                           rate=self.sample_rate)
+            self.signature = signature
             self.dtype = SAMPLE_DTYPES.get(frame.format.packed.name)
             self.values_per_sample = 1 if frame.format.is_planar else len(frame.layout.channels)
         if self.dtype is None:
@@ -206,33 +222,60 @@ class FrameBatch:
             arrays = [np.frombuffer(plane, self.dtype, frame.samples * self.values_per_sample)
                       for plane in frame.planes]
         if not self.planes:
-            self.planes = [[] for _ in arrays]
+            self.planes, self.start = [[] for _ in arrays], start
         for plane, array in zip(self.planes, arrays, strict=True):
             plane.append(array)
         self.samples += frame.samples
 
-    def finish(self) -> np.ndarray:
-        """The batch and what the resampler still holds: at the end, or before a format change or a gap."""
-        samples = self.flush()
-        held = mono_samples(self.resampler.resample(None)) if self.resampler else samples[:0]
-        self.resampler = self.signature = None
-        return np.concatenate([samples, held])
-
-    def end_time(self, chunker: Chunker) -> float:
-        """Where the audio handed on so far, and batched, ends (seconds)."""
-        rate = self.signature[2] if self.signature else self.sample_rate
-        return chunker.start + chunker.count / self.sample_rate + self.samples / rate
-
-    def flush(self) -> np.ndarray:
-        """The batch resampled to mono float32."""
-        if not self.planes:
-            return np.zeros(0, np.float32)
+    def take(self) -> DecodedBatch:
+        """The frames collected so far, as one batch; the next batch starts empty."""
         format_name, layout, rate = self.signature
-        frame = av.AudioFrame.from_ndarray(np.stack([np.concatenate(plane) for plane in self.planes]),
-                                           format=format_name, layout=layout)
-        frame.sample_rate = rate
-        self.planes, self.samples = [], 0
-        return mono_samples(self.resampler.resample(frame))
+        batch = DecodedBatch(self.start, self.after_gap, format_name, layout, rate,
+                             np.stack([np.concatenate(plane) for plane in self.planes]))
+        self.planes, self.samples, self.after_gap = [], 0, False
+        return batch
+
+
+def resampled_chunks(batches: Iterable[DecodedBatch], sample_rate: int,
+                     chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
+    """The second half of `decode_audio`: batches downmixed and resampled, in timed chunks."""
+    chunker = Chunker(sample_rate, int(chunk_seconds * sample_rate))
+    resampler = Resampler(sample_rate)
+    for batch in batches:
+        if chunker.start is None:
+            chunker.start = batch.start
+        elif batch.after_gap:
+            yield from chunker.add(resampler.drain())
+            yield from chunker.restart(batch.start)
+        yield from chunker.add(resampler.resample(batch))
+    yield from chunker.add(resampler.drain())
+    yield from chunker.restart(None)
+
+
+class Resampler:
+    """FFmpeg's resampler to mono float32, made anew (the old one drained) when the format changes."""
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
+        self.signature: tuple[str, str, int] | None = None
+        self.resampler: av.AudioResampler | None = None
+
+    def resample(self, batch: DecodedBatch) -> np.ndarray:
+        """`batch` at the target rate, after what the resampler still held of an earlier format."""
+        held = np.zeros(0, np.float32)
+        if (batch.format, batch.layout, batch.rate) != self.signature:
+            held = self.drain()
+            self.signature = batch.format, batch.layout, batch.rate
+            self.resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
+        frame = av.AudioFrame.from_ndarray(batch.planes, format=batch.format, layout=batch.layout)
+        frame.sample_rate = batch.rate
+        return np.concatenate([held, mono_samples(self.resampler.resample(frame))])
+
+    def drain(self) -> np.ndarray:
+        """What the resampler still holds: at the end, before a gap or a format change."""
+        held = mono_samples(self.resampler.resample(None)) if self.resampler else np.zeros(0, np.float32)
+        self.resampler = self.signature = None
+        return held
 
 
 def mono_samples(frames: list[av.AudioFrame]) -> np.ndarray:

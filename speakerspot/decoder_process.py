@@ -1,13 +1,14 @@
 """Decoding in a helper process, so that one core decodes while another computes features and scores.
 
 PyAV holds the GIL while it demuxes and decodes, so a thread cannot run the rest of a scan beside
-it; a process can. The helper (`python -m speakerspot.decoder_process`) runs `audio.decode_audio`
-and writes its chunks, log records and error, if any, to its stdout; to the caller it is the same
-stream of chunks, the same warnings, the same errors. It is a plain subprocess, not
-multiprocessing, so that a user's script needs no `if __name__ == "__main__"` guard. The pipe
-blocks the helper when the caller falls behind, so memory stays bounded. Where the helper cannot
-start (an embedded or frozen Python whose `sys.executable` cannot run speakerspot), decoding
-happens in the caller's process instead.
+it; a process can. The helper (`python -m speakerspot.decoder_process`) runs the first half of
+`audio.decode_audio`, demuxing and decoding, and writes its batches of decoded frames, log records
+and error, if any, to its stdout; the caller resamples them, which balances the work of the two
+processes (measured). To the caller it is the same stream of chunks, the same warnings, the same
+errors. It is a plain subprocess, not multiprocessing, so that a user's script needs no
+`if __name__ == "__main__"` guard. The pipe blocks the helper when the caller falls behind, so
+memory stays bounded. Where the helper cannot start (an embedded or frozen Python whose
+`sys.executable` cannot run speakerspot), decoding happens in the caller's process instead.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .audio import AudioChunk, decode_audio
+from .audio import AudioChunk, DecodedBatch, decoded_batches, resampled_chunks
 from .errors import MediaError
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length
-READY, CHUNK, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"C", b"L", b"M", b"X", b"E"
-CHUNK_START = struct.Struct("<d")
-PIPE_BYTES = 1 << 20  # about a chunk (10 s of float32 at 22,050 Hz is 882 kB), Linux's default maximum
+READY, BATCH, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"L", b"M", b"X", b"E"
+BATCH_INFO_LENGTH = struct.Struct("<I")  # a batch: the length of its JSON description, the description, its planes
+PIPE_BYTES = 1 << 20  # a few batches (a second of 16-bit stereo is 192 kB), Linux's default maximum
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,13 @@ log = logging.getLogger(__name__)
 def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | None = None,
                       language: str | None = None) -> Iterator[AudioChunk]:
     """`audio.decode_audio(path, …)`, decoded in a helper process while the caller works on the chunks."""
-    request = {"path": str(path), "sample_rate": sample_rate, "audio_track": audio_track, "language": language,
+    with contextlib.closing(batches_from_helper(path, audio_track, language)) as batches:
+        yield from resampled_chunks(batches, sample_rate)
+
+
+def batches_from_helper(path: str | Path, audio_track: int | None, language: str | None) -> Iterator[DecodedBatch]:
+    """`audio.decoded_batches(path, …)` as the helper sends them, or decoded here where it cannot start."""
+    request = {"path": str(path), "audio_track": audio_track, "language": language,
                "log_level": logging.getLogger().getEffectiveLevel()}
     try:
         # A session of its own: a Ctrl-C at the terminal reaches only the caller, which stops the helper.
@@ -52,20 +59,19 @@ def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | Non
                                   stdout=subprocess.PIPE, start_new_session=True)
     except OSError as error:
         log.info("the decoder process cannot start (%s): decoding in this process", error)
-        yield from decode_audio(path, sample_rate, audio_track, language)
+        yield from decoded_batches(path, audio_track, language)
         return
     try:
         widen_pipe(helper.stdout)
         if read_message(helper.stdout)[0] != READY:
             log.info("the decoder process cannot start (%s exited with code %s): decoding in this process",
                      sys.executable, helper.wait())
-            yield from decode_audio(path, sample_rate, audio_track, language)
+            yield from decoded_batches(path, audio_track, language)
             return
         while True:
             kind, payload = read_message(helper.stdout)
-            if kind == CHUNK:
-                yield AudioChunk(CHUNK_START.unpack_from(payload)[0],
-                                 np.frombuffer(payload, np.float32, offset=CHUNK_START.size))
+            if kind == BATCH:
+                yield unpack_batch(payload)
             elif kind == LOG:
                 record = json.loads(payload)
                 logging.getLogger(record["name"]).log(record["level"], "%s", record["message"])
@@ -82,6 +88,20 @@ def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | Non
             helper.kill()
         helper.stdout.close()
         helper.wait()
+
+
+def pack_batch(batch: DecodedBatch) -> bytes:
+    info = {"start": batch.start, "after_gap": batch.after_gap, "format": batch.format, "layout": batch.layout,
+            "rate": batch.rate, "dtype": batch.planes.dtype.str, "shape": batch.planes.shape}
+    description = json.dumps(info).encode()
+    return BATCH_INFO_LENGTH.pack(len(description)) + description + batch.planes.tobytes()
+
+
+def unpack_batch(payload: bytes) -> DecodedBatch:
+    (length,) = BATCH_INFO_LENGTH.unpack_from(payload)
+    info = json.loads(payload[BATCH_INFO_LENGTH.size:BATCH_INFO_LENGTH.size + length])
+    planes = np.frombuffer(payload, info["dtype"], offset=BATCH_INFO_LENGTH.size + length).reshape(info["shape"])
+    return DecodedBatch(info["start"], info["after_gap"], info["format"], info["layout"], info["rate"], planes)
 
 
 def widen_pipe(pipe: BinaryIO) -> None:
@@ -131,9 +151,8 @@ def serve(request: dict, out: BinaryIO) -> None:
     logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
     write_message(out, READY, b"")
     try:
-        for chunk in decode_audio(request["path"], request["sample_rate"], request["audio_track"],
-                                  request["language"]):
-            write_message(out, CHUNK, CHUNK_START.pack(chunk.start) + chunk.samples.astype(np.float32).tobytes())
+        for batch in decoded_batches(request["path"], request["audio_track"], request["language"]):
+            write_message(out, BATCH, pack_batch(batch))
     except BrokenPipeError:
         raise
     except MediaError as error:

@@ -18,7 +18,7 @@ from media import write_timed_frames
 import speakerspot
 from speakerspot import decoder_process
 from speakerspot.audio import decode_audio
-from speakerspot.decoder_process import CHUNK, HEADER, READY, decode_in_process, read_message, write_message
+from speakerspot.decoder_process import BATCH, HEADER, READY, decode_in_process, read_message, write_message
 from speakerspot.errors import MediaError
 
 RATE = 22050
@@ -78,8 +78,8 @@ def test_where_the_helper_cannot_start_decoding_happens_here(monkeypatch, caplog
 
 def test_a_cut_message_reads_as_the_end():
     whole = io.BytesIO()
-    write_message(whole, CHUNK, b"x" * 100)
-    assert read_message(io.BytesIO(whole.getvalue())) == (CHUNK, b"x" * 100)
+    write_message(whole, BATCH, b"x" * 100)
+    assert read_message(io.BytesIO(whole.getvalue())) == (BATCH, b"x" * 100)
     assert read_message(io.BytesIO(whole.getvalue()[:HEADER.size + 50])) == (b"", b"")
     assert read_message(io.BytesIO(b"")) == (b"", b"")
 
