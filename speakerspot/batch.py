@@ -4,6 +4,7 @@ worker processes, per-file error isolation, outputs and a summary."""
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import multiprocessing
 import os
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .audio import media_files
-from .errors import LOG_FORMAT, MediaError, SpeakerspotError
+from .errors import MediaError, SpeakerspotError
 from .model import SpeakerModel
 from .results_index import FileState, ResultsIndex, ScanSettings
 from .scanning import ScanResult, scan_many
@@ -211,8 +212,14 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], settings: Sc
     """Scan from `queue` with at most `workers` recordings in flight until it is empty or a worker
     dies; returns the recordings in flight when one died."""
     threads = max(1, available_cores() // workers)
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
-                               initargs=(models, threads, logging.getLogger().level))
+    context = multiprocessing.get_context("spawn")
+    # The workers' log records are handled here, by this process's handlers: on a terminal, a line
+    # of its own above the progress bar, not text written into the bar's line.
+    log_records = context.Queue()
+    listener = logging.handlers.QueueListener(log_records, LogHere())
+    listener.start()
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
+                               initargs=(models, threads, logging.getLogger().getEffectiveLevel(), log_records))
     running: dict = {}
     try:
         while queue or running:
@@ -235,16 +242,27 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], settings: Sc
         raise
     finally:
         pool.shutdown(wait=True)
+        listener.stop()
+
+
+class LogHere(logging.Handler):
+    """Logs a record from a worker as if it had been logged in this process."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
 
 
 worker_models: list[SpeakerModel] = []
 
 
-def start_worker(models: list[SpeakerModel], threads: int, log_level: int) -> None:
+def start_worker(models: list[SpeakerModel], threads: int, log_level: int,
+                 log_records: multiprocessing.queues.Queue) -> None:
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
-    logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    to_parent = logging.handlers.QueueHandler(log_records)
+    to_parent.setFormatter(logging.Formatter("%(message)s"))  # the parent's handlers format the record
+    logging.basicConfig(level=log_level, handlers=[to_parent], force=True)
     torch.set_num_threads(threads)
     worker_models[:] = models
 

@@ -158,6 +158,23 @@ def test_workers_in_processes_give_the_same_results_in_the_same_order(model_file
     assert together.output.count("broken.ts") == 1
 
 
+def test_warnings_in_worker_processes_reach_this_process(model_file, tmp_path, caplog):
+    root = tmp_path / "pvr"
+    root.mkdir()
+    shutil.copy(FIXTURES / "sample.ts", root / "good.ts")
+    damaged = bytearray((FIXTURES / "sample.ts").read_bytes())  # a stretch of TS packets with noise for payload
+    rng = np.random.default_rng(0)
+    for offset in range(len(damaged) // 3, len(damaged) // 3 + 200_000, 188 * 7):
+        damaged[offset + 4:offset + 188] = rng.integers(0, 256, 184, dtype=np.uint8).tobytes()
+    (root / "damaged.ts").write_bytes(bytes(damaged))
+    result = scan_folder(root, model_file, "-q", workers=2)
+    assert result.exit_code == 0, result.output
+    # Handled by this process's logging (on a terminal: a line above the progress bar), not written
+    # by the worker straight to the terminal.
+    assert any(re.fullmatch(r".*/damaged\.ts: skipped \d+ packet\(s\) that failed to decode", record.getMessage())
+               for record in caplog.records)
+
+
 def start_batch(tmp_path, model_file, copies: int, workers: int, stored: int):
     """A `speakerspot scan --db` process over `copies` copies of the sample, once `stored` are done."""
     root = tmp_path / "pvr"
