@@ -37,6 +37,14 @@ def test_summary_reports_clips_validation_and_bank(trained_model):
     assert trained_model.decision.threshold == summary["validation"]["threshold"]
 
 
+def test_with_too_few_clips_to_hold_back_a_window_counts_when_nearer_the_target_than_the_others(caplog):
+    positives, negatives = small_set()
+    model = speakerspot.train(positives[:2], negatives[:2], config=TINY)
+    assert model.training_summary["validation"] is None
+    assert "too few clips to hold some back: the threshold stays at 0.00" in caplog.text
+    assert (model.decision.threshold, model.decision.hysteresis) == (0.0, TINY.margin)
+
+
 def test_decision_levels_enter_above_every_other_sound_and_stay_above_all_but_one_percent():
     positives = np.linspace(0.2, 1.0, 101)  # median 0.6
     negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3]])  # one other voice reaches 0.3
