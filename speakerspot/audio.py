@@ -187,8 +187,7 @@ def decoded_batches(path: str | Path, audio_track: int | None = None,
                 yield batch.take()
             if end is None or after_gap:
                 end = frame_time or 0.0
-                batch.after_gap = after_gap
-            batch.append(frame, signature, end)
+            batch.append(frame, signature, end, after_gap)
             end += frame.samples / frame.sample_rate
         if batch.samples:
             yield batch.take()
@@ -219,8 +218,9 @@ class FrameBatch:
     def full(self) -> bool:
         return self.samples >= self.BATCH_SECONDS * self.signature[2]
 
-    def append(self, frame: av.AudioFrame, signature: tuple[str, str, int], start: float) -> None:
-        """Add `frame`, whose `signature_of` is `signature` and whose first sample is at `start` seconds."""
+    def append(self, frame: av.AudioFrame, signature: tuple[str, str, int], start: float, after_gap: bool) -> None:
+        """Add `frame`, whose `signature_of` is `signature`, whose first sample is at `start` seconds and
+        which follows a gap in the audio if `after_gap` (it then starts a batch: see `decoded_batches`)."""
         if signature != self.signature:
             self.signature = signature
             self.dtype = SAMPLE_DTYPES.get(frame.format.packed.name)
@@ -231,7 +231,7 @@ class FrameBatch:
             arrays = [np.frombuffer(plane, self.dtype, frame.samples * self.values_per_sample)
                       for plane in frame.planes]
         if not self.planes:
-            self.planes, self.start = [[] for _ in arrays], start
+            self.planes, self.start, self.after_gap = [[] for _ in arrays], start, after_gap
         for plane, array in zip(self.planes, arrays, strict=True):
             plane.append(array)
         self.samples += frame.samples
@@ -239,10 +239,11 @@ class FrameBatch:
     def take(self) -> DecodedBatch:
         """The frames collected so far, as one batch; the next batch starts empty."""
         format_name, layout, rate = self.signature
-        batch = DecodedBatch(self.start, self.after_gap, format_name, layout, rate,
-                             np.stack([np.concatenate(plane) for plane in self.planes]))
-        self.planes, self.samples, self.after_gap = [], 0, False
-        return batch
+        planes = np.empty((len(self.planes), sum(len(array) for array in self.planes[0])), self.planes[0][0].dtype)
+        for row, plane in zip(planes, self.planes, strict=True):
+            np.concatenate(plane, out=row)  # straight into the batch's array: one copy of the samples
+        self.planes, self.samples = [], 0
+        return DecodedBatch(self.start, self.after_gap, format_name, layout, rate, planes)
 
 
 def resampled_chunks(batches: Iterable[DecodedBatch], sample_rate: int,

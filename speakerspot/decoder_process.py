@@ -94,7 +94,8 @@ def pack_batch(batch: DecodedBatch) -> bytes:
     info = {"start": batch.start, "after_gap": batch.after_gap, "format": batch.format, "layout": batch.layout,
             "rate": batch.rate, "dtype": batch.planes.dtype.str, "shape": batch.planes.shape}
     description = json.dumps(info).encode()
-    return BATCH_INFO_LENGTH.pack(len(description)) + description + batch.planes.tobytes()
+    # Joined from the array's own buffer: one copy of the samples, not two (tobytes, then +).
+    return b"".join([BATCH_INFO_LENGTH.pack(len(description)), description, memoryview(batch.planes)])
 
 
 def unpack_batch(payload: bytes) -> DecodedBatch:
@@ -105,7 +106,7 @@ def unpack_batch(payload: bytes) -> DecodedBatch:
 
 
 def widen_pipe(pipe: BinaryIO) -> None:
-    """Let the helper write a few chunks ahead (Linux; elsewhere the pipe keeps its size)."""
+    """Let the helper write a few batches ahead (Linux; elsewhere the pipe keeps its size)."""
     with contextlib.suppress(AttributeError, OSError):
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
