@@ -40,6 +40,12 @@ MAX_GAP_SECONDS = 6 * 3600.0
 # numpy types of FFmpeg's sample formats, to read decoded frames' planes without a copy (to_ndarray
 # stacks them anew for every frame: a quarter of the time spent decoding an MP2 track).
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "flt": np.float32, "dbl": np.float64}
+# FFmpeg's downmix of planar float mono and stereo to mono (planes summed, then scaled by this), done in
+# numpy at a fifth of the cost of its resampler (measured).
+STEREO_TO_MONO = {"mono": np.float32(1.0), "stereo": np.float32(np.sqrt(0.5))}
+# FFmpeg picks its fixed-point MP2 decoder; the floating-point one decodes the same frames, up to
+# rounding, in 0.82 s instead of 1.44 s for 20 minutes of DVB audio (measured).
+FASTER_DECODERS = {"mp2": "mp2float"}
 
 
 @dataclass(frozen=True)
@@ -155,19 +161,21 @@ def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = N
 
 @dataclass(frozen=True)
 class DecodedBatch:
-    """About a second of consecutive decoded frames of one format, as the decoder gave them."""
+    """About a second of consecutive decoded frames of one format, downmixed to mono float32 at their rate."""
 
     start: float  # seconds, of the first sample
     after_gap: bool  # audio is missing before it: it starts a run of its own
-    format: str  # FFmpeg's sample format, layout and rate
-    layout: str
     rate: int
-    planes: np.ndarray  # (planes, values): one plane per channel if planar, else one of interleaved values
+    samples: np.ndarray
 
 
 def decoded_batches(path: str | Path, audio_track: int | None = None,
                     language: str | None = None) -> Iterator[DecodedBatch]:
-    """The first half of `decode_audio`: demuxing and decoding, in batches of frames not yet resampled."""
+    """The first half of `decode_audio`: demuxing, decoding and downmixing, in batches not yet resampled.
+
+    Downmixing comes first so that the helper process sends the fewest bytes: mono float is a sixth of
+    5.1 float, and MP2 decodes fastest to float (see FASTER_DECODERS).
+    """
     with open_container(path) as container, contextlib.ExitStack() as reopened:
         stream = select_audio_stream(container, path, audio_track, language)
         skip_other_streams(container, stream)
@@ -203,6 +211,7 @@ class FrameBatch:
     BATCH_SECONDS = 1.0
 
     def __init__(self):
+        self.downmixer = Resampler(None)
         self.planes: list[list[np.ndarray]] = []  # per plane, the frames' arrays
         self.samples = 0
         self.start = 0.0
@@ -243,7 +252,11 @@ class FrameBatch:
         for row, plane in zip(planes, self.planes, strict=True):
             np.concatenate(plane, out=row)  # straight into the batch's array: one copy of the samples
         self.planes, self.samples = [], 0
-        return DecodedBatch(self.start, self.after_gap, format_name, layout, rate, planes)
+        if format_name == "fltp" and layout in STEREO_TO_MONO:  # most broadcasts
+            samples = STEREO_TO_MONO[layout] * planes.sum(axis=0, dtype=np.float32)
+        else:
+            samples = self.downmixer.resample(planes, format_name, layout, rate)
+        return DecodedBatch(self.start, self.after_gap, rate, samples)
 
 
 def resampled_chunks(batches: Iterable[DecodedBatch], sample_rate: int,
@@ -257,28 +270,34 @@ def resampled_chunks(batches: Iterable[DecodedBatch], sample_rate: int,
         elif batch.after_gap:
             yield from chunker.add(resampler.drain())
             yield from chunker.restart(batch.start)
-        yield from chunker.add(resampler.resample(batch))
+        yield from chunker.add(resampler.resample(batch.samples[None], "flt", "mono", batch.rate))
     yield from chunker.add(resampler.drain())
     yield from chunker.restart(None)
 
 
 class Resampler:
-    """FFmpeg's resampler to mono float32, made anew (the old one drained) when the format changes."""
+    """FFmpeg's resampler to mono float32 at `sample_rate` (None: the input's rate, a downmix only), made
+    anew (the old one drained) when the input's format changes.
 
-    def __init__(self, sample_rate: int):
+    Multichannel audio is downmixed with FFmpeg's matrix (the centre channel, where dialogue lives,
+    is kept at full weight)."""
+
+    def __init__(self, sample_rate: int | None):
         self.sample_rate = sample_rate
         self.signature: tuple[str, str, int] | None = None
         self.resampler: av.AudioResampler | None = None
 
-    def resample(self, batch: DecodedBatch) -> np.ndarray:
-        """`batch` at the target rate, after what the resampler still held of an earlier format."""
+    def resample(self, planes: np.ndarray, format_name: str, layout: str, rate: int) -> np.ndarray:
+        """`planes` ((planes, values): one plane per channel if the format is planar, else one of
+        interleaved values) as mono at the target rate, after what the resampler still held of an
+        earlier format."""
         held = np.zeros(0, np.float32)
-        if (batch.format, batch.layout, batch.rate) != self.signature:
+        if (format_name, layout, rate) != self.signature:
             held = self.drain()
-            self.signature = batch.format, batch.layout, batch.rate
+            self.signature = format_name, layout, rate
             self.resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
-        frame = av.AudioFrame.from_ndarray(batch.planes, format=batch.format, layout=batch.layout)
-        frame.sample_rate = batch.rate
+        frame = av.AudioFrame.from_ndarray(planes, format=format_name, layout=layout)
+        frame.sample_rate = rate
         return np.concatenate([held, mono_samples(self.resampler.resample(frame))])
 
     def drain(self) -> np.ndarray:
@@ -394,11 +413,12 @@ class FileTail(io.RawIOBase):
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    path: str | Path) -> Iterator[av.AudioFrame | FailedPacket]:
     """Decoded frames of `stream`, and a FailedPacket for each packet that failed to decode."""
+    decoder = stream_decoder(stream)
     for _ in range(MAX_DEMUX_RESTARTS):
         try:
             for packet in container.demux(stream):
                 try:
-                    yield from packet.decode()
+                    yield from decoder.decode(packet)
                 except av.error.FFmpegError:
                     yield FailedPacket(-1 if packet.pos is None else packet.pos)
             return
@@ -411,6 +431,16 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
             log.warning("%s: reading stopped early: %s", path, demux_failure(error))
             return
     log.warning("%s: reading stopped early: too many packets of unknown streams", path)
+
+
+def stream_decoder(stream: av.audio.stream.AudioStream) -> av.CodecContext:
+    """The decoder for `stream`: FFmpeg's own choice, or a faster one for the same codec."""
+    faster = FASTER_DECODERS.get(stream.codec_context.name)
+    if faster not in av.codecs_available:
+        return stream.codec_context
+    decoder = av.CodecContext.create(faster, "r")
+    decoder.sample_rate, decoder.layout = stream.codec_context.sample_rate, stream.codec_context.layout
+    return decoder
 
 
 def demux_failure(error: av.error.FFmpegError) -> str:

@@ -2,7 +2,7 @@
 
 PyAV holds the GIL while it demuxes and decodes, so a thread cannot run the rest of a scan beside
 it; a process can. The helper (`python -m speakerspot.decoder_process`) runs the first half of
-`audio.decode_audio`, demuxing and decoding, and writes its batches of decoded frames, log records
+`audio.decode_audio`, demuxing, decoding and downmixing, and writes its batches of mono audio, log records
 and error, if any, to its stdout; the caller resamples them, which balances the work of the two
 processes (measured). To the caller it is the same stream of chunks, the same warnings, the same
 errors. It is a plain subprocess, not multiprocessing, so that a user's script needs no
@@ -36,8 +36,8 @@ from .errors import MediaError
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length
 READY, BATCH, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"L", b"M", b"X", b"E"
-BATCH_INFO_LENGTH = struct.Struct("<I")  # a batch: the length of its JSON description, the description, its planes
-PIPE_BYTES = 1 << 20  # a few batches (a second of 16-bit stereo is 192 kB), Linux's default maximum
+BATCH_INFO_LENGTH = struct.Struct("<I")  # a batch: the length of its JSON description, the description, its samples
+PIPE_BYTES = 1 << 20  # a few batches (a second of 48 kHz mono float is 192 kB), Linux's default maximum
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +91,17 @@ def batches_from_helper(path: str | Path, audio_track: int | None, language: str
 
 
 def pack_batch(batch: DecodedBatch) -> bytes:
-    info = {"start": batch.start, "after_gap": batch.after_gap, "format": batch.format, "layout": batch.layout,
-            "rate": batch.rate, "dtype": batch.planes.dtype.str, "shape": batch.planes.shape}
+    info = {"start": batch.start, "after_gap": batch.after_gap, "rate": batch.rate}
     description = json.dumps(info).encode()
     # Joined from the array's own buffer: one copy of the samples, not two (tobytes, then +).
-    return b"".join([BATCH_INFO_LENGTH.pack(len(description)), description, memoryview(batch.planes)])
+    return b"".join([BATCH_INFO_LENGTH.pack(len(description)), description, memoryview(batch.samples)])
 
 
 def unpack_batch(payload: bytes) -> DecodedBatch:
     (length,) = BATCH_INFO_LENGTH.unpack_from(payload)
     info = json.loads(payload[BATCH_INFO_LENGTH.size:BATCH_INFO_LENGTH.size + length])
-    planes = np.frombuffer(payload, info["dtype"], offset=BATCH_INFO_LENGTH.size + length).reshape(info["shape"])
-    return DecodedBatch(info["start"], info["after_gap"], info["format"], info["layout"], info["rate"], planes)
+    samples = np.frombuffer(payload, np.float32, offset=BATCH_INFO_LENGTH.size + length)
+    return DecodedBatch(info["start"], info["after_gap"], info["rate"], samples)
 
 
 def widen_pipe(pipe: BinaryIO) -> None:

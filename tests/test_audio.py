@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 from media import write_recording, write_timed_frames
 
-from speakerspot.audio import audio_streams, decode_audio, load_audio, open_container
+from speakerspot.audio import (
+    STEREO_TO_MONO,
+    Resampler,
+    audio_streams,
+    decode_audio,
+    decoded_batches,
+    load_audio,
+    open_container,
+    select_audio_stream,
+    stream_decoder,
+)
 from speakerspot.errors import MediaError
 
 RATE = 22050
@@ -66,6 +76,24 @@ def test_surround_downmix_keeps_the_centre_channel(tmp_path):
     samples = load_audio(path, RATE)
     level = np.sqrt(np.mean(samples[RATE // 2:RATE] ** 2))
     assert level > 0.5 / np.sqrt(2) * 0.3  # within about -10 dB of the centre channel's level
+
+
+def test_mp2_decodes_with_the_faster_decoder_to_what_ffmpegs_own_choice_gives(tmp_path):
+    path = write_recording(tmp_path / "mp2.mka", tone(3.0, 440) + tone(3.0, 1300), 16000, codec="mp2")
+    with open_container(path) as container:
+        stream = select_audio_stream(container, path)
+        assert (stream.codec_context.name, stream_decoder(stream).name) == ("mp2", "mp2float")
+        own = np.concatenate([frame.to_ndarray().mean(axis=0) for packet in container.demux(stream)
+                              for frame in packet.decode()])
+    faster = np.concatenate([batch.samples for batch in decoded_batches(path)]) / STEREO_TO_MONO["stereo"] / 2
+    assert len(faster) == len(own)
+    assert np.abs(faster - own / 32768).max() < 1e-4  # the fixed-point decoder's 16-bit output, up to its last bit
+
+
+def test_the_stereo_downmix_done_in_numpy_is_ffmpegs():
+    planes = np.random.default_rng(0).uniform(-1, 1, (2, 4800)).astype(np.float32)
+    ffmpeg = Resampler(None).resample(planes, "fltp", "stereo", 48000)
+    np.testing.assert_allclose(STEREO_TO_MONO["stereo"] * planes.sum(axis=0), ffmpeg, atol=1e-6)
 
 
 def written(path, content: bytes):
