@@ -9,6 +9,7 @@ tones, music-like beds, jingles. All signals are mono float32 at one sample rate
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def db_to_gain(decibels: float) -> float:
@@ -24,13 +25,24 @@ def fft_length(length: int) -> int:
     return 1 << max(0, length - 1).bit_length()
 
 
+def spectrum_of(signal: np.ndarray, size: int) -> torch.Tensor:
+    """The real FFT of `signal` zero-padded to `size`, in float32 with torch: on two cores, less than half
+    the time of numpy's float64 FFT (measured), and the FFTs were half of the time spent building an epoch."""
+    return torch.fft.rfft(torch.from_numpy(np.asarray(signal, np.float32)), size)
+
+
+def signal_of(spectrum: torch.Tensor, size: int, length: int) -> np.ndarray:
+    """The first `length` samples of the signal of a `spectrum_of` of that `size`."""
+    return torch.fft.irfft(spectrum, size)[:length].numpy()
+
+
 def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None = None) -> np.ndarray:
     """Noise whose power falls as 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
     exponent = rng.uniform(0.0, 2.0) if exponent is None else exponent
     size = fft_length(length)
-    spectrum = np.fft.rfft(rng.standard_normal(size))
-    frequencies = np.maximum(np.arange(len(spectrum)), 1.0)
-    noise = np.fft.irfft(spectrum / frequencies ** (exponent / 2), n=size)[:length]
+    spectrum = spectrum_of(rng.standard_normal(size), size)
+    frequencies = torch.arange(len(spectrum)).clamp(min=1.0)
+    noise = signal_of(spectrum / frequencies ** (exponent / 2), size, length)
     return (noise / rms(noise)).astype(np.float32)
 
 
@@ -86,7 +98,7 @@ def non_speech(length: int, sample_rate: int, rng: np.random.Generator) -> np.nd
 def filter_spectrum(samples: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """A random recording chain's frequency response: band limits and an EQ tilt with a bump."""
     size = fft_length(len(samples))
-    spectrum = np.fft.rfft(samples, size)
+    spectrum = spectrum_of(samples, size)
     frequencies = np.fft.rfftfreq(size, 1.0 / sample_rate)
     octaves = np.log2(np.maximum(frequencies, 20.0) / 1000.0)
     gain_db = rng.uniform(-4, 4) * octaves  # tilt, dB per octave around 1 kHz
@@ -98,7 +110,7 @@ def filter_spectrum(samples: np.ndarray, sample_rate: int, rng: np.random.Genera
         low, high, order = rng.uniform(20, 200), rng.uniform(4000, sample_rate / 2), 8
     response = 10 ** (gain_db / 20)
     response /= (1 + (low / np.maximum(frequencies, 1.0)) ** 4) * (1 + (frequencies / high) ** order)
-    return np.fft.irfft(spectrum * response, n=size)[:len(samples)].astype(np.float32)
+    return signal_of(spectrum * torch.from_numpy(response.astype(np.float32)), size, len(samples))
 
 
 def reverberate(samples: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -109,7 +121,7 @@ def reverberate(samples: np.ndarray, sample_rate: int, rng: np.random.Generator)
     response = rng.standard_normal(length) * decay * db_to_gain(rng.uniform(-25, -10))
     response[0] = 1.0
     size = fft_length(len(samples) + length - 1)
-    wet = np.fft.irfft(np.fft.rfft(samples, size) * np.fft.rfft(response, size), n=size)[:len(samples)]
+    wet = signal_of(spectrum_of(samples, size) * spectrum_of(response, size), size, len(samples))
     return (wet * rms(samples) / rms(wet)).astype(np.float32)
 
 
