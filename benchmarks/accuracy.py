@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true", help="train even if the model file exists")
     parser.add_argument("--threshold", type=float)
     parser.add_argument("--seed", type=int, default=0, help="training seed (run several to see the spread)")
+    parser.add_argument("--epochs", type=int, default=speakerspot.TrainingConfig.epochs)
     parser.add_argument("--semi-hard-epochs", type=int, default=speakerspot.TrainingConfig.semi_hard_epochs)
     parser.add_argument("--negative-candidates", type=int, default=speakerspot.TrainingConfig.negative_candidates,
                         help="negatives embedded per training step, among which the hardest are mined")
@@ -34,7 +35,8 @@ def main() -> None:
     dev = arguments.bench / "dev"
     if arguments.retrain or not arguments.model.exists():
         started = time.monotonic()
-        config = speakerspot.TrainingConfig(seed=arguments.seed, semi_hard_epochs=arguments.semi_hard_epochs,
+        config = speakerspot.TrainingConfig(seed=arguments.seed, epochs=arguments.epochs,
+                                            semi_hard_epochs=arguments.semi_hard_epochs,
                                             negative_candidates=arguments.negative_candidates)
         model = speakerspot.train(find_clips(dev / "train" / "pos"), find_clips(dev / "train" / "neg"),
                                   config=config, name=arguments.model.stem, progress=True)
