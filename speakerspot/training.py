@@ -310,13 +310,15 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     and scanned against a bank built without them. Windows inside the target's turns are
     positives; windows that touch none are negatives; the rest (a turn's edges) are left out.
 
-    A segment starts only at a window above every held-back non-target window (and above the
-    equal-error point between the two), and lasts while its windows stay above all but 1% of
-    them: a turn dips under music or on a phone line, and the level that keeps it whole is the
-    one the bulk of other sounds stays below. (The equal-error point alone, tried before, sat
-    halfway across whatever gap the two left: too low where they separate widely, and where a few
-    windows overlap, so high that turns broke into pieces.) The entry level is never above the
-    target's median window: a held-back clip that sounds like the target must not silence it.
+    A segment starts only at a window halfway between the highest held-back non-target window (or
+    the equal-error point, if higher) and the target's median window, and lasts while its windows
+    stay above all but 1% of the non-target ones: a turn dips under music or on a phone line, and
+    the level that keeps it whole is the one the bulk of other sounds stays below. The held-back
+    voices are voices the model was trained against; a voice it never heard scores higher, so
+    entering at the top of theirs let such voices in (0-12 false alarms per hour on the dev
+    broadcast, 0 with the entry halfway up the gap; BENCHMARKS.md, 2026-11-30). Where the two
+    overlap, the entry is the target's median: a held-back clip that sounds like the target must
+    not silence it.
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
@@ -344,10 +346,13 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
 
 def decision_levels(positives: np.ndarray, negatives: np.ndarray, eer_threshold: float) -> tuple[float, float]:
     """(threshold, hysteresis) from the smoothed scores of held-back target and non-target windows
-    (see `validate`): enter above every non-target window and the equal-error point, but not above
-    the target's median; stay above all but 1% of the non-target windows."""
-    enter = min(max(eer_threshold, float(negatives.max())), float(np.median(positives)))
-    stay = min(enter, float(np.percentile(negatives, 99)))
+    (see `validate`): enter halfway between the top of the non-target windows (or the equal-error
+    point, if higher) and the target's median, never above that median; stay above all but 1% of
+    the non-target windows."""
+    median = float(np.median(positives))
+    others_top = min(max(eer_threshold, float(negatives.max())), median)
+    enter = (others_top + median) / 2
+    stay = min(others_top, float(np.percentile(negatives, 99)))
     return enter, enter - stay
 
 
