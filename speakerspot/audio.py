@@ -298,7 +298,8 @@ class Resampler:
             self.resampler = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
         frame = av.AudioFrame.from_ndarray(planes, format=format_name, layout=layout)
         frame.sample_rate = rate
-        return np.concatenate([held, mono_samples(self.resampler.resample(frame))])
+        samples = mono_samples(self.resampler.resample(frame))
+        return np.concatenate([held, samples]) if len(held) else samples
 
     def drain(self) -> np.ndarray:
         """What the resampler still holds: at the end, before a gap or a format change."""
