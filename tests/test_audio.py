@@ -7,7 +7,7 @@ import pytest
 from media import write_recording, write_timed_frames
 
 from speakerspot.audio import (
-    STEREO_TO_MONO,
+    MONO_DOWNMIX_SCALE,
     Resampler,
     audio_streams,
     decode_audio,
@@ -85,7 +85,7 @@ def test_mp2_decodes_with_the_faster_decoder_to_what_ffmpegs_own_choice_gives(tm
         assert (stream.codec_context.name, stream_decoder(stream).name) == ("mp2", "mp2float")
         own = np.concatenate([frame.to_ndarray().mean(axis=0) for packet in container.demux(stream)
                               for frame in packet.decode()])
-    faster = np.concatenate([batch.samples for batch in decoded_batches(path)]) / STEREO_TO_MONO["stereo"] / 2
+    faster = np.concatenate([batch.samples for batch in decoded_batches(path)]) / MONO_DOWNMIX_SCALE["stereo"] / 2
     assert len(faster) == len(own)
     assert np.abs(faster - own / 32768).max() < 1e-4  # the fixed-point decoder's 16-bit output, up to its last bit
 
@@ -93,7 +93,7 @@ def test_mp2_decodes_with_the_faster_decoder_to_what_ffmpegs_own_choice_gives(tm
 def test_the_stereo_downmix_done_in_numpy_is_ffmpegs():
     planes = np.random.default_rng(0).uniform(-1, 1, (2, 4800)).astype(np.float32)
     ffmpeg = Resampler(None).resample(planes, "fltp", "stereo", 48000)
-    np.testing.assert_allclose(STEREO_TO_MONO["stereo"] * planes.sum(axis=0), ffmpeg, atol=1e-6)
+    np.testing.assert_allclose(MONO_DOWNMIX_SCALE["stereo"] * planes.sum(axis=0), ffmpeg, atol=1e-6)
 
 
 def written(path, content: bytes):
