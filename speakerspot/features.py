@@ -74,7 +74,7 @@ def mel_to_hz(mel: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def mel_filters(front_end: FrontEnd, device: str = "cpu") -> torch.Tensor:
+def mel_filters(front_end: FrontEnd, device: str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Triangular filters on the HTK mel scale, unnormalised: (n_mels, n_fft // 2 + 1)."""
     fft_frequencies = torch.linspace(0, front_end.sample_rate / 2, front_end.n_fft // 2 + 1, dtype=torch.float64)
     mel_edges = torch.linspace(hz_to_mel(torch.tensor(front_end.f_min, dtype=torch.float64)),
@@ -84,26 +84,27 @@ def mel_filters(front_end: FrontEnd, device: str = "cpu") -> torch.Tensor:
     lower, centre, upper = hz_edges[:-2, None], hz_edges[1:-1, None], hz_edges[2:, None]
     rising = (fft_frequencies - lower) / (centre - lower)
     falling = (upper - fft_frequencies) / (upper - centre)
-    return torch.clamp(torch.minimum(rising, falling), min=0).float().to(device)
+    return torch.clamp(torch.minimum(rising, falling), min=0).to(device=device, dtype=dtype)
 
 
 @functools.lru_cache(maxsize=8)
-def hann_window(n_fft: int, device: str = "cpu") -> torch.Tensor:
-    return torch.hann_window(n_fft, device=device)
+def hann_window(n_fft: int, device: str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.hann_window(n_fft, device=device, dtype=dtype)
 
 
 def log_mel_spectrogram(samples: torch.Tensor, front_end: FrontEnd) -> torch.Tensor:
-    """Natural-log mel power spectrogram of mono `samples` (n,): (frames, n_mels).
+    """Natural-log mel power spectrogram of mono `samples` (n,): (frames, n_mels), in their dtype.
 
     Frame i covers samples [i * hop, i * hop + n_fft) (no padding), so chunks can be joined.
     """
     device = str(samples.device)
     if samples.shape[-1] < front_end.n_fft:
-        return torch.zeros(0, front_end.n_mels, device=samples.device)
-    spectrum = torch.stft(samples, front_end.n_fft, front_end.hop_length, window=hann_window(front_end.n_fft, device),
-                          center=False, return_complex=True)
+        return torch.zeros(0, front_end.n_mels, device=samples.device, dtype=samples.dtype)
+    window = hann_window(front_end.n_fft, device, samples.dtype)
+    spectrum = torch.stft(samples, front_end.n_fft, front_end.hop_length, window=window, center=False,
+                          return_complex=True)
     power = spectrum.real.square() + spectrum.imag.square()
-    mel = mel_filters(front_end, device) @ power
+    mel = mel_filters(front_end, device, samples.dtype) @ power
     return torch.log(mel.clamp_min(1e-8)).T
 
 

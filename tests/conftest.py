@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import sys
 from pathlib import Path
 
@@ -20,6 +21,20 @@ SPEECH = FIXTURES / "speech"
 TARGET = "rms"
 # The tests train with the defaults a user gets (about a minute on the fixture clips).
 DEFAULT_TRAINING = TrainingConfig()
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    # Trained models, hence the end-to-end figures, round differently on other CPUs: say which one this was.
+    import torch
+    terminalreporter.write_line(f"machine: {cpu_model()}, {platform.machine()}, torch {torch.__version__} "
+                                f"with {torch.get_num_threads()} threads")
 
 
 def read_clip(path: Path) -> tuple[np.ndarray, int]:
