@@ -34,9 +34,11 @@ bench: install
 bench-accuracy: install
 	$(BIN)/python benchmarks/accuracy.py --bench $(SHARED_BENCH)
 
-# Regenerate the speech fixtures (needs flite: apt-get install flite). Their output is committed.
+# Regenerate the speech fixtures (needs flite: apt-get install flite) and the reference model the
+# tests scan with. Their output is committed.
 fixtures: install
 	$(BIN)/python tests/make_fixtures.py
+	$(BIN)/python tests/make_reference_model.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache models/demo.pt

@@ -18,8 +18,9 @@ from speakerspot.training import TrainingConfig, labeled_folders
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEECH = FIXTURES / "speech"
+REFERENCE_MODEL = FIXTURES / "reference_model.pt"
 TARGET = "rms"
-# The tests train with the defaults a user gets (about a minute on the fixture clips).
+# Tests of training train with the defaults a user gets (about a minute on the fixture clips).
 DEFAULT_TRAINING = TrainingConfig()
 
 
@@ -48,14 +49,21 @@ def training_clips() -> tuple[list[Path], list[Path]]:
 
 
 @pytest.fixture(scope="session")
-def trained_model(training_clips) -> speakerspot.SpeakerModel:
-    positives, negatives = training_clips
-    return speakerspot.train(positives, negatives, config=DEFAULT_TRAINING, name="fixture")
+def reference_model() -> speakerspot.SpeakerModel:
+    """The committed model of the target (see make_reference_model.py): the same on every machine."""
+    return speakerspot.load_model(REFERENCE_MODEL)
 
 
 @pytest.fixture(scope="session")
-def model_file(trained_model, tmp_path_factory) -> Path:
-    return trained_model.save(tmp_path_factory.mktemp("models") / "fixture.pt")
+def model_file(reference_model, tmp_path_factory) -> Path:
+    """A copy of the reference model's file, for tests that change or damage it."""
+    return reference_model.save(tmp_path_factory.mktemp("models") / "fixture.pt")
+
+
+@pytest.fixture(scope="session")
+def freshly_trained_model(training_clips) -> speakerspot.SpeakerModel:
+    positives, negatives = training_clips
+    return speakerspot.train(positives, negatives, config=DEFAULT_TRAINING, name="fixture")
 
 
 def held_out_programme(seed: int = 3) -> tuple[np.ndarray, list[tuple[float, float]]]:

@@ -34,8 +34,8 @@ def archive(tmp_path):
     return root
 
 
-def second_model(trained_model, tmp_path):
-    other = speakerspot.load_model(trained_model.save(tmp_path / "first.pt"))
+def second_model(reference_model, tmp_path):
+    other = speakerspot.load_model(reference_model.save(tmp_path / "first.pt"))
     other.name = "other"
     other.decision = other.decision.with_threshold(0.99)
     return other.save(tmp_path / "other.pt")
@@ -48,19 +48,19 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path):
     assert [r.relative.as_posix() for r in find_recordings([root], ("*news*",))] == ["2026/11/news.ts"]
 
 
-def test_several_models_in_one_pass_score_like_separate_scans(trained_model, tmp_path):
-    other = speakerspot.load_model(second_model(trained_model, tmp_path))
-    together = speakerspot.scan_many([trained_model, other], FIXTURES / "sample.ts")
-    alone = [speakerspot.scan(trained_model, FIXTURES / "sample.ts"), speakerspot.scan(other, FIXTURES / "sample.ts")]
+def test_several_models_in_one_pass_score_like_separate_scans(reference_model, tmp_path):
+    other = speakerspot.load_model(second_model(reference_model, tmp_path))
+    together = speakerspot.scan_many([reference_model, other], FIXTURES / "sample.ts")
+    alone = [speakerspot.scan(reference_model, FIXTURES / "sample.ts"), speakerspot.scan(other, FIXTURES / "sample.ts")]
     for joint, single in zip(together, alone, strict=True):
         np.testing.assert_array_equal(joint.window_scores, single.window_scores)
         assert joint.segments == single.segments and joint.model == single.model
     assert together[1].threshold == 0.99
 
 
-def test_a_batch_goes_on_past_a_broken_file_and_exits_non_zero(model_file, trained_model, tmp_path):
+def test_a_batch_goes_on_past_a_broken_file_and_exits_non_zero(model_file, reference_model, tmp_path):
     root = archive(tmp_path)
-    other = second_model(trained_model, tmp_path)
+    other = second_model(reference_model, tmp_path)
     out = tmp_path / "markers"
     result = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-m", str(other),
                                       "-f", "srt", "-f", "json", "--output-dir", str(out)])
@@ -85,10 +85,10 @@ def test_several_results_on_stdout_stay_parseable_as_json_lines(model_file, tmp_
     assert [Path(d["file"]).name for d in documents] == ["news.ts", "late.ts"]
 
 
-def test_several_results_on_stdout_make_one_csv_table(model_file, trained_model, tmp_path):
+def test_several_results_on_stdout_make_one_csv_table(model_file, reference_model, tmp_path):
     root = archive(tmp_path)
     (root / "2026" / "broken.ts").unlink()
-    other = second_model(trained_model, tmp_path)
+    other = second_model(reference_model, tmp_path)
     result = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-m", str(other), "-f", "csv",
                                       "-f", "json", "-q", "--workers", "1"])
     assert result.exit_code == 0, result.output

@@ -84,10 +84,10 @@ def test_a_cut_message_reads_as_the_end():
     assert read_message(io.BytesIO(b"")) == (b"", b"")
 
 
-def test_a_scan_finds_the_same_with_and_without_the_helper(trained_model):
+def test_a_scan_finds_the_same_with_and_without_the_helper(reference_model):
     sample = FIXTURES / "sample.ts"  # 92 s: long enough for the helper
-    helper = speakerspot.scan(trained_model, sample, decoder_process=True)
-    here = speakerspot.scan(trained_model, sample, decoder_process=False)
+    helper = speakerspot.scan(reference_model, sample, decoder_process=True)
+    here = speakerspot.scan(reference_model, sample, decoder_process=False)
     # The same chunks (tested above); scoring beside the helper uses one thread less, which may round
     # the sums of matrix products differently in the last bits on some CPUs.
     np.testing.assert_allclose(helper.window_scores, here.window_scores, rtol=0, atol=1e-5)
@@ -105,7 +105,7 @@ def test_a_helper_whose_caller_stops_reading_leaves_quietly():
     assert helper.stderr.read() == b""  # no traceback on the user's terminal
 
 
-def test_a_scan_stopped_midway_stops_its_helper(trained_model, monkeypatch):
+def test_a_scan_stopped_midway_stops_its_helper(reference_model, monkeypatch):
     helpers, popen = [], subprocess.Popen
 
     def recording_popen(*args, **kwargs):
@@ -116,12 +116,12 @@ def test_a_scan_stopped_midway_stops_its_helper(trained_model, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(decoder_process.subprocess, "Popen", recording_popen)
-    monkeypatch.setattr(trained_model, "score", interrupted)
+    monkeypatch.setattr(reference_model, "score", interrupted)
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the helper runs only where there is a core for it
     try:
         with pytest.raises(KeyboardInterrupt):  # the traceback it keeps holds the scan's frames
-            speakerspot.scan(trained_model, FIXTURES / "sample.ts", decoder_process=True)
+            speakerspot.scan(reference_model, FIXTURES / "sample.ts", decoder_process=True)
     finally:
         torch.set_num_threads(threads)
     assert len(helpers) == 1 and helpers[0].poll() is not None

@@ -11,15 +11,15 @@ from speakerspot.errors import ModelFileError, OutputError
 from speakerspot.model import FORMAT_VERSION
 
 
-def test_round_trip_keeps_weights_bank_decision_and_settings(trained_model, model_file):
+def test_round_trip_keeps_weights_bank_decision_and_settings(reference_model, model_file):
     loaded = speakerspot.load_model(model_file)
-    assert loaded.front_end == trained_model.front_end
-    assert loaded.decision == trained_model.decision
-    assert loaded.training_summary == trained_model.training_summary
-    torch.testing.assert_close(loaded.memory_bank, trained_model.memory_bank)
-    torch.testing.assert_close(loaded.others, trained_model.others)
+    assert loaded.front_end == reference_model.front_end
+    assert loaded.decision == reference_model.decision
+    assert loaded.training_summary == reference_model.training_summary
+    torch.testing.assert_close(loaded.memory_bank, reference_model.memory_bank)
+    torch.testing.assert_close(loaded.others, reference_model.others)
     windows = torch.randn(4, 128, 44)
-    np.testing.assert_allclose(loaded.score(windows), trained_model.score(windows), atol=1e-6)
+    np.testing.assert_allclose(loaded.score(windows), reference_model.score(windows), atol=1e-6)
 
 
 def test_the_file_holds_only_primitives_and_tensors(model_file):
@@ -80,7 +80,7 @@ def test_a_newer_format_version_asks_for_an_upgrade(model_file, tmp_path):
         speakerspot.load_model(newer)
 
 
-def test_saving_into_a_missing_directory_fails_cleanly_and_leaves_nothing(trained_model, tmp_path):
+def test_saving_into_a_missing_directory_fails_cleanly_and_leaves_nothing(reference_model, tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
-        trained_model.save(tmp_path / "missing" / "model.pt")
+        reference_model.save(tmp_path / "missing" / "model.pt")
     assert list(tmp_path.iterdir()) == []

@@ -29,12 +29,12 @@ def test_the_same_seed_gives_the_same_model():
     torch.testing.assert_close(first.others, second.others)
 
 
-def test_summary_reports_clips_validation_and_bank(trained_model):
-    summary = trained_model.training_summary
+def test_summary_reports_clips_validation_and_bank(freshly_trained_model):
+    summary = freshly_trained_model.training_summary
     assert summary["positive_clips"] == 10 and summary["negative_clips"] == 30
     assert summary["validation"]["eer"] < 0.2
-    assert summary["memory_bank_size"] == trained_model.memory_bank.shape[0] > 30
-    assert trained_model.decision.threshold == summary["validation"]["threshold"]
+    assert summary["memory_bank_size"] == freshly_trained_model.memory_bank.shape[0] > 30
+    assert freshly_trained_model.decision.threshold == summary["validation"]["threshold"]
 
 
 def test_with_too_few_clips_to_hold_back_a_window_counts_when_nearer_the_target_than_the_others(caplog):
