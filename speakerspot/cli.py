@@ -151,9 +151,9 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
                    "(each recording is decoded once and scored by every model).")
 @click.option("-t", "--threshold", type=float,
               help="Detection threshold on the smoothed score (top-5 mean cosine to the target less that to "
-                   "other voices and sounds, -2 to 2); default: each model's calibrated threshold and "
-                   "hysteresis (0 where training had too few clips to calibrate). The design's reference, "
-                   "0.7, was on the cosine to the target alone.")
+                   "other voices and sounds, -2 to 2); default: each model's calibrated threshold, with its "
+                   "hysteresis and edge level below it (0 where training had too few clips to calibrate). "
+                   "The design's reference, 0.7, was on the cosine to the target alone.")
 @audio_stream_options
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
               default=("txt",), show_default=True,

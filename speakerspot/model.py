@@ -22,8 +22,9 @@ from .memory_bank import TOP_K, top_k_mean_scores
 from .segments import Decision
 
 FORMAT_NAME = "speakerspot-model"
-FORMAT_VERSION = 2  # 2 added `others`; files of version 1 (without it) still load
-READABLE_VERSIONS = (1, 2)
+# 2 added `others`, 3 the decision's `edge_hysteresis`; older files still load (as they scanned before)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class SpeakerModel:

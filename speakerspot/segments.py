@@ -27,14 +27,17 @@ class Decision:
 
     `threshold` applies to window scores averaged over `smoothing_windows` neighbours: a segment
     needs a window above it, and extends over the neighbouring windows above `threshold -
-    hysteresis` (a turn that dips, under music or a phone line, stays one turn); segments shorter
-    than `min_segment_seconds` are dropped.
+    hysteresis` (a turn that dips, under music or a phone line, stays one turn); its first and last
+    windows must be above `threshold - edge_hysteresis` (None: the same level as the rest), since
+    the averaging carries a turn's score into the windows beside it; segments shorter than
+    `min_segment_seconds` are dropped.
     """
 
     threshold: float = 0.7
     hysteresis: float = 0.0
-    smoothing_windows: int = 5
+    smoothing_windows: int = 7
     min_segment_seconds: float = 1.0
+    edge_hysteresis: float | None = None
 
     def with_threshold(self, threshold: float | None) -> Decision:
         return self if threshold is None else replace(self, threshold=threshold)
@@ -48,7 +51,7 @@ def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None,
     """(smoothed scores, segments) from raw window scores."""
     smoothed = smooth_scores(scores, decision.smoothing_windows)
     segments = segments_from_scores(centres, smoothed, decision.threshold, step_seconds, activity,
-                                    decision.hysteresis)
+                                    decision.hysteresis, decision.edge_hysteresis)
     return smoothed, [s for s in segments if s.end - s.start >= decision.min_segment_seconds]
 
 
@@ -64,7 +67,8 @@ def smooth_scores(scores: np.ndarray, width: int) -> np.ndarray:
 
 
 def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: float, step_seconds: float,
-                         activity: np.ndarray | None = None, hysteresis: float = 0.0) -> list[Segment]:
+                         activity: np.ndarray | None = None, hysteresis: float = 0.0,
+                         edge_hysteresis: float | None = None) -> list[Segment]:
     """Merge windows scoring above `threshold` into segments.
 
     A window stands for the `step_seconds` around its centre (the windows overlap, so this is the
@@ -79,8 +83,10 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
             runs[-1].append(index)
         else:
             runs.append([index])
+    edge_ok = scores > threshold - (hysteresis if edge_hysteresis is None else edge_hysteresis)
     if activity is not None:
-        runs = [trim_silent_edges(run, activity) for run in runs]
+        edge_ok &= activity > SILENT_CENTRE_DB
+    runs = [trim_edges(run, edge_ok) for run in runs]
     return [make_segment(centres, scores, run, step_seconds) for run in runs if run]
 
 
@@ -98,9 +104,10 @@ def hysteresis_mask(scores: np.ndarray, enter: float, stay: float) -> np.ndarray
     return mask
 
 
-def trim_silent_edges(run: list[int], activity: np.ndarray) -> list[int]:
-    voiced = [position for position, index in enumerate(run) if activity[index] > SILENT_CENTRE_DB]
-    return run[voiced[0]:voiced[-1] + 1] if voiced else []
+def trim_edges(run: list[int], edge_ok: np.ndarray) -> list[int]:
+    """The run from its first to its last window that may be an edge; empty if none may."""
+    allowed = [position for position, index in enumerate(run) if edge_ok[index]]
+    return run[allowed[0]:allowed[-1] + 1] if allowed else []
 
 
 def make_segment(centres: np.ndarray, scores: np.ndarray, run: list[int], step_seconds: float) -> Segment:

@@ -220,7 +220,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     validation = validate(model, val_pos, val_neg, sampler, config)
     if validation:
         model.decision = replace(model.decision, threshold=validation["threshold"],
-                                 hysteresis=validation["hysteresis"])
+                                 hysteresis=validation["hysteresis"], edge_hysteresis=validation["edge_hysteresis"])
     all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
                                                                               front_end.step_frames))])
     model.memory_bank, dropped = memory_bank(model, positive_clips, all_references, config, sampler)
@@ -318,7 +318,10 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     entering at the top of theirs let such voices in (0-12 false alarms per hour on the dev
     broadcast, 0 with the entry halfway up the gap; BENCHMARKS.md, 2026-11-30). Where the two
     overlap, the entry is the target's median: a held-back clip that sounds like the target must
-    not silence it.
+    not silence it. A segment's first and last windows must be above the top of the non-target
+    windows: scores are averaged over ~3 s, which carries a turn into the windows beside it, and
+    the low level that holds a dipping turn together would otherwise let segments run on past the
+    turn's ends.
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
@@ -338,22 +341,23 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         neg_scores.append(result.smoothed_scores[coverage == 0])
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
     eer, eer_threshold = equal_error_rate(positives, negatives)
-    threshold, hysteresis = decision_levels(positives, negatives, eer_threshold)
+    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, eer_threshold)
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
-            "eer_threshold": round(eer_threshold, 4), "positive_windows": len(positives),
-            "negative_windows": len(negatives)}
+            "edge_hysteresis": round(edge_hysteresis, 4), "eer_threshold": round(eer_threshold, 4),
+            "positive_windows": len(positives), "negative_windows": len(negatives)}
 
 
-def decision_levels(positives: np.ndarray, negatives: np.ndarray, eer_threshold: float) -> tuple[float, float]:
-    """(threshold, hysteresis) from the smoothed scores of held-back target and non-target windows
-    (see `validate`): enter halfway between the top of the non-target windows (or the equal-error
-    point, if higher) and the target's median, never above that median; stay above all but 1% of
-    the non-target windows."""
+def decision_levels(positives: np.ndarray, negatives: np.ndarray,
+                    eer_threshold: float) -> tuple[float, float, float]:
+    """(threshold, hysteresis, edge hysteresis) from the smoothed scores of held-back target and
+    non-target windows (see `validate`): enter halfway between the top of the non-target windows
+    (or the equal-error point, if higher) and the target's median, never above that median; stay
+    above all but 1% of the non-target windows; end a segment on windows above that top."""
     median = float(np.median(positives))
     others_top = min(max(eer_threshold, float(negatives.max())), median)
     enter = (others_top + median) / 2
     stay = min(others_top, float(np.percentile(negatives, 99)))
-    return enter, enter - stay
+    return enter, enter - stay, enter - others_top
 
 
 def string_together(signals: list[tuple[np.ndarray, bool]], sample_rate: int,

@@ -29,6 +29,15 @@ def test_the_file_holds_only_primitives_and_tensors(model_file):
     assert expected <= set(checkpoint)
 
 
+def test_a_version_2_file_without_edge_levels_still_loads_and_decides_as_before(model_file, tmp_path):
+    checkpoint = torch.load(model_file, weights_only=True)
+    checkpoint["format_version"] = 2
+    checkpoint["decision"] = {key: value for key, value in checkpoint["decision"].items() if key != "edge_hysteresis"}
+    older = tmp_path / "older.pt"
+    torch.save(checkpoint, older)
+    assert speakerspot.load_model(older).decision.edge_hysteresis is None  # segment ends at the stay level
+
+
 def test_a_version_1_file_without_others_still_loads_and_scores_by_the_bank_alone(model_file, tmp_path):
     checkpoint = torch.load(model_file, weights_only=True)
     checkpoint["format_version"] = 1

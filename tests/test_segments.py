@@ -56,3 +56,12 @@ def test_hysteresis_keeps_neighbours_above_the_lower_level_only_next_to_a_confid
     assert hysteresis_mask(scores, 0.8, 0.8).tolist() == [False, False, True, False, False, False, False, False]
     (segment,) = segments_from_scores(centres(8), scores, 0.8, STEP, hysteresis=0.25)
     assert (segment.start, segment.end) == (1.25, 2.75)
+
+
+def test_segment_ends_are_trimmed_to_windows_above_the_edge_level_and_a_dip_inside_stays():
+    # A turn whose averaged score spills into the windows beside it, and dips in the middle.
+    scores = np.array([0.1, 0.35, 0.5, 0.9, 0.95, 0.35, 0.9, 0.6, 0.4, 0.1])
+    (loose,) = segments_from_scores(centres(10), scores, 0.8, STEP, hysteresis=0.5)
+    assert (loose.start, loose.end) == (1.25, 5.25)  # windows 1..8, all above the stay level 0.3
+    (trimmed,) = segments_from_scores(centres(10), scores, 0.8, STEP, hysteresis=0.5, edge_hysteresis=0.25)
+    assert (trimmed.start, trimmed.end) == (2.25, 4.75)  # windows 3..7: ends above 0.55, the dip kept

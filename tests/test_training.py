@@ -45,12 +45,13 @@ def test_with_too_few_clips_to_hold_back_a_window_counts_when_nearer_the_target_
     assert (model.decision.threshold, model.decision.hysteresis) == (0.0, TINY.margin)
 
 
-def test_decision_levels_enter_halfway_up_the_gap_and_stay_above_all_but_one_percent():
+def test_decision_levels_enter_halfway_up_the_gap_stay_above_all_but_one_percent_and_end_above_all():
     positives = np.linspace(0.2, 1.0, 101)  # median 0.6
     negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3]])  # one other voice reaches 0.3
-    threshold, hysteresis = decision_levels(positives, negatives, eer_threshold=0.1)
+    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, eer_threshold=0.1)
     assert threshold == pytest.approx(0.45)  # halfway from the top non-target window (0.3) to the median
     assert threshold - hysteresis == pytest.approx(np.percentile(negatives, 99))  # -0.393: 1% above
+    assert threshold - edge_hysteresis == pytest.approx(0.3)  # segment ends above every non-target window
     # Where the EER point is above every non-target window, the gap starts there.
     assert decision_levels(positives, negatives[:99], eer_threshold=-0.2)[0] == pytest.approx(0.2)
     # A held-back clip that scores like the target does not lift the entry above the target's median.
