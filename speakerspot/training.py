@@ -34,6 +34,10 @@ INSIDE_TURN = 0.9
 # found 5-8 of 15 dev turns where 0 found 13-14, with one false alarm more on one model of three
 # (BENCHMARKS.md, 2026-11-30).
 UNCALIBRATED_THRESHOLD = 0.0
+# Below this many held-back target windows (about 15 s held back, of some 75 s of target clips) the
+# levels were seen to vary widely between seeds: 17-20 windows on the fixture clips (40 s), 121-182
+# on the dev set (4 min) (BENCHMARKS.md, 2026-11-30, third session).
+FEW_CALIBRATION_WINDOWS = 60
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,10 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     if validation:
         model.decision = replace(model.decision, threshold=validation["threshold"],
                                  hysteresis=validation["hysteresis"], edge_hysteresis=validation["edge_hysteresis"])
+        if validation["positive_windows"] < FEW_CALIBRATION_WINDOWS:
+            log.warning("the levels rest on %d held-back windows of the target (%d clips): with so little, they "
+                        "vary from one training to the next; check them on a recording with `speakerspot eval`",
+                        validation["positive_windows"], len(val_pos))
     all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
                                                                               front_end.step_frames))])
     model.memory_bank, dropped = memory_bank(model, positive_clips, all_references, config, sampler)

@@ -45,6 +45,13 @@ def test_with_too_few_clips_to_hold_back_a_window_counts_when_nearer_the_target_
     assert (model.decision.threshold, model.decision.hysteresis) == (0.0, TINY.margin)
 
 
+def test_levels_resting_on_few_held_back_windows_come_with_a_warning(caplog):
+    positives, negatives = small_set()  # one clip of each held back: a few windows of the target
+    model = speakerspot.train(positives, negatives, config=TINY)
+    assert model.training_summary["validation"]["positive_windows"] < 60
+    assert "the levels rest on" in caplog.text and "speakerspot eval" in caplog.text
+
+
 def test_decision_levels_enter_halfway_up_the_gap_stay_above_all_but_one_percent_and_end_above_all():
     positives = np.linspace(0.2, 1.0, 101)  # median 0.6
     negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3]])  # one other voice reaches 0.3
