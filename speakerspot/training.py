@@ -317,19 +317,7 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     random length, once as recorded and once with each piece through its own broadcast-like chain,
     and scanned against a bank built without them. Windows inside the target's turns are
     positives; windows that touch none are negatives; the rest (a turn's edges) are left out.
-
-    A segment starts only at a window halfway between the highest held-back non-target window (or
-    the equal-error point, if higher) and the target's median window, and lasts while its windows
-    stay above all but 1% of the non-target ones: a turn dips under music or on a phone line, and
-    the level that keeps it whole is the one the bulk of other sounds stays below. The held-back
-    voices are voices the model was trained against; a voice it never heard scores higher, so
-    entering at the top of theirs let such voices in (0-12 false alarms per hour on the dev
-    broadcast, 0 with the entry halfway up the gap; BENCHMARKS.md, 2026-11-30). Where the two
-    overlap, the entry is the target's median: a held-back clip that sounds like the target must
-    not silence it. A segment's first and last windows must be above the top of the non-target
-    windows: scores are averaged over ~3 s, which carries a turn into the windows beside it, and
-    the low level that holds a dipping turn together would otherwise let segments run on past the
-    turn's ends.
+    Their smoothed scores set the decision's levels (see `decision_levels`).
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
@@ -358,9 +346,20 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
 def decision_levels(positives: np.ndarray, negatives: np.ndarray,
                     eer_threshold: float) -> tuple[float, float, float]:
     """(threshold, hysteresis, edge hysteresis) from the smoothed scores of held-back target and
-    non-target windows (see `validate`): enter halfway between the top of the non-target windows
-    (or the equal-error point, if higher) and the target's median, never above that median; stay
-    above all but 1% of the non-target windows; end a segment on windows above that top."""
+    non-target windows (see `validate`).
+
+    A segment starts only at a window halfway between the highest non-target window (or the
+    equal-error point, if higher) and the target's median window: the held-back voices are voices
+    the model was trained against, a voice it never heard scores higher, and entering at the top
+    of theirs let such voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up
+    the gap; BENCHMARKS.md, 2026-11-30). Where the two overlap, the entry is the target's median:
+    a held-back clip that sounds like the target must not silence it. A segment lasts while its
+    windows stay above all but 1% of the non-target ones: a turn dips under music or on a phone
+    line, and the level that keeps it whole is the one the bulk of other sounds stays below. Its
+    first and last windows must be above the top of the non-target windows: scores are averaged
+    over ~3 s, which carries a turn into the windows beside it, and the low level that holds a
+    dipping turn together would otherwise let segments run on past the turn's ends.
+    """
     median = float(np.median(positives))
     others_top = min(max(eer_threshold, float(negatives.max())), median)
     enter = (others_top + median) / 2

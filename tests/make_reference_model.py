@@ -16,19 +16,19 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import FIXTURES, REFERENCE_MODEL, SPEECH, TARGET
+from conftest import DEFAULT_TRAINING, FIXTURES, REFERENCE_MODEL, SPEECH, TARGET
 
 import speakerspot
-from speakerspot.evaluation import evaluate
-from speakerspot.training import TrainingConfig, labeled_folders
+from speakerspot.evaluation import evaluate, read_truth
+from speakerspot.training import labeled_folders
 
 
 def main() -> None:
     positives, negatives = labeled_folders(SPEECH / "train", TARGET)
-    model = speakerspot.train(positives, negatives, config=TrainingConfig(), name="fixture", progress=True)
+    model = speakerspot.train(positives, negatives, config=DEFAULT_TRAINING, name="fixture", progress=True)
     model.save(REFERENCE_MODEL)
     result = model.scan(FIXTURES / "sample.ts")
-    truth = json.loads((FIXTURES / "sample_truth.json").read_text())["intervals"]
+    truth = read_truth(FIXTURES / "sample_truth.json")
     report = evaluate([(s.start, s.end) for s in result.segments], truth, result.duration)
     print(f"wrote {REFERENCE_MODEL}; sample.ts: {json.dumps(report.to_dict())}")
 
