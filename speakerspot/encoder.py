@@ -22,6 +22,18 @@ class EncoderConfig:
         return asdict(self)
 
 
+class TimeConv(nn.Conv1d):
+    """A conv1d over time applied to (batch, channels, 1, frames) in channels-last memory.
+
+    oneDNN convolves channels-last 2-D input about twice as fast as 1-D input on CPU (measured:
+    12 vs 26 ms for 576 windows), the same sums in another order. The parameters are the conv1d's,
+    so model files keep their layout.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(input, self.weight.unsqueeze(2), self.bias, padding=(0, self.padding[0]))
+
+
 class SpeakerEncoder(nn.Module):
     """conv1d over time with the mel bands as channels: (batch, n_mels, frames) → (batch, embedding_dim).
 
@@ -35,13 +47,14 @@ class SpeakerEncoder(nn.Module):
         layers: list[nn.Module] = []
         in_channels = config.n_mels
         for _ in range(config.blocks):
-            layers += [nn.Conv1d(in_channels, config.channels, config.kernel_size, padding=config.kernel_size // 2),
-                       nn.BatchNorm1d(config.channels), nn.ReLU(), nn.MaxPool1d(2)]
+            layers += [TimeConv(in_channels, config.channels, config.kernel_size, padding=config.kernel_size // 2),
+                       nn.BatchNorm2d(config.channels), nn.ReLU(), nn.MaxPool2d((1, 2))]
             in_channels = config.channels
         self.blocks = nn.Sequential(*layers)
         self.projection = nn.Linear(config.channels, config.embedding_dim)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         centred = windows - windows.mean(dim=-1, keepdim=True)
-        pooled = self.blocks(centred).mean(dim=-1)
+        rows = centred.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        pooled = self.blocks(rows).mean(dim=(2, 3))
         return nn.functional.normalize(self.projection(pooled), dim=-1)

@@ -16,6 +16,7 @@ from .decoder_process import decode_in_process
 from .features import FrontEnd, stream_windows
 from .model import SpeakerModel
 from .segments import Segment, decide
+from .threads import compute_threads
 
 # Below this length a recording decodes in less time than a helper process takes to start.
 MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
@@ -119,17 +120,6 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                                   segments=segments, window_times=window_times, window_scores=window_scores,
                                   smoothed_scores=smoothed))
     return results
-
-
-@contextlib.contextmanager
-def compute_threads(count: int) -> Iterator[None]:
-    """Let torch use `count` threads for a while."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class ChunkTracker:

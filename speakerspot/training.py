@@ -6,6 +6,7 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .audio import load_audio, media_files
-from .augment import BroadcastChain, change_speed, non_speech
+from .augment import BroadcastChain, SignalMaker, change_speed, draw_signals, non_speech
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import MediaError, TrainingDataError
 from .features import FrontEnd, clip_windows
@@ -24,6 +25,7 @@ from .metrics import equal_error_rate
 from .model import SpeakerModel
 from .scanning import scan
 from .segments import Decision
+from .threads import map_in_threads
 
 log = logging.getLogger(__name__)
 
@@ -147,27 +149,28 @@ class WindowSampler:
         self.chain = BroadcastChain(front_end.sample_rate, rng, tuple(clip.samples for clip in negatives))
 
     def windows(self, signals: list[np.ndarray], step_frames: int) -> torch.Tensor:
-        pieces = [clip_windows(s, self.front_end, step_frames, self.device) for s in signals]
+        pieces = map_in_threads(lambda s: clip_windows(s, self.front_end, step_frames, self.device), signals)
         pieces = [p for p in pieces if p.shape[0]]
         return torch.cat(pieces) if pieces else torch.zeros(0, self.front_end.n_mels, self.front_end.window_frames)
 
-    def negative_signals(self, rng: np.random.Generator) -> list[np.ndarray]:
+    def negative_makers(self) -> list[SignalMaker]:
         rate = self.front_end.sample_rate
-        signals = [self.chain(clip.samples, rng) for clip in self.negatives]
+        makers = [partial(self.chain, clip.samples) for clip in self.negatives]
         seconds = self.config.non_speech_ratio * sum(len(c.samples) for c in self.negatives) / rate
-        piece = 4 * rate
-        signals += [non_speech(piece, rate, rng) for _ in range(int(seconds / 4))]
+        makers += [partial(non_speech, 4 * rate, rate)] * int(seconds / 4)
         if self.config.speed_shifted_negatives:
-            for clip in self.positives:
-                factor = rng.choice([-1, 1]) * rng.uniform(0.1, 0.2) + 1
-                signals.append(self.chain(change_speed(clip.samples, factor), rng))
-        return signals
+            makers += [partial(self.speed_shifted, clip.samples) for clip in self.positives]
+        return makers
+
+    def speed_shifted(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        factor = rng.choice([-1, 1]) * rng.uniform(0.1, 0.2) + 1
+        return self.chain(change_speed(samples, factor), rng)
 
     def epoch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(positive windows, negative windows) for one epoch."""
         step = self.config.train_step_frames
-        positives = self.windows([self.chain(clip.samples, rng) for clip in self.positives], step)
-        return positives, self.windows(self.negative_signals(rng), step)
+        positives = draw_signals([partial(self.chain, clip.samples) for clip in self.positives], rng)
+        return self.windows(positives, step), self.windows(draw_signals(self.negative_makers(), rng), step)
 
 
 def train(positives: list[str | Path], negatives: list[str | Path], *, front_end: FrontEnd = FrontEnd(),

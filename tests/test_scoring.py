@@ -63,7 +63,7 @@ def test_weight_decay_skips_biases_and_norm_parameters():
     decayed, plain = parameter_groups(encoder, 0.01)
     assert decayed["weight_decay"] == 0.01 and plain["weight_decay"] == 0.0
     assert all(p.ndim > 1 for p in decayed["params"])
-    batch_norm = next(m for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    batch_norm = next(m for m in encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
     assert any(p is batch_norm.weight for p in plain["params"])
 
 
@@ -74,6 +74,27 @@ def test_encoder_outputs_unit_vectors_and_ignores_a_constant_per_band_offset():
     torch.testing.assert_close(embeddings.norm(dim=-1), torch.ones(3))
     offset = torch.randn(1, 128, 1) * 5  # a fixed EQ in the recording chain
     torch.testing.assert_close(encoder(windows + offset), embeddings, atol=1e-5, rtol=1e-4)
+
+
+def test_encoder_computes_the_conv1d_network_its_parameters_describe():
+    """The channels-last 2-D layout is a speed-up only: a plain conv1d stack gives the same embeddings."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        encoder = SpeakerEncoder(EncoderConfig()).eval()
+        for module in encoder.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_()
+                module.running_var.uniform_(0.5, 2.0)
+        windows = torch.randn(5, 128, 44)
+    functional = torch.nn.functional
+    hidden = windows - windows.mean(dim=-1, keepdim=True)
+    layers = list(encoder.blocks)
+    for conv, norm in zip(layers[0::4], layers[1::4], strict=True):
+        hidden = functional.conv1d(hidden, conv.weight, conv.bias, padding=conv.padding)
+        hidden = functional.batch_norm(hidden, norm.running_mean, norm.running_var, norm.weight, norm.bias)
+        hidden = functional.max_pool1d(functional.relu(hidden), 2)
+    expected = functional.normalize(encoder.projection(hidden.mean(dim=-1)), dim=-1)
+    torch.testing.assert_close(encoder(windows), expected, atol=1e-5, rtol=1e-4)
 
 
 def test_equal_error_rate_on_hand_computed_cases():
