@@ -64,7 +64,9 @@ def signal_of(spectrum: np.ndarray, size: int, length: int) -> np.ndarray:
 def octaves_from_1khz(size: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """(frequencies, log2(frequency / 1 kHz)) of the bins of a `spectrum_of` of that `size`, float32."""
     frequencies = np.fft.rfftfreq(size, 1.0 / sample_rate).astype(np.float32)
-    return frequencies, np.log2(np.maximum(frequencies, 20.0) / 1000.0)
+    octaves = np.log2(np.maximum(frequencies, 20.0) / 1000.0)
+    frequencies.flags.writeable = octaves.flags.writeable = False  # shared by every call
+    return frequencies, octaves
 
 
 def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None = None) -> np.ndarray:
@@ -80,8 +82,8 @@ def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None
 def music_bed(length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """A synthetic music-like signal: chords of harmonic notes with envelopes, and percussion. Unit RMS.
 
-    Each partial starts at a random phase, so it is computed on the note's own time axis in float32
-    (3x faster than on the signal's in float64, measured), small numbers that float32 holds exactly enough.
+    Each partial starts at a random phase, so it can be computed on the note's own time axis, where
+    phases stay small enough for float32: 3x faster than on the signal's time axis in float64 (measured).
     """
     signal = np.zeros(length, np.float32)
     note_seconds = rng.uniform(0.15, 0.8)
