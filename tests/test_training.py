@@ -10,7 +10,7 @@ from conftest import SPEECH
 
 import speakerspot
 from speakerspot.errors import TrainingDataError
-from speakerspot.training import TrainingConfig, decision_levels, find_clips, labeled_folders
+from speakerspot.training import TrainingConfig, decision_levels, find_clips, labeled_folders, mask_spectra
 
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32)
 
@@ -90,3 +90,16 @@ def test_bad_training_data_is_named(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert find_clips(empty) == []
+
+
+def test_spectrum_masks_blank_at_most_the_given_runs_of_bands_and_frames_with_band_means():
+    windows = torch.randn(200, 128, 44)
+    masked = mask_spectra(windows, np.random.default_rng(0), max_bands=16, max_frames=6)
+    means = windows.mean(dim=-1, keepdim=True).expand_as(windows)
+    changed = masked != windows
+    torch.testing.assert_close(masked[changed], means[changed])
+    whole_frames = changed.all(dim=1).sum(dim=-1)  # frames blanked in every band
+    whole_bands = changed.all(dim=2).sum(dim=-1)  # bands blanked in every frame
+    assert whole_frames.max() <= 6 and whole_bands.max() <= 16
+    assert (whole_frames > 0).float().mean() > 0.5 and (whole_bands > 0).float().mean() > 0.5
+    assert not changed.all(dim=(1, 2)).any()
