@@ -7,6 +7,11 @@ tests of training train their own. Re-run after a change to the front end, the e
 model file format (the tests fail on a stale model), then commit the file:
 
     python tests/make_reference_model.py    # writes tests/fixtures/reference_model.pt
+
+The committed file was made at commit 5787ce1, before SpecAugment joined training. With it, seed 0
+trains a model that ranks the sample's windows perfectly (window EER 0.0%) but whose entry level
+sits above two of its five turns, which the scanning tests would reject: check the printed figures
+before committing a new file (BENCHMARKS.md, 2026-11-30, fourth session).
 """
 
 from __future__ import annotations
