@@ -75,7 +75,7 @@ def coloured_noise(length: int, rng: np.random.Generator, exponent: float | None
     size = fft_length(length)
     spectrum = spectrum_of(rng.standard_normal(size, np.float32), size)
     frequencies = np.maximum(np.arange(len(spectrum), dtype=np.float32), 1.0)
-    noise = signal_of(spectrum / frequencies ** np.float32(exponent / 2), size, length)
+    noise = signal_of(spectrum / frequencies ** (exponent / 2), size, length)
     return (noise / rms(noise)).astype(np.float32)
 
 
@@ -137,17 +137,16 @@ def filter_spectrum(samples: np.ndarray, sample_rate: int, rng: np.random.Genera
     """A random recording chain's frequency response: band limits and an EQ tilt with a bump."""
     size = fft_length(len(samples))
     frequencies, octaves = octaves_from_1khz(size, sample_rate)
-    gain_db = np.float32(rng.uniform(-4, 4)) * octaves  # tilt, dB per octave around 1 kHz
+    gain_db = rng.uniform(-4, 4) * octaves  # tilt, dB per octave around 1 kHz
     centre = rng.uniform(-2, 2.5)  # a broad peak or dip somewhere between 250 Hz and 5.6 kHz
-    bump = np.exp(np.float32(-0.5) * ((octaves - np.float32(centre)) / np.float32(rng.uniform(0.3, 1.2))) ** 2)
-    gain_db += np.float32(rng.uniform(-8, 8)) * bump
+    bump = np.exp(-0.5 * ((octaves - centre) / rng.uniform(0.3, 1.2)) ** 2)
+    gain_db += rng.uniform(-8, 8) * bump
     if rng.random() < 0.5:  # telephone band: a phone codec leaves nothing above its 4 kHz Nyquist limit
         low, high, order = rng.uniform(250, 400), rng.uniform(3000, 3600), 32
     else:
         low, high, order = rng.uniform(20, 200), rng.uniform(4000, sample_rate / 2), 8
-    response = np.float32(10) ** (gain_db / np.float32(20))
-    response /= ((1 + (np.float32(low) / np.maximum(frequencies, np.float32(1))) ** 4)
-                 * (1 + (frequencies / np.float32(high)) ** order))
+    response = 10.0 ** (gain_db / 20)
+    response /= (1 + (low / np.maximum(frequencies, 1.0)) ** 4) * (1 + (frequencies / high) ** order)
     return signal_of(spectrum_of(samples, size) * response, size, len(samples))
 
 

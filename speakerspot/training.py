@@ -303,8 +303,8 @@ def mask_spectra(windows: torch.Tensor, rng: np.random.Generator, max_bands: int
         return ((positions >= torch.from_numpy(start)[:, None])
                 & (positions < torch.from_numpy(start + width)[:, None]))
 
-    masked = inside(torch.arange(bands), band_start, band_width)[:, :, None] | \
-        inside(torch.arange(frames), frame_start, frame_width)[:, None, :]
+    masked = (inside(torch.arange(bands), band_start, band_width)[:, :, None]
+              | inside(torch.arange(frames), frame_start, frame_width)[:, None, :])
     return torch.where(masked.to(windows.device), windows.mean(dim=-1, keepdim=True), windows)
 
 
