@@ -374,22 +374,26 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray,
     """(threshold, hysteresis, edge hysteresis) from the smoothed scores of held-back target and
     non-target windows (see `validate`).
 
-    A segment starts only at a window halfway between the highest non-target window (or the
-    equal-error point, if higher) and the target's median window: the held-back voices are voices
-    the model was trained against, a voice it never heard scores higher, and entering at the top
-    of theirs let such voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up
-    the gap; BENCHMARKS.md, 2026-11-30). Where the two overlap, the entry is the target's median:
-    a held-back clip that sounds like the target must not silence it. A segment lasts while its
-    windows stay above all but 1% of the non-target ones: a turn dips under music or on a phone
-    line, and the level that keeps it whole is the one the bulk of other sounds stays below. Its
-    first and last windows must be above the top of the non-target windows: scores are averaged
-    over ~3 s, which carries a turn into the windows beside it, and the low level that holds a
-    dipping turn together would otherwise let segments run on past the turn's ends.
+    The top of the non-target windows is the level all but 1% of them stay below (or the equal-error
+    point, if higher), not their highest window: windows of one clip rise and fall together, and one
+    held-back clip of a voice near the target's set the entry and the segment ends too high for the
+    target on a broadcast (dev seed 5: entry 0.56, the broadcast's target windows' median about
+    0.35; BENCHMARKS.md, 2026-11-30, fifth session). A segment starts only at a window halfway
+    between that top and the target's median window: the held-back voices are voices the model was
+    trained against, a voice it never heard scores higher, and entering at the top of theirs let
+    such voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up the gap). Where
+    the two overlap, the entry is the target's median: a held-back clip that sounds like the target
+    must not silence it. A segment lasts while its windows stay above all but 1% of the non-target
+    ones: a turn dips under music or on a phone line, and the level that keeps it whole is the one
+    the bulk of other sounds stays below. Its first and last windows must be above the top: scores
+    are averaged over ~3 s, which carries a turn into the windows beside it, and the low level that
+    holds a dipping turn together would otherwise let segments run on past the turn's ends.
     """
     median = float(np.median(positives))
-    others_top = min(max(eer_threshold, float(negatives.max())), median)
+    bulk_top = float(np.percentile(negatives, 99))
+    others_top = min(max(eer_threshold, bulk_top), median)
     enter = (others_top + median) / 2
-    stay = min(others_top, float(np.percentile(negatives, 99)))
+    stay = min(others_top, bulk_top)
     return enter, enter - stay, enter - others_top
 
 

@@ -52,17 +52,17 @@ def test_levels_resting_on_few_held_back_windows_come_with_a_warning(caplog):
     assert "the levels rest on" in caplog.text and "speakerspot eval" in caplog.text
 
 
-def test_decision_levels_enter_halfway_up_the_gap_stay_above_all_but_one_percent_and_end_above_all():
+def test_decision_levels_rest_on_all_but_one_percent_of_the_others_not_on_one_window():
     positives = np.linspace(0.2, 1.0, 101)  # median 0.6
-    negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3]])  # one other voice reaches 0.3
-    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, eer_threshold=0.1)
-    assert threshold == pytest.approx(0.45)  # halfway from the top non-target window (0.3) to the median
-    assert threshold - hysteresis == pytest.approx(np.percentile(negatives, 99))  # -0.393: 1% above
-    assert threshold - edge_hysteresis == pytest.approx(0.3)  # segment ends above every non-target window
-    # Where the EER point is above every non-target window, the gap starts there.
-    assert decision_levels(positives, negatives[:99], eer_threshold=-0.2)[0] == pytest.approx(0.2)
-    # A held-back clip that scores like the target does not lift the entry above the target's median.
-    assert decision_levels(positives, np.append(negatives, 0.95), eer_threshold=0.1)[0] == pytest.approx(0.6)
+    negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3]])  # 99th percentile -0.4
+    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, eer_threshold=-0.6)
+    assert threshold == pytest.approx(0.1)  # halfway from the others' top (-0.4), not their highest (0.3), to 0.6
+    assert threshold - hysteresis == pytest.approx(-0.4)  # a segment stays above all but 1% of the others
+    assert threshold - edge_hysteresis == pytest.approx(-0.4)  # and ends above their top
+    # Where the EER point is above that top, the gap starts there.
+    assert decision_levels(positives, negatives, eer_threshold=0.1)[0] == pytest.approx(0.35)
+    # Held-back others that score like the target do not lift the entry above the target's median.
+    assert decision_levels(positives, np.append(negatives, [0.95] * 5), eer_threshold=0.1)[0] == pytest.approx(0.6)
 
 
 def test_labeled_folder_splits_target_from_the_rest():
