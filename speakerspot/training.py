@@ -349,66 +349,80 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
         return None
     rng = np.random.default_rng(config.seed + 1)
-    rate = model.front_end.sample_rate
+    rate, width = model.front_end.sample_rate, model.front_end.window_seconds
     pieces = [(c.samples, True) for c in val_pos] + [(c.samples, False) for c in val_neg]
     pieces += [(non_speech(4 * rate, rate, rng), False) for _ in range(len(val_neg))]
-    pos_scores, neg_scores = [], []
+    pos_scores, neg_scores, neg_pieces = [], [], []
     for chained in (False, True):
         order = rng.permutation(len(pieces))
-        signals = [(sampler.chain(pieces[i][0], rng) if chained else pieces[i][0], pieces[i][1]) for i in order]
-        programme, turns = string_together(signals, rate, rng)
+        programme, spans = string_together([sampler.chain(pieces[i][0], rng) if chained else pieces[i][0]
+                                            for i in order], rate, rng)
         result = scan(model, programme)
-        coverage = interval_coverage(result.window_times, model.front_end.window_seconds, turns)
+        turns = [span for span, i in zip(spans, order, strict=True) if pieces[i][1]]
+        coverage = interval_coverage(result.window_times, width, turns)
+        others = coverage == 0
         pos_scores.append(result.smoothed_scores[coverage >= INSIDE_TURN])
-        neg_scores.append(result.smoothed_scores[coverage == 0])
+        neg_scores.append(result.smoothed_scores[others])
+        neg_pieces.append(covering_piece(result.window_times, width, spans, order)[others])
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
     eer, eer_threshold = equal_error_rate(positives, negatives)
-    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, eer_threshold)
+    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, np.concatenate(neg_pieces),
+                                                             eer_threshold)
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
             "edge_hysteresis": round(edge_hysteresis, 4), "eer_threshold": round(eer_threshold, 4),
             "positive_windows": len(positives), "negative_windows": len(negatives)}
 
 
-def decision_levels(positives: np.ndarray, negatives: np.ndarray,
+def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_pieces: np.ndarray,
                     eer_threshold: float) -> tuple[float, float, float]:
     """(threshold, hysteresis, edge hysteresis) from the smoothed scores of held-back target and
-    non-target windows (see `validate`).
+    non-target windows (see `validate`); `negative_pieces` says which held-back piece each
+    non-target window lies on (-1: on a pause).
 
-    The top of the non-target windows is the level all but 1% of them stay below (or the equal-error
-    point, if higher), not their highest window: windows of one clip rise and fall together, and one
-    held-back clip of a voice near the target's set the entry and the segment ends too high for the
-    target on a broadcast (dev seed 5: entry 0.56, the broadcast's target windows' median about
-    0.35; BENCHMARKS.md, 2026-11-30, fifth session). A segment starts only at a window halfway
-    between that top and the target's median window: the held-back voices are voices the model was
-    trained against, a voice it never heard scores higher, and entering at the top of theirs let
-    such voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up the gap). Where
-    the two overlap, the entry is the target's median: a held-back clip that sounds like the target
+    The levels leave out the one piece whose highest window is highest: a piece's windows rise and
+    fall together, and one held-back clip through one chain, scored like the target, set every level
+    of dev seed 5 too high for the target on the broadcast (entry 0.56 where its target windows'
+    median was about 0.35; BENCHMARKS.md, 2026-11-30, fifth session). Of the rest: a segment starts
+    only at a window halfway between the highest non-target window (or the equal-error point, if
+    higher) and the target's median window: the held-back voices are voices the model was trained
+    against, a voice it never heard scores higher, and entering at the top of theirs let such
+    voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up the gap). Where the
+    two overlap, the entry is the target's median: a held-back clip that sounds like the target
     must not silence it. A segment lasts while its windows stay above all but 1% of the non-target
     ones: a turn dips under music or on a phone line, and the level that keeps it whole is the one
-    the bulk of other sounds stays below. Its first and last windows must be above the top: scores
-    are averaged over ~3 s, which carries a turn into the windows beside it, and the low level that
-    holds a dipping turn together would otherwise let segments run on past the turn's ends.
+    the bulk of other sounds stays below. Its first and last windows must be above the top of the
+    non-target windows: scores are averaged over ~3 s, which carries a turn into the windows beside
+    it, and the low level that holds a dipping turn together would otherwise let segments run on
+    past the turn's ends.
     """
+    pieces = set(negative_pieces.tolist()) - {-1}
+    most_like_target = max(pieces, key=lambda piece: negatives[negative_pieces == piece].max(), default=None)
+    rest = negatives[negative_pieces != most_like_target]
+    rest = rest if len(rest) else negatives
     median = float(np.median(positives))
-    bulk_top = float(np.percentile(negatives, 99))
-    others_top = min(max(eer_threshold, bulk_top), median)
+    others_top = min(max(eer_threshold, float(rest.max())), median)
     enter = (others_top + median) / 2
-    stay = min(others_top, bulk_top)
+    stay = min(others_top, float(np.percentile(rest, 99)))
     return enter, enter - stay, enter - others_top
 
 
-def string_together(signals: list[tuple[np.ndarray, bool]], sample_rate: int,
+def string_together(signals: list[np.ndarray], sample_rate: int,
                     rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """(programme, target turns in seconds): the signals in order with 0-1.5 s pauses between them;
-    each signal's flag says whether it is the target."""
-    parts, turns, position = [], [], 0
-    for samples, is_target in signals:
-        if is_target:
-            turns.append((position / sample_rate, (position + len(samples)) / sample_rate))
+    """(programme, each signal's span in seconds): the signals in order with 0-1.5 s pauses between them."""
+    parts, spans, position = [], [], 0
+    for samples in signals:
+        spans.append((position / sample_rate, (position + len(samples)) / sample_rate))
         pause = np.zeros(int(rng.uniform(0, 1.5) * sample_rate), np.float32)
         parts += [samples, pause]
         position += len(samples) + len(pause)
-    return np.concatenate(parts), turns
+    return np.concatenate(parts), spans
+
+
+def covering_piece(centres: np.ndarray, width: float, spans: list[tuple[float, float]],
+                   labels: np.ndarray) -> np.ndarray:
+    """The label of the span that covers most of each window (-1 for a window on a pause only)."""
+    shares = np.stack([interval_coverage(centres, width, [span]) for span in spans])
+    return np.where(shares.max(axis=0) > 0, np.asarray(labels)[shares.argmax(axis=0)], -1)
 
 
 def interval_coverage(centres: np.ndarray, width: float, intervals: list[tuple[float, float]]) -> np.ndarray:

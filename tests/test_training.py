@@ -10,7 +10,14 @@ from conftest import SPEECH
 
 import speakerspot
 from speakerspot.errors import TrainingDataError
-from speakerspot.training import TrainingConfig, decision_levels, find_clips, labeled_folders, mask_spectra
+from speakerspot.training import (
+    TrainingConfig,
+    covering_piece,
+    decision_levels,
+    find_clips,
+    labeled_folders,
+    mask_spectra,
+)
 
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32)
 
@@ -52,17 +59,29 @@ def test_levels_resting_on_few_held_back_windows_come_with_a_warning(caplog):
     assert "the levels rest on" in caplog.text and "speakerspot eval" in caplog.text
 
 
-def test_decision_levels_rest_on_all_but_one_percent_of_the_others_not_on_one_window():
+def test_decision_levels_leave_out_the_one_held_back_piece_most_like_the_target():
     positives = np.linspace(0.2, 1.0, 101)  # median 0.6
-    negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3]])  # 99th percentile -0.4
-    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, eer_threshold=-0.6)
-    assert threshold == pytest.approx(0.1)  # halfway from the others' top (-0.4), not their highest (0.3), to 0.6
-    assert threshold - hysteresis == pytest.approx(-0.4)  # a segment stays above all but 1% of the others
-    assert threshold - edge_hysteresis == pytest.approx(-0.4)  # and ends above their top
-    # Where the EER point is above that top, the gap starts there.
-    assert decision_levels(positives, negatives, eer_threshold=0.1)[0] == pytest.approx(0.35)
-    # Held-back others that score like the target do not lift the entry above the target's median.
-    assert decision_levels(positives, np.append(negatives, [0.95] * 5), eer_threshold=0.1)[0] == pytest.approx(0.6)
+    negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3, 0.35]])
+    pieces = np.array([0] * 50 + [1] * 49 + [2, 3, 3])  # piece 3 scores like the target
+    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, pieces, eer_threshold=-0.6)
+    rest = negatives[:100]
+    assert threshold == pytest.approx(0.1)  # halfway from the top of the rest (-0.4) to the target's median
+    assert threshold - hysteresis == pytest.approx(np.percentile(rest, 99))  # stay above all but 1% of the rest
+    assert threshold - edge_hysteresis == pytest.approx(-0.4)  # and end above all of it
+    # Windows on pauses (-1) always count; where the EER point is above the rest, the gap starts there.
+    assert decision_levels(positives, negatives, np.where(pieces == 2, -1, pieces), eer_threshold=0.1)[0] == \
+        pytest.approx(0.35)
+    # Only one piece is left out: the next one counts, but lifts the entry no higher than the target's median.
+    assert decision_levels(positives, np.append(negatives, 0.95), np.append(pieces, 4), eer_threshold=-0.6)[0] == \
+        pytest.approx((0.35 + 0.6) / 2)
+    assert decision_levels(positives, np.append(negatives, [0.95, 0.9]), np.append(pieces, [4, 5]),
+                           eer_threshold=-0.6)[0] == pytest.approx(0.6)
+
+
+def test_covering_piece_names_the_span_under_most_of_each_window():
+    spans = [(0.0, 3.0), (3.5, 6.0)]
+    centres = np.array([1.0, 3.2, 4.5, 7.5])  # 2 s windows: inside the first, mostly on it, on the second, on none
+    assert covering_piece(centres, 2.0, spans, np.array([10, 11])).tolist() == [10, 10, 11, -1]
 
 
 def test_labeled_folder_splits_target_from_the_rest():
