@@ -68,9 +68,11 @@ def test_decision_levels_leave_out_the_one_held_back_piece_most_like_the_target(
     assert threshold == pytest.approx(0.1)  # halfway from the top of the rest (-0.4) to the target's median
     assert threshold - hysteresis == pytest.approx(np.percentile(rest, 99))  # stay above all but 1% of the rest
     assert threshold - edge_hysteresis == pytest.approx(-0.4)  # and end above all of it
-    # Windows on pauses (-1) always count; where the EER point is above the rest, the gap starts there.
-    assert decision_levels(positives, negatives, np.where(pieces == 2, -1, pieces), eer_threshold=0.1)[0] == \
-        pytest.approx(0.35)
+    # Where the EER point is above the rest, the gap starts there.
+    assert decision_levels(positives, negatives, pieces, eer_threshold=0.1)[0] == pytest.approx(0.35)
+    # Windows on pauses (-1) are never left out.
+    assert decision_levels(positives, negatives, np.where(pieces == 3, -1, pieces), eer_threshold=-0.6)[0] == \
+        pytest.approx((0.35 + 0.6) / 2)
     # Only one piece is left out: the next one counts, but lifts the entry no higher than the target's median.
     assert decision_levels(positives, np.append(negatives, 0.95), np.append(pieces, 4), eer_threshold=-0.6)[0] == \
         pytest.approx((0.35 + 0.6) / 2)
