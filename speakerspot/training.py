@@ -358,12 +358,13 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         programme, spans = string_together([sampler.chain(pieces[i][0], rng) if chained else pieces[i][0]
                                             for i in order], rate, rng)
         result = scan(model, programme)
-        turns = [span for span, i in zip(spans, order, strict=True) if pieces[i][1]]
-        coverage = interval_coverage(result.window_times, width, turns)
+        overlaps = span_overlaps(result.window_times, width, spans)
+        is_target = np.array([pieces[i][1] for i in order], bool)
+        coverage = overlaps[is_target].sum(axis=0) / width  # share of each window inside a target turn
         others = coverage == 0
         pos_scores.append(result.smoothed_scores[coverage >= INSIDE_TURN])
         neg_scores.append(result.smoothed_scores[others])
-        neg_pieces.append(covering_piece(result.window_times, width, spans, order)[others])
+        neg_pieces.append(covering_piece(overlaps, order)[others])
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
     eer, eer_threshold = equal_error_rate(positives, negatives)
     threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, np.concatenate(neg_pieces),
@@ -418,19 +419,17 @@ def string_together(signals: list[np.ndarray], sample_rate: int,
     return np.concatenate(parts), spans
 
 
-def covering_piece(centres: np.ndarray, width: float, spans: list[tuple[float, float]],
-                   labels: np.ndarray) -> np.ndarray:
-    """The label of the span that covers most of each window (-1 for a window on a pause only)."""
-    shares = np.stack([interval_coverage(centres, width, [span]) for span in spans])
-    return np.where(shares.max(axis=0) > 0, np.asarray(labels)[shares.argmax(axis=0)], -1)
+def span_overlaps(centres: np.ndarray, width: float, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Seconds of each window (centred at `centres`, `width` s wide) inside each span: (spans, windows)."""
+    starts, ends = np.array(spans, dtype=np.float64).reshape(-1, 2).T
+    return np.clip(np.minimum(ends[:, None], centres + width / 2) - np.maximum(starts[:, None], centres - width / 2),
+                   0, None)
 
 
-def interval_coverage(centres: np.ndarray, width: float, intervals: list[tuple[float, float]]) -> np.ndarray:
-    """Share of each window (centred at `centres`, `width` s wide) that lies inside `intervals`."""
-    covered = np.zeros(len(centres))
-    for start, end in intervals:
-        covered += np.clip(np.minimum(end, centres + width / 2) - np.maximum(start, centres - width / 2), 0, None)
-    return covered / width
+def covering_piece(overlaps: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The label of the span that covers most of each window (-1 for a window on a pause only), from
+    `span_overlaps`."""
+    return np.where(overlaps.max(axis=0) > 0, np.asarray(labels)[overlaps.argmax(axis=0)], -1)
 
 
 def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = 0.95) -> SpeakerModel:

@@ -17,6 +17,7 @@ from speakerspot.training import (
     find_clips,
     labeled_folders,
     mask_spectra,
+    span_overlaps,
 )
 
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32)
@@ -83,7 +84,9 @@ def test_decision_levels_leave_out_the_one_held_back_piece_most_like_the_target(
 def test_covering_piece_names_the_span_under_most_of_each_window():
     spans = [(0.0, 3.0), (3.5, 6.0)]
     centres = np.array([1.0, 3.2, 4.5, 7.5])  # 2 s windows: inside the first, mostly on it, on the second, on none
-    assert covering_piece(centres, 2.0, spans, np.array([10, 11])).tolist() == [10, 10, 11, -1]
+    overlaps = span_overlaps(centres, 2.0, spans)
+    np.testing.assert_allclose(overlaps, [[2.0, 0.8, 0.0, 0.0], [0.0, 0.7, 2.0, 0.0]])  # seconds inside each span
+    assert covering_piece(overlaps, np.array([10, 11])).tolist() == [10, 10, 11, -1]
 
 
 def test_labeled_folder_splits_target_from_the_rest():
