@@ -102,7 +102,7 @@ def cli(debug: bool, verbose: bool) -> None:
                                "every other subfolder is negative.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write, e.g. models/anna.pt.")
-@click.option("--epochs", default=24, show_default=True, help="Passes over freshly augmented clips.")
+@click.option("--epochs", default=48, show_default=True, help="Passes over freshly augmented clips.")
 @click.option("--margin", default=0.3, show_default=True, help="Triplet loss margin on cosine similarity.")
 @click.option("--seed", default=0, show_default=True, help="Random seed; the same seed gives the same model.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

@@ -81,6 +81,23 @@ def test_decision_levels_leave_out_the_one_held_back_piece_most_like_the_target(
                            eer_threshold=-0.6)[0] == pytest.approx(0.6)
 
 
+def test_decision_levels_keep_a_margin_above_the_others_when_few_target_windows_were_held_back():
+    positives = np.linspace(0.2, 1.0, 21)  # 21 windows, median 0.6: fewer than FEW_CALIBRATION_WINDOWS
+    negatives = np.linspace(-1.0, -0.4, 100)
+    pieces = np.repeat(np.arange(10), 10)
+    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, pieces, eer_threshold=-0.6)
+    top_of_rest = negatives[pieces != 9].max()  # the piece with the highest window is left out
+    assert threshold == pytest.approx((top_of_rest + 0.6) / 2)
+    # Stay and end halfway between the others' top and the entry, not at the others' top or below it.
+    assert threshold - hysteresis == pytest.approx((top_of_rest + threshold) / 2)
+    assert edge_hysteresis == pytest.approx(hysteresis)
+    # With as many held-back windows as on the dev set, the same scores give the levels of the test above.
+    many = np.linspace(0.2, 1.0, 101)
+    threshold, hysteresis, edge_hysteresis = decision_levels(many, negatives, pieces, eer_threshold=-0.6)
+    assert threshold - edge_hysteresis == pytest.approx(top_of_rest)
+    assert threshold - hysteresis == pytest.approx(np.percentile(negatives[pieces != 9], 99))
+
+
 def test_covering_piece_names_the_span_under_most_of_each_window():
     spans = [(0.0, 3.0), (3.5, 6.0)]
     centres = np.array([1.0, 3.2, 4.5, 7.5])  # 2 s windows: inside the first, mostly on it, on the second, on none
