@@ -38,7 +38,8 @@ INSIDE_TURN = 0.9
 UNCALIBRATED_THRESHOLD = 0.0
 # Below this many held-back target windows (about 15 s held back, of some 75 s of target clips) the
 # levels were seen to vary widely between seeds: 17-20 windows on the fixture clips (40 s), 121-182
-# on the dev set (4 min) (BENCHMARKS.md, 2026-11-30, third session).
+# on the dev set (4 min) (BENCHMARKS.md, 2026-11-30, third session). Below it `train` warns, and the
+# stay and end levels keep a margin (see `decision_levels`).
 FEW_CALIBRATION_WINDOWS = 60
 
 

@@ -8,10 +8,11 @@ model file format (the tests fail on a stale model), then commit the file:
 
     python tests/make_reference_model.py    # writes tests/fixtures/reference_model.pt
 
-The committed file was made at commit 5787ce1, before SpecAugment joined training. With it, seed 0
-trains a model that ranks the sample's windows perfectly (window EER 0.0%) but whose entry level
-sits above two of its five turns, which the scanning tests would reject: check the printed figures
-before committing a new file (BENCHMARKS.md, 2026-11-30, fourth session).
+The committed file was made at commit 5787ce1, before SpecAugment joined training. Training has
+changed since (SpecAugment, 48 epochs, levels with a margin when few windows are held back: seed 0
+now finds all five turns of the sample, F1 1.000); scanning has not, so the file was kept. Check the
+printed figures before committing a new file: at the fourth session's code, seed 0 trained a model
+whose entry level sat above two of the five turns (BENCHMARKS.md, 2026-11-30, fourth session).
 """
 
 from __future__ import annotations
