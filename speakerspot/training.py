@@ -48,7 +48,7 @@ class TrainingConfig:
     """How to train; stored in the model file's training summary."""
 
     epochs: int = 48
-    steps_per_epoch: int = 25
+    steps_per_epoch: int = 15
     batch_size: int = 64
     margin: float = 0.3
     learning_rate: float = 2e-3

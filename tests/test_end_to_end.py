@@ -37,7 +37,7 @@ def test_scan_of_the_shipped_sample_matches_its_truth(reference_model, sample_tr
 
 def test_a_model_trained_here_finds_the_target_in_the_sample(freshly_trained_model, sample_truth):
     # Models trained on 40 s of the target differ by machine and seed: across eight seeds here all 5
-    # turns were found, frame F1 0.983 to 1 (BENCHMARKS.md, 2026-11-30, sixth session). The bar leaves
+    # turns were found, frame F1 0.976 to 1 (BENCHMARKS.md, 2026-11-30, sixth session). The bar leaves
     # room for another CPU's rounding: a turn fewer, F1 0.9.
     result = freshly_trained_model.scan(FIXTURES / "sample.ts")
     report = evaluate([(s.start, s.end) for s in result.segments], sample_truth["intervals"], result.duration)
