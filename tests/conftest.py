@@ -20,7 +20,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SPEECH = FIXTURES / "speech"
 REFERENCE_MODEL = FIXTURES / "reference_model.pt"
 TARGET = "rms"
-# Tests of training train with the defaults a user gets (about two minutes on the fixture clips).
+# Tests of training train with the defaults a user gets (about a minute on the fixture clips: 50-55 s).
 DEFAULT_TRAINING = TrainingConfig()
 
 
