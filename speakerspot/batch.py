@@ -224,8 +224,11 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], settings: Sc
     try:
         while queue or running:
             while queue and len(running) < workers:
-                recording = queue.popleft()
-                running[pool.submit(scan_in_worker, recording.path, settings)] = recording
+                try:
+                    future = pool.submit(scan_in_worker, queue[0].path, settings)
+                except BrokenProcessPool:  # a worker died since the last results came in
+                    return list(running.values())
+                running[future] = queue.popleft()
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 recording = running.pop(future)

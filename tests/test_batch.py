@@ -12,6 +12,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ from click.testing import CliRunner
 from conftest import FIXTURES
 
 import speakerspot
-from speakerspot.batch import find_recordings
+from speakerspot import batch
+from speakerspot.batch import Recording, find_recordings
 from speakerspot.cli import cli
 
 
@@ -227,3 +230,33 @@ def test_a_worker_that_dies_costs_no_recording(model_file, tmp_path):
 def child_pids(pid: int) -> list[int]:
     return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
             for child in (task / "children").read_text().split()]
+
+
+class PoolThatBreaksOnce:
+    """Stands in for ProcessPoolExecutor: the first pool breaks at its second submission, as a real
+    one does when a worker dies between one recording's result and the next submission."""
+
+    pools = 0
+
+    def __init__(self, *args, **kwargs):
+        PoolThatBreaksOnce.pools += 1
+        self.breaks = PoolThatBreaksOnce.pools == 1
+        self.submitted = 0
+
+    def submit(self, function, path, settings):
+        self.submitted += 1
+        if self.breaks and self.submitted == 2:
+            raise BrokenProcessPool("A child process terminated abruptly")
+        future = Future()
+        future.set_result((f"results of {path.name}", 1.0))
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+def test_a_pool_that_breaks_between_submissions_costs_no_recording(monkeypatch, tmp_path):
+    monkeypatch.setattr(batch, "ProcessPoolExecutor", PoolThatBreaksOnce)
+    recordings = [Recording(tmp_path / f"{number}.ts", tmp_path) for number in range(4)]
+    outcomes = list(batch.scan_in_workers([], recordings, None, workers=1))
+    assert outcomes == [(recording, (f"results of {recording.path.name}", 1.0)) for recording in recordings]
