@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED_BENCH ?= ../shared/bench
 
-.PHONY: install test lint demo bench bench-accuracy fixtures clean
+.PHONY: install test fuzz lint demo bench bench-accuracy fixtures clean
 
 install: $(BIN)/speakerspot
 
@@ -16,6 +16,10 @@ $(BIN)/speakerspot: pyproject.toml constraints.txt
 test: install
 	$(BIN)/ruff check speakerspot tests benchmarks
 	$(BIN)/pytest -q
+
+# Damaged captures through the whole command: 300 seeded mutations (make test runs 24).
+fuzz: install
+	FUZZ_CASES=300 $(BIN)/pytest -q tests/test_fuzz.py
 
 lint: install
 	$(BIN)/ruff check speakerspot tests benchmarks

@@ -93,7 +93,7 @@ def open_container(path: str | Path) -> av.container.InputContainer:
         raise MediaError(path, "no such file")
     if path.is_dir():
         raise MediaError(path, "is a directory, not a recording")
-    if path.stat().st_size == 0:
+    if path.is_file() and path.stat().st_size == 0:  # a pipe has no size, and may be read
         raise MediaError(path, "is empty")
     try:
         return av.open(str(path), metadata_errors="ignore")
@@ -457,6 +457,19 @@ def load_audio(path: str | Path, sample_rate: int, audio_track: int | None = Non
     """The whole audio track as one mono float32 array (for short clips; recordings should stream)."""
     chunks = [chunk.samples for chunk in decode_audio(path, sample_rate, audio_track)]
     return np.concatenate(chunks)
+
+
+def video_frame_rate(path: str | Path) -> float | None:
+    """The frame rate of the recording's first video stream (None: no video, or it cannot be read)."""
+    try:
+        with open_container(path) as container:
+            for stream in container.streams.video:
+                rate = stream.average_rate or stream.guessed_rate
+                if rate:
+                    return float(rate)
+    except MediaError:
+        pass
+    return None
 
 
 def recording_duration(path: str | Path) -> float | None:

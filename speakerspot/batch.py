@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import multiprocessing
-import os
 import signal
 import sys
 import time
@@ -19,12 +18,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .audio import media_files
+from .audio import media_files, video_frame_rate
 from .errors import MediaError, SpeakerspotError
 from .model import SpeakerModel
 from .results_index import FileState, ResultsIndex, ScanSettings
 from .scanning import ScanResult, scan_many
-from .writers import extension, render, write_result
+from .threads import available_cores
+from .writers import RenderOptions, extension, render, write_result
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +70,6 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
         for recording in found:
             recordings.setdefault(recording.path.absolute(), recording)
     return list(recordings.values())
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # What scanning one recording gives: its results (one per model) or the error, and the wall seconds.
@@ -182,7 +178,7 @@ def scan_one(models: list[SpeakerModel], path: Path, settings: ScanSettings, pro
     except MediaError as error:
         results = error
     except Exception as error:  # a bug or an unforeseen decoder failure must not stop the batch
-        logger.debug("scanning %s failed", path, exc_info=True)
+        logger.debug("scanning %s failed:", path, exc_info=True)  # shown with --debug
         results = SpeakerspotError(path, f"unexpected error ({error.__class__.__name__}: {error}); "
                                          "rerun with --debug and report it")
     return results, time.monotonic() - started
@@ -219,7 +215,8 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], settings: Sc
     listener = logging.handlers.QueueListener(log_records, LogHere())
     listener.start()
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
-                               initargs=(models, threads, logging.getLogger().getEffectiveLevel(), log_records))
+                               initargs=(models, threads, logging.getLogger("speakerspot").getEffectiveLevel(),
+                                         log_records))
     running: dict = {}
     try:
         while queue or running:
@@ -239,9 +236,12 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], settings: Sc
                 yield recording, outcome
         return []
     except BaseException:  # Ctrl-C or the caller stopped: don't wait for the workers' current files
+        workers_started = list(getattr(pool, "_processes", {}).values())  # this pool's, none of the caller's
         pool.shutdown(wait=False, cancel_futures=True)
-        for child in multiprocessing.active_children():
-            child.terminate()
+        for worker in workers_started:
+            worker.terminate()
+        for worker in workers_started:
+            worker.join(timeout=5)
         raise
     finally:
         pool.shutdown(wait=True)
@@ -278,32 +278,37 @@ class ResultOutputs:
     """Writes each recording's results in every format: to stdout, to one file, or to one file per
     recording, model and format (`RECORDING-STEM.MODEL.EXT`) under `output_dir`, mirroring the
     folders scanned. On stdout, several JSON documents become JSON lines and several CSV tables one
-    table, so the stream stays parseable; several txt results get a `# file [model]` header each."""
+    table, so the stream stays parseable; several txt results get a `# file [model]` header each.
+    EDL timecode runs at `frame_rate`, else at the recording's own video frame rate."""
 
     def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
-                 output_dir: Path | None = None, several: bool = False):
+                 output_dir: Path | None = None, several: bool = False, frame_rate: float | None = None):
         self.format_names, self.windows, self.output, self.output_dir = tuple(format_names), windows, output, output_dir
-        self.several = several
+        self.several, self.frame_rate = several, frame_rate
         self.csv_started = False
 
     def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
+        frame_rate = self.frame_rate
+        if frame_rate is None and "edl" in self.format_names:
+            frame_rate = video_frame_rate(recording.path)
+        options = RenderOptions(windows=self.windows, frame_rate=frame_rate)
         for result in results:
             for format_name in self.format_names:
                 if self.output_dir is not None:
                     folder = self.output_dir / recording.relative.parent
                     folder.mkdir(parents=True, exist_ok=True)
                     target = folder / f"{recording.path.stem}.{result.model}.{extension(format_name)}"
-                    write_result(result, format_name, target, windows=self.windows)
+                    write_result(result, format_name, target, options)
                 elif self.output is not None:
-                    write_result(result, format_name, self.output, windows=self.windows)
+                    write_result(result, format_name, self.output, options)
                 else:
-                    self.to_stdout(result, format_name)
+                    self.to_stdout(result, format_name, options)
 
-    def to_stdout(self, result: ScanResult, format_name: str) -> None:
+    def to_stdout(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
         if self.several and format_name == "txt":
             sys.stdout.write(f"# {result.file} [{result.model}]\n")
         shown = "jsonl" if self.several and format_name == "json" else format_name
-        text = render(result, shown, self.windows)
+        text = render(result, shown, options)
         if shown == "csv" and self.csv_started:  # one table: the header once
             text = text.split("\n", 1)[1]
         self.csv_started |= shown == "csv"

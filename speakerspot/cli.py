@@ -67,6 +67,12 @@ def device_option(command):
                         help="Torch device to compute on: cpu, cuda, cuda:1 …")(command)
 
 
+def fps_option(command):
+    return click.option("--fps", "frame_rate", type=click.FloatRange(min=1, max=120),
+                        help="Frame rate of EDL timecode, e.g. 25, 29.97 (drop-frame), 50. Default: the recording's "
+                             "video frame rate, or 25 with audio-only events for a file without video.")(command)
+
+
 def audio_stream_options(command):
     """--audio-track and --language: which audio stream of a recording to read."""
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
@@ -90,6 +96,8 @@ def cli(debug: bool, verbose: bool) -> None:
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=LOG_FORMAT,
                         handlers=[ProgressSafeHandler()])
+    if debug:  # a failure the batch turns into one line also logs its traceback, at debug level
+        logging.getLogger("speakerspot").setLevel(logging.DEBUG)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -105,23 +113,32 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option("--epochs", default=48, show_default=True, help="Passes over freshly augmented clips.")
 @click.option("--margin", default=0.3, show_default=True, help="Triplet loss margin on cosine similarity.")
 @click.option("--seed", default=0, show_default=True, help="Random seed; the same seed gives the same model.")
+@click.option("--base", default="none", show_default=True,
+              help="Model file whose encoder is fine-tuned, or 'none' to train a new encoder from scratch.")
+@click.option("--force", is_flag=True,
+              help="Write the model even when its held-back clips do not separate (it still says so).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def train(labeled_folder, positive_folder, negative_folder, target, output, epochs, margin, seed, quiet, device):
+def train(labeled_folder, positive_folder, negative_folder, target, output, epochs, margin, seed, base, force, quiet,
+          device):
     """Train a model of one voice from labeled clips.
 
     Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
     subfolder per speaker and --target naming the target's. Clips may be any format, sample rate
-    and length (at least about 2 s each). A fifth of the clips is held back to calibrate the
-    model's threshold; the summary printed at the end reports its equal-error rate.
+    and length; clips shorter than a window (about 2 s), silent, or (the target's) without speech
+    are left out with a warning, and pauses, music and applause inside the target's clips are
+    found and not learnt as the target. A fifth of the clips is held back to calibrate the model's
+    threshold; the summary printed at the end reports its equal-error rate and whether the model
+    is healthy. A model whose embedding collapsed, or whose held-back clips do not separate, is not
+    written (exit 5).
 
     \b
     Examples:
       speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
       speakerspot train clips/ --target anna -o models/anna.pt
     """
-    from .training import TrainingConfig, find_clips, labeled_folders
+    from .training import TrainingConfig, find_clips, labeled_folders, training_report
     from .training import train as train_model
 
     if labeled_folder is not None:
@@ -133,15 +150,10 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
     else:
         raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed)
-    model = train_model(positives, negatives, config=config, device=device, name=output.stem, progress=not quiet)
+    model = train_model(positives, negatives, config=config, base=base,
+                        require_separation=not force, device=device, name=output.stem, progress=not quiet)
     model.save(output)
-    summary = model.training_summary
-    validation = summary["validation"]
-    click.echo(f"wrote {output}: {summary['positive_clips']} positive clips ({summary['positive_seconds']} s), "
-               f"{summary['negative_clips']} negative ({summary['negative_seconds']} s), "
-               f"{summary['seconds']} s of training", err=True)
-    if validation:
-        click.echo(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}", err=True)
+    click.echo(f"wrote {output}: {training_report(model.training_summary)}", err=True)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)
@@ -176,11 +188,12 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
 @click.option("-j", "--workers", type=click.IntRange(min=1),
               help="Recordings scanned at once, each in its own process. Default: the number of cores "
                    "(1 with a CUDA device).")
+@fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
 def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, output, output_dir,
-         patterns, db_path, force, workers, quiet, device):
+         patterns, db_path, force, workers, frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -195,9 +208,10 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
     """
-    from .batch import ResultOutputs, available_cores, find_recordings, scan_batch
+    from .batch import ResultOutputs, find_recordings, scan_batch
     from .model import load_model
     from .results_index import ResultsIndex
+    from .threads import available_cores
 
     files = [p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given])]
     if not files:
@@ -208,12 +222,19 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
     if output and len(found) * len(models) * len(format_names) > 1:
         raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
+    if not output and not output_dir and len(set(format_names)) > 1:
+        raise click.UsageError("several formats cannot share stdout (it would not parse as either); "
+                               "use --output-dir")
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
     if workers is None:
         workers = 1 if device.startswith("cuda") else available_cores()
+    if workers == 1:  # a recording of more than a minute is decoded in a helper process: leave it a core
+        import torch
+
+        torch.set_num_threads(max(1, available_cores() - 1))
     write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
-                          several=len(found) * len(models) > 1)
+                          several=len(found) * len(models) > 1, frame_rate=frame_rate)
     with contextlib.ExitStack() as stack:
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
         summary = scan_batch(models, found, write, report_error, threshold=threshold, audio_track=audio_track,
@@ -240,8 +261,9 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of stdout (one result, one format).")
 @click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
+@fps_option
 @reports_errors
-def results(db_path, model_name, format_names, windows, output, failed):
+def results(db_path, model_name, format_names, windows, output, failed, frame_rate):
     """Print or export what a results index holds, without scanning again.
 
     \b
@@ -253,6 +275,9 @@ def results(db_path, model_name, format_names, windows, output, failed):
     from .batch import Recording, ResultOutputs
     from .results_index import ResultsIndex
 
+    if not failed and len(set(format_names)) > 1:
+        raise click.UsageError("several formats cannot share stdout or one file (it would parse as neither); "
+                               "give one -f at a time")
     with ResultsIndex(db_path) as index:
         if failed:
             for failure in index.failures(model_name):
@@ -261,7 +286,7 @@ def results(db_path, model_name, format_names, windows, output, failed):
         stored = index.count(model_name)
         if output and stored * len(format_names) > 1:
             raise click.UsageError(f"-o writes one result in one format; the index holds {stored}")
-        write = ResultOutputs(format_names, windows=windows, output=output, several=stored > 1)
+        write = ResultOutputs(format_names, windows=windows, output=output, several=stored > 1, frame_rate=frame_rate)
         for result in index.results(model_name):
             write(Recording(Path(result.file), Path(result.file)), [result])
 
@@ -298,6 +323,8 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     from .model import load_model
     from .scanning import scan as scan_recording
 
+    if truth_path.suffix.lower() == ".rttm" and not speaker:
+        raise click.UsageError("an RTTM truth file holds several speakers: name the target's with --speaker")
     truth = read_truth(truth_path, speaker)
     model = load_model(model_path, device=device)
     result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,

@@ -17,9 +17,13 @@ class EncoderConfig:
     blocks: int = 3
     kernel_size: int = 5
     embedding_dim: int = 128
+    pooling: str = "mean"  # over time: "mean", or "mean+std" (statistics pooling, as x-vectors and CAM++ do)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+POOLINGS = {"mean": 1, "mean+std": 2}  # name: features per channel
 
 
 class TimeConv(nn.Conv1d):
@@ -51,10 +55,15 @@ class SpeakerEncoder(nn.Module):
                        nn.BatchNorm2d(config.channels), nn.ReLU(), nn.MaxPool2d((1, 2))]
             in_channels = config.channels
         self.blocks = nn.Sequential(*layers)
-        self.projection = nn.Linear(config.channels, config.embedding_dim)
+        if config.pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {config.pooling!r} (known: {', '.join(POOLINGS)})")
+        self.projection = nn.Linear(config.channels * POOLINGS[config.pooling], config.embedding_dim)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         centred = windows - windows.mean(dim=-1, keepdim=True)
         rows = centred.unsqueeze(2).contiguous(memory_format=torch.channels_last)
-        pooled = self.blocks(rows).mean(dim=(2, 3))
+        features = self.blocks(rows).flatten(2)  # (batch, channels, frames)
+        pooled = features.mean(dim=-1)
+        if self.config.pooling == "mean+std":  # how much each channel varies over the window says something too
+            pooled = torch.cat([pooled, features.std(dim=-1)], dim=-1)
         return nn.functional.normalize(self.projection(pooled), dim=-1)

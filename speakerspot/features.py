@@ -131,6 +131,41 @@ def clip_windows(samples: np.ndarray, front_end: FrontEnd, step_frames: int | No
     return cut_windows(frames, front_end.window_frames, step_frames or front_end.step_frames)
 
 
+# Signals laid end to end for one spectrogram: about a minute at a time bounds the STFT's memory.
+JOINED_SAMPLES = 1 << 20
+
+
+def signals_windows(signals: list[np.ndarray], front_end: FrontEnd, step_frames: int | None = None,
+                    device: str = "cpu") -> list[torch.Tensor]:
+    """`clip_windows` of each signal, computed in a few spectrograms of signals laid end to end.
+
+    Each signal starts on the hop grid of the joined samples, so its frames are exactly the frames
+    it has alone; frames that reach into the next signal are not used. Many short spectrograms cost
+    more than a few long ones, and this computes them in the calling thread.
+    """
+    hop, step = front_end.hop_length, step_frames or front_end.step_frames
+    results: list[torch.Tensor] = []
+    group: list[np.ndarray] = []
+
+    def flush() -> None:
+        padded = [np.pad(s, (0, -len(s) % hop)) for s in group]
+        frames = log_mel_spectrogram(torch.from_numpy(np.concatenate(padded)).to(device), front_end)
+        first = 0
+        for signal, room in zip(group, padded, strict=True):
+            count = max(0, (len(signal) - front_end.n_fft) // hop + 1)
+            results.append(cut_windows(frames[first:first + count], front_end.window_frames, step))
+            first += len(room) // hop
+        group.clear()
+
+    for signal in signals:
+        group.append(np.asarray(signal, np.float32))
+        if sum(map(len, group)) >= JOINED_SAMPLES:
+            flush()
+    if group:
+        flush()
+    return results
+
+
 def stream_windows(chunks: Iterable[AudioChunk], front_end: FrontEnd, device: str = "cpu") -> Iterator[WindowBatch]:
     """Windows of a stream of timed chunks, with bounded memory.
 

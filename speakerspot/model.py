@@ -22,9 +22,10 @@ from .memory_bank import TOP_K, top_k_mean_scores
 from .segments import Decision
 
 FORMAT_NAME = "speakerspot-model"
-# 2 added `others`, 3 the decision's `edge_hysteresis`; older files still load (as they scanned before)
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# 2 added `others`, 3 the decision's `edge_hysteresis`, 4 the encoder's `pooling`; older files still
+# load (as they scanned before)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 
 
 class SpeakerModel:
@@ -140,6 +141,7 @@ def load_model(path: str | Path, device: str = "cpu") -> SpeakerModel:
                              decision=Decision(**checkpoint["decision"]), top_k=int(checkpoint["top_k"]),
                              name=str(checkpoint["name"]), training_summary=checkpoint["training_summary"],
                              others=None if checkpoint.get("others") is None else checkpoint["others"].float())
-    except (KeyError, TypeError, AttributeError, RuntimeError) as error:  # AttributeError: a bank not a tensor
+    # AttributeError: a bank not a tensor; ValueError: a setting out of range
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:
         raise ModelFileError(path, f"model file is damaged: {error}") from None
     return model.to(device)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
@@ -16,11 +16,14 @@ from .decoder_process import decode_in_process
 from .features import FrontEnd, stream_windows
 from .model import SpeakerModel
 from .segments import Segment, decide
-from .threads import compute_threads
+from .threads import available_cores
 
 # Below this length a recording decodes in less time than a helper process takes to start.
 MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
-PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
+# tqdm drops the total when the count passes it (a damaged file holds more audio than its header
+# says) and has none for a stream of unknown length: the formats must not need one.
+PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt} s of audio [{elapsed}<{remaining}]"
+PROGRESS_FORMAT_UNKNOWN_LENGTH = "{desc}: {n:.0f} s of audio [{elapsed}]"
 
 
 @dataclass
@@ -59,7 +62,10 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, *, threshold: flo
     `language` (e.g. "deu") picks an audio stream, by default the one a player would play;
     `progress` shows a bar on stderr. `decoder_process` decodes a recording longer than a minute
     in a helper process while this one computes (results are the same; turn it off where every
-    core is busy already, as in a batch's worker processes).
+    core is busy already, as in a batch's worker processes). The helper decodes on a core of its
+    own: leave it one (`torch.set_num_threads(cores - 1)`, as the command does); computing on every
+    core as well slows both (measured). speakerspot does not change torch's threads itself: they
+    are the process's, and another thread may be computing too.
     """
     return scan_many([model], source, threshold=threshold, audio_track=audio_track, language=language,
                      progress=progress, decoder_process=decoder_process)[0]
@@ -86,24 +92,22 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
               threshold: float | None, audio_track: int | None, language: str | None,
               progress: bool, decoder_process: bool) -> list[ScanResult]:
     """One pass over `source`: decode, features, then every model's scores and decisions."""
-    threads = torch.get_num_threads()
     helper = False
     if isinstance(source, np.ndarray):
         name, total = "<array>", len(source) / front_end.sample_rate
         chunks = array_chunks(source, front_end.sample_rate)
     else:
         name, total = str(source), recording_duration(source)
-        helper = decoder_process and threads > 1 and (total or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
+        helper = decoder_process and available_cores() > 1 and (total or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
         chunks = (decode_in_process if helper else decode_audio)(source, front_end.sample_rate, audio_track, language)
     tracker = ChunkTracker(front_end.sample_rate)
     centres, activity = [], []
     scores: list[list[np.ndarray]] = [[] for _ in models]
-    # The helper decodes on a core of its own: computing on every core as well slows both (measured).
     # Closing the decoder at once, whatever ends the pass (an error, Ctrl-C), stops a helper process
     # before this one exits; left to the garbage collector, it could outlive the pipe it writes to.
-    with (contextlib.closing(chunks), compute_threads(threads - 1 if helper else threads),
-          tqdm(total=round(total, 1) if total else None, unit="s", desc=Path(name).name, disable=not progress,
-               leave=False, bar_format=PROGRESS_FORMAT) as bar):
+    with (contextlib.closing(chunks),
+          tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
+               leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
         for batch in stream_windows(tracker.follow(chunks, bar), front_end, str(models[0].device)):
             centres.append(batch.centres)
             activity.append(batch.activity)
@@ -132,6 +136,8 @@ class ChunkTracker:
     def follow(self, chunks: Iterator[AudioChunk], bar: tqdm) -> Iterator[AudioChunk]:
         for chunk in chunks:
             end = chunk.start + len(chunk.samples) / self.sample_rate
+            if bar.total is not None and end > bar.total:  # more audio than the header said
+                bar.total = math.ceil(end)
             bar.update(end - self.end)
             self.end = end
             yield chunk

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 import math
 import time
@@ -17,15 +19,15 @@ from . import __version__
 from .audio import load_audio, media_files
 from .augment import BroadcastChain, SignalMaker, change_speed, draw_signals, non_speech
 from .encoder import EncoderConfig, SpeakerEncoder
-from .errors import MediaError, TrainingDataError
-from .features import FrontEnd, clip_windows
+from .errors import MediaError, ModelFileError, TrainingDataError
+from .features import FrontEnd, clip_windows, signals_windows
 from .memory_bank import enroll as enroll_embeddings
 from .memory_bank import top_k_mean_scores
 from .metrics import equal_error_rate
-from .model import SpeakerModel
+from .model import SpeakerModel, load_model
 from .scanning import scan
 from .segments import Decision
-from .threads import map_in_threads
+from .speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +64,37 @@ class TrainingConfig:
     bank_chains: int = 2  # broadcast-like copies of each positive clip in the memory bank
     masked_bands: int = 16  # SpecAugment: each training window loses up to this many adjacent mel bands
     masked_frames: int = 6  # ... and up to this many adjacent frames (see `mask_spectra`)
+    warmup_epochs: int = 1  # the learning rate rises linearly over these epochs
+    min_speech_share: float = 0.5  # a positive window is trained and remembered when this much of it is speech
+    background_speech_share: float = 0.1  # windows of positive clips with at most this much speech train as others
+    collapsed_spread: float = 0.01  # an encoder whose held-back embeddings spread less collapsed (see `health`)
+    collapsed_score_range: float = 0.1  # ... or whose validation scores span less than this
+    collapsed_loss_share: float = 0.5  # ... or with more than this share of the last epoch's losses at the margin
+    max_validation_eer: float = 0.25  # held-back clips with a higher window EER do not separate
     seed: int = 0
 
 
 @dataclass
 class Clip:
+    """A training clip: mono `samples` at the front end's rate, and for positives `speech`, whether each
+    32 ms frame is speech (`speech_activity.speech_frames`; None: every window counts)."""
+
     path: Path
     samples: np.ndarray
+    speech: np.ndarray | None = None
+
+    def speech_share(self, front_end: FrontEnd, step_frames: int) -> np.ndarray:
+        """The share of speech in each of the clip's windows at `step_frames` (as `clip_windows` cuts them)."""
+        frames = (len(self.samples) - front_end.n_fft) // front_end.hop_length + 1
+        count = max(0, (frames - front_end.window_frames) // step_frames + 1)
+        if self.speech is None:
+            return np.ones(count)
+        starts = np.arange(count) * step_frames * front_end.frame_seconds
+        return speech_share(self.speech, starts, front_end.window_seconds)
+
+    def speech_spans(self) -> list[tuple[float, float]]:
+        """Where the clip holds speech, (start, end) in seconds; all of it when not known."""
+        return [(0.0, math.inf)] if self.speech is None else speech_spans(self.speech)
 
 
 def find_clips(folder: str | Path) -> list[Path]:
@@ -89,22 +115,42 @@ def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Pat
     return find_clips(root / target), negatives
 
 
-def load_clips(paths: list[Path], front_end: FrontEnd, role: str) -> list[Clip]:
-    """Decode clips at the front end's rate; every problem names the clip."""
+def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False) -> list[Clip]:
+    """Decode clips at the front end's rate; with `find_speech`, mark their speech (see `Clip`).
+
+    A clip that cannot be decoded stops training, naming it. Clips shorter than one window, silent,
+    or (with `find_speech`) without one window's worth of speech are left out with one warning that
+    names them: real clip folders hold such clips. Training stops only when none is left.
+    """
     if not paths:
         raise TrainingDataError(None, f"no {role} clips found")
-    clips = []
+    clips, skipped = [], []
     for path in paths:
         try:
             samples = load_audio(path, front_end.sample_rate)
         except MediaError as error:
             raise TrainingDataError(path, f"{role} clip unusable: {error.problem}") from None
         if len(samples) < front_end.min_samples:
-            raise TrainingDataError(path, f"{role} clip is {len(samples) / front_end.sample_rate:.2f} s long, "
-                                          f"shorter than one window ({front_end.window_seconds:.2f} s)")
+            skipped.append(f"{path.name} ({len(samples) / front_end.sample_rate:.2f} s)")
+            continue
         if np.max(np.abs(samples)) < 1e-4:
-            raise TrainingDataError(path, f"{role} clip is silent")
+            skipped.append(f"{path.name} (silent)")
+            continue
         clips.append(Clip(path, samples))
+    if find_speech:
+        for clip, speech in zip(clips, speech_frames([load_audio(c.path, VAD_SAMPLE_RATE) for c in clips]),
+                                strict=True):
+            clip.speech = speech
+            if speech.sum() * VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE < front_end.window_seconds:
+                skipped.append(f"{clip.path.name} (no speech found)")
+        clips = [clip for clip in clips if clip.speech is None or clip.speech.sum() * VAD_FRAME_SAMPLES
+                 / VAD_SAMPLE_RATE >= front_end.window_seconds]
+    kinds = f"shorter than one window ({front_end.window_seconds:.2f} s), silent or without speech"
+    if not clips:
+        folders = ", ".join(sorted({str(path.parent) for path in paths}))
+        raise TrainingDataError(folders, f"no usable {role} clips, all {len(paths)} are {kinds}: {', '.join(skipped)}")
+    if skipped:
+        log.warning("left out %d of %d %s clips, %s: %s", len(skipped), len(paths), role, kinds, ", ".join(skipped))
     return clips
 
 
@@ -143,18 +189,33 @@ def parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]
 
 
 class WindowSampler:
-    """Builds each epoch's training windows from clips put through fresh broadcast chains."""
+    """Builds each epoch's training windows from clips put through fresh broadcast chains.
+
+    Positive windows are those mostly of speech (`min_speech_share`); the windows of positive clips
+    with next to no speech in them (pauses, music, applause, the room: `background_speech_share`)
+    train as negatives, so that the sound of the target's sessions is not learnt as the target.
+    """
 
     def __init__(self, positives: list[Clip], negatives: list[Clip], front_end: FrontEnd,
                  config: TrainingConfig, device: str, rng: np.random.Generator):
         self.positives, self.negatives = positives, negatives
         self.front_end, self.config, self.device = front_end, config, device
         self.chain = BroadcastChain(front_end.sample_rate, rng, tuple(clip.samples for clip in negatives))
+        shares = [clip.speech_share(front_end, config.train_step_frames) for clip in positives]
+        self.speech_masks = [torch.from_numpy(share >= config.min_speech_share) for share in shares]
+        self.background_masks = [torch.from_numpy(share <= config.background_speech_share) for share in shares]
+
+    def signal_windows(self, signals: list[np.ndarray], step_frames: int) -> list[torch.Tensor]:
+        return signals_windows(signals, self.front_end, step_frames, self.device)
 
     def windows(self, signals: list[np.ndarray], step_frames: int) -> torch.Tensor:
-        pieces = map_in_threads(lambda s: clip_windows(s, self.front_end, step_frames, self.device), signals)
+        return self.joined([p for p in self.signal_windows(signals, step_frames) if p.shape[0]])
+
+    def joined(self, pieces: list[torch.Tensor]) -> torch.Tensor:
         pieces = [p for p in pieces if p.shape[0]]
-        return torch.cat(pieces) if pieces else torch.zeros(0, self.front_end.n_mels, self.front_end.window_frames)
+        if not pieces:
+            return torch.zeros(0, self.front_end.n_mels, self.front_end.window_frames, device=self.device)
+        return torch.cat(pieces)
 
     def negative_makers(self) -> list[SignalMaker]:
         rate = self.front_end.sample_rate
@@ -172,37 +233,49 @@ class WindowSampler:
     def epoch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(positive windows, negative windows) for one epoch."""
         step = self.config.train_step_frames
-        positives = draw_signals([partial(self.chain, clip.samples) for clip in self.positives], rng)
-        return self.windows(positives, step), self.windows(draw_signals(self.negative_makers(), rng), step)
+        chained = self.signal_windows(draw_signals([partial(self.chain, clip.samples) for clip in self.positives],
+                                                   rng), step)
+        speech = [windows[mask.to(windows.device)] for windows, mask in zip(chained, self.speech_masks, strict=True)]
+        background = [windows[mask.to(windows.device)]
+                      for windows, mask in zip(chained, self.background_masks, strict=True)]
+        negatives = self.windows(draw_signals(self.negative_makers(), rng), step)
+        return self.joined(speech), self.joined([negatives, *background])
 
 
-def train(positives: list[str | Path], negatives: list[str | Path], *, front_end: FrontEnd = FrontEnd(),
-          encoder_config: EncoderConfig = EncoderConfig(), config: TrainingConfig = TrainingConfig(),
-          device: str = "cpu", name: str = "model", progress: bool = False) -> SpeakerModel:
-    """Train a model of the target voice from positive clips (the target) and negative clips (others).
+# The base encoder that ships with speakerspot (made by models/make_base.py).
+SHIPPED_BASE = Path(__file__).resolve().parent.parent / "models" / "base.pt"
 
-    Clips may be any format, rate and length of at least one window. A share of the clips is held
-    back, put through broadcast-like chains, and used to report the validation loss and EER and to
-    calibrate the model's threshold (see `validate`).
-    """
-    started = time.monotonic()
-    positive_paths, negative_paths = [Path(p) for p in positives], [Path(p) for p in negatives]
-    for path in set(positive_paths) & set(negative_paths):
-        raise TrainingDataError(path, "is given both as a positive and as a negative clip")
-    positive_clips = load_clips(positive_paths, front_end, "positive")
-    negative_clips = load_clips(negative_paths, front_end, "negative")
 
-    rng = np.random.default_rng(config.seed)
-    torch.manual_seed(config.seed)
-    train_pos, val_pos = split_validation(positive_clips, config.validation_fraction, rng)
-    train_neg, val_neg = split_validation(negative_clips, config.validation_fraction, rng)
+def base_path(base: str | Path | None) -> Path | None:
+    """The model file `base` names: "default" is the shipped base, None or "none" no base."""
+    if base is None or str(base) == "none":
+        return None
+    if str(base) == "default":
+        if not SHIPPED_BASE.is_file():
+            raise ModelFileError(SHIPPED_BASE, "the shipped base model is missing (reinstall speakerspot, or train "
+                                               "from scratch with --base none)")
+        return SHIPPED_BASE
+    return Path(base)
 
-    encoder = SpeakerEncoder(encoder_config).to(device)
+
+def load_base(path: Path, front_end: FrontEnd, device: str) -> SpeakerEncoder:
+    """The encoder of a base model file, to fine-tune; its front end must be the one asked for."""
+    base = load_model(path, device=device)
+    if base.front_end != front_end:
+        raise ModelFileError(path, "the base model computes other features than this training asks for "
+                                   f"({base.front_end} ≠ {front_end})")
+    return base.encoder
+
+
+def fit_encoder(encoder: SpeakerEncoder, sampler: WindowSampler, config: TrainingConfig, rng: np.random.Generator,
+                progress: bool) -> list[float]:
+    """Train `encoder` in place for the config's epochs; returns each step's loss."""
     optimizer = torch.optim.AdamW(parameter_groups(encoder, config.weight_decay), lr=config.learning_rate)
-    total_steps = config.epochs * config.steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total_steps)))  # cosine decay to 0
-    sampler = WindowSampler(train_pos, train_neg, front_end, config, device, rng)
+    total_steps = max(1, config.epochs * config.steps_per_epoch)
+    warmup_steps = config.warmup_epochs * config.steps_per_epoch
+    schedule = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 0
+        optimizer, lambda step: min(1.0, (step + 1) / max(warmup_steps, 1)) * 0.5 * (
+            1 + math.cos(math.pi * step / total_steps)))
     losses: list[float] = []
     with tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False) as bar:
         for epoch in range(config.epochs):
@@ -214,51 +287,202 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
                 losses.append(loss)
                 bar.update()
                 bar.set_postfix(loss=f"{np.mean(losses[-config.steps_per_epoch:]):.3f}")
+    return losses
 
-    # Levels for when no clips can be held back (see UNCALIBRATED_THRESHOLD); the loss keeps other
-    # sounds a margin below the target, so a turn that dips by less stays one turn.
-    model = SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim, device=device), front_end,
-                         decision=Decision(threshold=UNCALIBRATED_THRESHOLD, hysteresis=config.margin), name=name)
+
+def gentler(config: TrainingConfig) -> TrainingConfig:
+    """The schedule to train again with after a collapse: semi-hard negatives throughout (the hardest
+    ones can drive an encoder to map everything to one point), a fifth of the learning rate, and a
+    longer warm-up."""
+    return replace(config, semi_hard_epochs=config.epochs, learning_rate=config.learning_rate / 5,
+                   warmup_epochs=max(2 * config.warmup_epochs, 2))
+
+
+def train(positives: list[str | Path], negatives: list[str | Path], *, front_end: FrontEnd = FrontEnd(),
+          encoder_config: EncoderConfig = EncoderConfig(), config: TrainingConfig = TrainingConfig(),
+          base: str | Path | None = None, require_separation: bool = True, device: str = "cpu",
+          name: str = "model", progress: bool = False) -> SpeakerModel:
+    """Train a model of the target voice from positive clips (the target) and negative clips (others).
+
+    Clips may be any format, rate and length; those shorter than one window, silent or (positives)
+    without speech are left out with a warning. A share of the clips is held back, put through
+    broadcast-like chains, and used to report the validation EER and to calibrate the model's
+    threshold (see `validate`). `base` is a model file whose encoder is fine-tuned, "default" for
+    the one shipped with speakerspot, or None for a new encoder trained from scratch (with
+    `encoder_config`).
+
+    An encoder that collapsed (every window embedded alike, see `health`) is trained once more on a
+    gentler schedule; if it collapses again, or if the held-back clips do not separate (with
+    `require_separation`), a `TrainingDataError` says so and no model is returned.
+    """
+    started = time.monotonic()
+    positive_paths, negative_paths = [Path(p) for p in positives], [Path(p) for p in negatives]
+    for path in set(positive_paths) & set(negative_paths):
+        raise TrainingDataError(path, "is given both as a positive and as a negative clip")
+    positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0)
+    negative_clips = load_clips(negative_paths, front_end, "negative")
+    base = base_path(base)
+    base_encoder = None if base is None else load_base(base, front_end, device)
+
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    train_pos, val_pos = split_validation(positive_clips, config.validation_fraction, rng)
+    train_neg, val_neg = split_validation(negative_clips, config.validation_fraction, rng)
+    attempts = []
+    for attempt_config in (config, gentler(config)):
+        encoder = copy.deepcopy(base_encoder) if base_encoder is not None else SpeakerEncoder(encoder_config)
+        encoder = encoder.to(device)
+        sampler = WindowSampler(train_pos, train_neg, front_end, attempt_config, device, rng)
+        losses = fit_encoder(encoder, sampler, attempt_config, rng, progress)
+        model, validation = calibrated_model(encoder, sampler, train_pos, val_pos, train_neg, val_neg, attempt_config,
+                                             rng, name)
+        model_health = health(model, losses, validation, val_pos or train_pos, val_neg or train_neg, attempt_config)
+        attempts.append(model_health)
+        if not model_health["collapsed"]:
+            break
+        log.warning("the embedding collapsed (%s)%s", describe_health(model_health),
+                    "; training again with a gentler schedule" if len(attempts) == 1 else "")
+    else:
+        raise TrainingDataError(None, f"the embedding collapsed twice ({describe_health(attempts[-1])}): every "
+                                      "window is embedded alike, so the model cannot tell the target from anything; "
+                                      "no model written. Check that the positive clips hold the target's speech "
+                                      "and the negative clips other voices")
+    if validation and validation["positive_windows"] < FEW_CALIBRATION_WINDOWS:
+        log.warning("the levels rest on %d held-back windows of the target (%d clips): with so little, they vary "
+                    "from one training to the next; check them on a recording with `speakerspot eval`",
+                    validation["positive_windows"], len(val_pos))
+    if not model_health["separated"] and require_separation:
+        raise TrainingDataError(None, f"the held-back clips do not separate ({describe_health(model_health)}): the "
+                                      "model cannot tell the target's held-back clips from the others'; no model "
+                                      "written. More or cleaner clips of the target help (--force keeps it anyway)")
+    if not model_health["separated"]:
+        log.warning("the held-back clips do not separate (%s): the model is kept as asked, but expect it to miss the "
+                    "target or to find it where it is not", describe_health(model_health))
     rate = front_end.sample_rate
-    non_speech_windows = sampler.windows([non_speech(4 * rate, rate, rng) for _ in negative_clips],
-                                         front_end.step_frames)
-    train_references = model.embed(torch.cat([sampler.windows([c.samples for c in train_neg], front_end.step_frames),
-                                               non_speech_windows]))
-    # Validation must not see the held-back clips, not even through the bank's curation.
-    model.memory_bank, _ = memory_bank(model, train_pos, train_references, config, sampler)
-    model.others = train_references
-    validation = validate(model, val_pos, val_neg, sampler, config)
-    if validation:
-        model.decision = replace(model.decision, threshold=validation["threshold"],
-                                 hysteresis=validation["hysteresis"], edge_hysteresis=validation["edge_hysteresis"])
-        if validation["positive_windows"] < FEW_CALIBRATION_WINDOWS:
-            log.warning("the levels rest on %d held-back windows of the target (%d clips): with so little, they "
-                        "vary from one training to the next; check them on a recording with `speakerspot eval`",
-                        validation["positive_windows"], len(val_pos))
-    all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
-                                                                              front_end.step_frames))])
-    model.memory_bank, dropped = memory_bank(model, positive_clips, all_references, config, sampler)
-    model.others = all_references
     model.training_summary = {
         "speakerspot_version": __version__,
         "positive_clips": len(positive_clips), "negative_clips": len(negative_clips),
-        "positive_seconds": round(sum(len(c.samples) for c in positive_clips) / front_end.sample_rate, 1),
-        "negative_seconds": round(sum(len(c.samples) for c in negative_clips) / front_end.sample_rate, 1),
+        "positive_seconds": round(sum(len(c.samples) for c in positive_clips) / rate, 1),
+        "positive_speech_seconds": round(sum(float(c.speech.sum()) for c in positive_clips if c.speech is not None)
+                                         * VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE, 1),
+        "negative_seconds": round(sum(len(c.samples) for c in negative_clips) / rate, 1),
         "validation_clips": len(val_pos) + len(val_neg),
-        "config": asdict(config), "final_loss": round(float(np.mean(losses[-config.steps_per_epoch:])), 4),
-        "validation": validation, "memory_bank_size": int(model.memory_bank.shape[0]),
-        "memory_bank_dropped": dropped,
+        "config": asdict(attempt_config), "base": None if base is None else base_description(base),
+        "final_loss": round(float(np.mean(losses[-attempt_config.steps_per_epoch:])), 4) if losses else None,
+        "validation": validation, "health": model_health, "attempts": len(attempts),
+        "memory_bank_size": int(model.memory_bank.shape[0]),
         "seconds": round(time.monotonic() - started, 1),
     }
     return model
 
 
+def training_report(summary: dict) -> str:
+    """What a user needs to trust a model, in words: the clips, the held-back EER and the health line."""
+    lines = [f"{summary['positive_clips']} positive clips ({summary['positive_seconds']} s, "
+             f"{summary['positive_speech_seconds']} s of it speech), {summary['negative_clips']} negative "
+             f"({summary['negative_seconds']} s), {summary['seconds']} s of training"
+             + (f" from the base {summary['base']['file']}" if summary.get("base") else "")]
+    validation, figures = summary["validation"], summary["health"]
+    if validation:
+        lines.append(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}")
+    healthy = "separate" if figures["separated"] else "do NOT separate"
+    lines.append(f"health: {describe_health(figures)}; the held-back target and others {healthy}"
+                 + (f"; trained {summary['attempts']} times (the first collapsed)" if summary["attempts"] > 1 else ""))
+    return "\n".join(lines)
+
+
+def base_description(path: str | Path) -> dict:
+    return {"file": Path(path).name, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}
+
+
+def calibrated_model(encoder: SpeakerEncoder, sampler: WindowSampler, train_pos: list[Clip], val_pos: list[Clip],
+                     train_neg: list[Clip], val_neg: list[Clip], config: TrainingConfig, rng: np.random.Generator,
+                     name: str) -> tuple[SpeakerModel, dict | None]:
+    """The trained encoder with its memory bank, others and decision levels (see `validate`)."""
+    front_end = sampler.front_end
+    # Levels for when no clips can be held back (see UNCALIBRATED_THRESHOLD); the loss keeps other
+    # sounds a margin below the target, so a turn that dips by less stays one turn.
+    model = SpeakerModel(encoder, torch.zeros(1, encoder.config.embedding_dim, device=sampler.device), front_end,
+                         decision=Decision(threshold=UNCALIBRATED_THRESHOLD, hysteresis=config.margin), name=name)
+    rate = front_end.sample_rate
+    non_speech_windows = sampler.windows([non_speech(4 * rate, rate, rng) for _ in train_neg + val_neg],
+                                         front_end.step_frames)
+    train_references = model.embed(torch.cat([sampler.windows([c.samples for c in train_neg], front_end.step_frames),
+                                               non_speech_windows]))
+    # Validation must not see the held-back clips, not even through the bank's curation.
+    model.memory_bank = memory_bank(model, train_pos, train_references, config, sampler)
+    model.others = train_references
+    validation = validate(model, val_pos, val_neg, sampler, config)
+    if validation:
+        model.decision = replace(model.decision, threshold=validation["threshold"],
+                                 hysteresis=validation["hysteresis"], edge_hysteresis=validation["edge_hysteresis"])
+    all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
+                                                                              front_end.step_frames))])
+    model.memory_bank = memory_bank(model, train_pos + val_pos, all_references, config, sampler)
+    model.others = all_references
+    return model, validation
+
+
+def health(model: SpeakerModel, losses: list[float], validation: dict | None, positives: list[Clip],
+           negatives: list[Clip], config: TrainingConfig) -> dict:
+    """Whether the encoder collapsed, and whether the held-back clips separate, in figures.
+
+    `spread` is 1 - |mean| of the unit embeddings of the (held-back, else training) clips' windows:
+    0 when every window is embedded alike, larger the more they differ. A collapsed encoder also
+    holds the triplet loss at the margin (every negative as near as every positive) and scores every
+    window of the validation programmes alike (`score_range`, the 1st to the 99th percentile).
+    """
+    front_end = model.front_end
+
+    def spread(clips: list[Clip]) -> float:
+        embeddings = model.embed(torch.cat([clip_windows(c.samples, front_end, device=str(model.device))
+                                            for c in clips]))
+        return round(1 - float(embeddings.mean(dim=0).norm()), 4)
+
+    last_epoch = np.array(losses[-config.steps_per_epoch:])
+    at_margin = float(np.mean(np.abs(last_epoch - config.margin) < 0.01 * config.margin)) if losses else 0.0
+    figures = {"spread_positive": spread(positives), "spread_negative": spread(negatives),
+               "spread": spread(positives + negatives), "loss_at_margin": round(at_margin, 3),
+               "score_range": None, "eer": None}
+    if validation:
+        figures["score_range"] = validation["score_range"]
+        figures["eer"] = validation["eer"]
+    figures["collapsed"], figures["separated"] = collapsed(figures, config), separated(figures, config)
+    return figures
+
+
+def collapsed(figures: dict, config: TrainingConfig) -> bool:
+    """Whether `health` figures show an encoder that maps every window to about the same point."""
+    low, high = figures["score_range"] or (-1.0, 1.0)
+    return bool(figures["spread"] < config.collapsed_spread or figures["loss_at_margin"] > config.collapsed_loss_share
+                or high - low < config.collapsed_score_range)
+
+
+def separated(figures: dict, config: TrainingConfig) -> bool:
+    """Whether `health` figures show held-back target and other clips told apart (or none held back)."""
+    return figures["eer"] is None or figures["eer"] <= config.max_validation_eer
+
+
+def describe_health(figures: dict) -> str:
+    """The health figures in words, for the user."""
+    words = [f"embedding spread {figures['spread']:.3f} (target {figures['spread_positive']:.3f}, "
+             f"others {figures['spread_negative']:.3f})"]
+    if figures["score_range"] is not None:
+        low, high = figures["score_range"]
+        words.append(f"held-back scores from {low:.2f} to {high:.2f}")
+    if figures["eer"] is not None:
+        words.append(f"held-back EER {figures['eer']:.1%}")
+    words.append(f"{figures['loss_at_margin']:.0%} of the last epoch's steps at the margin")
+    return ", ".join(words)
+
+
 def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor, config: TrainingConfig,
-                sampler: WindowSampler) -> tuple[torch.Tensor, int]:
-    """(bank, number of windows dropped): the embeddings of the clips' windows that identify the target.
+                sampler: WindowSampler) -> torch.Tensor:
+    """The embeddings of the clips' speech windows that identify the target: (n, dim).
 
     Each clip enters as recorded and through `config.bank_chains` broadcast-like chains (fixed
     seed), so that the target heard through a telephone line or under music has entries of its own.
+    Only windows mostly of speech enter (`config.min_speech_share`).
 
     A window is kept when its median cosine to the windows of the target's other clips exceeds its
     top-5 mean cosine to the negatives (voices and non-speech) by the training margin. A few windows
@@ -267,13 +491,16 @@ def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor,
     are a minority by definition: at most half of the windows are dropped, the worst first.
     """
     rng = np.random.default_rng(config.seed + 2)
-    embeddings = [model.embed(sampler.windows([clip.samples] + [sampler.chain(clip.samples, rng)
-                                                                for _ in range(config.bank_chains)],
-                                              model.front_end.step_frames)) for clip in clips]
+    step = model.front_end.step_frames
+    embeddings = []
+    for clip in clips:
+        speech = torch.from_numpy(np.tile(clip.speech_share(model.front_end, step) >= config.min_speech_share,
+                                          1 + config.bank_chains)).to(model.device)
+        signals = [clip.samples] + [sampler.chain(clip.samples, rng) for _ in range(config.bank_chains)]
+        embeddings.append(model.embed(sampler.windows(signals, step))[speech])
     owners = torch.cat([torch.full((len(e),), index, device=e.device) for index, e in enumerate(embeddings)])
     candidates = torch.cat(embeddings)
-    keep = identifying_entries(candidates, owners, negatives, config.margin, model.top_k)
-    return candidates[keep], int((~keep).sum())
+    return candidates[identifying_entries(candidates, owners, negatives, config.margin, model.top_k)]
 
 
 def identifying_entries(candidates: torch.Tensor, owners: torch.Tensor, negatives: torch.Tensor, margin: float,
@@ -351,28 +578,35 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         return None
     rng = np.random.default_rng(config.seed + 1)
     rate, width = model.front_end.sample_rate, model.front_end.window_seconds
-    pieces = [(c.samples, True) for c in val_pos] + [(c.samples, False) for c in val_neg]
-    pieces += [(non_speech(4 * rate, rate, rng), False) for _ in range(len(val_neg))]
-    pos_scores, neg_scores, neg_pieces = [], [], []
+    pieces = [(c.samples, c) for c in val_pos] + [(c.samples, None) for c in val_neg]
+    pieces += [(non_speech(4 * rate, rate, rng), None) for _ in range(len(val_neg))]
+    pos_scores, neg_scores, neg_pieces, raw_scores = [], [], [], []
     for chained in (False, True):
         order = rng.permutation(len(pieces))
         programme, spans = string_together([sampler.chain(pieces[i][0], rng) if chained else pieces[i][0]
                                             for i in order], rate, rng)
         result = scan(model, programme)
         overlaps = span_overlaps(result.window_times, width, spans)
-        is_target = np.array([pieces[i][1] for i in order], bool)
+        is_target = np.array([pieces[i][1] is not None for i in order], bool)
         coverage = overlaps[is_target].sum(axis=0) / width  # share of each window inside a target turn
+        speech = span_overlaps(result.window_times, width, [
+            (start + speech_start, start + speech_end) for (start, _), i in zip(spans, order, strict=True)
+            if pieces[i][1] is not None for speech_start, speech_end in pieces[i][1].speech_spans()]).sum(axis=0)
         others = coverage == 0
-        pos_scores.append(result.smoothed_scores[coverage >= INSIDE_TURN])
+        inside = (coverage >= INSIDE_TURN) & (speech / width >= config.min_speech_share)
+        pos_scores.append(result.smoothed_scores[inside])
         neg_scores.append(result.smoothed_scores[others])
         neg_pieces.append(covering_piece(overlaps, order)[others])
+        raw_scores.append(result.window_scores)
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
     eer, eer_threshold = equal_error_rate(positives, negatives)
     threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, np.concatenate(neg_pieces),
                                                              eer_threshold)
+    score_range = np.percentile(np.concatenate(raw_scores), [1, 99])
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
             "edge_hysteresis": round(edge_hysteresis, 4), "eer_threshold": round(eer_threshold, 4),
-            "positive_windows": len(positives), "negative_windows": len(negatives)}
+            "positive_windows": len(positives), "negative_windows": len(negatives),
+            "score_range": [round(float(score_range[0]), 4), round(float(score_range[1]), 4)]}
 
 
 def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_pieces: np.ndarray,
@@ -445,7 +679,10 @@ def covering_piece(overlaps: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = 0.95) -> SpeakerModel:
     """Add the windows of more positive `clips` to the model's memory bank, without retraining
     (see `memory_bank.enroll`). The threshold is kept. Returns the model, changed in place."""
-    loaded = load_clips([Path(c) for c in clips], model.front_end, "positive")
-    windows = torch.cat([clip_windows(clip.samples, model.front_end, device=str(model.device)) for clip in loaded])
+    loaded = load_clips([Path(c) for c in clips], model.front_end, "positive", find_speech=True)
+    step = model.front_end.step_frames
+    min_share = model.training_summary.get("config", {}).get("min_speech_share", TrainingConfig.min_speech_share)
+    windows = torch.cat([clip_windows(clip.samples, model.front_end, device=str(model.device))[
+        torch.from_numpy(clip.speech_share(model.front_end, step) >= min_share).to(model.device)] for clip in loaded])
     model.memory_bank = enroll_embeddings(model.memory_bank, model.embed(windows), merge_similarity)
     return model

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,16 @@ from .files import atomic_write
 if TYPE_CHECKING:  # the CLI reads the format names without paying for torch
     from .scanning import ScanResult
 
-EDL_FRAMES_PER_SECOND = 25  # PAL/DVB timecode
+EDL_FRAMES_PER_SECOND = 25.0  # PAL/DVB timecode, for a recording without video
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What some formats need besides the result: `windows` (json, jsonl: every window's score),
+    and for edl the recording's video frame rate (None: no video, 25 fps timecode, audio-only events)."""
+
+    windows: bool = False
+    frame_rate: float | None = None
 
 
 def format_timestamp(seconds: float) -> str:
@@ -38,29 +48,43 @@ def clock(seconds: float, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}{separator}{rest % 1000:03d}"
 
 
-def timecode(seconds: float, fps: int = EDL_FRAMES_PER_SECOND) -> str:
-    """SMPTE `HH:MM:SS:FF` (non-drop) at `fps` frames per second."""
-    frames = round(seconds * fps)
-    hours, rest = divmod(frames, 3600 * fps)
-    minutes, rest = divmod(rest, 60 * fps)
-    return f"{hours:02d}:{minutes:02d}:{rest // fps:02d}:{rest % fps:02d}"
+def is_drop_frame(frame_rate: float) -> bool:
+    """29.97 and 59.94 fps (NTSC) count timecode with drop-frame numbering."""
+    return any(abs(frame_rate - nominal * 1000 / 1001) < 0.01 for nominal in (30, 60))
 
 
-def render_txt(result: ScanResult, windows: bool = False) -> str:
+def timecode(frame: int, frame_rate: float) -> str:
+    """SMPTE timecode of frame number `frame`: `HH:MM:SS:FF`, or `HH:MM:SS;FF` in drop-frame numbering
+    (which skips 2 frame numbers, 4 at 59.94, at each minute but every tenth, so that the timecode
+    keeps to the clock)."""
+    nominal = round(frame_rate)
+    separator = ":"
+    if is_drop_frame(frame_rate):
+        dropped = 2 * nominal // 30
+        per_ten_minutes, per_minute = nominal * 600 - 9 * dropped, nominal * 60 - dropped
+        tens, rest = divmod(frame, per_ten_minutes)
+        frame += 9 * dropped * tens + (dropped * ((rest - dropped) // per_minute) if rest > dropped else 0)
+        separator = ";"
+    hours, rest = divmod(frame, 3600 * nominal)
+    minutes, rest = divmod(rest, 60 * nominal)
+    return f"{hours:02d}:{minutes:02d}:{rest // nominal:02d}{separator}{rest % nominal:02d}"
+
+
+def render_txt(result: ScanResult, options: RenderOptions) -> str:
     """One line per segment for people: `HH:MM:SS.s – HH:MM:SS.s  score`."""
     return "".join(f"{format_timestamp(s.start)} – {format_timestamp(s.end)}  {s.score:.3f}\n"
                    for s in result.segments)
 
 
-def render_json(result: ScanResult, windows: bool = False) -> str:
-    return json.dumps(result.to_dict(windows=windows), indent=1) + "\n"
+def render_json(result: ScanResult, options: RenderOptions) -> str:
+    return json.dumps(result.to_dict(windows=options.windows), indent=1) + "\n"
 
 
-def render_jsonl(result: ScanResult, windows: bool = False) -> str:
-    return json.dumps(result.to_dict(windows=windows), separators=(",", ":")) + "\n"
+def render_jsonl(result: ScanResult, options: RenderOptions) -> str:
+    return json.dumps(result.to_dict(windows=options.windows), separators=(",", ":")) + "\n"
 
 
-def render_csv(result: ScanResult, windows: bool = False) -> str:
+def render_csv(result: ScanResult, options: RenderOptions) -> str:
     buffer = io.StringIO()
     table = csv.writer(buffer, lineterminator="\n")
     table.writerow(["file", "model", "start", "end", "score"])
@@ -72,33 +96,45 @@ def label(result: ScanResult, score: float) -> str:
     return f"{result.model} ({score:.2f})"
 
 
-def render_srt(result: ScanResult, windows: bool = False) -> str:
+def render_srt(result: ScanResult, options: RenderOptions) -> str:
     return "".join(f"{number}\n{clock(s.start, ',')} --> {clock(s.end, ',')}\n{label(result, s.score)}\n\n"
                    for number, s in enumerate(result.segments, start=1))
 
 
-def render_vtt(result: ScanResult, windows: bool = False) -> str:
+def render_vtt(result: ScanResult, options: RenderOptions) -> str:
     return "WEBVTT\n\n" + "".join(f"{clock(s.start, '.')} --> {clock(s.end, '.')}\n{label(result, s.score)}\n\n"
                                   for s in result.segments)
 
 
-def render_rttm(result: ScanResult, windows: bool = False) -> str:
-    """NIST RTTM: SPEAKER file channel onset duration <NA> <NA> name confidence <NA>."""
+def render_rttm(result: ScanResult, options: RenderOptions) -> str:
+    """NIST RTTM as pyannote writes it: SPEAKER file 1 onset duration <NA> <NA> name <NA> <NA>. The file
+    id is the recording's file name without its extension, spaces made underscores (RTTM fields are
+    separated by spaces); the score is not a confidence in RTTM's sense, so it is left out."""
     recording = Path(result.file).stem.replace(" ", "_")
     speaker = result.model.replace(" ", "_")
-    return "".join(f"SPEAKER {recording} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {speaker} {s.score:.4f} <NA>\n"
+    return "".join(f"SPEAKER {recording} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
                    for s in result.segments)
 
 
-def render_audacity(result: ScanResult, windows: bool = False) -> str:
+def render_audacity(result: ScanResult, options: RenderOptions) -> str:
     """Audacity label track: start<TAB>end<TAB>label, seconds."""
     return "".join(f"{s.start:.6f}\t{s.end:.6f}\t{label(result, s.score)}\n" for s in result.segments)
 
 
-def render_ffmetadata(result: ScanResult, windows: bool = False) -> str:
-    """FFmpeg FFMETADATA1 chapters in milliseconds: `ffmpeg -i rec.ts -i this -map_metadata 1 -codec copy`."""
-    chapters = "".join(f"\n[CHAPTER]\nTIMEBASE=1/1000\nSTART={round(s.start * 1000)}\nEND={round(s.end * 1000)}\n"
-                       f"title={escape_ffmetadata(label(result, s.score))}\n" for s in result.segments)
+def render_ffmetadata(result: ScanResult, options: RenderOptions) -> str:
+    """FFmpeg FFMETADATA1 chapters in milliseconds, one per segment and one per stretch between them.
+
+    Matroska keeps chapters as written (`ffmpeg -i rec.ts -i this -map 0 -map_chapters 1 -c copy
+    rec.mkv`); MP4 makes each chapter run to the next and the first start at 0, so without the
+    chapters between the segments the stretches where the target does not speak would read as the
+    target. MPEG-TS holds no chapters at all.
+    """
+    bounds = [0.0] + [t for s in result.segments for t in (s.start, s.end)] + [max(result.duration, 0.0)]
+    titles = [title for s in result.segments for title in (f"not {result.model}", label(result, s.score))]
+    titles.append(f"not {result.model}")
+    chapters = "".join(f"\n[CHAPTER]\nTIMEBASE=1/1000\nSTART={round(start * 1000)}\nEND={round(end * 1000)}\n"
+                       f"title={escape_ffmetadata(title)}\n"
+                       for start, end, title in zip(bounds[:-1], bounds[1:], titles, strict=True) if end > start)
     return ";FFMETADATA1\n" + chapters
 
 
@@ -108,22 +144,29 @@ def escape_ffmetadata(text: str) -> str:
     return text
 
 
-def render_edl(result: ScanResult, windows: bool = False) -> str:
-    """CMX3600 edit decision list: one cut per segment, source and record timecodes at 25 fps."""
-    lines = [f"TITLE: {Path(result.file).stem} {result.model}"[:70], "FCM: NON-DROP FRAME", ""]
-    record = 0.0
+def render_edl(result: ScanResult, options: RenderOptions) -> str:
+    """CMX3600 edit decision list: one cut per segment, at the recording's video frame rate
+    (drop-frame at 29.97 and 59.94), audio and video channels (`AA/V`), or audio only (`A`) and
+    25 fps for a recording without video. Segment edges are rounded to frames once; source and
+    record durations are the same frame counts."""
+    frame_rate = options.frame_rate or EDL_FRAMES_PER_SECOND
+    mode = "DROP FRAME" if is_drop_frame(frame_rate) else "NON-DROP FRAME"
+    channels = "AA/V" if options.frame_rate else "A"
+    lines = [f"TITLE: {Path(result.file).stem} {result.model}"[:70], f"FCM: {mode}", ""]
+    record = 0
     for number, s in enumerate(result.segments, start=1):
-        duration = s.end - s.start
-        lines.append(f"{number:03d}  AX       AA/V  C        {timecode(s.start)} {timecode(s.end)} "
-                     f"{timecode(record)} {timecode(record + duration)}")
+        start, end = round(s.start * frame_rate), round(s.end * frame_rate)
+        lines.append(f"{number:03d}  AX       {channels:<5} C        {timecode(start, frame_rate)} "
+                     f"{timecode(end, frame_rate)} {timecode(record, frame_rate)} "
+                     f"{timecode(record + end - start, frame_rate)}")
         lines.append(f"* FROM CLIP NAME: {Path(result.file).name}")
         lines.append(f"* COMMENT: {label(result, s.score)}")
         lines.append("")
-        record += duration
+        record += end - start
     return "\n".join(lines) + "\n"
 
 
-RENDERERS: dict[str, Callable[[ScanResult, bool], str]] = {
+RENDERERS: dict[str, Callable[[ScanResult, RenderOptions], str]] = {
     "txt": render_txt, "json": render_json, "jsonl": render_jsonl, "csv": render_csv, "srt": render_srt,
     "vtt": render_vtt, "rttm": render_rttm, "audacity": render_audacity, "ffmetadata": render_ffmetadata,
     "edl": render_edl,
@@ -136,12 +179,13 @@ def extension(format_name: str) -> str:
     return EXTENSIONS.get(format_name, format_name)
 
 
-def render(result: ScanResult, format_name: str, windows: bool = False) -> str:
+def render(result: ScanResult, format_name: str, options: RenderOptions = RenderOptions()) -> str:
     """`result` as text in `format_name`."""
-    return RENDERERS[format_name](result, windows)
+    return RENDERERS[format_name](result, options)
 
 
-def write_result(result: ScanResult, format_name: str, output: str | Path, windows: bool = False) -> None:
+def write_result(result: ScanResult, format_name: str, output: str | Path,
+                 options: RenderOptions = RenderOptions()) -> None:
     """Write `result` in `format_name` to the file `output`, atomically."""
     with atomic_write(output) as file:
-        file.write(render(result, format_name, windows))
+        file.write(render(result, format_name, options))

@@ -101,3 +101,54 @@ def write_timed_frames(path: Path, codec: str, rate: int, layout: str,
         for packet in stream.encode(None):
             container.mux(packet)
     return Path(path)
+
+
+class EndlessRecording:
+    """A FIFO at `path` that serves a WAV stream without end (noise, `rate` Hz mono, 16-bit), a second
+    of audio every 50 ms, to every reader that opens it: a scan of it never finishes on its own. For
+    tests that must stop a scan part way whatever the machine's speed. Use as a context manager."""
+
+    def __init__(self, path: Path, rate: int = 16000):
+        import os
+        import threading
+
+        self.path, self.rate = Path(path), rate
+        os.mkfifo(self.path)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def __enter__(self) -> EndlessRecording:
+        self.thread.start()
+        return self
+
+    def header(self) -> bytes:
+        import struct
+
+        unknown = 0xFFFFFFFF  # a stream: no length
+        return (b"RIFF" + struct.pack("<I", unknown) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, self.rate,
+                                                                                    2 * self.rate, 2, 16)
+                + b"data" + struct.pack("<I", unknown))
+
+    def serve(self) -> None:
+        rng = np.random.default_rng(0)
+        while not self.stopping.is_set():
+            try:
+                with open(self.path, "wb") as pipe:  # waits for a reader
+                    pipe.write(self.header())
+                    while not self.stopping.is_set():
+                        pipe.write((rng.normal(0, 3000, self.rate)).astype("<i2").tobytes())
+                        pipe.flush()
+                        self.stopping.wait(0.05)
+            except (BrokenPipeError, ConnectionResetError):  # that reader is gone: serve the next one
+                continue
+
+    def __exit__(self, *exception) -> None:
+        import os
+
+        self.stopping.set()
+        try:  # a writer waiting for a reader: give it one, so that it sees the stop
+            os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+        self.thread.join(timeout=5)
+        self.path.unlink()

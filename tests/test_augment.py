@@ -5,9 +5,9 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
-import torch
 from conftest import SPEECH, read_clip
 
+from speakerspot import threads
 from speakerspot.augment import BroadcastChain, draw_signals, fft_length, non_speech
 
 
@@ -28,18 +28,14 @@ def test_fft_lengths_are_the_smallest_products_of_2_3_and_5_at_or_above_the_sign
         assert fft_length(length) == smallest_5_smooth_at_or_above(length), length
 
 
-def test_signals_drawn_in_threads_are_those_drawn_one_by_one():
+def test_signals_drawn_in_threads_are_those_drawn_one_by_one(monkeypatch):
     speech, rate = read_clip(sorted((SPEECH / "train" / "rms").iterdir())[0])
     chain = BroadcastChain(rate, np.random.default_rng(0))
     makers = [partial(chain, speech)] * 4 + [partial(non_speech, 2 * rate, rate)] * 4
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(2)
-        in_threads = draw_signals(makers, np.random.default_rng(1))
-        torch.set_num_threads(1)
-        one_by_one = draw_signals(makers, np.random.default_rng(1))
-    finally:
-        torch.set_num_threads(threads)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    in_threads = draw_signals(makers, np.random.default_rng(1))
+    monkeypatch.setattr(threads, "available_cores", lambda: 1)
+    one_by_one = draw_signals(makers, np.random.default_rng(1))
     assert [len(s) for s in in_threads] == [len(speech)] * 4 + [2 * rate] * 4
     for threaded, single in zip(in_threads, one_by_one, strict=True):
         np.testing.assert_array_equal(threaded, single)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -17,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES
 
@@ -88,18 +90,21 @@ def test_several_results_on_stdout_stay_parseable_as_json_lines(model_file, tmp_
     assert [Path(d["file"]).name for d in documents] == ["news.ts", "late.ts"]
 
 
-def test_several_results_on_stdout_make_one_csv_table(model_file, reference_model, tmp_path):
+def test_several_results_on_stdout_make_one_csv_table_or_json_lines(model_file, reference_model, tmp_path):
     root = archive(tmp_path)
     (root / "2026" / "broken.ts").unlink()
     other = second_model(reference_model, tmp_path)
-    result = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-m", str(other), "-f", "csv",
-                                      "-f", "json", "-q", "--workers", "1"])
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    documents = [json.loads(line) for line in lines if line.startswith("{")]
-    table = list(csv.DictReader(line for line in lines if not line.startswith("{")))
+
+    def scanned(format_name: str) -> str:
+        result = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-m", str(other), "-f",
+                                          format_name, "-q", "--workers", "1"])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    documents = [json.loads(line) for line in scanned("json").splitlines()]  # JSON lines: one per result
     assert len(documents) == 4  # two recordings, two models
-    assert len(table) == sum(len(d["segments"]) for d in documents) > 0  # one header, every segment a row
+    table = list(csv.DictReader(io.StringIO(scanned("csv"))))  # one header, every segment a row
+    assert len(table) == sum(len(d["segments"]) for d in documents) > 0
     assert {row["model"] for row in table} <= {"fixture", "other"}
 
 
@@ -195,17 +200,32 @@ def start_batch(tmp_path, model_file, copies: int, workers: int, stored: int):
 
 
 def test_killing_a_batch_loses_no_finished_result_and_it_resumes(model_file, tmp_path):
-    root, db, process = start_batch(tmp_path, model_file, copies=8, workers=1, stored=2)
-    process.kill()
-    process.communicate()
-    done = stored_count(db)
-    assert 2 <= done < 8, "the batch should have been killed part way"
-    rows = sqlite3.connect(db).execute("SELECT status, segments, window_scores FROM results").fetchall()
-    assert len(rows) == done and all(status == "done" and json.loads(segments) and scores
-                                     for status, segments, scores in rows)
+    from media import EndlessRecording
+
+    root = tmp_path / "pvr"
+    root.mkdir()
+    for number in (0, 1, 3, 4, 5, 6, 7):
+        shutil.copy(FIXTURES / "sample.ts", root / f"{number}.ts")
+    db = tmp_path / "results.sqlite"
+    with EndlessRecording(root / "2.ts"):  # the third recording never ends: the batch is killed on it
+        process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", *(str(root / f"{n}.ts") for n in
+                                                                                   range(8)),
+                                    "-m", str(model_file), "--db", str(db), "--workers", "1", "-q"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while stored_count(db) < 2 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()[1]
+        process.kill()
+        process.communicate()
+    assert stored_count(db) == 2
+    rows = sqlite3.connect(db).execute("SELECT recording, status, segments, window_scores FROM results").fetchall()
+    assert sorted(Path(recording).name for recording, *_ in rows) == ["0.ts", "1.ts"]
+    assert all(status == "done" and json.loads(segments) and scores for _, status, segments, scores in rows)
+    shutil.copy(FIXTURES / "sample.ts", root / "2.ts")
     resumed = scan_folder(root, model_file, "--db", str(db))
     assert resumed.exit_code == 0
-    assert f"scanned {8 - done} of 8 recordings, {done} unchanged" in resumed.output
+    assert "scanned 6 of 8 recordings, 2 unchanged" in resumed.output
 
 
 def stored_count(db) -> int:
@@ -232,31 +252,57 @@ def child_pids(pid: int) -> list[int]:
             for child in (task / "children").read_text().split()]
 
 
-class PoolThatBreaksOnce:
-    """Stands in for ProcessPoolExecutor: the first pool breaks at its second submission, as a real
-    one does when a worker dies between one recording's result and the next submission."""
+def pool_that_breaks_once() -> tuple[type, list]:
+    """A stand-in for ProcessPoolExecutor, and the pools made of it: the first breaks at its second
+    submission, as a real one does when a worker dies between one recording's result and the next
+    submission."""
+    pools = []
 
-    pools = 0
+    class PoolThatBreaksOnce:
+        def __init__(self, *args, **kwargs):
+            pools.append(self)
+            self.breaks = len(pools) == 1
+            self.submitted = 0
 
-    def __init__(self, *args, **kwargs):
-        PoolThatBreaksOnce.pools += 1
-        self.breaks = PoolThatBreaksOnce.pools == 1
-        self.submitted = 0
+        def submit(self, function, path, settings):
+            self.submitted += 1
+            if self.breaks and self.submitted == 2:
+                raise BrokenProcessPool("A child process terminated abruptly")
+            future = Future()
+            future.set_result((f"results of {path.name}", 1.0))
+            return future
 
-    def submit(self, function, path, settings):
-        self.submitted += 1
-        if self.breaks and self.submitted == 2:
-            raise BrokenProcessPool("A child process terminated abruptly")
-        future = Future()
-        future.set_result((f"results of {path.name}", 1.0))
-        return future
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
 
-    def shutdown(self, wait=True, cancel_futures=False):
-        pass
+    return PoolThatBreaksOnce, pools
 
 
 def test_a_pool_that_breaks_between_submissions_costs_no_recording(monkeypatch, tmp_path):
-    monkeypatch.setattr(batch, "ProcessPoolExecutor", PoolThatBreaksOnce)
+    pool, pools = pool_that_breaks_once()
+    monkeypatch.setattr(batch, "ProcessPoolExecutor", pool)
     recordings = [Recording(tmp_path / f"{number}.ts", tmp_path) for number in range(4)]
     outcomes = list(batch.scan_in_workers([], recordings, None, workers=1))
     assert outcomes == [(recording, (f"results of {recording.path.name}", 1.0)) for recording in recordings]
+    assert len(pools) > 1 and pools[0].breaks  # the first pool broke, and a new one took over
+
+
+def test_a_batch_its_caller_stops_ends_its_workers_and_no_other_process(reference_model, tmp_path):
+    import multiprocessing
+
+    bystander = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(120,))
+    bystander.start()  # the calling program's own child process
+    try:
+        for number in range(3):
+            shutil.copy(FIXTURES / "sample.ts", tmp_path / f"{number}.ts")
+        recordings = [Recording(tmp_path / f"{number}.ts", tmp_path) for number in range(3)]
+
+        def stop(recording, results):
+            raise RuntimeError("the caller stops")
+
+        with pytest.raises(RuntimeError, match="the caller stops"):
+            batch.scan_batch([reference_model], recordings, stop, workers=2)
+        assert bystander.is_alive()
+        assert multiprocessing.active_children() == [bystander]  # the pool's workers are gone
+    finally:
+        bystander.terminate()

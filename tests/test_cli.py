@@ -104,8 +104,8 @@ CASES = [
     (["eval", SAMPLE, "-m", "{m}", "--truth", "{d}/notmedia.ts"], 1, "notmedia.ts: not a truth file"),
     (["train", "--pos", "{d}/empty", "--neg", SLT, "-o", "{d}/m.pt"], 5, "no positive clips"),
     (["train", "--pos", SLT, "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "no negative clips"),
-    (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/m.pt"], 5, "short.wav: positive clip is 0.50 s long"),
-    (["train", "--pos", "{d}/silent", "--neg", SLT, "-o", "{d}/m.pt"], 5, "silent.wav: positive clip is silent"),
+    (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/m.pt"], 5, "short.wav (0.50 s)"),
+    (["train", "--pos", "{d}/silent", "--neg", SLT, "-o", "{d}/m.pt"], 5, "silent.wav (silent)"),
     (["train", "--pos", SLT, "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
     (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such folder"),
     (["train", "{d}", "-o", "{d}/m.pt"], 2, "needs --target"),
@@ -156,21 +156,22 @@ def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp
 
 
 def test_ctrl_c_during_a_scan_leaves_no_output_file(model_file, tmp_path):
-    long = tmp_path / "long.wav"  # ten minutes: the scan is still running when it is interrupted
-    rng = np.random.default_rng(0)
-    soundfile.write(long, (rng.normal(0, 0.05, 16000 * 600)).astype(np.float32), 16000, subtype="PCM_16")
-    output = tmp_path / "out" / "long.json"
+    from media import EndlessRecording
+
+    output = tmp_path / "out" / "live.json"
     output.parent.mkdir()
-    process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", str(long), "-m", str(model_file),
-                                "-f", "json", "-o", str(output)], stderr=subprocess.PIPE, start_new_session=True)
-    progress, deadline = b"", time.monotonic() + 60
-    while b"s of audio" not in progress and time.monotonic() < deadline and process.poll() is None:
-        if select.select([process.stderr], [], [], 0.1)[0]:
-            progress += os.read(process.stderr.fileno(), 4096)
-    assert b"s of audio" in progress, progress  # the scan is under way
-    os.killpg(process.pid, signal.SIGINT)  # to the whole process group, as a terminal sends it
-    errors = progress + process.communicate(timeout=60)[1]
-    assert process.returncode == 130
+    with EndlessRecording(tmp_path / "live.wav") as live:  # the scan cannot finish before it is interrupted
+        process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", str(live.path), "-m",
+                                    str(model_file), "-f", "json", "-o", str(output)], stderr=subprocess.PIPE,
+                                   start_new_session=True)
+        progress, deadline = b"", time.monotonic() + 120
+        while b"s of audio" not in progress and time.monotonic() < deadline and process.poll() is None:
+            if select.select([process.stderr], [], [], 0.1)[0]:
+                progress += os.read(process.stderr.fileno(), 4096)
+        assert b"s of audio" in progress, progress  # the scan is under way
+        os.killpg(process.pid, signal.SIGINT)  # to the whole process group, as a terminal sends it
+        errors = progress + process.communicate(timeout=60)[1]
+    assert process.returncode == 130, errors
     assert b"speakerspot: interrupted" in errors and b"Traceback" not in errors
     assert list(output.parent.iterdir()) == []  # neither the output nor a temporary file
 
@@ -183,3 +184,36 @@ def test_train_options_default_to_the_library_defaults():
     defaults = {option.name: option.default for option in cli.commands["train"].params}
     config = TrainingConfig()
     assert (defaults["epochs"], defaults["margin"], defaults["seed"]) == (config.epochs, config.margin, config.seed)
+
+
+def test_debug_shows_the_traceback_of_a_failure_the_batch_turns_into_one_line(model_file, monkeypatch, caplog):
+    import logging
+
+    from speakerspot import batch
+
+    def broken(*args, **kwargs):
+        raise TypeError("a bug somewhere in the scan")
+
+    monkeypatch.setattr(batch, "scan_many", broken)
+    plain = run("scan", SAMPLE, "-m", str(model_file), "-q")
+    assert plain.exit_code == 1 and "unexpected error (TypeError: a bug somewhere in the scan)" in plain.output
+    assert "Traceback" not in plain.output + caplog.text
+    try:
+        debug = run("--debug", "scan", SAMPLE, "-m", str(model_file), "-q")
+    finally:
+        logging.getLogger("speakerspot").setLevel(logging.NOTSET)
+    assert debug.exit_code == 1 and "unexpected error (TypeError" in debug.output
+    # logged with its traceback (on a terminal, on stderr; here, to the test's log capture)
+    assert "Traceback" in caplog.text and 'raise TypeError("a bug somewhere in the scan")' in caplog.text
+
+
+def test_several_formats_do_not_share_stdout(model_file):
+    result = run("scan", SAMPLE, "-m", str(model_file), "-f", "json", "-f", "csv", "-q")
+    assert result.exit_code == 2 and "--output-dir" in result.output
+
+
+def test_an_rttm_truth_without_the_speaker_is_a_command_line_mistake(model_file, tmp_path):
+    truth = tmp_path / "truth.rttm"
+    truth.write_text("SPEAKER sample 1 0.5 4.0 <NA> <NA> anna <NA> <NA>\n")
+    result = run("eval", SAMPLE, "-m", str(model_file), "--truth", str(truth), "-q")
+    assert result.exit_code == 2 and "--speaker" in result.output

@@ -11,12 +11,11 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from conftest import FIXTURES
 from media import write_timed_frames
 
 import speakerspot
-from speakerspot import decoder_process
+from speakerspot import decoder_process, scanning
 from speakerspot.audio import decode_audio
 from speakerspot.decoder_process import BATCH, HEADER, READY, decode_in_process, read_message, write_message
 from speakerspot.errors import MediaError
@@ -117,11 +116,7 @@ def test_a_scan_stopped_midway_stops_its_helper(reference_model, monkeypatch):
 
     monkeypatch.setattr(decoder_process.subprocess, "Popen", recording_popen)
     monkeypatch.setattr(reference_model, "score", interrupted)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # the helper runs only where there is a core for it
-    try:
-        with pytest.raises(KeyboardInterrupt):  # the traceback it keeps holds the scan's frames
-            speakerspot.scan(reference_model, FIXTURES / "sample.ts", decoder_process=True)
-    finally:
-        torch.set_num_threads(threads)
+    monkeypatch.setattr(scanning, "available_cores", lambda: 2)  # the helper runs only where there is a core for it
+    with pytest.raises(KeyboardInterrupt):  # the traceback it keeps holds the scan's frames
+        speakerspot.scan(reference_model, FIXTURES / "sample.ts", decoder_process=True)
     assert len(helpers) == 1 and helpers[0].poll() is not None

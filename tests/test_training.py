@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile
@@ -12,29 +14,36 @@ import speakerspot
 from speakerspot.errors import TrainingDataError
 from speakerspot.training import (
     TrainingConfig,
+    collapsed,
     covering_piece,
     decision_levels,
     find_clips,
     labeled_folders,
     mask_spectra,
+    separated,
     span_overlaps,
 )
 
-TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32)
+# A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
+TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32, collapsed_spread=0.0,
+                      collapsed_score_range=0.0, collapsed_loss_share=1.0, max_validation_eer=1.0)
 
 
 def small_set():
     return find_clips(SPEECH / "train" / "rms")[:3], find_clips(SPEECH / "train" / "slt")[:3]
 
 
-def test_the_same_seed_gives_the_same_model():
+def test_the_same_seed_gives_the_same_model_and_another_seed_another():
     positives, negatives = small_set()
     first = speakerspot.train(positives, negatives, config=TINY)
     second = speakerspot.train(positives, negatives, config=TINY)
-    for (name, a), (_, b) in zip(first.encoder.state_dict().items(), second.encoder.state_dict().items(), strict=False):
+    assert first.encoder.state_dict().keys() == second.encoder.state_dict().keys()
+    for (name, a), (_, b) in zip(first.encoder.state_dict().items(), second.encoder.state_dict().items(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
     torch.testing.assert_close(first.memory_bank, second.memory_bank)
     torch.testing.assert_close(first.others, second.others)
+    other = speakerspot.train(positives, negatives, config=replace(TINY, seed=1))
+    assert not torch.equal(other.encoder.projection.weight, first.encoder.projection.weight)
 
 
 def test_summary_reports_clips_validation_and_bank(freshly_trained_model):
@@ -114,16 +123,32 @@ def test_labeled_folder_splits_target_from_the_rest():
         labeled_folders(SPEECH / "train", "nobody")
 
 
+def write_noise(path, seconds: float, level: float = 0.1):
+    soundfile.write(path, np.random.default_rng(0).normal(0, level, int(16000 * seconds)).astype(np.float32), 16000)
+    return path
+
+
+def test_clips_too_short_or_silent_are_left_out_with_one_warning_naming_them(tmp_path, caplog):
+    positives, negatives = small_set()
+    short = write_noise(tmp_path / "short.wav", 1.0)
+    silent = write_noise(tmp_path / "silent.wav", 3.0, level=0.0)
+    model = speakerspot.train([*positives, short], [*negatives, silent], config=TINY)
+    assert "left out 1 of 4 positive clips" in caplog.text and "short.wav (1.00 s)" in caplog.text
+    assert "left out 1 of 4 negative clips" in caplog.text and "silent.wav (silent)" in caplog.text
+    assert model.training_summary["positive_clips"] == 3 and model.training_summary["negative_clips"] == 3
+
+
 def test_bad_training_data_is_named(tmp_path):
     positives, negatives = small_set()
-    short = tmp_path / "short.wav"
-    soundfile.write(short, np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), 16000)
-    with pytest.raises(TrainingDataError, match=r"short\.wav.*shorter than one window"):
-        speakerspot.train([*positives, short], negatives, config=TINY)
-    silent = tmp_path / "silent.wav"
-    soundfile.write(silent, np.zeros(16000 * 3, np.float32), 16000)
-    with pytest.raises(TrainingDataError, match=r"silent\.wav.*silent"):
+    short = write_noise(tmp_path / "short.wav", 1.0)
+    with pytest.raises(TrainingDataError, match=r"no usable positive clips.*short\.wav \(1\.00 s\)"):
+        speakerspot.train([short], negatives, config=TINY)
+    silent = write_noise(tmp_path / "silent.wav", 3.0, level=0.0)
+    with pytest.raises(TrainingDataError, match=r"no usable negative clips.*silent\.wav \(silent\)"):
         speakerspot.train(positives, [silent], config=TINY)
+    noise = write_noise(tmp_path / "noise.wav", 3.0)
+    with pytest.raises(TrainingDataError, match=r"no usable positive clips.*noise\.wav \(no speech found\)"):
+        speakerspot.train([noise], negatives, config=TINY)
     with pytest.raises(TrainingDataError, match="both as a positive and as a negative"):
         speakerspot.train(positives, [positives[0]], config=TINY)
     with pytest.raises(TrainingDataError, match="no positive clips"):
@@ -131,6 +156,27 @@ def test_bad_training_data_is_named(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert find_clips(empty) == []
+
+
+def test_an_encoder_that_collapses_twice_is_not_returned_and_says_so(caplog):
+    # A learning rate a hundred times the recipe's, the hardest negatives from the first step: every
+    # window ends up embedded alike (seen: spread 0.000, held-back scores all near 0).
+    positives, negatives = small_set()
+    collapse_prone = TrainingConfig(epochs=2, steps_per_epoch=4, batch_size=16, negative_candidates=64,
+                                    learning_rate=0.3, semi_hard_epochs=0)
+    with pytest.raises(TrainingDataError, match=r"the embedding collapsed twice.*no model written"):
+        speakerspot.train(positives, negatives, config=collapse_prone)
+    assert "training again with a gentler schedule" in caplog.text
+
+
+def test_health_flags_a_collapsed_encoder_and_clips_that_do_not_separate():
+    config = TrainingConfig()
+    healthy = dict(spread=0.2, loss_at_margin=0.0, score_range=[-1.2, 0.3], eer=0.02)
+    assert not collapsed(healthy, config) and separated(healthy, config)
+    assert collapsed({**healthy, "spread": 0.001}, config)  # every window embedded alike
+    assert collapsed({**healthy, "loss_at_margin": 0.9}, config)  # every negative as near as every positive
+    assert collapsed({**healthy, "score_range": [-0.04, 0.01]}, config)  # every window scored alike
+    assert not separated({**healthy, "eer": 0.4}, config)
 
 
 def test_spectrum_masks_blank_at_most_the_given_runs_of_bands_and_frames_with_band_means():

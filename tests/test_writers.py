@@ -9,11 +9,12 @@ import re
 
 import av
 import numpy as np
+import pycmx
 import pytest
 
 from speakerspot.scanning import ScanResult
 from speakerspot.segments import Segment
-from speakerspot.writers import FORMAT_NAMES, RENDERERS, extension, format_timestamp, write_result
+from speakerspot.writers import FORMAT_NAMES, RENDERERS, RenderOptions, extension, format_timestamp, write_result
 
 SEGMENTS = [Segment(1.25, 4.5, 0.91), Segment(3725.5, 3731.04, 0.8)]
 RESULT = ScanResult(file="/rec/news 1.ts", model="anna", threshold=0.5, duration=4000.0, segments=SEGMENTS,
@@ -28,21 +29,22 @@ def written(tmp_path, format_name: str):
 
 
 def test_txt_is_one_line_per_segment_as_a_player_shows_times():
-    assert RENDERERS["txt"](RESULT, False) == "00:00:01.2 – 00:00:04.5  0.910\n01:02:05.5 – 01:02:11.0  0.800\n"
+    assert RENDERERS["txt"](RESULT, RenderOptions()) == ("00:00:01.2 – 00:00:04.5  0.910\n"
+                                                         "01:02:05.5 – 01:02:11.0  0.800\n")
     assert format_timestamp(3599.96) == "01:00:00.0"
 
 
 def test_json_and_jsonl_hold_the_documented_keys():
-    document = json.loads(RENDERERS["json"](RESULT, True))
+    document = json.loads(RENDERERS["json"](RESULT, RenderOptions(windows=True)))
     assert document["segments"][1] == {"start": 3725.5, "end": 3731.04, "score": 0.8}
     assert document["windows"] == [{"time": 1.0, "score": 0.3, "raw_score": 0.2},
                                    {"time": 1.5, "score": 0.8, "raw_score": 0.9}]
-    lines = RENDERERS["jsonl"](RESULT, False).splitlines()
+    lines = RENDERERS["jsonl"](RESULT, RenderOptions()).splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["file"] == "/rec/news 1.ts"
 
 
 def test_csv_reads_back_with_the_csv_module():
-    rows = list(csv.DictReader(io.StringIO(RENDERERS["csv"](RESULT, False))))
+    rows = list(csv.DictReader(io.StringIO(RENDERERS["csv"](RESULT, RenderOptions()))))
     assert [(float(r["start"]), float(r["end"])) for r in rows] == [(1.25, 4.5), (3725.5, 3731.04)]
     assert rows[0]["file"] == "/rec/news 1.ts" and rows[0]["model"] == "anna"
 
@@ -56,32 +58,62 @@ def test_subtitles_read_back_with_ffmpeg(tmp_path, format_name):
     assert cues == [(1.25, 4.5), (3725.5, 3731.04)]
 
 
-def test_ffmetadata_chapters_read_back_with_ffmpeg(tmp_path):
+def test_ffmetadata_chapters_read_back_with_ffmpeg_and_cover_the_gaps_too(tmp_path):
     with av.open(str(written(tmp_path, "ffmetadata")), format="ffmetadata") as container:
         chapters = container.chapters()
-    assert [(c["start"] * float(c["time_base"]), c["end"] * float(c["time_base"])) for c in chapters] == \
-        [(1.25, 4.5), (3725.5, 3731.04)]
-    assert chapters[0]["metadata"]["title"] == "anna (0.91)"
+    spans = [(c["start"] * float(c["time_base"]), c["end"] * float(c["time_base"])) for c in chapters]
+    # MP4 makes every chapter run to the next one: the stretches between segments are chapters of their own
+    assert spans == [(0.0, 1.25), (1.25, 4.5), (4.5, 3725.5), (3725.5, 3731.04), (3731.04, 4000.0)]
+    assert [c["metadata"]["title"] for c in chapters] == ["not anna", "anna (0.91)", "not anna", "anna (0.80)",
+                                                          "not anna"]
 
 
-def test_rttm_has_ten_fields_with_onset_and_duration():
-    lines = RENDERERS["rttm"](RESULT, False).splitlines()
+def test_rttm_has_ten_fields_as_pyannote_writes_them():
+    lines = RENDERERS["rttm"](RESULT, RenderOptions()).splitlines()
     fields = [line.split() for line in lines]
     assert all(len(f) == 10 and f[0] == "SPEAKER" and f[1] == "news_1" and f[7] == "anna" for f in fields)
+    assert all(f[5] == f[6] == f[8] == f[9] == "<NA>" for f in fields)
     assert [(float(f[3]), round(float(f[4]), 3)) for f in fields] == [(1.25, 3.25), (3725.5, 5.54)]
 
 
 def test_audacity_labels_are_tab_separated_seconds():
-    rows = [line.split("\t") for line in RENDERERS["audacity"](RESULT, False).splitlines()]
+    rows = [line.split("\t") for line in RENDERERS["audacity"](RESULT, RenderOptions()).splitlines()]
     assert [(float(a), float(b)) for a, b, _ in rows] == [(1.25, 4.5), (3725.5, 3731.04)]
 
 
-def test_edl_events_follow_cmx3600():
-    text = RENDERERS["edl"](RESULT, False)
-    assert text.startswith("TITLE: news 1 anna\nFCM: NON-DROP FRAME\n")
-    events = re.findall(r"^(\d{3})  AX\s+AA/V  C\s+(\S+) (\S+) (\S+) (\S+)$", text, re.MULTILINE)
-    assert events == [("001", "00:00:01:06", "00:00:04:12", "00:00:00:00", "00:00:03:06"),
-                      ("002", "01:02:05:13", "01:02:11:01", "00:00:03:06", "00:00:08:20")]
+def edl_events(options: RenderOptions):
+    return list(pycmx.parse_cmx3600(io.StringIO(RENDERERS["edl"](RESULT, options))).events)
+
+
+def frames(timecode: str, fps: int) -> int:
+    hours, minutes, seconds, frame = map(int, re.split("[:;]", timecode))
+    return ((hours * 60 + minutes) * 60 + seconds) * fps + frame
+
+
+def test_edl_reads_back_with_pycmx_with_equal_source_and_record_durations():
+    for options, fps, video in ((RenderOptions(frame_rate=25.0), 25, True), (RenderOptions(), 25, False),
+                                (RenderOptions(frame_rate=50.0), 50, True)):
+        events = edl_events(options)
+        assert len(events) == 2
+        record = 0
+        for event, segment in zip(events, SEGMENTS, strict=True):
+            edit = next(iter(event.edits))
+            assert edit.channels.audio and edit.channels.video == video  # AA/V, or A for a file without video
+            assert frames(edit.source_in, fps) == round(segment.start * fps)
+            assert frames(edit.source_out, fps) == round(segment.end * fps)
+            duration = frames(edit.source_out, fps) - frames(edit.source_in, fps)
+            assert frames(edit.record_in, fps) == record
+            assert frames(edit.record_out, fps) - frames(edit.record_in, fps) == duration
+            record += duration
+
+
+def test_edl_at_29_97_fps_counts_drop_frame():
+    text = RENDERERS["edl"](RESULT, RenderOptions(frame_rate=30000 / 1001))
+    assert "FCM: DROP FRAME" in text
+    edit = next(iter(edl_events(RenderOptions(frame_rate=30000 / 1001))[1].edits))
+    # 3725.5 s is frame 111653 at 29.97 fps; drop-frame numbering skips 2 numbers a minute but every
+    # tenth, which keeps the timecode on the clock: 1:02:05.5 shows as 01:02:05;15
+    assert edit.source_in == "01:02:05;15"
 
 
 def test_every_format_has_a_renderer_and_writes_atomically(tmp_path):

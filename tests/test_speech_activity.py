@@ -1,0 +1,71 @@
+"""Speech activity in training clips: speech found, pauses and music beds between the words not."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import SPEECH, read_clip
+
+from speakerspot.augment import music_bed, rms
+from speakerspot.features import FrontEnd
+from speakerspot.speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans
+from speakerspot.training import Clip
+
+FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
+
+
+def programme_clip() -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """A clip as a user cuts it from a programme: silence, words, a music bed alone, words, silence."""
+    first, rate = read_clip(SPEECH / "train" / "rms" / "00.ogg")
+    second, _ = read_clip(SPEECH / "train" / "rms" / "01.ogg")
+    assert rate == VAD_SAMPLE_RATE
+    rng = np.random.default_rng(0)
+    bed = music_bed(int(2.5 * rate), rate, rng) * rms(first) * 10 ** (-18 / 20)
+    pieces = [np.zeros(rate, np.float32), first, bed, second, np.zeros(rate, np.float32)]
+    starts = np.cumsum([0] + [len(p) for p in pieces]) / rate
+    return np.concatenate(pieces).astype(np.float32), [(starts[1], starts[2]), (starts[3], starts[4])]
+
+
+def frame_times(count: int) -> np.ndarray:
+    return (np.arange(count) + 0.5) * FRAME_SECONDS
+
+
+def test_speech_is_found_and_the_pause_and_music_bed_between_the_words_are_not():
+    samples, words = programme_clip()
+    frames = speech_frames([samples])[0]
+    assert frames.shape == (len(samples) // VAD_FRAME_SAMPLES,)
+    times = frame_times(len(frames))
+    # TTS utterances begin and end with a little silence of their own: judge their middles
+    inside = np.zeros(len(frames), bool)
+    for start, end in words:
+        inside |= (times > start + 0.3) & (times < end - 0.3)
+    outside = np.ones(len(frames), bool)
+    for start, end in words:
+        outside &= (times < start - 0.3) | (times > end + 0.3)
+    assert frames[inside].mean() > 0.9
+    assert frames[outside].mean() < 0.1
+
+
+def test_clips_run_together_give_what_each_gives_alone():
+    samples, _ = programme_clip()
+    other, _ = read_clip(SPEECH / "train" / "slt" / sorted(p.name for p in (SPEECH / "train" / "slt").iterdir())[0])
+    together = speech_frames([samples, other, samples[: len(samples) // 3]])
+    alone = [speech_frames([clip])[0] for clip in (samples, other, samples[: len(samples) // 3])]
+    for joint, single in zip(together, alone, strict=True):
+        assert joint.shape == single.shape
+        assert np.mean(joint == single) > 0.97  # a stretch's state is led in, not carried exactly
+
+
+def test_speech_spans_and_window_shares_follow_the_frames():
+    frames = np.zeros(200, bool)
+    frames[50:100] = True  # 1.6 s to 3.2 s
+    assert speech_spans(frames) == [(50 * FRAME_SECONDS, 100 * FRAME_SECONDS)]
+    shares = speech_share(frames, np.array([0.0, 1.6, 2.4]), 1.6)
+    np.testing.assert_allclose(shares, [0.0, 1.0, 0.5], atol=0.03)
+    front_end = FrontEnd()
+    clip = Clip(path=None, samples=np.zeros(int(6.4 * front_end.sample_rate), np.float32), speech=frames)
+    shares = clip.speech_share(front_end, front_end.step_frames)
+    frame_count = (len(clip.samples) - front_end.n_fft) // front_end.hop_length + 1
+    assert len(shares) == (frame_count - front_end.window_frames) // front_end.step_frames + 1
+    starts = np.arange(len(shares)) * front_end.step_seconds
+    overlap = np.clip(np.minimum(3.2, starts + front_end.window_seconds) - np.maximum(1.6, starts), 0, None)
+    np.testing.assert_allclose(shares, overlap / front_end.window_seconds, atol=2 * FRAME_SECONDS)
