@@ -78,8 +78,13 @@ def run(bench_set: BenchSet, config: speakerspot.TrainingConfig, cache: Path, re
     training_seconds = None
     if retrain or not model_path.exists():
         started = time.monotonic()
-        model = speakerspot.train(find_clips(bench_set.positives), find_clips(bench_set.negatives), config=config,
-                                  name=stem, base=base, progress=True)
+        try:
+            model = speakerspot.train(find_clips(bench_set.positives), find_clips(bench_set.negatives),
+                                      config=config, name=stem, base=base, progress=True)
+        except speakerspot.TrainingDataError as error:  # training refused to write a model: no detections
+            return {"set": bench_set.name, "seed": config.seed, "refused": error.problem, "f1": 0.0,
+                    "turns_found": 0, "turns": len(read_truth(bench_set.truth)), "false_alarms_per_hour": 0.0,
+                    "eer": None, "training_seconds": time.monotonic() - started}
         training_seconds = time.monotonic() - started
         model.save(model_path)
     model = speakerspot.load_model(model_path)
@@ -95,6 +100,10 @@ def table(rows: list[dict]) -> str:
     lines = ["| set | seed | frame P | frame R | frame F1 | turns | FA/h | window EER | threshold | training s |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in rows:
+        if "refused" in row:
+            lines.append(f"| {row['set']} | {row['seed']} | no model: {row['refused'][:60]}… | | | | | | | "
+                         f"{row['training_seconds']:.0f} |")
+            continue
         eer = "n/a" if row["eer"] is None else f"{row['eer']:.1%}"
         lines.append(f"| {row['set']} | {row['seed']} | {row['precision']:.3f} | {row['recall']:.3f} | "
                      f"{row['f1']:.3f} | {row['turns_found']}/{row['turns']} | {row['false_alarms_per_hour']:.1f} | "

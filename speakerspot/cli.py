@@ -126,9 +126,8 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
 
     Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
     subfolder per speaker and --target naming the target's. Clips may be any format, sample rate
-    and length; clips shorter than a window (about 2 s), silent, or (the target's) without speech
-    are left out with a warning, and pauses, music and applause inside the target's clips are
-    found and not learnt as the target. A fifth of the clips is held back to calibrate the model's
+    and length; clips shorter than a window (about 2 s) or silent are left out with a warning, and
+    pauses, music and applause inside the target's clips are found and not learnt as the target. A fifth of the clips is held back to calibrate the model's
     threshold; the summary printed at the end reports its equal-error rate and whether the model
     is healthy. A model whose embedding collapsed, or whose held-back clips do not separate, is not
     written (exit 5).

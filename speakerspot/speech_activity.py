@@ -12,6 +12,8 @@ import functools
 import numpy as np
 import torch
 
+from .segments import hysteresis_mask
+
 VAD_SAMPLE_RATE = 16000
 VAD_FRAME_SAMPLES = 512  # what the model takes at 16 kHz: 32 ms
 # The clips, joined end to end, are cut into up to BATCH_ROWS stretches run side by side as the rows
@@ -20,7 +22,9 @@ VAD_FRAME_SAMPLES = 512  # what the model takes at 16 kHz: 32 ms
 # model's state is warm where the stretch starts.
 BATCH_ROWS = 32
 LEAD_IN_FRAMES = 32
+# Silero's own levels: speech starts above 0.5 and lasts while the probability stays above 0.35.
 SPEECH_PROBABILITY = 0.5
+SPEECH_STAYS_PROBABILITY = 0.35
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,7 +55,8 @@ def speech_frames(clips: list[np.ndarray]) -> list[np.ndarray]:
     model.reset_states()
     probabilities = torch.stack([model(batch[:, i].contiguous(), VAD_SAMPLE_RATE)[:, 0]
                                  for i in range(batch.shape[1])], dim=1)
-    speech = (probabilities[:, LEAD_IN_FRAMES:].reshape(-1)[:total] > SPEECH_PROBABILITY).numpy()
+    speech = hysteresis_mask(probabilities[:, LEAD_IN_FRAMES:].reshape(-1)[:total].numpy(), SPEECH_PROBABILITY,
+                             SPEECH_STAYS_PROBABILITY)
     return np.split(speech, np.cumsum(lengths)[:-1])
 
 
