@@ -280,7 +280,7 @@ def main() -> None:
     encoder, summary = pretrain(signals, labels, teacher, front_end, encoder_config, config)
     readers = sorted({path.name.split("-")[0] for path in files})
     model = speakerspot.SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim), front_end,
-                                     name=arguments.output.stem, training_summary={
+                                     name="base", training_summary={
                                          "speakerspot_version": speakerspot.__version__, "base_encoder": True,
                                          "readers": readers, "speed_factors": list(SPEED_FACTORS),
                                          "teacher": "CAM++ (3D-Speaker, campplus_cn_en_common)" if teacher else None,

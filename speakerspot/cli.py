@@ -113,8 +113,9 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option("--epochs", default=48, show_default=True, help="Passes over freshly augmented clips.")
 @click.option("--margin", default=0.3, show_default=True, help="Triplet loss margin on cosine similarity.")
 @click.option("--seed", default=0, show_default=True, help="Random seed; the same seed gives the same model.")
-@click.option("--base", default="none", show_default=True,
-              help="Model file whose encoder is fine-tuned, or 'none' to train a new encoder from scratch.")
+@click.option("--base", default="default", show_default=True,
+              help="Model file whose encoder is fine-tuned: 'default' is the base encoder shipped with speakerspot "
+                   "(pretrained on 81 LibriSpeech readers), 'none' trains a new encoder from scratch.")
 @click.option("--force", is_flag=True,
               help="Write the model even when its held-back clips do not separate (it still says so).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
@@ -127,7 +128,9 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
     Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
     subfolder per speaker and --target naming the target's. Clips may be any format, sample rate
     and length; clips shorter than a window (about 2 s) or silent are left out with a warning, and
-    pauses, music and applause inside the target's clips are found and not learnt as the target. A fifth of the clips is held back to calibrate the model's
+    pauses, music and applause inside the target's clips are found and not learnt as the target.
+    The shipped base encoder, which knows voices in general, is fine-tuned on them (--base none
+    trains one from scratch). A fifth of the clips is held back to calibrate the model's
     threshold; the summary printed at the end reports its equal-error rate and whether the model
     is healthy. A model whose embedding collapsed, or whose held-back clips do not separate, is not
     written (exit 5).

@@ -309,7 +309,7 @@ def gentler(config: TrainingConfig) -> TrainingConfig:
 
 def train(positives: list[str | Path], negatives: list[str | Path], *, front_end: FrontEnd = FrontEnd(),
           encoder_config: EncoderConfig = EncoderConfig(), config: TrainingConfig = TrainingConfig(),
-          base: str | Path | None = None, require_separation: bool = True, device: str = "cpu",
+          base: str | Path | None = "default", require_separation: bool = True, device: str = "cpu",
           name: str = "model", progress: bool = False) -> SpeakerModel:
     """Train a model of the target voice from positive clips (the target) and negative clips (others).
 
