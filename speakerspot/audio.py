@@ -459,8 +459,17 @@ def load_audio(path: str | Path, sample_rate: int, audio_track: int | None = Non
     return np.concatenate(chunks)
 
 
+def readable_once(path: str | Path) -> bool:
+    """True for a pipe or device: what one opening reads is gone for the next, so it is opened once."""
+    path = Path(path)
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
 def video_frame_rate(path: str | Path) -> float | None:
-    """The frame rate of the recording's first video stream (None: no video, or it cannot be read)."""
+    """The frame rate of the recording's first video stream (None: no video, it cannot be read, or
+    the recording is a pipe, which the scan reads once)."""
+    if readable_once(path):
+        return None
     try:
         with open_container(path) as container:
             for stream in container.streams.video:
@@ -473,6 +482,9 @@ def video_frame_rate(path: str | Path) -> float | None:
 
 
 def recording_duration(path: str | Path) -> float | None:
-    """The container's duration in seconds, as its header states it (None when unknown)."""
+    """The container's duration in seconds, as its header states it (None when unknown, and for a
+    pipe: probing it would eat the start of the stream the scan reads)."""
+    if readable_once(path):
+        return None
     with open_container(path) as container:
         return container.duration / av.time_base if container.duration else None

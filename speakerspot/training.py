@@ -6,6 +6,7 @@ import copy
 import hashlib
 import logging
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -251,8 +252,10 @@ class WindowSampler:
         return self.joined(speech), self.joined([negatives, *background])
 
 
-# The base encoder that ships with speakerspot (made by models/make_base.py).
-SHIPPED_BASE = Path(__file__).resolve().parent.parent / "models" / "base.pt"
+# The base encoder that ships with speakerspot (made by models/make_base.py): in a checkout (or an
+# editable install) beside the package, in an installed one under the environment's share/.
+SHIPPED_BASE_PLACES = (Path(__file__).resolve().parent.parent / "models" / "base.pt",
+                       Path(sys.prefix) / "share" / "speakerspot" / "base.pt")
 
 
 def base_path(base: str | Path | None) -> Path | None:
@@ -260,10 +263,11 @@ def base_path(base: str | Path | None) -> Path | None:
     if base is None or str(base) == "none":
         return None
     if str(base) == "default":
-        if not SHIPPED_BASE.is_file():
-            raise ModelFileError(SHIPPED_BASE, "the shipped base model is missing (reinstall speakerspot, or train "
-                                               "from scratch with --base none)")
-        return SHIPPED_BASE
+        for place in SHIPPED_BASE_PLACES:
+            if place.is_file():
+                return place
+        raise ModelFileError(SHIPPED_BASE_PLACES[-1], "the shipped base model is missing (reinstall speakerspot, "
+                                                      "or train from scratch with --base none)")
     return Path(base)
 
 

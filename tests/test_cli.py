@@ -155,6 +155,33 @@ def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp
     assert "5 clip(s)" in result.output
 
 
+def test_a_recording_piped_through_a_fifo_scans_as_the_file_does(model_file, tmp_path):
+    import threading
+
+    recording = FIXTURES / "sample.ts"
+    fifo = tmp_path / "live.ts"
+    os.mkfifo(fifo)
+
+    def write_once() -> None:  # one writer, as a capture card or `ffmpeg ... > fifo`: a second open would wait forever
+        try:
+            with open(fifo, "wb") as pipe:
+                pipe.write(recording.read_bytes())
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=write_once, daemon=True)
+    writer.start()
+    command = [sys.executable, "-m", "speakerspot", "scan", "-m", str(model_file), "-q"]
+    try:
+        piped = subprocess.run([*command, str(fifo)], capture_output=True, timeout=120)
+    finally:
+        if writer.is_alive():  # the scan gave up the pipe early: let the writer see it
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    direct = subprocess.run([*command, str(recording)], capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == direct.stdout and direct.stdout.count(b"\n") >= 1
+
+
 def test_ctrl_c_during_a_scan_leaves_no_output_file(model_file, tmp_path):
     from media import EndlessRecording
 
