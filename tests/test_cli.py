@@ -190,14 +190,20 @@ def test_ctrl_c_during_a_scan_leaves_no_output_file(model_file, tmp_path):
     with EndlessRecording(tmp_path / "live.wav") as live:  # the scan cannot finish before it is interrupted
         process = subprocess.Popen([sys.executable, "-m", "speakerspot", "scan", str(live.path), "-m",
                                     str(model_file), "-f", "json", "-o", str(output)], stderr=subprocess.PIPE,
-                                   start_new_session=True)
+                                   start_new_session=True, env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+                                   # as from a terminal: a shell's background job (a CI runner) ignores Ctrl-C
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         progress, deadline = b"", time.monotonic() + 120
         while b"s of audio" not in progress and time.monotonic() < deadline and process.poll() is None:
             if select.select([process.stderr], [], [], 0.1)[0]:
                 progress += os.read(process.stderr.fileno(), 4096)
         assert b"s of audio" in progress, progress  # the scan is under way
         os.killpg(process.pid, signal.SIGINT)  # to the whole process group, as a terminal sends it
-        errors = progress + process.communicate(timeout=60)[1]
+        try:
+            errors = progress + process.communicate(timeout=60)[1]
+        except subprocess.TimeoutExpired:  # still running: its threads' tracebacks say where it stuck
+            process.send_signal(signal.SIGABRT)
+            pytest.fail(f"the scan did not stop on Ctrl-C: {(progress + process.communicate()[1])[-4000:]!r}")
     assert process.returncode == 130, errors
     assert b"speakerspot: interrupted" in errors and b"Traceback" not in errors
     assert list(output.parent.iterdir()) == []  # neither the output nor a temporary file
