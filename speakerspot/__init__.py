@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 # Names load on first use, so that `speakerspot --help` and `speakerspot info` do not import torch.
 _EXPORTS = {
     "FrontEnd": "features", "MediaError": "errors", "ModelFileError": "errors", "OutputError": "errors",
-    "ScanResult": "scanning", "Segment": "segments", "SpeakerModel": "model", "SpeakerspotError": "errors",
+    "ScanResult": "segments", "Segment": "segments", "SpeakerModel": "model", "SpeakerspotError": "errors",
     "TrainingConfig": "training", "TrainingDataError": "errors", "enroll": "training", "load_model": "model",
     "scan": "scanning",
     "scan_many": "scanning", "train": "training",

@@ -15,16 +15,19 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from .audio import media_files, video_frame_rate
 from .errors import MediaError, SpeakerspotError
-from .model import SpeakerModel
 from .results_index import FileState, ResultsIndex, ScanSettings
-from .scanning import ScanResult, scan_many
+from .segments import ScanResult
 from .threads import available_cores
 from .writers import RenderOptions, extension, render, write_result
+
+if TYPE_CHECKING:  # reading a results index and writing its outputs do not need torch
+    from .model import SpeakerModel
 
 logger = logging.getLogger(__name__)
 
@@ -170,6 +173,8 @@ class OrderedDelivery:
 def scan_one(models: list[SpeakerModel], path: Path, settings: ScanSettings, progress: bool = False,
              decoder_process: bool = True) -> Outcome:
     """Scan one recording, turning any failure into an error naming the file."""
+    from .scanning import scan_many
+
     started = time.monotonic()
     try:
         results: list[ScanResult] | SpeakerspotError = scan_many(

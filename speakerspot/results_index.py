@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import OutputError
-from .scanning import ScanResult
-from .segments import Segment
+from .segments import ScanResult, Segment
 
 SCHEMA_VERSION = 1
 FINGERPRINT_BLOCK = 1 << 20  # bytes read at the start, middle and end of a recording

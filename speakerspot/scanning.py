@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
 from .decoder_process import decode_in_process
 from .features import FrontEnd, stream_windows
 from .model import SpeakerModel
-from .segments import Segment, decide
+from .segments import ScanResult, decide
 from .threads import available_cores
 
 # Below this length a recording decodes in less time than a helper process takes to start.
@@ -24,31 +23,6 @@ MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
 # says) and has none for a stream of unknown length: the formats must not need one.
 PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt} s of audio [{elapsed}<{remaining}]"
 PROGRESS_FORMAT_UNKNOWN_LENGTH = "{desc}: {n:.0f} s of audio [{elapsed}]"
-
-
-@dataclass
-class ScanResult:
-    """What a scan found: segments, and every window's centre time (s), score and smoothed score."""
-
-    file: str
-    model: str
-    threshold: float
-    duration: float
-    segments: list[Segment]
-    window_times: np.ndarray = field(repr=False)
-    window_scores: np.ndarray = field(repr=False)
-    smoothed_scores: np.ndarray = field(repr=False)
-
-    def to_dict(self, windows: bool = False) -> dict:
-        result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),
-                  "duration": round(self.duration, 3),
-                  "segments": [{"start": s.start, "end": s.end, "score": s.score} for s in self.segments]}
-        if windows:
-            result["windows"] = [{"time": round(float(t), 3), "score": round(float(smoothed), 4),
-                                  "raw_score": round(float(raw), 4)}
-                                 for t, smoothed, raw in zip(self.window_times, self.smoothed_scores,
-                                                             self.window_scores, strict=True)]
-        return result
 
 
 def scan(model: SpeakerModel, source: str | Path | np.ndarray, *, threshold: float | None = None,

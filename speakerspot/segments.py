@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -114,3 +114,28 @@ def make_segment(centres: np.ndarray, scores: np.ndarray, run: list[int], step_s
     start = max(0.0, float(centres[run[0]]) - step_seconds / 2)
     return Segment(start=round(start, 3), end=round(float(centres[run[-1]]) + step_seconds / 2, 3),
                    score=round(float(np.mean(scores[run])), 4))
+
+
+@dataclass
+class ScanResult:
+    """What a scan found: segments, and every window's centre time (s), score and smoothed score."""
+
+    file: str
+    model: str
+    threshold: float
+    duration: float
+    segments: list[Segment]
+    window_times: np.ndarray = field(repr=False)
+    window_scores: np.ndarray = field(repr=False)
+    smoothed_scores: np.ndarray = field(repr=False)
+
+    def to_dict(self, windows: bool = False) -> dict:
+        result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),
+                  "duration": round(self.duration, 3),
+                  "segments": [{"start": s.start, "end": s.end, "score": s.score} for s in self.segments]}
+        if windows:
+            result["windows"] = [{"time": round(float(t), 3), "score": round(float(smoothed), 4),
+                                  "raw_score": round(float(raw), 4)}
+                                 for t, smoothed, raw in zip(self.window_times, self.smoothed_scores,
+                                                             self.window_scores, strict=True)]
+        return result

@@ -13,12 +13,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .files import atomic_write
-
-if TYPE_CHECKING:  # the CLI reads the format names without paying for torch
-    from .scanning import ScanResult
+from .segments import ScanResult
 
 EDL_FRAMES_PER_SECOND = 25.0  # PAL/DVB timecode, for a recording without video
 

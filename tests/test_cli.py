@@ -219,15 +219,27 @@ def test_train_options_default_to_the_library_defaults():
     assert (defaults["epochs"], defaults["margin"], defaults["seed"]) == (config.epochs, config.margin, config.seed)
 
 
+def test_reading_a_results_index_does_not_load_torch(model_file, tmp_path):
+    db, scanned = tmp_path / "results.sqlite", tmp_path / "scanned.csv"
+    result = run("scan", SAMPLE, "-m", str(model_file), "-q", "--db", str(db), "-f", "csv", "-o", str(scanned))
+    assert result.exit_code == 0, result.output
+    probe = ("import sys; from speakerspot.cli import cli; cli(['results', '--db', sys.argv[1], '-f', 'csv'], "
+             "standalone_mode=False); print('torch' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe, str(db)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == scanned.read_text() and done.stdout.count("\n") >= 2
+    assert done.stderr.strip() == "False"  # start-up without torch's 3 s
+
+
 def test_debug_shows_the_traceback_of_a_failure_the_batch_turns_into_one_line(model_file, monkeypatch, caplog):
     import logging
 
-    from speakerspot import batch
+    from speakerspot import scanning
 
     def broken(*args, **kwargs):
         raise TypeError("a bug somewhere in the scan")
 
-    monkeypatch.setattr(batch, "scan_many", broken)
+    monkeypatch.setattr(scanning, "scan_many", broken)
     plain = run("scan", SAMPLE, "-m", str(model_file), "-q")
     assert plain.exit_code == 1 and "unexpected error (TypeError: a bug somewhere in the scan)" in plain.output
     assert "Traceback" not in plain.output + caplog.text

@@ -12,8 +12,7 @@ import numpy as np
 import pycmx
 import pytest
 
-from speakerspot.scanning import ScanResult
-from speakerspot.segments import Segment
+from speakerspot.segments import ScanResult, Segment
 from speakerspot.writers import FORMAT_NAMES, RENDERERS, RenderOptions, extension, format_timestamp, write_result
 
 SEGMENTS = [Segment(1.25, 4.5, 0.91), Segment(3725.5, 3731.04, 0.8)]
