@@ -15,7 +15,7 @@ $(BIN)/speakerspot: pyproject.toml constraints.txt
 
 test: install
 	$(BIN)/ruff check speakerspot tests benchmarks
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=8
 
 # Damaged captures through the whole command: 300 seeded mutations (make test runs 24).
 fuzz: install
@@ -32,7 +32,7 @@ demo: install
 
 # Speed and memory: scan vs. the FFmpeg decoder, peak RSS, training time; updates BENCHMARKS.md.
 bench: install
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/speed.py $(if $(wildcard $(SHARED_BENCH)/dev/test/broadcast.ts),--recordings $(SHARED_BENCH)/dev/test/broadcast.ts)
 
 # Accuracy on the development benchmark in ../shared/bench (not shipped with the repo).
 bench-accuracy: install

@@ -1,11 +1,14 @@
 """Speed and memory benchmark: scan time against the FFmpeg decoder's floor, peak RSS, training time.
 
-    python benchmarks/speed.py [--repeats 3] [--skip-long]
+    python benchmarks/speed.py [--repeats 3] [--skip-long] [--recordings ../shared/bench/dev/test/broadcast.ts]
 
-Builds its recordings from the repo's fixture clips (cached in benchmarks/cache/): a 20-minute and
-a 3-hour MPEG-TS like a DVB capture (MPEG-2 video, MP2 48 kHz stereo, first PTS at 10 hours). Times
-each command as a whole process, interleaved and repeated; peak RSS from the kernel's accounting of
-that process (wait4). Prints a table and writes it into BENCHMARKS.md between markers.
+Builds its recordings from the repo's fixture clips (cached in benchmarks/cache/), shaped like DVB
+captures: a 20-minute and a 3-hour MPEG-TS with MPEG-2 video and two MP2 tracks (48 kHz stereo,
+192 kbit/s; first PTS at 10 hours), and a 20-minute one with an AC3 5.1 track (384 kbit/s) and
+video. Times each scan as a whole process, interleaved and repeated; peak RSS is that of the process
+tree; `--recordings` adds recordings of your own (a real capture) to the same table. Training (on
+the fixture clips, the model the scans use) runs once. Prints a table and writes
+it into BENCHMARKS.md between markers.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import soundfile
 
@@ -36,10 +40,11 @@ MARK_BEGIN, MARK_END = "<!-- speed:begin -->", "<!-- speed:end -->"
 class LoopedProgramme:
     """All fixture utterances with pauses, repeated to `seconds`: sliceable like an array, never held whole."""
 
-    def __init__(self, seconds: float, rate: int = 16000):
-        rng = np.random.default_rng(0)
+    def __init__(self, seconds: float, rate: int = 16000, seed: int = 0):
+        rng = np.random.default_rng(seed)
         pieces = []
-        for clip in sorted(SPEECH.glob("*/*/*.ogg")):
+        clips = sorted(SPEECH.glob("*/*/*.ogg"))
+        for clip in (clips if seed == 0 else [clips[i] for i in rng.permutation(len(clips))]):
             samples, clip_rate = soundfile.read(clip, dtype="float32")
             assert clip_rate == rate
             pieces += [samples, np.zeros(int(rate * rng.uniform(0.3, 2.0)), np.float32)]
@@ -55,14 +60,23 @@ class LoopedProgramme:
         return self.base[indices]
 
 
-def recording(minutes: int) -> Path:
-    path = CACHE / f"dvb-{minutes}min.ts"
+SHAPES = {  # codec: (channel layout, bit rate, a second audio track)
+    "mp2": ("stereo", 192_000, True),
+    "ac3": ("5.1", 384_000, False),
+}
+
+
+def recording(minutes: int, codec: str = "mp2") -> Path:
+    layout, bit_rate, second_track = SHAPES[codec]
+    path = CACHE / f"dvb-{minutes}min-{codec}-{layout}{'-2tracks' if second_track else ''}.ts"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         print(f"building {path.name} …", file=sys.stderr)
         partial = path.with_suffix(".partial.ts")
-        write_recording(partial, LoopedProgramme(minutes * 60), 16000, start_seconds=10 * 3600, video=True,
-                        bit_rate=192000)
+        seconds = minutes * 60
+        write_recording(partial, LoopedProgramme(seconds), 16000, start_seconds=10 * 3600, video=True,
+                        codec=codec, layout=layout, bit_rate=bit_rate,
+                        extra_tracks=(LoopedProgramme(seconds, seed=1),) if second_track else ())
         partial.rename(path)
     return path
 
@@ -122,21 +136,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-long", action="store_true", help="leave out the 3-hour recording")
+    parser.add_argument("--recordings", nargs="*", type=Path, default=[], help="further recordings to time")
     arguments = parser.parse_args()
 
     model = CACHE / "bench-model.pt"
     CACHE.mkdir(parents=True, exist_ok=True)
     train = [str(BIN / "speakerspot"), "train", str(SPEECH / "train"), "--target", "rms", "-q", "-o", str(model)]
-    lengths = [20] if arguments.skip_long else [20, 180]
-    recordings = {minutes: recording(minutes) for minutes in lengths}
-    jobs: dict[str, list[str]] = {"training on the fixture clips (40 s positive, 96 s negative)": train}
-    for minutes, path in recordings.items():
+    shapes = [(20, "mp2"), (20, "ac3")] + ([] if arguments.skip_long else [(180, "mp2")])
+    recordings = {f"{minutes} min {codec.upper()}": (minutes, recording(minutes, codec)) for minutes, codec in shapes}
+    for path in arguments.recordings:
+        with av.open(str(path)) as container:
+            recordings[f"{path.parent.parent.name}/{path.name}"] = (container.duration / av.time_base / 60, path)
+    jobs: dict[str, list[str]] = {}
+    for name, (_, path) in recordings.items():
         label, command = floor_command(path)
-        jobs[f"{minutes} min: {label}"] = command
-        jobs[f"{minutes} min: speakerspot scan"] = [str(BIN / "speakerspot"), "scan", str(path), "-m", str(model), "-q"]
+        jobs[f"{name}: {label}"] = command
+        jobs[f"{name}: speakerspot scan"] = [str(BIN / "speakerspot"), "scan", str(path), "-m", str(model), "-q"]
     jobs["start-up: speakerspot scan of a 3 s clip"] = [str(BIN / "speakerspot"), "scan",
                                                         str(SPEECH / "test" / "rms" / "10.ogg"), "-m", str(model), "-q"]
-    measure(train)  # the model the scans use
+    jobs["start-up: speakerspot --help"] = [str(BIN / "speakerspot"), "--help"]
+    training_wall, training_peak = measure(train)  # also makes the model the scans use
     walls: dict[str, list[float]] = {name: [] for name in jobs}
     peaks: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(arguments.repeats):  # interleaved, so drifts in machine load hit every job alike
@@ -145,17 +164,19 @@ def main() -> None:
             walls[name].append(wall)
             peaks[name].append(peak)
 
-    lines = [f"Machine: {machine()}. Median of {arguments.repeats} interleaved runs (min–max).", "",
-             "| job | wall s | peak RSS MB |", "| --- | --- | --- |"]
+    lines = [f"Machine: {machine()}. Median of {arguments.repeats} interleaved runs (min–max); training: one run.",
+             "", "| job | wall s | peak RSS MB |", "| --- | --- | --- |",
+             f"| training on the fixture clips (40 s positive, 96 s negative) | {training_wall:.2f} | "
+             f"{training_peak:.0f} |"]
     lines += [f"| {name} | {summary(walls[name])} | {max(peaks[name]):.0f} |" for name in jobs]
     lines.append("")
-    for minutes in recordings:
-        floor = statistics.median(walls[next(n for n in jobs if n.startswith(f"{minutes} min:") and "floor" in n)])
-        scan = statistics.median(walls[f"{minutes} min: speakerspot scan"])
-        lines.append(f"- {minutes} min: scan / floor = **{scan / floor:.2f}**, scan at "
+    for name, (minutes, _) in recordings.items():
+        floor = statistics.median(walls[next(n for n in jobs if n.startswith(f"{name}:") and "floor" in n)])
+        scan = statistics.median(walls[f"{name}: speakerspot scan"])
+        lines.append(f"- {name} ({minutes:.0f} min): scan / floor = **{scan / floor:.2f}**, scan at "
                      f"**{minutes * 60 / scan:.0f}x** real time")
-    if 180 in recordings:
-        ratio = max(peaks["180 min: speakerspot scan"]) / max(peaks["20 min: speakerspot scan"])
+    if "180 min MP2" in recordings:
+        ratio = max(peaks["180 min MP2: speakerspot scan"]) / max(peaks["20 min MP2: speakerspot scan"])
         lines.append(f"- peak RSS, 3-hour scan / 20-minute scan = **{ratio:.2f}**")
     table = "\n".join(lines)
     print(table)
