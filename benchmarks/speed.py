@@ -81,6 +81,15 @@ def recording(minutes: int, codec: str = "mp2") -> Path:
     return path
 
 
+# Starts the command and reports its peak RSS as the kernel counts it. A process forked from this
+# one would count this one's memory (numpy, PyAV) in its peak, which survives exec; forked from a
+# bare interpreter, it counts a few MB. (The launcher adds its own start-up, some 20 ms, to each wall time.)
+LAUNCHER = ("import resource, subprocess, sys\n"
+            "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+            "sys.exit(code)")
+
+
 def measure(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one run of `command` as its own process.
 
@@ -88,30 +97,35 @@ def measure(command: list[str]) -> tuple[float, float]:
     summed every 20 ms, or the process's own peak as the kernel counts it, whichever is larger.
     """
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, *command], stderr=subprocess.PIPE)
     peak_kb = 0
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        peak_kb = max(peak_kb, tree_rss_kb(process.pid))
+    while launcher.poll() is None:
+        peak_kb = max(peak_kb, tree_rss_kb(launcher.pid) - rss_kb(launcher.pid))
         time.sleep(0.02)
     wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
-    return wall, max(peak_kb, usage.ru_maxrss) / 1024
+    errors = launcher.stderr.read().decode()
+    if launcher.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {errors[-2000:]}")
+    return wall, max(peak_kb, int(errors.split()[-1])) / 1024
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory (kB) of `pid` alone now; 0 where /proc cannot tell."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
 
 
 def tree_rss_kb(pid: int) -> int:
     """Resident memory (kB) of `pid` and its descendants now; 0 where /proc cannot tell."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-        rss = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
         children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
                     for child in (task / "children").read_text().split()]
     except (OSError, ValueError):
         return 0
-    return rss + sum(tree_rss_kb(child) for child in children)
+    return rss_kb(pid) + sum(tree_rss_kb(child) for child in children)
 
 
 def floor_command(path: Path) -> tuple[str, list[str]]:
@@ -173,7 +187,8 @@ def main() -> None:
     for name, (minutes, _) in recordings.items():
         floor = statistics.median(walls[next(n for n in jobs if n.startswith(f"{name}:") and "floor" in n)])
         scan = statistics.median(walls[f"{name}: speakerspot scan"])
-        lines.append(f"- {name} ({minutes:.0f} min): scan / floor = **{scan / floor:.2f}**, scan at "
+        length = "" if name.startswith(f"{minutes} min") else f" ({minutes:.0f} min)"
+        lines.append(f"- {name}{length}: scan / floor = **{scan / floor:.2f}**, scan at "
                      f"**{minutes * 60 / scan:.0f}x** real time")
     if "180 min MP2" in recordings:
         ratio = max(peaks["180 min MP2: speakerspot scan"]) / max(peaks["20 min MP2: speakerspot scan"])
