@@ -28,7 +28,6 @@ import argparse
 import hashlib
 import importlib.util
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ from speakerspot.audio import load_audio, media_files
 from speakerspot.augment import BroadcastChain, change_speed, draw_signals, non_speech
 from speakerspot.encoder import EncoderConfig, SpeakerEncoder
 from speakerspot.features import FrontEnd, clip_windows
-from speakerspot.training import hardest_negatives, mask_spectra, parameter_groups, triplet_loss
+from speakerspot.training import hardest_negatives, mask_spectra, parameter_groups, triplet_loss, warmup_cosine_schedule
 
 SPEED_FACTORS = (0.88, 0.94, 1.0, 1.06, 1.12)
 TEACHER_RATE = 16000
@@ -167,9 +166,7 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
     encoder = SpeakerEncoder(encoder_config)
     optimizer = torch.optim.AdamW(parameter_groups(encoder, config.weight_decay), lr=config.learning_rate)
     total_steps = config.epochs * config.steps_per_epoch
-    warmup = config.steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * step / total_steps)))
+    schedule = warmup_cosine_schedule(optimizer, config.steps_per_epoch, total_steps)
     chain = BroadcastChain(front_end.sample_rate, rng, tuple(signals[::7]))
     rate = front_end.sample_rate
     history = []

@@ -95,6 +95,10 @@ class Clip:
         starts = np.arange(count) * step_frames * front_end.frame_seconds
         return speech_share(self.speech, starts, front_end.window_seconds)
 
+    def speech_windows(self, front_end: FrontEnd, step_frames: int, min_share: float) -> torch.Tensor:
+        """Which of the clip's windows at `step_frames` are at least `min_share` speech (a bool tensor)."""
+        return torch.from_numpy(self.speech_share(front_end, step_frames) >= min_share)
+
     def speech_spans(self) -> list[tuple[float, float]]:
         """Where the clip holds speech, (start, end) in seconds; all of it when not known."""
         return [(0.0, math.inf)] if self.speech is None else speech_spans(self.speech)
@@ -219,7 +223,7 @@ class WindowSampler:
         return signals_windows(signals, self.front_end, step_frames, self.device)
 
     def windows(self, signals: list[np.ndarray], step_frames: int) -> torch.Tensor:
-        return self.joined([p for p in self.signal_windows(signals, step_frames) if p.shape[0]])
+        return self.joined(self.signal_windows(signals, step_frames))
 
     def joined(self, pieces: list[torch.Tensor]) -> torch.Tensor:
         pieces = [p for p in pieces if p.shape[0]]
@@ -280,15 +284,19 @@ def load_base(path: Path, front_end: FrontEnd, device: str) -> SpeakerEncoder:
     return base.encoder
 
 
+def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int,
+                           total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning rate rising linearly over `warmup_steps`, under a cosine decay to 0 at `total_steps`."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / max(warmup_steps, 1))
+                                             * 0.5 * (1 + math.cos(math.pi * step / total_steps)))
+
+
 def fit_encoder(encoder: SpeakerEncoder, sampler: WindowSampler, config: TrainingConfig, rng: np.random.Generator,
                 progress: bool) -> list[float]:
     """Train `encoder` in place for the config's epochs; returns each step's loss."""
     optimizer = torch.optim.AdamW(parameter_groups(encoder, config.weight_decay), lr=config.learning_rate)
     total_steps = max(1, config.epochs * config.steps_per_epoch)
-    warmup_steps = config.warmup_epochs * config.steps_per_epoch
-    schedule = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 0
-        optimizer, lambda step: min(1.0, (step + 1) / max(warmup_steps, 1)) * 0.5 * (
-            1 + math.cos(math.pi * step / total_steps)))
+    schedule = warmup_cosine_schedule(optimizer, config.warmup_epochs * config.steps_per_epoch, total_steps)
     losses: list[float] = []
     with tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False) as bar:
         for epoch in range(config.epochs):
@@ -507,8 +515,8 @@ def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor,
     step = model.front_end.step_frames
     embeddings = []
     for clip in clips:
-        speech = torch.from_numpy(np.tile(clip.speech_share(model.front_end, step) >= config.min_speech_share,
-                                          1 + config.bank_chains)).to(model.device)
+        speech = clip.speech_windows(model.front_end, step, config.min_speech_share).tile(
+            1 + config.bank_chains).to(model.device)
         signals = [clip.samples] + [sampler.chain(clip.samples, rng) for _ in range(config.bank_chains)]
         embeddings.append(model.embed(sampler.windows(signals, step))[speech])
     owners = torch.cat([torch.full((len(e),), index, device=e.device) for index, e in enumerate(embeddings)])
@@ -696,6 +704,6 @@ def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float
     step = model.front_end.step_frames
     min_share = model.training_summary.get("config", {}).get("min_speech_share", TrainingConfig.min_speech_share)
     windows = torch.cat([clip_windows(clip.samples, model.front_end, device=str(model.device))[
-        torch.from_numpy(clip.speech_share(model.front_end, step) >= min_share).to(model.device)] for clip in loaded])
+        clip.speech_windows(model.front_end, step, min_share).to(model.device)] for clip in loaded])
     model.memory_bank = enroll_embeddings(model.memory_bank, model.embed(windows), merge_similarity)
     return model
