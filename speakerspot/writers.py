@@ -13,9 +13,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .files import atomic_write
-from .segments import ScanResult
+
+if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
+    from .segments import ScanResult
 
 EDL_FRAMES_PER_SECOND = 25.0  # PAL/DVB timecode, for a recording without video
 

@@ -219,6 +219,14 @@ def test_train_options_default_to_the_library_defaults():
     assert (defaults["epochs"], defaults["margin"], defaults["seed"]) == (config.epochs, config.margin, config.seed)
 
 
+def test_help_loads_neither_numpy_nor_torch():
+    probe = ("import sys; from speakerspot.cli import cli; cli(['--help'], standalone_mode=False); "
+             "print(sorted({'numpy', 'torch', 'av'} & set(sys.modules)), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Exit codes" in done.stdout, done.stderr
+    assert done.stderr.strip() == "[]"  # --help is the first thing a user runs: it starts in a fifth of a second
+
+
 def test_reading_a_results_index_does_not_load_torch(model_file, tmp_path):
     db, scanned = tmp_path / "results.sqlite", tmp_path / "scanned.csv"
     result = run("scan", SAMPLE, "-m", str(model_file), "-q", "--db", str(db), "-f", "csv", "-o", str(scanned))
