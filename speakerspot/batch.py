@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import media_files, video_frame_rate
+from .audio import media_files, readable_once, video_frame_rate
 from .errors import MediaError, SpeakerspotError
 from .results_index import FileState, ResultsIndex, ScanSettings
 from .segments import ScanResult
@@ -139,7 +139,11 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
 
 
 def file_state(path: Path) -> FileState | None:
-    """The recording's state for the index; None when it cannot be read (scanning then says why)."""
+    """The recording's state for the index; None when it cannot be read (scanning then says why), and
+    for a pipe: its fingerprint would read the start of the stream the scan reads, and what a pipe
+    delivers once cannot be skipped as unchanged."""
+    if readable_once(path):
+        return None
     try:
         return FileState.of(path)
     except OSError:

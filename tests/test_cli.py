@@ -155,7 +155,8 @@ def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp
     assert "5 clip(s)" in result.output
 
 
-def test_a_recording_piped_through_a_fifo_scans_as_the_file_does(model_file, tmp_path):
+@pytest.mark.parametrize("index", [False, True], ids=["alone", "with a results index"])
+def test_a_recording_piped_through_a_fifo_scans_as_the_file_does(model_file, tmp_path, index):
     import threading
 
     recording = FIXTURES / "sample.ts"
@@ -172,8 +173,9 @@ def test_a_recording_piped_through_a_fifo_scans_as_the_file_does(model_file, tmp
     writer = threading.Thread(target=write_once, daemon=True)
     writer.start()
     command = [sys.executable, "-m", "speakerspot", "scan", "-m", str(model_file), "-q"]
+    indexed = ["--db", str(tmp_path / "results.sqlite")] if index else []  # a file's fingerprint reads it
     try:
-        piped = subprocess.run([*command, str(fifo)], capture_output=True, timeout=120)
+        piped = subprocess.run([*command, *indexed, str(fifo)], capture_output=True, timeout=120)
     finally:
         if writer.is_alive():  # the scan gave up the pipe early: let the writer see it
             os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
