@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "FrontEnd": "features", "MediaError": "errors", "ModelFileError": "errors", "OutputError": "errors",
     "ScanResult": "segments", "Segment": "segments", "SpeakerModel": "model", "SpeakerspotError": "errors",
-    "TrainingConfig": "training", "TrainingDataError": "errors", "enroll": "training", "load_model": "model",
+    "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training", "load_model": "model",
     "scan": "scanning",
     "scan_many": "scanning", "train": "training",
 }

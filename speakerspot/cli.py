@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from .config import MERGE_SIMILARITY, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .writers import FORMAT_NAMES
 
@@ -110,9 +111,12 @@ def cli(debug: bool, verbose: bool) -> None:
                                "every other subfolder is negative.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write, e.g. models/anna.pt.")
-@click.option("--epochs", default=48, show_default=True, help="Passes over freshly augmented clips.")
-@click.option("--margin", default=0.3, show_default=True, help="Triplet loss margin on cosine similarity.")
-@click.option("--seed", default=0, show_default=True, help="Random seed; the same seed gives the same model.")
+@click.option("--epochs", default=TrainingConfig.epochs, show_default=True,
+              help="Passes over freshly augmented clips.")
+@click.option("--margin", default=TrainingConfig.margin, show_default=True,
+              help="Triplet loss margin on cosine similarity.")
+@click.option("--seed", default=TrainingConfig.seed, show_default=True,
+              help="Random seed; the same seed gives the same model.")
 @click.option("--base", default="default", show_default=True,
               help="Model file whose encoder is fine-tuned: 'default' is the base encoder shipped with speakerspot "
                    "(pretrained on 81 LibriSpeech readers), 'none' trains a new encoder from scratch.")
@@ -140,7 +144,7 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
       speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
       speakerspot train clips/ --target anna -o models/anna.pt
     """
-    from .training import TrainingConfig, find_clips, labeled_folders, training_report
+    from .training import find_clips, labeled_folders, training_report
     from .training import train as train_model
 
     if labeled_folder is not None:
@@ -349,7 +353,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the enlarged model here (default: replace MODEL_PATH, atomically).")
-@click.option("--merge-similarity", default=0.95, show_default=True,
+@click.option("--merge-similarity", default=MERGE_SIMILARITY, show_default=True,
               help="A new window this similar (cosine) to a memory slot joins it instead of taking a new one.")
 @device_option
 @reports_errors

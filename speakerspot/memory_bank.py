@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .config import MERGE_SIMILARITY
+
 TOP_K = 5
 
 
@@ -17,7 +19,7 @@ def top_k_mean_scores(queries: torch.Tensor, bank: torch.Tensor, top_k: int = TO
     return cosines.topk(min(top_k, bank.shape[0]), dim=-1).values.mean(dim=-1)
 
 
-def enroll(bank: torch.Tensor, queries: torch.Tensor, merge_similarity: float = 0.95) -> torch.Tensor:
+def enroll(bank: torch.Tensor, queries: torch.Tensor, merge_similarity: float = MERGE_SIMILARITY) -> torch.Tensor:
     """Add unit `queries` (n, dim) to the bank (m, dim), one at a time.
 
     A query whose nearest slot is at least `merge_similarity` (cosine) joins it,

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .audio import load_audio, media_files
 from .augment import BroadcastChain, SignalMaker, change_speed, draw_signals, non_speech
+from .config import MERGE_SIMILARITY, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import MediaError, ModelFileError, TrainingDataError
 from .features import FrontEnd, clip_windows, signals_windows
@@ -31,51 +32,6 @@ from .segments import Decision
 from .speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans
 
 log = logging.getLogger(__name__)
-
-# A validation window is the target's when this share of it lies inside one of its turns.
-INSIDE_TURN = 0.9
-# Without held-back clips to calibrate on, a window is the target's when it is nearer the target than
-# the others (score 0). The design's 0.7 applied to the cosine alone; on scores less the others it
-# found 5-8 of 15 dev turns where 0 found 13-14, with one false alarm more on one model of three
-# (BENCHMARKS.md, 2026-11-30).
-UNCALIBRATED_THRESHOLD = 0.0
-# Below this many held-back target windows (about 15 s held back, of some 75 s of target clips) the
-# levels were seen to vary widely between seeds: 17-20 windows on the fixture clips (40 s), 121-182
-# on the dev set (4 min) (BENCHMARKS.md, 2026-11-30, third session). Below it `train` warns, and the
-# stay and end levels keep a margin (see `decision_levels`).
-FEW_CALIBRATION_WINDOWS = 60
-# Below this share of speech heard in a target clip, the speech detector is not trusted with it (see `load_clips`).
-MIN_HEARD_SPEECH_SHARE = 0.2
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """How to train; stored in the model file's training summary."""
-
-    epochs: int = 48
-    steps_per_epoch: int = 15
-    batch_size: int = 64
-    margin: float = 0.3
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-3
-    negative_candidates: int = 512  # negatives embedded per step, the hardest for each anchor is used
-    semi_hard_epochs: int = 16  # first epochs mine semi-hard negatives (see `hardest_negatives`), then the hardest
-    train_step_frames: int = 4  # window step inside training clips (denser than scanning)
-    validation_fraction: float = 0.2
-    non_speech_ratio: float = 0.5  # seconds of synthetic non-speech per second of negative clips
-    speed_shifted_negatives: bool = True  # the target sped up or slowed down is another voice
-    bank_chains: int = 2  # broadcast-like copies of each positive clip in the memory bank
-    masked_bands: int = 16  # SpecAugment: each training window loses up to this many adjacent mel bands
-    masked_frames: int = 6  # ... and up to this many adjacent frames (see `mask_spectra`)
-    warmup_epochs: int = 1  # the learning rate rises linearly over these epochs
-    min_speech_share: float = 0.5  # a positive window is trained and remembered when this much of it is speech
-    background_speech_share: float = 0.1  # windows of positive clips with at most this much speech train as others
-    collapsed_spread: float = 0.01  # an encoder whose held-back embeddings spread less collapsed (see `health`)
-    collapsed_score_range: float = 0.1  # ... or whose validation scores span less than this
-    collapsed_loss_share: float = 0.5  # ... or with more than this share of the last epoch's losses at the margin
-    max_validation_eer: float = 0.25  # held-back clips with a higher window EER do not separate
-    seed: int = 0
-
 
 @dataclass
 class Clip:
@@ -122,13 +78,14 @@ def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Pat
     return find_clips(root / target), negatives
 
 
-def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False) -> list[Clip]:
+def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False,
+               min_heard_share: float = TrainingConfig.min_heard_speech_share) -> list[Clip]:
     """Decode clips at the front end's rate; with `find_speech`, mark their speech (see `Clip`).
 
     A clip that cannot be decoded stops training, naming it. Clips shorter than one window or silent
     are left out with one warning that names them: real clip folders hold such clips. Training stops
     only when none is left. A clip in which the speech detector hears less than
-    MIN_HEARD_SPEECH_SHARE of speech is used whole, with a warning: it is labelled as the target's,
+    `min_heard_share` of speech is used whole, with a warning: it is labelled as the target's,
     and a music bed under the voice was seen to hide most of it from the detector (8-11% heard in
     clips of the session sets of benchmarks/make_real_sets.py).
     """
@@ -151,13 +108,13 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
         unheard = []
         for clip, speech in zip(clips, speech_frames([load_audio(c.path, VAD_SAMPLE_RATE) for c in clips]),
                                 strict=True):
-            if speech.mean() >= MIN_HEARD_SPEECH_SHARE:
+            if speech.mean() >= min_heard_share:
                 clip.speech = speech
             else:
                 unheard.append(f"{clip.path.name} ({speech.mean():.0%})")
         if unheard:
             log.warning("speech was found in under %.0f%% of %d %s clips, so they are used whole (music or noise "
-                        "under a voice can hide it from the speech detector): %s", 100 * MIN_HEARD_SPEECH_SHARE,
+                        "under a voice can hide it from the speech detector): %s", 100 * min_heard_share,
                         len(unheard), role, ", ".join(unheard))
     kinds = f"shorter than one window ({front_end.window_seconds:.2f} s) or silent"
     if not clips:
@@ -235,13 +192,14 @@ class WindowSampler:
         rate = self.front_end.sample_rate
         makers = [partial(self.chain, clip.samples) for clip in self.negatives]
         seconds = self.config.non_speech_ratio * sum(len(c.samples) for c in self.negatives) / rate
-        makers += [partial(non_speech, 4 * rate, rate)] * int(seconds / 4)
+        piece = self.config.non_speech_seconds
+        makers += [partial(non_speech, int(piece * rate), rate)] * int(seconds / piece)
         if self.config.speed_shifted_negatives:
             makers += [partial(self.speed_shifted, clip.samples) for clip in self.positives]
         return makers
 
     def speed_shifted(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        factor = rng.choice([-1, 1]) * rng.uniform(0.1, 0.2) + 1
+        factor = rng.choice([-1, 1]) * rng.uniform(*self.config.speed_shift) + 1
         return self.chain(change_speed(samples, factor), rng)
 
     def epoch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,8 +250,8 @@ def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int,
 
 
 def fit_encoder(encoder: SpeakerEncoder, sampler: WindowSampler, config: TrainingConfig, rng: np.random.Generator,
-                progress: bool) -> list[float]:
-    """Train `encoder` in place for the config's epochs; returns each step's loss."""
+                progress: bool, base: SpeakerEncoder | None = None) -> list[float]:
+    """Train `encoder` in place for the config's epochs (near `base`, see `training_step`); returns each step's loss."""
     optimizer = torch.optim.AdamW(parameter_groups(encoder, config.weight_decay), lr=config.learning_rate)
     total_steps = max(1, config.epochs * config.steps_per_epoch)
     schedule = warmup_cosine_schedule(optimizer, config.warmup_epochs * config.steps_per_epoch, total_steps)
@@ -303,7 +261,7 @@ def fit_encoder(encoder: SpeakerEncoder, sampler: WindowSampler, config: Trainin
             pos_windows, neg_windows = sampler.epoch(rng)
             semi_hard = epoch < config.semi_hard_epochs
             for _ in range(config.steps_per_epoch):
-                loss = training_step(encoder, optimizer, pos_windows, neg_windows, config, rng, semi_hard)
+                loss = training_step(encoder, optimizer, pos_windows, neg_windows, config, rng, semi_hard, base)
                 schedule.step()
                 losses.append(loss)
                 bar.update()
@@ -340,7 +298,8 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     positive_paths, negative_paths = [Path(p) for p in positives], [Path(p) for p in negatives]
     for path in set(positive_paths) & set(negative_paths):
         raise TrainingDataError(path, "is given both as a positive and as a negative clip")
-    positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0)
+    positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0,
+                                min_heard_share=config.min_heard_speech_share)
     negative_clips = load_clips(negative_paths, front_end, "negative")
     base = base_path(base)
     base_encoder = None if base is None else load_base(base, front_end, device)
@@ -354,7 +313,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
         encoder = copy.deepcopy(base_encoder) if base_encoder is not None else SpeakerEncoder(encoder_config)
         encoder = encoder.to(device)
         sampler = WindowSampler(train_pos, train_neg, front_end, attempt_config, device, rng)
-        losses = fit_encoder(encoder, sampler, attempt_config, rng, progress)
+        losses = fit_encoder(encoder, sampler, attempt_config, rng, progress, base_encoder)
         model, validation = calibrated_model(encoder, sampler, train_pos, val_pos, train_neg, val_neg, attempt_config,
                                              rng, name)
         model_health = health(model, losses, validation, val_pos or train_pos, val_neg or train_neg, attempt_config)
@@ -368,7 +327,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
                                       "window is embedded alike, so the model cannot tell the target from anything; "
                                       "no model written. Check that the positive clips hold the target's speech "
                                       "and the negative clips other voices")
-    if validation and validation["positive_windows"] < FEW_CALIBRATION_WINDOWS:
+    if validation and validation["positive_windows"] < config.few_calibration_windows:
         log.warning("the levels rest on %d held-back windows of the target (%d clips): with so little, they vary "
                     "from one training to the next; check them on a recording with `speakerspot eval`",
                     validation["positive_windows"], len(val_pos))
@@ -421,12 +380,13 @@ def calibrated_model(encoder: SpeakerEncoder, sampler: WindowSampler, train_pos:
                      name: str) -> tuple[SpeakerModel, dict | None]:
     """The trained encoder with its memory bank, others and decision levels (see `validate`)."""
     front_end = sampler.front_end
-    # Levels for when no clips can be held back (see UNCALIBRATED_THRESHOLD); the loss keeps other
+    # Levels for when no clips can be held back (see `Decision.threshold`); the loss keeps other
     # sounds a margin below the target, so a turn that dips by less stays one turn.
     model = SpeakerModel(encoder, torch.zeros(1, encoder.config.embedding_dim, device=sampler.device), front_end,
-                         decision=Decision(threshold=UNCALIBRATED_THRESHOLD, hysteresis=config.margin), name=name)
+                         decision=Decision(hysteresis=config.margin), name=name)
     rate = front_end.sample_rate
-    non_speech_windows = sampler.windows([non_speech(4 * rate, rate, rng) for _ in train_neg + val_neg],
+    piece = int(config.non_speech_seconds * rate)
+    non_speech_windows = sampler.windows([non_speech(piece, rate, rng) for _ in train_neg + val_neg],
                                          front_end.step_frames)
     train_references = model.embed(torch.cat([sampler.windows([c.samples for c in train_neg], front_end.step_frames),
                                                non_speech_windows]))
@@ -559,8 +519,12 @@ def mask_spectra(windows: torch.Tensor, rng: np.random.Generator, max_bands: int
 
 def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos_windows: torch.Tensor,
                   neg_windows: torch.Tensor, config: TrainingConfig, rng: np.random.Generator,
-                  semi_hard: bool = False) -> float:
-    """One step: pick anchors and positives, mine the hardest (or semi-hard) negatives among many, descend."""
+                  semi_hard: bool = False, base: SpeakerEncoder | None = None) -> float:
+    """One step: pick anchors and positives, mine the hardest (or semi-hard) negatives among many, descend.
+
+    With a `base` encoder (the one being fine-tuned, frozen), each window's embedding is also drawn
+    towards the base's (`config.base_distillation`): fine-tuned on one session of the target, an
+    encoder learns that session, and the base, which never heard it, knows the voice in others."""
     anchor_index = torch.from_numpy(rng.integers(len(pos_windows), size=config.batch_size))
     positive_index = torch.from_numpy(rng.integers(len(pos_windows), size=config.batch_size))
     candidate_index = torch.from_numpy(rng.choice(len(neg_windows), min(config.negative_candidates, len(neg_windows)),
@@ -573,8 +537,13 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos
     encoder.train()
     batch = mask_spectra(torch.cat([pos_windows[anchor_index], pos_windows[positive_index], candidates[chosen]]),
                          rng, config.masked_bands, config.masked_frames)
-    anchors, positives, negatives = encoder(batch).split(config.batch_size)
+    embeddings = encoder(batch)
+    anchors, positives, negatives = embeddings.split(config.batch_size)
     loss = triplet_loss(anchors, positives, negatives, config.margin)
+    if base is not None and config.base_distillation > 0:
+        with torch.no_grad():
+            base_embeddings = base(batch)
+        loss = loss + config.base_distillation * (1 - (embeddings * base_embeddings).sum(-1)).mean()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -600,7 +569,7 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     rng = np.random.default_rng(config.seed + 1)
     rate, width = model.front_end.sample_rate, model.front_end.window_seconds
     pieces = [(c.samples, c) for c in val_pos] + [(c.samples, None) for c in val_neg]
-    pieces += [(non_speech(4 * rate, rate, rng), None) for _ in range(len(val_neg))]
+    pieces += [(non_speech(int(config.non_speech_seconds * rate), rate, rng), None) for _ in range(len(val_neg))]
     pos_scores, neg_scores, neg_pieces, raw_scores = [], [], [], []
     for chained in (False, True):
         order = rng.permutation(len(pieces))
@@ -614,7 +583,7 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
             (start + speech_start, start + speech_end) for (start, _), i in zip(spans, order, strict=True)
             if pieces[i][1] is not None for speech_start, speech_end in pieces[i][1].speech_spans()]).sum(axis=0)
         others = coverage == 0
-        inside = (coverage >= INSIDE_TURN) & (speech / width >= config.min_speech_share)
+        inside = (coverage >= config.inside_turn) & (speech / width >= config.min_speech_share)
         pos_scores.append(result.smoothed_scores[inside])
         neg_scores.append(result.smoothed_scores[others])
         neg_pieces.append(covering_piece(overlaps, order)[others])
@@ -622,7 +591,7 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
     eer, eer_threshold = equal_error_rate(positives, negatives)
     threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, np.concatenate(neg_pieces),
-                                                             eer_threshold)
+                                                             eer_threshold, config.few_calibration_windows)
     score_range = np.percentile(np.concatenate(raw_scores), [1, 99])
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
             "edge_hysteresis": round(edge_hysteresis, 4), "eer_threshold": round(eer_threshold, 4),
@@ -631,7 +600,8 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
 
 
 def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_pieces: np.ndarray,
-                    eer_threshold: float) -> tuple[float, float, float]:
+                    eer_threshold: float,
+                    few_windows: int = TrainingConfig.few_calibration_windows) -> tuple[float, float, float]:
     """(threshold, hysteresis, edge hysteresis) from the smoothed scores of held-back target and
     non-target windows (see `validate`); `negative_pieces` says which held-back piece each
     non-target window lies on (-1: on a pause).
@@ -652,7 +622,7 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     it, and the low level that holds a dipping turn together would otherwise let segments run on
     past the turn's ends.
 
-    With fewer than FEW_CALIBRATION_WINDOWS held-back target windows (a couple of clips), the top of
+    With fewer than `few_windows` held-back target windows (a couple of clips), the top of
     the held-back others is a poor guess of where a recording's others reach: on the fixture clips
     three of eight seeds put it below the bulk of the test recordings' other voices, and one segment
     then ran over the whole recording. There the stay and end levels, like the entry, keep a margin:
@@ -665,7 +635,7 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     median = float(np.median(positives))
     others_top = min(max(eer_threshold, float(rest.max())), median)
     enter = (others_top + median) / 2
-    if len(positives) < FEW_CALIBRATION_WINDOWS:
+    if len(positives) < few_windows:
         stay = end = (others_top + enter) / 2
     else:
         stay, end = min(others_top, float(np.percentile(rest, 99))), others_top
@@ -697,7 +667,7 @@ def covering_piece(overlaps: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.where(overlaps.max(axis=0) > 0, np.asarray(labels)[overlaps.argmax(axis=0)], -1)
 
 
-def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = 0.95) -> SpeakerModel:
+def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = MERGE_SIMILARITY) -> SpeakerModel:
     """Add the windows of more positive `clips` to the model's memory bank, without retraining
     (see `memory_bank.enroll`). The threshold is kept. Returns the model, changed in place."""
     loaded = load_clips([Path(c) for c in clips], model.front_end, "positive", find_speech=True)

@@ -211,16 +211,6 @@ def test_ctrl_c_during_a_scan_leaves_no_output_file(model_file, tmp_path):
     assert list(output.parent.iterdir()) == []  # neither the output nor a temporary file
 
 
-def test_train_options_default_to_the_library_defaults():
-    # The CLI does not import the training module before it trains (start-up time), so its defaults are
-    # written out: they must stay those of TrainingConfig.
-    from speakerspot.training import TrainingConfig
-
-    defaults = {option.name: option.default for option in cli.commands["train"].params}
-    config = TrainingConfig()
-    assert (defaults["epochs"], defaults["margin"], defaults["seed"]) == (config.epochs, config.margin, config.seed)
-
-
 def test_help_loads_neither_numpy_nor_torch():
     probe = ("import sys; from speakerspot.cli import cli; cli(['--help'], standalone_mode=False); "
              "print(sorted({'numpy', 'torch', 'av'} & set(sys.modules)), file=sys.stderr)")

@@ -11,9 +11,9 @@ import torch
 from conftest import SPEECH
 
 import speakerspot
+from speakerspot.config import TrainingConfig
 from speakerspot.errors import TrainingDataError
 from speakerspot.training import (
-    TrainingConfig,
     collapsed,
     covering_piece,
     decision_levels,
