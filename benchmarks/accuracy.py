@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 import speakerspot
+from speakerspot.clips import find_clips
 from speakerspot.evaluation import evaluate, read_truth
-from speakerspot.training import find_clips
 
 BENCHMARKS_FILE = Path(__file__).parent.parent / "BENCHMARKS.md"
 BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"

@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models"))
 from make_base import Teacher
 
 from speakerspot.audio import load_audio
+from speakerspot.clips import find_clips
 from speakerspot.features import FrontEnd
 from speakerspot.memory_bank import top_k_mean_scores
 from speakerspot.metrics import equal_error_rate
 from speakerspot.segments import segments_from_scores, smooth_scores
-from speakerspot.training import find_clips
 
 
 def main() -> None:

@@ -39,10 +39,10 @@ from tqdm import tqdm
 import speakerspot
 import speakerspot.metrics
 from speakerspot.audio import load_audio, media_files
-from speakerspot.augment import BroadcastChain, change_speed, draw_signals, non_speech
+from speakerspot.augment import BroadcastChain, change_speed, draw_signals, mask_spectra, non_speech
 from speakerspot.encoder import EncoderConfig, SpeakerEncoder
 from speakerspot.features import FrontEnd, clip_windows
-from speakerspot.training import hardest_negatives, mask_spectra, parameter_groups, triplet_loss, warmup_cosine_schedule
+from speakerspot.training import hardest_negatives, parameter_groups, triplet_loss, warmup_cosine_schedule
 
 SPEED_FACTORS = (0.88, 0.94, 1.0, 1.06, 1.12)
 TEACHER_RATE = 16000

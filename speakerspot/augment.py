@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import lru_cache, partial
 
 import numpy as np
+import torch
 
 from .threads import map_in_threads
 
@@ -208,3 +209,23 @@ def change_speed(samples: np.ndarray, factor: float) -> np.ndarray:
     """Play `samples` `factor` times faster (pitch and formants move with it) by linear interpolation."""
     positions = np.arange(0, len(samples) - 1, factor)
     return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
+
+
+def mask_spectra(windows: torch.Tensor, rng: np.random.Generator, max_bands: int, max_frames: int) -> torch.Tensor:
+    """SpecAugment: each window loses a random run of 0 to `max_bands` mel bands and one of 0 to
+    `max_frames` frames, set to the band's mean over the window (what the encoder subtracts first, so
+    they carry nothing). A voice must then be known by more than one band or one moment: on the dev
+    broadcast, ten seeds found every turn on 8 (2 without) at a lower window EER (BENCHMARKS.md)."""
+    count, bands, frames = windows.shape
+    band_width = rng.integers(0, max_bands + 1, count)
+    band_start = rng.integers(0, bands - band_width + 1)
+    frame_width = rng.integers(0, max_frames + 1, count)
+    frame_start = rng.integers(0, frames - frame_width + 1)
+
+    def inside(positions: torch.Tensor, start: np.ndarray, width: np.ndarray) -> torch.Tensor:
+        return ((positions >= torch.from_numpy(start)[:, None])
+                & (positions < torch.from_numpy(start + width)[:, None]))
+
+    masked = (inside(torch.arange(bands), band_start, band_width)[:, :, None]
+              | inside(torch.arange(frames), frame_start, frame_width)[:, None, :])
+    return torch.where(masked.to(windows.device), windows.mean(dim=-1, keepdim=True), windows)

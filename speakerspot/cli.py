@@ -144,8 +144,9 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
       speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
       speakerspot train clips/ --target anna -o models/anna.pt
     """
-    from .training import find_clips, labeled_folders, training_report
+    from .clips import find_clips, labeled_folders
     from .training import train as train_model
+    from .training import training_report
 
     if labeled_folder is not None:
         if not target:

@@ -79,12 +79,6 @@ class SpeakerModel:
             scores -= top_k_mean_scores(embeddings, self.others, self.top_k)
         return scores.cpu().numpy()
 
-    def scan(self, source, **options):
-        """Find the target in a recording; see `speakerspot.scan` for the options."""
-        from .scanning import scan
-
-        return scan(self, source, **options)
-
     def fingerprint(self) -> str:
         """A hash of everything that decides the model's results: weights, memory bank, settings, name."""
         digest = hashlib.sha256()

@@ -8,7 +8,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 
@@ -17,120 +17,18 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
-from .audio import load_audio, media_files
-from .augment import BroadcastChain, SignalMaker, change_speed, draw_signals, non_speech
+from .augment import BroadcastChain, SignalMaker, change_speed, draw_signals, mask_spectra, non_speech
+from .calibration import calibrated_model, describe_health, health
+from .clips import Clip, load_clips, split_validation
 from .config import MERGE_SIMILARITY, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
-from .errors import MediaError, ModelFileError, TrainingDataError
+from .errors import ModelFileError, TrainingDataError
 from .features import FrontEnd, clip_windows, signals_windows
 from .memory_bank import enroll as enroll_embeddings
-from .memory_bank import top_k_mean_scores
-from .metrics import equal_error_rate
 from .model import SpeakerModel, load_model
-from .scanning import scan
-from .segments import Decision
-from .speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans
+from .speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE
 
 log = logging.getLogger(__name__)
-
-@dataclass
-class Clip:
-    """A training clip: mono `samples` at the front end's rate, and for positives `speech`, whether each
-    32 ms frame is speech (`speech_activity.speech_frames`; None: every window counts)."""
-
-    path: Path
-    samples: np.ndarray
-    speech: np.ndarray | None = None
-
-    def speech_share(self, front_end: FrontEnd, step_frames: int) -> np.ndarray:
-        """The share of speech in each of the clip's windows at `step_frames` (as `clip_windows` cuts them)."""
-        frames = (len(self.samples) - front_end.n_fft) // front_end.hop_length + 1
-        count = max(0, (frames - front_end.window_frames) // step_frames + 1)
-        if self.speech is None:
-            return np.ones(count)
-        starts = np.arange(count) * step_frames * front_end.frame_seconds
-        return speech_share(self.speech, starts, front_end.window_seconds)
-
-    def speech_windows(self, front_end: FrontEnd, step_frames: int, min_share: float) -> torch.Tensor:
-        """Which of the clip's windows at `step_frames` are at least `min_share` speech (a bool tensor)."""
-        return torch.from_numpy(self.speech_share(front_end, step_frames) >= min_share)
-
-    def speech_spans(self) -> list[tuple[float, float]]:
-        """Where the clip holds speech, (start, end) in seconds; all of it when not known."""
-        return [(0.0, math.inf)] if self.speech is None else speech_spans(self.speech)
-
-
-def find_clips(folder: str | Path) -> list[Path]:
-    """Media files under `folder`, recursively, in a stable order."""
-    folder = Path(folder)
-    if not folder.exists():
-        raise TrainingDataError(folder, "no such folder")
-    return media_files(folder)
-
-
-def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Path]]:
-    """Split `root/LABEL/…` clips into the target's (LABEL == target) and everyone else's."""
-    root = Path(root)
-    labels = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if target not in labels:
-        raise TrainingDataError(root, f"has no subfolder {target!r} (labels found: {', '.join(labels) or 'none'})")
-    negatives = [clip for label in labels if label != target for clip in find_clips(root / label)]
-    return find_clips(root / target), negatives
-
-
-def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False,
-               min_heard_share: float = TrainingConfig.min_heard_speech_share) -> list[Clip]:
-    """Decode clips at the front end's rate; with `find_speech`, mark their speech (see `Clip`).
-
-    A clip that cannot be decoded stops training, naming it. Clips shorter than one window or silent
-    are left out with one warning that names them: real clip folders hold such clips. Training stops
-    only when none is left. A clip in which the speech detector hears less than
-    `min_heard_share` of speech is used whole, with a warning: it is labelled as the target's,
-    and a music bed under the voice was seen to hide most of it from the detector (8-11% heard in
-    clips of the session sets of benchmarks/make_real_sets.py).
-    """
-    if not paths:
-        raise TrainingDataError(None, f"no {role} clips found")
-    clips, skipped = [], []
-    for path in paths:
-        try:
-            samples = load_audio(path, front_end.sample_rate)
-        except MediaError as error:
-            raise TrainingDataError(path, f"{role} clip unusable: {error.problem}") from None
-        if len(samples) < front_end.min_samples:
-            skipped.append(f"{path.name} ({len(samples) / front_end.sample_rate:.2f} s)")
-            continue
-        if np.max(np.abs(samples)) < 1e-4:
-            skipped.append(f"{path.name} (silent)")
-            continue
-        clips.append(Clip(path, samples))
-    if find_speech:
-        unheard = []
-        for clip, speech in zip(clips, speech_frames([load_audio(c.path, VAD_SAMPLE_RATE) for c in clips]),
-                                strict=True):
-            if speech.mean() >= min_heard_share:
-                clip.speech = speech
-            else:
-                unheard.append(f"{clip.path.name} ({speech.mean():.0%})")
-        if unheard:
-            log.warning("speech was found in under %.0f%% of %d %s clips, so they are used whole (music or noise "
-                        "under a voice can hide it from the speech detector): %s", 100 * min_heard_share,
-                        len(unheard), role, ", ".join(unheard))
-    kinds = f"shorter than one window ({front_end.window_seconds:.2f} s) or silent"
-    if not clips:
-        folders = ", ".join(sorted({str(path.parent) for path in paths}))
-        raise TrainingDataError(folders, f"no usable {role} clips, all {len(paths)} are {kinds}: {', '.join(skipped)}")
-    if skipped:
-        log.warning("left out %d of %d %s clips, %s: %s", len(skipped), len(paths), role, kinds, ", ".join(skipped))
-    return clips
-
-
-def split_validation(clips: list[Clip], fraction: float, rng: np.random.Generator) -> tuple[list[Clip], list[Clip]]:
-    """Hold whole clips back (never windows of a clip seen in training). Fewer than 3 clips: none."""
-    held = round(len(clips) * fraction) if len(clips) >= 3 else 0
-    order = rng.permutation(len(clips))
-    return [clips[i] for i in order[held:]], [clips[i] for i in order[:held]]
-
 
 def triplet_loss(anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
                  margin: float) -> torch.Tensor:
@@ -375,148 +273,6 @@ def base_description(path: str | Path) -> dict:
     return {"file": Path(path).name, "sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]}
 
 
-def calibrated_model(encoder: SpeakerEncoder, sampler: WindowSampler, train_pos: list[Clip], val_pos: list[Clip],
-                     train_neg: list[Clip], val_neg: list[Clip], config: TrainingConfig, rng: np.random.Generator,
-                     name: str) -> tuple[SpeakerModel, dict | None]:
-    """The trained encoder with its memory bank, others and decision levels (see `validate`)."""
-    front_end = sampler.front_end
-    # Levels for when no clips can be held back (see `Decision.threshold`); the loss keeps other
-    # sounds a margin below the target, so a turn that dips by less stays one turn.
-    model = SpeakerModel(encoder, torch.zeros(1, encoder.config.embedding_dim, device=sampler.device), front_end,
-                         decision=Decision(hysteresis=config.margin), name=name)
-    rate = front_end.sample_rate
-    piece = int(config.non_speech_seconds * rate)
-    non_speech_windows = sampler.windows([non_speech(piece, rate, rng) for _ in train_neg + val_neg],
-                                         front_end.step_frames)
-    train_references = model.embed(torch.cat([sampler.windows([c.samples for c in train_neg], front_end.step_frames),
-                                               non_speech_windows]))
-    # Validation must not see the held-back clips, not even through the bank's curation.
-    model.memory_bank = memory_bank(model, train_pos, train_references, config, sampler)
-    model.others = train_references
-    validation = validate(model, val_pos, val_neg, sampler, config)
-    if validation:
-        model.decision = replace(model.decision, threshold=validation["threshold"],
-                                 hysteresis=validation["hysteresis"], edge_hysteresis=validation["edge_hysteresis"])
-    all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
-                                                                              front_end.step_frames))])
-    model.memory_bank = memory_bank(model, train_pos + val_pos, all_references, config, sampler)
-    model.others = all_references
-    return model, validation
-
-
-def health(model: SpeakerModel, losses: list[float], validation: dict | None, positives: list[Clip],
-           negatives: list[Clip], config: TrainingConfig) -> dict:
-    """Whether the encoder collapsed, and whether the held-back clips separate, in figures.
-
-    `spread` is 1 - |mean| of the unit embeddings of the (held-back, else training) clips' windows:
-    0 when every window is embedded alike, larger the more they differ. A collapsed encoder also
-    holds the triplet loss at the margin (every negative as near as every positive) and scores every
-    window of the validation programmes alike (`score_range`, the 1st to the 99th percentile).
-    """
-    front_end = model.front_end
-
-    def spread(clips: list[Clip]) -> float:
-        embeddings = model.embed(torch.cat([clip_windows(c.samples, front_end, device=str(model.device))
-                                            for c in clips]))
-        return round(1 - float(embeddings.mean(dim=0).norm()), 4)
-
-    last_epoch = np.array(losses[-config.steps_per_epoch:])
-    at_margin = float(np.mean(np.abs(last_epoch - config.margin) < 0.01 * config.margin)) if losses else 0.0
-    figures = {"spread_positive": spread(positives), "spread_negative": spread(negatives),
-               "spread": spread(positives + negatives), "loss_at_margin": round(at_margin, 3),
-               "score_range": None, "eer": None}
-    if validation:
-        figures["score_range"] = validation["score_range"]
-        figures["eer"] = validation["eer"]
-    figures["collapsed"], figures["separated"] = collapsed(figures, config), separated(figures, config)
-    return figures
-
-
-def collapsed(figures: dict, config: TrainingConfig) -> bool:
-    """Whether `health` figures show an encoder that maps every window to about the same point."""
-    low, high = figures["score_range"] or (-1.0, 1.0)
-    return bool(figures["spread"] < config.collapsed_spread or figures["loss_at_margin"] > config.collapsed_loss_share
-                or high - low < config.collapsed_score_range)
-
-
-def separated(figures: dict, config: TrainingConfig) -> bool:
-    """Whether `health` figures show held-back target and other clips told apart (or none held back)."""
-    return figures["eer"] is None or figures["eer"] <= config.max_validation_eer
-
-
-def describe_health(figures: dict) -> str:
-    """The health figures in words, for the user."""
-    words = [f"embedding spread {figures['spread']:.3f} (target {figures['spread_positive']:.3f}, "
-             f"others {figures['spread_negative']:.3f})"]
-    if figures["score_range"] is not None:
-        low, high = figures["score_range"]
-        words.append(f"held-back scores from {low:.2f} to {high:.2f}")
-    if figures["eer"] is not None:
-        words.append(f"held-back EER {figures['eer']:.1%}")
-    words.append(f"{figures['loss_at_margin']:.0%} of the last epoch's steps at the margin")
-    return ", ".join(words)
-
-
-def memory_bank(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor, config: TrainingConfig,
-                sampler: WindowSampler) -> torch.Tensor:
-    """The embeddings of the clips' speech windows that identify the target: (n, dim).
-
-    Each clip enters as recorded and through `config.bank_chains` broadcast-like chains (fixed
-    seed), so that the target heard through a telephone line or under music has entries of its own.
-    Only windows mostly of speech enter (`config.min_speech_share`).
-
-    A window is kept when its median cosine to the windows of the target's other clips exceeds its
-    top-5 mean cosine to the negatives (voices and non-speech) by the training margin. A few windows
-    of any clip (an edge, a click, a breath) embed far from the target and near everything else;
-    with top-5 scoring, five such entries would make every sound score like the target. Outliers
-    are a minority by definition: at most half of the windows are dropped, the worst first.
-    """
-    rng = np.random.default_rng(config.seed + 2)
-    step = model.front_end.step_frames
-    embeddings = []
-    for clip in clips:
-        speech = clip.speech_windows(model.front_end, step, config.min_speech_share).tile(
-            1 + config.bank_chains).to(model.device)
-        signals = [clip.samples] + [sampler.chain(clip.samples, rng) for _ in range(config.bank_chains)]
-        embeddings.append(model.embed(sampler.windows(signals, step))[speech])
-    owners = torch.cat([torch.full((len(e),), index, device=e.device) for index, e in enumerate(embeddings)])
-    candidates = torch.cat(embeddings)
-    return candidates[identifying_entries(candidates, owners, negatives, config.margin, model.top_k)]
-
-
-def identifying_entries(candidates: torch.Tensor, owners: torch.Tensor, negatives: torch.Tensor, margin: float,
-                        top_k: int) -> torch.Tensor:
-    """Mask of candidate bank entries (n, dim) to keep; `owners` (n,) numbers the clip of each."""
-    similarity = candidates @ candidates.T
-    similarity[owners[:, None] == owners[None, :]] = float("nan")  # judged by the *other* clips
-    typical = similarity.nanmedian(dim=1).values
-    if owners.unique().numel() < 2:
-        typical = torch.ones_like(typical)
-    excess = top_k_mean_scores(candidates, negatives, top_k) - (typical - margin)  # above 0: drop
-    limit = torch.sort(excess).values[(len(excess) - 1) // 2]
-    return (excess < 0) | (excess <= limit)
-
-
-def mask_spectra(windows: torch.Tensor, rng: np.random.Generator, max_bands: int, max_frames: int) -> torch.Tensor:
-    """SpecAugment: each window loses a random run of 0 to `max_bands` mel bands and one of 0 to
-    `max_frames` frames, set to the band's mean over the window (what the encoder subtracts first, so
-    they carry nothing). A voice must then be known by more than one band or one moment: on the dev
-    broadcast, ten seeds found every turn on 8 (2 without) at a lower window EER (BENCHMARKS.md)."""
-    count, bands, frames = windows.shape
-    band_width = rng.integers(0, max_bands + 1, count)
-    band_start = rng.integers(0, bands - band_width + 1)
-    frame_width = rng.integers(0, max_frames + 1, count)
-    frame_start = rng.integers(0, frames - frame_width + 1)
-
-    def inside(positions: torch.Tensor, start: np.ndarray, width: np.ndarray) -> torch.Tensor:
-        return ((positions >= torch.from_numpy(start)[:, None])
-                & (positions < torch.from_numpy(start + width)[:, None]))
-
-    masked = (inside(torch.arange(bands), band_start, band_width)[:, :, None]
-              | inside(torch.arange(frames), frame_start, frame_width)[:, None, :])
-    return torch.where(masked.to(windows.device), windows.mean(dim=-1, keepdim=True), windows)
-
-
 def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos_windows: torch.Tensor,
                   neg_windows: torch.Tensor, config: TrainingConfig, rng: np.random.Generator,
                   semi_hard: bool = False, base: SpeakerEncoder | None = None) -> float:
@@ -549,122 +305,6 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos
     optimizer.step()
     encoder.eval()
     return loss.item()
-
-
-def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], sampler: WindowSampler,
-             config: TrainingConfig) -> dict | None:
-    """Scan programmes made of the held-back clips, as a scan would see a broadcast.
-
-    Clips alone score too well: a broadcast's windows straddle a turn's edge, a pause, the next
-    voice or a jingle, and those windows are where false alarms and split turns come from. So the
-    held-back clips (with non-speech pieces) are strung together in random order with pauses of
-    random length, once as recorded and once with each piece through its own broadcast-like chain,
-    and scanned against a bank built without them. Windows inside the target's turns are
-    positives; windows that touch none are negatives; the rest (a turn's edges) are left out.
-    Their smoothed scores set the decision's levels (see `decision_levels`).
-    """
-    if not val_pos or not val_neg:
-        log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
-        return None
-    rng = np.random.default_rng(config.seed + 1)
-    rate, width = model.front_end.sample_rate, model.front_end.window_seconds
-    pieces = [(c.samples, c) for c in val_pos] + [(c.samples, None) for c in val_neg]
-    pieces += [(non_speech(int(config.non_speech_seconds * rate), rate, rng), None) for _ in range(len(val_neg))]
-    pos_scores, neg_scores, neg_pieces, raw_scores = [], [], [], []
-    for chained in (False, True):
-        order = rng.permutation(len(pieces))
-        programme, spans = string_together([sampler.chain(pieces[i][0], rng) if chained else pieces[i][0]
-                                            for i in order], rate, rng)
-        result = scan(model, programme)
-        overlaps = span_overlaps(result.window_times, width, spans)
-        is_target = np.array([pieces[i][1] is not None for i in order], bool)
-        coverage = overlaps[is_target].sum(axis=0) / width  # share of each window inside a target turn
-        speech = span_overlaps(result.window_times, width, [
-            (start + speech_start, start + speech_end) for (start, _), i in zip(spans, order, strict=True)
-            if pieces[i][1] is not None for speech_start, speech_end in pieces[i][1].speech_spans()]).sum(axis=0)
-        others = coverage == 0
-        inside = (coverage >= config.inside_turn) & (speech / width >= config.min_speech_share)
-        pos_scores.append(result.smoothed_scores[inside])
-        neg_scores.append(result.smoothed_scores[others])
-        neg_pieces.append(covering_piece(overlaps, order)[others])
-        raw_scores.append(result.window_scores)
-    positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
-    eer, eer_threshold = equal_error_rate(positives, negatives)
-    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, np.concatenate(neg_pieces),
-                                                             eer_threshold, config.few_calibration_windows)
-    score_range = np.percentile(np.concatenate(raw_scores), [1, 99])
-    return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
-            "edge_hysteresis": round(edge_hysteresis, 4), "eer_threshold": round(eer_threshold, 4),
-            "positive_windows": len(positives), "negative_windows": len(negatives),
-            "score_range": [round(float(score_range[0]), 4), round(float(score_range[1]), 4)]}
-
-
-def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_pieces: np.ndarray,
-                    eer_threshold: float,
-                    few_windows: int = TrainingConfig.few_calibration_windows) -> tuple[float, float, float]:
-    """(threshold, hysteresis, edge hysteresis) from the smoothed scores of held-back target and
-    non-target windows (see `validate`); `negative_pieces` says which held-back piece each
-    non-target window lies on (-1: on a pause).
-
-    The levels leave out the one piece whose highest window is highest: a piece's windows rise and
-    fall together, and one held-back clip through one chain, scored like the target, set every level
-    of dev seed 5 too high for the target on the broadcast (entry 0.56 where its target windows'
-    median was about 0.35; BENCHMARKS.md, 2026-11-30, fifth session). Of the rest: a segment starts
-    only at a window halfway between the highest non-target window (or the equal-error point, if
-    higher) and the target's median window: the held-back voices are voices the model was trained
-    against, a voice it never heard scores higher, and entering at the top of theirs let such
-    voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up the gap). Where the
-    two overlap, the entry is the target's median: a held-back clip that sounds like the target
-    must not silence it. A segment lasts while its windows stay above all but 1% of the non-target
-    ones: a turn dips under music or on a phone line, and the level that keeps it whole is the one
-    the bulk of other sounds stays below. Its first and last windows must be above the top of the
-    non-target windows: scores are averaged over ~3 s, which carries a turn into the windows beside
-    it, and the low level that holds a dipping turn together would otherwise let segments run on
-    past the turn's ends.
-
-    With fewer than `few_windows` held-back target windows (a couple of clips), the top of
-    the held-back others is a poor guess of where a recording's others reach: on the fixture clips
-    three of eight seeds put it below the bulk of the test recordings' other voices, and one segment
-    then ran over the whole recording. There the stay and end levels, like the entry, keep a margin:
-    halfway between the others' top and the entry (BENCHMARKS.md, 2026-11-30, sixth session).
-    """
-    pieces = set(negative_pieces.tolist()) - {-1}
-    most_like_target = max(pieces, key=lambda piece: negatives[negative_pieces == piece].max(), default=None)
-    rest = negatives[negative_pieces != most_like_target]
-    rest = rest if len(rest) else negatives
-    median = float(np.median(positives))
-    others_top = min(max(eer_threshold, float(rest.max())), median)
-    enter = (others_top + median) / 2
-    if len(positives) < few_windows:
-        stay = end = (others_top + enter) / 2
-    else:
-        stay, end = min(others_top, float(np.percentile(rest, 99))), others_top
-    return enter, enter - stay, enter - end
-
-
-def string_together(signals: list[np.ndarray], sample_rate: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """(programme, each signal's span in seconds): the signals in order with 0-1.5 s pauses between them."""
-    parts, spans, position = [], [], 0
-    for samples in signals:
-        spans.append((position / sample_rate, (position + len(samples)) / sample_rate))
-        pause = np.zeros(int(rng.uniform(0, 1.5) * sample_rate), np.float32)
-        parts += [samples, pause]
-        position += len(samples) + len(pause)
-    return np.concatenate(parts), spans
-
-
-def span_overlaps(centres: np.ndarray, width: float, spans: list[tuple[float, float]]) -> np.ndarray:
-    """Seconds of each window (centred at `centres`, `width` s wide) inside each span: (spans, windows)."""
-    starts, ends = np.array(spans, dtype=np.float64).reshape(-1, 2).T
-    return np.clip(np.minimum(ends[:, None], centres + width / 2) - np.maximum(starts[:, None], centres - width / 2),
-                   0, None)
-
-
-def covering_piece(overlaps: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The label of the span that covers most of each window (-1 for a window on a pause only), from
-    `span_overlaps`."""
-    return np.where(overlaps.max(axis=0) > 0, np.asarray(labels)[overlaps.argmax(axis=0)], -1)
 
 
 def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = MERGE_SIMILARITY) -> SpeakerModel:

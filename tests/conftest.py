@@ -14,8 +14,8 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).parent))
 
 import speakerspot
+from speakerspot.clips import labeled_folders
 from speakerspot.config import TrainingConfig
-from speakerspot.training import labeled_folders
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEECH = FIXTURES / "speech"

@@ -25,15 +25,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from conftest import DEFAULT_TRAINING, FIXTURES, REFERENCE_MODEL, SPEECH, TARGET
 
 import speakerspot
+from speakerspot.clips import labeled_folders
 from speakerspot.evaluation import evaluate, read_truth
-from speakerspot.training import labeled_folders
 
 
 def main() -> None:
     positives, negatives = labeled_folders(SPEECH / "train", TARGET)
     model = speakerspot.train(positives, negatives, config=DEFAULT_TRAINING, name="fixture", progress=True)
     model.save(REFERENCE_MODEL)
-    result = model.scan(FIXTURES / "sample.ts")
+    result = speakerspot.scan(model, FIXTURES / "sample.ts")
     truth = read_truth(FIXTURES / "sample_truth.json")
     report = evaluate([(s.start, s.end) for s in result.segments], truth, result.duration)
     print(f"wrote {REFERENCE_MODEL}; sample.ts: {json.dumps(report.to_dict())}")

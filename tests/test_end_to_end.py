@@ -30,7 +30,7 @@ def test_scan_of_a_dvb_like_recording_finds_the_target_turns(reference_model, tm
 
 
 def test_scan_of_the_shipped_sample_matches_its_truth(reference_model, sample_truth):
-    result = reference_model.scan(FIXTURES / "sample.ts")
+    result = speakerspot.scan(reference_model, FIXTURES / "sample.ts")
     report = evaluate([(s.start, s.end) for s in result.segments], sample_truth["intervals"], result.duration)
     assert report.frame_f1 >= 0.8, report
 
@@ -39,7 +39,7 @@ def test_a_model_trained_here_finds_the_target_in_the_sample(freshly_trained_mod
     # Models trained on 40 s of the target differ by machine and seed: across eight seeds here all 5
     # turns were found, frame F1 0.976 to 1 (BENCHMARKS.md, 2026-11-30, sixth session). The bar leaves
     # room for another CPU's rounding: a turn fewer, F1 0.9.
-    result = freshly_trained_model.scan(FIXTURES / "sample.ts")
+    result = speakerspot.scan(freshly_trained_model, FIXTURES / "sample.ts")
     report = evaluate([(s.start, s.end) for s in result.segments], sample_truth["intervals"], result.duration)
     assert report.turns_found >= 4 and report.frame_f1 >= 0.9 and report.false_alarm_segments == 0, report
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from speakerspot.calibration import identifying_entries
 from speakerspot.encoder import EncoderConfig, SpeakerEncoder
 from speakerspot.features import FrontEnd
 from speakerspot.memory_bank import enroll, top_k_mean_scores
 from speakerspot.metrics import equal_error_rate
 from speakerspot.model import SpeakerModel
-from speakerspot.training import hardest_negatives, identifying_entries, parameter_groups, triplet_loss
+from speakerspot.training import hardest_negatives, parameter_groups, triplet_loss
 
 
 def unit(*rows):

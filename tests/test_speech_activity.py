@@ -6,9 +6,9 @@ import numpy as np
 from conftest import SPEECH, read_clip
 
 from speakerspot.augment import music_bed, rms
+from speakerspot.clips import Clip
 from speakerspot.features import FrontEnd
 from speakerspot.speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans
-from speakerspot.training import Clip
 
 FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
 

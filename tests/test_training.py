@@ -11,18 +11,11 @@ import torch
 from conftest import SPEECH
 
 import speakerspot
+from speakerspot.augment import mask_spectra
+from speakerspot.calibration import collapsed, covering_piece, decision_levels, separated, span_overlaps
+from speakerspot.clips import find_clips, labeled_folders
 from speakerspot.config import TrainingConfig
 from speakerspot.errors import TrainingDataError
-from speakerspot.training import (
-    collapsed,
-    covering_piece,
-    decision_levels,
-    find_clips,
-    labeled_folders,
-    mask_spectra,
-    separated,
-    span_overlaps,
-)
 
 # A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32, collapsed_spread=0.0,

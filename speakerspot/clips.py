@@ -1,0 +1,118 @@
+"""Training clips: found in folders, decoded, their speech marked, some held back."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import load_audio, media_files
+from .config import TrainingConfig
+from .errors import MediaError, TrainingDataError
+from .features import FrontEnd
+from .speech_activity import VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Clip:
+    """A training clip: mono `samples` at the front end's rate, and for positives `speech`, whether each
+    32 ms frame is speech (`speech_activity.speech_frames`; None: every window counts)."""
+
+    path: Path
+    samples: np.ndarray
+    speech: np.ndarray | None = None
+
+    def speech_share(self, front_end: FrontEnd, step_frames: int) -> np.ndarray:
+        """The share of speech in each of the clip's windows at `step_frames` (as `clip_windows` cuts them)."""
+        frames = (len(self.samples) - front_end.n_fft) // front_end.hop_length + 1
+        count = max(0, (frames - front_end.window_frames) // step_frames + 1)
+        if self.speech is None:
+            return np.ones(count)
+        starts = np.arange(count) * step_frames * front_end.frame_seconds
+        return speech_share(self.speech, starts, front_end.window_seconds)
+
+    def speech_windows(self, front_end: FrontEnd, step_frames: int, min_share: float) -> torch.Tensor:
+        """Which of the clip's windows at `step_frames` are at least `min_share` speech (a bool tensor)."""
+        return torch.from_numpy(self.speech_share(front_end, step_frames) >= min_share)
+
+    def speech_spans(self) -> list[tuple[float, float]]:
+        """Where the clip holds speech, (start, end) in seconds; all of it when not known."""
+        return [(0.0, math.inf)] if self.speech is None else speech_spans(self.speech)
+
+
+def find_clips(folder: str | Path) -> list[Path]:
+    """Media files under `folder`, recursively, in a stable order."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise TrainingDataError(folder, "no such folder")
+    return media_files(folder)
+
+
+def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Path]]:
+    """Split `root/LABEL/…` clips into the target's (LABEL == target) and everyone else's."""
+    root = Path(root)
+    labels = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    if target not in labels:
+        raise TrainingDataError(root, f"has no subfolder {target!r} (labels found: {', '.join(labels) or 'none'})")
+    negatives = [clip for label in labels if label != target for clip in find_clips(root / label)]
+    return find_clips(root / target), negatives
+
+
+def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False,
+               min_heard_share: float = TrainingConfig.min_heard_speech_share) -> list[Clip]:
+    """Decode clips at the front end's rate; with `find_speech`, mark their speech (see `Clip`).
+
+    A clip that cannot be decoded stops training, naming it. Clips shorter than one window or silent
+    are left out with one warning that names them: real clip folders hold such clips. Training stops
+    only when none is left. A clip in which the speech detector hears less than
+    `min_heard_share` of speech is used whole, with a warning: it is labelled as the target's,
+    and a music bed under the voice was seen to hide most of it from the detector (8-11% heard in
+    clips of the session sets of benchmarks/make_real_sets.py).
+    """
+    if not paths:
+        raise TrainingDataError(None, f"no {role} clips found")
+    clips, skipped = [], []
+    for path in paths:
+        try:
+            samples = load_audio(path, front_end.sample_rate)
+        except MediaError as error:
+            raise TrainingDataError(path, f"{role} clip unusable: {error.problem}") from None
+        if len(samples) < front_end.min_samples:
+            skipped.append(f"{path.name} ({len(samples) / front_end.sample_rate:.2f} s)")
+            continue
+        if np.max(np.abs(samples)) < 1e-4:
+            skipped.append(f"{path.name} (silent)")
+            continue
+        clips.append(Clip(path, samples))
+    if find_speech:
+        unheard = []
+        for clip, speech in zip(clips, speech_frames([load_audio(c.path, VAD_SAMPLE_RATE) for c in clips]),
+                                strict=True):
+            if speech.mean() >= min_heard_share:
+                clip.speech = speech
+            else:
+                unheard.append(f"{clip.path.name} ({speech.mean():.0%})")
+        if unheard:
+            log.warning("speech was found in under %.0f%% of %d %s clips, so they are used whole (music or noise "
+                        "under a voice can hide it from the speech detector): %s", 100 * min_heard_share,
+                        len(unheard), role, ", ".join(unheard))
+    kinds = f"shorter than one window ({front_end.window_seconds:.2f} s) or silent"
+    if not clips:
+        folders = ", ".join(sorted({str(path.parent) for path in paths}))
+        raise TrainingDataError(folders, f"no usable {role} clips, all {len(paths)} are {kinds}: {', '.join(skipped)}")
+    if skipped:
+        log.warning("left out %d of %d %s clips, %s: %s", len(skipped), len(paths), role, kinds, ", ".join(skipped))
+    return clips
+
+
+def split_validation(clips: list[Clip], fraction: float, rng: np.random.Generator) -> tuple[list[Clip], list[Clip]]:
+    """Hold whole clips back (never windows of a clip seen in training). Fewer than 3 clips: none."""
+    held = round(len(clips) * fraction) if len(clips) >= 3 else 0
+    order = rng.permutation(len(clips))
+    return [clips[i] for i in order[held:]], [clips[i] for i in order[:held]]
