@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from .audio import media_files, readable_once, video_frame_rate
+from .config import ScanOptions
 from .errors import MediaError, SpeakerspotError
-from .results_index import FileState, ResultsIndex, ScanSettings
+from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
 from .threads import available_cores
 from .writers import RenderOptions, extension, render, write_result
@@ -82,19 +83,18 @@ Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
 def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                on_results: Callable[[Recording, list[ScanResult]], None],
                on_failure: Callable[[SpeakerspotError], None] = lambda error: None, *,
-               threshold: float | None = None, audio_track: int | None = None, language: str | None = None,
+               options: ScanOptions = ScanOptions(),
                workers: int = 1, index: ResultsIndex | None = None, force: bool = False,
                progress: bool = False) -> BatchSummary:
     """Scan every recording with every model, handing each recording's results to `on_results`
     in the order of `recordings`.
 
-    With an `index`, a recording whose results for every model and these settings are stored and
+    With an `index`, a recording whose results for every model and these options are stored and
     whose file is unchanged is not scanned again (unless `force`): its stored results are handed on.
     Every recording scanned is stored as soon as it is done. `workers` > 1 scans in that many
     processes. A recording that cannot be scanned goes to `on_failure` and into the summary; the
     batch goes on.
     """
-    settings = ScanSettings(threshold, audio_track, language)
     model_hashes = [model.fingerprint() for model in models] if index else []
     summary = BatchSummary()
     started = time.monotonic()
@@ -107,16 +107,16 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
         if state is not None:
             states[recording] = state
             if not force:
-                stored = [index.lookup(state, model_hash, settings) for model_hash in model_hashes]
+                stored = [index.lookup(state, model_hash, options) for model_hash in model_hashes]
         if stored and all(stored):
             summary.skipped += 1
             in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
         else:
             to_scan.append(recording)
     if len(to_scan) <= 1 or workers <= 1:
-        outcomes = scan_here(models, to_scan, settings, progress=progress and len(recordings) == 1)
+        outcomes = scan_here(models, to_scan, options, progress=progress and len(recordings) == 1)
     else:
-        outcomes = scan_in_workers(models, to_scan, settings, workers)
+        outcomes = scan_in_workers(models, to_scan, options, workers)
     bar = tqdm(total=len(recordings), initial=summary.skipped, desc="recordings", unit="file", leave=False,
                disable=not progress or len(recordings) == 1)
     with bar:
@@ -126,11 +126,11 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                 on_failure(outcome)
                 summary.failures.append(outcome)
                 if index is not None:
-                    index.store_failure(recording.path, model_hashes, [m.name for m in models], settings, str(outcome))
+                    index.store_failure(recording.path, model_hashes, [m.name for m in models], options, str(outcome))
                 in_order.skip(recording)
                 continue
             if index is not None and recording in states:
-                index.store(states[recording], model_hashes, outcome, settings, seconds)
+                index.store(states[recording], model_hashes, outcome, options, seconds)
             summary.scanned += 1
             summary.audio_seconds += outcome[0].duration
             in_order.deliver(recording, outcome)
@@ -174,16 +174,15 @@ class OrderedDelivery:
                 self.on_results(recording, results)
 
 
-def scan_one(models: list[SpeakerModel], path: Path, settings: ScanSettings, progress: bool = False,
+def scan_one(models: list[SpeakerModel], path: Path, options: ScanOptions, progress: bool = False,
              decoder_process: bool = True) -> Outcome:
     """Scan one recording, turning any failure into an error naming the file."""
     from .scanning import scan_many
 
     started = time.monotonic()
     try:
-        results: list[ScanResult] | SpeakerspotError = scan_many(
-            models, path, threshold=settings.threshold, audio_track=settings.audio_track,
-            language=settings.language, progress=progress, decoder_process=decoder_process)
+        results: list[ScanResult] | SpeakerspotError = scan_many(models, path, options, progress=progress,
+                                                                 decoder_process=decoder_process)
     except MediaError as error:
         results = error
     except Exception as error:  # a bug or an unforeseen decoder failure must not stop the batch
@@ -193,26 +192,26 @@ def scan_one(models: list[SpeakerModel], path: Path, settings: ScanSettings, pro
     return results, time.monotonic() - started
 
 
-def scan_here(models: list[SpeakerModel], recordings: list[Recording], settings: ScanSettings,
+def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions,
               progress: bool) -> Iterator[tuple[Recording, Outcome]]:
     for recording in recordings:
-        yield recording, scan_one(models, recording.path, settings, progress)
+        yield recording, scan_one(models, recording.path, options, progress)
 
 
-def scan_in_workers(models: list[SpeakerModel], recordings: list[Recording], settings: ScanSettings,
+def scan_in_workers(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions,
                     workers: int) -> Iterator[tuple[Recording, Outcome]]:
     """Scan in `workers` processes. A worker that dies (a crash in a decoder, out of memory) takes
     down its pool; the recordings it was scanning are rescanned one by one to find the culprit."""
     queue = deque(recordings)
     while queue:
-        interrupted = yield from pool_round(models, queue, settings, workers)
+        interrupted = yield from pool_round(models, queue, options, workers)
         for recording in interrupted:
-            if (yield from pool_round(models, deque([recording]), settings, 1)):
+            if (yield from pool_round(models, deque([recording]), options, 1)):
                 problem = "the process scanning it died (a crash in the decoder, or out of memory)"
                 yield recording, (MediaError(recording.path, problem), 0.0)
 
 
-def pool_round(models: list[SpeakerModel], queue: deque[Recording], settings: ScanSettings,
+def pool_round(models: list[SpeakerModel], queue: deque[Recording], options: ScanOptions,
                workers: int) -> Generator[tuple[Recording, Outcome], None, list[Recording]]:
     """Scan from `queue` with at most `workers` recordings in flight until it is empty or a worker
     dies; returns the recordings in flight when one died."""
@@ -231,7 +230,7 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], settings: Sc
         while queue or running:
             while queue and len(running) < workers:
                 try:
-                    future = pool.submit(scan_in_worker, queue[0].path, settings)
+                    future = pool.submit(scan_in_worker, queue[0].path, options)
                 except BrokenProcessPool:  # a worker died since the last results came in
                     return list(running.values())
                 running[future] = queue.popleft()
@@ -279,8 +278,8 @@ def start_worker(models: list[SpeakerModel], threads: int, log_level: int,
     worker_models[:] = models
 
 
-def scan_in_worker(path: Path, settings: ScanSettings) -> Outcome:
-    return scan_one(worker_models, path, settings, decoder_process=False)  # the other workers use the other cores
+def scan_in_worker(path: Path, options: ScanOptions) -> Outcome:
+    return scan_one(worker_models, path, options, decoder_process=False)  # the other workers use the other cores
 
 
 class ResultOutputs:

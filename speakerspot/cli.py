@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from .config import MERGE_SIMILARITY, TrainingConfig
+from .config import MERGE_SIMILARITY, ScanOptions, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .writers import FORMAT_NAMES
 
@@ -244,8 +244,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
                           several=len(found) * len(models) > 1, frame_rate=frame_rate)
     with contextlib.ExitStack() as stack:
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
-        summary = scan_batch(models, found, write, report_error, threshold=threshold, audio_track=audio_track,
-                             language=language, workers=workers, index=index, force=force, progress=not quiet)
+        summary = scan_batch(models, found, write, report_error, options=ScanOptions(threshold, audio_track, language),
+                             workers=workers, index=index, force=force, progress=not quiet)
     if len(found) > 1 and not quiet:
         skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""

@@ -5,7 +5,23 @@ This module imports nothing heavy, so that `speakerspot --help` can show the def
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How to scan a recording: `threshold` overrides each model's calibrated one; `audio_track`
+    (numbered from 0) or `language` (e.g. "deu") picks an audio stream, by default the one a player
+    would play. A stored result is reused only under the same options."""
+
+    threshold: float | None = None
+    audio_track: int | None = None
+    language: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
 
 # `speakerspot enroll`: a new window this similar (cosine) to a memory slot joins it (see `memory_bank.enroll`).
 MERGE_SIMILARITY = 0.95
@@ -50,4 +66,5 @@ class TrainingConfig:
     collapsed_loss_share: float = 0.5  # ... or with more than this share of the last epoch's losses at the margin
     max_validation_eer: float = 0.25  # held-back clips with a higher window EER do not separate
     base_distillation: float = 0.0  # weight of 1 - cos to the base's embedding of each window (see `training_step`)
+    distil_others_only: bool = False  # ... of the others' windows only (the target's may move)
     seed: int = 0  # also seeds, as seed + 1 and seed + 2, the validation programmes and the memory bank's chains

@@ -14,11 +14,12 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .config import ScanOptions
 from .errors import OutputError
 from .segments import ScanResult, Segment
 
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS results (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,        -- see file_fingerprint()
-    settings TEXT NOT NULL,           -- ScanSettings as JSON
+    settings TEXT NOT NULL,           -- ScanOptions as JSON
     status TEXT NOT NULL,             -- 'done' or 'failed'
     error TEXT,                       -- the failure's message
     threshold REAL,
@@ -47,18 +48,6 @@ CREATE TABLE IF NOT EXISTS results (
     PRIMARY KEY (recording, model_hash)
 );
 """
-
-
-@dataclass(frozen=True)
-class ScanSettings:
-    """The options a scan was made with; a stored result is reused only under the same settings."""
-
-    threshold: float | None = None
-    audio_track: int | None = None
-    language: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -130,7 +119,7 @@ class ResultsIndex:
     def close(self) -> None:
         self.connection.close()
 
-    def lookup(self, state: FileState, model_hash: str, settings: ScanSettings) -> ScanResult | None:
+    def lookup(self, state: FileState, model_hash: str, settings: ScanOptions) -> ScanResult | None:
         """The stored result of this recording and model, if it is done and the file is unchanged."""
         row = self.connection.execute(
             "SELECT size, mtime_ns, fingerprint, " + RESULT_COLUMNS + " FROM results "
@@ -146,7 +135,7 @@ class ResultsIndex:
                                         (state.mtime_ns, str(state.path), model_hash))
         return result_from_row(row[3:])
 
-    def store(self, state: FileState, model_hashes: list[str], results: list[ScanResult], settings: ScanSettings,
+    def store(self, state: FileState, model_hashes: list[str], results: list[ScanResult], settings: ScanOptions,
               scan_seconds: float) -> None:
         """Record a recording's results, one per model, in one transaction."""
         with self.connection:
@@ -161,7 +150,7 @@ class ResultsIndex:
                      np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now()))
 
     def store_failure(self, path: str | Path, model_hashes: list[str], model_names: list[str],
-                      settings: ScanSettings, error: str) -> None:
+                      settings: ScanOptions, error: str) -> None:
         """Record that a recording could not be scanned (it is retried on the next run)."""
         try:
             status = os.stat(path)

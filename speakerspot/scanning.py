@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
+from .config import ScanOptions
 from .decoder_process import decode_in_process
 from .features import FrontEnd, stream_windows
 from .model import SpeakerModel
@@ -25,45 +27,43 @@ PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt} s of au
 PROGRESS_FORMAT_UNKNOWN_LENGTH = "{desc}: {n:.0f} s of audio [{elapsed}]"
 
 
-def scan(model: SpeakerModel, source: str | Path | np.ndarray, *, threshold: float | None = None,
-         audio_track: int | None = None, language: str | None = None, progress: bool = False,
-         decoder_process: bool = True) -> ScanResult:
+def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
+         progress: bool = False, decoder_process: bool = True, **changes: float | int | str | None) -> ScanResult:
     """Find where the model's target speaks in `source`.
 
     `source` is a path to any recording FFmpeg reads, or mono float32 samples already at the
-    model's sample rate. `threshold` overrides the model's own calibrated one (it applies to the
-    window scores averaged over the model's smoothing width); `audio_track` (numbered from 0) or
-    `language` (e.g. "deu") picks an audio stream, by default the one a player would play;
-    `progress` shows a bar on stderr. `decoder_process` decodes a recording longer than a minute
+    model's sample rate. `options` (or its fields given by name: `threshold=0.2`, `audio_track=1`,
+    `language="deu"`) say which threshold and which audio stream (see `ScanOptions`; the threshold
+    applies to the window scores averaged over the model's smoothing width); `progress` shows a bar
+    on stderr. `decoder_process` decodes a recording longer than a minute
     in a helper process while this one computes (results are the same; turn it off where every
     core is busy already, as in a batch's worker processes). The helper decodes on a core of its
     own: leave it one (`torch.set_num_threads(cores - 1)`, as the command does); computing on every
     core as well slows both (measured). speakerspot does not change torch's threads itself: they
     are the process's, and another thread may be computing too.
     """
-    return scan_many([model], source, threshold=threshold, audio_track=audio_track, language=language,
-                     progress=progress, decoder_process=decoder_process)[0]
+    return scan_many([model], source, options, progress=progress, decoder_process=decoder_process, **changes)[0]
 
 
-def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, *, threshold: float | None = None,
-              audio_track: int | None = None, language: str | None = None,
-              progress: bool = False, decoder_process: bool = True) -> list[ScanResult]:
+def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
+              progress: bool = False, decoder_process: bool = True,
+              **changes: float | int | str | None) -> list[ScanResult]:
     """`scan` for several models at once: the recording is decoded and turned into features once
     per front end the models use (one pass when they were trained alike), and every model scores
     the same windows. Results come in the order of `models`."""
+    options = replace(options, **changes)
     groups: dict[FrontEnd, list[int]] = {}
     for index, model in enumerate(models):
         groups.setdefault(model.front_end, []).append(index)
     results: dict[int, ScanResult] = {}
     for front_end, indices in groups.items():
         group = [models[i] for i in indices]
-        results.update(zip(indices, scan_pass(group, front_end, source, threshold, audio_track, language, progress,
-                                              decoder_process), strict=True))
+        results.update(zip(indices, scan_pass(group, front_end, source, options, progress, decoder_process),
+                           strict=True))
     return [results[i] for i in range(len(models))]
 
 
-def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Path | np.ndarray,
-              threshold: float | None, audio_track: int | None, language: str | None,
+def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Path | np.ndarray, options: ScanOptions,
               progress: bool, decoder_process: bool) -> list[ScanResult]:
     """One pass over `source`: decode, features, then every model's scores and decisions."""
     helper = False
@@ -73,7 +73,8 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     else:
         name, total = str(source), recording_duration(source)
         helper = decoder_process and available_cores() > 1 and (total or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
-        chunks = (decode_in_process if helper else decode_audio)(source, front_end.sample_rate, audio_track, language)
+        chunks = (decode_in_process if helper else decode_audio)(source, front_end.sample_rate, options.audio_track,
+                                                                        options.language)
     tracker = ChunkTracker(front_end.sample_rate)
     centres, activity = [], []
     scores: list[list[np.ndarray]] = [[] for _ in models]
@@ -91,7 +92,7 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     window_activity = np.concatenate(activity) if activity else np.zeros(0, np.float32)
     results = []
     for model, model_scores in zip(models, scores, strict=True):
-        decision = model.decision.with_threshold(threshold)
+        decision = model.decision.with_threshold(options.threshold)
         window_scores = np.concatenate(model_scores) if model_scores else np.zeros(0, np.float32)
         smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds)
         results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
