@@ -10,7 +10,7 @@ install: $(BIN)/speakerspot
 $(BIN)/speakerspot: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,ray]"
 	@touch $@
 
 test: install

@@ -85,15 +85,17 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                on_failure: Callable[[SpeakerspotError], None] = lambda error: None, *,
                options: ScanOptions = ScanOptions(),
                workers: int = 1, index: ResultsIndex | None = None, force: bool = False,
-               progress: bool = False) -> BatchSummary:
+               progress: bool = False, engine: str = "local", ray_address: str | None = None) -> BatchSummary:
     """Scan every recording with every model, handing each recording's results to `on_results`
     in the order of `recordings`.
 
     With an `index`, a recording whose results for every model and these options are stored and
     whose file is unchanged is not scanned again (unless `force`): its stored results are handed on.
     Every recording scanned is stored as soon as it is done. `workers` > 1 scans in that many
-    processes. A recording that cannot be scanned goes to `on_failure` and into the summary; the
-    batch goes on.
+    processes. With `engine` "ray", recordings are scanned as tasks on the Ray cluster at
+    `ray_address` (see `ray_engine.scan_on_ray`; None starts one of `workers` CPUs here), while this
+    process keeps the index and hands on the results as before. A recording that cannot be scanned
+    goes to `on_failure` and into the summary; the batch goes on.
     """
     model_hashes = [model.fingerprint() for model in models] if index else []
     summary = BatchSummary()
@@ -113,7 +115,11 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
             in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
         else:
             to_scan.append(recording)
-    if len(to_scan) <= 1 or workers <= 1:
+    if engine == "ray":
+        from .ray_engine import scan_on_ray
+
+        outcomes = scan_on_ray(models, to_scan, options, ray_address, workers)
+    elif len(to_scan) <= 1 or workers <= 1:
         outcomes = scan_here(models, to_scan, options, progress=progress and len(recordings) == 1)
     else:
         outcomes = scan_in_workers(models, to_scan, options, workers)
@@ -133,6 +139,7 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                 index.store(states[recording], model_hashes, outcome, options, seconds)
             summary.scanned += 1
             summary.audio_seconds += outcome[0].duration
+            bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)
             in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
     return summary

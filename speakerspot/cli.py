@@ -194,13 +194,20 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
 @click.option("--force", is_flag=True, help="With --db: scan again even what is stored and unchanged.")
 @click.option("-j", "--workers", type=click.IntRange(min=1),
               help="Recordings scanned at once, each in its own process. Default: the number of cores "
-                   "(1 with a CUDA device).")
+                   "(1 with a CUDA device). With --engine ray and no --ray-address: the CPUs of the local "
+                   "cluster started for the scan.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: worker processes on this machine. ray: one Ray task per recording on a cluster "
+                   "(pip install 'speakerspot[ray]'); this process still writes every output and the --db "
+                   "index. Recordings are read by path on the workers: use paths every node sees.")
+@click.option("--ray-address", help="With --engine ray: the cluster to use, 'auto' (the one `ray start` "
+                                    "made this machine part of) or HOST:PORT; default: start a local one.")
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
 def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, output, output_dir,
-         patterns, db_path, force, workers, frame_rate, quiet, device):
+         patterns, db_path, force, workers, engine, ray_address, frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -234,9 +241,16 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
                                "use --output-dir")
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
+    if ray_address and engine != "ray":
+        raise click.UsageError("--ray-address goes with --engine ray")
+    if engine == "ray":
+        from .ray_engine import import_ray
+
+        import_ray()  # before any work: without Ray, say how to install it
     if workers is None:
         workers = 1 if device.startswith("cuda") else available_cores()
-    if workers == 1:  # a recording of more than a minute is decoded in a helper process: leave it a core
+    # Scanning here, a recording of more than a minute is decoded in a helper process: leave it a core.
+    if workers == 1 and engine == "local":
         import torch
 
         torch.set_num_threads(max(1, available_cores() - 1))
@@ -245,7 +259,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     with contextlib.ExitStack() as stack:
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
         summary = scan_batch(models, found, write, report_error, options=ScanOptions(threshold, audio_track, language),
-                             workers=workers, index=index, force=force, progress=not quiet)
+                             workers=workers, index=index, force=force, progress=not quiet, engine=engine,
+                             ray_address=ray_address)
     if len(found) > 1 and not quiet:
         skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""

@@ -297,10 +297,9 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, pos
     anchors, positives, negatives = embeddings.split(config.batch_size)
     loss = triplet_loss(anchors, positives, negatives, config.margin)
     if base is not None and config.base_distillation > 0:
-        kept = batch[2 * config.batch_size:] if config.distil_others_only else batch
         with torch.no_grad():
-            base_embeddings = base(kept)
-        loss = loss + config.base_distillation * (1 - (embeddings[-len(kept):] * base_embeddings).sum(-1)).mean()
+            base_embeddings = base(batch)
+        loss = loss + config.base_distillation * (1 - (embeddings * base_embeddings).sum(-1)).mean()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

@@ -1,0 +1,106 @@
+"""Scan a batch on a Ray cluster: one task per recording, results streamed back to the driver.
+
+The driver (the process that called `scan_batch`) keeps the results index and writes every output,
+so resuming, `--force`, skipping unchanged files and `results` work as with local workers. Workers
+read recordings by path: the paths must mean the same files on every node (shared storage). The
+models go into the object store once; each task gets them from there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import ScanOptions
+from .errors import MediaError, SpeakerspotError
+
+if TYPE_CHECKING:
+    from .batch import Outcome, Recording
+    from .model import SpeakerModel
+
+INSTALL_HINT = "--engine ray needs Ray: pip install 'speakerspot[ray]'"
+# A task whose worker process or node dies is run once more; a recording that kills its worker
+# twice is that recording's failure (a crash in a decoder, out of memory), and the batch goes on.
+TASK_RETRIES = 1
+
+
+class RayMissing(SpeakerspotError):
+    """--engine ray without Ray installed."""
+
+    exit_code = 2
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RayMissing(None, INSTALL_HINT) from None
+    return ray
+
+
+def scan_task(models: list[SpeakerModel], path: str, options: ScanOptions) -> Outcome:
+    """What a Ray worker runs: one recording, every model (`batch.scan_one`, on this worker's core)."""
+    from .batch import scan_one
+
+    return scan_one(models, Path(path), options, decoder_process=False)
+
+
+def scan_on_ray(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions,
+                address: str | None = None, workers: int | None = None) -> Iterator[tuple[Recording, Outcome]]:
+    """Scan `recordings` as Ray tasks, yielding each (recording, outcome) as it finishes.
+
+    `address` is a running cluster's ("auto" for the one this machine belongs to, or HOST:PORT);
+    None starts a local one for this process, of `workers` CPUs (default: all). Each task asks for
+    a CPU, and a GPU when the models are on a CUDA device. At most twice as many tasks as the
+    cluster has CPUs are in flight, so that a folder of many thousand recordings is not all queued
+    at once and results keep coming.
+    """
+    ray = import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        # "local" starts a cluster of this process's own, even where another runs on this machine.
+        ray.init(address=address or "local", num_cpus=None if address else workers, include_dashboard=False,
+                 logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
+    gpus = 1 if any(str(model.device).startswith("cuda") for model in models) else 0
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=TASK_RETRIES)(scan_task)
+    shared_models = ray.put(models)
+    limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    queue = list(reversed(recordings))
+    running: dict = {}
+    try:
+        while queue or running:
+            while queue and len(running) < limit:
+                recording = queue.pop()
+                # Workers may run elsewhere, in another folder: they get the path as this process sees it.
+                running[task.remote(shared_models, str(recording.path.absolute()), options)] = recording
+            done, _ = ray.wait(list(running), num_returns=1)
+            for reference in done:
+                recording = running.pop(reference)
+                yield recording, as_given(recording, collect(ray, reference, recording))
+    finally:
+        for reference in running:  # stopped early (Ctrl-C, an error): the rest is not wanted
+            ray.cancel(reference, force=True)
+        if started_here:
+            ray.shutdown()
+
+
+def collect(ray, reference, recording: Recording) -> Outcome:
+    """A task's outcome; a task Ray could not run to the end is that recording's failure."""
+    try:
+        return ray.get(reference)
+    except ray.exceptions.RayError as error:
+        problem = ("the Ray worker scanning it died twice (a crash in the decoder, out of memory, or its node "
+                   f"went away): {error.__class__.__name__}")
+        return MediaError(recording.path, problem), 0.0
+
+
+def as_given(recording: Recording, outcome: Outcome) -> Outcome:
+    """The outcome naming the recording's path as the user gave it, as local scans do (the task had its
+    absolute path)."""
+    results, seconds = outcome
+    if isinstance(results, SpeakerspotError):
+        return type(results)(recording.path if results.path else None, results.problem), seconds
+    return [replace(result, file=str(recording.path)) for result in results], seconds

@@ -1,0 +1,206 @@
+"""Batches on Ray (`--engine ray`): the same outputs and index as local workers, workers that die,
+a driver that dies, and a clear message without Ray. Ray runs as a local cluster on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+
+from speakerspot.batch import ResultOutputs, find_recordings, scan_batch
+from speakerspot.results_index import ResultsIndex
+
+ray = pytest.importorskip("ray")
+
+SAMPLE = FIXTURES / "sample.ts"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of two CPUs, shared by this module's in-process tests."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def folder_of_recordings(root: Path) -> Path:
+    root.mkdir()
+    shutil.copy(SAMPLE, root / "a.ts")
+    (root / "sub").mkdir()
+    shutil.copy(SAMPLE, root / "sub" / "b.ts")
+    (root / "broken.ts").write_bytes(b"not a transport stream" * 100)
+    return root
+
+
+def batch_outputs(models, root: Path, tmp_path: Path, name: str, **engine) -> tuple[dict, list[str], list]:
+    """(every output file's bytes, the failures' messages, the index's rows) of a batch over `root`."""
+    output_dir = tmp_path / name
+    failures = []
+    paths = [root, root / "missing.ts"]
+    with ResultsIndex(tmp_path / f"{name}.sqlite") as index:
+        scan_batch(models, find_recordings(paths), ResultOutputs(["json", "srt"], output_dir=output_dir, windows=True),
+                   lambda error: failures.append(str(error)), index=index, **engine)
+    rows = sqlite3.connect(tmp_path / f"{name}.sqlite").execute(
+        "SELECT recording, model, status, error, threshold, duration, segments, window_times, window_scores "
+        "FROM results ORDER BY recording").fetchall()
+    files = {str(path.relative_to(output_dir)): path.read_bytes() for path in output_dir.rglob("*") if path.is_file()}
+    return files, sorted(failures), rows
+
+
+def test_ray_batch_writes_what_local_workers_write(cluster, reference_model, tmp_path):
+    root = folder_of_recordings(tmp_path / "pvr")
+    on_ray = batch_outputs([reference_model], root, tmp_path, "ray", engine="ray")
+    local = batch_outputs([reference_model], root, tmp_path, "local", workers=2)
+    assert on_ray == local
+    files, failures, rows = on_ray
+    assert sorted(files) == ["a.fixture.json", "a.fixture.srt", "sub/b.fixture.json", "sub/b.fixture.srt"]
+    assert [failure.split(":")[0] for failure in failures] == [str(root / "broken.ts"), str(root / "missing.ts")]
+    assert [row[2] for row in rows] == ["done", "failed", "failed", "done"]  # a, broken, missing, sub/b
+
+
+class PipeThatKillsItsReader:
+    """A FIFO serving the sample to each reader that opens it; the first `kills` readers are killed
+    (SIGKILL, as the OOM killer or a decoder crash would end them) half way through the file."""
+
+    def __init__(self, path: Path, kills: int):
+        self.path, self.kills, self.killed, self.closed = path, kills, 0, False
+        os.mkfifo(path)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def readers(self) -> list[int]:
+        found = []
+        for process in Path("/proc").iterdir():
+            try:
+                if process.name.isdigit() and int(process.name) != os.getpid() and any(
+                        os.readlink(fd) == str(self.path) for fd in (process / "fd").iterdir()):
+                    found.append(int(process.name))
+            except OSError:  # gone, or not ours to look at
+                continue
+        return found
+
+    def serve(self) -> None:
+        data = SAMPLE.read_bytes()
+        while not self.closed:  # one open per attempt to scan it: a killed reader's retry opens it again
+            try:
+                with open(self.path, "wb") as pipe:  # waits for a reader
+                    if self.killed == self.kills:
+                        pipe.write(data)
+                        return
+                    pipe.write(data[:len(data) // 2])
+                    pipe.flush()
+                    readers = self.readers()
+                    for pid in readers:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
+                    self.killed += 1
+                    while set(readers) & set(self.readers()):  # gone before the next open, or it would be served
+                        time.sleep(0.01)
+            except BrokenPipeError:
+                pass
+
+    def close(self) -> None:
+        self.closed = True
+        os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))  # lets a writer waiting for a reader on
+
+
+def test_a_ray_worker_that_dies_is_retried_and_one_that_dies_twice_fails_the_recording_alone(
+        cluster, reference_model, tmp_path):
+    once, twice = PipeThatKillsItsReader(tmp_path / "once.ts", 1), PipeThatKillsItsReader(tmp_path / "twice.ts", 2)
+    shutil.copy(SAMPLE, tmp_path / "file.ts")
+    delivered, failures = [], []
+    try:
+        with ResultsIndex(tmp_path / "results.sqlite") as index:
+            summary = scan_batch([reference_model], find_recordings([once.path, twice.path, tmp_path / "file.ts"]),
+                                 lambda recording, results: delivered.append((recording.path, results)),
+                                 failures.append, index=index, engine="ray")
+    finally:
+        once.close()
+        twice.close()
+    assert (once.killed, twice.killed) == (1, 2)
+    assert [path for path, _ in delivered] == [once.path, tmp_path / "file.ts"]
+    assert delivered[0][1][0].segments == delivered[1][1][0].segments  # the retried pipe was scanned whole
+    assert [error.path for error in failures] == [str(twice.path)] and "died twice" in failures[0].problem
+    assert (summary.scanned, len(summary.failures)) == (2, 1)
+    rows = sqlite3.connect(tmp_path / "results.sqlite").execute("SELECT recording, status FROM results").fetchall()
+    # Pipes are not kept for resuming; the file is stored once, the pipe that failed as failed.
+    assert sorted(rows) == [(str(tmp_path / "file.ts"), "done"), (str(twice.path), "failed")]
+
+
+def scan_command(model_file: Path, db: Path, output_dir: Path, *recordings: Path, engine: str = "ray") -> list[str]:
+    return [sys.executable, "-m", "speakerspot", "scan", *map(str, recordings), "-m", str(model_file), "--db", str(db),
+            "-f", "csv", "--output-dir", str(output_dir), "--engine", engine, "-j", "1", "-q"]
+
+
+def test_a_ray_batch_whose_driver_is_killed_resumes_without_rescanning(model_file, tmp_path):
+    first, last = tmp_path / "first.ts", tmp_path / "last.ts"
+    shutil.copy(SAMPLE, first)
+    shutil.copy(SAMPLE, last)
+    live = tmp_path / "live.ts"
+    os.mkfifo(live)  # nobody writes yet: the batch waits on it, with `first` done
+    db, output_dir = tmp_path / "results.sqlite", tmp_path / "out"
+    command = scan_command(model_file, db, output_dir, first, live, last)
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not stored(db) and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.1)
+    assert stored(db) == [str(first)], driver.stderr.read() if driver.poll() is not None else "nothing stored"
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    for pid in session(driver.pid):  # the local cluster it started, as a terminal's hang-up would end it
+        os.kill(pid, signal.SIGKILL)
+    assert sorted(p.name for p in output_dir.iterdir()) == ["first.fixture.csv"]
+
+    writer = threading.Thread(target=lambda: live.write_bytes(SAMPLE.read_bytes()), daemon=True)
+    writer.start()
+    resumed = subprocess.run([*command[:-1]], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "scanned 2 of 3 recordings, 1 unchanged" in resumed.stderr
+    assert stored(db) == sorted([str(first), str(last)])  # each once; the pipe is not kept for resuming
+    csv = {path.name: path.read_bytes() for path in output_dir.iterdir()}
+    assert sorted(csv) == ["first.fixture.csv", "last.fixture.csv", "live.fixture.csv"]
+    local_dir = tmp_path / "local"
+    subprocess.run(scan_command(model_file, tmp_path / "local.sqlite", local_dir, first, last, engine="local"),
+                   check=True, timeout=300)
+    assert csv["first.fixture.csv"] == (local_dir / "first.fixture.csv").read_bytes()
+    assert csv["last.fixture.csv"] == (local_dir / "last.fixture.csv").read_bytes()
+
+
+def session(sid: int) -> list[int]:
+    """The processes of session `sid` (Ray's workers each lead a process group of their own)."""
+    pids = []
+    for process in Path("/proc").iterdir():
+        try:
+            if process.name.isdigit() and int((process / "stat").read_text().rsplit(")", 1)[1].split()[3]) == sid:
+                pids.append(int(process.name))
+        except (OSError, IndexError):  # gone meanwhile
+            continue
+    return pids
+
+
+def stored(db: Path) -> list[str]:
+    try:
+        return sorted(row[0] for row in sqlite3.connect(db).execute("SELECT recording FROM results"))
+    except sqlite3.OperationalError:  # not created yet
+        return []
+
+
+def test_without_ray_the_ray_engine_says_how_to_install_it_and_the_local_engine_needs_none(model_file):
+    hide_ray = ("import sys; sys.modules['ray'] = None; from speakerspot.cli import main; "
+                "sys.argv[0] = 'speakerspot'; main()")
+    command = [sys.executable, "-c", hide_ray, "scan", str(SAMPLE), "-m", str(model_file), "-q"]
+    on_ray = subprocess.run([*command, "--engine", "ray"], capture_output=True, text=True, timeout=120)
+    assert on_ray.returncode == 2
+    assert on_ray.stderr.strip() == "speakerspot: error: --engine ray needs Ray: pip install 'speakerspot[ray]'"
+    local = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert local.returncode == 0 and local.stdout.count("\n") >= 1, local.stderr
