@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED_BENCH ?= ../shared/bench
 
-.PHONY: install test fuzz lint demo bench bench-accuracy fixtures clean
+.PHONY: install test fuzz lint demo bench bench-ray bench-accuracy fixtures clean
 
 install: $(BIN)/speakerspot
 
@@ -33,6 +33,10 @@ demo: install
 # Speed and memory: scan vs. the FFmpeg decoder, peak RSS, training time; updates BENCHMARKS.md.
 bench: install
 	$(BIN)/python benchmarks/speed.py $(if $(wildcard $(SHARED_BENCH)/dev/test/broadcast.ts),--recordings $(SHARED_BENCH)/dev/test/broadcast.ts)
+
+# Batch throughput: local workers against Ray tasks, and Ray's cost per recording.
+bench-ray: install
+	$(BIN)/python benchmarks/ray_speed.py
 
 # Accuracy on the development benchmark in ../shared/bench (not shipped with the repo).
 bench-accuracy: install
