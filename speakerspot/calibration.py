@@ -4,7 +4,7 @@ clips, and the health check that refuses a collapsed encoder."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,10 +14,10 @@ from .augment import non_speech
 from .clips import Clip
 from .config import TrainingConfig
 from .encoder import SpeakerEncoder
-from .features import clip_windows
-from .memory_bank import top_k_mean_scores
+from .features import FrontEnd, clip_windows
+from .memory_bank import TOP_K, top_k_mean_scores
 from .metrics import equal_error_rate
-from .model import SpeakerModel
+from .model import SpeakerModel, embed_windows
 from .scanning import scan
 from .segments import Decision
 
@@ -27,37 +27,45 @@ if TYPE_CHECKING:  # training imports this module
 log = logging.getLogger(__name__)
 
 
-def calibrated_model(encoder: SpeakerEncoder, sampler: WindowSampler, train_pos: list[Clip], val_pos: list[Clip],
-                     train_neg: list[Clip], val_neg: list[Clip], config: TrainingConfig, rng: np.random.Generator,
-                     name: str) -> tuple[SpeakerModel, dict | None]:
-    """The trained encoder with its memory bank, others and decision levels (see `validate`)."""
+@dataclass(frozen=True)
+class Calibration:
+    """What makes a trained encoder a model: its memory bank, the others' embeddings, the decision
+    levels, and the held-back figures they came from (None: no clips were held back)."""
+
+    memory_bank: torch.Tensor
+    others: torch.Tensor
+    decision: Decision
+    validation: dict | None
+
+
+def calibrate(encoder: SpeakerEncoder, sampler: WindowSampler, train_pos: list[Clip], val_pos: list[Clip],
+              train_neg: list[Clip], val_neg: list[Clip], config: TrainingConfig, rng: np.random.Generator,
+              name: str) -> Calibration:
+    """The memory bank, others and decision levels of a trained encoder (see `validate`)."""
     front_end = sampler.front_end
-    # Levels for when no clips can be held back (see `Decision.threshold`); the loss keeps other
-    # sounds a margin below the target, so a turn that dips by less stays one turn.
-    model = SpeakerModel(encoder, torch.zeros(1, encoder.config.embedding_dim, device=sampler.device), front_end,
-                         decision=Decision(hysteresis=config.margin), name=name)
     rate = front_end.sample_rate
     piece = int(config.non_speech_seconds * rate)
     non_speech_windows = sampler.windows([non_speech(piece, rate, rng) for _ in train_neg + val_neg],
                                          front_end.step_frames)
-    train_references = model.embed(torch.cat([sampler.windows([c.samples for c in train_neg], front_end.step_frames),
-                                               non_speech_windows]))
-    # Validation must not see the held-back clips, not even through the bank's curation.
-    model.memory_bank = bank_entries(model, train_pos, train_references, config, sampler)
-    model.others = train_references
-    validation = validate(model, val_pos, val_neg, sampler, config)
-    if validation:
-        model.decision = replace(model.decision, threshold=validation["threshold"],
-                                 hysteresis=validation["hysteresis"], edge_hysteresis=validation["edge_hysteresis"])
-    all_references = torch.cat([train_references, model.embed(sampler.windows([c.samples for c in val_neg],
-                                                                              front_end.step_frames))])
-    model.memory_bank = bank_entries(model, train_pos + val_pos, all_references, config, sampler)
-    model.others = all_references
-    return model, validation
+    train_references = embed_windows(encoder, torch.cat([
+        sampler.windows([c.samples for c in train_neg], front_end.step_frames), non_speech_windows]))
+    # Validation must not see the held-back clips, not even through the bank's curation. Its levels
+    # are for when no clips can be held back (see `Decision.threshold`); the loss keeps other sounds a
+    # margin below the target, so a turn that dips by less stays one turn.
+    held_out = SpeakerModel(encoder, bank_entries(encoder, train_pos, train_references, config, sampler), front_end,
+                            decision=Decision(hysteresis=config.margin), name=name, others=train_references)
+    validation = validate(held_out, val_pos, val_neg, sampler, config)
+    decision = held_out.decision if not validation else replace(
+        held_out.decision, threshold=validation["threshold"], hysteresis=validation["hysteresis"],
+        edge_hysteresis=validation["edge_hysteresis"])
+    all_references = torch.cat([train_references, embed_windows(encoder, sampler.windows(
+        [c.samples for c in val_neg], front_end.step_frames))])
+    return Calibration(bank_entries(encoder, train_pos + val_pos, all_references, config, sampler), all_references,
+                       decision, validation)
 
 
-def health(model: SpeakerModel, losses: list[float], validation: dict | None, positives: list[Clip],
-           negatives: list[Clip], config: TrainingConfig) -> dict:
+def health(encoder: SpeakerEncoder, front_end: FrontEnd, losses: list[float], validation: dict | None,
+           positives: list[Clip], negatives: list[Clip], config: TrainingConfig) -> dict:
     """Whether the encoder collapsed, and whether the held-back clips separate, in figures.
 
     `spread` is 1 - |mean| of the unit embeddings of the (held-back, else training) clips' windows:
@@ -65,11 +73,11 @@ def health(model: SpeakerModel, losses: list[float], validation: dict | None, po
     holds the triplet loss at the margin (every negative as near as every positive) and scores every
     window of the validation programmes alike (`score_range`, the 1st to the 99th percentile).
     """
-    front_end = model.front_end
+    device = str(next(encoder.parameters()).device)
 
     def spread(clips: list[Clip]) -> float:
-        embeddings = model.embed(torch.cat([clip_windows(c.samples, front_end, device=str(model.device))
-                                            for c in clips]))
+        embeddings = embed_windows(encoder, torch.cat([clip_windows(c.samples, front_end, device=device)
+                                                       for c in clips]))
         return round(1 - float(embeddings.mean(dim=0).norm()), 4)
 
     last_epoch = np.array(losses[-config.steps_per_epoch:])
@@ -109,7 +117,7 @@ def describe_health(figures: dict) -> str:
     return ", ".join(words)
 
 
-def bank_entries(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor, config: TrainingConfig,
+def bank_entries(encoder: SpeakerEncoder, clips: list[Clip], negatives: torch.Tensor, config: TrainingConfig,
                 sampler: WindowSampler) -> torch.Tensor:
     """The embeddings of the clips' speech windows that identify the target: (n, dim).
 
@@ -124,16 +132,17 @@ def bank_entries(model: SpeakerModel, clips: list[Clip], negatives: torch.Tensor
     are a minority by definition: at most half of the windows are dropped, the worst first.
     """
     rng = np.random.default_rng(config.seed + 2)
-    step = model.front_end.step_frames
+    front_end = sampler.front_end
+    step = front_end.step_frames
     embeddings = []
     for clip in clips:
-        speech = clip.speech_windows(model.front_end, step, config.min_speech_share).tile(
-            1 + config.bank_chains).to(model.device)
+        speech = clip.speech_windows(front_end, step, config.min_speech_share).tile(
+            1 + config.bank_chains).to(sampler.device)
         signals = [clip.samples] + [sampler.chain(clip.samples, rng) for _ in range(config.bank_chains)]
-        embeddings.append(model.embed(sampler.windows(signals, step))[speech])
+        embeddings.append(embed_windows(encoder, sampler.windows(signals, step))[speech])
     owners = torch.cat([torch.full((len(e),), index, device=e.device) for index, e in enumerate(embeddings)])
     candidates = torch.cat(embeddings)
-    return candidates[identifying_entries(candidates, owners, negatives, config.margin, model.top_k)]
+    return candidates[identifying_entries(candidates, owners, negatives, config.margin, TOP_K)]
 
 
 def identifying_entries(candidates: torch.Tensor, owners: torch.Tensor, negatives: torch.Tensor, margin: float,

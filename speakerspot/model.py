@@ -28,6 +28,15 @@ FORMAT_VERSION = 4
 READABLE_VERSIONS = (1, 2, 3, 4)
 
 
+@torch.inference_mode()
+def embed_windows(encoder: SpeakerEncoder, windows: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Unit embeddings of log-mel windows (n, n_mels, frames) → (n, dim), on the encoder's device."""
+    device = next(encoder.parameters()).device
+    if windows.shape[0] == 0:
+        return torch.zeros(0, encoder.config.embedding_dim, device=device)
+    return torch.cat([encoder(windows[i:i + batch_size].to(device)) for i in range(0, windows.shape[0], batch_size)])
+
+
 class SpeakerModel:
     """A trained target voice: scores log-mel windows by their similarity to the target.
 
@@ -60,13 +69,9 @@ class SpeakerModel:
             self.others = self.others.to(device)
         return self
 
-    @torch.inference_mode()
-    def embed(self, windows: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    def embed(self, windows: torch.Tensor) -> torch.Tensor:
         """Unit embeddings of log-mel windows (n, n_mels, frames) → (n, dim)."""
-        if windows.shape[0] == 0:
-            return torch.zeros(0, self.memory_bank.shape[1], device=self.device)
-        return torch.cat([self.encoder(windows[i:i + batch_size].to(self.device))
-                          for i in range(0, windows.shape[0], batch_size)])
+        return embed_windows(self.encoder, windows)
 
     def score(self, windows: torch.Tensor) -> np.ndarray:
         """Mean of the top-k cosine similarities of each window to the memory bank, less that to the

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .augment import BroadcastChain, SignalMaker, change_speed, draw_signals, mask_spectra, non_speech
-from .calibration import calibrated_model, describe_health, health
+from .calibration import calibrate, describe_health, health
 from .clips import Clip, load_clips, split_validation
 from .config import MERGE_SIMILARITY, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
@@ -212,9 +212,10 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
         encoder = encoder.to(device)
         sampler = WindowSampler(train_pos, train_neg, front_end, attempt_config, device, rng)
         losses = fit_encoder(encoder, sampler, attempt_config, rng, progress, base_encoder)
-        model, validation = calibrated_model(encoder, sampler, train_pos, val_pos, train_neg, val_neg, attempt_config,
-                                             rng, name)
-        model_health = health(model, losses, validation, val_pos or train_pos, val_neg or train_neg, attempt_config)
+        calibration = calibrate(encoder, sampler, train_pos, val_pos, train_neg, val_neg, attempt_config, rng, name)
+        validation = calibration.validation
+        model_health = health(encoder, front_end, losses, validation, val_pos or train_pos, val_neg or train_neg,
+                              attempt_config)
         attempts.append(model_health)
         if not model_health["collapsed"]:
             break
@@ -237,7 +238,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
         log.warning("the held-back clips do not separate (%s): the model is kept as asked, but expect it to miss the "
                     "target or to find it where it is not", describe_health(model_health))
     rate = front_end.sample_rate
-    model.training_summary = {
+    summary = {
         "speakerspot_version": __version__,
         "positive_clips": len(positive_clips), "negative_clips": len(negative_clips),
         "positive_seconds": round(sum(len(c.samples) for c in positive_clips) / rate, 1),
@@ -248,10 +249,11 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
         "config": asdict(attempt_config), "base": None if base is None else base_description(base),
         "final_loss": round(float(np.mean(losses[-attempt_config.steps_per_epoch:])), 4) if losses else None,
         "validation": validation, "health": model_health, "attempts": len(attempts),
-        "memory_bank_size": int(model.memory_bank.shape[0]),
+        "memory_bank_size": int(calibration.memory_bank.shape[0]),
         "seconds": round(time.monotonic() - started, 1),
     }
-    return model
+    return SpeakerModel(encoder, calibration.memory_bank, front_end, decision=calibration.decision, name=name,
+                        training_summary=summary, others=calibration.others)
 
 
 def training_report(summary: dict) -> str:
