@@ -44,8 +44,8 @@ def calibrate(encoder: SpeakerEncoder, sampler: WindowSampler, train_pos: list[C
     """The memory bank, others and decision levels of a trained encoder (see `validate`)."""
     front_end = sampler.front_end
     rate = front_end.sample_rate
-    piece = int(config.non_speech_seconds * rate)
-    non_speech_windows = sampler.windows([non_speech(piece, rate, rng) for _ in train_neg + val_neg],
+    non_speech_windows = sampler.windows([non_speech(config.non_speech_samples(rate), rate, rng)
+                                          for _ in train_neg + val_neg],
                                          front_end.step_frames)
     train_references = embed_windows(encoder, torch.cat([
         sampler.windows([c.samples for c in train_neg], front_end.step_frames), non_speech_windows]))
@@ -176,7 +176,7 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     rng = np.random.default_rng(config.seed + 1)
     rate, width = model.front_end.sample_rate, model.front_end.window_seconds
     pieces = [(c.samples, c) for c in val_pos] + [(c.samples, None) for c in val_neg]
-    pieces += [(non_speech(int(config.non_speech_seconds * rate), rate, rng), None) for _ in range(len(val_neg))]
+    pieces += [(non_speech(config.non_speech_samples(rate), rate, rng), None) for _ in range(len(val_neg))]
     pos_scores, neg_scores, neg_pieces, raw_scores = [], [], [], []
     for chained in (False, True):
         order = rng.permutation(len(pieces))

@@ -70,3 +70,7 @@ class TrainingConfig:
     # on real-1998 (BENCHMARKS.md, 2026-12-02).
     base_distillation: float = 0.0
     seed: int = 0  # also seeds, as seed + 1 and seed + 2, the validation programmes and the memory bank's chains
+
+    def non_speech_samples(self, sample_rate: int) -> int:
+        """The length of a synthetic non-speech piece in samples."""
+        return int(self.non_speech_seconds * sample_rate)

@@ -90,8 +90,8 @@ class WindowSampler:
         rate = self.front_end.sample_rate
         makers = [partial(self.chain, clip.samples) for clip in self.negatives]
         seconds = self.config.non_speech_ratio * sum(len(c.samples) for c in self.negatives) / rate
-        piece = self.config.non_speech_seconds
-        makers += [partial(non_speech, int(piece * rate), rate)] * int(seconds / piece)
+        makers += [partial(non_speech, self.config.non_speech_samples(rate), rate)] * int(
+            seconds / self.config.non_speech_seconds)
         if self.config.speed_shifted_negatives:
             makers += [partial(self.speed_shifted, clip.samples) for clip in self.positives]
         return makers
