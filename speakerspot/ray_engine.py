@@ -62,8 +62,11 @@ def scan_on_ray(models: list[SpeakerModel], recordings: list[Recording], options
     started_here = not ray.is_initialized()
     if started_here:
         # "local" starts a cluster of this process's own, even where another runs on this machine.
-        ray.init(address=address or "local", num_cpus=None if address else workers, include_dashboard=False,
-                 logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
+        try:
+            ray.init(address=address or "local", num_cpus=None if address else workers, include_dashboard=False,
+                     logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, ValueError) as error:  # no cluster there, or not an address
+            raise SpeakerspotError(None, f"cannot use the Ray cluster at {address}: {error}") from None
     gpus = 1 if any(str(model.device).startswith("cuda") for model in models) else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=TASK_RETRIES)(scan_task)
     shared_models = ray.put(models)

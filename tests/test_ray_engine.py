@@ -195,6 +195,16 @@ def stored(db: Path) -> list[str]:
         return []
 
 
+def test_a_ray_address_with_no_cluster_is_one_line_naming_it(model_file):
+    command = [sys.executable, "-m", "speakerspot", "scan", str(SAMPLE), "-m", str(model_file), "-q",
+               "--engine", "ray", "--ray-address", "nonsense"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("speakerspot: error: cannot use the Ray cluster at nonsense:"), done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_without_ray_the_ray_engine_says_how_to_install_it_and_the_local_engine_needs_none(model_file):
     hide_ray = ("import sys; sys.modules['ray'] = None; from speakerspot.cli import main; "
                 "sys.argv[0] = 'speakerspot'; main()")
