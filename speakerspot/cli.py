@@ -313,6 +313,65 @@ def results(db_path, model_name, format_names, windows, output, failed, frame_ra
             write(Recording(Path(result.file), Path(result.file)), [result])
 
 
+@cli.command(epilog=EXIT_CODES_HELP)
+@click.argument("sources", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Report what this results index holds (instead of scan JSON files).")
+@click.option("-m", "--model", "model_name", help="With --db: only this model's results (its name).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The report's HTML file; with several recordings, their pages go in OUTPUT-STEM_files/ beside it.")
+@click.option("--truth", "truth_path", type=click.Path(path_type=Path),
+              help="One recording's true turns, drawn under its timeline (JSON intervals, or RTTM with --speaker).")
+@click.option("--speaker", help="With an RTTM truth file: the speaker name of the target.")
+@click.option("--no-audio", is_flag=True, help="Cut no excerpts (faster; the recordings need not be at hand).")
+@audio_stream_options
+@click.option("--png", is_flag=True, help="Also a PNG picture of each recording's timelines, beside its page "
+                                          "(pip install 'speakerspot[plot]').")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@reports_errors
+def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, audio_track, language, png, quiet):
+    """Write an HTML report of scan results: per recording, the score timeline with the threshold
+    and the segments found (zoom and pan), the segment list, and the audio around each segment,
+    played by a click. SOURCES are JSON files of `scan --format json --windows`; or give --db.
+
+    \b
+    The page is one self-contained file (scripts, styles and audio inline), which opens offline in
+    any browser. Several recordings make an index page listing them, with the time found per
+    speaker, and one page per recording in a folder beside it.
+
+    \b
+    Examples:
+      speakerspot scan news.ts -m models/anna.pt -f json --windows -o news.json
+      speakerspot report news.json -o news.html --truth news-truth.json
+      speakerspot report --db archive.sqlite -o archive.html
+    """
+    from .report import read_scan_json, write_report
+
+    if bool(sources) == bool(db_path):
+        raise click.UsageError("give scan JSON files or --db, one of the two")
+    if model_name and not db_path:
+        raise click.UsageError("--model goes with --db")
+    truth = None
+    if truth_path:
+        from .evaluation import read_truth
+
+        truth = read_truth(truth_path, speaker)
+    failures = []
+    if db_path:
+        from .results_index import ResultsIndex
+
+        with ResultsIndex(db_path) as index:
+            results = list(index.results(model_name))
+            failures = [(failure.recording, failure.error) for failure in index.failures(model_name)]
+    else:
+        results = [result for source in sources for result in read_scan_json(source)]
+    written = write_report(results, output, truth=truth, audio=not no_audio, audio_track=audio_track,
+                           language=language, failures=failures, png=png, progress=not quiet)
+    if not quiet:
+        more = f" and {len(written) - 1} more file(s)" if len(written) > 1 else ""
+        click.echo(f"wrote {written[0]}{more}", err=True)
+
+
 @cli.command("eval", epilog=EXIT_CODES_HELP)
 @click.argument("recording", type=click.Path(path_type=Path))
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),

@@ -23,7 +23,7 @@ from .config import ScanOptions
 from .errors import OutputError
 from .segments import ScanResult, Segment
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the decision's stay and edge levels (version 1 files gain them, empty, on opening)
 FINGERPRINT_BLOCK = 1 << 20  # bytes read at the start, middle and end of a recording
 
 SCHEMA = """
@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS results (
     window_scores BLOB,               -- float32 array
     smoothed_scores BLOB,             -- float32 array
     scanned_at TEXT NOT NULL,         -- UTC, ISO 8601
+    stay_threshold REAL,              -- the level a segment's windows stay above (Decision)
+    edge_threshold REAL,              -- the level its first and last windows are above
     PRIMARY KEY (recording, model_hash)
 );
 """
@@ -102,7 +104,12 @@ class ResultsIndex:
             self.connection.execute("PRAGMA journal_mode=WAL")  # readers never block the scan writing
             self.connection.executescript(SCHEMA)
             version = self.connection.execute("PRAGMA user_version").fetchone()[0]
-            if version == 0:
+            if version == 1:
+                with self.connection:
+                    self.connection.execute("ALTER TABLE results ADD COLUMN stay_threshold REAL")
+                    self.connection.execute("ALTER TABLE results ADD COLUMN edge_threshold REAL")
+                    self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version == 0:
                 self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 raise OutputError(self.path, f"results index version {version} is not supported "
@@ -141,13 +148,14 @@ class ResultsIndex:
         with self.connection:
             for model_hash, result in zip(model_hashes, results, strict=True):
                 self.connection.execute(
-                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?)",
                     (str(state.path), model_hash, result.model, state.size, state.mtime_ns, state.fingerprint,
                      settings.to_json(), result.threshold, result.duration, scan_seconds,
                      json.dumps([[s.start, s.end, s.score] for s in result.segments]),
                      np.asarray(result.window_times, np.float64).tobytes(),
                      np.asarray(result.window_scores, np.float32).tobytes(),
-                     np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now()))
+                     np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now(), result.stay_threshold,
+                     result.edge_threshold))
 
     def store_failure(self, path: str | Path, model_hashes: list[str], model_names: list[str],
                       settings: ScanOptions, error: str) -> None:
@@ -185,15 +193,16 @@ class ResultsIndex:
         return self.connection.execute(query + " ORDER BY recording, model", parameters)
 
 
-RESULT_COLUMNS = "recording, model, threshold, duration, segments, window_times, window_scores, smoothed_scores"
+RESULT_COLUMNS = ("recording, model, threshold, duration, segments, window_times, window_scores, smoothed_scores, "
+                  "stay_threshold, edge_threshold")
 
 
 def result_from_row(row: tuple) -> ScanResult:
-    recording, model, threshold, duration, segments, times, scores, smoothed = row
+    recording, model, threshold, duration, segments, times, scores, smoothed, stay, edge = row
     return ScanResult(file=recording, model=model, threshold=threshold, duration=duration,
                       segments=[Segment(*segment) for segment in json.loads(segments)],
                       window_times=np.frombuffer(times, np.float64), window_scores=np.frombuffer(scores, np.float32),
-                      smoothed_scores=np.frombuffer(smoothed, np.float32))
+                      smoothed_scores=np.frombuffer(smoothed, np.float32), stay_threshold=stay, edge_threshold=edge)
 
 
 def utc_now() -> str:

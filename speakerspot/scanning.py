@@ -97,7 +97,8 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
         smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds)
         results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
                                   segments=segments, window_times=window_times, window_scores=window_scores,
-                                  smoothed_scores=smoothed))
+                                  smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,
+                                  edge_threshold=decision.edge_threshold))
     return results
 
 

@@ -47,6 +47,16 @@ class Decision:
     def with_threshold(self, threshold: float | None) -> Decision:
         return self if threshold is None else replace(self, threshold=threshold)
 
+    @property
+    def stay_threshold(self) -> float:
+        """The level a segment's windows stay above."""
+        return lower_levels(self.threshold, self.hysteresis, self.edge_hysteresis)[0]
+
+    @property
+    def edge_threshold(self) -> float:
+        """The level a segment's first and last windows are above."""
+        return lower_levels(self.threshold, self.hysteresis, self.edge_hysteresis)[1]
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -82,17 +92,23 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
     hysteresis` counts when one of them is above `threshold`. With `activity` (see
     `features.centre_activity`), windows centred on silence are trimmed from the segment edges.
     """
+    stay, edge = lower_levels(threshold, hysteresis, edge_hysteresis)
     runs: list[list[int]] = []
-    for index in np.flatnonzero(hysteresis_mask(scores, threshold, threshold - hysteresis)):
+    for index in np.flatnonzero(hysteresis_mask(scores, threshold, stay)):
         if runs and centres[index] - centres[runs[-1][-1]] <= 2 * step_seconds + 1e-6:
             runs[-1].append(index)
         else:
             runs.append([index])
-    edge_ok = scores > threshold - (hysteresis if edge_hysteresis is None else edge_hysteresis)
+    edge_ok = scores > edge
     if activity is not None:
         edge_ok &= activity > SILENT_CENTRE_DB
     runs = [trim_edges(run, edge_ok) for run in runs]
     return [make_segment(centres, scores, run, step_seconds) for run in runs if run]
+
+
+def lower_levels(threshold: float, hysteresis: float, edge_hysteresis: float | None) -> tuple[float, float]:
+    """(stay, edge): the levels a segment's windows stay above, and its first and last windows are above."""
+    return threshold - hysteresis, threshold - (hysteresis if edge_hysteresis is None else edge_hysteresis)
 
 
 def hysteresis_mask(scores: np.ndarray, enter: float, stay: float) -> np.ndarray:
@@ -123,7 +139,9 @@ def make_segment(centres: np.ndarray, scores: np.ndarray, run: list[int], step_s
 
 @dataclass
 class ScanResult:
-    """What a scan found: segments, and every window's centre time (s), score and smoothed score."""
+    """What a scan found: segments, and every window's centre time (s), score and smoothed score;
+    the levels of the decision that made the segments (`Decision`; None: not known, from an index
+    written before they were stored)."""
 
     file: str
     model: str
@@ -133,9 +151,13 @@ class ScanResult:
     window_times: np.ndarray = field(repr=False)
     window_scores: np.ndarray = field(repr=False)
     smoothed_scores: np.ndarray = field(repr=False)
+    stay_threshold: float | None = None
+    edge_threshold: float | None = None
 
     def to_dict(self, windows: bool = False) -> dict:
         result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),
+                  "stay_threshold": none_or_rounded(self.stay_threshold),
+                  "edge_threshold": none_or_rounded(self.edge_threshold),
                   "duration": round(self.duration, 3),
                   "segments": [{"start": s.start, "end": s.end, "score": s.score} for s in self.segments]}
         if windows:
@@ -144,3 +166,19 @@ class ScanResult:
                                  for t, smoothed, raw in zip(self.window_times, self.smoothed_scores,
                                                              self.window_scores, strict=True)]
         return result
+
+    @classmethod
+    def from_dict(cls, document: dict) -> ScanResult:
+        """The result `to_dict` wrote (without "windows", its window arrays are empty)."""
+        windows = document.get("windows") or []
+        return cls(file=document["file"], model=document["model"], threshold=document["threshold"],
+                   duration=document["duration"],
+                   segments=[Segment(s["start"], s["end"], s["score"]) for s in document["segments"]],
+                   window_times=np.array([w["time"] for w in windows], np.float64),
+                   window_scores=np.array([w["raw_score"] for w in windows], np.float32),
+                   smoothed_scores=np.array([w["score"] for w in windows], np.float32),
+                   stay_threshold=document.get("stay_threshold"), edge_threshold=document.get("edge_threshold"))
+
+
+def none_or_rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)

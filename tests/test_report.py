@@ -1,0 +1,213 @@
+"""`speakerspot report`: the HTML pages, the excerpts they play, the index page, the PNG picture.
+
+The pages are checked in a real headless browser (Debian's Chromium, which `make install` installs,
+driven by Playwright): they load without a console error, draw their timelines, and clicking a
+segment plays the recording there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sqlite3
+from dataclasses import replace
+
+import av
+import numpy as np
+import pytest
+from browser import CHROMIUM, chromium, open_page
+from click.testing import CliRunner
+from conftest import FIXTURES
+from media import write_recording
+
+from speakerspot.cli import cli
+from speakerspot.report import group_by_recording, read_scan_json, write_report
+from speakerspot.results_index import SCHEMA, ResultsIndex
+from speakerspot.scanning import scan
+from speakerspot.snippets import MAX_SEGMENT_SECONDS, PADDING_SECONDS, SNIPPET_RATE, cut_snippets, snippet_spans
+
+
+def decode_mp3(data: bytes) -> np.ndarray:
+    with av.open(io.BytesIO(data)) as container:
+        return np.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
+
+
+def test_an_excerpt_holds_the_recording_at_the_times_the_scan_gives(tmp_path):
+    # A DVB-shaped capture (48 kHz stereo MP2, video, a second track, first PTS at 10 h) with a tone
+    # burst from 12.0 s: the excerpt from 10 s hears it 2.0 s in.
+    rate = 16000
+    samples = np.zeros(30 * rate, np.float32)
+    samples[12 * rate:13 * rate] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)
+    path = write_recording(tmp_path / "capture.ts", samples, rate, start_seconds=36000.0, video=True,
+                           extra_tracks=(np.zeros_like(samples),))
+    (snippet,) = cut_snippets(path, [(10.0, 14.0)])
+    audio = decode_mp3(snippet.mp3)
+    assert abs(len(audio) / SNIPPET_RATE - 4.0) < 0.01
+    loud = np.flatnonzero(np.abs(audio) > 0.1)
+    assert abs(loud[0] / SNIPPET_RATE - 2.0) < 0.03 and abs(loud[-1] / SNIPPET_RATE - 3.0) < 0.03
+
+
+def test_excerpt_spans_pad_segments_cut_long_ones_and_merge_neighbours():
+    spans = snippet_spans([(50.0, 200.0), (10.0, 12.0), (13.0, 14.0)], duration=60.0)
+    assert spans == [(10.0 - PADDING_SECONDS, 14.0 + PADDING_SECONDS),
+                     (50.0 - PADDING_SECONDS, 60.0)]  # the long one ends with the recording
+    (long_one,) = snippet_spans([(50.0, 200.0)], duration=500.0)
+    assert long_one[1] == 50.0 + MAX_SEGMENT_SECONDS + PADDING_SECONDS
+
+
+def test_scan_json_round_trips_and_needs_its_windows(reference_model, tmp_path):
+    runner = CliRunner()
+    with_windows, without = tmp_path / "with.json", tmp_path / "without.json"
+    for output, extra in ((with_windows, ["--windows"]), (without, [])):
+        result = runner.invoke(cli, ["scan", str(FIXTURES / "sample.ts"), "-m", str(FIXTURES / "reference_model.pt"),
+                                     "-f", "json", "-q", "-o", str(output), *extra])
+        assert result.exit_code == 0, result.output
+    (read,) = read_scan_json(with_windows)
+    assert read.to_dict(windows=True) == json.loads(with_windows.read_text())
+    refused = runner.invoke(cli, ["report", str(without), "-o", str(tmp_path / "r.html")])
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines() == [
+        f"speakerspot: error: {without}: holds no window scores to draw: scan with --format json --windows"]
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_an_index_of_version_1_gains_the_levels_and_keeps_its_results(reference_model, tmp_path):
+    path = tmp_path / "old.sqlite"
+    result = scan(reference_model, FIXTURES / "sample.ts")
+    old_schema = "\n".join(line for line in SCHEMA.splitlines() if "_threshold REAL" not in line)
+    with sqlite3.connect(path) as connection:
+        connection.executescript(old_schema)
+        connection.execute("PRAGMA user_version=1")
+        connection.execute("INSERT INTO results VALUES (?,?,?,0,0,'','{}','done',NULL,?,?,1.0,?,?,?,?,'now')",
+                           (result.file, "hash", result.model, result.threshold, result.duration,
+                            json.dumps([[s.start, s.end, s.score] for s in result.segments]),
+                            result.window_times.tobytes(), result.window_scores.tobytes(),
+                            result.smoothed_scores.tobytes()))
+    with ResultsIndex(path) as index:
+        (stored,) = index.results()
+    assert stored.segments == result.segments and stored.stay_threshold is None
+    assert np.array_equal(stored.smoothed_scores, result.smoothed_scores)
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_the_png_shows_the_segments_as_bands(reference_model, tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    result = scan(reference_model, FIXTURES / "sample.ts")
+    written = write_report([result], tmp_path / "sample.html", audio=False, png=True)
+    assert [path.name for path in written] == ["sample.html", "sample.png"]
+    picture = imread(written[1])
+    height, width = picture.shape[:2]
+    assert (width, height) == (1200, 260)
+    # The plot spans about 8-97% of the width: a column inside the longest segment is banded orange,
+    # one far from every segment is not.
+    longest = max(result.segments, key=lambda s: s.end - s.start)
+    quiet = max((b.start - a.end, (a.end + b.start) / 2) for a, b in zip(result.segments, result.segments[1:],
+                                                                               strict=False))[1]
+
+    def column(seconds: float) -> np.ndarray:
+        return picture[int(0.35 * height):int(0.65 * height), int(width * (0.08 + 0.89 * seconds / result.duration))]
+
+    orange = np.array([0.98, 0.85, 0.72])  # the band's colour at 30% over white
+    assert np.any(np.all(np.abs(column((longest.start + longest.end) / 2)[:, :3] - orange) < 0.06, axis=1))
+    assert not np.any(np.all(np.abs(column(quiet)[:, :3] - orange) < 0.06, axis=1))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no {CHROMIUM}: `make install` installs Debian's chromium")
+    with chromium() as launched:
+        yield launched
+
+
+def score_pixels(page, canvas: str) -> int:
+    """How many pixels of the canvas are drawn in the score's colour."""
+    return page.evaluate("""(selector) => {
+        const canvas = document.querySelector(selector);
+        const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+        let count = 0;
+        for (let i = 0; i < pixels.length; i += 4)
+            if (pixels[i + 3] > 128 && pixels[i + 2] > 120 && pixels[i] < 90 && pixels[i + 1] < 130) count++;
+        return count;
+    }""", canvas)
+
+
+def test_a_recording_page_draws_its_timeline_and_plays_a_segment_where_it_is(browser, reference_model, tmp_path):
+    result = scan(reference_model, FIXTURES / "sample.ts")
+    json_path = tmp_path / "sample.json"
+    json_path.write_text(json.dumps(result.to_dict(windows=True)))
+    output = tmp_path / "sample.html"
+    report = CliRunner().invoke(cli, ["report", str(json_path), "-o", str(output), "-q",
+                                      "--truth", str(FIXTURES / "sample_truth.json")])
+    assert report.exit_code == 0, report.output
+    assert "http://" not in output.read_text() and "https://" not in output.read_text()  # nothing fetched
+    page, errors = open_page(browser, output)
+    assert page.eval_on_selector("#timeline-0", "canvas => Number(canvas.dataset.drawnWindows)") == len(
+        result.window_times)
+    whole = score_pixels(page, "#timeline-0")
+    assert whole > 500
+    # Zoomed in, the line is drawn again through fewer windows.
+    page.click("#zoom-in")
+    page.click("#zoom-in")
+    assert page.eval_on_selector("#timeline-0", "c => Number(c.dataset.drawnWindows)") < len(result.window_times) / 3
+
+    segment = result.segments[1]
+    page.click("tr.segment >> nth=1")
+    # The player reaches the segment's start, and plays on from there.
+    page.wait_for_function(f"() => Number(document.getElementById('player').dataset.position) > {segment.start + 0.5}",
+                           timeout=15000)
+    position = page.evaluate("() => Number(document.getElementById('player').dataset.position)")
+    assert segment.start + 0.5 < position < segment.start + 3
+    assert page.evaluate("() => !document.getElementById('player').paused")
+    assert "playing" in page.get_attribute("tr.segment >> nth=1", "class")
+    assert errors == []
+    page.close()
+
+
+def test_an_index_report_lists_recordings_pages_them_and_links_their_pages(browser, model_file, tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for name in ("monday.ts", "tuesday.ts"):
+        shutil.copy(FIXTURES / "sample.ts", folder / name)
+    (folder / "broken.ts").write_bytes(b"\x47" + bytes(5000))
+    database = tmp_path / "archive.sqlite"
+    runner = CliRunner()
+    runner.invoke(cli, ["scan", str(folder), "-m", str(model_file), "--db", str(database), "-q", "-j", "1"])
+    output = tmp_path / "archive.html"
+    report = runner.invoke(cli, ["report", "--db", str(database), "-o", str(output), "-q"])
+    assert report.exit_code == 0, report.output
+    pages = sorted((tmp_path / "archive_files").glob("*.html"))
+    assert [page.name for page in pages] == ["0001-monday.html", "0002-tuesday.html"]
+
+    page, errors = open_page(browser, output)
+    assert page.locator("#recordings tr").count() == 2
+    assert "broken.ts" in page.inner_text("body")  # listed as not scanned, with why
+    page.click("#recordings a >> nth=1")
+    page.wait_for_selector("#timeline-0")
+    assert page.url.endswith("archive_files/0002-tuesday.html")
+    assert page.eval_on_selector("#timeline-0", "c => Number(c.dataset.drawnWindows)") > 150
+    page.click("text=all recordings")
+    page.wait_for_selector("#recordings tr")
+    assert errors == []
+    page.close()
+
+
+def test_an_index_of_a_thousand_recordings_shows_a_page_at_a_time(browser, reference_model, tmp_path):
+    result = scan(reference_model, FIXTURES / "sample.ts")
+    results = [replace(result, file=f"/archive/day-{number:04d}.ts") for number in range(1000)]
+    assert len(group_by_recording(results)) == 1000
+    write_report(results, tmp_path / "archive.html", audio=False)
+    page, errors = open_page(browser, tmp_path / "archive.html")
+    assert page.locator("#recordings tr").count() == 100
+    assert page.inner_text("#page-label").startswith("page 1 of 10")
+    page.click("#next-page")
+    assert page.inner_text("#recordings tr >> nth=0").startswith("/archive/day-0100.ts")
+    page.fill("#filter", "day-0999")
+    assert page.locator("#recordings tr").count() == 1
+    assert errors == []
+    page.close()
