@@ -22,7 +22,7 @@ test: install browser
 	$(BIN)/ruff check speakerspot tests benchmarks docs
 	$(BIN)/pytest -q --durations=8
 
-# Damaged captures through the whole command: 300 seeded mutations (make test runs 24).
+# Damaged captures through the whole command: 300 seeded mutations (make test runs 14).
 fuzz: install
 	FUZZ_CASES=300 $(BIN)/pytest -q tests/test_fuzz.py
 

@@ -7,7 +7,6 @@ import logging
 import logging.handlers
 import multiprocessing
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -19,13 +18,12 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import media_files, readable_once, video_frame_rate
+from .audio import media_files, readable_once
 from .config import ScanOptions
 from .errors import MediaError, SpeakerspotError
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
 from .threads import available_cores
-from .writers import RenderOptions, extension, render, write_result
 
 if TYPE_CHECKING:  # reading a results index and writing its outputs do not need torch
     from .model import SpeakerModel
@@ -287,44 +285,3 @@ def start_worker(models: list[SpeakerModel], threads: int, log_level: int,
 
 def scan_in_worker(path: Path, options: ScanOptions) -> Outcome:
     return scan_one(worker_models, path, options, decoder_process=False)  # the other workers use the other cores
-
-
-class ResultOutputs:
-    """Writes each recording's results in every format: to stdout, to one file, or to one file per
-    recording, model and format (`RECORDING-STEM.MODEL.EXT`) under `output_dir`, mirroring the
-    folders scanned. On stdout, several JSON documents become JSON lines and several CSV tables one
-    table, so the stream stays parseable; several txt results get a `# file [model]` header each.
-    EDL timecode runs at `frame_rate`, else at the recording's own video frame rate."""
-
-    def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
-                 output_dir: Path | None = None, several: bool = False, frame_rate: float | None = None):
-        self.format_names, self.windows, self.output, self.output_dir = tuple(format_names), windows, output, output_dir
-        self.several, self.frame_rate = several, frame_rate
-        self.csv_started = False
-
-    def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
-        frame_rate = self.frame_rate
-        if frame_rate is None and "edl" in self.format_names:
-            frame_rate = video_frame_rate(recording.path)
-        options = RenderOptions(windows=self.windows, frame_rate=frame_rate)
-        for result in results:
-            for format_name in self.format_names:
-                if self.output_dir is not None:
-                    folder = self.output_dir / recording.relative.parent
-                    folder.mkdir(parents=True, exist_ok=True)
-                    target = folder / f"{recording.path.stem}.{result.model}.{extension(format_name)}"
-                    write_result(result, format_name, target, options)
-                elif self.output is not None:
-                    write_result(result, format_name, self.output, options)
-                else:
-                    self.to_stdout(result, format_name, options)
-
-    def to_stdout(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
-        if self.several and format_name == "txt":
-            sys.stdout.write(f"# {result.file} [{result.model}]\n")
-        shown = "jsonl" if self.several and format_name == "json" else format_name
-        text = render(result, shown, options)
-        if shown == "csv" and self.csv_started:  # one table: the header once
-            text = text.split("\n", 1)[1]
-        self.csv_started |= shown == "csv"
-        sys.stdout.write(text)

@@ -222,10 +222,11 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
     """
-    from .batch import ResultOutputs, find_recordings, scan_batch
+    from .batch import find_recordings, scan_batch
     from .model import load_model
     from .results_index import ResultsIndex
     from .threads import available_cores
+    from .writers import ResultOutputs
 
     files = [p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given])]
     if not files:
@@ -294,8 +295,9 @@ def results(db_path, model_name, format_names, windows, output, failed, frame_ra
       speakerspot results --db archive.sqlite --model anna -f csv > anna.csv
       speakerspot results --db archive.sqlite --failed
     """
-    from .batch import Recording, ResultOutputs
+    from .batch import Recording
     from .results_index import ResultsIndex
+    from .writers import ResultOutputs
 
     if not failed and len(set(format_names)) > 1:
         raise click.UsageError("several formats cannot share stdout or one file (it would parse as neither); "

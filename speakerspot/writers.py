@@ -10,14 +10,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from .files import atomic_write
 
 if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
+    from .batch import Recording
     from .segments import ScanResult
 
 EDL_FRAMES_PER_SECOND = 25.0  # PAL/DVB timecode, for a recording without video
@@ -189,3 +191,49 @@ def write_result(result: ScanResult, format_name: str, output: str | Path,
     """Write `result` in `format_name` to the file `output`, atomically."""
     with atomic_write(output) as file:
         file.write(render(result, format_name, options))
+
+
+class ResultOutputs:
+    """Writes each recording's results in every format: to stdout, to one file, or to one file per
+    recording, model and format (`RECORDING-STEM.MODEL.EXT`) under `output_dir`, mirroring the
+    folders scanned. On stdout, several JSON documents become JSON lines and several CSV tables one
+    table, so the stream stays parseable; several txt results get a `# file [model]` header each.
+    EDL timecode runs at `frame_rate`, else at the recording's own video frame rate. `stream`
+    stands for stdout (None: `sys.stdout` as it is when a result is written)."""
+
+    def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
+                 output_dir: Path | None = None, several: bool = False, frame_rate: float | None = None,
+                 stream: TextIO | None = None):
+        self.format_names, self.windows, self.output, self.output_dir = tuple(format_names), windows, output, output_dir
+        self.several, self.frame_rate, self.stream = several, frame_rate, stream
+        self.csv_started = False
+
+    def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
+        frame_rate = self.frame_rate
+        if frame_rate is None and "edl" in self.format_names:
+            from .audio import video_frame_rate
+
+            frame_rate = video_frame_rate(recording.path)
+        options = RenderOptions(windows=self.windows, frame_rate=frame_rate)
+        for result in results:
+            for format_name in self.format_names:
+                if self.output_dir is not None:
+                    folder = self.output_dir / recording.relative.parent
+                    folder.mkdir(parents=True, exist_ok=True)
+                    target = folder / f"{recording.path.stem}.{result.model}.{extension(format_name)}"
+                    write_result(result, format_name, target, options)
+                elif self.output is not None:
+                    write_result(result, format_name, self.output, options)
+                else:
+                    self.to_stdout(result, format_name, options)
+
+    def to_stdout(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
+        stream = self.stream or sys.stdout
+        if self.several and format_name == "txt":
+            stream.write(f"# {result.file} [{result.model}]\n")
+        shown = "jsonl" if self.several and format_name == "json" else format_name
+        text = render(result, shown, options)
+        if shown == "csv" and self.csv_started:  # one table: the header once
+            text = text.split("\n", 1)[1]
+        self.csv_started |= shown == "csv"
+        stream.write(text)

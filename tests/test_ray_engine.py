@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from speakerspot.batch import ResultOutputs, find_recordings, scan_batch
+from speakerspot.batch import find_recordings, scan_batch
 from speakerspot.results_index import ResultsIndex
+from speakerspot.writers import ResultOutputs
 
 ray = pytest.importorskip("ray")
 

@@ -28,6 +28,12 @@ from speakerspot.scanning import scan
 from speakerspot.snippets import MAX_SEGMENT_SECONDS, PADDING_SECONDS, SNIPPET_RATE, cut_snippets, snippet_spans
 
 
+@pytest.fixture(scope="module")
+def sample_result(reference_model):
+    """The committed model's scan of the sample recording."""
+    return scan(reference_model, FIXTURES / "sample.ts")
+
+
 def decode_mp3(data: bytes) -> np.ndarray:
     with av.open(io.BytesIO(data)) as container:
         return np.concatenate([frame.to_ndarray()[0] for frame in container.decode(audio=0)])
@@ -72,9 +78,9 @@ def test_scan_json_round_trips_and_needs_its_windows(reference_model, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
-def test_an_index_of_version_1_gains_the_levels_and_keeps_its_results(reference_model, tmp_path):
+def test_an_index_of_version_1_gains_the_levels_and_keeps_its_results(sample_result, tmp_path):
     path = tmp_path / "old.sqlite"
-    result = scan(reference_model, FIXTURES / "sample.ts")
+    result = sample_result
     old_schema = "\n".join(line for line in SCHEMA.splitlines() if "_threshold REAL" not in line)
     with sqlite3.connect(path) as connection:
         connection.executescript(old_schema)
@@ -92,11 +98,11 @@ def test_an_index_of_version_1_gains_the_levels_and_keeps_its_results(reference_
         assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
-def test_the_png_shows_the_segments_as_bands(reference_model, tmp_path):
+def test_the_png_shows_the_segments_as_bands(sample_result, tmp_path):
     pytest.importorskip("matplotlib")
     from matplotlib.image import imread
 
-    result = scan(reference_model, FIXTURES / "sample.ts")
+    result = sample_result
     written = write_report([result], tmp_path / "sample.html", audio=False, png=True)
     assert [path.name for path in written] == ["sample.html", "sample.png"]
     picture = imread(written[1])
@@ -137,8 +143,8 @@ def score_pixels(page, canvas: str) -> int:
     }""", canvas)
 
 
-def test_a_recording_page_draws_its_timeline_and_plays_a_segment_where_it_is(browser, reference_model, tmp_path):
-    result = scan(reference_model, FIXTURES / "sample.ts")
+def test_a_recording_page_draws_its_timeline_and_plays_a_segment_where_it_is(browser, sample_result, tmp_path):
+    result = sample_result
     json_path = tmp_path / "sample.json"
     json_path.write_text(json.dumps(result.to_dict(windows=True)))
     output = tmp_path / "sample.html"
@@ -197,9 +203,8 @@ def test_an_index_report_lists_recordings_pages_them_and_links_their_pages(brows
     page.close()
 
 
-def test_an_index_of_a_thousand_recordings_shows_a_page_at_a_time(browser, reference_model, tmp_path):
-    result = scan(reference_model, FIXTURES / "sample.ts")
-    results = [replace(result, file=f"/archive/day-{number:04d}.ts") for number in range(1000)]
+def test_an_index_of_a_thousand_recordings_shows_a_page_at_a_time(browser, sample_result, tmp_path):
+    results = [replace(sample_result, file=f"/archive/day-{number:04d}.ts") for number in range(1000)]
     assert len(group_by_recording(results)) == 1000
     write_report(results, tmp_path / "archive.html", audio=False)
     page, errors = open_page(browser, tmp_path / "archive.html")

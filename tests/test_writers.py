@@ -120,3 +120,23 @@ def test_every_format_has_a_renderer_and_writes_atomically(tmp_path):
     for format_name in FORMAT_NAMES:
         assert written(tmp_path, format_name).read_text()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_several_results_on_one_stream_stay_one_csv_table_and_json_lines(tmp_path):
+    from dataclasses import replace
+
+    from speakerspot.batch import Recording
+    from speakerspot.writers import ResultOutputs
+
+    stream = io.StringIO()
+    write = ResultOutputs(["csv"], several=True, stream=stream)
+    other = replace(RESULT, file="/rec/news 2.ts")
+    for result in (RESULT, other):
+        write(Recording(tmp_path / "x.ts", tmp_path), [result])
+    rows = list(csv.DictReader(io.StringIO(stream.getvalue())))
+    assert [row["file"] for row in rows] == ["/rec/news 1.ts"] * 2 + ["/rec/news 2.ts"] * 2
+    stream = io.StringIO()
+    write = ResultOutputs(["json"], several=True, stream=stream)
+    for result in (RESULT, other):
+        write(Recording(tmp_path / "x.ts", tmp_path), [result])
+    assert [json.loads(line)["file"] for line in stream.getvalue().splitlines()] == ["/rec/news 1.ts", "/rec/news 2.ts"]
