@@ -67,14 +67,23 @@ def read_scan_json(path: str | Path) -> list[ScanResult]:
     except OSError as error:
         raise SpeakerspotError(path, f"cannot read: {error.strerror}") from None
     try:
-        documents = [json.loads(text)] if text.lstrip().startswith("{") and text.count("\n{") == 0 else [
-            json.loads(line) for line in text.splitlines() if line.strip()]
+        documents = json_documents(text)
         results = [ScanResult.from_dict(document) for document in documents]
     except (ValueError, KeyError, TypeError):
         raise SpeakerspotError(path, "not a scan's JSON output (speakerspot scan --format json --windows)") from None
     if any(len(result.window_times) == 0 and result.duration > 0 for result in results):
         raise SpeakerspotError(path, "holds no window scores to draw: scan with --format json --windows")
     return results
+
+
+def json_documents(text: str) -> list[dict]:
+    """One JSON document, or JSON lines (several recordings on stdout)."""
+    try:
+        return [json.loads(text)]
+    except json.JSONDecodeError as error:
+        if error.msg != "Extra data":
+            raise
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def recording_report(results: list[ScanResult], truth: list[tuple[float, float]] | None = None, audio: bool = True,
@@ -139,8 +148,8 @@ def track_section(index: int, result: ScanResult, report: RecordingReport) -> st
         f"<td>{format_timestamp(s.start)}</td><td>{format_timestamp(s.end)}</td>"
         f'<td class="number">{s.end - s.start:.1f} s</td><td class="number">{s.score:.3f}</td></tr>'
         for number, s in enumerate(result.segments, start=1))
-    table = ('<table><thead><tr><th class="number">#</th><th>start</th><th>end</th><th class="number">duration</th>'
-             f'<th class="number">score</th></tr></thead><tbody>{rows}</tbody></table>' if rows
+    table = ('<div class="segments"><table><thead><tr><th class="number">#</th><th>start</th><th>end</th><th class="number">duration</th>'
+             f'<th class="number">score</th></tr></thead><tbody>{rows}</tbody></table></div>' if rows
              else '<p class="hint">No segment found.</p>')
     return (f'<section class="track"><h2>{html.escape(result.model)}</h2>'
             f'<canvas class="timeline" id="timeline-{index}"></canvas>{table}</section>')

@@ -12,6 +12,7 @@ import json
 import shutil
 import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
 import av
 import numpy as np
@@ -216,3 +217,23 @@ def test_an_index_of_a_thousand_recordings_shows_a_page_at_a_time(browser, sampl
     assert page.locator("#recordings tr").count() == 1
     assert errors == []
     page.close()
+
+
+def test_json_lines_of_several_recordings_make_an_index_and_a_truth_needs_one_recording(model_file, tmp_path):
+    for name in ("a.ts", "b.ts"):
+        shutil.copy(FIXTURES / "sample.ts", tmp_path / name)
+    runner = CliRunner()
+    scanned = runner.invoke(cli, ["scan", str(tmp_path / "a.ts"), str(tmp_path / "b.ts"), "-m", str(model_file),
+                                  "-f", "json", "--windows", "-q", "-j", "1"])
+    assert scanned.exit_code == 0
+    lines = tmp_path / "both.jsonl"
+    lines.write_text(scanned.stdout)
+    assert [Path(r.file).name for r in read_scan_json(lines)] == ["a.ts", "b.ts"]
+    refused = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "r.html"), "-q",
+                                  "--truth", str(FIXTURES / "sample_truth.json")])
+    assert refused.exit_code == 1 and "a truth file is for one recording; the results hold 2" in refused.output
+    made = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "r.html"), "-q", "--no-audio"])
+    assert made.exit_code == 0, made.output
+    assert sorted(p.name for p in (tmp_path / "r_files").iterdir()) == ["0001-a.html", "0002-b.html"]
+    page = (tmp_path / "r_files" / "0001-a.html").read_text()
+    assert "made with --no-audio" in page and "data:audio/mpeg" not in page

@@ -71,6 +71,11 @@
       } else {
         seek();
       }
+      show(time);
+    }
+
+    // Bring `time` into the timelines' view (keeping the zoom) if it is outside.
+    function show(time) {
       const span = view.end - view.start;
       if (time < view.start || time > view.end) setView(time - span / 2, span);
     }
@@ -105,10 +110,16 @@
       redraw();
     });
 
+    audio.addEventListener("pause", () => {
+      const now = position();
+      if (now !== null) status.textContent = `Paused at ${clock(now)}`;
+    });
+
     rows.forEach((row) => row.addEventListener("click", () => {
       const index = Number(row.dataset.snippet);
       if (index < 0 || !data.snippets.length) {
         status.textContent = data.no_audio_reason;
+        show(Number(row.dataset.start));
         return;
       }
       play(index, Number(row.dataset.start));
@@ -158,13 +169,14 @@
         context.strokeStyle = theme.level;
         context.fillStyle = theme.level;
         context.font = "11px system-ui, sans-serif";
-        levels.forEach(([level, dash, name]) => {
+        levels.forEach(([level, dash, name], index) => {
           context.setLineDash(dash);
           context.beginPath();
           context.moveTo(margin.left, y(level));
           context.lineTo(margin.left + plotWidth, y(level));
           context.stroke();
-          context.fillText(`${name} ${level.toFixed(2)}`, margin.left + plotWidth - 90, y(level) - 3);
+          // Side by side, since the three levels are often within a few pixels of one another.
+          context.fillText(`${name} ${level.toFixed(2)}`, margin.left + plotWidth - 90 * (3 - index), y(level) - 3);
         });
         context.setLineDash([]);
 
