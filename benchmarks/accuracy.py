@@ -141,11 +141,15 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true", help="train even where a cached model exists")
     parser.add_argument("--base", default="default",
                         help="base encoder to fine-tune: default (the shipped one), none, or a model file")
-    parser.add_argument("--config", default="{}", help="TrainingConfig fields as JSON, e.g. '{\"epochs\": 24}'")
+    parser.add_argument("--config", default="{}",
+                        help="TrainingConfig fields as JSON, e.g. '{\"epochs\": 24, \"chain\": {\"music\": 0.6}}'")
     parser.add_argument("--write", action="store_true", help="put the table into BENCHMARKS.md")
     arguments = parser.parse_args()
     arguments.cache.mkdir(parents=True, exist_ok=True)
-    config = replace(speakerspot.TrainingConfig(), **json.loads(arguments.config))
+    fields = json.loads(arguments.config)
+    if "chain" in fields:  # {"chain": {"music": 0.6}}: the broadcast chain's settings
+        fields["chain"] = replace(speakerspot.TrainingConfig().chain, **fields["chain"])
+    config = replace(speakerspot.TrainingConfig(), **fields)
     rows = []
     for bench_set in find_sets(arguments.bench, arguments.sets):
         for seed in arguments.seeds:

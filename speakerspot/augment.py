@@ -15,6 +15,7 @@ from functools import lru_cache, partial
 import numpy as np
 import torch
 
+from .config import ChainConfig
 from .threads import map_in_threads
 
 SignalMaker = Callable[[np.random.Generator], np.ndarray]
@@ -170,28 +171,26 @@ class BroadcastChain:
     costs a few FFTs. `voices` are other speakers' signals that may be mixed in quietly underneath.
     """
 
-    POOL_SIZE = 128
-    POOL_SECONDS = 12.0
-
-    def __init__(self, sample_rate: int, rng: np.random.Generator, voices: tuple[np.ndarray, ...] = ()):
-        self.sample_rate = sample_rate
-        length = int(self.POOL_SECONDS * sample_rate)
-        self.music = draw_signals([partial(music_bed, length, sample_rate)] * self.POOL_SIZE, rng)
-        self.noises = draw_signals([partial(coloured_noise, length)] * self.POOL_SIZE, rng)
+    def __init__(self, sample_rate: int, rng: np.random.Generator, voices: tuple[np.ndarray, ...] = (),
+                 config: ChainConfig = ChainConfig()):
+        self.sample_rate, self.config = sample_rate, config
+        length = int(config.pool_seconds * sample_rate)
+        self.music = draw_signals([partial(music_bed, length, sample_rate)] * config.pool_size, rng)
+        self.noises = draw_signals([partial(coloured_noise, length)] * config.pool_size, rng)
         self.voices = voices
 
     def __call__(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        signal = samples
-        if rng.random() < 0.4:
+        signal, config = samples, self.config
+        if rng.random() < config.reverb:
             signal = reverberate(signal, self.sample_rate, rng)
-        if rng.random() < 0.8:
+        if rng.random() < config.filter:
             signal = filter_spectrum(signal, self.sample_rate, rng)
         level = rms(signal)
-        if rng.random() < 0.4:
+        if rng.random() < config.music:
             signal = signal + excerpt(self.music, len(signal), rng) * level * db_to_gain(-rng.uniform(6, 25))
-        if rng.random() < 0.5:
+        if rng.random() < config.noise:
             signal = signal + excerpt(self.noises, len(signal), rng) * level * db_to_gain(-rng.uniform(10, 40))
-        if self.voices and rng.random() < 0.15:
+        if self.voices and rng.random() < config.voice:
             signal = signal + excerpt(self.voices, len(signal), rng) * level * db_to_gain(-rng.uniform(12, 25))
         peak = np.max(np.abs(signal)) + 1e-9
         return (signal * db_to_gain(rng.uniform(-30, 0)) / peak * 0.9).astype(np.float32)

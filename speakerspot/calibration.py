@@ -198,7 +198,7 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
     eer, eer_threshold = equal_error_rate(positives, negatives)
     threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, np.concatenate(neg_pieces),
-                                                             eer_threshold, config.few_calibration_windows)
+                                                             eer_threshold, config)
     score_range = np.percentile(np.concatenate(raw_scores), [1, 99])
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
             "edge_hysteresis": round(edge_hysteresis, 4), "eer_threshold": round(eer_threshold, 4),
@@ -207,29 +207,28 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
 
 
 def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_pieces: np.ndarray,
-                    eer_threshold: float,
-                    few_windows: int = TrainingConfig.few_calibration_windows) -> tuple[float, float, float]:
+                    eer_threshold: float, config: TrainingConfig = TrainingConfig()) -> tuple[float, float, float]:
     """(threshold, hysteresis, edge hysteresis) from the smoothed scores of held-back target and
     non-target windows (see `validate`); `negative_pieces` says which held-back piece each
     non-target window lies on (-1: on a pause).
 
-    The levels leave out the one piece whose highest window is highest: a piece's windows rise and
-    fall together, and one held-back clip through one chain, scored like the target, set every level
-    of dev seed 5 too high for the target on the broadcast (entry 0.56 where its target windows'
-    median was about 0.35; BENCHMARKS.md, 2026-11-30, fifth session). Of the rest: a segment starts
-    only at a window halfway between the highest non-target window (or the equal-error point, if
-    higher) and the target's median window: the held-back voices are voices the model was trained
-    against, a voice it never heard scores higher, and entering at the top of theirs let such
-    voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up the gap). Where the
-    two overlap, the entry is the target's median: a held-back clip that sounds like the target
-    must not silence it. A segment lasts while its windows stay above all but 1% of the non-target
-    ones: a turn dips under music or on a phone line, and the level that keeps it whole is the one
-    the bulk of other sounds stays below. Its first and last windows must be above the top of the
-    non-target windows: scores are averaged over ~3 s, which carries a turn into the windows beside
-    it, and the low level that holds a dipping turn together would otherwise let segments run on
-    past the turn's ends.
+    The levels leave out the one piece whose highest window is highest: a piece's windows rise and fall
+    together, and one held-back clip through one chain, scored like the target, set every level of dev
+    seed 5 too high for the target on the broadcast (entry 0.56 where its target windows' median was
+    about 0.35; BENCHMARKS.md, 2026-11-30, fifth session). Of the rest: a segment starts only at a
+    window halfway (`config.entry_share`) between the highest non-target window (or the equal-error
+    point, if higher) and the target's median window: the held-back voices are voices the model was
+    trained against, a voice it never heard scores higher, and entering at the top of theirs let such
+    voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up the gap). Where the two
+    overlap, the entry is the target's median: a held-back clip that sounds like the target must not
+    silence it. A segment lasts while its windows stay above all but 1% (`config.stay_percentile`) of
+    the non-target ones: a turn dips under music or on a phone line, and the level that keeps it whole
+    is the one the bulk of other sounds stays below. Its first and last windows must be above the top of
+    the non-target windows: scores are averaged over ~3 s, which carries a turn into the windows beside
+    it, and the low level that holds a dipping turn together would otherwise let segments run on past
+    the turn's ends.
 
-    With fewer than `few_windows` held-back target windows (a couple of clips), the top of
+    With fewer than `config.few_calibration_windows` held-back target windows (a couple of clips), the top of
     the held-back others is a poor guess of where a recording's others reach: on the fixture clips
     three of eight seeds put it below the bulk of the test recordings' other voices, and one segment
     then ran over the whole recording. There the stay and end levels, like the entry, keep a margin:
@@ -241,11 +240,11 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     rest = rest if len(rest) else negatives
     median = float(np.median(positives))
     others_top = min(max(eer_threshold, float(rest.max())), median)
-    enter = (others_top + median) / 2
-    if len(positives) < few_windows:
-        stay = end = (others_top + enter) / 2
+    enter = others_top + config.entry_share * (median - others_top)
+    if len(positives) < config.few_calibration_windows:
+        stay = end = others_top + config.entry_share * (enter - others_top)
     else:
-        stay, end = min(others_top, float(np.percentile(rest, 99))), others_top
+        stay, end = min(others_top, float(np.percentile(rest, config.stay_percentile))), others_top
     return enter, enter - stay, enter - end
 
 

@@ -23,6 +23,20 @@ class ScanOptions:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+@dataclass(frozen=True)
+class ChainConfig:
+    """The broadcast-like chain drawn afresh for each training signal (see `augment.BroadcastChain`):
+    how often each stage is applied, and the pools of music beds and noises it excerpts."""
+
+    reverb: float = 0.4  # a room
+    filter: float = 0.8  # an equaliser, a band limit, half of the time a telephone line
+    music: float = 0.4  # a music bed underneath
+    noise: float = 0.5  # a noise floor
+    voice: float = 0.15  # another voice, quietly underneath (of the negatives)
+    pool_size: int = 128  # music beds and noises generated once per training
+    pool_seconds: float = 12.0  # the length of each
+
+
 # `speakerspot enroll`: a new window this similar (cosine) to a memory slot joins it (see `memory_bank.enroll`).
 MERGE_SIMILARITY = 0.95
 
@@ -46,6 +60,7 @@ class TrainingConfig:
     speed_shifted_negatives: bool = True  # the target sped up or slowed down is another voice
     speed_shift: tuple[float, float] = (0.1, 0.2)  # ... by a factor 1 ± this much (a range)
     bank_chains: int = 2  # broadcast-like copies of each positive clip in the memory bank
+    chain: ChainConfig = ChainConfig()
     masked_bands: int = 16  # SpecAugment: each training window loses up to this many adjacent mel bands
     masked_frames: int = 6  # ... and up to this many adjacent frames (see `mask_spectra`)
     warmup_epochs: int = 1  # the learning rate rises linearly over these epochs
@@ -61,6 +76,10 @@ class TrainingConfig:
     # on the dev set (4 min) (BENCHMARKS.md, 2026-11-30, third session). Below it `train` warns, and the
     # stay and end levels keep a margin (see `decision_levels`).
     few_calibration_windows: int = 60
+    # The entry level lies this share of the way from the held-back others' top to the target's median
+    # windows, and a segment stays above all but (100 - stay_percentile)% of the others (see `decision_levels`).
+    entry_share: float = 0.5
+    stay_percentile: float = 99.0
     collapsed_spread: float = 0.01  # an encoder whose held-back embeddings spread less collapsed (see `health`)
     collapsed_score_range: float = 0.1  # ... or whose validation scores span less than this
     collapsed_loss_share: float = 0.5  # ... or with more than this share of the last epoch's losses at the margin

@@ -148,7 +148,8 @@ def track_section(index: int, result: ScanResult, report: RecordingReport) -> st
         f"<td>{format_timestamp(s.start)}</td><td>{format_timestamp(s.end)}</td>"
         f'<td class="number">{s.end - s.start:.1f} s</td><td class="number">{s.score:.3f}</td></tr>'
         for number, s in enumerate(result.segments, start=1))
-    table = ('<div class="segments"><table><thead><tr><th class="number">#</th><th>start</th><th>end</th><th class="number">duration</th>'
+    table = ('<div class="segments"><table><thead><tr><th class="number">#</th><th>start</th><th>end</th>'
+             '<th class="number">duration</th>'
              f'<th class="number">score</th></tr></thead><tbody>{rows}</tbody></table></div>' if rows
              else '<p class="hint">No segment found.</p>')
     return (f'<section class="track"><h2>{html.escape(result.model)}</h2>'

@@ -69,7 +69,7 @@ class WindowSampler:
                  config: TrainingConfig, device: str, rng: np.random.Generator):
         self.positives, self.negatives = positives, negatives
         self.front_end, self.config, self.device = front_end, config, device
-        self.chain = BroadcastChain(front_end.sample_rate, rng, tuple(clip.samples for clip in negatives))
+        self.chain = BroadcastChain(front_end.sample_rate, rng, tuple(clip.samples for clip in negatives), config.chain)
         shares = [clip.speech_share(front_end, config.train_step_frames) for clip in positives]
         self.speech_masks = [torch.from_numpy(share >= config.min_speech_share) for share in shares]
         self.background_masks = [torch.from_numpy(share <= config.background_speech_share) for share in shares]
