@@ -94,6 +94,9 @@ def cli(debug: bool, verbose: bool) -> None:
          speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
     2. Scan recordings for it:
          speakerspot scan recording.ts --model models/anna.pt
+    3. See the scores and hear each marker in a browser:
+         speakerspot scan recording.ts -m models/anna.pt -f json --windows -o recording.json
+         speakerspot report recording.json -o recording.html
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=LOG_FORMAT,
                         handlers=[ProgressSafeHandler()])
