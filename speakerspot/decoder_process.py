@@ -38,6 +38,8 @@ HEADER = struct.Struct("<cQ")  # message kind, payload length
 READY, BATCH, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"L", b"M", b"X", b"E"
 BATCH_INFO_LENGTH = struct.Struct("<I")  # a batch: the length of its JSON description, the description, its samples
 PIPE_BYTES = 1 << 20  # a few batches (a second of 48 kHz mono float is 192 kB), Linux's default maximum
+# No message is near this long: a longer length is not the helper's (something else wrote to its stdout).
+MAX_MESSAGE_BYTES = 1 << 26
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +113,14 @@ def widen_pipe(pipe: BinaryIO) -> None:
 
 
 def read_message(stream: BinaryIO) -> tuple[bytes, bytes]:
-    """(kind, payload) of the next message; kind b"" at the end of the stream or in a cut message."""
+    """(kind, payload) of the next message; kind b"" at the end of the stream, in a cut message, or
+    in bytes that are not a message."""
     header = stream.read(HEADER.size)
     if len(header) < HEADER.size:
         return b"", b""
     kind, length = HEADER.unpack(header)
+    if length > MAX_MESSAGE_BYTES:
+        return b"", b""
     payload = stream.read(length)
     return (kind, payload) if len(payload) == length else (b"", b"")
 

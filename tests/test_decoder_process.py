@@ -75,6 +75,18 @@ def test_where_the_helper_cannot_start_decoding_happens_here(monkeypatch, caplog
     assert "decoding in this process" in caplog.text
 
 
+def test_a_helper_whose_output_holds_foreign_bytes_is_an_error_naming_the_file(monkeypatch, tmp_path):
+    # A profiler or a library that writes to the helper's stdout makes garbage of its messages: that
+    # is the decoder failing, in one line, not a huge allocation from a garbage length.
+    chatty = tmp_path / "chatty-python"
+    ready = "".join(f"\\{byte:03o}" for byte in HEADER.pack(READY, 0))
+    chatty.write_text(f"#!/bin/sh\nprintf '{ready}'\nprintf 'py-spy> Sampling process 100 times a second'\n")
+    chatty.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(chatty))
+    with pytest.raises(MediaError, match=r"sample\.ts: the decoder process died"):
+        list(decode_in_process(FIXTURES / "sample.ts", RATE))
+
+
 def test_a_cut_message_reads_as_the_end():
     whole = io.BytesIO()
     write_message(whole, BATCH, b"x" * 100)
