@@ -2,8 +2,9 @@
 
 Browsers cannot play an MPEG-TS capture, and a whole capture would make a report of gigabytes:
 a report carries the few seconds around each marker instead. They are cut from the same decode a
-scan reads (`audio.decode_audio`), so an excerpt's times are the scan's times, across gaps and PTS
-wraps alike. MP3 plays in every browser (Opus in Ogg not in all of Safari's).
+scan reads (`audio.decode_audio`, in its helper process), so an excerpt's times are the scan's
+times, across gaps and PTS wraps alike. MP3 plays in every browser (Opus in Ogg not in all of
+Safari's).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .audio import decode_audio
+from .decoder_process import decode_in_process
 
 SNIPPET_RATE = 24_000  # Hz: speech keeps its sibilants, and MP3 at this rate is MPEG-2 layer III (every decoder)
 SNIPPET_BIT_RATE = 32_000  # mono, about 4 kB per second
@@ -56,7 +57,7 @@ def cut_snippets(path: str | Path, spans: list[tuple[float, float]], audio_track
     encoders: dict[int, Mp3Encoder] = {}
     snippets: dict[int, Snippet] = {}
     first_open = 0  # spans before it are done
-    for chunk in decode_audio(path, SNIPPET_RATE, audio_track, language):
+    for chunk in decode_in_process(path, SNIPPET_RATE, audio_track, language):  # the decoding on another core
         chunk_start = chunk.start
         chunk_end = chunk_start + len(chunk.samples) / SNIPPET_RATE
         for index in range(first_open, len(spans)):
