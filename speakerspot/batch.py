@@ -3,6 +3,7 @@ worker processes, per-file error isolation, outputs and a summary."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import multiprocessing
@@ -78,27 +79,52 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
 Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
 
 
+@dataclass(frozen=True)
+class BatchOutcome:
+    """One recording of a batch: its results (one per model), or the error it failed with."""
+
+    recording: Recording
+    results: list[ScanResult] | None = None
+    error: SpeakerspotError | None = None
+
+
 def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                on_results: Callable[[Recording, list[ScanResult]], None],
                on_failure: Callable[[SpeakerspotError], None] = lambda error: None, *,
-               options: ScanOptions = ScanOptions(),
-               workers: int = 1, index: ResultsIndex | None = None, force: bool = False,
-               progress: bool = False, engine: str = "local", ray_address: str | None = None) -> BatchSummary:
-    """Scan every recording with every model, handing each recording's results to `on_results`
-    in the order of `recordings`.
+               options: ScanOptions = ScanOptions(), workers: int = 1, index: ResultsIndex | None = None,
+               force: bool = False, progress: bool = False, engine: str = "local",
+               ray_address: str | None = None) -> BatchSummary:
+    """`batch_outcomes` (see there for the settings) handing each recording's results to
+    `on_results` and each failure to `on_failure`; the summary of what the batch did."""
+    summary = BatchSummary()
+    for outcome in batch_outcomes(models, recordings, options=options, workers=workers, index=index, force=force,
+                                  progress=progress, engine=engine, ray_address=ray_address, summary=summary):
+        if outcome.error is not None:
+            on_failure(outcome.error)
+        else:
+            on_results(outcome.recording, outcome.results)
+    return summary
+
+
+def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
+                   options: ScanOptions = ScanOptions(), workers: int = 1, index: ResultsIndex | None = None,
+                   force: bool = False, progress: bool = False, engine: str = "local", ray_address: str | None = None,
+                   summary: BatchSummary | None = None) -> Iterator[BatchOutcome]:
+    """Scan every recording with every model: each recording's results in the order of
+    `recordings`, each failure as it happens (the batch goes on); `summary`, if given, is kept up
+    to date. Stopping early (leaving the loop) stops the workers.
 
     With an `index`, a recording whose results for every model and these options are stored and
-    whose file is unchanged is not scanned again (unless `force`): its stored results are handed on.
+    whose file is unchanged is not scanned again (unless `force`): its stored results come out.
     Every recording scanned is stored as soon as it is done. `workers` > 1 scans in that many
     processes. With `engine` "ray", recordings are scanned as tasks on the Ray cluster at
     `ray_address` (see `ray_engine.scan_on_ray`; None starts one of `workers` CPUs here), while this
-    process keeps the index and hands on the results as before. A recording that cannot be scanned
-    goes to `on_failure` and into the summary; the batch goes on.
+    process keeps the index and hands on the results as before.
     """
     model_hashes = [model.fingerprint() for model in models] if index else []
-    summary = BatchSummary()
+    summary = summary if summary is not None else BatchSummary()
     started = time.monotonic()
-    in_order = OrderedDelivery(recordings, on_results)
+    in_order = OrderedDelivery(recordings)
     to_scan: list[Recording] = []
     states: dict[Recording, FileState] = {}
     for recording in recordings:
@@ -110,7 +136,7 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                 stored = [index.lookup(state, model_hash, options) for model_hash in model_hashes]
         if stored and all(stored):
             summary.skipped += 1
-            in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
+            yield from in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
         else:
             to_scan.append(recording)
     if engine == "ray":
@@ -123,24 +149,24 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
         outcomes = scan_in_workers(models, to_scan, options, workers)
     bar = tqdm(total=len(recordings), initial=summary.skipped, desc="recordings", unit="file", leave=False,
                disable=not progress or len(recordings) == 1)
-    with bar:
+    # Closed whatever ends the loop (the caller stopping included), which stops the workers at once.
+    with bar, contextlib.closing(outcomes):
         for recording, (outcome, seconds) in outcomes:
             bar.update()
             if isinstance(outcome, SpeakerspotError):
-                on_failure(outcome)
                 summary.failures.append(outcome)
                 if index is not None:
                     index.store_failure(recording.path, model_hashes, [m.name for m in models], options, str(outcome))
-                in_order.skip(recording)
+                yield BatchOutcome(recording, error=outcome)
+                yield from in_order.skip(recording)
                 continue
             if index is not None and recording in states:
                 index.store(states[recording], model_hashes, outcome, options, seconds)
             summary.scanned += 1
             summary.audio_seconds += outcome[0].duration
             bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)
-            in_order.deliver(recording, outcome)
+            yield from in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
-    return summary
 
 
 def file_state(path: Path) -> FileState | None:
@@ -156,27 +182,30 @@ def file_state(path: Path) -> FileState | None:
 
 
 class OrderedDelivery:
-    """Hands results on in the order of the recordings, whatever order they are done in."""
+    """Puts results in the order of the recordings, whatever order they are done in."""
 
-    def __init__(self, recordings: list[Recording], on_results: Callable[[Recording, list[ScanResult]], None]):
+    def __init__(self, recordings: list[Recording]):
         self.waiting = deque(recordings)
         self.done: dict[Recording, list[ScanResult] | None] = {}
-        self.on_results = on_results
 
-    def deliver(self, recording: Recording, results: list[ScanResult]) -> None:
+    def deliver(self, recording: Recording, results: list[ScanResult]) -> Iterator[BatchOutcome]:
+        """The results now due: this recording's, if every one before it is done, and those after it that wait."""
         self.done[recording] = results
-        self.flush()
+        return self.flush()
 
-    def skip(self, recording: Recording) -> None:
+    def skip(self, recording: Recording) -> Iterator[BatchOutcome]:
+        """The results now due, as `deliver`, for a recording that has none (it failed)."""
         self.done[recording] = None
-        self.flush()
+        return self.flush()
 
-    def flush(self) -> None:
+    def flush(self) -> Iterator[BatchOutcome]:
+        due = []
         while self.waiting and self.waiting[0] in self.done:
             recording = self.waiting.popleft()
             results = self.done.pop(recording)
             if results is not None:
-                self.on_results(recording, results)
+                due.append(BatchOutcome(recording, results))
+        return iter(due)
 
 
 def scan_one(models: list[SpeakerModel], path: Path, options: ScanOptions, progress: bool = False,

@@ -306,3 +306,25 @@ def test_a_batch_its_caller_stops_ends_its_workers_and_no_other_process(referenc
         assert multiprocessing.active_children() == [bystander]  # the pool's workers are gone
     finally:
         bystander.terminate()
+
+
+def test_batch_outcomes_come_in_order_with_failures_and_leaving_the_loop_ends_the_workers(reference_model, tmp_path):
+    import multiprocessing
+
+    for name in ("a.ts", "c.ts", "d.ts"):
+        shutil.copy(FIXTURES / "sample.ts", tmp_path / name)
+    (tmp_path / "b.ts").write_bytes(b"not a recording")
+    recordings = batch.find_recordings([tmp_path])
+    summary = batch.BatchSummary()
+    every = list(batch.batch_outcomes([reference_model], recordings, workers=2, summary=summary))
+    assert [o.recording.path.name for o in every if o.results] == ["a.ts", "c.ts", "d.ts"]
+    (failed,) = [o for o in every if o.error]
+    assert failed.recording.path.name == "b.ts" and str(failed.error).startswith(str(tmp_path / "b.ts"))
+    assert (summary.scanned, len(summary.failures)) == (3, 1)
+
+    outcomes = batch.batch_outcomes([reference_model], recordings, workers=2)
+    for outcome in outcomes:
+        if outcome.error is not None:
+            break  # the caller stops here: the workers must not outlive the loop
+    outcomes.close()
+    assert multiprocessing.active_children() == []
