@@ -31,8 +31,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .audio import AudioChunk, DecodedBatch, decoded_batches, resampled_chunks
+from .audio import AudioChunk, DecodedBatch, decode_audio, decoded_batches, resampled_chunks
 from .errors import MediaError
+from .threads import available_cores
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length
 READY, BATCH, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"L", b"M", b"X", b"E"
@@ -41,7 +42,18 @@ PIPE_BYTES = 1 << 20  # a few batches (a second of 48 kHz mono float is 192 kB),
 # No message is near this long: a longer length is not the helper's (something else wrote to its stdout).
 MAX_MESSAGE_BYTES = 1 << 26
 
+# Below this length a recording decodes in less time than a helper process takes to start.
+MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
+
 log = logging.getLogger(__name__)
+
+
+def decode_beside(path: str | Path, sample_rate: int, audio_track: int | None, language: str | None,
+                  seconds: float | None) -> Iterator[AudioChunk]:
+    """`decode_in_process` where a helper pays (a core to spare, and a recording of `seconds`, as its
+    header says, long enough), else `audio.decode_audio` in this process: the same chunks either way."""
+    helper = available_cores() > 1 and (seconds or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
+    return (decode_in_process if helper else decode_audio)(path, sample_rate, audio_track, language)
 
 
 def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | None = None,

@@ -11,11 +11,12 @@ recording allows.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -90,16 +91,16 @@ def recording_report(results: list[ScanResult], truth: list[tuple[float, float]]
                      audio_track: int | None = None, language: str | None = None) -> RecordingReport:
     """A recording's page contents; with `audio`, excerpts around its segments are cut from the
     recording (a recording that cannot be read gets a page without them, and a warning)."""
+    silent = RecordingReport(results, [], truth)
     if not audio:
-        return RecordingReport(results, [], truth)
-    duration = max(result.duration for result in results)
-    spans = snippet_spans([(s.start, s.end) for result in results for s in result.segments], duration)
+        return silent
+    spans = snippet_spans([(s.start, s.end) for result in results for s in result.segments], silent.duration)
     try:
-        snippets = cut_snippets(results[0].file, spans, audio_track, language)
+        snippets = cut_snippets(silent.file, spans, audio_track, language, silent.duration)
     except SpeakerspotError as error:
         log.warning("%s; its page has no audio", error)
-        return RecordingReport(results, [], truth, f"No audio: {error}")
-    return RecordingReport(results, snippets, truth, "No segments, so no excerpts to play.")
+        return replace(silent, no_audio_reason=f"No audio: {error}")
+    return replace(silent, snippets=snippets, no_audio_reason="No segments, so no excerpts to play.")
 
 
 def snippet_of(snippets: list[Snippet], time: float) -> int:
@@ -188,15 +189,20 @@ def index_page(reports: list[tuple[str, list[ScanResult]]], failures: Iterable[t
     return page("speakerspot report", body, {"kind": "index", "models": models, "rows": rows})
 
 
+@functools.cache
+def asset(name: str) -> str:
+    """A file of report_assets/, read once however many pages are written."""
+    return (resources.files(__package__) / "report_assets" / name).read_text()
+
+
 def page(title: str, body: str, data: dict) -> str:
-    assets = resources.files(__package__) / "report_assets"
     # "</" inside the JSON would end its script element early.
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{(assets / 'report.css').read_text()}</style></head>"
+            f"<title>{html.escape(title)}</title><style>{asset('report.css')}</style></head>"
             f'<body>{body}<script type="application/json" id="report-data">{payload}</script>'
-            f"<script>{(assets / 'report.js').read_text()}</script></body></html>\n")
+            f"<script>{asset('report.js')}</script></body></html>\n")
 
 
 def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[tuple[float, float]] | None = None,

@@ -13,14 +13,11 @@ from tqdm import tqdm
 
 from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
 from .config import ScanOptions
-from .decoder_process import decode_in_process
+from .decoder_process import decode_beside
 from .features import FrontEnd, stream_windows
 from .model import SpeakerModel
 from .segments import ScanResult, decide
-from .threads import available_cores
 
-# Below this length a recording decodes in less time than a helper process takes to start.
-MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
 # tqdm drops the total when the count passes it (a damaged file holds more audio than its header
 # says) and has none for a stream of unknown length: the formats must not need one.
 PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt} s of audio [{elapsed}<{remaining}]"
@@ -66,15 +63,13 @@ def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, optio
 def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Path | np.ndarray, options: ScanOptions,
               progress: bool, decoder_process: bool) -> list[ScanResult]:
     """One pass over `source`: decode, features, then every model's scores and decisions."""
-    helper = False
     if isinstance(source, np.ndarray):
         name, total = "<array>", len(source) / front_end.sample_rate
         chunks = array_chunks(source, front_end.sample_rate)
     else:
         name, total = str(source), recording_duration(source)
-        helper = decoder_process and available_cores() > 1 and (total or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
-        chunks = (decode_in_process if helper else decode_audio)(source, front_end.sample_rate, options.audio_track,
-                                                                        options.language)
+        stream = (source, front_end.sample_rate, options.audio_track, options.language)
+        chunks = decode_beside(*stream, total) if decoder_process else decode_audio(*stream)
     tracker = ChunkTracker(front_end.sample_rate)
     centres, activity = [], []
     scores: list[list[np.ndarray]] = [[] for _ in models]

@@ -1,10 +1,10 @@
 """Short MP3 excerpts of a recording around its segments, for a report to play.
 
-Browsers cannot play an MPEG-TS capture, and a whole capture would make a report of gigabytes:
-a report carries the few seconds around each marker instead. They are cut from the same decode a
-scan reads (`audio.decode_audio`, in its helper process), so an excerpt's times are the scan's
-times, across gaps and PTS wraps alike. MP3 plays in every browser (Opus in Ogg not in all of
-Safari's).
+Browsers cannot play an MPEG-TS capture, and a whole capture would make a report of gigabytes: a
+report carries the few seconds around each marker instead. They are cut from the same decode a
+scan reads (`audio.decode_audio`, beside it in a helper process), so an excerpt's times are the
+scan's times, across gaps and PTS wraps alike. MP3 plays in every browser (Opus in Ogg not in all
+of Safari's).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .decoder_process import decode_in_process
+from .decoder_process import decode_beside
 
 SNIPPET_RATE = 24_000  # Hz: speech keeps its sibilants, and MP3 at this rate is MPEG-2 layer III (every decoder)
 SNIPPET_BIT_RATE = 32_000  # mono, about 4 kB per second
@@ -49,18 +49,18 @@ def snippet_spans(segments: Iterable[tuple[float, float]], duration: float) -> l
 
 
 def cut_snippets(path: str | Path, spans: list[tuple[float, float]], audio_track: int | None = None,
-                 language: str | None = None) -> list[Snippet]:
-    """MP3 excerpts of `path` over `spans` (sorted, not overlapping), in one streaming pass: only
-    the excerpts being cut are held, so memory does not grow with the recording's length."""
+                 language: str | None = None, seconds: float | None = None) -> list[Snippet]:
+    """MP3 excerpts of `path` (a recording of `seconds`, if known) over `spans` (sorted, not
+    overlapping), in one streaming pass: only the excerpts being cut are held, so memory does not
+    grow with the recording's length."""
     if not spans:
         return []
     encoders: dict[int, Mp3Encoder] = {}
-    snippets: dict[int, Snippet] = {}
-    first_open = 0  # spans before it are done
-    for chunk in decode_in_process(path, SNIPPET_RATE, audio_track, language):  # the decoding on another core
+    snippets: list[Snippet] = []  # finished in order: every span before len(snippets) is done
+    for chunk in decode_beside(path, SNIPPET_RATE, audio_track, language, seconds):
         chunk_start = chunk.start
         chunk_end = chunk_start + len(chunk.samples) / SNIPPET_RATE
-        for index in range(first_open, len(spans)):
+        for index in range(len(snippets), len(spans)):
             start, end = spans[index]
             if start >= chunk_end:
                 break
@@ -68,12 +68,11 @@ def cut_snippets(path: str | Path, spans: list[tuple[float, float]], audio_track
             stop = min(len(chunk.samples), round((end - chunk_start) * SNIPPET_RATE))
             if stop > begin:
                 encoders.setdefault(index, Mp3Encoder()).add(chunk.samples[begin:stop])
-        while first_open < len(spans) and spans[first_open][1] <= chunk_end:
-            snippets[first_open] = finish(spans[first_open], encoders.pop(first_open, None))
-            first_open += 1
-    for index in range(first_open, len(spans)):  # the recording ended inside them
-        snippets[index] = finish(spans[index], encoders.pop(index, None))
-    return [snippets[index] for index in range(len(spans))]
+        while len(snippets) < len(spans) and spans[len(snippets)][1] <= chunk_end:
+            snippets.append(finish(spans[len(snippets)], encoders.pop(len(snippets), None)))
+    while len(snippets) < len(spans):  # the recording ended inside them
+        snippets.append(finish(spans[len(snippets)], encoders.pop(len(snippets), None)))
+    return snippets
 
 
 def finish(span: tuple[float, float], encoder: Mp3Encoder | None) -> Snippet:

@@ -15,7 +15,7 @@ from conftest import FIXTURES
 from media import write_timed_frames
 
 import speakerspot
-from speakerspot import decoder_process, scanning
+from speakerspot import decoder_process
 from speakerspot.audio import decode_audio
 from speakerspot.decoder_process import BATCH, HEADER, READY, decode_in_process, read_message, write_message
 from speakerspot.errors import MediaError
@@ -56,12 +56,18 @@ def test_the_helpers_errors_name_the_file_as_decoding_here_does(tmp_path):
     assert str(helper.value) == str(here.value) and "notes.ts" in str(helper.value)
 
 
-def test_a_helper_that_dies_is_an_error_naming_the_file(monkeypatch, tmp_path):
-    dying = tmp_path / "dying-python"  # starts as the helper does, then dies without a word
+def helper_saying_ready_then(tmp_path, name: str, then: str) -> str:
+    """A stand-in for the helper's Python: says it is ready, as the helper does, then runs the shell line `then`."""
+    fake = tmp_path / name
     ready = "".join(f"\\{byte:03o}" for byte in HEADER.pack(READY, 0))
-    dying.write_text(f"#!/bin/sh\nprintf '{ready}'\nexit 3\n")
-    dying.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(dying))
+    fake.write_text(f"#!/bin/sh\nprintf '{ready}'\n{then}\n")
+    fake.chmod(0o755)
+    return str(fake)
+
+
+def test_a_helper_that_dies_is_an_error_naming_the_file(monkeypatch, tmp_path):
+    # It starts as the helper does, then dies without a word.
+    monkeypatch.setattr(sys, "executable", helper_saying_ready_then(tmp_path, "dying-python", "exit 3"))
     with pytest.raises(MediaError, match=r"sample\.ts: the decoder process died \(exit code 3\)"):
         list(decode_in_process(FIXTURES / "sample.ts", RATE))
 
@@ -78,11 +84,8 @@ def test_where_the_helper_cannot_start_decoding_happens_here(monkeypatch, caplog
 def test_a_helper_whose_output_holds_foreign_bytes_is_an_error_naming_the_file(monkeypatch, tmp_path):
     # A profiler or a library that writes to the helper's stdout makes garbage of its messages: that
     # is the decoder failing, in one line, not a huge allocation from a garbage length.
-    chatty = tmp_path / "chatty-python"
-    ready = "".join(f"\\{byte:03o}" for byte in HEADER.pack(READY, 0))
-    chatty.write_text(f"#!/bin/sh\nprintf '{ready}'\nprintf 'py-spy> Sampling process 100 times a second'\n")
-    chatty.chmod(0o755)
-    monkeypatch.setattr(sys, "executable", str(chatty))
+    chatty = helper_saying_ready_then(tmp_path, "chatty-python", "printf 'py-spy> Sampling process 100 times a second'")
+    monkeypatch.setattr(sys, "executable", chatty)
     with pytest.raises(MediaError, match=r"sample\.ts: the decoder process died"):
         list(decode_in_process(FIXTURES / "sample.ts", RATE))
 
@@ -128,7 +131,7 @@ def test_a_scan_stopped_midway_stops_its_helper(reference_model, monkeypatch):
 
     monkeypatch.setattr(decoder_process.subprocess, "Popen", recording_popen)
     monkeypatch.setattr(reference_model, "score", interrupted)
-    monkeypatch.setattr(scanning, "available_cores", lambda: 2)  # the helper runs only where there is a core for it
+    monkeypatch.setattr(decoder_process, "available_cores", lambda: 2)  # the helper runs only with a core for it
     with pytest.raises(KeyboardInterrupt):  # the traceback it keeps holds the scan's frames
         speakerspot.scan(reference_model, FIXTURES / "sample.ts", decoder_process=True)
     assert len(helpers) == 1 and helpers[0].poll() is not None
