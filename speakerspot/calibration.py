@@ -228,11 +228,11 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     it, and the low level that holds a dipping turn together would otherwise let segments run on past
     the turn's ends.
 
-    With fewer than `config.few_calibration_windows` held-back target windows (a couple of clips), the top of
-    the held-back others is a poor guess of where a recording's others reach: on the fixture clips
-    three of eight seeds put it below the bulk of the test recordings' other voices, and one segment
-    then ran over the whole recording. There the stay and end levels, like the entry, keep a margin:
-    halfway between the others' top and the entry (BENCHMARKS.md, 2026-11-30, sixth session).
+    With fewer than `config.few_calibration_windows` held-back target windows (a couple of clips), the
+    top of the held-back others is a poor guess of where a recording's others reach: on the fixture
+    clips three of eight seeds put it below the bulk of the test recordings' other voices, and one
+    segment then ran over the whole recording. There the stay and end levels, like the entry, keep a
+    margin: halfway between the others' top and the entry (BENCHMARKS.md, 2026-11-30, sixth session).
     """
     pieces = set(negative_pieces.tolist()) - {-1}
     most_like_target = max(pieces, key=lambda piece: negatives[negative_pieces == piece].max(), default=None)
