@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import SpeakerspotError
+from .errors import OutputError, SpeakerspotError
 from .files import atomic_write
 from .segments import ScanResult
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
@@ -227,7 +227,10 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
     single = len(groups) == 1
     folder = output if single else output.parent / f"{output.stem}_files"
     if not single:
-        folder.mkdir(exist_ok=True)
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as error:
+            raise OutputError(folder, f"cannot make the folder for the recordings' pages: {error.strerror}") from None
     written, pages = [], []
     for number, group in enumerate(tqdm(groups, desc="report", unit="recording", disable=not progress or single),
                                    start=1):

@@ -232,6 +232,11 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_needs_one_re
     refused = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "r.html"), "-q",
                                   "--truth", str(FIXTURES / "sample_truth.json")])
     assert refused.exit_code == 1 and "a truth file is for one recording; the results hold 2" in refused.output
+    nowhere = tmp_path / "missing" / "r.html"
+    refused = runner.invoke(cli, ["report", str(lines), "-o", str(nowhere), "-q", "--no-audio"])
+    assert refused.exit_code == 6 and refused.output.strip().splitlines() == [
+        f"speakerspot: error: {nowhere.parent / 'r_files'}: cannot make the folder for the recordings' pages: "
+        "No such file or directory"]
     made = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "r.html"), "-q", "--no-audio"])
     assert made.exit_code == 0, made.output
     assert sorted(p.name for p in (tmp_path / "r_files").iterdir()) == ["0001-a.html", "0002-b.html"]
