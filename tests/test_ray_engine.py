@@ -70,12 +70,14 @@ def test_ray_batch_writes_what_local_workers_write(cluster, reference_model, tmp
 
 
 class PipeThatKillsItsReader:
-    """A FIFO serving the sample to each reader that opens it; the first `kills` readers are killed
-    (SIGKILL, as the OOM killer or a decoder crash would end them) half way through the file."""
+    """A FIFO serving the sample to each reader that opens it until one has read it whole; the first
+    `kills` readers are killed (SIGKILL, as the OOM killer or a decoder crash would end them) half way
+    through the file. Made at `path` unless one is there."""
 
     def __init__(self, path: Path, kills: int):
         self.path, self.kills, self.killed, self.closed = path, kills, 0, False
-        os.mkfifo(path)
+        if not path.exists():
+            os.mkfifo(path)
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
@@ -158,13 +160,14 @@ def test_a_ray_batch_whose_driver_is_killed_resumes_without_rescanning(model_fil
     assert stored(db) == [str(first)], driver.stderr.read() if driver.poll() is not None else "nothing stored"
     os.kill(driver.pid, signal.SIGKILL)
     driver.wait()
-    for pid in session(driver.pid):  # the local cluster it started, as a terminal's hang-up would end it
-        os.kill(pid, signal.SIGKILL)
+    kill_session(driver.pid)  # the local cluster it started, as a terminal's hang-up would end it
     assert sorted(p.name for p in output_dir.iterdir()) == ["first.fixture.csv"]
 
-    writer = threading.Thread(target=lambda: live.write_bytes(SAMPLE.read_bytes()), daemon=True)
-    writer.start()
+    # Served to each reader that opens it, so that a reader gone part way (a worker Ray retries) cannot
+    # leave the next one waiting for a writer for ever.
+    writer = PipeThatKillsItsReader(live, kills=0)
     resumed = subprocess.run([*command[:-1]], capture_output=True, text=True, timeout=300)
+    writer.close()
     assert resumed.returncode == 0, resumed.stderr
     assert "scanned 2 of 3 recordings, 1 unchanged" in resumed.stderr
     assert stored(db) == sorted([str(first), str(last)])  # each once; the pipe is not kept for resuming
@@ -177,12 +180,25 @@ def test_a_ray_batch_whose_driver_is_killed_resumes_without_rescanning(model_fil
     assert csv["last.fixture.csv"] == (local_dir / "last.fixture.csv").read_bytes()
 
 
+def kill_session(sid: int) -> None:
+    """Kill every process of session `sid`, again until none is left: one that was being started while
+    the others were killed could otherwise live on and read the pipe the next run is served."""
+    deadline = time.monotonic() + 30
+    while (alive := session(sid)) and time.monotonic() < deadline:
+        for pid in alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    assert not alive, f"processes of the killed batch still running: {alive}"
+
+
 def session(sid: int) -> list[int]:
-    """The processes of session `sid` (Ray's workers each lead a process group of their own)."""
+    """The living processes of session `sid` (Ray's workers each lead a process group of their own)."""
     pids = []
     for process in Path("/proc").iterdir():
         try:
-            if process.name.isdigit() and int((process / "stat").read_text().rsplit(")", 1)[1].split()[3]) == sid:
+            state, _, _, process_sid = (process / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+            if process.name.isdigit() and int(process_sid) == sid and state != "Z":
                 pids.append(int(process.name))
         except (OSError, IndexError):  # gone meanwhile
             continue
