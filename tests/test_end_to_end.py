@@ -38,10 +38,12 @@ def test_scan_of_the_shipped_sample_matches_its_truth(reference_model, sample_tr
 def test_a_model_trained_here_finds_the_target_in_the_sample(freshly_trained_model, sample_truth):
     # Models trained on 40 s of the target differ by machine and seed: across eight seeds here all 5
     # turns were found, frame F1 0.976 to 1 (BENCHMARKS.md, 2026-11-30, sixth session). The bar leaves
-    # room for another CPU's rounding: a turn fewer, F1 0.9.
+    # room for another CPU's rounding: a turn fewer. A missed turn is a fifth of the target's time, so
+    # F1 0.85 (on an Intel Xeon CI machine, 2026-12-02: 4 turns, precision 1.0, recall 0.776, F1 0.874;
+    # the earlier bar of 0.9 could not be met with a turn fewer).
     result = speakerspot.scan(freshly_trained_model, FIXTURES / "sample.ts")
     report = evaluate([(s.start, s.end) for s in result.segments], sample_truth["intervals"], result.duration)
-    assert report.turns_found >= 4 and report.frame_f1 >= 0.9 and report.false_alarm_segments == 0, report
+    assert report.turns_found >= 4 and report.frame_f1 >= 0.85 and report.false_alarm_segments == 0, report
 
 
 def test_cli_trains_and_scans_with_json_output(tmp_path):
