@@ -196,9 +196,11 @@ def session(sid: int) -> list[int]:
     """The living processes of session `sid` (Ray's workers each lead a process group of their own)."""
     pids = []
     for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
         try:
             state, _, _, process_sid = (process / "stat").read_text().rsplit(")", 1)[1].split()[:4]
-            if process.name.isdigit() and int(process_sid) == sid and state != "Z":
+            if int(process_sid) == sid and state != "Z":
                 pids.append(int(process.name))
         except (OSError, IndexError):  # gone meanwhile
             continue
