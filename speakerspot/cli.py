@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from .config import MERGE_SIMILARITY, ScanOptions, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
+from .files import check_writable
 from .writers import FORMAT_NAMES
 
 EXIT_CODES_HELP = """\b
@@ -159,6 +160,7 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
         positives, negatives = find_clips(positive_folder), find_clips(negative_folder)
     else:
         raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
+    check_writable(output)  # now, not after the training
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed)
     model = train_model(positives, negatives, config=config, base=base,
                         require_separation=not force, device=device, name=output.stem, progress=not quiet)
@@ -245,6 +247,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
                                "use --output-dir")
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
+    if output:
+        check_writable(output)  # now, not after the scan
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address goes with --engine ray")
     if engine == "ray":

@@ -12,12 +12,21 @@ from typing import IO
 from .errors import OutputError
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside `path` for writing; rename it to `path` only on success."""
+def check_writable(path: str | Path) -> Path:
+    """`path`, if a file can be written there; else an OutputError, raised before long work (training,
+    a scan) whose result could not be kept."""
     path = Path(path)
     if not path.parent.is_dir():
         raise OutputError(path, f"directory {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError(path, f"cannot write: directory {path.parent} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside `path` for writing; rename it to `path` only on success."""
+    path = check_writable(path)
     try:
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .config import ScanOptions
 from .errors import OutputError
+from .files import check_writable
 from .segments import ScanResult, Segment
 
 SCHEMA_VERSION = 2  # 2: the decision's stay and edge levels (version 1 files gain them, empty, on opening)
@@ -96,9 +97,7 @@ class ResultsIndex:
     """The SQLite file at `path`, created on first use. Use as a context manager, or call close()."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise OutputError(self.path, f"directory {self.path.parent} does not exist")
+        self.path = check_writable(path)
         try:
             self.connection = sqlite3.connect(self.path, timeout=30)
             self.connection.execute("PRAGMA journal_mode=WAL")  # readers never block the scan writing

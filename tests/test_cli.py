@@ -109,6 +109,8 @@ CASES = [
     (["train", "--pos", SLT, "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
     (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such folder"),
     (["train", "{d}", "-o", "{d}/m.pt"], 2, "needs --target"),
+    # Said before training starts (training these clips would fail, exit 5), not after it.
+    (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/nodir/m.pt"], 6, "nodir does not exist"),
 ]
 
 
