@@ -228,7 +228,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
     """
     from .batch import find_recordings, scan_batch
-    from .model import load_model
+    from .decoder_process import start_early
     from .results_index import ResultsIndex
     from .threads import available_cores
     from .writers import ResultOutputs
@@ -236,10 +236,17 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     files = [p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given])]
     if not files:
         raise click.UsageError(f"no model files (*.pt) in {', '.join(map(str, model_paths))}")
-    models = [load_model(path, device=device) for path in files]
     found = find_recordings(recordings, patterns)
     if not found:
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
+    if workers is None:
+        workers = 1 if device.startswith("cuda") else available_cores()
+    scanned_here = engine == "local" and (workers == 1 or len(found) == 1)
+    if scanned_here:
+        start_early(found[0].path, audio_track, language)  # decoding while torch loads
+    from .model import load_model
+
+    models = [load_model(path, device=device) for path in files]
     if output and len(found) * len(models) * len(format_names) > 1:
         raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
     if not output and not output_dir and len(set(format_names)) > 1:
@@ -255,11 +262,9 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         from .ray_engine import import_ray
 
         import_ray()  # before any work: without Ray, say how to install it
-    if workers is None:
-        workers = 1 if device.startswith("cuda") else available_cores()
     # Scanning here (one worker, or one recording), a recording of more than a minute is decoded in a
     # helper process: leave it a core (on both torch took 60% more CPU time and 2 s more for 20 minutes).
-    if engine == "local" and (workers == 1 or len(found) == 1):
+    if scanned_here:
         import torch
 
         torch.set_num_threads(max(1, available_cores() - 1))

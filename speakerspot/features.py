@@ -88,6 +88,16 @@ def mel_filters(front_end: FrontEnd, device: str = "cpu", dtype: torch.dtype = t
 
 
 @functools.lru_cache(maxsize=8)
+def covered_filters(front_end: FrontEnd, device: str = "cpu",
+                    dtype: torch.dtype = torch.float32) -> tuple[int, int, torch.Tensor]:
+    """The FFT bins [first, stop) where some mel filter is not zero, and the filters on those bins."""
+    filters = mel_filters(front_end, device, dtype)
+    covered = torch.nonzero(filters.sum(dim=0))[:, 0]
+    first, stop = int(covered[0]), int(covered[-1]) + 1
+    return first, stop, filters[:, first:stop].contiguous()
+
+
+@functools.lru_cache(maxsize=8)
 def hann_window(n_fft: int, device: str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.hann_window(n_fft, device=device, dtype=dtype)
 
@@ -103,8 +113,11 @@ def log_mel_spectrogram(samples: torch.Tensor, front_end: FrontEnd) -> torch.Ten
     window = hann_window(front_end.n_fft, device, samples.dtype)
     spectrum = torch.stft(samples, front_end.n_fft, front_end.hop_length, window=window, center=False,
                           return_complex=True)
+    # Only the bins the filters cover (60 Hz-7.6 kHz: 700 of 1025): a third less work, the same sums.
+    first, stop, filters = covered_filters(front_end, device, samples.dtype)
+    spectrum = spectrum[first:stop]
     power = spectrum.real.square() + spectrum.imag.square()
-    mel = mel_filters(front_end, device, samples.dtype) @ power
+    mel = filters @ power
     return torch.log(mel.clamp_min(1e-8)).T
 
 

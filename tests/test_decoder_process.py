@@ -135,3 +135,25 @@ def test_a_scan_stopped_midway_stops_its_helper(reference_model, monkeypatch):
     with pytest.raises(KeyboardInterrupt):  # the traceback it keeps holds the scan's frames
         speakerspot.scan(reference_model, FIXTURES / "sample.ts", decoder_process=True)
     assert len(helpers) == 1 and helpers[0].poll() is not None
+
+
+def test_a_helper_started_early_is_the_one_the_scan_takes_and_one_left_over_is_stopped(reference_model, monkeypatch):
+    helpers, popen = [], subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        helpers.append(popen(*args, **kwargs))
+        return helpers[-1]
+
+    monkeypatch.setattr(decoder_process.subprocess, "Popen", recording_popen)
+    monkeypatch.setattr(decoder_process, "available_cores", lambda: 2)
+    sample = FIXTURES / "sample.ts"
+    decoder_process.start_early(FIXTURES / "speech" / "test" / "rms" / "10.ogg")  # 3 s: decoded here
+    assert helpers == []
+    decoder_process.start_early(sample)
+    assert len(helpers) == 1
+    early = speakerspot.scan(reference_model, sample)
+    assert len(helpers) == 1 and helpers[0].poll() is not None and decoder_process.early_helpers == {}
+    assert early.segments == speakerspot.scan(reference_model, sample, decoder_process=False).segments
+    decoder_process.start_early(sample)  # not taken, as when the index finds the recording unchanged
+    decoder_process.stop_early_helpers()  # at exit
+    assert len(helpers) == 2 and helpers[1].poll() is not None and decoder_process.early_helpers == {}
