@@ -178,18 +178,22 @@ def main() -> None:
             walls[name].append(wall)
             peaks[name].append(peak)
 
-    lines = [f"Machine: {machine()}. Median of {arguments.repeats} interleaved runs (min–max); training: one run.",
+    lines = [f"Machine: {machine()}. Median of {arguments.repeats} interleaved runs (min–max); ratios: the "
+             "median of each run's scan over the floor run just before it; training: one run.",
              "", "| job | wall s | peak RSS MB |", "| --- | --- | --- |",
              f"| training on the fixture clips (40 s positive, 96 s negative) | {training_wall:.2f} | "
              f"{training_peak:.0f} |"]
     lines += [f"| {name} | {summary(walls[name])} | {max(peaks[name]):.0f} |" for name in jobs]
     lines.append("")
     for name, (minutes, _) in recordings.items():
-        floor = statistics.median(walls[next(n for n in jobs if n.startswith(f"{name}:") and "floor" in n)])
-        scan = statistics.median(walls[f"{name}: speakerspot scan"])
+        floors = walls[next(n for n in jobs if n.startswith(f"{name}:") and "floor" in n)]
+        scans = walls[f"{name}: speakerspot scan"]
+        # Each scan over the floor run just before it: the machine's speed drifts less within a pair.
+        ratios = [scan / floor for scan, floor in zip(scans, floors, strict=True)]
         length = "" if name.startswith(f"{minutes} min") else f" ({minutes:.0f} min)"
-        lines.append(f"- {name}{length}: scan / floor = **{scan / floor:.2f}**, scan at "
-                     f"**{minutes * 60 / scan:.0f}x** real time")
+        lines.append(f"- {name}{length}: scan / floor = **{statistics.median(ratios):.2f}** "
+                     f"({min(ratios):.2f}–{max(ratios):.2f}, run by run), scan at "
+                     f"**{minutes * 60 / statistics.median(scans):.0f}x** real time")
     if "180 min MP2" in recordings:
         ratio = max(peaks["180 min MP2: speakerspot scan"]) / max(peaks["20 min MP2: speakerspot scan"])
         lines.append(f"- peak RSS, 3-hour scan / 20-minute scan = **{ratio:.2f}**")

@@ -187,3 +187,17 @@ def test_spectrum_masks_blank_at_most_the_given_runs_of_bands_and_frames_with_ba
     assert whole_frames.max() <= 6 and whole_bands.max() <= 16
     assert (whole_frames > 0).float().mean() > 0.5 and (whole_bands > 0).float().mean() > 0.5
     assert not changed.all(dim=(1, 2)).any()
+
+
+def test_the_encoders_standard_deviation_is_torchs_in_value_and_gradient_silent_channels_included():
+    from speakerspot.encoder import standard_deviation
+
+    features = torch.randn(8, 16, 5, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    features[0, :4] = 0.0  # channels a ReLU silenced over the whole window
+    ours, theirs = features.clone().requires_grad_(), features.clone().requires_grad_()
+    value = standard_deviation(ours, ours.mean(dim=-1))
+    torch.testing.assert_close(value, theirs.std(dim=-1), rtol=1e-5, atol=1e-6)
+    (value * torch.arange(16.0)).sum().backward()
+    (theirs.std(dim=-1) * torch.arange(16.0)).sum().backward()
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-4, atol=1e-6)
+    assert torch.isfinite(ours.grad).all() and (ours.grad[0, :4] == 0).all()
