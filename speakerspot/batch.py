@@ -235,14 +235,21 @@ def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: 
 def scan_in_workers(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions,
                     workers: int) -> Iterator[tuple[Recording, Outcome]]:
     """Scan in `workers` processes. A worker that dies (a crash in a decoder, out of memory) takes
-    down its pool; the recordings it was scanning are rescanned one by one to find the culprit."""
+    down its pool; the recordings it was scanning are rescanned one by one to find the culprit. A
+    pipe is not: what it delivered is gone, and reading it again would wait for a writer that may
+    never come."""
     queue = deque(recordings)
     while queue:
         interrupted = yield from pool_round(models, queue, options, workers)
         for recording in interrupted:
-            if (yield from pool_round(models, deque([recording]), options, 1)):
-                problem = "the process scanning it died (a crash in the decoder, or out of memory)"
-                yield recording, (MediaError(recording.path, problem), 0.0)
+            if readable_once(recording.path):
+                yield recording, (MediaError(recording.path, f"{WORKER_DIED}; {PIPE_NOT_READ_AGAIN}"), 0.0)
+            elif (yield from pool_round(models, deque([recording]), options, 1)):
+                yield recording, (MediaError(recording.path, WORKER_DIED), 0.0)
+
+
+WORKER_DIED = "the process scanning it died (a crash in the decoder, or out of memory)"
+PIPE_NOT_READ_AGAIN = "a pipe is read once, so it was not scanned again"
 
 
 def pool_round(models: list[SpeakerModel], queue: deque[Recording], options: ScanOptions,

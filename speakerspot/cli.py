@@ -228,7 +228,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
     """
     from .batch import find_recordings, scan_batch
-    from .decoder_process import start_early
+    from .decoder_process import start_early, stop_early_helpers
     from .results_index import ResultsIndex
     from .threads import available_cores
     from .writers import ResultOutputs
@@ -239,15 +239,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     found = find_recordings(recordings, patterns)
     if not found:
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
-    if workers is None:
-        workers = 1 if device.startswith("cuda") else available_cores()
-    scanned_here = engine == "local" and (workers == 1 or len(found) == 1)
-    if scanned_here:
-        start_early(found[0].path, audio_track, language)  # decoding while torch loads
-    from .model import load_model
-
-    models = [load_model(path, device=device) for path in files]
-    if output and len(found) * len(models) * len(format_names) > 1:
+    if output and len(found) * len(files) * len(format_names) > 1:
         raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
     if not output and not output_dir and len(set(format_names)) > 1:
         raise click.UsageError("several formats cannot share stdout (it would not parse as either); "
@@ -262,15 +254,24 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         from .ray_engine import import_ray
 
         import_ray()  # before any work: without Ray, say how to install it
-    # Scanning here (one worker, or one recording), a recording of more than a minute is decoded in a
-    # helper process: leave it a core (on both torch took 60% more CPU time and 2 s more for 20 minutes).
-    if scanned_here:
-        import torch
-
-        torch.set_num_threads(max(1, available_cores() - 1))
-    write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
-                          several=len(found) * len(models) > 1, frame_rate=frame_rate)
+    if workers is None:
+        workers = 1 if device.startswith("cuda") else available_cores()
+    scanned_here = engine == "local" and (workers == 1 or len(found) == 1)
     with contextlib.ExitStack() as stack:
+        if scanned_here:
+            stack.callback(stop_early_helpers)  # one the scan did not take (the index had the results)
+            start_early(found[0].path, audio_track, language)  # decoding while torch loads
+        from .model import load_model
+
+        models = [load_model(path, device=device) for path in files]
+        # Scanning here (one worker, or one recording), a recording of more than a minute is decoded in a
+        # helper process: leave it a core (on both torch took 60% more CPU time and 2 s more for 20 minutes).
+        if scanned_here:
+            import torch
+
+            torch.set_num_threads(max(1, available_cores() - 1))
+        write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
+                              several=len(found) * len(models) > 1, frame_rate=frame_rate)
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
         summary = scan_batch(models, found, write, report_error, options=ScanOptions(threshold, audio_track, language),
                              workers=workers, index=index, force=force, progress=not quiet, engine=engine,

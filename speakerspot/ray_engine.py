@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .audio import readable_once
+from .batch import PIPE_NOT_READ_AGAIN
 from .config import ScanOptions
 from .errors import MediaError, SpeakerspotError
 
@@ -77,8 +79,11 @@ def scan_on_ray(models: list[SpeakerModel], recordings: list[Recording], options
         while queue or running:
             while queue and len(running) < limit:
                 recording = queue.pop()
+                # A pipe is not read again: what it delivered is gone (see `batch.scan_in_workers`).
+                retries = 0 if readable_once(recording.path) else TASK_RETRIES
                 # Workers may run elsewhere, in another folder: they get the path as this process sees it.
-                running[task.remote(shared_models, str(recording.path.absolute()), options)] = recording
+                running[task.options(max_retries=retries).remote(shared_models, str(recording.path.absolute()),
+                                                                 options)] = recording
             done, _ = ray.wait(list(running), num_returns=1)
             for reference in done:
                 recording = running.pop(reference)
@@ -95,8 +100,12 @@ def collect(ray, reference, recording: Recording) -> Outcome:
     try:
         return ray.get(reference)
     except ray.exceptions.RayError as error:
-        problem = ("the Ray worker scanning it died twice (a crash in the decoder, out of memory, or its node "
-                   f"went away): {error.__class__.__name__}")
+        if readable_once(recording.path):
+            problem = (f"the Ray worker scanning it died (a crash in the decoder, out of memory, or its node went "
+                       f"away): {error.__class__.__name__}; {PIPE_NOT_READ_AGAIN}")
+        else:
+            problem = ("the Ray worker scanning it died twice (a crash in the decoder, out of memory, or its node "
+                       f"went away): {error.__class__.__name__}")
         return MediaError(recording.path, problem), 0.0
 
 

@@ -287,6 +287,36 @@ def test_a_pool_that_breaks_between_submissions_costs_no_recording(monkeypatch, 
     assert len(pools) > 1 and pools[0].breaks  # the first pool broke, and a new one took over
 
 
+def test_a_pipe_whose_worker_died_fails_alone_and_is_not_read_again(monkeypatch, tmp_path):
+    live = tmp_path / "live.ts"
+    os.mkfifo(live)  # no writer: reading it again would wait for ever
+    submitted = []
+
+    class PoolWhoseWorkerDiesOnThePipe:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def submit(self, function, path, settings):
+            submitted.append(path.name)
+            future = Future()
+            if path == live:
+                future.set_exception(BrokenProcessPool("A child process terminated abruptly"))
+            else:
+                future.set_result((f"results of {path.name}", 1.0))
+            return future
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    monkeypatch.setattr(batch, "ProcessPoolExecutor", PoolWhoseWorkerDiesOnThePipe)
+    recordings = [Recording(path, tmp_path) for path in (tmp_path / "a.ts", live, tmp_path / "b.ts")]
+    outcomes = dict(batch.scan_in_workers([], recordings, None, workers=2))
+    assert submitted.count("live.ts") == 1 and "b.ts" in submitted
+    assert outcomes[recordings[0]] == ("results of a.ts", 1.0) and outcomes[recordings[2]] == ("results of b.ts", 1.0)
+    error, _ = outcomes[recordings[1]]
+    assert error.path == str(live) and "died" in error.problem and "not scanned again" in error.problem
+
+
 def test_a_batch_its_caller_stops_ends_its_workers_and_no_other_process(reference_model, tmp_path):
     import multiprocessing
 

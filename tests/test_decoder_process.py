@@ -155,5 +155,18 @@ def test_a_helper_started_early_is_the_one_the_scan_takes_and_one_left_over_is_s
     assert len(helpers) == 1 and helpers[0].poll() is not None and decoder_process.early_helpers == {}
     assert early.segments == speakerspot.scan(reference_model, sample, decoder_process=False).segments
     decoder_process.start_early(sample)  # not taken, as when the index finds the recording unchanged
-    decoder_process.stop_early_helpers()  # at exit
+    decoder_process.stop_early_helpers()  # at the end of the command, or at exit
     assert len(helpers) == 2 and helpers[1].poll() is not None and decoder_process.early_helpers == {}
+
+
+def test_a_scan_command_leaves_no_helper_it_started_early(model_file, tmp_path):
+    from click.testing import CliRunner
+
+    from speakerspot.cli import cli
+
+    shutil.copy(FIXTURES / "sample.ts", tmp_path / "sample.ts")
+    command = ["scan", str(tmp_path / "sample.ts"), "-m", str(model_file), "--db", str(tmp_path / "index.sqlite"), "-q"]
+    assert CliRunner().invoke(cli, command).exit_code == 0
+    again = CliRunner().invoke(cli, command)  # the index has it: the helper started early is not taken
+    assert again.exit_code == 0 and again.output
+    assert decoder_process.early_helpers == {}

@@ -69,6 +69,19 @@ def test_ray_batch_writes_what_local_workers_write(cluster, reference_model, tmp
     assert [row[2] for row in rows] == ["done", "failed", "failed", "done"]  # a, broken, missing, sub/b
 
 
+def readers_of(path: Path) -> list[int]:
+    """The processes other than this one that have `path` open."""
+    found = []
+    for process in Path("/proc").iterdir():
+        try:
+            if process.name.isdigit() and int(process.name) != os.getpid() and any(
+                    os.readlink(fd) == str(path) for fd in (process / "fd").iterdir()):
+                found.append(int(process.name))
+        except OSError:  # gone, or not ours to look at
+            continue
+    return found
+
+
 class PipeThatKillsItsReader:
     """A FIFO serving the sample to each reader that opens it until one has read it whole; the first
     `kills` readers are killed (SIGKILL, as the OOM killer or a decoder crash would end them) half way
@@ -81,17 +94,6 @@ class PipeThatKillsItsReader:
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
-    def readers(self) -> list[int]:
-        found = []
-        for process in Path("/proc").iterdir():
-            try:
-                if process.name.isdigit() and int(process.name) != os.getpid() and any(
-                        os.readlink(fd) == str(self.path) for fd in (process / "fd").iterdir()):
-                    found.append(int(process.name))
-            except OSError:  # gone, or not ours to look at
-                continue
-        return found
-
     def serve(self) -> None:
         data = SAMPLE.read_bytes()
         while not self.closed:  # one open per attempt to scan it: a killed reader's retry opens it again
@@ -102,12 +104,12 @@ class PipeThatKillsItsReader:
                         return
                     pipe.write(data[:len(data) // 2])
                     pipe.flush()
-                    readers = self.readers()
+                    readers = readers_of(self.path)
                     for pid in readers:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGKILL)
                     self.killed += 1
-                    while set(readers) & set(self.readers()):  # gone before the next open, or it would be served
+                    while set(readers) & set(readers_of(self.path)):  # gone before the next open, or it would be served
                         time.sleep(0.01)
             except BrokenPipeError:
                 pass
@@ -117,27 +119,61 @@ class PipeThatKillsItsReader:
         os.close(os.open(self.path, os.O_RDONLY | os.O_NONBLOCK))  # lets a writer waiting for a reader on
 
 
-def test_a_ray_worker_that_dies_is_retried_and_one_that_dies_twice_fails_the_recording_alone(
+class FileThatKillsItsReader:
+    """A copy of the sample at `path` whose first `kills` readers (processes other than this one that
+    open it) are killed with SIGKILL, as the OOM killer or a decoder crash would end them."""
+
+    def __init__(self, path: Path, kills: int):
+        shutil.copy(SAMPLE, path)
+        self.path, self.kills, self.killed, self.closed = path, kills, 0, False
+        self.thread = threading.Thread(target=self.watch, daemon=True)
+        self.thread.start()
+
+    def watch(self) -> None:
+        while not self.closed and self.killed < self.kills:
+            readers = readers_of(self.path)
+            if not readers:
+                time.sleep(0.002)
+                continue
+            for pid in readers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.killed += 1
+            while set(readers) & set(readers_of(self.path)):  # gone before the next reader counts
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        self.closed = True
+        self.thread.join()
+
+
+def test_a_ray_worker_that_dies_is_retried_one_that_dies_twice_fails_its_recording_alone_and_a_pipe_is_not_retried(
         cluster, reference_model, tmp_path):
-    once, twice = PipeThatKillsItsReader(tmp_path / "once.ts", 1), PipeThatKillsItsReader(tmp_path / "twice.ts", 2)
+    once = FileThatKillsItsReader(tmp_path / "once.ts", 1)
+    twice = FileThatKillsItsReader(tmp_path / "twice.ts", 2)
+    pipe = PipeThatKillsItsReader(tmp_path / "pipe.ts", 1)
     shutil.copy(SAMPLE, tmp_path / "file.ts")
     delivered, failures = [], []
     try:
         with ResultsIndex(tmp_path / "results.sqlite") as index:
-            summary = scan_batch([reference_model], find_recordings([once.path, twice.path, tmp_path / "file.ts"]),
+            summary = scan_batch([reference_model],
+                                 find_recordings([once.path, twice.path, pipe.path, tmp_path / "file.ts"]),
                                  lambda recording, results: delivered.append((recording.path, results)),
                                  failures.append, index=index, engine="ray")
     finally:
-        once.close()
-        twice.close()
-    assert (once.killed, twice.killed) == (1, 2)
+        for served in (once, twice, pipe):
+            served.close()
+    assert (once.killed, twice.killed, pipe.killed) == (1, 2, 1)
     assert [path for path, _ in delivered] == [once.path, tmp_path / "file.ts"]
-    assert delivered[0][1][0].segments == delivered[1][1][0].segments  # the retried pipe was scanned whole
-    assert [error.path for error in failures] == [str(twice.path)] and "died twice" in failures[0].problem
-    assert (summary.scanned, len(summary.failures)) == (2, 1)
+    assert delivered[0][1][0].segments == delivered[1][1][0].segments  # the retried file was scanned whole
+    problems = {error.path: error.problem for error in failures}  # in the order they happened
+    assert sorted(problems) == [str(pipe.path), str(twice.path)]
+    assert "died twice" in problems[str(twice.path)] and "not scanned again" in problems[str(pipe.path)]
+    assert (summary.scanned, len(summary.failures)) == (2, 2)
     rows = sqlite3.connect(tmp_path / "results.sqlite").execute("SELECT recording, status FROM results").fetchall()
-    # Pipes are not kept for resuming; the file is stored once, the pipe that failed as failed.
-    assert sorted(rows) == [(str(tmp_path / "file.ts"), "done"), (str(twice.path), "failed")]
+    # Every recording is stored, the failed ones as failed (a pipe's results would not be: they cannot be resumed).
+    assert sorted(rows) == [(str(tmp_path / "file.ts"), "done"), (str(once.path), "done"), (str(pipe.path), "failed"),
+                            (str(twice.path), "failed")]
 
 
 def scan_command(model_file: Path, db: Path, output_dir: Path, *recordings: Path, engine: str = "ray") -> list[str]:
