@@ -16,11 +16,6 @@ class Segment:
     score: float
 
 
-# A window whose centre is this far below its loudest part is centred on silence: at the edge of a
-# segment it is there only because the speech beside it fills the window, so it is trimmed off.
-SILENT_CENTRE_DB = -25.0
-
-
 @dataclass(frozen=True)
 class Decision:
     """How window scores become segments: tunable without retraining, stored in the model file.
@@ -30,7 +25,9 @@ class Decision:
     hysteresis` (a turn that dips, under music or a phone line, stays one turn); its first and last
     windows must be above `threshold - edge_hysteresis` (None: the same level as the rest), since
     the averaging carries a turn's score into the windows beside it; segments shorter than
-    `min_segment_seconds` are dropped.
+    `min_segment_seconds` are dropped. A window whose centre is `silent_centre_db` below its loudest
+    part is centred on silence: at the edge of a segment it is there only because the speech beside
+    it fills the window, so it is trimmed off.
 
     The default threshold, for a model without held-back clips to calibrate on, takes a window for
     the target's when it is nearer the target than the others (score 0). The design's 0.7 applied to
@@ -43,6 +40,7 @@ class Decision:
     smoothing_windows: int = 7
     min_segment_seconds: float = 1.0
     edge_hysteresis: float | None = None
+    silent_centre_db: float = -25.0
 
     def with_threshold(self, threshold: float | None) -> Decision:
         return self if threshold is None else replace(self, threshold=threshold)
@@ -66,7 +64,7 @@ def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None,
     """(smoothed scores, segments) from raw window scores."""
     smoothed = smooth_scores(scores, decision.smoothing_windows)
     segments = segments_from_scores(centres, smoothed, decision.threshold, step_seconds, activity,
-                                    decision.hysteresis, decision.edge_hysteresis)
+                                    decision.hysteresis, decision.edge_hysteresis, decision.silent_centre_db)
     return smoothed, [s for s in segments if s.end - s.start >= decision.min_segment_seconds]
 
 
@@ -83,14 +81,16 @@ def smooth_scores(scores: np.ndarray, width: int) -> np.ndarray:
 
 def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: float, step_seconds: float,
                          activity: np.ndarray | None = None, hysteresis: float = 0.0,
-                         edge_hysteresis: float | None = None) -> list[Segment]:
+                         edge_hysteresis: float | None = None,
+                         silent_centre_db: float = Decision.silent_centre_db) -> list[Segment]:
     """Merge windows scoring above `threshold` into segments.
 
     A window stands for the `step_seconds` around its centre (the windows overlap, so this is the
     stretch it is the nearest window for). Spans merge across a gap of up to one step: one missed
     window does not split a turn. With `hysteresis`, a run of windows above `threshold -
     hysteresis` counts when one of them is above `threshold`. With `activity` (see
-    `features.centre_activity`), windows centred on silence are trimmed from the segment edges.
+    `features.centre_activity`), windows centred on silence (`silent_centre_db` below the window's
+    loudest part) are trimmed from the segment edges.
     """
     stay, edge = lower_levels(threshold, hysteresis, edge_hysteresis)
     runs: list[list[int]] = []
@@ -101,7 +101,7 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
             runs.append([index])
     edge_ok = scores > edge
     if activity is not None:
-        edge_ok &= activity > SILENT_CENTRE_DB
+        edge_ok &= activity > silent_centre_db
     runs = [trim_edges(run, edge_ok) for run in runs]
     return [make_segment(centres, scores, run, step_seconds) for run in runs if run]
 

@@ -36,6 +36,10 @@ def test_windows_centred_on_silence_are_trimmed_from_the_edges_only():
     activity = np.array([-60.0, -3.0, -2.0, -40.0, -1.0, -4.0, -50.0])
     (segment,) = segments_from_scores(centres(7), scores, 0.7, STEP, activity)
     assert (segment.start, segment.end) == (1.25, 3.75)  # windows 1..5; the silent pause inside stays
+    # The level is the model's decision's, stored in its file: at -55 dB only the first window is silence.
+    decision = Decision(threshold=0.7, smoothing_windows=1, min_segment_seconds=0, silent_centre_db=-55.0)
+    _, (lenient,) = decide(centres(7), scores, activity, decision, STEP)
+    assert (lenient.start, lenient.end) == (1.25, 4.25)
 
 
 def test_smoothing_is_a_centred_moving_average_with_padded_ends():
