@@ -232,6 +232,10 @@ def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: 
         yield recording, scan_one(models, recording.path, options, progress)
 
 
+WORKER_DIED = "the process scanning it died (a crash in the decoder, or out of memory)"
+PIPE_NOT_READ_AGAIN = "a pipe is read once, so it was not scanned again"
+
+
 def scan_in_workers(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions,
                     workers: int) -> Iterator[tuple[Recording, Outcome]]:
     """Scan in `workers` processes. A worker that dies (a crash in a decoder, out of memory) takes
@@ -246,10 +250,6 @@ def scan_in_workers(models: list[SpeakerModel], recordings: list[Recording], opt
                 yield recording, (MediaError(recording.path, f"{WORKER_DIED}; {PIPE_NOT_READ_AGAIN}"), 0.0)
             elif (yield from pool_round(models, deque([recording]), options, 1)):
                 yield recording, (MediaError(recording.path, WORKER_DIED), 0.0)
-
-
-WORKER_DIED = "the process scanning it died (a crash in the decoder, or out of memory)"
-PIPE_NOT_READ_AGAIN = "a pipe is read once, so it was not scanned again"
 
 
 def pool_round(models: list[SpeakerModel], queue: deque[Recording], options: ScanOptions,

@@ -100,13 +100,10 @@ def collect(ray, reference, recording: Recording) -> Outcome:
     try:
         return ray.get(reference)
     except ray.exceptions.RayError as error:
-        if readable_once(recording.path):
-            problem = (f"the Ray worker scanning it died (a crash in the decoder, out of memory, or its node went "
-                       f"away): {error.__class__.__name__}; {PIPE_NOT_READ_AGAIN}")
-        else:
-            problem = ("the Ray worker scanning it died twice (a crash in the decoder, out of memory, or its node "
-                       f"went away): {error.__class__.__name__}")
-        return MediaError(recording.path, problem), 0.0
+        pipe = readable_once(recording.path)  # run once only (see `scan_on_ray`)
+        problem = (f"the Ray worker scanning it died{'' if pipe else ' twice'} (a crash in the decoder, out of "
+                   f"memory, or its node went away): {error.__class__.__name__}")
+        return MediaError(recording.path, f"{problem}; {PIPE_NOT_READ_AGAIN}" if pipe else problem), 0.0
 
 
 def as_given(recording: Recording, outcome: Outcome) -> Outcome:

@@ -82,6 +82,15 @@ def readers_of(path: Path) -> list[int]:
     return found
 
 
+def kill_until_gone(readers: list[int], path: Path) -> None:
+    """SIGKILL the processes `readers` of `path`, and wait until none of them has it open."""
+    for pid in readers:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    while set(readers) & set(readers_of(path)):
+        time.sleep(0.01)
+
+
 class PipeThatKillsItsReader:
     """A FIFO serving the sample to each reader that opens it until one has read it whole; the first
     `kills` readers are killed (SIGKILL, as the OOM killer or a decoder crash would end them) half way
@@ -104,13 +113,8 @@ class PipeThatKillsItsReader:
                         return
                     pipe.write(data[:len(data) // 2])
                     pipe.flush()
-                    readers = readers_of(self.path)
-                    for pid in readers:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(pid, signal.SIGKILL)
+                    kill_until_gone(readers_of(self.path), self.path)  # before the next open, or it would be served
                     self.killed += 1
-                    while set(readers) & set(readers_of(self.path)):  # gone before the next open, or it would be served
-                        time.sleep(0.01)
             except BrokenPipeError:
                 pass
 
@@ -135,12 +139,8 @@ class FileThatKillsItsReader:
             if not readers:
                 time.sleep(0.002)
                 continue
-            for pid in readers:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            kill_until_gone(readers, self.path)  # before the next reader counts
             self.killed += 1
-            while set(readers) & set(readers_of(self.path)):  # gone before the next reader counts
-                time.sleep(0.01)
 
     def close(self) -> None:
         self.closed = True
