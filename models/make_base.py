@@ -6,7 +6,7 @@
 The corpus is the LibriSpeech readers under `--speech` (CC BY 4.0), less every reader who speaks
 in a broadcast of the development sets (`--exclude-sets`: their `test/events.json`) and every
 test-other reader, so that the development figures stay figures on voices the base never heard.
-Each reader's audio also enters sped up and slowed down (`SPEED_FACTORS`): a voice a few percent
+Each reader's audio also enters sped up and slowed down (`speed_factors`): a voice a few percent
 faster has other formants and another pitch, the usual way to multiply speakers for speaker
 verification.
 
@@ -29,7 +29,7 @@ import hashlib
 import importlib.util
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,6 @@ from speakerspot.encoder import EncoderConfig, SpeakerEncoder
 from speakerspot.features import FrontEnd, clip_windows
 from speakerspot.training import hardest_negatives, parameter_groups, triplet_loss, warmup_cosine_schedule
 
-SPEED_FACTORS = (0.88, 0.94, 1.0, 1.06, 1.12)
 TEACHER_RATE = 16000
 
 
@@ -65,6 +64,7 @@ class PretrainingConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
     distillation_weight: float = 1.0
+    speed_factors: tuple[float, ...] = (0.88, 0.94, 1.0, 1.06, 1.12)
     distillation: str = "direct"  # 1 - cos(student, teacher) per window; "relational": match the batch's cosines
     non_speech_signals: int = 200
     masked_bands: int = 16
@@ -80,18 +80,19 @@ def corpus(speech: Path, exclude_sets: Path | None) -> list[Path]:
     return [path for path in media_files(speech / "train-clean-100") if path.name.split("-")[0] not in excluded]
 
 
-def speaker_signals(files: list[Path], front_end: FrontEnd) -> tuple[list[np.ndarray], np.ndarray]:
+def speaker_signals(files: list[Path], front_end: FrontEnd,
+                    speed_factors: tuple[float, ...]) -> tuple[list[np.ndarray], np.ndarray]:
     """(signals, speaker label of each): every reader at every speed factor is a speaker of its own."""
     signals, labels = [], []
     readers = sorted({path.name.split("-")[0] for path in files})
     for path in tqdm(files, desc="loading", leave=False):
         samples = load_audio(path, front_end.sample_rate)
         reader = readers.index(path.name.split("-")[0])
-        for index, factor in enumerate(SPEED_FACTORS):
+        for index, factor in enumerate(speed_factors):
             speeded = samples if factor == 1.0 else change_speed(samples, factor)
             if len(speeded) >= front_end.min_samples:
                 signals.append(speeded)
-                labels.append(reader * len(SPEED_FACTORS) + index)
+                labels.append(reader * len(speed_factors) + index)
     return signals, np.array(labels)
 
 
@@ -144,26 +145,25 @@ class Teacher:
 
 def teacher_embeddings(signals: list[np.ndarray], front_end: FrontEnd, weights: Path, cache: Path) -> list[np.ndarray]:
     """The teacher's embedding of every window of every signal, cached on disk by content."""
-    digest = hashlib.sha256(json.dumps([front_end.to_dict(), SPEED_FACTORS]).encode())
-    for signal in signals:
-        digest.update(signal[:1000].tobytes())
-    path = cache / f"teacher-{digest.hexdigest()[:16]}.npz"
-    if path.exists():
-        stored = np.load(path)
-        return [stored[str(i)] for i in range(len(signals))]
-    teacher = Teacher(weights)
-    embeddings = [teacher.embed(signal, front_end) for signal in tqdm(signals, desc="teacher", leave=False)]
+    cache = cache / "teacher"
     cache.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **{str(i): e for i, e in enumerate(embeddings)})
+    teacher, embeddings = None, []
+    for signal in tqdm(signals, desc="teacher", leave=False):
+        digest = hashlib.sha256(json.dumps(front_end.to_dict()).encode() + signal.tobytes()).hexdigest()[:20]
+        path = cache / f"{digest}.npy"
+        if not path.exists():
+            teacher = teacher or Teacher(weights)
+            np.save(path, teacher.embed(signal, front_end))
+        embeddings.append(np.load(path))
     return embeddings
 
 
 def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.ndarray] | None,
              front_end: FrontEnd, encoder_config: EncoderConfig,
-             config: PretrainingConfig) -> tuple[SpeakerEncoder, dict]:
+             config: PretrainingConfig, start: SpeakerEncoder | None = None) -> tuple[SpeakerEncoder, dict]:
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
-    encoder = SpeakerEncoder(encoder_config)
+    encoder = start or SpeakerEncoder(encoder_config)
     optimizer = torch.optim.AdamW(parameter_groups(encoder, config.weight_decay), lr=config.learning_rate)
     total_steps = config.epochs * config.steps_per_epoch
     schedule = warmup_cosine_schedule(optimizer, config.steps_per_epoch, total_steps)
@@ -255,6 +255,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("benchmarks/cache"))
     parser.add_argument("--config", default="{}", help="PretrainingConfig fields as JSON")
     parser.add_argument("-o", "--output", type=Path, default=Path("models/base.pt"))
+    parser.add_argument("--encoder", default="{}", help="EncoderConfig fields to change, as JSON")
+    parser.add_argument("--start", type=Path, help="continue the training of this base file's encoder")
     parser.add_argument("--limit", type=int, help="use only the first N files (a quick trial)")
     parser.add_argument("--probe", help="only print the probe's figures of this model file, or of 'teacher'")
     arguments = parser.parse_args()
@@ -269,17 +271,19 @@ def main() -> None:
                         front_end))
         return
     started = time.monotonic()
-    config = PretrainingConfig(**json.loads(arguments.config))
-    front_end, encoder_config = FrontEnd(), BASE_ENCODER
+    fields = json.loads(arguments.config)
+    config = PretrainingConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    front_end, encoder_config = FrontEnd(), replace(BASE_ENCODER, **json.loads(arguments.encoder))
     files = corpus(arguments.speech, arguments.exclude_sets)[:arguments.limit]
-    signals, labels = speaker_signals(files, front_end)
+    signals, labels = speaker_signals(files, front_end, config.speed_factors)
     teacher = teacher_embeddings(signals, front_end, arguments.teacher, arguments.cache) if arguments.teacher else None
-    encoder, summary = pretrain(signals, labels, teacher, front_end, encoder_config, config)
+    start = speakerspot.load_model(arguments.start).encoder if arguments.start else None
+    encoder, summary = pretrain(signals, labels, teacher, front_end, encoder_config, config, start)
     readers = sorted({path.name.split("-")[0] for path in files})
     model = speakerspot.SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim), front_end,
                                      name="base", training_summary={
                                          "speakerspot_version": speakerspot.__version__, "base_encoder": True,
-                                         "readers": readers, "speed_factors": list(SPEED_FACTORS),
+                                         "readers": readers, "speed_factors": list(config.speed_factors),
                                          "teacher": "CAM++ (3D-Speaker, campplus_cn_en_common)" if teacher else None,
                                          "config": asdict(config), **summary,
                                          "seconds": round(time.monotonic() - started, 1)})

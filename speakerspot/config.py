@@ -88,6 +88,11 @@ class TrainingConfig:
     # ranks windows of sessions training never heard better but the calibrated levels miss the target
     # on real-1998 (BENCHMARKS.md, 2026-12-02).
     base_distillation: float = 0.0
+    # Whether a fine-tuned encoder scores beside the frozen base it was fine-tuned from, each window's
+    # cosines the mean of the two (see `SpeakerEncoder.beside`). Off: on real voices it ranks windows
+    # far better (real-1998 window EER 2.0% -> 0.3%, sessions never heard 35% -> 25%) but the levels
+    # calibrated on the held-back clips then sit higher, and real-1998 lost recall (BENCHMARKS.md, 2026-12-03).
+    score_with_base: bool = False
     seed: int = 0  # also seeds, as seed + 1 and seed + 2, the validation programmes and the memory bank's chains
 
     def non_speech_samples(self, sample_rate: int) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -18,9 +19,17 @@ class EncoderConfig:
     kernel_size: int = 5
     embedding_dim: int = 128
     pooling: str = "mean"  # over time: "mean", or "mean+std" (statistics pooling, as x-vectors and CAM++ do)
+    # The encoder also holds the frozen base it was fine-tuned from, and embeds a window as both see it
+    # (see `SpeakerEncoder.forward`).
+    with_base: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def output_dim(self) -> int:
+        """The length of the embeddings the encoder returns."""
+        return self.embedding_dim * (2 if self.with_base else 1)
 
 
 POOLINGS = {"mean": 1, "mean+std": 2}  # name: features per channel
@@ -39,15 +48,20 @@ class TimeConv(nn.Conv1d):
 
 
 class SpeakerEncoder(nn.Module):
-    """conv1d over time with the mel bands as channels: (batch, n_mels, frames) → (batch, embedding_dim).
+    """conv1d over time with the mel bands as channels: (batch, n_mels, frames) → (batch, output_dim).
 
     Each window's per-band mean is removed first: a fixed filter in the recording chain (EQ, a
     microphone, a codec) adds a constant to every log-mel band, and that must not look like a voice.
+
+    With `config.with_base`, the encoder keeps the base it was fine-tuned from, frozen, beside it
+    (see `beside`): fine-tuned on a few clips of one session, an encoder learns that session as
+    much as the voice, and the base, which never heard the session, knows the voice in others.
     """
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
         self.config = config
+        self.base = SpeakerEncoder(replace(config, with_base=False)).requires_grad_(False) if config.with_base else None
         layers: list[nn.Module] = []
         in_channels = config.n_mels
         for _ in range(config.blocks):
@@ -59,7 +73,40 @@ class SpeakerEncoder(nn.Module):
             raise ValueError(f"unknown pooling {config.pooling!r} (known: {', '.join(POOLINGS)})")
         self.projection = nn.Linear(config.channels * POOLINGS[config.pooling], config.embedding_dim)
 
+    @classmethod
+    def beside(cls, fine_tuned: SpeakerEncoder, base: SpeakerEncoder) -> SpeakerEncoder:
+        """An encoder holding `fine_tuned` (its weights) and `base` (frozen) side by side."""
+        if fine_tuned.config != base.config or fine_tuned.base is not None:
+            raise ValueError("a fine-tuned encoder and its base must be built alike, neither with a base")
+        paired = cls(replace(fine_tuned.config, with_base=True)).to(next(fine_tuned.parameters()).device)
+        own = dict(fine_tuned.state_dict())
+        own.update({f"base.{key}": value for key, value in base.state_dict().items()})
+        paired.load_state_dict(own, strict=True)
+        return paired.eval()
+
+    def without_base(self) -> SpeakerEncoder:
+        """This encoder's own half, on its own (itself when it holds no base)."""
+        if self.base is None:
+            return self
+        own = SpeakerEncoder(self.base.config).to(next(self.parameters()).device)
+        own.load_state_dict({key: value for key, value in self.state_dict().items() if not key.startswith("base.")})
+        return own.eval()
+
+    def train(self, mode: bool = True) -> SpeakerEncoder:
+        super().train(mode)
+        if self.base is not None:  # the base's batch-norm statistics stay the base's
+            self.base.eval()
+        return self
+
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """Unit embeddings. With a base: this encoder's and the base's unit embeddings side by side,
+        scaled to unit length, so that the cosine of two windows is the mean of the two cosines."""
+        own = self.own_embedding(windows)
+        if self.base is None:
+            return own
+        return torch.cat([own, self.base(windows)], dim=-1) * math.sqrt(0.5)
+
+    def own_embedding(self, windows: torch.Tensor) -> torch.Tensor:
         centred = windows - windows.mean(dim=-1, keepdim=True)
         rows = centred.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         features = self.blocks(rows).flatten(2)  # (batch, channels, frames)

@@ -22,10 +22,10 @@ from .memory_bank import TOP_K, top_k_mean_scores
 from .segments import Decision
 
 FORMAT_NAME = "speakerspot-model"
-# 2 added `others`, 3 the decision's `edge_hysteresis`, 4 the encoder's `pooling`; older files still
-# load (as they scanned before)
-FORMAT_VERSION = 4
-READABLE_VERSIONS = (1, 2, 3, 4)
+# 2 added `others`, 3 the decision's `edge_hysteresis`, 4 the encoder's `pooling`, 5 its `with_base`;
+# older files still load (as they scanned before)
+FORMAT_VERSION = 5
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 
 
 @torch.inference_mode()
@@ -33,7 +33,7 @@ def embed_windows(encoder: SpeakerEncoder, windows: torch.Tensor, batch_size: in
     """Unit embeddings of log-mel windows (n, n_mels, frames) → (n, dim), on the encoder's device."""
     device = next(encoder.parameters()).device
     if windows.shape[0] == 0:
-        return torch.zeros(0, encoder.config.embedding_dim, device=device)
+        return torch.zeros(0, encoder.config.output_dim, device=device)
     return torch.cat([encoder(windows[i:i + batch_size].to(device)) for i in range(0, windows.shape[0], batch_size)])
 
 

@@ -137,7 +137,7 @@ def load_base(path: Path, front_end: FrontEnd, device: str) -> SpeakerEncoder:
     if base.front_end != front_end:
         raise ModelFileError(path, "the base model computes other features than this training asks for "
                                    f"({base.front_end} ≠ {front_end})")
-    return base.encoder
+    return base.encoder.without_base()  # a fine-tuned model's own encoder is fine-tuned further
 
 
 def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int,
@@ -212,9 +212,13 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
         encoder = encoder.to(device)
         sampler = WindowSampler(train_pos, train_neg, front_end, attempt_config, device, rng)
         losses = fit_encoder(encoder, sampler, attempt_config, rng, progress, base_encoder)
+        # The health of what was trained; the model scores with the base beside it if so configured.
+        fine_tuned = encoder
+        if base_encoder is not None and attempt_config.score_with_base:
+            encoder = SpeakerEncoder.beside(fine_tuned, base_encoder)
         calibration = calibrate(encoder, sampler, train_pos, val_pos, train_neg, val_neg, attempt_config, rng, name)
         validation = calibration.validation
-        model_health = health(encoder, front_end, losses, validation, val_pos or train_pos, val_neg or train_neg,
+        model_health = health(fine_tuned, front_end, losses, validation, val_pos or train_pos, val_neg or train_neg,
                               attempt_config)
         attempts.append(model_health)
         if not model_health["collapsed"]:

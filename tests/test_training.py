@@ -15,7 +15,11 @@ from speakerspot.augment import mask_spectra
 from speakerspot.calibration import collapsed, covering_piece, decision_levels, separated, span_overlaps
 from speakerspot.clips import find_clips, labeled_folders
 from speakerspot.config import TrainingConfig
+from speakerspot.encoder import SpeakerEncoder
 from speakerspot.errors import TrainingDataError
+from speakerspot.features import FrontEnd, clip_windows
+from speakerspot.model import embed_windows
+from speakerspot.training import base_path
 
 # A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32, collapsed_spread=0.0,
@@ -201,3 +205,46 @@ def test_the_encoders_standard_deviation_is_torchs_in_value_and_gradient_silent_
     (theirs.std(dim=-1) * torch.arange(16.0)).sum().backward()
     torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-4, atol=1e-6)
     assert torch.isfinite(ours.grad).all() and (ours.grad[0, :4] == 0).all()
+
+
+def test_a_fine_tuned_encoder_scores_beside_its_frozen_base(tmp_path):
+    base_model = speakerspot.load_model(base_path("default"))
+    base = base_model.encoder
+    positives, negatives = small_set()
+    fine_tuned = speakerspot.train(positives, negatives, config=TINY).encoder
+    paired = SpeakerEncoder.beside(fine_tuned, base)
+    windows = torch.cat([clip_windows(soundfile.read(path, dtype="float32")[0], FrontEnd()) for path in positives])
+
+    def cosines(encoder: SpeakerEncoder) -> torch.Tensor:
+        embeddings = embed_windows(encoder, windows)
+        return embeddings @ embeddings.T
+
+    # A cosine of the pair is the mean of the fine-tuned encoder's and the base's.
+    torch.testing.assert_close(cosines(paired), (cosines(fine_tuned) + cosines(base)) / 2, atol=1e-5, rtol=0)
+    assert not torch.allclose(cosines(fine_tuned), cosines(base), atol=1e-3)  # the two differ, so the test can fail
+    # A model file keeps both, and a fine-tuned model given as a base is fine-tuned further from its own half.
+    model = speakerspot.SpeakerModel(paired, embed_windows(paired, windows[:4]), FrontEnd())
+    loaded = speakerspot.load_model(model.save(tmp_path / "paired.pt"))
+    np.testing.assert_allclose(loaded.score(windows), model.score(windows), atol=1e-6)
+    torch.testing.assert_close(cosines(loaded.encoder.without_base()), cosines(fine_tuned))
+    # Training moves the fine-tuned half only: the base gets no gradient and keeps its batch-norm statistics.
+    base_state = {key: value.clone() for key, value in paired.base.state_dict().items()}
+    paired.train()
+    assert not paired.base.training
+    paired(windows[:8]).sum().backward()
+    assert all(p.grad is None for p in paired.base.parameters())
+    assert any(p.grad is not None for p in paired.parameters())
+    for key, value in paired.base.state_dict().items():
+        torch.testing.assert_close(value, base_state[key])
+
+
+def test_a_model_fine_tuned_from_the_base_scores_beside_it_when_asked():
+    positives, negatives = small_set()
+    paired = speakerspot.train(positives, negatives, config=replace(TINY, score_with_base=True))
+    assert paired.encoder.config.with_base
+    base_state = speakerspot.load_model(base_path("default")).encoder.state_dict()
+    for key, value in base_state.items():
+        torch.testing.assert_close(paired.encoder.state_dict()[f"base.{key}"], value)
+    alone = speakerspot.train(positives, negatives, config=TINY)  # the same training, scored alone
+    assert not alone.encoder.config.with_base
+    torch.testing.assert_close(paired.encoder.without_base().state_dict(), alone.encoder.state_dict())
