@@ -168,7 +168,11 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
     random length, once as recorded and once with each piece through its own broadcast-like chain,
     and scanned against a bank built without them. Windows inside the target's turns are
     positives; windows that touch none are negatives; the rest (a turn's edges) are left out.
-    Their smoothed scores set the decision's levels (see `decision_levels`).
+    The smoothed scores of both programmes give the held-back EER and set the decision's levels
+    (see `decision_levels`); without `config.chained_levels`, only those of the programme as
+    recorded set the levels. The chains are the training's own, harsher than a broadcast's: through
+    them the held-back others of real-1998 rose above every other voice of its broadcast, and levels
+    set above them cut the target's turns short (BENCHMARKS.md, 2026-12-03).
     """
     if not val_pos or not val_neg:
         log.warning("too few clips to hold some back: the threshold stays at %.2f", model.decision.threshold)
@@ -195,10 +199,13 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         neg_scores.append(result.smoothed_scores[others])
         neg_pieces.append(covering_piece(overlaps, order)[others])
         raw_scores.append(result.window_scores)
-    positives, negatives = np.concatenate(pos_scores), np.concatenate(neg_scores)
-    eer, eer_threshold = equal_error_rate(positives, negatives)
-    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, np.concatenate(neg_pieces),
-                                                             eer_threshold, config)
+    eer, _ = equal_error_rate(np.concatenate(pos_scores), np.concatenate(neg_scores))
+    levels_from = slice(None) if config.chained_levels else slice(0, 1)  # both programmes, or as recorded
+    positives, negatives = np.concatenate(pos_scores[levels_from]), np.concatenate(neg_scores[levels_from])
+    _, eer_threshold = equal_error_rate(positives, negatives)
+    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives,
+                                                             np.concatenate(neg_pieces[levels_from]), eer_threshold,
+                                                             config)
     score_range = np.percentile(np.concatenate(raw_scores), [1, 99])
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
             "edge_hysteresis": round(edge_hysteresis, 4), "eer_threshold": round(eer_threshold, 4),

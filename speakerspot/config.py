@@ -80,6 +80,10 @@ class TrainingConfig:
     # windows, and a segment stays above all but (100 - stay_percentile)% of the others (see `decision_levels`).
     entry_share: float = 0.5
     stay_percentile: float = 99.0
+    # Whether the levels also rest on the held-back programme put through the training's chains (see
+    # `validate`). Off, it set real-1998's levels right (F1 0.967 -> 0.994, seed 0) and cost
+    # pos_programme a little (0.800 -> 0.786); one seed, so not yet the default (BENCHMARKS.md, 2026-12-03).
+    chained_levels: bool = True
     collapsed_spread: float = 0.01  # an encoder whose held-back embeddings spread less collapsed (see `health`)
     collapsed_score_range: float = 0.1  # ... or whose validation scores span less than this
     collapsed_loss_share: float = 0.5  # ... or with more than this share of the last epoch's losses at the margin
