@@ -199,13 +199,12 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         neg_scores.append(result.smoothed_scores[others])
         neg_pieces.append(covering_piece(overlaps, order)[others])
         raw_scores.append(result.window_scores)
-    eer, _ = equal_error_rate(np.concatenate(pos_scores), np.concatenate(neg_scores))
-    levels_from = slice(None) if config.chained_levels else slice(0, 1)  # both programmes, or as recorded
-    positives, negatives = np.concatenate(pos_scores[levels_from]), np.concatenate(neg_scores[levels_from])
-    _, eer_threshold = equal_error_rate(positives, negatives)
-    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives,
-                                                             np.concatenate(neg_pieces[levels_from]), eer_threshold,
-                                                             config)
+    positives, negatives, pieces = (np.concatenate(p) for p in (pos_scores, neg_scores, neg_pieces))
+    eer, eer_threshold = equal_error_rate(positives, negatives)
+    if not config.chained_levels:  # the levels from the programme as recorded only
+        positives, negatives, pieces = pos_scores[0], neg_scores[0], neg_pieces[0]
+        _, eer_threshold = equal_error_rate(positives, negatives)
+    threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, pieces, eer_threshold, config)
     score_range = np.percentile(np.concatenate(raw_scores), [1, 99])
     return {"eer": round(eer, 4), "threshold": round(threshold, 4), "hysteresis": round(hysteresis, 4),
             "edge_hysteresis": round(edge_hysteresis, 4), "eer_threshold": round(eer_threshold, 4),
