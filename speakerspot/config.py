@@ -81,9 +81,11 @@ class TrainingConfig:
     entry_share: float = 0.5
     stay_percentile: float = 99.0
     # Whether the levels also rest on the held-back programme put through the training's chains (see
-    # `validate`). Off, it set real-1998's levels right (F1 0.967 -> 0.994, seed 0) and cost
-    # pos_programme a little (0.800 -> 0.786); one seed, so not yet the default (BENCHMARKS.md, 2026-12-03).
-    chained_levels: bool = True
+    # `validate`). Off: those chains, harsher than a broadcast's, lifted real-1998's held-back others
+    # above its broadcast's voices, and levels from the programme as recorded found its turns whole
+    # (F1 0.967 -> 0.994); over seeds and sets, equal or better but for pos_programme on seed 0
+    # (0.800 -> 0.786) (BENCHMARKS.md, 2026-12-03).
+    chained_levels: bool = False
     collapsed_spread: float = 0.01  # an encoder whose held-back embeddings spread less collapsed (see `health`)
     collapsed_score_range: float = 0.1  # ... or whose validation scores span less than this
     collapsed_loss_share: float = 0.5  # ... or with more than this share of the last epoch's losses at the margin
