@@ -51,7 +51,7 @@ class TrainingConfig:
     margin: float = 0.3
     learning_rate: float = 2e-3
     weight_decay: float = 1e-3
-    negative_candidates: int = 512  # negatives embedded per step, the hardest for each anchor is used
+    negative_candidates: int = 512  # negatives drawn per step, the hardest for each anchor is used
     semi_hard_epochs: int = 16  # first epochs mine semi-hard negatives (see `hardest_negatives`), then the hardest
     train_step_frames: int = 4  # window step inside training clips (denser than scanning)
     validation_fraction: float = 0.2
