@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SHARED_BENCH ?= ../shared/bench
 
-.PHONY: install browser test fuzz lint demo screenshot bench bench-ray bench-accuracy fixtures clean
+.PHONY: install browser ffmpeg test fuzz lint demo screenshot bench bench-ray bench-accuracy fixtures clean
 
 install: $(BIN)/speakerspot
 
@@ -16,7 +16,10 @@ $(BIN)/speakerspot: pyproject.toml constraints.txt
 # The report tests open the pages in Debian's Chromium (Playwright's own browser download cannot
 # reach its host here); installed once, with apt.
 browser:
-	@test -x /usr/bin/chromium || scripts/install-chromium
+	@scripts/install-debian-package /usr/bin/chromium chromium
+
+ffmpeg:
+	@scripts/install-debian-package /usr/bin/ffmpeg ffmpeg
 
 test: install browser
 	$(BIN)/ruff check speakerspot tests benchmarks docs
@@ -43,7 +46,7 @@ screenshot: install browser
 	$(BIN)/python docs/screenshot.py
 
 # Speed and memory: scan vs. the FFmpeg decoder, peak RSS, training time; updates BENCHMARKS.md.
-bench: install
+bench: install ffmpeg
 	$(BIN)/python benchmarks/speed.py $(if $(wildcard $(SHARED_BENCH)/dev/test/broadcast.ts),--recordings $(SHARED_BENCH)/dev/test/broadcast.ts)
 
 # Batch throughput: local workers against Ray tasks, and Ray's cost per recording.

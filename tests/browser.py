@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-CHROMIUM = Path("/usr/bin/chromium")  # `make install` installs it (scripts/install-chromium)
+CHROMIUM = Path("/usr/bin/chromium")  # `make test` installs it (scripts/install-debian-package)
 # Headless, and nothing that reaches for the network (this machine has none to reach).
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
