@@ -285,8 +285,9 @@ class MiningEmbeddings:
     """An epoch's training windows embedded once, at its start, without gradient: the negatives of
     its steps are mined from these. Embedding each step's anchors, positives and 512 candidates anew
     cost more than all of an epoch's windows once (dev set: 15 x 640 against 4,600), and the
-    encoder moves little in an epoch's 15 steps; training 176-200 s -> 104-140 s here, accuracy
-    the same within seeds (BENCHMARKS.md, 2026-12-03, third session)."""
+    encoder moves little in an epoch's 15 steps. Training 176-200 s -> 104-140 s here; over two
+    seeds of the dev and real sets 50 of 52 turns against 49, though real-2414 seed 0 lost two
+    turns to its levels (BENCHMARKS.md, 2026-12-03, third session)."""
 
     BATCH = 1024  # windows per forward pass: bounds the activations' memory
 
