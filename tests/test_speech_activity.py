@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 from conftest import SPEECH, read_clip
 
@@ -69,3 +72,16 @@ def test_speech_spans_and_window_shares_follow_the_frames():
     starts = np.arange(len(shares)) * front_end.step_seconds
     overlap = np.clip(np.minimum(3.2, starts + front_end.window_seconds) - np.maximum(1.6, starts), 0, None)
     np.testing.assert_allclose(shares, overlap / front_end.window_seconds, atol=2 * FRAME_SECONDS)
+
+
+def test_finding_speech_leaves_torch_on_every_core_it_had():
+    """silero_vad's import sets torch to one thread for the whole process; training, which finds the
+    speech of its clips first, then ran its steps on one core. A fresh process, so that the import
+    happens here."""
+    script = ("import numpy as np, torch\n"
+              "torch.set_num_threads(3)\n"
+              "from speakerspot.speech_activity import speech_frames\n"
+              "speech_frames([np.zeros(16000, np.float32)])\n"
+              "print(torch.get_num_threads())\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "3"
