@@ -8,6 +8,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -135,6 +136,8 @@ def test_a_scan_stopped_midway_stops_its_helper(reference_model, monkeypatch):
     with pytest.raises(KeyboardInterrupt):  # the traceback it keeps holds the scan's frames
         speakerspot.scan(reference_model, FIXTURES / "sample.ts", decoder_process=True)
     assert len(helpers) == 1 and helpers[0].poll() is not None
+    # ... and the thread that read its messages ahead of the scan
+    assert not [thread for thread in threading.enumerate() if thread.name == "speakerspot-decoder-reader"]
 
 
 def test_a_helper_started_early_is_the_one_the_scan_takes_and_one_left_over_is_stopped(reference_model, monkeypatch):
