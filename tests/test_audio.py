@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 from media import write_recording, write_timed_frames
 
 from speakerspot.audio import (
-    MONO_DOWNMIX_SCALE,
     Resampler,
     audio_streams,
     decode_audio,
     decoded_batches,
     load_audio,
+    mono_downmix_weights,
     open_container,
     select_audio_stream,
     stream_decoder,
@@ -85,15 +86,18 @@ def test_mp2_decodes_with_the_faster_decoder_to_what_ffmpegs_own_choice_gives(tm
         assert (stream.codec_context.name, stream_decoder(stream).name) == ("mp2", "mp2float")
         own = np.concatenate([frame.to_ndarray().mean(axis=0) for packet in container.demux(stream)
                               for frame in packet.decode()])
-    faster = np.concatenate([batch.samples for batch in decoded_batches(path)]) / MONO_DOWNMIX_SCALE["stereo"] / 2
+    faster = np.concatenate([batch.samples for batch in decoded_batches(path)]) / np.sqrt(0.5) / 2
     assert len(faster) == len(own)
     assert np.abs(faster - own / 32768).max() < 1e-4  # the fixed-point decoder's 16-bit output, up to its last bit
 
 
-def test_the_stereo_downmix_done_in_numpy_is_ffmpegs():
-    planes = np.random.default_rng(0).uniform(-1, 1, (2, 4800)).astype(np.float32)
-    ffmpeg = Resampler(None).resample(planes, "fltp", "stereo", 48000)
-    np.testing.assert_allclose(MONO_DOWNMIX_SCALE["stereo"] * planes.sum(axis=0), ffmpeg, atol=1e-6)
+@pytest.mark.parametrize("layout", ["mono", "stereo", "5.1", "5.1(side)", "7.1"])
+def test_the_downmix_done_in_numpy_is_ffmpegs(layout):
+    channels = len(av.AudioLayout(layout).channels)
+    planes = np.random.default_rng(0).uniform(-1, 1, (channels, 4800)).astype(np.float32)
+    # FFmpeg's own downmix of the same samples, interleaved (PyAV makes no planar frame of 8 channels)
+    ffmpeg = Resampler(None).resample(planes.T.reshape(1, -1), "flt", layout, 48000)
+    np.testing.assert_allclose(mono_downmix_weights(layout, 48000) @ planes, ffmpeg, atol=1e-6)
 
 
 def written(path, content: bytes):
