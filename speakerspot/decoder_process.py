@@ -167,7 +167,9 @@ class MessageReader:
     The pipe holds 1 MB, about 5 s of audio; the caller takes 10 s at a time and then computes for a
     while. Read straight from the pipe, the helper filled it within a fraction of that while and
     waited for the rest of it, and the caller then waited for the helper: 0.70 s of a 2.56 s scan of
-    a 20-minute capture (profiled). The thread spends its time in `read`, outside the GIL."""
+    a 20-minute capture (profiled). Read ahead, a 3-hour recording scans in 0.89 of the time (paired
+    runs; BENCHMARKS.md, 2026-12-03, fourth session). The thread spends its time in `read`, outside
+    the GIL."""
 
     AHEAD = 32  # messages: a batch is a second of audio, 192 kB at 48 kHz
 
@@ -181,7 +183,10 @@ class MessageReader:
     def read(self) -> None:
         kind = BATCH
         while kind not in (b"", MEDIA_ERROR, OTHER_ERROR, END) and not self.stopped.is_set():
-            kind, payload = read_message(self.stream)
+            try:
+                kind, payload = read_message(self.stream)
+            except (OSError, ValueError):  # a broken pipe: to the caller, a helper that died
+                kind, payload = b"", b""
             while not self.stopped.is_set():
                 with contextlib.suppress(queue.Full):
                     self.messages.put((kind, payload), timeout=0.1)
