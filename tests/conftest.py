@@ -40,6 +40,17 @@ def pytest_terminal_summary(terminalreporter) -> None:
                                 f"with {torch.get_num_threads()} threads")
 
 
+@pytest.fixture(autouse=True)
+def torch_threads_kept():
+    """Each test starts with the torch threads the session started with: the `scan` command sets them
+    for its process (a core left to the decoder helper), and the tests share one process, so every
+    training after the first command's scan ran on one thread."""
+    import torch
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def read_clip(path: Path) -> tuple[np.ndarray, int]:
     samples, rate = soundfile.read(path, dtype="float32")
     return samples, rate
