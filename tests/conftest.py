@@ -21,7 +21,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SPEECH = FIXTURES / "speech"
 REFERENCE_MODEL = FIXTURES / "reference_model.pt"
 TARGET = "rms"
-# Tests of training train with the defaults a user gets (on the fixture clips, about 5 minutes on a
+# Tests of training train with the defaults a user gets (on the fixture clips, about a minute on a
 # 2-core AMD EPYC: the base encoder fine-tuned for 48 epochs; the longest part of `make test`).
 DEFAULT_TRAINING = TrainingConfig()
 
