@@ -251,7 +251,7 @@ class FrameBatch:
             np.concatenate(plane, out=row)  # straight into the batch's array: one copy of the samples
         self.planes, self.samples = [], 0
         if format_name == "fltp":  # what MP2, AC3 and AAC decode to: most broadcasts
-            samples = mono_downmix_weights(layout, rate) @ planes
+            samples = mono_downmix_weights(layout) @ planes
         else:
             samples = self.downmixer.resample(planes, format_name, layout, rate)
         return DecodedBatch(self.start, self.after_gap, rate, samples)
@@ -307,7 +307,7 @@ class Resampler:
 
 
 @functools.cache
-def mono_downmix_weights(layout: str, rate: int) -> np.ndarray:
+def mono_downmix_weights(layout: str) -> np.ndarray:
     """FFmpeg's weight of each channel of planar float audio in `layout` when it downmixes it to mono
     (the centre channel of 5.1 at full weight): its resampler's output for each channel alone at 1.
 
@@ -317,8 +317,8 @@ def mono_downmix_weights(layout: str, rate: int) -> np.ndarray:
     channels = len(av.AudioLayout(layout).channels)
     # Interleaved: PyAV cannot make a planar frame of more than 7 channels (7.1: IndexError).
     frame = av.AudioFrame.from_ndarray(np.eye(channels, dtype=np.float32).reshape(1, -1), format="flt", layout=layout)
-    frame.sample_rate = rate
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    frame.sample_rate = 48000  # any rate: the weights do not depend on it
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=frame.sample_rate)
     return mono_samples(resampler.resample(frame) + resampler.resample(None))
 
 
