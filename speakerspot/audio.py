@@ -27,6 +27,8 @@ MEDIA_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", 
                               ".wma", ".aif", ".aiff", ".ts", ".m2ts", ".mts", ".mkv", ".mka", ".mp4", ".mov",
                               ".webm", ".avi", ".mpg", ".mpeg"})
 CHUNK_SECONDS = 10.0
+# The rate models compute their features at unless trained otherwise (`features.FrontEnd`).
+DEFAULT_SAMPLE_RATE = 22050
 MAX_DEMUX_RESTARTS = 10_000
 # This many audio packets in a row that fail to decode mean the codec changed (or a long damaged
 # stretch): the file is read again from the first of them. At most MAX_REOPENINGS times per file.
@@ -260,16 +262,39 @@ class FrameBatch:
 def resampled_chunks(batches: Iterable[DecodedBatch], sample_rate: int,
                      chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
     """The second half of `decode_audio`: batches downmixed and resampled, in timed chunks."""
-    chunker = Chunker(sample_rate, int(chunk_seconds * sample_rate))
+    yield from timed_chunks(resampled_batches(batches, sample_rate), sample_rate, chunk_seconds)
+
+
+def resampled_batches(batches: Iterable[DecodedBatch], sample_rate: int) -> Iterator[DecodedBatch]:
+    """`batches` at `sample_rate`; what the resampler holds at a gap and at the end comes as a batch
+    of its own, before the batch after the gap (whose `after_gap` it keeps) and last."""
     resampler = Resampler(sample_rate)
+    for batch in batches:
+        if batch.after_gap:
+            yield from held_batch(resampler, sample_rate)
+        samples = resampler.resample(batch.samples[None], "flt", "mono", batch.rate)
+        yield DecodedBatch(batch.start, batch.after_gap, sample_rate, samples)
+    yield from held_batch(resampler, sample_rate)
+
+
+def held_batch(resampler: Resampler, sample_rate: int) -> Iterator[DecodedBatch]:
+    """What `resampler` still holds, drained, as a batch that continues the one before it (if anything)."""
+    held = resampler.drain()
+    if len(held):
+        yield DecodedBatch(0.0, False, sample_rate, held)  # its start is not read: it continues a run
+
+
+def timed_chunks(batches: Iterable[DecodedBatch], sample_rate: int,
+                 chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
+    """Batches already at `sample_rate` in chunks of `chunk_seconds`, timed from the first batch's start
+    and from that of each batch after a gap."""
+    chunker = Chunker(sample_rate, int(chunk_seconds * sample_rate))
     for batch in batches:
         if chunker.start is None:
             chunker.start = batch.start
         elif batch.after_gap:
-            yield from chunker.add(resampler.drain())
             yield from chunker.restart(batch.start)
-        yield from chunker.add(resampler.resample(batch.samples[None], "flt", "mono", batch.rate))
-    yield from chunker.add(resampler.drain())
+        yield from chunker.add(batch.samples)
     yield from chunker.restart(None)
 
 

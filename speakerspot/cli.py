@@ -227,6 +227,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
     """
+    from .audio import DEFAULT_SAMPLE_RATE
     from .batch import find_recordings, scan_batch
     from .decoder_process import start_early, stop_early_helpers
     from .results_index import ResultsIndex
@@ -260,7 +261,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     with contextlib.ExitStack() as stack:
         if scanned_here:
             stack.callback(stop_early_helpers)  # one the scan did not take (the index had the results)
-            start_early(found[0].path, audio_track, language)  # decoding while torch loads
+            # Decoding while torch loads, at the usual rate (a model of another rate starts a helper of its own).
+            start_early(found[0].path, DEFAULT_SAMPLE_RATE, audio_track, language)
         from .model import load_model
 
         models = [load_model(path, device=device) for path in files]

@@ -2,24 +2,24 @@
 
 PyAV holds the GIL while it demuxes and decodes, so a thread cannot run the rest of a scan beside
 it; a process can. The helper (`python -m speakerspot.decoder_process`) runs the first half of
-`audio.decode_audio`, demuxing, decoding and downmixing, and writes its batches of mono audio, log records
-and error, if any, to its stdout; the caller resamples them, which balances the work of the two
-processes (measured). To the caller it is the same stream of chunks, the same warnings, the same
-errors. It is a plain subprocess, not multiprocessing, so that a user's script needs no
-`if __name__ == "__main__"` guard. The caller reads the pipe on a thread, a few dozen batches
-ahead of its work (see `MessageReader`); the pipe blocks the helper when the caller falls further
-behind, so memory stays bounded. Where the helper cannot start (an embedded or frozen Python whose
-`sys.executable` cannot run speakerspot), decoding happens in the caller's process instead.
+`audio.decode_audio`, demuxing, decoding and downmixing (and on a shorter recording resampling: see
+`helper_resamples`), and writes its batches of mono audio, log records and error, if any, to its
+stdout. To the caller it is the same stream of chunks, the same warnings, the same errors. It is a
+plain subprocess, not multiprocessing, so that a user's script needs no `if __name__ == "__main__"`
+guard. The caller reads the pipe on a thread, some megabytes ahead of its work (see
+`MessageReader`); the pipe blocks the helper when the caller falls further behind, so memory stays
+bounded. Where the helper cannot start (an embedded or frozen Python whose `sys.executable` cannot
+run speakerspot), decoding happens in the caller's process instead.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import json
 import logging
 import os
-import queue
 import struct
 import subprocess
 import sys
@@ -42,7 +42,9 @@ from .audio import (
     decoded_batches,
     readable_once,
     recording_duration,
+    resampled_batches,
     resampled_chunks,
+    timed_chunks,
 )
 from .errors import MediaError
 from .threads import available_cores
@@ -56,6 +58,12 @@ MAX_MESSAGE_BYTES = 1 << 26
 
 # Below this length a recording decodes in less time than a helper process takes to start.
 MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
+# Up to this length the helper resamples too. The caller spends its first second or so importing
+# torch and loading models while the helper decodes ahead (see `MessageReader`); on a short
+# recording it is then the caller's work that ends last, on a long one the helper's, so the
+# resampling goes to the helper on a short one and to the caller on a long one. Crossing over at
+# 35-40 minutes on the 2-core machine of BENCHMARKS.md (2026-12-03, fifth session).
+MAX_SECONDS_FOR_RESAMPLING_IN_HELPER = 30 * 60.0
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +72,9 @@ def decode_beside(path: str | Path, sample_rate: int, audio_track: int | None, l
                   seconds: float | None) -> Iterator[AudioChunk]:
     """`decode_in_process` where a helper pays (a core to spare, and a recording of `seconds`, as its
     header says, long enough), else `audio.decode_audio` in this process: the same chunks either way."""
-    return (decode_in_process if helper_pays(seconds) else decode_audio)(path, sample_rate, audio_track, language)
+    if not helper_pays(seconds):
+        return decode_audio(path, sample_rate, audio_track, language)
+    return decode_in_process(path, sample_rate, audio_track, language, helper_resamples(seconds))
 
 
 def helper_pays(seconds: float | None) -> bool:
@@ -72,15 +82,22 @@ def helper_pays(seconds: float | None) -> bool:
     return available_cores() > 1 and (seconds or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
 
 
+def helper_resamples(seconds: float | None) -> bool:
+    """Whether the helper resamples a recording of `seconds` as well (see MAX_SECONDS_FOR_RESAMPLING_IN_HELPER)."""
+    return (seconds or 0) <= MAX_SECONDS_FOR_RESAMPLING_IN_HELPER
+
+
 # Helpers started by `start_early`, by request, until `batches_from_helper` takes them.
-early_helpers: dict[str, subprocess.Popen] = {}
+early_helpers: dict[str, Helper] = {}
 
 
-def start_early(path: str | Path, audio_track: int | None = None, language: str | None = None) -> None:
-    """Start the helper for `path` now, if `decode_beside` will want one, so that it is ready when the
-    scan begins: a command calls this before importing torch and loading its models (about 2 s), and
-    the scan does not wait for a helper to start (0.2-0.3 s, measured). A helper not taken by the time
-    this process exits is stopped."""
+def start_early(path: str | Path, sample_rate: int, audio_track: int | None = None,
+                language: str | None = None) -> None:
+    """Start the helper for `path` now, if `decode_beside` will want one at `sample_rate`, so that it
+    decodes while the caller imports torch and loads its models (about 1.3 s): a command calls this
+    first. The helper's messages are read into memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES`
+    (6 minutes at 22,050 Hz, the usual rate). A helper not taken by the time this process exits is
+    stopped."""
     if readable_once(path):  # read once, by the scan itself
         return
     try:
@@ -89,56 +106,54 @@ def start_early(path: str | Path, audio_track: int | None = None, language: str 
         return
     if helper_pays(seconds):
         with contextlib.suppress(OSError):  # the scan tries again, and says why it cannot
-            request = helper_request(path, audio_track, language)
-            early_helpers.setdefault(request, start_helper(request))
+            request = helper_request(path, audio_track, language, sample_rate if helper_resamples(seconds) else None)
+            early_helpers.setdefault(request, Helper(request, MessageReader.EARLY_AHEAD_BYTES))
 
 
 @atexit.register
 def stop_early_helpers() -> None:
     for helper in early_helpers.values():
-        helper.kill()
-        helper.wait()
+        helper.close()
     early_helpers.clear()
 
 
-def helper_request(path: str | Path, audio_track: int | None, language: str | None) -> str:
+def helper_request(path: str | Path, audio_track: int | None, language: str | None, sample_rate: int | None) -> str:
     return json.dumps({"path": str(path), "audio_track": audio_track, "language": language,
-                       "log_level": logging.getLogger().getEffectiveLevel()})
-
-
-def start_helper(request: str) -> subprocess.Popen:
-    # A session of its own: a Ctrl-C at the terminal reaches only the caller, which stops the helper.
-    return subprocess.Popen([sys.executable, "-m", __name__, request], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, start_new_session=True)
+                       "sample_rate": sample_rate, "log_level": logging.getLogger().getEffectiveLevel()})
 
 
 def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | None = None,
-                      language: str | None = None) -> Iterator[AudioChunk]:
-    """`audio.decode_audio(path, …)`, decoded in a helper process while the caller works on the chunks."""
-    with contextlib.closing(batches_from_helper(path, audio_track, language)) as batches:
-        yield from resampled_chunks(batches, sample_rate)
+                      language: str | None = None, resample_in_helper: bool = False) -> Iterator[AudioChunk]:
+    """`audio.decode_audio(path, …)`, decoded in a helper process while the caller works on the chunks;
+    resampled there too if `resample_in_helper`, else here (the same chunks either way)."""
+    if resample_in_helper:
+        with contextlib.closing(batches_from_helper(path, audio_track, language, sample_rate)) as batches:
+            yield from timed_chunks(batches, sample_rate)
+    else:
+        with contextlib.closing(batches_from_helper(path, audio_track, language, None)) as batches:
+            yield from resampled_chunks(batches, sample_rate)
 
 
-def batches_from_helper(path: str | Path, audio_track: int | None, language: str | None) -> Iterator[DecodedBatch]:
-    """`audio.decoded_batches(path, …)` as the helper sends them, or decoded here where it cannot start."""
-    request = helper_request(path, audio_track, language)
+def batches_from_helper(path: str | Path, audio_track: int | None, language: str | None,
+                        sample_rate: int | None) -> Iterator[DecodedBatch]:
+    """`audio.decoded_batches(path, …)` as the helper sends them, resampled to `sample_rate` unless it is
+    None, or decoded (and resampled) here where the helper cannot start."""
+    request = helper_request(path, audio_track, language, sample_rate)
     try:
-        helper = early_helpers.pop(request, None) or start_helper(request)
+        helper = early_helpers.pop(request, None) or Helper(request, MessageReader.AHEAD_BYTES)
     except OSError as error:
         log.info("the decoder process cannot start (%s): decoding in this process", error)
-        yield from decoded_batches(path, audio_track, language)
+        yield from helper_batches(path, audio_track, language, sample_rate)
         return
-    reader = None
     try:
-        widen_pipe(helper.stdout)
-        if read_message(helper.stdout)[0] != READY:
+        helper.messages.read_ahead(MessageReader.AHEAD_BYTES)
+        if helper.messages.next()[0] != READY:
             log.info("the decoder process cannot start (%s exited with code %s): decoding in this process",
-                     sys.executable, helper.wait())
-            yield from decoded_batches(path, audio_track, language)
+                     sys.executable, helper.process.wait())
+            yield from helper_batches(path, audio_track, language, sample_rate)
             return
-        reader = MessageReader(helper.stdout)
         while True:
-            kind, payload = reader.next()
+            kind, payload = helper.messages.next()
             if kind == BATCH:
                 yield unpack_batch(payload)
             elif kind == LOG:
@@ -151,54 +166,96 @@ def batches_from_helper(path: str | Path, audio_track: int | None, language: str
             elif kind == END:
                 return
             else:  # the helper died: no message, or half of one
-                raise MediaError(path, f"the decoder process died (exit code {helper.wait()})")
+                raise MediaError(path, f"the decoder process died (exit code {helper.process.wait()})")
     finally:
-        if helper.poll() is None:  # the caller stopped early (an error, Ctrl-C): the rest is not wanted
-            helper.kill()
-        if reader is not None:  # it sees the pipe's end once the helper is gone
-            reader.stop()
-        helper.stdout.close()
-        helper.wait()
+        helper.close()  # when the caller stopped early (an error, Ctrl-C), the rest is not wanted
+
+
+def helper_batches(path: str | Path, audio_track: int | None, language: str | None,
+                   sample_rate: int | None) -> Iterator[DecodedBatch]:
+    """The batches the helper of that request sends (`serve`), made in this process."""
+    batches = decoded_batches(path, audio_track, language)
+    return resampled_batches(batches, sample_rate) if sample_rate else batches
+
+
+class Helper:
+    """A helper process decoding the recording of a request, and the thread reading its messages."""
+
+    def __init__(self, request: str, ahead_bytes: int):
+        # A session of its own: a Ctrl-C at the terminal reaches only the caller, which stops the helper.
+        self.process = subprocess.Popen([sys.executable, "-m", __name__, request], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, start_new_session=True)
+        widen_pipe(self.process.stdout)
+        self.messages = MessageReader(self.process.stdout, ahead_bytes)
+
+    def close(self) -> None:
+        """Stop the helper if it has not ended, and the reading."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.messages.stop()  # the reading thread sees the pipe's end once the helper is gone
+        self.process.stdout.close()
+        self.process.wait()
 
 
 class MessageReader:
-    """The helper's messages, read on a thread of its own up to `AHEAD` messages ahead of the caller.
+    """The helper's messages, read on a thread of its own up to `ahead_bytes` ahead of the caller.
 
     The pipe holds 1 MB, about 5 s of audio; the caller takes 10 s at a time and then computes for a
     while. Read straight from the pipe, the helper filled it within a fraction of that while and
     waited for the rest of it, and the caller then waited for the helper: 0.70 s of a 2.56 s scan of
     a 20-minute capture (profiled). Read ahead, a 3-hour recording scans in 0.89 of the time (paired
-    runs; BENCHMARKS.md, 2026-12-03, fourth session). The thread spends its time in `read`, outside
-    the GIL."""
+    runs; BENCHMARKS.md, 2026-12-03, fourth session). Started before the caller imports torch, the
+    reading goes further ahead (`EARLY_AHEAD_BYTES`) until the scan takes the helper: the caller's
+    start-up is then spent decoding. The thread spends its time in `read`, outside the GIL."""
 
-    AHEAD = 32  # messages: a batch is a second of audio, 192 kB at 48 kHz
+    AHEAD_BYTES = 8 << 20  # 44 s of audio at 48 kHz, 95 s at 22,050 Hz
+    EARLY_AHEAD_BYTES = 32 << 20  # 6 minutes at 22,050 Hz: more hid little more and passed 400 MB (measured)
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, ahead_bytes: int):
         self.stream = stream
-        self.messages: queue.Queue[tuple[bytes, bytes]] = queue.Queue(self.AHEAD)
-        self.stopped = threading.Event()
+        self.ahead_bytes = ahead_bytes
+        self.messages: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        self.queued_bytes = 0
+        self.stopped = False
+        self.changed = threading.Condition()
         self.thread = threading.Thread(target=self.read, name="speakerspot-decoder-reader", daemon=True)
         self.thread.start()
 
     def read(self) -> None:
         kind = BATCH
-        while kind not in (b"", MEDIA_ERROR, OTHER_ERROR, END) and not self.stopped.is_set():
+        while kind not in (b"", MEDIA_ERROR, OTHER_ERROR, END):
             try:
                 kind, payload = read_message(self.stream)
             except (OSError, ValueError):  # a broken pipe: to the caller, a helper that died
                 kind, payload = b"", b""
-            while not self.stopped.is_set():
-                with contextlib.suppress(queue.Full):
-                    self.messages.put((kind, payload), timeout=0.1)
-                    break
+            with self.changed:
+                self.changed.wait_for(lambda: self.stopped or self.queued_bytes < self.ahead_bytes)
+                if self.stopped:
+                    return
+                self.messages.append((kind, payload))
+                self.queued_bytes += len(payload)
+                self.changed.notify_all()
 
     def next(self) -> tuple[bytes, bytes]:
         """The next message, as `read_message` returns it."""
-        return self.messages.get()
+        with self.changed:
+            self.changed.wait_for(lambda: self.messages)
+            kind, payload = self.messages.popleft()
+            self.queued_bytes -= len(payload)
+            self.changed.notify_all()
+        return kind, payload
+
+    def read_ahead(self, ahead_bytes: int) -> None:
+        """Read up to `ahead_bytes` ahead from now on."""
+        with self.changed:
+            self.ahead_bytes = ahead_bytes
+            self.changed.notify_all()
 
     def stop(self) -> None:
         """Stop reading; the helper must have ended (or been killed), so that the pipe ends too."""
-        self.stopped.set()
+        with self.changed:
+            self.stopped = True
+            self.changed.notify_all()
         self.thread.join()
 
 
@@ -266,7 +323,8 @@ def serve(request: dict, out: BinaryIO) -> None:
     logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
     write_message(out, READY, b"")
     try:
-        for batch in decoded_batches(request["path"], request["audio_track"], request["language"]):
+        for batch in helper_batches(request["path"], request["audio_track"], request["language"],
+                                    request["sample_rate"]):
             write_message(out, BATCH, pack_batch(batch))
     except BrokenPipeError:
         raise

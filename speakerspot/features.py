@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .audio import AudioChunk
+from .audio import DEFAULT_SAMPLE_RATE, AudioChunk
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class FrontEnd:
     everything through one chain, and a model must not learn the recording chain's bandwidth.
     """
 
-    sample_rate: int = 22050
+    sample_rate: int = DEFAULT_SAMPLE_RATE
     n_fft: int = 2048
     hop_length: int = 1000  # ~22 frames per second
     n_mels: int = 128

@@ -30,9 +30,21 @@ def assert_same_chunks(first: list, second: list) -> None:
         np.testing.assert_array_equal(a.samples, b.samples)
 
 
-def test_the_helper_hands_on_the_same_chunks():
+@pytest.mark.parametrize("resample_in_helper", [False, True])
+def test_the_helper_hands_on_the_same_chunks(resample_in_helper):
     sample = FIXTURES / "sample.ts"
-    assert_same_chunks(list(decode_in_process(sample, RATE)), list(decode_audio(sample, RATE)))
+    assert_same_chunks(list(decode_in_process(sample, RATE, resample_in_helper=resample_in_helper)),
+                       list(decode_audio(sample, RATE)))
+
+
+@pytest.mark.parametrize("resample_in_helper", [False, True])
+def test_audio_after_a_gap_is_timed_and_resampled_alike_in_the_helper(tmp_path, resample_in_helper):
+    # A gap drains the resampler: what it held ends the run before, the run after starts afresh.
+    tone = np.sin(np.arange(48000 * 3) * 2 * np.pi * 440 / 48000).astype(np.float32)[None] * 0.3
+    gapped = write_timed_frames(tmp_path / "gap.ts", "mp2", 48000, "mono", [(0.0, tone), (7.0, tone)])
+    chunks = list(decode_in_process(gapped, RATE, resample_in_helper=resample_in_helper))
+    assert_same_chunks(chunks, list(decode_audio(gapped, RATE)))
+    assert chunks[-1].start == pytest.approx(7.0, abs=0.05)
 
 
 def test_a_codec_change_is_followed_in_the_helper_and_its_log_reaches_the_caller(tmp_path, caplog):
@@ -42,7 +54,7 @@ def test_a_codec_change_is_followed_in_the_helper_and_its_log_reaches_the_caller
     joined = tmp_path / "joined.ts"
     joined.write_bytes(first.read_bytes() + second.read_bytes())
     caplog.set_level(logging.INFO)
-    chunks = list(decode_in_process(joined, RATE))
+    chunks = list(decode_in_process(joined, RATE, resample_in_helper=True))
     assert "audio format changed" in caplog.text and "joined.ts" in caplog.text
     assert_same_chunks(chunks, list(decode_audio(joined, RATE)))
 
@@ -150,14 +162,15 @@ def test_a_helper_started_early_is_the_one_the_scan_takes_and_one_left_over_is_s
     monkeypatch.setattr(decoder_process.subprocess, "Popen", recording_popen)
     monkeypatch.setattr(decoder_process, "available_cores", lambda: 2)
     sample = FIXTURES / "sample.ts"
-    decoder_process.start_early(FIXTURES / "speech" / "test" / "rms" / "10.ogg")  # 3 s: decoded here
+    rate = reference_model.front_end.sample_rate
+    decoder_process.start_early(FIXTURES / "speech" / "test" / "rms" / "10.ogg", rate)  # 3 s: decoded here
     assert helpers == []
-    decoder_process.start_early(sample)
+    decoder_process.start_early(sample, rate)
     assert len(helpers) == 1
     early = speakerspot.scan(reference_model, sample)
     assert len(helpers) == 1 and helpers[0].poll() is not None and decoder_process.early_helpers == {}
     assert early.segments == speakerspot.scan(reference_model, sample, decoder_process=False).segments
-    decoder_process.start_early(sample)  # not taken, as when the index finds the recording unchanged
+    decoder_process.start_early(sample, rate)  # not taken, as when the index finds the recording unchanged
     decoder_process.stop_early_helpers()  # at the end of the command, or at exit
     assert len(helpers) == 2 and helpers[1].poll() is not None and decoder_process.early_helpers == {}
 
