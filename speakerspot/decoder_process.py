@@ -61,8 +61,9 @@ MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
 # Up to this length the helper resamples too. The caller spends its first second or so importing
 # torch and loading models while the helper decodes ahead (see `MessageReader`); on a short
 # recording it is then the caller's work that ends last, on a long one the helper's, so the
-# resampling goes to the helper on a short one and to the caller on a long one. Crossing over at
-# 35-40 minutes on the 2-core machine of BENCHMARKS.md (2026-12-03, fifth session).
+# resampling goes to the helper on a short one and to the caller on a long one. By the times of
+# each part for a 20-minute capture on the 2-core machine of BENCHMARKS.md (start-up 1.3 s, decoding
+# 1.7 s, resampling 0.36 s, features and encoder 0.95 s), the two cross over at 35-40 minutes.
 MAX_SECONDS_FOR_RESAMPLING_IN_HELPER = 30 * 60.0
 
 log = logging.getLogger(__name__)
