@@ -222,12 +222,16 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     together, and one held-back clip through one chain, scored like the target, set every level of dev
     seed 5 too high for the target on the broadcast (entry 0.56 where its target windows' median was
     about 0.35; BENCHMARKS.md, 2026-11-30, fifth session). Of the rest: a segment starts only at a
-    window halfway (`config.entry_share`) between the highest non-target window (or the equal-error
-    point, if higher) and the target's median window: the held-back voices are voices the model was
-    trained against, a voice it never heard scores higher, and entering at the top of theirs let such
-    voices in (0-12 false alarms per hour on the dev broadcast, 0 halfway up the gap). Where the two
-    overlap, the entry is the target's median: a held-back clip that sounds like the target must not
-    silence it. A segment lasts while its windows stay above all but 1% (`config.stay_percentile`) of
+    window a quarter of the way (`config.entry_share`) from the highest non-target window (or the
+    equal-error point, if higher) to the target's median window. Not at the others' top: the held-back
+    voices are voices the model was trained against, a voice it never heard scores higher, and
+    entering at the top of theirs let such voices in (0-12 false alarms per hour on the dev
+    broadcast). Not halfway, as until 2026-12-03: the held-back target clip comes from the sessions
+    the model was trained on, and a recording's turns of the target, from other sessions, score
+    lower; halfway up, the real sets lost 5 of 55 turns over five seeds, a quarter of the way 2 (with
+    no more false alarms on them or on the dev set; BENCHMARKS.md, 2026-12-03, fifth session). Where
+    the two overlap, the entry is the target's median: a held-back clip that sounds like the target
+    must not silence it. A segment lasts while its windows stay above all but 1% (`config.stay_percentile`) of
     the non-target ones: a turn dips under music or on a phone line, and the level that keeps it whole
     is the one the bulk of other sounds stays below. Its first and last windows must be above the top of
     the non-target windows: scores are averaged over ~3 s, which carries a turn into the windows beside
@@ -238,7 +242,8 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     top of the held-back others is a poor guess of where a recording's others reach: on the fixture
     clips three of eight seeds put it below the bulk of the test recordings' other voices, and one
     segment then ran over the whole recording. There the stay and end levels, like the entry, keep a
-    margin: halfway between the others' top and the entry (BENCHMARKS.md, 2026-11-30, sixth session).
+    margin: halfway between the others' top and the entry (`config.few_windows_stay_share`;
+    BENCHMARKS.md, 2026-11-30, sixth session).
     """
     pieces = set(negative_pieces.tolist()) - {-1}
     most_like_target = max(pieces, key=lambda piece: negatives[negative_pieces == piece].max(), default=None)
@@ -248,7 +253,7 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     others_top = min(max(eer_threshold, float(rest.max())), median)
     enter = others_top + config.entry_share * (median - others_top)
     if len(positives) < config.few_calibration_windows:
-        stay = end = others_top + config.entry_share * (enter - others_top)
+        stay = end = others_top + config.few_windows_stay_share * (enter - others_top)
     else:
         stay, end = min(others_top, float(np.percentile(rest, config.stay_percentile))), others_top
     return enter, enter - stay, enter - end

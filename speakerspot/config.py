@@ -78,8 +78,11 @@ class TrainingConfig:
     few_calibration_windows: int = 60
     # The entry level lies this share of the way from the held-back others' top to the target's median
     # windows, and a segment stays above all but (100 - stay_percentile)% of the others (see `decision_levels`).
-    entry_share: float = 0.5
+    entry_share: float = 0.25
     stay_percentile: float = 99.0
+    # With few held-back target windows, the stay and end levels lie this share of the way from the
+    # others' top to the entry.
+    few_windows_stay_share: float = 0.5
     # Whether the levels also rest on the held-back programme put through the training's chains (see
     # `validate`). Off: those chains, harsher than a broadcast's, lifted real-1998's held-back others
     # above its broadcast's voices, and levels from the programme as recorded found its turns whole

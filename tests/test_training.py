@@ -72,17 +72,18 @@ def test_decision_levels_leave_out_the_one_held_back_piece_most_like_the_target(
     pieces = np.array([0] * 50 + [1] * 49 + [2, 3, 3])  # piece 3 scores like the target
     threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, pieces, eer_threshold=-0.6)
     rest = negatives[:100]
-    assert threshold == pytest.approx(0.1)  # halfway from the top of the rest (-0.4) to the target's median
+    share = TrainingConfig().entry_share
+    assert threshold == pytest.approx(-0.4 + share)  # a share of the way from the top of the rest to the median
     assert threshold - hysteresis == pytest.approx(np.percentile(rest, 99))  # stay above all but 1% of the rest
     assert threshold - edge_hysteresis == pytest.approx(-0.4)  # and end above all of it
     # Where the EER point is above the rest, the gap starts there.
-    assert decision_levels(positives, negatives, pieces, eer_threshold=0.1)[0] == pytest.approx(0.35)
+    assert decision_levels(positives, negatives, pieces, eer_threshold=0.1)[0] == pytest.approx(0.1 + share * 0.5)
     # Windows on pauses (-1) are never left out.
     assert decision_levels(positives, negatives, np.where(pieces == 3, -1, pieces), eer_threshold=-0.6)[0] == \
-        pytest.approx((0.35 + 0.6) / 2)
+        pytest.approx(0.35 + share * 0.25)
     # Only one piece is left out: the next one counts, but lifts the entry no higher than the target's median.
     assert decision_levels(positives, np.append(negatives, 0.95), np.append(pieces, 4), eer_threshold=-0.6)[0] == \
-        pytest.approx((0.35 + 0.6) / 2)
+        pytest.approx(0.35 + share * 0.25)
     assert decision_levels(positives, np.append(negatives, [0.95, 0.9]), np.append(pieces, [4, 5]),
                            eer_threshold=-0.6)[0] == pytest.approx(0.6)
 
@@ -93,7 +94,7 @@ def test_decision_levels_keep_a_margin_above_the_others_when_few_target_windows_
     pieces = np.repeat(np.arange(10), 10)
     threshold, hysteresis, edge_hysteresis = decision_levels(positives, negatives, pieces, eer_threshold=-0.6)
     top_of_rest = negatives[pieces != 9].max()  # the piece with the highest window is left out
-    assert threshold == pytest.approx((top_of_rest + 0.6) / 2)
+    assert threshold == pytest.approx(top_of_rest + TrainingConfig().entry_share * (0.6 - top_of_rest))
     # Stay and end halfway between the others' top and the entry, not at the others' top or below it.
     assert threshold - hysteresis == pytest.approx((top_of_rest + threshold) / 2)
     assert edge_hysteresis == pytest.approx(hysteresis)
