@@ -96,9 +96,11 @@ def start_early(path: str | Path, sample_rate: int, audio_track: int | None = No
                 language: str | None = None) -> None:
     """Start the helper for `path` now, if `decode_beside` will want one at `sample_rate`, so that it
     decodes while the caller imports torch and loads its models (about 1.3 s): a command calls this
-    first. The helper's messages are read into memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES`
-    (6 minutes at 22,050 Hz, the usual rate). A helper not taken by the time this process exits is
-    stopped."""
+    first. On a recording the helper resamples (see `helper_resamples`), its messages are read into
+    memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES` (6 minutes at 22,050 Hz, the usual
+    rate); on a longer one, whose scan the start-up hardly lengthens, only `AHEAD_BYTES`, so that
+    memory stays as it was (the 3-hour scan's peak: 359 MB, with the early read-ahead 394 MB). A
+    helper not taken by the time this process exits is stopped."""
     if readable_once(path):  # read once, by the scan itself
         return
     try:
@@ -107,8 +109,10 @@ def start_early(path: str | Path, sample_rate: int, audio_track: int | None = No
         return
     if helper_pays(seconds):
         with contextlib.suppress(OSError):  # the scan tries again, and says why it cannot
-            request = helper_request(path, audio_track, language, sample_rate if helper_resamples(seconds) else None)
-            early_helpers.setdefault(request, Helper(request, MessageReader.EARLY_AHEAD_BYTES))
+            resamples = helper_resamples(seconds)
+            request = helper_request(path, audio_track, language, sample_rate if resamples else None)
+            ahead = MessageReader.EARLY_AHEAD_BYTES if resamples else MessageReader.AHEAD_BYTES
+            early_helpers.setdefault(request, Helper(request, ahead))
 
 
 @atexit.register
@@ -209,7 +213,7 @@ class MessageReader:
     reading goes further ahead (`EARLY_AHEAD_BYTES`) until the scan takes the helper: the caller's
     start-up is then spent decoding. The thread spends its time in `read`, outside the GIL."""
 
-    AHEAD_BYTES = 8 << 20  # 44 s of audio at 48 kHz, 95 s at 22,050 Hz
+    AHEAD_BYTES = 6 << 20  # 33 s of audio at 48 kHz, 71 s at 22,050 Hz
     EARLY_AHEAD_BYTES = 32 << 20  # 6 minutes at 22,050 Hz: more hid little more and passed 400 MB (measured)
 
     def __init__(self, stream: BinaryIO, ahead_bytes: int):
