@@ -291,6 +291,9 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], options: Sca
             worker.terminate()
         for worker in workers_started:
             worker.join(timeout=5)
+            if worker.is_alive():  # still loading (a loaded machine): seen once in a CI run of the tests
+                worker.kill()
+                worker.join(timeout=5)
         raise
     finally:
         pool.shutdown(wait=True)
