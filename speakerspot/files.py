@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +27,14 @@ def check_writable(path: str | Path) -> Path:
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
-    """Open a temporary file beside `path` for writing; rename it to `path` only on success."""
+    """Open a temporary file beside `path` for writing; rename it to `path` only on success.
+
+    Temporaries of `path` that writers killed on this host left behind (a batch killed while it wrote
+    its outputs) are removed once `path` is written."""
     path = check_writable(path)
     try:
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path, os.getpid()),
+                                                 suffix=".tmp")
     except OSError as error:
         raise OutputError(path, f"cannot write: {error.strerror}") from None
     try:
@@ -36,11 +42,39 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         with os.fdopen(descriptor, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
             yield file
         os.replace(temporary, path)
+        remove_temporaries_of_ended_writers(path)
     except OSError as error:
         raise OutputError(path, f"cannot write: {error.strerror}") from None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def temporary_prefix(path: Path, pid: int) -> str:
+    """How the temporaries of `path` that process `pid` of this host writes begin. The host is named
+    because an output folder may be shared by several machines (a batch on Ray), whose process ids
+    say nothing here."""
+    return f".{path.name}.{socket.gethostname()}-{pid}."
+
+
+def remove_temporaries_of_ended_writers(path: Path) -> None:
+    """Remove the temporaries of `path` whose writing process, of this host, is gone."""
+    host_prefix = temporary_prefix(path, 0)[:-2]  # up to the process id
+    for temporary in path.parent.glob(glob.escape(host_prefix) + "*.tmp"):
+        pid = temporary.name[len(host_prefix):].split(".", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            with contextlib.suppress(OSError):  # another writer removed it first
+                temporary.unlink()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def current_umask() -> int:

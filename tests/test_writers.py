@@ -140,3 +140,25 @@ def test_several_results_on_one_stream_stay_one_csv_table_and_json_lines(tmp_pat
     for result in (RESULT, other):
         write(Recording(tmp_path / "x.ts", tmp_path), [result])
     assert [json.loads(line)["file"] for line in stream.getvalue().splitlines()] == ["/rec/news 1.ts", "/rec/news 2.ts"]
+
+
+def test_a_write_removes_the_temporaries_of_its_file_that_killed_writers_of_this_host_left(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from speakerspot.files import temporary_prefix
+
+    path = tmp_path / "out.csv"
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           check=True)
+    left = tmp_path / f"{temporary_prefix(path, int(ended.stdout))}abc123.tmp"  # its writer was killed mid-write
+    writing = tmp_path / f"{temporary_prefix(path, os.getppid())}def456.tmp"  # a writer still at work
+    another_host = tmp_path / f".out.csv.elsewhere-{ended.stdout.strip()}.ghi789.tmp"
+    another_file = tmp_path / f"{temporary_prefix(tmp_path / 'other.csv', int(ended.stdout))}jkl012.tmp"
+    for temporary in (left, writing, another_host, another_file):
+        temporary.write_text("half a table")
+    write_result(RESULT, "csv", path)
+    assert path.read_text() == RENDERERS["csv"](RESULT, RenderOptions())
+    assert not left.exists()
+    assert writing.exists() and another_host.exists() and another_file.exists()
