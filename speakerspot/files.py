@@ -51,23 +51,31 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
 
 
 def temporary_prefix(path: Path, pid: int) -> str:
-    """How the temporaries of `path` that process `pid` of this host writes begin. The host is named
-    because an output folder may be shared by several machines (a batch on Ray), whose process ids
-    say nothing here."""
-    return f".{path.name}.{socket.gethostname()}-{pid}."
+    """How the temporaries of `path` that process `pid` of this host writes begin."""
+    return f"{host_prefix(path)}{pid}."
+
+
+def host_prefix(path: Path) -> str:
+    """How the temporaries of `path` written on this host begin, up to the writer's process id. The
+    host is named because an output folder may be shared by several machines (a batch on Ray),
+    whose process ids say nothing here."""
+    return f".{path.name}.{socket.gethostname()}-"
 
 
 def remove_temporaries_of_ended_writers(path: Path) -> None:
     """Remove the temporaries of `path` whose writing process, of this host, is gone."""
-    host_prefix = temporary_prefix(path, 0)[:-2]  # up to the process id
-    for temporary in path.parent.glob(glob.escape(host_prefix) + "*.tmp"):
-        pid = temporary.name[len(host_prefix):].split(".", 1)[0]
+    prefix = host_prefix(path)
+    for temporary in path.parent.glob(glob.escape(prefix) + "*.tmp"):
+        pid = temporary.name[len(prefix):].split(".", 1)[0]
         if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):  # another writer removed it first
                 temporary.unlink()
 
 
 def process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host runs (on Windows, where signal 0 would end it, assumed so)."""
+    if os.name == "nt":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
