@@ -96,12 +96,11 @@ def start_early(path: str | Path, sample_rate: int, audio_track: int | None = No
                 language: str | None = None) -> None:
     """Start the helper for `path` now, if `decode_beside` will want one at `sample_rate`, so that it
     decodes while the caller imports torch and loads its models (about 1.3 s): a command calls this
-    first. On a recording the helper resamples (see `helper_resamples`), its messages are read into
-    memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES` (6 minutes at 22,050 Hz, the usual
+    first. On a recording the helper resamples too (see `helper_resamples`), its messages are read
+    into memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES` (6 minutes at 22,050 Hz, the usual
     rate); on a longer one, whose scan the start-up hardly lengthens, only `AHEAD_BYTES`, so that
     memory stays as it was (the 3-hour scan's peak: 376 MB, 368-371 MB before; with the early
-    read-ahead 394 MB). A
-    helper not taken by the time this process exits is stopped."""
+    read-ahead 394 MB). A helper not taken by the time this process exits is stopped."""
     if readable_once(path):  # read once, by the scan itself
         return
     try:

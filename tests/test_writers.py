@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 
 import av
 import numpy as np
 import pycmx
 import pytest
 
+from speakerspot.files import temporary_prefix
 from speakerspot.segments import ScanResult, Segment
 from speakerspot.writers import FORMAT_NAMES, RENDERERS, RenderOptions, extension, format_timestamp, write_result
 
@@ -143,12 +147,6 @@ def test_several_results_on_one_stream_stay_one_csv_table_and_json_lines(tmp_pat
 
 
 def test_a_write_removes_the_temporaries_of_its_file_that_killed_writers_of_this_host_left(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    from speakerspot.files import temporary_prefix
-
     path = tmp_path / "out.csv"
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                            check=True)
