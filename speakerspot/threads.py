@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -29,3 +32,47 @@ def map_in_threads(function: Callable[[Item], Result], items: list[Item]) -> lis
         return [function(item) for item in items]
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(function, items))
+
+
+def made_on_a_thread(items: Iterator[Item], ahead: int = 2) -> Iterator[Item]:
+    """`items`, made on a thread of their own up to `ahead` items ahead of the caller, so that making
+    the next one and using this one run side by side (torch computes outside the GIL). Their
+    exceptions are raised here. `items` is advanced and closed on that thread only: a caller that
+    stops early (an error, Ctrl-C) has it closed there, and waits at most for the item being made."""
+    handoff: queue.Queue[tuple[str, object]] = queue.Queue(ahead)
+    stopped = threading.Event()
+
+    def hand_on(kind: str, value: object = None) -> bool:
+        """Put (kind, value) in the handoff unless the caller has stopped; whether it was put."""
+        while not stopped.is_set():
+            try:
+                handoff.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            with contextlib.closing(items) if hasattr(items, "close") else contextlib.nullcontext():
+                for item in items:
+                    if not hand_on("item", item):
+                        return
+        except BaseException as error:  # raised again on the caller's thread
+            hand_on("error", error)
+        else:
+            hand_on("end")
+
+    thread = threading.Thread(target=make, name="speakerspot-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stopped.set()
+        thread.join()
