@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from array import array
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -79,23 +80,27 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
         stream = (source, front_end.sample_rate, options.audio_track, options.language)
         chunks = decode_beside(*stream, total) if decoder_process else decode_audio(*stream)
     tracker = ChunkTracker(front_end.sample_rate)
-    centres, activity = [], []
-    scores: list[list[np.ndarray]] = [[] for _ in models]
+    # Each batch's few values are kept in growing arrays, not as arrays of their own: a scan's
+    # thousands of small arrays, allocated among the large short-lived buffers of the features and
+    # the encoder, kept the allocator from reusing or returning their memory, and the process grew
+    # with the recording (3-hour capture: by 17 MB; with the features on their own thread, 41 MB;
+    # like this, by 5 MB or less: BENCHMARKS.md, 2026-12-04, eighth session).
+    centres, activity = array("d"), array("f")
+    scores = [array("f") for _ in models]
     with tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
               leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar:
         windows = made_on_a_thread(windows_of(chunks, tracker, bar, front_end, str(models[0].device)))
         with contextlib.closing(windows):  # now, not when the garbage collector gets to it
             for batch in windows:
-                centres.append(batch.centres)
-                activity.append(batch.activity)
+                centres.extend(batch.centres.tolist())
+                activity.extend(batch.activity.tolist())
                 for model_scores, model in zip(scores, models, strict=True):
-                    model_scores.append(model.score(batch.mels))
-    window_times = np.concatenate(centres) if centres else np.zeros(0)
-    window_activity = np.concatenate(activity) if activity else np.zeros(0, np.float32)
+                    model_scores.extend(model.score(batch.mels).tolist())
+    window_times, window_activity = np.array(centres), np.array(activity)
     results = []
     for model, model_scores in zip(models, scores, strict=True):
         decision = model.decision.with_threshold(options.threshold)
-        window_scores = np.concatenate(model_scores) if model_scores else np.zeros(0, np.float32)
+        window_scores = np.array(model_scores)
         smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds)
         results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
                                   segments=segments, window_times=window_times, window_scores=window_scores,
