@@ -97,10 +97,10 @@ def start_early(path: str | Path, sample_rate: int, audio_track: int | None = No
     """Start the helper for `path` now, if `decode_beside` will want one at `sample_rate`, so that it
     decodes while the caller imports torch and loads its models (about 1.3 s): a command calls this
     first. On a recording the helper resamples too (see `helper_resamples`), its messages are read
-    into memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES` (6 minutes at 22,050 Hz, the usual
+    into memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES` (9 minutes at 22,050 Hz, the usual
     rate); on a longer one, whose scan the start-up hardly lengthens, only `AHEAD_BYTES`, so that
-    memory stays as it was (the 3-hour scan's peak: 376 MB, 368-371 MB before; with the early
-    read-ahead 394 MB). A helper not taken by the time this process exits is stopped."""
+    memory stays as it was (the 3-hour scan's peak: 376 MB, 368-371 MB before; with an early
+    read-ahead of 32 MB 394 MB). A helper not taken by the time this process exits is stopped."""
     if readable_once(path):  # read once, by the scan itself
         return
     try:
@@ -200,7 +200,7 @@ class Helper:
 
 
 class MessageReader:
-    """The helper's messages, read on a thread of its own up to `ahead_bytes` ahead of the caller.
+    """The helper's messages, its output read on a thread of its own up to `ahead_bytes` ahead of the caller.
 
     The pipe holds 1 MB, about 5 s of audio; the caller takes 10 s at a time and then computes for a
     while. Read straight from the pipe, the helper filled it within a fraction of that while and
@@ -208,44 +208,75 @@ class MessageReader:
     a 20-minute capture (profiled). Read ahead, a 3-hour recording scans in 0.89 of the time (paired
     runs; BENCHMARKS.md, 2026-12-03, fourth session). Started before the caller imports torch, the
     reading goes further ahead (`EARLY_AHEAD_BYTES`) until the scan takes the helper: the caller's
-    start-up is then spent decoding. The thread spends its time in `read`, outside the GIL."""
+    start-up is then spent decoding.
+
+    The thread takes whatever the pipe holds in one read (up to `READ_BYTES`) and leaves the messages
+    to `next`: it needs the GIL once per read, not several times per message. While the caller
+    imports torch it holds the GIL for long stretches, and the helper, 14 ms of whose decoding fill
+    the pipe, waits on it: with the read-ahead unbounded, read message by message, it waited 0.73-0.78 s
+    of a 20-minute scan; read like this, 0.46-0.65 s (traced; BENCHMARKS.md, 2026-12-04, eighth session)."""
 
     AHEAD_BYTES = 6 << 20  # 33 s of audio at 48 kHz, 71 s at 22,050 Hz
-    EARLY_AHEAD_BYTES = 32 << 20  # 6 minutes at 22,050 Hz: more hid little more and passed 400 MB (measured)
+    # 9 minutes at 22,050 Hz. Against 32 MB, paired: 20-minute captures in 0.94-0.99x the time, the process
+    # tree's peak 381-384 MB against 373-376 MB (BENCHMARKS.md, 2026-12-04, eighth session).
+    EARLY_AHEAD_BYTES = 48 << 20
+    READ_BYTES = PIPE_BYTES
 
     def __init__(self, stream: BinaryIO, ahead_bytes: int):
         self.stream = stream
         self.ahead_bytes = ahead_bytes
-        self.messages: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.offset = 0  # of the first unread byte in chunks[0]
         self.queued_bytes = 0
+        self.wanted_bytes = 0  # what `read` waits for: it may be more than the read-ahead
+        self.ended = False  # the pipe has ended (or broken): no more chunks
         self.stopped = False
         self.changed = threading.Condition()
-        self.thread = threading.Thread(target=self.read, name="speakerspot-decoder-reader", daemon=True)
+        self.thread = threading.Thread(target=self.read_pipe, name="speakerspot-decoder-reader", daemon=True)
         self.thread.start()
 
-    def read(self) -> None:
-        kind = BATCH
-        while kind not in (b"", MEDIA_ERROR, OTHER_ERROR, END):
+    def read_pipe(self) -> None:
+        chunk = b"-"
+        while chunk:
             try:
-                kind, payload = read_message(self.stream)
+                chunk = self.stream.read1(self.READ_BYTES)
             except (OSError, ValueError):  # a broken pipe: to the caller, a helper that died
-                kind, payload = b"", b""
+                chunk = b""
             with self.changed:
-                self.changed.wait_for(lambda: self.stopped or self.queued_bytes < self.ahead_bytes)
+                self.changed.wait_for(lambda: self.stopped
+                                      or self.queued_bytes < max(self.ahead_bytes, self.wanted_bytes))
                 if self.stopped:
                     return
-                self.messages.append((kind, payload))
-                self.queued_bytes += len(payload)
+                if chunk:
+                    self.chunks.append(chunk)
+                    self.queued_bytes += len(chunk)
+                else:
+                    self.ended = True
                 self.changed.notify_all()
+
+    def read(self, size: int) -> bytes:
+        """The next `size` bytes of the helper's output (fewer only where it ended)."""
+        parts = []
+        with self.changed:
+            self.wanted_bytes = size
+            self.changed.notify_all()
+            self.changed.wait_for(lambda: self.queued_bytes >= size or self.ended)
+            while size and self.chunks:
+                first = self.chunks[0]
+                part = first[self.offset:self.offset + size]
+                parts.append(part)
+                size -= len(part)
+                self.queued_bytes -= len(part)
+                self.offset += len(part)
+                if self.offset == len(first):
+                    self.chunks.popleft()
+                    self.offset = 0
+            self.changed.notify_all()
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def next(self) -> tuple[bytes, bytes]:
         """The next message, as `read_message` returns it."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.messages)
-            kind, payload = self.messages.popleft()
-            self.queued_bytes -= len(payload)
-            self.changed.notify_all()
-        return kind, payload
+        return read_message(self)
 
     def read_ahead(self, ahead_bytes: int) -> None:
         """Read up to `ahead_bytes` ahead from now on."""
@@ -281,7 +312,7 @@ def widen_pipe(pipe: BinaryIO) -> None:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
-def read_message(stream: BinaryIO) -> tuple[bytes, bytes]:
+def read_message(stream: BinaryIO | MessageReader) -> tuple[bytes, bytes]:
     """(kind, payload) of the next message; kind b"" at the end of the stream, in a cut message, or
     in bytes that are not a message."""
     header = stream.read(HEADER.size)

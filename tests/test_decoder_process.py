@@ -18,7 +18,16 @@ from media import write_timed_frames
 import speakerspot
 from speakerspot import decoder_process
 from speakerspot.audio import decode_audio
-from speakerspot.decoder_process import BATCH, HEADER, READY, decode_in_process, read_message, write_message
+from speakerspot.decoder_process import (
+    BATCH,
+    END,
+    HEADER,
+    READY,
+    MessageReader,
+    decode_in_process,
+    read_message,
+    write_message,
+)
 from speakerspot.errors import MediaError
 
 RATE = 22050
@@ -109,6 +118,19 @@ def test_a_cut_message_reads_as_the_end():
     assert read_message(io.BytesIO(whole.getvalue())) == (BATCH, b"x" * 100)
     assert read_message(io.BytesIO(whole.getvalue()[:HEADER.size + 50])) == (b"", b"")
     assert read_message(io.BytesIO(b"")) == (b"", b"")
+
+
+def test_messages_split_across_reads_and_longer_than_the_read_ahead_arrive_whole(monkeypatch):
+    monkeypatch.setattr(MessageReader, "READ_BYTES", 7)  # every message spans several reads
+    payloads = [bytes(range(256)) * 4, b"", b"xyz"]
+    whole = io.BytesIO()
+    for payload in payloads:
+        write_message(whole, BATCH, payload)
+    write_message(whole, END, b"")
+    messages = MessageReader(io.BytesIO(whole.getvalue()), ahead_bytes=16)  # less than the first message
+    assert [messages.next() for _ in range(4)] == [(BATCH, payload) for payload in payloads] + [(END, b"")]
+    assert messages.next() == (b"", b"")  # after the end, as after a helper that died
+    messages.stop()
 
 
 def test_a_scan_finds_the_same_with_and_without_the_helper(reference_model):
