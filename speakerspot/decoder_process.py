@@ -61,10 +61,12 @@ MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
 # Up to this length the helper resamples too. The caller spends its first second or so importing
 # torch and loading models while the helper decodes ahead (see `MessageReader`); on a short
 # recording it is then the caller's work that ends last, on a long one the helper's, so the
-# resampling goes to the helper on a short one and to the caller on a long one. By the times of
-# each part for a 20-minute capture on the 2-core machine of BENCHMARKS.md (start-up 1.3 s, decoding
-# 1.7 s, resampling 0.36 s, features and encoder 0.95 s), the two cross over at 35-40 minutes.
-MAX_SECONDS_FOR_RESAMPLING_IN_HELPER = 30 * 60.0
+# resampling goes to the helper on a short one and to the caller on a long one. Measured with the
+# features beside the encoder (paired with the caller resampling, 2-core machine of BENCHMARKS.md,
+# 2026-12-04): 45 minutes 0.96x the time, 60 minutes 0.97x, 3 hours 0.96x and 1.04x in two runs
+# (no difference the machine's noise lets show; the helper resampling reads 48 MB ahead there, 27 MB
+# more at the peak).
+MAX_SECONDS_FOR_RESAMPLING_IN_HELPER = 60 * 60.0
 
 log = logging.getLogger(__name__)
 
