@@ -101,8 +101,8 @@ def start_early(path: str | Path, sample_rate: int, audio_track: int | None = No
     first. On a recording the helper resamples too (see `helper_resamples`), its messages are read
     into memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES` (9 minutes at 22,050 Hz, the usual
     rate); on a longer one, whose scan the start-up hardly lengthens, only `AHEAD_BYTES`, so that
-    memory stays as it was (the 3-hour scan's peak: 376 MB, 368-371 MB before; with an early
-    read-ahead of 32 MB 394 MB). A helper not taken by the time this process exits is stopped."""
+    memory stays as it was (the 3-hour scan's peak, fifth session: 376 MB, 368-371 MB before; with an
+    early read-ahead of 32 MB, 394 MB). A helper not taken by the time this process exits is stopped."""
     if readable_once(path):  # read once, by the scan itself
         return
     try:
