@@ -90,23 +90,30 @@ LAUNCHER = ("import resource, subprocess, sys\n"
             "sys.exit(code)")
 
 
-def measure(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one run of `command` as its own process.
+def measure(command: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MB, growth in MB) of one run of `command` as its own process.
 
     The peak is of the process and its helper processes (the scan's decoder) together: their RSS
-    summed every 20 ms, or the process's own peak as the kernel counts it, whichever is larger.
+    summed every 20 ms, or the process's own peak as the kernel counts it, whichever is larger. The
+    growth is the highest of those sums in the run's last third less the highest in its middle third
+    (the first holds the start-up): a process that grows with the recording shows it there before its
+    peak does (a 3-hour scan grew by 17 MB that way, unseen, until 2026-12-04).
     """
     started = time.perf_counter()
     launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, *command], stderr=subprocess.PIPE)
-    peak_kb = 0
+    samples: list[tuple[float, int]] = []  # (seconds since the start, kB)
     while launcher.poll() is None:
-        peak_kb = max(peak_kb, tree_rss_kb(launcher.pid) - rss_kb(launcher.pid))
+        samples.append((time.perf_counter() - started, tree_rss_kb(launcher.pid) - rss_kb(launcher.pid)))
         time.sleep(0.02)
     wall = time.perf_counter() - started
     errors = launcher.stderr.read().decode()
     if launcher.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {errors[-2000:]}")
-    return wall, max(peak_kb, int(errors.split()[-1])) / 1024
+    peak_kb = max((kb for _, kb in samples), default=0)
+    middle = [kb for at, kb in samples if wall / 3 <= at < 2 * wall / 3]
+    last = [kb for at, kb in samples if at >= 2 * wall / 3]
+    growth_kb = max(last) - max(middle) if middle and last else 0
+    return wall, max(peak_kb, int(errors.split()[-1])) / 1024, growth_kb / 1024
 
 
 def rss_kb(pid: int) -> int:
@@ -169,14 +176,16 @@ def main() -> None:
     jobs["start-up: speakerspot scan of a 3 s clip"] = [str(BIN / "speakerspot"), "scan",
                                                         str(SPEECH / "test" / "rms" / "10.ogg"), "-m", str(model), "-q"]
     jobs["start-up: speakerspot --help"] = [str(BIN / "speakerspot"), "--help"]
-    training_wall, training_peak = measure(train)  # also makes the model the scans use
+    training_wall, training_peak, _ = measure(train)  # also makes the model the scans use
     walls: dict[str, list[float]] = {name: [] for name in jobs}
     peaks: dict[str, list[float]] = {name: [] for name in jobs}
+    growths: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(arguments.repeats):  # interleaved, so drifts in machine load hit every job alike
         for name, command in jobs.items():
-            wall, peak = measure(command)
+            wall, peak, growth = measure(command)
             walls[name].append(wall)
             peaks[name].append(peak)
+            growths[name].append(growth)
 
     lines = [f"Machine: {machine()}. Median of {arguments.repeats} interleaved runs (min–max); ratios: the "
              "median of each run's scan over the floor run just before it; training: one run.",
@@ -197,6 +206,10 @@ def main() -> None:
     if "180 min MP2" in recordings:
         ratio = max(peaks["180 min MP2: speakerspot scan"]) / max(peaks["20 min MP2: speakerspot scan"])
         lines.append(f"- peak RSS, 3-hour scan / 20-minute scan = **{ratio:.2f}**")
+        growth = growths["180 min MP2: speakerspot scan"]
+        lines.append(f"- 3-hour scan's process tree, the highest RSS of its last third less that of its middle "
+                     f"third: **{statistics.median(growth):+.0f} MB** ({min(growth):+.0f} to {max(growth):+.0f}, "
+                     "run by run)")
     table = "\n".join(lines)
     print(table)
     benchmarks = ROOT / "BENCHMARKS.md"
