@@ -274,7 +274,7 @@ class MessageReader:
                     self.chunks.popleft()
                     self.offset = 0
             self.changed.notify_all()
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return b"".join(parts)  # one part: that part itself, not a copy
 
     def next(self) -> tuple[bytes, bytes]:
         """The next message, as `read_message` returns it."""

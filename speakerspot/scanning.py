@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,7 +110,7 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
 
 
 def windows_of(chunks: Iterator[AudioChunk], tracker: ChunkTracker, bar: tqdm, front_end: FrontEnd,
-               device: str) -> Iterator[WindowBatch]:
+               device: str) -> Generator[WindowBatch, None, None]:
     """`features.stream_windows` of `chunks`, followed by `tracker`; `chunks` is closed when these end.
 
     Closing the decoder at once, whatever ends the pass (an error, Ctrl-C), stops a helper process

@@ -6,7 +6,7 @@ import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -34,7 +34,7 @@ def map_in_threads(function: Callable[[Item], Result], items: list[Item]) -> lis
         return list(pool.map(function, items))
 
 
-def made_on_a_thread(items: Iterator[Item], ahead: int = 2) -> Iterator[Item]:
+def made_on_a_thread(items: Generator[Item, None, None], ahead: int = 2) -> Iterator[Item]:
     """`items`, made on a thread of their own up to `ahead` items ahead of the caller, so that making
     the next one and using this one run side by side (torch computes outside the GIL). Their
     exceptions are raised here. `items` is advanced and closed on that thread only: a caller that
@@ -54,7 +54,7 @@ def made_on_a_thread(items: Iterator[Item], ahead: int = 2) -> Iterator[Item]:
 
     def make() -> None:
         try:
-            with contextlib.closing(items) if hasattr(items, "close") else contextlib.nullcontext():
+            with contextlib.closing(items):
                 for item in items:
                     if not hand_on("item", item):
                         return
