@@ -53,6 +53,9 @@ def made_on_a_thread(items: Generator[Item, None, None], ahead: int = 2) -> Iter
         return False
 
     def make() -> None:
+        if stopped.is_set():  # the caller stopped while this thread was starting: nothing to make
+            items.close()
+            return
         try:
             with contextlib.closing(items):
                 for item in items:
@@ -63,9 +66,13 @@ def made_on_a_thread(items: Generator[Item, None, None], ahead: int = 2) -> Iter
         else:
             hand_on("end")
 
+    # Started inside the `try`: a Ctrl-C can land inside `start()`, before the thread counts as alive. The
+    # `finally` then leaves it to stop itself, as it does when `stopped` is set before it runs; a daemon
+    # thread left making items in torch when the interpreter exits aborts the process (C++ "terminate
+    # called", 1 Ctrl-C in 4 at the very start of a scan, measured).
     thread = threading.Thread(target=make, name="speakerspot-ahead", daemon=True)
-    thread.start()
     try:
+        thread.start()
         while True:
             kind, value = handoff.get()
             if kind == "end":
@@ -75,4 +82,5 @@ def made_on_a_thread(items: Generator[Item, None, None], ahead: int = 2) -> Iter
             yield value
     finally:
         stopped.set()
-        thread.join()
+        if thread.is_alive():
+            thread.join()
