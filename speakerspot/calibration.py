@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .augment import non_speech
-from .clips import Clip
+from .clips import Clip, backgrounds
 from .config import TrainingConfig
 from .encoder import SpeakerEncoder
 from .features import FrontEnd, clip_windows
@@ -48,7 +48,8 @@ def calibrate(encoder: SpeakerEncoder, sampler: WindowSampler, train_pos: list[C
                                           for _ in train_neg + val_neg],
                                          front_end.step_frames)
     train_references = embed_windows(encoder, torch.cat([
-        sampler.windows([c.samples for c in train_neg], front_end.step_frames), non_speech_windows]))
+        sampler.windows([c.samples for c in train_neg] + sampler.backgrounds, front_end.step_frames),
+        non_speech_windows]))
     # Validation must not see the held-back clips, not even through the bank's curation. Its levels
     # are for when no clips can be held back (see `Decision.threshold`); the loss keeps other sounds a
     # margin below the target, so a turn that dips by less stays one turn.
@@ -59,7 +60,8 @@ def calibrate(encoder: SpeakerEncoder, sampler: WindowSampler, train_pos: list[C
         held_out.decision, threshold=validation["threshold"], hysteresis=validation["hysteresis"],
         edge_hysteresis=validation["edge_hysteresis"])
     all_references = torch.cat([train_references, embed_windows(encoder, sampler.windows(
-        [c.samples for c in val_neg], front_end.step_frames))])
+        [c.samples for c in val_neg] + backgrounds(val_pos, front_end, config.background_margin),
+        front_end.step_frames))])
     return Calibration(bank_entries(encoder, train_pos + val_pos, all_references, config, sampler), all_references,
                        decision, validation)
 

@@ -45,6 +45,42 @@ class Clip:
         """Where the clip holds speech, (start, end) in seconds; all of it when not known."""
         return [(0.0, math.inf)] if self.speech is None else speech_spans(self.speech)
 
+    def background(self, sample_rate: int, margin_seconds: float) -> np.ndarray:
+        """The clip's sound away from its speech (its pauses, lead-in and tail: the room, a noise floor, a
+        music bed, applause), the pieces joined; empty when its speech is not known. Each stretch of
+        speech is widened by `margin_seconds` on both sides, so that the target's breaths and softest
+        syllables stay out of it."""
+        if self.speech is None:
+            return np.zeros(0, np.float32)
+        away = np.ones(len(self.samples), bool)
+        for start, end in self.speech_spans():
+            away[max(0, round((start - margin_seconds) * sample_rate)):round((end + margin_seconds) * sample_rate)] = (
+                False)
+        edges = np.flatnonzero(np.diff(np.concatenate([[False], away, [False]]).astype(np.int8))).reshape(-1, 2)
+        fade = round(BACKGROUND_FADE_SECONDS * sample_rate)
+        pieces = [faded(self.samples[start:end], fade) for start, end in edges if end - start > 2 * fade]
+        return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+# Pieces of a clip's background fade in and out over this long where they are joined: a jump between
+# them would be a click no recording has.
+BACKGROUND_FADE_SECONDS = 0.01
+
+
+def faded(samples: np.ndarray, length: int) -> np.ndarray:
+    """`samples` rising from silence over its first `length` samples and falling to it over its last."""
+    ramp = np.linspace(0, 1, length, endpoint=False, dtype=np.float32)
+    out = samples.astype(np.float32, copy=True)
+    out[:length] *= ramp
+    out[len(out) - length:] *= ramp[::-1]
+    return out
+
+
+def backgrounds(clips: list[Clip], front_end: FrontEnd, margin_seconds: float) -> list[np.ndarray]:
+    """The backgrounds of `clips` (see `Clip.background`) that are at least one window long."""
+    found = (clip.background(front_end.sample_rate, margin_seconds) for clip in clips)
+    return [samples for samples in found if len(samples) >= front_end.min_samples]
+
 
 def find_clips(folder: str | Path) -> list[Path]:
     """Media files under `folder`, recursively, in a stable order."""

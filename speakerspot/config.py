@@ -65,7 +65,11 @@ class TrainingConfig:
     masked_frames: int = 6  # ... and up to this many adjacent frames (see `mask_spectra`)
     warmup_epochs: int = 1  # the learning rate rises linearly over these epochs
     min_speech_share: float = 0.5  # a positive window is trained and remembered when this much of it is speech
-    background_speech_share: float = 0.1  # windows of positive clips with at most this much speech train as others
+    # The sound of positive clips this many seconds away from their speech trains as another sound and is
+    # among the others a window's score subtracts (see `Clip.background`): learnt with the target, the music
+    # beds of programme-cut clips made a broadcast's music score like it (real-1998/pos_programme seed 4:
+    # 37 false alarms per hour, none with it; BENCHMARKS.md, 2026-12-04, ninth session).
+    background_margin: float = 0.25
     # Below this share of speech heard in a target clip, the speech detector is not trusted with it (see
     # `load_clips`).
     min_heard_speech_share: float = 0.2

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .augment import BroadcastChain, SignalMaker, change_speed, draw_signals, mask_spectra, non_speech
 from .calibration import calibrate, describe_health, health
-from .clips import Clip, load_clips, split_validation
+from .clips import Clip, backgrounds, load_clips, split_validation
 from .config import MERGE_SIMILARITY, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
@@ -60,9 +60,9 @@ def parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]
 class WindowSampler:
     """Builds each epoch's training windows from clips put through fresh broadcast chains.
 
-    Positive windows are those mostly of speech (`min_speech_share`); the windows of positive clips
-    with next to no speech in them (pauses, music, applause, the room: `background_speech_share`)
-    train as negatives, so that the sound of the target's sessions is not learnt as the target.
+    Positive windows are those mostly of speech (`min_speech_share`). The sound of the positive clips
+    away from their speech (pauses, music, applause, the room: see `Clip.background`) trains as a
+    negative, so that the sound of the target's sessions is not learnt as the target.
     """
 
     def __init__(self, positives: list[Clip], negatives: list[Clip], front_end: FrontEnd,
@@ -70,9 +70,9 @@ class WindowSampler:
         self.positives, self.negatives = positives, negatives
         self.front_end, self.config, self.device = front_end, config, device
         self.chain = BroadcastChain(front_end.sample_rate, rng, tuple(clip.samples for clip in negatives), config.chain)
-        shares = [clip.speech_share(front_end, config.train_step_frames) for clip in positives]
-        self.speech_masks = [torch.from_numpy(share >= config.min_speech_share) for share in shares]
-        self.background_masks = [torch.from_numpy(share <= config.background_speech_share) for share in shares]
+        self.speech_masks = [clip.speech_windows(front_end, config.train_step_frames, config.min_speech_share)
+                             for clip in positives]
+        self.backgrounds = backgrounds(positives, front_end, config.background_margin)
 
     def signal_windows(self, signals: list[np.ndarray], step_frames: int) -> list[torch.Tensor]:
         return signals_windows(signals, self.front_end, step_frames, self.device)
@@ -88,7 +88,7 @@ class WindowSampler:
 
     def negative_makers(self) -> list[SignalMaker]:
         rate = self.front_end.sample_rate
-        makers = [partial(self.chain, clip.samples) for clip in self.negatives]
+        makers = [partial(self.chain, samples) for samples in [c.samples for c in self.negatives] + self.backgrounds]
         seconds = self.config.non_speech_ratio * sum(len(c.samples) for c in self.negatives) / rate
         makers += [partial(non_speech, self.config.non_speech_samples(rate), rate)] * int(
             seconds / self.config.non_speech_seconds)
@@ -106,10 +106,7 @@ class WindowSampler:
         chained = self.signal_windows(draw_signals([partial(self.chain, clip.samples) for clip in self.positives],
                                                    rng), step)
         speech = [windows[mask.to(windows.device)] for windows, mask in zip(chained, self.speech_masks, strict=True)]
-        background = [windows[mask.to(windows.device)]
-                      for windows, mask in zip(chained, self.background_masks, strict=True)]
-        negatives = self.windows(draw_signals(self.negative_makers(), rng), step)
-        return self.joined(speech), self.joined([negatives, *background])
+        return self.joined(speech), self.windows(draw_signals(self.negative_makers(), rng), step)
 
 
 # The base encoder that ships with speakerspot (made by models/make_base.py): in a checkout (or an

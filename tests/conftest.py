@@ -14,8 +14,10 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).parent))
 
 import speakerspot
+from speakerspot.augment import music_bed, rms
 from speakerspot.clips import labeled_folders
 from speakerspot.config import TrainingConfig
+from speakerspot.speech_activity import VAD_SAMPLE_RATE
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEECH = FIXTURES / "speech"
@@ -77,6 +79,18 @@ def model_file(reference_model, tmp_path_factory) -> Path:
 def freshly_trained_model(training_clips) -> speakerspot.SpeakerModel:
     positives, negatives = training_clips
     return speakerspot.train(positives, negatives, config=DEFAULT_TRAINING, name="fixture")
+
+
+def programme_clip() -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """A clip as a user cuts it from a programme: silence, words, a music bed alone, words, silence."""
+    first, rate = read_clip(SPEECH / "train" / "rms" / "00.ogg")
+    second, _ = read_clip(SPEECH / "train" / "rms" / "01.ogg")
+    assert rate == VAD_SAMPLE_RATE
+    rng = np.random.default_rng(0)
+    bed = music_bed(int(2.5 * rate), rate, rng) * rms(first) * 10 ** (-18 / 20)
+    pieces = [np.zeros(rate, np.float32), first, bed, second, np.zeros(rate, np.float32)]
+    starts = np.cumsum([0] + [len(p) for p in pieces]) / rate
+    return np.concatenate(pieces).astype(np.float32), [(starts[1], starts[2]), (starts[3], starts[4])]
 
 
 def held_out_programme(seed: int = 3) -> tuple[np.ndarray, list[tuple[float, float]]]:

@@ -6,26 +6,14 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import SPEECH, read_clip
+from conftest import SPEECH, programme_clip, read_clip
 
-from speakerspot.augment import music_bed, rms
-from speakerspot.clips import Clip
+from speakerspot.augment import rms
+from speakerspot.clips import Clip, backgrounds
 from speakerspot.features import FrontEnd
 from speakerspot.speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans
 
 FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
-
-
-def programme_clip() -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """A clip as a user cuts it from a programme: silence, words, a music bed alone, words, silence."""
-    first, rate = read_clip(SPEECH / "train" / "rms" / "00.ogg")
-    second, _ = read_clip(SPEECH / "train" / "rms" / "01.ogg")
-    assert rate == VAD_SAMPLE_RATE
-    rng = np.random.default_rng(0)
-    bed = music_bed(int(2.5 * rate), rate, rng) * rms(first) * 10 ** (-18 / 20)
-    pieces = [np.zeros(rate, np.float32), first, bed, second, np.zeros(rate, np.float32)]
-    starts = np.cumsum([0] + [len(p) for p in pieces]) / rate
-    return np.concatenate(pieces).astype(np.float32), [(starts[1], starts[2]), (starts[3], starts[4])]
 
 
 def frame_times(count: int) -> np.ndarray:
@@ -85,3 +73,31 @@ def test_finding_speech_leaves_torch_on_every_core_it_had():
               "print(torch.get_num_threads())\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "3"
+
+
+def test_a_clips_background_is_its_sound_away_from_the_speech_found_in_it():
+    samples, words = programme_clip()
+    rate = VAD_SAMPLE_RATE
+    clip = Clip(path=None, samples=samples, speech=speech_frames([samples])[0])
+    background = clip.background(rate, margin_seconds=0.25)
+    # The silence before, the music bed between the words and the silence after, less the margins
+    # (and the TTS utterances' own silences, which the detector rightly leaves to the background).
+    pauses = len(samples) / rate - sum(end - start for start, end in words)
+    assert pauses - 4 * 0.25 - 0.6 < len(background) / rate <= pauses + 0.6
+    assert speech_frames([background])[0].mean() < 0.1  # no word of the target in it
+    assert rms(background) > 0.3 * rms(samples[int(words[0][1] * rate):int(words[1][0] * rate)])  # the bed is
+    assert len(Clip(path=None, samples=samples).background(rate, 0.25)) == 0  # speech not known: none
+
+
+def test_a_background_joins_the_stretches_away_from_speech_faded_and_only_long_ones_count():
+    frames = np.zeros(200, bool)
+    frames[50:100] = True  # speech from 1.6 s to 3.2 s of 6.4 s
+    rate = VAD_SAMPLE_RATE
+    clip = Clip(path=None, samples=np.ones(int(6.4 * rate), np.float32), speech=frames)
+    background = clip.background(rate, margin_seconds=0.25)
+    assert len(background) == round((1.6 - 0.25) * rate) + round((6.4 - 3.2 - 0.25) * rate)
+    join = round((1.6 - 0.25) * rate)
+    assert background[join - 1] < 0.01 and background[join] == 0.0 and background[len(background) // 2] == 1.0
+    front_end = FrontEnd(sample_rate=rate)
+    assert [len(b) for b in backgrounds([clip], front_end, 0.25)] == [len(background)]
+    assert backgrounds([clip], front_end, 2.0) == []  # what is left is shorter than a window

@@ -8,18 +8,19 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from conftest import SPEECH
+from conftest import SPEECH, programme_clip, read_clip
 
 import speakerspot
 from speakerspot.augment import mask_spectra
 from speakerspot.calibration import collapsed, covering_piece, decision_levels, separated, span_overlaps
-from speakerspot.clips import find_clips, labeled_folders
+from speakerspot.clips import Clip, find_clips, labeled_folders
 from speakerspot.config import TrainingConfig
 from speakerspot.encoder import SpeakerEncoder
 from speakerspot.errors import TrainingDataError
 from speakerspot.features import FrontEnd, clip_windows
 from speakerspot.model import embed_windows
-from speakerspot.training import base_path
+from speakerspot.speech_activity import VAD_SAMPLE_RATE, speech_frames
+from speakerspot.training import WindowSampler, base_path
 
 # A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32, collapsed_spread=0.0,
@@ -111,6 +112,21 @@ def test_covering_piece_names_the_span_under_most_of_each_window():
     overlaps = span_overlaps(centres, 2.0, spans)
     np.testing.assert_allclose(overlaps, [[2.0, 0.8, 0.0, 0.0], [0.0, 0.7, 2.0, 0.0]])  # seconds inside each span
     assert covering_piece(overlaps, np.array([10, 11])).tolist() == [10, 10, 11, -1]
+
+
+def test_a_target_clips_sound_away_from_its_speech_trains_as_another_sound():
+    samples, _ = programme_clip()  # silence, words, a music bed alone, words, silence
+    front_end = FrontEnd(sample_rate=VAD_SAMPLE_RATE)
+    target = Clip(path=None, samples=samples, speech=speech_frames([samples])[0])
+    other = Clip(path=None, samples=read_clip(SPEECH / "train" / "slt" / "00.ogg")[0])
+    config = TrainingConfig(non_speech_ratio=0.0, speed_shifted_negatives=False)  # negatives: the clips alone
+    sampler = WindowSampler([target], [other], front_end, config, "cpu", np.random.default_rng(0))
+    background = target.background(front_end.sample_rate, config.background_margin)
+    assert len(sampler.backgrounds) == 1 and np.array_equal(sampler.backgrounds[0], background)
+    positives, negatives = sampler.epoch(np.random.default_rng(1))
+    step = config.train_step_frames
+    assert len(positives) == int(target.speech_windows(front_end, step, config.min_speech_share).sum())
+    assert len(negatives) == sum(len(clip_windows(s, front_end, step)) for s in (other.samples, background))
 
 
 def test_labeled_folder_splits_target_from_the_rest():
