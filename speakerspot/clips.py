@@ -14,7 +14,7 @@ from .audio import load_audio, media_files
 from .config import TrainingConfig
 from .errors import MediaError, TrainingDataError
 from .features import FrontEnd
-from .speech_activity import VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans
+from .speech_activity import VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans, true_runs
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,8 @@ class Clip:
         for start, end in self.speech_spans():
             away[max(0, round((start - margin_seconds) * sample_rate)):round((end + margin_seconds) * sample_rate)] = (
                 False)
-        edges = np.flatnonzero(np.diff(np.concatenate([[False], away, [False]]).astype(np.int8))).reshape(-1, 2)
         fade = round(BACKGROUND_FADE_SECONDS * sample_rate)
-        pieces = [faded(self.samples[start:end], fade) for start, end in edges if end - start > 2 * fade]
+        pieces = [faded(self.samples[start:end], fade) for start, end in true_runs(away) if end - start > 2 * fade]
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 

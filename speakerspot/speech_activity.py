@@ -78,8 +78,12 @@ def speech_share(frames: np.ndarray, starts: np.ndarray, seconds: float) -> np.n
     return (cumulative[last] - cumulative[first]) / np.maximum(last - first, 1)
 
 
+def true_runs(mask: np.ndarray) -> np.ndarray:
+    """The runs of True in a boolean `mask`, as (start, end) index pairs (end exclusive): (runs, 2)."""
+    return np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8))).reshape(-1, 2)
+
+
 def speech_spans(frames: np.ndarray) -> list[tuple[float, float]]:
     """The runs of speech frames of `speech_frames`, as (start, end) seconds from the clip's start."""
     frame_seconds = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
-    edges = np.flatnonzero(np.diff(np.concatenate([[False], frames, [False]]).astype(np.int8)))
-    return [(float(start * frame_seconds), float(end * frame_seconds)) for start, end in edges.reshape(-1, 2)]
+    return [(float(start * frame_seconds), float(end * frame_seconds)) for start, end in true_runs(frames)]

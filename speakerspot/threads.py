@@ -53,11 +53,10 @@ def made_on_a_thread(items: Generator[Item, None, None], ahead: int = 2) -> Iter
         return False
 
     def make() -> None:
-        if stopped.is_set():  # the caller stopped while this thread was starting: nothing to make
-            items.close()
-            return
         try:
             with contextlib.closing(items):
+                if stopped.is_set():  # the caller stopped while this thread was starting: nothing to make
+                    return
                 for item in items:
                     if not hand_on("item", item):
                         return
