@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 
 # Names load on first use, so that `speakerspot --help` and `speakerspot info` do not import torch.
 _EXPORTS = {
-    "FrontEnd": "features", "MediaError": "errors", "ModelFileError": "errors", "OutputError": "errors",
+    "DeviceError": "errors", "FrontEnd": "features", "MediaError": "errors", "ModelFileError": "errors",
+    "OutputError": "errors",
     "ScanOptions": "config", "ScanResult": "segments", "Segment": "segments", "SpeakerModel": "model",
     "SpeakerspotError": "errors",
     "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training", "load_model": "model",

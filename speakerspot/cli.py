@@ -21,7 +21,7 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0  success
   1  other error
-  2  bad command line (unknown option, missing argument)
+  2  bad command line (unknown option, missing argument, a --device this machine lacks)
   3  a recording or clip cannot be read or has no usable audio
   4  a model file is missing, damaged or of an unsupported version
   5  the training clips cannot make a model

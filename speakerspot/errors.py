@@ -21,6 +21,12 @@ class SpeakerspotError(Exception):
         return self.__class__, (self.path, self.problem)
 
 
+class DeviceError(SpeakerspotError):
+    """A torch device this machine does not have, or a name that is not a device: a wrong option value."""
+
+    exit_code = 2
+
+
 class MediaError(SpeakerspotError):
     """A recording or clip that cannot be opened or decoded, or holds no usable audio."""
 

@@ -15,7 +15,7 @@ import torch
 
 from . import __version__
 from .encoder import EncoderConfig, SpeakerEncoder
-from .errors import ModelFileError
+from .errors import DeviceError, ModelFileError
 from .features import FrontEnd
 from .files import atomic_write
 from .memory_bank import TOP_K, top_k_mean_scores
@@ -63,6 +63,7 @@ class SpeakerModel:
         return self.memory_bank.device
 
     def to(self, device: str | torch.device) -> SpeakerModel:
+        device = torch_device(device)
         self.encoder.to(device)
         self.memory_bank = self.memory_bank.to(device)
         if self.others is not None:
@@ -116,6 +117,25 @@ class SpeakerModel:
         with atomic_write(path, "wb") as file:
             torch.save(checkpoint, file)
         return path
+
+
+def torch_device(name: str | torch.device) -> torch.device:
+    """The torch device `name` names ("cpu", "cuda", "cuda:1", "mps"), if this machine has it: else a
+    `DeviceError` saying so, where torch would fail deep inside with an assertion."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise DeviceError(None, f"{str(name)!r} is not a torch device (cpu, cuda, cuda:1, mps …)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "is built for the CPU only" if torch.version.cuda is None else "finds no CUDA GPU"
+            raise DeviceError(None, f"device {str(name)!r}: no CUDA device here (torch {torch.__version__} {why})")
+        if (device.index or 0) >= torch.cuda.device_count():
+            raise DeviceError(None, f"device {str(name)!r}: no CUDA device {device.index} here "
+                                    f"({torch.cuda.device_count()} found)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(None, f"device {str(name)!r}: no Apple GPU (MPS) here")
+    return device
 
 
 def load_model(path: str | Path, device: str = "cpu") -> SpeakerModel:

@@ -25,7 +25,7 @@ from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
 from .features import FrontEnd, clip_windows, signals_windows
 from .memory_bank import enroll as enroll_embeddings
-from .model import SpeakerModel, embed_windows, load_model
+from .model import SpeakerModel, embed_windows, load_model, torch_device
 from .speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     `require_separation`), a `TrainingDataError` says so and no model is returned.
     """
     started = time.monotonic()
+    torch_device(device)  # a device this machine lacks is said now, not after the clips are read
     positive_paths, negative_paths = [Path(p) for p in positives], [Path(p) for p in negatives]
     for path in set(positive_paths) & set(negative_paths):
         raise TrainingDataError(path, "is given both as a positive and as a negative clip")

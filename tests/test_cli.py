@@ -109,6 +109,11 @@ CASES = [
     (["train", "--pos", SLT, "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
     (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such folder"),
     (["train", "{d}", "-o", "{d}/m.pt"], 2, "needs --target"),
+    # A device this machine lacks (cuda:99: none has a 100th GPU), or a name torch does not know.
+    (["scan", SAMPLE, "-m", "{m}", "--device", "cuda:99"], 2, "device 'cuda:99': no CUDA device"),
+    (["scan", SAMPLE, "-m", "{m}", "--device", "gpu"], 2, "'gpu' is not a torch device"),
+    (["eval", SAMPLE, "-m", "{m}", "--truth", TRUTH, "--device", "cuda:99"], 2, "no CUDA device"),
+    (["train", "--pos", SLT, "--neg", "{d}/short", "-o", "{d}/m.pt", "--device", "cuda:99"], 2, "no CUDA device"),
     # Said before training starts (training these clips would fail, exit 5), not after it.
     (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/nodir/m.pt"], 6, "nodir does not exist"),
 ]
