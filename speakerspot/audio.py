@@ -73,12 +73,17 @@ def media_files(path: str | Path, patterns: tuple[str, ...] = ()) -> list[Path]:
     """`path` itself if it is a file; else the media files under it, recursively, in a stable order.
 
     Media files are those with a known extension, or matching one of the glob `patterns` if given.
+    Hidden files and folders (names starting with ".") are passed over: a folder copied from a Mac
+    holds a "._clip.wav" of metadata beside each "clip.wav", which no decoder reads, and an
+    interrupted write leaves a hidden temporary (see `files.atomic_write`).
     """
     path = Path(path)
     if path.is_file():
         return [path]
 
     def wanted(candidate: Path) -> bool:
+        if any(part.startswith(".") for part in candidate.relative_to(path).parts):
+            return False
         if patterns:
             return any(candidate.match(pattern) for pattern in patterns)
         return candidate.suffix.lower() in MEDIA_EXTENSIONS

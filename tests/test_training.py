@@ -176,6 +176,18 @@ def test_bad_training_data_is_named(tmp_path):
     assert find_clips(empty) == []
 
 
+def test_hidden_files_in_a_clip_folder_are_passed_over(tmp_path):
+    # A folder copied from a Mac: beside each clip a "._" file of its metadata, with the same extension.
+    clip = SPEECH / "train" / "rms" / sorted(p.name for p in (SPEECH / "train" / "rms").iterdir())[0]
+    (tmp_path / "2026").mkdir()
+    (tmp_path / "2026" / clip.name).write_bytes(clip.read_bytes())
+    (tmp_path / "2026" / f"._{clip.name}").write_bytes(b"\x00\x05\x16\x07Mac OS X        " + bytes(4000))
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / clip.name).write_bytes(clip.read_bytes())
+    assert find_clips(tmp_path) == [tmp_path / "2026" / clip.name]
+    assert find_clips(tmp_path / "2026" / f"._{clip.name}") == [tmp_path / "2026" / f"._{clip.name}"]  # named: taken
+
+
 def test_an_encoder_that_collapses_twice_is_not_returned_and_says_so(caplog):
     # A learning rate a hundred times the recipe's, the hardest negatives from the first step: every
     # window ends up embedded alike (seen: spread 0.000, held-back scores all near 0).
