@@ -61,13 +61,17 @@ class BatchSummary:
         return self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
+STANDARD_INPUT = Path("/dev/stdin")
+
+
 def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ()) -> list[Recording]:
     """Files as given, and media files found recursively under folders, in a stable order, each once.
 
     A path that does not exist is kept, so that scanning it reports it like any other failure.
+    "-" is the standard input (a capture piped in), read as a pipe is.
     """
     recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
-    for given in map(Path, paths):
+    for given in (STANDARD_INPUT if str(path) == "-" else Path(path) for path in paths):
         found = [Recording(p, given) for p in media_files(given, patterns)] if given.is_dir() else [
             Recording(given, given)]
         for recording in found:

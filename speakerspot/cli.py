@@ -226,6 +226,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       speakerspot scan news.ts -m models/anna.pt --format json --windows -o news.json
       speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
+      cat capture.ts | speakerspot scan - -m models/anna.pt     (- is the standard input)
     """
     from .audio import DEFAULT_SAMPLE_RATE
     from .batch import find_recordings, scan_batch

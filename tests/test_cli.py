@@ -191,6 +191,15 @@ def test_a_recording_piped_through_a_fifo_scans_as_the_file_does(model_file, tmp
     assert piped.stdout == direct.stdout and direct.stdout.count(b"\n") >= 1
 
 
+def test_a_recording_on_the_standard_input_scans_as_the_file_does(model_file):
+    recording = FIXTURES / "sample.ts"
+    command = [sys.executable, "-m", "speakerspot", "scan", "-m", str(model_file), "-q"]
+    piped = subprocess.run([*command, "-"], input=recording.read_bytes(), capture_output=True, timeout=120)
+    direct = subprocess.run([*command, str(recording)], capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == direct.stdout and piped.stdout.count(b"\n") >= 4
+
+
 def test_ctrl_c_during_a_scan_leaves_no_output_file(model_file, tmp_path):
     from media import EndlessRecording
 
