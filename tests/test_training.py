@@ -129,6 +129,26 @@ def test_a_target_clips_sound_away_from_its_speech_trains_as_another_sound():
     assert len(negatives) == sum(len(clip_windows(s, front_end, step)) for s in (other.samples, background))
 
 
+def test_an_epoch_renders_at_most_its_budget_of_negatives_drawn_afresh_and_all_of_them_under_it():
+    front_end = FrontEnd(sample_rate=16000)
+    clips = [Clip(path=None, samples=read_clip(path)[0]) for path in find_clips(SPEECH / "train" / "slt")]
+    seconds = [len(clip.samples) / front_end.sample_rate for clip in clips]
+    budget = sum(seconds) / 3
+    sampler = WindowSampler(clips[:1], clips, front_end, TrainingConfig(negative_seconds_per_epoch=budget), "cpu",
+                            np.random.default_rng(0))
+    rng = np.random.default_rng(1)
+    draws = [sampler.epoch_negatives(rng) for _ in range(4)]
+    for drawn in draws:
+        assert 0 < sum(len(clip.samples) for clip in drawn) / front_end.sample_rate <= budget
+        assert len(drawn) < len(clips) and all(any(clip is c for c in clips) for clip in drawn)
+    assert len({tuple(id(clip) for clip in drawn) for drawn in draws}) > 1  # another draw each epoch
+    whole = WindowSampler(clips[:1], clips, front_end, TrainingConfig(negative_seconds_per_epoch=sum(seconds) + 1),
+                          "cpu", np.random.default_rng(0))
+    untouched = np.random.default_rng(1)
+    assert whole.epoch_negatives(untouched) is clips
+    assert untouched.random() == np.random.default_rng(1).random()  # under the budget, nothing is drawn
+
+
 def test_labeled_folder_splits_target_from_the_rest():
     positives, negatives = labeled_folders(SPEECH / "train", "rms")
     assert len(positives) == 10 and all(p.parent.name == "rms" for p in positives)
