@@ -55,8 +55,9 @@ class TrainingConfig:
     semi_hard_epochs: int = 16  # first epochs mine semi-hard negatives (see `hardest_negatives`), then the hardest
     train_step_frames: int = 4  # window step inside training clips (denser than scanning)
     validation_fraction: float = 0.2
-    # An epoch renders at most this many seconds of negative clips, drawn afresh each epoch (see
-    # `WindowSampler.epoch_negatives`); every one of them is among the others and held back alike.
+    # An epoch renders at most this many seconds of target and of negative clips, drawn afresh each epoch
+    # (see `training.draw_for_epoch`); every clip is in the memory bank or among the others, and held back alike.
+    positive_seconds_per_epoch: float = 300.0
     negative_seconds_per_epoch: float = 600.0
     non_speech_ratio: float = 0.5  # seconds of synthetic non-speech per second of an epoch's negative clips
     non_speech_seconds: float = 4.0  # the length of each synthetic non-speech piece

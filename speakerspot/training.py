@@ -86,31 +86,18 @@ class WindowSampler:
             return torch.zeros(0, self.front_end.n_mels, self.front_end.window_frames, device=self.device)
         return torch.cat(pieces)
 
-    def negative_makers(self, rng: np.random.Generator) -> list[SignalMaker]:
+    def negative_makers(self, positives: list[Clip], rng: np.random.Generator) -> list[SignalMaker]:
+        """What makes an epoch's negative signals, with the epoch's `positives` sped up or slowed down."""
         rate = self.front_end.sample_rate
-        negatives = self.epoch_negatives(rng)
+        negatives = [self.negatives[i] for i in draw_for_epoch(self.negatives, self.config.negative_seconds_per_epoch,
+                                                                rate, rng)]
         makers = [partial(self.chain, samples) for samples in [c.samples for c in negatives] + self.backgrounds]
         seconds = self.config.non_speech_ratio * sum(len(c.samples) for c in negatives) / rate
         makers += [partial(non_speech, self.config.non_speech_samples(rate), rate)] * int(
             seconds / self.config.non_speech_seconds)
         if self.config.speed_shifted_negatives:
-            makers += [partial(self.speed_shifted, clip.samples) for clip in self.positives]
+            makers += [partial(self.speed_shifted, clip.samples) for clip in positives]
         return makers
-
-    def epoch_negatives(self, rng: np.random.Generator) -> list[Clip]:
-        """The negative clips an epoch renders: all of them, or, where they are longer than
-        `config.negative_seconds_per_epoch`, clips drawn at random up to that length (another draw
-        each epoch). An epoch's rendering, mining and windows grow with its negatives: 34 minutes of
-        them trained in 177 s at a peak of 2.3 GB, where 8 minutes take about 100 s (BENCHMARKS.md,
-        2026-12-04, tenth session); the steps draw some 7,700 candidates an epoch, which 10 minutes
-        give."""
-        budget = self.config.negative_seconds_per_epoch * self.front_end.sample_rate
-        if sum(len(clip.samples) for clip in self.negatives) <= budget:
-            return self.negatives
-        order = rng.permutation(len(self.negatives))
-        lengths = np.cumsum([len(self.negatives[i].samples) for i in order])
-        count = max(1, int(np.searchsorted(lengths, budget, side="right")))
-        return [self.negatives[i] for i in sorted(order[:count])]
 
     def speed_shifted(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         factor = rng.choice([-1, 1]) * rng.uniform(*self.config.speed_shift) + 1
@@ -119,10 +106,28 @@ class WindowSampler:
     def epoch(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(positive windows, negative windows) for one epoch."""
         step = self.config.train_step_frames
-        chained = self.signal_windows(draw_signals([partial(self.chain, clip.samples) for clip in self.positives],
-                                                   rng), step)
-        speech = [windows[mask.to(windows.device)] for windows, mask in zip(chained, self.speech_masks, strict=True)]
-        return self.joined(speech), self.windows(draw_signals(self.negative_makers(rng), rng), step)
+        chosen = draw_for_epoch(self.positives, self.config.positive_seconds_per_epoch, self.front_end.sample_rate, rng)
+        positives = [self.positives[i] for i in chosen]
+        signals = draw_signals([partial(self.chain, clip.samples) for clip in positives], rng)
+        chained = self.signal_windows(signals, step)
+        speech = [windows[self.speech_masks[i].to(windows.device)] for windows, i in zip(chained, chosen, strict=True)]
+        return self.joined(speech), self.windows(draw_signals(self.negative_makers(positives, rng), rng), step)
+
+
+def draw_for_epoch(clips: list[Clip], seconds: float, sample_rate: int, rng: np.random.Generator) -> list[int]:
+    """Which of `clips` an epoch renders: all of them, or, where they last longer than `seconds`, clips
+    drawn at random up to that length (another draw each epoch; nothing is drawn from `rng` under it).
+
+    An epoch's rendering, mining and windows grow with its clips, while its steps draw some 7,700
+    candidate negatives and 1,900 target windows. 34 minutes of negatives trained in 179 s at a peak of
+    2.3 GB, 20 minutes of positives in 186 s at 2.3 GB, where the dev set's 4 and 8 take about 100 s
+    (BENCHMARKS.md, 2026-12-04, tenth session)."""
+    if sum(len(clip.samples) for clip in clips) <= seconds * sample_rate:
+        return list(range(len(clips)))
+    order = rng.permutation(len(clips))
+    lengths = np.cumsum([len(clips[i].samples) for i in order])
+    count = max(1, int(np.searchsorted(lengths, seconds * sample_rate, side="right")))
+    return sorted(order[:count].tolist())
 
 
 # The base encoder that ships with speakerspot (made by models/make_base.py): in a checkout (or an

@@ -20,7 +20,7 @@ from speakerspot.errors import TrainingDataError
 from speakerspot.features import FrontEnd, clip_windows
 from speakerspot.model import embed_windows
 from speakerspot.speech_activity import VAD_SAMPLE_RATE, speech_frames
-from speakerspot.training import WindowSampler, base_path
+from speakerspot.training import WindowSampler, base_path, draw_for_epoch
 
 # A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32, collapsed_spread=0.0,
@@ -129,24 +129,28 @@ def test_a_target_clips_sound_away_from_its_speech_trains_as_another_sound():
     assert len(negatives) == sum(len(clip_windows(s, front_end, step)) for s in (other.samples, background))
 
 
-def test_an_epoch_renders_at_most_its_budget_of_negatives_drawn_afresh_and_all_of_them_under_it():
-    front_end = FrontEnd(sample_rate=16000)
+def test_an_epoch_renders_at_most_its_budget_of_clips_drawn_afresh_and_all_of_them_under_it():
+    rate = 16000
     clips = [Clip(path=None, samples=read_clip(path)[0]) for path in find_clips(SPEECH / "train" / "slt")]
-    seconds = [len(clip.samples) / front_end.sample_rate for clip in clips]
-    budget = sum(seconds) / 3
-    sampler = WindowSampler(clips[:1], clips, front_end, TrainingConfig(negative_seconds_per_epoch=budget), "cpu",
-                            np.random.default_rng(0))
+    total = sum(len(clip.samples) for clip in clips) / rate
     rng = np.random.default_rng(1)
-    draws = [sampler.epoch_negatives(rng) for _ in range(4)]
+    draws = [draw_for_epoch(clips, total / 3, rate, rng) for _ in range(4)]
     for drawn in draws:
-        assert 0 < sum(len(clip.samples) for clip in drawn) / front_end.sample_rate <= budget
-        assert len(drawn) < len(clips) and all(any(clip is c for c in clips) for clip in drawn)
-    assert len({tuple(id(clip) for clip in drawn) for drawn in draws}) > 1  # another draw each epoch
-    whole = WindowSampler(clips[:1], clips, front_end, TrainingConfig(negative_seconds_per_epoch=sum(seconds) + 1),
-                          "cpu", np.random.default_rng(0))
+        assert 0 < sum(len(clips[i].samples) for i in drawn) / rate <= total / 3 and drawn == sorted(set(drawn))
+    assert len({tuple(drawn) for drawn in draws}) > 1  # another draw each epoch
     untouched = np.random.default_rng(1)
-    assert whole.epoch_negatives(untouched) is clips
+    assert draw_for_epoch(clips, total + 1, rate, untouched) == list(range(len(clips)))
     assert untouched.random() == np.random.default_rng(1).random()  # under the budget, nothing is drawn
+    # The sampler's positives and their sped-up copies among the negatives come from the same draw.
+    front_end = FrontEnd(sample_rate=rate)
+    config = TrainingConfig(positive_seconds_per_epoch=total / 3, non_speech_ratio=0.0)
+    sampler = WindowSampler(clips, clips[:1], front_end, config, "cpu", np.random.default_rng(0))
+    positives, _ = sampler.epoch(np.random.default_rng(2))
+    chosen = draw_for_epoch(clips, total / 3, rate, np.random.default_rng(2))
+    step = config.train_step_frames
+    assert len(positives) == sum(len(clip_windows(clips[i].samples, front_end, step)) for i in chosen)
+    makers = sampler.negative_makers([clips[i] for i in chosen], np.random.default_rng(3))
+    assert len(makers) == 1 + len(chosen)  # the one negative clip, and the epoch's positives sped up or slowed down
 
 
 def test_labeled_folder_splits_target_from_the_rest():
