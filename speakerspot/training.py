@@ -72,7 +72,9 @@ class WindowSampler:
         self.chain = BroadcastChain(front_end.sample_rate, rng, tuple(clip.samples for clip in negatives), config.chain)
         self.speech_masks = [clip.speech_windows(front_end, config.train_step_frames, config.min_speech_share)
                              for clip in positives]
-        self.backgrounds = backgrounds(positives, front_end, config.background_margin)
+        # Each positive clip's background (see `Clip.background`; none where shorter than a window), and all of them.
+        self.backgrounds_of = [backgrounds([clip], front_end, config.background_margin) for clip in positives]
+        self.backgrounds = [background for found in self.backgrounds_of for background in found]
 
     def signal_windows(self, signals: list[np.ndarray], step_frames: int) -> list[torch.Tensor]:
         return signals_windows(signals, self.front_end, step_frames, self.device)
@@ -86,17 +88,19 @@ class WindowSampler:
             return torch.zeros(0, self.front_end.n_mels, self.front_end.window_frames, device=self.device)
         return torch.cat(pieces)
 
-    def negative_makers(self, positives: list[Clip], rng: np.random.Generator) -> list[SignalMaker]:
-        """What makes an epoch's negative signals, with the epoch's `positives` sped up or slowed down."""
+    def negative_makers(self, chosen: list[int], rng: np.random.Generator) -> list[SignalMaker]:
+        """What makes an epoch's negative signals, with the backgrounds of the epoch's positive clips
+        (numbered in `chosen`) and the clips sped up or slowed down."""
         rate = self.front_end.sample_rate
         negatives = [self.negatives[i] for i in draw_for_epoch(self.negatives, self.config.negative_seconds_per_epoch,
                                                                 rate, rng)]
-        makers = [partial(self.chain, samples) for samples in [c.samples for c in negatives] + self.backgrounds]
+        epoch_backgrounds = [background for i in chosen for background in self.backgrounds_of[i]]
+        makers = [partial(self.chain, samples) for samples in [c.samples for c in negatives] + epoch_backgrounds]
         seconds = self.config.non_speech_ratio * sum(len(c.samples) for c in negatives) / rate
         makers += [partial(non_speech, self.config.non_speech_samples(rate), rate)] * int(
             seconds / self.config.non_speech_seconds)
         if self.config.speed_shifted_negatives:
-            makers += [partial(self.speed_shifted, clip.samples) for clip in positives]
+            makers += [partial(self.speed_shifted, self.positives[i].samples) for i in chosen]
         return makers
 
     def speed_shifted(self, samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -107,11 +111,10 @@ class WindowSampler:
         """(positive windows, negative windows) for one epoch."""
         step = self.config.train_step_frames
         chosen = draw_for_epoch(self.positives, self.config.positive_seconds_per_epoch, self.front_end.sample_rate, rng)
-        positives = [self.positives[i] for i in chosen]
-        signals = draw_signals([partial(self.chain, clip.samples) for clip in positives], rng)
+        signals = draw_signals([partial(self.chain, self.positives[i].samples) for i in chosen], rng)
         chained = self.signal_windows(signals, step)
         speech = [windows[self.speech_masks[i].to(windows.device)] for windows, i in zip(chained, chosen, strict=True)]
-        return self.joined(speech), self.windows(draw_signals(self.negative_makers(positives, rng), rng), step)
+        return self.joined(speech), self.windows(draw_signals(self.negative_makers(chosen, rng), rng), step)
 
 
 def draw_for_epoch(clips: list[Clip], seconds: float, sample_rate: int, rng: np.random.Generator) -> list[int]:
