@@ -14,7 +14,7 @@ from .audio import load_audio, media_files
 from .config import TrainingConfig
 from .errors import MediaError, TrainingDataError
 from .features import FrontEnd
-from .speech_activity import VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans, true_runs
+from .speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans, true_runs
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,20 @@ class Clip:
     def speech_spans(self) -> list[tuple[float, float]]:
         """Where the clip holds speech, (start, end) in seconds; all of it when not known."""
         return [(0.0, math.inf)] if self.speech is None else speech_spans(self.speech)
+
+    def pieces(self, sample_rate: int, max_seconds: float) -> list[Clip]:
+        """The clip cut into equal pieces of at most `max_seconds` (itself if no longer), at the edges
+        of the speech detector's frames, each piece with its share of `speech`."""
+        count = math.ceil(len(self.samples) / (max_seconds * sample_rate))
+        if count <= 1:
+            return [self]
+        frame_seconds = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
+        frames = len(self.samples) / sample_rate / frame_seconds
+        edges = [round(frames * i / count) for i in range(count)]
+        starts = [round(edge * frame_seconds * sample_rate) for edge in edges] + [len(self.samples)]
+        speech = [None] * count if self.speech is None else np.split(self.speech, edges[1:])
+        return [Clip(self.path, self.samples[start:end], piece_speech)
+                for start, end, piece_speech in zip(starts[:-1], starts[1:], speech, strict=True)]
 
     def background(self, sample_rate: int, margin_seconds: float) -> np.ndarray:
         """The clip's sound away from its speech (its pauses, lead-in and tail: the room, a noise floor, a
@@ -100,8 +114,12 @@ def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Pat
 
 
 def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False,
-               min_heard_share: float = TrainingConfig.min_heard_speech_share) -> list[Clip]:
+               min_heard_share: float = TrainingConfig.min_heard_speech_share,
+               max_seconds: float = TrainingConfig.max_clip_seconds) -> list[Clip]:
     """Decode clips at the front end's rate; with `find_speech`, mark their speech (see `Clip`).
+    Clips longer than `max_seconds` come as pieces of at most that length (see `Clip.pieces`), so
+    that a single long recording of the target can have a piece held back, and an epoch's draw of
+    clips (see `training.draw_for_epoch`) can take part of it.
 
     A clip that cannot be decoded stops training, naming it. Clips shorter than one window or silent
     are left out with one warning that names them: real clip folders hold such clips. Training stops
@@ -143,7 +161,7 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
         raise TrainingDataError(folders, f"no usable {role} clips, all {len(paths)} are {kinds}: {', '.join(skipped)}")
     if skipped:
         log.warning("left out %d of %d %s clips, %s: %s", len(skipped), len(paths), role, kinds, ", ".join(skipped))
-    return clips
+    return [piece for clip in clips for piece in clip.pieces(front_end.sample_rate, max_seconds)]
 
 
 def split_validation(clips: list[Clip], fraction: float, rng: np.random.Generator) -> tuple[list[Clip], list[Clip]]:

@@ -221,8 +221,8 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     for path in set(positive_paths) & set(negative_paths):
         raise TrainingDataError(path, "is given both as a positive and as a negative clip")
     positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0,
-                                min_heard_share=config.min_heard_speech_share)
-    negative_clips = load_clips(negative_paths, front_end, "negative")
+                                min_heard_share=config.min_heard_speech_share, max_seconds=config.max_clip_seconds)
+    negative_clips = load_clips(negative_paths, front_end, "negative", max_seconds=config.max_clip_seconds)
     base = base_path(base)
     base_encoder = None if base is None else load_base(base, front_end, device)
 
@@ -268,7 +268,9 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     rate = front_end.sample_rate
     summary = {
         "speakerspot_version": __version__,
-        "positive_clips": len(positive_clips), "negative_clips": len(negative_clips),
+        # Files, not the pieces long ones were cut into (see `Clip.pieces`).
+        "positive_clips": len({c.path for c in positive_clips}),
+        "negative_clips": len({c.path for c in negative_clips}),
         "positive_seconds": round(sum(len(c.samples) for c in positive_clips) / rate, 1),
         "positive_speech_seconds": round(sum(float(c.speech.sum()) for c in positive_clips if c.speech is not None)
                                          * VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE, 1),

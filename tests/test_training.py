@@ -13,13 +13,13 @@ from conftest import SPEECH, programme_clip, read_clip
 import speakerspot
 from speakerspot.augment import mask_spectra
 from speakerspot.calibration import collapsed, covering_piece, decision_levels, separated, span_overlaps
-from speakerspot.clips import Clip, find_clips, labeled_folders
+from speakerspot.clips import Clip, find_clips, labeled_folders, load_clips
 from speakerspot.config import TrainingConfig
 from speakerspot.encoder import SpeakerEncoder
 from speakerspot.errors import TrainingDataError
 from speakerspot.features import FrontEnd, clip_windows
 from speakerspot.model import embed_windows
-from speakerspot.speech_activity import VAD_SAMPLE_RATE, speech_frames
+from speakerspot.speech_activity import VAD_SAMPLE_RATE, speech_frames, speech_share
 from speakerspot.training import WindowSampler, base_path, draw_for_epoch
 
 # A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
@@ -151,6 +151,27 @@ def test_an_epoch_renders_at_most_its_budget_of_clips_drawn_afresh_and_all_of_th
     assert len(positives) == sum(len(clip_windows(clips[i].samples, front_end, step)) for i in chosen)
     makers = sampler.negative_makers(chosen, np.random.default_rng(3))
     assert len(makers) == 1 + len(chosen)  # the one negative clip, and the epoch's positives sped up or slowed down
+
+
+def test_one_long_recording_of_the_target_comes_in_pieces_and_one_is_held_back(tmp_path):
+    clips = [read_clip(path) for path in find_clips(SPEECH / "train" / "rms")]
+    rate = clips[0][1]
+    long = tmp_path / "speech.wav"  # the target's clips one after the other, a second apart: 52 s
+    soundfile.write(long, np.concatenate([np.concatenate([s, np.zeros(rate, np.float32)]) for s, _ in clips]), rate)
+    front_end = FrontEnd(sample_rate=rate)
+    whole = load_clips([long], front_end, "positive", find_speech=True, max_seconds=3600)[0]
+    pieces = load_clips([long], front_end, "positive", find_speech=True, max_seconds=20)
+    assert len(pieces) == 3 and all(len(p.samples) <= 20 * rate for p in pieces)
+    assert np.array_equal(np.concatenate([p.samples for p in pieces]), whole.samples)
+    assert np.array_equal(np.concatenate([p.speech for p in pieces]), whole.speech)
+    offset = 0.0
+    for piece in pieces:  # each piece's speech marks lie where the whole recording's do, within a frame
+        starts = np.arange(0, len(piece.samples) / rate - 1, 0.25)
+        difference = speech_share(piece.speech, starts, 1.0) - speech_share(whole.speech, offset + starts, 1.0)
+        assert np.abs(difference).max() <= 0.07 and 0.2 < speech_share(piece.speech, starts, 1.0).mean() < 0.95
+        offset += len(piece.samples) / rate
+    model = speakerspot.train([long], find_clips(SPEECH / "train" / "slt"), config=replace(TINY, max_clip_seconds=20))
+    assert model.training_summary["positive_clips"] == 1 and model.training_summary["validation"] is not None
 
 
 def test_labeled_folder_splits_target_from_the_rest():
