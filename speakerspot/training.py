@@ -295,8 +295,11 @@ def training_report(summary: dict) -> str:
     validation, figures = summary["validation"], summary["health"]
     if validation:
         lines.append(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}")
-    healthy = "separate" if figures["separated"] else "do NOT separate"
-    lines.append(f"health: {describe_health(figures)}; the held-back target and others {healthy}"
+    if not validation:
+        healthy = "no clips held back, so whether the target and others separate is not known"
+    else:
+        healthy = "the held-back target and others " + ("separate" if figures["separated"] else "do NOT separate")
+    lines.append(f"health: {describe_health(figures)}; {healthy}"
                  + (f"; trained {summary['attempts']} times (the first collapsed)" if summary["attempts"] > 1 else ""))
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from speakerspot.errors import TrainingDataError
 from speakerspot.features import FrontEnd, clip_windows
 from speakerspot.model import embed_windows
 from speakerspot.speech_activity import VAD_SAMPLE_RATE, speech_frames, speech_share
-from speakerspot.training import WindowSampler, base_path, draw_for_epoch
+from speakerspot.training import WindowSampler, base_path, draw_for_epoch, training_report
 
 # A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32, collapsed_spread=0.0,
@@ -58,6 +58,8 @@ def test_with_too_few_clips_to_hold_back_a_window_counts_when_nearer_the_target_
     assert model.training_summary["validation"] is None
     assert "too few clips to hold some back: the threshold stays at 0.00" in caplog.text
     assert (model.decision.threshold, model.decision.hysteresis) == (0.0, TINY.margin)
+    report = training_report(model.training_summary)
+    assert "held-back clips:" not in report and "no clips held back, so whether" in report
 
 
 def test_levels_resting_on_few_held_back_windows_come_with_a_warning(caplog):
