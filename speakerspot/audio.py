@@ -503,6 +503,9 @@ def load_audio(path: str | Path, sample_rate: int, audio_track: int | None = Non
     return np.concatenate(chunks)
 
 
+STANDARD_INPUT = Path("/dev/stdin")  # what "-" names on the command line
+
+
 def readable_once(path: str | Path) -> bool:
     """True for a pipe or device: what one opening reads is gone for the next, so it is opened once."""
     path = Path(path)

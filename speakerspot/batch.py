@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import media_files, readable_once
+from .audio import STANDARD_INPUT, media_files, readable_once
 from .config import ScanOptions
 from .errors import MediaError, SpeakerspotError
 from .results_index import FileState, ResultsIndex
@@ -59,9 +59,6 @@ class BatchSummary:
     def speed(self) -> float:
         """Audio seconds scanned per wall second (x real time)."""
         return self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
-
-
-STANDARD_INPUT = Path("/dev/stdin")
 
 
 def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ()) -> list[Recording]:

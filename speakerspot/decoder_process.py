@@ -36,6 +36,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .audio import (
+    STANDARD_INPUT,
     AudioChunk,
     DecodedBatch,
     decode_audio,
@@ -75,14 +76,29 @@ def decode_beside(path: str | Path, sample_rate: int, audio_track: int | None, l
                   seconds: float | None) -> Iterator[AudioChunk]:
     """`decode_in_process` where a helper pays (a core to spare, and a recording of `seconds`, as its
     header says, long enough), else `audio.decode_audio` in this process: the same chunks either way."""
-    if not helper_pays(seconds):
+    if not helper_pays(path, seconds):
         return decode_audio(path, sample_rate, audio_track, language)
     return decode_in_process(path, sample_rate, audio_track, language, helper_resamples(seconds))
 
 
-def helper_pays(seconds: float | None) -> bool:
-    """Whether a recording of `seconds` is decoded faster beside this process than in it."""
-    return available_cores() > 1 and (seconds or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
+def helper_pays(path: str | Path, seconds: float | None) -> bool:
+    """Whether a recording of `seconds` is decoded faster beside this process than in it. A pipe's
+    length is not known (its header cannot be probed without eating it); what comes through one is
+    usually a capture, minutes to hours long, so the helper takes a pipe it can open: piped to the
+    command, a 20-minute capture took 1.2x the time of the file, and 3 hours 1.2x (21.9 s against
+    18.4 s; BENCHMARKS.md, 2026-12-04, tenth session)."""
+    if available_cores() < 2:
+        return False
+    if readable_once(path):
+        return opens_in_helper(path)
+    return (seconds or 0) >= MIN_SECONDS_FOR_DECODER_PROCESS
+
+
+def opens_in_helper(path: str | Path) -> bool:
+    """Whether the helper opens the pipe `path` as this process would: a named pipe or a device, or the
+    standard input (which the helper is given), but not another descriptor of this process's own
+    (/dev/fd/N, which bash's `<(...)` gives, is closed in the helper)."""
+    return Path(path) == STANDARD_INPUT or not str(path).startswith(("/dev/fd/", "/proc/"))
 
 
 def helper_resamples(seconds: float | None) -> bool:
@@ -102,14 +118,13 @@ def start_early(path: str | Path, sample_rate: int, audio_track: int | None = No
     into memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES` (9 minutes at 22,050 Hz, the usual
     rate); on a longer one, whose scan the start-up hardly lengthens, only `AHEAD_BYTES`, so that
     memory stays as it was (the 3-hour scan's peak, fifth session: 376 MB, 368-371 MB before; with an
-    early read-ahead of 32 MB, 394 MB). A helper not taken by the time this process exits is stopped."""
-    if readable_once(path):  # read once, by the scan itself
-        return
+    early read-ahead of 32 MB, 394 MB). A pipe's length is not known, and its helper resamples. A
+    helper not taken by the time this process exits is stopped."""
     try:
-        seconds = recording_duration(path)
+        seconds = recording_duration(path)  # None for a pipe: its header cannot be probed without eating it
     except MediaError:  # the scan says what is wrong with it
         return
-    if helper_pays(seconds):
+    if helper_pays(path, seconds):
         with contextlib.suppress(OSError):  # the scan tries again, and says why it cannot
             resamples = helper_resamples(seconds)
             request = helper_request(path, audio_track, language, sample_rate if resamples else None)
@@ -187,7 +202,10 @@ class Helper:
 
     def __init__(self, request: str, ahead_bytes: int):
         # A session of its own: a Ctrl-C at the terminal reaches only the caller, which stops the helper.
-        self.process = subprocess.Popen([sys.executable, "-m", __name__, request], stdin=subprocess.DEVNULL,
+        # The standard input only where the recording is read from it.
+        reads_stdin = Path(json.loads(request)["path"]) == STANDARD_INPUT
+        self.process = subprocess.Popen([sys.executable, "-m", __name__, request],
+                                        stdin=None if reads_stdin else subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, start_new_session=True)
         widen_pipe(self.process.stdout)
         self.messages = MessageReader(self.process.stdout, ahead_bytes)

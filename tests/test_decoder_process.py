@@ -208,3 +208,18 @@ def test_a_scan_command_leaves_no_helper_it_started_early(model_file, tmp_path):
     again = CliRunner().invoke(cli, command)  # the index has it: the helper started early is not taken
     assert again.exit_code == 0 and again.output
     assert decoder_process.early_helpers == {}
+
+
+def test_a_pipe_is_decoded_by_the_helper_where_the_helper_can_open_it(tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    fifo = tmp_path / "capture.ts"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(decoder_process, "available_cores", lambda: 2)
+    assert decoder_process.helper_pays(fifo, None)  # a capture's length is not known: usually long
+    assert decoder_process.opens_in_helper(Path("/dev/stdin"))  # the helper is given the standard input
+    assert not decoder_process.opens_in_helper(Path("/dev/fd/63"))  # bash's <(...): closed in the helper
+    assert not decoder_process.helper_pays(FIXTURES / "sample.ts", 30.0)  # a short file: decoded here
+    monkeypatch.setattr(decoder_process, "available_cores", lambda: 1)
+    assert not decoder_process.helper_pays(fifo, None)
