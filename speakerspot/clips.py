@@ -14,7 +14,7 @@ from .audio import load_audio, media_files
 from .config import TrainingConfig
 from .errors import MediaError, TrainingDataError
 from .features import FrontEnd
-from .speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans, true_runs
+from .speech_activity import VAD_FRAME_SECONDS, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans, true_runs
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,9 @@ class Clip:
         count = math.ceil(len(self.samples) / (max_seconds * sample_rate))
         if count <= 1:
             return [self]
-        frame_seconds = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
-        frames = len(self.samples) / sample_rate / frame_seconds
+        frames = len(self.samples) / sample_rate / VAD_FRAME_SECONDS
         edges = [round(frames * i / count) for i in range(count)]
-        starts = [round(edge * frame_seconds * sample_rate) for edge in edges] + [len(self.samples)]
+        starts = [round(edge * VAD_FRAME_SECONDS * sample_rate) for edge in edges] + [len(self.samples)]
         speech = [None] * count if self.speech is None else np.split(self.speech, edges[1:])
         return [Clip(self.path, self.samples[start:end], piece_speech)
                 for start, end, piece_speech in zip(starts[:-1], starts[1:], speech, strict=True)]

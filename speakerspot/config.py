@@ -58,8 +58,8 @@ class TrainingConfig:
     # An epoch renders at most this many seconds of target and of negative clips, drawn afresh each epoch
     # (see `training.draw_for_epoch`); every clip is in the memory bank or among the others, and held back alike.
     positive_seconds_per_epoch: float = 300.0
-    max_clip_seconds: float = 30.0  # longer clips are cut into pieces no longer (see `Clip.pieces`)
     negative_seconds_per_epoch: float = 600.0
+    max_clip_seconds: float = 30.0  # longer clips are cut into pieces no longer (see `Clip.pieces`)
     non_speech_ratio: float = 0.5  # seconds of synthetic non-speech per second of an epoch's negative clips
     non_speech_seconds: float = 4.0  # the length of each synthetic non-speech piece
     speed_shifted_negatives: bool = True  # the target sped up or slowed down is another voice

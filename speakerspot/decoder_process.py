@@ -74,19 +74,19 @@ log = logging.getLogger(__name__)
 
 def decode_beside(path: str | Path, sample_rate: int, audio_track: int | None, language: str | None,
                   seconds: float | None) -> Iterator[AudioChunk]:
-    """`decode_in_process` where a helper pays (a core to spare, and a recording of `seconds`, as its
-    header says, long enough), else `audio.decode_audio` in this process: the same chunks either way."""
+    """`decode_in_process` where a helper pays (see `helper_pays`), else `audio.decode_audio` in this
+    process: the same chunks either way."""
     if not helper_pays(path, seconds):
         return decode_audio(path, sample_rate, audio_track, language)
     return decode_in_process(path, sample_rate, audio_track, language, helper_resamples(seconds))
 
 
 def helper_pays(path: str | Path, seconds: float | None) -> bool:
-    """Whether a recording of `seconds` is decoded faster beside this process than in it. A pipe's
-    length is not known (its header cannot be probed without eating it); what comes through one is
-    usually a capture, minutes to hours long, so the helper takes a pipe it can open: piped to the
-    command, a 20-minute capture took 1.2x the time of the file, and 3 hours 1.2x (21.9 s against
-    18.4 s; BENCHMARKS.md, 2026-12-04, tenth session)."""
+    """Whether a recording of `seconds` (as its header says) is decoded faster beside this process than
+    in it: with a core to spare, one long enough. A pipe's length is not known (its header cannot be
+    probed without eating it); what comes through one is usually a capture, minutes to hours long, so
+    the helper takes a pipe it can open: piped to the command, a 20-minute capture scanned in 0.75x the
+    time it took decoded here, 3 hours in 0.70x (paired; BENCHMARKS.md, 2026-12-04, tenth session)."""
     if available_cores() < 2:
         return False
     if readable_once(path):

@@ -16,6 +16,7 @@ from .segments import hysteresis_mask
 
 VAD_SAMPLE_RATE = 16000
 VAD_FRAME_SAMPLES = 512  # what the model takes at 16 kHz: 32 ms
+VAD_FRAME_SECONDS = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
 # The clips, joined end to end, are cut into up to BATCH_ROWS stretches run side by side as the rows
 # of one batch: one call of the model on 32 frames costs about what 6 calls on one frame cost
 # (measured on 2 cores). Each stretch is led in by the LEAD_IN_FRAMES before it, so that the
@@ -71,10 +72,9 @@ def speech_share(frames: np.ndarray, starts: np.ndarray, seconds: float) -> np.n
     """The share of each span [start, start + seconds) (starts in seconds) that `speech_frames` marks as speech."""
     if len(frames) == 0:
         return np.zeros(len(starts))
-    frame_seconds = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
     cumulative = np.concatenate([[0], np.cumsum(frames)])
-    first = np.clip(np.floor(starts / frame_seconds).astype(int), 0, len(frames))
-    last = np.clip(np.ceil((starts + seconds) / frame_seconds).astype(int), 0, len(frames))
+    first = np.clip(np.floor(starts / VAD_FRAME_SECONDS).astype(int), 0, len(frames))
+    last = np.clip(np.ceil((starts + seconds) / VAD_FRAME_SECONDS).astype(int), 0, len(frames))
     return (cumulative[last] - cumulative[first]) / np.maximum(last - first, 1)
 
 
@@ -85,5 +85,4 @@ def true_runs(mask: np.ndarray) -> np.ndarray:
 
 def speech_spans(frames: np.ndarray) -> list[tuple[float, float]]:
     """The runs of speech frames of `speech_frames`, as (start, end) seconds from the clip's start."""
-    frame_seconds = VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE
-    return [(float(start * frame_seconds), float(end * frame_seconds)) for start, end in true_runs(frames)]
+    return [(float(start * VAD_FRAME_SECONDS), float(end * VAD_FRAME_SECONDS)) for start, end in true_runs(frames)]

@@ -26,7 +26,7 @@ from .errors import ModelFileError, TrainingDataError
 from .features import FrontEnd, clip_windows, signals_windows
 from .memory_bank import enroll as enroll_embeddings
 from .model import SpeakerModel, embed_windows, load_model, torch_device
-from .speech_activity import VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE
+from .speech_activity import VAD_FRAME_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,13 @@ class WindowSampler:
         self.chain = BroadcastChain(front_end.sample_rate, rng, tuple(clip.samples for clip in negatives), config.chain)
         self.speech_masks = [clip.speech_windows(front_end, config.train_step_frames, config.min_speech_share)
                              for clip in positives]
-        # Each positive clip's background (see `Clip.background`; none where shorter than a window), and all of them.
+        # Each positive clip's background (see `Clip.background`; none where shorter than a window).
         self.backgrounds_of = [backgrounds([clip], front_end, config.background_margin) for clip in positives]
-        self.backgrounds = [background for found in self.backgrounds_of for background in found]
+
+    @property
+    def backgrounds(self) -> list[np.ndarray]:
+        """The backgrounds of all the positive clips."""
+        return [background for found in self.backgrounds_of for background in found]
 
     def signal_windows(self, signals: list[np.ndarray], step_frames: int) -> list[torch.Tensor]:
         return signals_windows(signals, self.front_end, step_frames, self.device)
@@ -273,7 +277,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
         "negative_clips": len({c.path for c in negative_clips}),
         "positive_seconds": round(sum(len(c.samples) for c in positive_clips) / rate, 1),
         "positive_speech_seconds": round(sum(float(c.speech.sum()) for c in positive_clips if c.speech is not None)
-                                         * VAD_FRAME_SAMPLES / VAD_SAMPLE_RATE, 1),
+                                         * VAD_FRAME_SECONDS, 1),
         "negative_seconds": round(sum(len(c.samples) for c in negative_clips) / rate, 1),
         "validation_clips": len(val_pos) + len(val_neg),
         "config": asdict(attempt_config), "base": None if base is None else base_description(base),
@@ -295,10 +299,9 @@ def training_report(summary: dict) -> str:
     validation, figures = summary["validation"], summary["health"]
     if validation:
         lines.append(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}")
-    if not validation:
-        healthy = "no clips held back, so whether the target and others separate is not known"
-    else:
         healthy = "the held-back target and others " + ("separate" if figures["separated"] else "do NOT separate")
+    else:
+        healthy = "no clips held back, so whether the target and others separate is not known"
     lines.append(f"health: {describe_health(figures)}; {healthy}"
                  + (f"; trained {summary['attempts']} times (the first collapsed)" if summary["attempts"] > 1 else ""))
     return "\n".join(lines)
