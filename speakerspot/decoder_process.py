@@ -54,6 +54,7 @@ HEADER = struct.Struct("<cQ")  # message kind, payload length
 READY, BATCH, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"L", b"M", b"X", b"E"
 BATCH_INFO_LENGTH = struct.Struct("<I")  # a batch: the length of its JSON description, the description, its samples
 PIPE_BYTES = 1 << 20  # a few batches (a second of 48 kHz mono float is 192 kB), Linux's default maximum
+HELPER_AHEAD_BYTES = 32 << 20  # what the helper decodes ahead of its pipe (see `WriterThread`)
 # No message is near this long: a longer length is not the helper's (something else wrote to its stdout).
 MAX_MESSAGE_BYTES = 1 << 26
 
@@ -345,7 +346,7 @@ def read_message(stream: BinaryIO | MessageReader) -> tuple[bytes, bytes]:
     return (kind, payload) if len(payload) == length else (b"", b"")
 
 
-def write_message(stream: BinaryIO, kind: bytes, payload: bytes) -> None:
+def write_message(stream: BinaryIO | WriterThread, kind: bytes, payload: bytes) -> None:
     stream.write(HEADER.pack(kind, len(payload)))
     stream.write(payload)
 
@@ -362,17 +363,82 @@ class PipeHandler(logging.Handler):
         write_message(self.stream, LOG, json.dumps(message).encode())
 
 
+class WriterThread:
+    """A stream written on a thread of its own, at most `ahead_bytes` behind its writer.
+
+    The caller imports torch while its helper decodes, and the import holds the GIL for long stretches
+    (loading torch's library, some 0.2 s at once), so the caller's reading thread cannot empty the pipe:
+    written straight to the pipe, the helper waited 0.40-0.47 s of a 20-minute scan's 2 s on it
+    (traced). Decoding on meanwhile, it ends sooner, and so does the scan: with the command's exit
+    without teardown (`cli.main`), 20 minutes in 0.84x the time, paired, same output (BENCHMARKS.md,
+    2026-12-04, eleventh session). A write error (the caller has gone) is raised by the next `write` or
+    `close`."""
+
+    def __init__(self, stream: BinaryIO, ahead_bytes: int):
+        self.stream = stream
+        self.ahead_bytes = ahead_bytes
+        self.pending: collections.deque[bytes] = collections.deque()
+        self.pending_bytes = 0
+        self.closed = False
+        self.error: OSError | None = None
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self.write_pending, name="speakerspot-helper-writer", daemon=True)
+        self.thread.start()
+
+    def write(self, data: bytes) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.pending_bytes < self.ahead_bytes or self.error)
+            if self.error:
+                raise self.error
+            self.pending.append(data)
+            self.pending_bytes += len(data)
+            self.changed.notify_all()
+
+    def write_pending(self) -> None:
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: self.pending or self.closed)
+                if not self.pending:
+                    return
+                data = self.pending[0]
+            try:
+                self.stream.write(data)
+            except OSError as error:
+                with self.changed:
+                    self.error = error
+                    self.changed.notify_all()
+                return
+            with self.changed:
+                self.pending.popleft()
+                self.pending_bytes -= len(data)
+                self.changed.notify_all()
+
+    def close(self) -> None:
+        """Write what is pending, then flush the stream."""
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
+        self.thread.join()
+        if self.error:
+            raise self.error
+        self.stream.flush()
+
+
 def main() -> None:
     """The helper: decode the recording the request names, writing messages to stdout."""
     out = sys.stdout.buffer
     try:
-        serve(json.loads(sys.argv[1]), out)
+        writer = WriterThread(out, HELPER_AHEAD_BYTES)
+        try:
+            serve(json.loads(sys.argv[1]), writer)
+        finally:
+            writer.close()
     except BrokenPipeError:  # the caller has stopped reading (an error, Ctrl-C): there is no one to tell
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())  # so that the flush at exit cannot fail too
         sys.exit(1)
 
 
-def serve(request: dict, out: BinaryIO) -> None:
+def serve(request: dict, out: BinaryIO | WriterThread) -> None:
     logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
     write_message(out, READY, b"")
     try:
@@ -387,7 +453,6 @@ def serve(request: dict, out: BinaryIO) -> None:
         write_message(out, OTHER_ERROR, json.dumps({"error": f"{error.__class__.__name__}: {error}"}).encode())
     else:
         write_message(out, END, b"")
-    out.flush()
 
 
 if __name__ == "__main__":

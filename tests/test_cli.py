@@ -200,6 +200,23 @@ def test_a_recording_on_the_standard_input_scans_as_the_file_does(model_file):
     assert piped.stdout == direct.stdout and piped.stdout.count(b"\n") >= 4
 
 
+@pytest.mark.parametrize(("arguments", "code", "said"), [
+    (["scan", "missing.ts"], 3, "missing.ts: no such file"),
+    (["scan", "--no-such-option"], 2, "No such option"),
+    (["scan", str(FIXTURES / "sample.ts"), "-o", "{tmp}/sample.json", "-f", "json", "-q"], 0, ""),
+])
+def test_the_command_exits_with_its_code_and_leaves_its_output_whole(model_file, tmp_path, arguments, code, said):
+    # The command ends without the interpreter's teardown (see `cli.main`): what it wrote and its exit
+    # code must be those of a full exit.
+    arguments = [a.replace("{tmp}", str(tmp_path)) for a in arguments] + ["-m", str(model_file)]
+    done = subprocess.run([sys.executable, "-m", "speakerspot", *arguments], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == code, done.stderr
+    assert said in done.stderr
+    if code == 0:
+        assert json.loads((tmp_path / "sample.json").read_text())["segments"]
+
+
 def test_ctrl_c_during_a_scan_leaves_no_output_file(model_file, tmp_path):
     from media import EndlessRecording
 

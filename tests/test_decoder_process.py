@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from speakerspot.decoder_process import (
     HEADER,
     READY,
     MessageReader,
+    WriterThread,
     decode_in_process,
     read_message,
     write_message,
@@ -131,6 +133,30 @@ def test_messages_split_across_reads_and_longer_than_the_read_ahead_arrive_whole
     assert [messages.next() for _ in range(4)] == [(BATCH, payload) for payload in payloads] + [(END, b"")]
     assert messages.next() == (b"", b"")  # after the end, as after a helper that died
     messages.stop()
+
+
+def test_the_helpers_writer_thread_writes_everything_in_order_and_says_when_the_caller_has_gone():
+    read_end, write_end = os.pipe()
+    with open(read_end, "rb") as reading, open(write_end, "wb") as writing:
+        writer = WriterThread(writing, ahead_bytes=10)  # less than a message: the writes wait their turn
+        payloads = [bytes([n]) * (1000 * n) for n in range(1, 6)]
+        received = []
+        reader = threading.Thread(target=lambda: received.extend(read_message(reading) for _ in payloads))
+        reader.start()
+        for payload in payloads:
+            write_message(writer, BATCH, payload)
+        writer.close()
+        reader.join(timeout=10)
+        assert received == [(BATCH, payload) for payload in payloads]
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the caller has gone
+    with open(write_end, "wb", buffering=0) as writing:
+        writer = WriterThread(writing, ahead_bytes=1 << 20)
+        with pytest.raises(BrokenPipeError):
+            for _ in range(100):  # queued, or refused once the thread has met the closed pipe
+                write_message(writer, BATCH, b"x" * 1000)
+            writer.close()
 
 
 def test_a_scan_finds_the_same_with_and_without_the_helper(reference_model):
