@@ -91,49 +91,55 @@ LAUNCHER = ("import resource, subprocess, sys\n"
             "sys.exit(code)")
 
 
-def measure(command: list[str]) -> tuple[float, float, float]:
-    """(wall seconds, peak RSS in MB, growth in MB) of one run of `command` as its own process.
+def measure(command: list[str]) -> tuple[float, float, float, float]:
+    """(wall seconds, peak RSS in MB, growth in MB, peak private MB) of one run of `command` as its own process.
 
     The peak is of the process and its helper processes (the scan's decoder) together: their RSS
     summed every 20 ms, or the process's own peak as the kernel counts it, whichever is larger. The
     growth is the highest of those sums in the run's last third less the highest in its middle third
     (the first holds the start-up): a process that grows with the recording shows it there before its
-    peak does (a 3-hour scan grew by 17 MB that way, unseen, until 2026-12-04).
+    peak does (a 3-hour scan grew by 17 MB that way, unseen, until 2026-12-04). The private peak is
+    that of the tree's anonymous memory (RssAnon, sampled alike): what the processes allocate, without
+    the pages of the libraries they map, which RSS counts by the page cache's grain (see `main`).
     """
     started = time.perf_counter()
     launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, *command], stderr=subprocess.PIPE)
-    samples: list[tuple[float, int]] = []  # (seconds since the start, kB)
+    samples: list[tuple[float, int, int]] = []  # (seconds since the start, kB, private kB)
     while launcher.poll() is None:
-        samples.append((time.perf_counter() - started, tree_rss_kb(launcher.pid) - rss_kb(launcher.pid)))
+        resident, private = tree_kb(launcher.pid, "VmRSS:"), tree_kb(launcher.pid, "RssAnon:")
+        launcher_own = status_kb(launcher.pid, "VmRSS:"), status_kb(launcher.pid, "RssAnon:")
+        samples.append((time.perf_counter() - started, resident - launcher_own[0], private - launcher_own[1]))
         time.sleep(0.02)
     wall = time.perf_counter() - started
     errors = launcher.stderr.read().decode()
     if launcher.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {errors[-2000:]}")
-    peak_kb = max((kb for _, kb in samples), default=0)
-    middle = [kb for at, kb in samples if wall / 3 <= at < 2 * wall / 3]
-    last = [kb for at, kb in samples if at >= 2 * wall / 3]
+    peak_kb = max((kb for _, kb, _ in samples), default=0)
+    private_kb = max((kb for _, _, kb in samples), default=0)
+    middle = [kb for at, kb, _ in samples if wall / 3 <= at < 2 * wall / 3]
+    last = [kb for at, kb, _ in samples if at >= 2 * wall / 3]
     growth_kb = max(last) - max(middle) if middle and last else 0
-    return wall, max(peak_kb, int(errors.split()[-1])) / 1024, growth_kb / 1024
+    return wall, max(peak_kb, int(errors.split()[-1])) / 1024, growth_kb / 1024, private_kb / 1024
 
 
-def rss_kb(pid: int) -> int:
-    """Resident memory (kB) of `pid` alone now; 0 where /proc cannot tell."""
+def status_kb(pid: int, field: str) -> int:
+    """A memory `field` of /proc/PID/status ("VmRSS:", "RssAnon:"), kB, of `pid` alone now; 0 where /proc
+    cannot tell."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0
-    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field)), 0)
 
 
-def tree_rss_kb(pid: int) -> int:
-    """Resident memory (kB) of `pid` and its descendants now; 0 where /proc cannot tell."""
+def tree_kb(pid: int, field: str) -> int:
+    """`status_kb` of `pid` and its descendants, summed; 0 where /proc cannot tell."""
     try:
         children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
                     for child in (task / "children").read_text().split()]
     except (OSError, ValueError):
         return 0
-    return rss_kb(pid) + sum(tree_rss_kb(child) for child in children)
+    return status_kb(pid, field) + sum(tree_kb(child, field) for child in children)
 
 
 def floor_command(path: Path) -> tuple[str, list[str]]:
@@ -185,26 +191,33 @@ def main() -> None:
     jobs["start-up: speakerspot --help"] = [str(BIN / "speakerspot"), "--help"]
     for job in jobs:
         repeats.setdefault(job, arguments.short_repeats)
-    training_wall, training_peak, _ = measure(train)  # also makes the model the scans use
+    training_wall, training_peak, _, training_private = measure(train)  # also makes the model the scans use
     walls: dict[str, list[float]] = {name: [] for name in jobs}
     peaks: dict[str, list[float]] = {name: [] for name in jobs}
+    privates: dict[str, list[float]] = {name: [] for name in jobs}
     growths: dict[str, list[float]] = {name: [] for name in jobs}
     for run in range(max(repeats.values())):  # interleaved, so drifts in machine load hit every job alike
         for name, command in jobs.items():
             if run >= repeats[name]:
                 continue
-            wall, peak, growth = measure(command)
+            wall, peak, growth, private = measure(command)
             walls[name].append(wall)
             peaks[name].append(peak)
+            privates[name].append(private)
             growths[name].append(growth)
 
     lines = [f"Machine: {machine()}. Median of {arguments.short_repeats} interleaved runs (min–max; "
              f"{arguments.repeats} for recordings of an hour or more); ratios: the median of each run's scan over "
-             "the floor run just before it; training: one run.",
-             "", "| job | wall s | peak RSS MB |", "| --- | --- | --- |",
+             "the floor run just before it; training: one run. Peak RSS counts the pages of the libraries a "
+             "process maps (torch's above all) at the page cache's grain, which depends on how the files came "
+             "into it: here, more just after `make install` wrote them than once they were read back from disk "
+             "(BENCHMARKS.md, 2026-12-04, eleventh session); the private peak is the processes' own memory, "
+             "the same either way.",
+             "", "| job | wall s | peak RSS MB | private MB |", "| --- | --- | --- | --- |",
              f"| training on the fixture clips (40 s positive, 96 s negative) | {training_wall:.2f} | "
-             f"{training_peak:.0f} |"]
-    lines += [f"| {name} | {summary(walls[name])} | {max(peaks[name]):.0f} |" for name in jobs]
+             f"{training_peak:.0f} | {training_private:.0f} |"]
+    lines += [f"| {name} | {summary(walls[name])} | {max(peaks[name]):.0f} | {max(privates[name]):.0f} |"
+              for name in jobs]
     lines.append("")
     for name, (minutes, _) in recordings.items():
         floors = walls[next(n for n in jobs if n.startswith(f"{name}:") and "floor" in n)]
