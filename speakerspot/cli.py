@@ -503,10 +503,11 @@ def info(recording):
 
 
 def main() -> None:
-    # Registered first, so run last: after every other exit handler (a helper stopped, logs flushed), the
-    # process ends without the interpreter's teardown, which frees, one by one, every object torch and the
-    # libraries made, only to give the memory back anyway (a 20-minute scan in 0.96x the time, paired;
-    # BENCHMARKS.md, 2026-12-04, eleventh session; before, its last garbage collection alone took 0.35 s).
+    # Registered before the commands import anything, so run last: after every other exit handler (a helper
+    # stopped, Ray shut down), the process ends without the interpreter's teardown, which frees, one by
+    # one, every object torch and the libraries made, only to give the memory back anyway (a 20-minute
+    # scan in 0.96x the time, paired; BENCHMARKS.md, 2026-12-04, eleventh session; before, its last
+    # garbage collection alone took 0.35 s).
     exit_code = ExitCode()
     atexit.register(exit_code.exit_now)
     try:
@@ -529,6 +530,7 @@ class ExitCode:
         self.code = 0 if code is None else code if isinstance(code, int) else 1  # as Python takes SystemExit's code
 
     def exit_now(self) -> None:
+        logging.shutdown()  # its own exit handler, registered when logging was imported, would run after this one
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a closed pipe: nothing more can be said on it
                 stream.flush()
