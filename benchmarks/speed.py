@@ -106,9 +106,7 @@ def measure(command: list[str]) -> tuple[float, float, float, float]:
     launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, *command], stderr=subprocess.PIPE)
     samples: list[tuple[float, int, int]] = []  # (seconds since the start, kB, private kB)
     while launcher.poll() is None:
-        resident, private = tree_kb(launcher.pid, "VmRSS:"), tree_kb(launcher.pid, "RssAnon:")
-        launcher_own = status_kb(launcher.pid, "VmRSS:"), status_kb(launcher.pid, "RssAnon:")
-        samples.append((time.perf_counter() - started, resident - launcher_own[0], private - launcher_own[1]))
+        samples.append((time.perf_counter() - started, *descendants_kb(launcher.pid)))
         time.sleep(0.02)
     wall = time.perf_counter() - started
     errors = launcher.stderr.read().decode()
@@ -122,24 +120,26 @@ def measure(command: list[str]) -> tuple[float, float, float, float]:
     return wall, max(peak_kb, int(errors.split()[-1])) / 1024, growth_kb / 1024, private_kb / 1024
 
 
-def status_kb(pid: int, field: str) -> int:
-    """A memory `field` of /proc/PID/status ("VmRSS:", "RssAnon:"), kB, of `pid` alone now; 0 where /proc
-    cannot tell."""
+def memory_kb(pid: int) -> tuple[int, int]:
+    """(RSS, private) memory of `pid` alone now, kB (VmRSS and RssAnon of /proc/PID/status); 0 where
+    /proc cannot tell."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return 0
-    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith(field)), 0)
+        return 0, 0
+    fields = dict(line.split()[:2] for line in status.splitlines() if line.startswith(("VmRSS:", "RssAnon:")))
+    return int(fields.get("VmRSS:", 0)), int(fields.get("RssAnon:", 0))
 
 
-def tree_kb(pid: int, field: str) -> int:
-    """`status_kb` of `pid` and its descendants, summed; 0 where /proc cannot tell."""
+def descendants_kb(pid: int) -> tuple[int, int]:
+    """`memory_kb` of the descendants of `pid` (not of `pid` itself), summed, read in one walk of the tree."""
     try:
         children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
                     for child in (task / "children").read_text().split()]
     except (OSError, ValueError):
-        return 0
-    return status_kb(pid, field) + sum(tree_kb(child, field) for child in children)
+        return 0, 0
+    totals = [memory_kb(child) for child in children] + [descendants_kb(child) for child in children]
+    return sum(rss for rss, _ in totals), sum(private for _, private in totals)
 
 
 def floor_command(path: Path) -> tuple[str, list[str]]:
