@@ -354,7 +354,7 @@ def write_message(stream: BinaryIO | WriterThread, kind: bytes, payload: bytes) 
 class PipeHandler(logging.Handler):
     """Sends the helper's log records to the caller, which logs them as its own."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO | WriterThread):
         super().__init__()
         self.stream = stream
 
