@@ -3,6 +3,10 @@
 Everything streams: a recording is read packet by packet and handed on in chunks of a few seconds,
 so memory does not depend on its length. Times are seconds from the start of the file as a player
 shows it: the container's start time is 0:00, whatever the first PTS is.
+
+PyAV is imported by the functions that use it, not with this module: a scan whose helper process
+decodes (`decoder_process`) then never loads FFmpeg's libraries, 15 MB of its memory and 70 ms of its
+start-up (BENCHMARKS.md, 2026-12-04, twelfth session).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 
 from .errors import MediaError
+
+if TYPE_CHECKING:
+    import av
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +100,8 @@ def media_files(path: str | Path, patterns: tuple[str, ...] = ()) -> list[Path]:
 
 def open_container(path: str | Path) -> av.container.InputContainer:
     """Open `path` with FFmpeg, turning every failure into a MediaError naming the file."""
+    import av
+
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "no such file")
@@ -108,6 +117,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
 
 def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInfo]:
     """The container's audio streams, numbered 0, 1, … in file order (the `audio_track` numbers)."""
+    import av
+
     infos = []
     for number, stream in enumerate(container.streams.audio):
         duration = float(stream.duration * stream.time_base) if stream.duration else None
@@ -122,6 +133,8 @@ def select_audio_stream(container: av.container.InputContainer, path: str | Path
                         audio_track: int | None = None, language: str | None = None) -> av.audio.stream.AudioStream:
     """The audio stream numbered `audio_track`, or the first tagged with `language`; with neither,
     the main programme track as players pick it: the one the container marks as default, else the first."""
+    import av
+
     streams = list(container.streams.audio)
     if not streams:
         raise MediaError(path, "has no audio stream")
@@ -142,6 +155,8 @@ def select_audio_stream(container: av.container.InputContainer, path: str | Path
 def skip_other_streams(container: av.container.InputContainer, stream: av.stream.Stream) -> None:
     """Let the demuxer drop the other streams' packets unassembled, as the ffmpeg command does: a
     DVB recording's video is most of its bytes (decoding a 5 Mbit/s TS: 0.52 -> 0.41 s, measured)."""
+    import av
+
     for other in container.streams:
         if other.index != stream.index:
             other.discard = av.stream.Discard.all
@@ -149,6 +164,8 @@ def skip_other_streams(container: av.container.InputContainer, stream: av.stream
 
 def container_origin(container: av.container.InputContainer) -> float:
     """The time (seconds) a player shows as 0:00."""
+    import av
+
     return container.start_time / av.time_base if container.start_time is not None else 0.0
 
 
@@ -319,6 +336,8 @@ class Resampler:
         """`planes` ((planes, values): one plane per channel if the format is planar, else one of
         interleaved values) as mono at the target rate, after what the resampler still held of an
         earlier format."""
+        import av
+
         held = np.zeros(0, np.float32)
         if (format_name, layout, rate) != self.signature:
             held = self.drain()
@@ -344,6 +363,8 @@ def mono_downmix_weights(layout: str) -> np.ndarray:
     With these, numpy downmixes a batch as FFmpeg would, at a fifth of the resampler's cost for stereo
     (measured); a 20-minute AC3 5.1 track through the resampler took 1.7 s of the 5.3 s its decoding
     took (profiled)."""
+    import av
+
     channels = len(av.AudioLayout(layout).channels)
     # Interleaved: PyAV cannot make a planar frame of more than 7 channels (7.1: IndexError).
     frame = av.AudioFrame.from_ndarray(np.eye(channels, dtype=np.float32).reshape(1, -1), format="flt", layout=layout)
@@ -396,6 +417,8 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     starts); FFmpeg keeps decoding with the first codec and every packet fails. Timestamps in such
     a file are absolute, so times go on unchanged across the reopening.
     """
+    import av
+
     for _ in range(MAX_REOPENINGS):
         failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
         for frame in iterate_frames(container, stream, path):
@@ -458,6 +481,8 @@ class FileTail(io.RawIOBase):
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    path: str | Path) -> Iterator[av.AudioFrame | FailedPacket]:
     """Decoded frames of `stream`, and a FailedPacket for each packet that failed to decode."""
+    import av
+
     decoder = stream_decoder(stream)
     for _ in range(MAX_DEMUX_RESTARTS):
         try:
@@ -480,6 +505,8 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
 
 def stream_decoder(stream: av.audio.stream.AudioStream) -> av.CodecContext:
     """The decoder for `stream`: FFmpeg's own choice, or a faster one for the same codec."""
+    import av
+
     faster = FASTER_DECODERS.get(stream.codec_context.name)
     if faster not in av.codecs_available:
         return stream.codec_context
@@ -531,6 +558,8 @@ def video_frame_rate(path: str | Path) -> float | None:
 def recording_duration(path: str | Path) -> float | None:
     """The container's duration in seconds, as its header states it (None when unknown, and for a
     pipe: probing it would eat the start of the stream the scan reads)."""
+    import av
+
     if readable_once(path):
         return None
     with open_container(path) as container:

@@ -1,15 +1,14 @@
 """Decoding in a helper process, so that one core decodes while another computes features and scores.
 
 PyAV holds the GIL while it demuxes and decodes, so a thread cannot run the rest of a scan beside
-it; a process can. The helper (`python -m speakerspot.decoder_process`) runs the first half of
-`audio.decode_audio`, demuxing, decoding and downmixing (and on a shorter recording resampling: see
-`helper_resamples`), and writes its batches of mono audio, log records and error, if any, to its
-stdout. To the caller it is the same stream of chunks, the same warnings, the same errors. It is a
-plain subprocess, not multiprocessing, so that a user's script needs no `if __name__ == "__main__"`
-guard. The caller reads the pipe on a thread, some megabytes ahead of its work (see
-`MessageReader`); the pipe blocks the helper when the caller falls further behind, so memory stays
-bounded. Where the helper cannot start (an embedded or frozen Python whose `sys.executable` cannot
-run speakerspot), decoding happens in the caller's process instead.
+it; a process can. The helper (`python -m speakerspot.decoder_process`) runs `audio.decode_audio`'s
+demuxing, decoding, downmixing and (up to an hour) resampling, and writes its batches of mono audio,
+log records and error, if any, to its stdout. To the caller it is the same stream of chunks, the
+same warnings, the same errors. It is a plain subprocess, not multiprocessing, so that a user's
+script needs no `if __name__ == "__main__"` guard. The caller reads the pipe on a thread, some
+megabytes ahead of its work (see `MessageReader`); the pipe blocks the helper when the caller falls
+further behind, so memory stays bounded. Where the helper cannot start (an embedded or frozen Python whose
+`sys.executable` cannot run speakerspot), decoding happens in the caller's process instead.
 """
 
 from __future__ import annotations
@@ -54,32 +53,65 @@ HEADER = struct.Struct("<cQ")  # message kind, payload length
 READY, BATCH, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"L", b"M", b"X", b"E"
 BATCH_INFO_LENGTH = struct.Struct("<I")  # a batch: the length of its JSON description, the description, its samples
 PIPE_BYTES = 1 << 20  # a few batches (a second of 48 kHz mono float is 192 kB), Linux's default maximum
-HELPER_AHEAD_BYTES = 32 << 20  # what the helper decodes ahead of its pipe (see `WriterThread`)
+# What the helper decodes ahead of its pipe (see `WriterThread`) while the caller imports torch: 12
+# minutes at 22,050 Hz on a recording it resamples; on a longer one, whose scan the start-up hardly
+# lengthens, less, so that memory stays as it was. Until 2026-12-04 the caller read the start-up's
+# audio ahead (48 MB, and 32 MB more here), which it could size only by probing the recording itself
+# (see `decoded_beside`); held here instead, a 20-minute scan peaked at 377 MB against 374 MB, in
+# 1.24x the floor's time against 1.26x (BENCHMARKS.md, 2026-12-04, twelfth session).
+HELPER_AHEAD_BYTES = 64 << 20
+HELPER_AHEAD_BYTES_AT_SOURCE_RATE = 32 << 20
 # No message is near this long: a longer length is not the helper's (something else wrote to its stdout).
 MAX_MESSAGE_BYTES = 1 << 26
 
 # Below this length a recording decodes in less time than a helper process takes to start.
 MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
-# Up to this length the helper resamples too. The caller spends its first second or so importing
-# torch and loading models while the helper decodes ahead (see `MessageReader`); on a short
-# recording it is then the caller's work that ends last, on a long one the helper's, so the
-# resampling goes to the helper on a short one and to the caller on a long one. Measured with the
-# features beside the encoder (paired with the caller resampling, 2-core machine of BENCHMARKS.md,
-# 2026-12-04): 45 minutes 0.96x the time, 60 minutes 0.97x, 3 hours 0.96x and 1.04x in two runs
-# (no difference the machine's noise lets show; the helper resampling reads 48 MB ahead there, 27 MB
-# more at the peak).
+# Up to this length (or of unknown length) the helper resamples too, and beyond it the caller. The
+# caller spends its first second or so importing torch and loading models while the helper decodes
+# ahead (see `MessageReader`); on a short recording it is then the caller's work that ends last, on a
+# long one the helper's. The helper applies it, as it knows the length (see `main`). A 3-hour capture
+# resampled in the helper scanned in 13.1 s instead of 10.8 s (BENCHMARKS.md, 2026-12-04, twelfth
+# session).
 MAX_SECONDS_FOR_RESAMPLING_IN_HELPER = 60 * 60.0
 
 log = logging.getLogger(__name__)
 
 
-def decode_beside(path: str | Path, sample_rate: int, audio_track: int | None, language: str | None,
-                  seconds: float | None) -> Iterator[AudioChunk]:
-    """`decode_in_process` where a helper pays (see `helper_pays`), else `audio.decode_audio` in this
-    process: the same chunks either way."""
-    if not helper_pays(path, seconds):
-        return decode_audio(path, sample_rate, audio_track, language)
-    return decode_in_process(path, sample_rate, audio_track, language, helper_resamples(seconds))
+@contextlib.contextmanager
+def decoded_beside(path: str | Path, sample_rate: int, audio_track: int | None = None,
+                   language: str | None = None) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+    """(the recording's duration as its header states it, None if unknown; its chunks, as
+    `audio.decode_audio` gives them), decoded in a helper process where one pays (see `helper_pays`),
+    else in this process: the same chunks either way. A helper started early (`start_early`) is taken;
+    it states the duration itself, so that this process need not load PyAV at all (see `audio`)."""
+    helper = early_helpers.pop(helper_request(path, audio_track, language, sample_rate), None)
+    if helper is None:
+        seconds = recording_duration(path)
+        if not helper_pays(path, seconds):
+            yield seconds, decode_audio(path, sample_rate, audio_track, language)
+            return
+    with decoded_in_helper(path, sample_rate, audio_track, language, helper) as decoding:
+        yield decoding
+
+
+@contextlib.contextmanager
+def decoded_in_helper(path: str | Path, sample_rate: int, audio_track: int | None = None,
+                      language: str | None = None,
+                      helper: Helper | None = None) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+    """`decoded_beside` by `helper` (started early) or a helper started now; decoded here where it
+    cannot start. The helper is stopped on leaving the block, wherever the reading was."""
+    if helper is None:
+        helper = started_helper(helper_request(path, audio_track, language, sample_rate))
+    try:
+        ready = helper.ready() if helper else None
+        if ready is None:
+            yield recording_duration(path), decode_audio(path, sample_rate, audio_track, language)
+        else:
+            chunks = timed_chunks if ready["resampled"] else resampled_chunks
+            yield ready["duration"], chunks(helper.batches(path), sample_rate)
+    finally:
+        if helper:
+            helper.close()
 
 
 def helper_pays(path: str | Path, seconds: float | None) -> bool:
@@ -102,35 +134,21 @@ def opens_in_helper(path: str | Path) -> bool:
     return Path(path) == STANDARD_INPUT or not str(path).startswith(("/dev/fd/", "/proc/"))
 
 
-def helper_resamples(seconds: float | None) -> bool:
-    """Whether the helper resamples a recording of `seconds` as well (see MAX_SECONDS_FOR_RESAMPLING_IN_HELPER)."""
-    return (seconds or 0) <= MAX_SECONDS_FOR_RESAMPLING_IN_HELPER
-
-
-# Helpers started by `start_early`, by request, until `batches_from_helper` takes them.
+# Helpers started by `start_early`, by request, until `decoded_beside` takes them.
 early_helpers: dict[str, Helper] = {}
 
 
 def start_early(path: str | Path, sample_rate: int, audio_track: int | None = None,
                 language: str | None = None) -> None:
-    """Start the helper for `path` now, if `decode_beside` will want one at `sample_rate`, so that it
-    decodes while the caller imports torch and loads its models (about 1.3 s): a command calls this
-    first. On a recording the helper resamples too (see `helper_resamples`), its messages are read
-    into memory meanwhile, up to `MessageReader.EARLY_AHEAD_BYTES` (9 minutes at 22,050 Hz, the usual
-    rate); on a longer one, whose scan the start-up hardly lengthens, only `AHEAD_BYTES`, so that
-    memory stays as it was (the 3-hour scan's peak, fifth session: 376 MB, 368-371 MB before; with an
-    early read-ahead of 32 MB, 394 MB). A pipe's length is not known, and its helper resamples. A
-    helper not taken by the time this process exits is stopped."""
-    try:
-        seconds = recording_duration(path)  # None for a pipe: its header cannot be probed without eating it
-    except MediaError:  # the scan says what is wrong with it
-        return
-    if helper_pays(path, seconds):
-        with contextlib.suppress(OSError):  # the scan tries again, and says why it cannot
-            resamples = helper_resamples(seconds)
-            request = helper_request(path, audio_track, language, sample_rate if resamples else None)
-            ahead = MessageReader.EARLY_AHEAD_BYTES if resamples else MessageReader.AHEAD_BYTES
-            early_helpers.setdefault(request, Helper(request, ahead))
+    """Start a helper for `path` now, so that it decodes while the caller imports torch and loads its
+    models (about 1.3 s): a command calls this first. Whatever the recording's length: this process
+    does not open it (see `decoded_beside`), and a short one costs the helper no more than the
+    start-up it runs beside. A helper not taken by the time this process exits is stopped."""
+    path = Path(path)
+    request = helper_request(path, audio_track, language, sample_rate)
+    wanted = helper_pays(path, None) if readable_once(path) else path.is_file() and available_cores() >= 2
+    if wanted and request not in early_helpers and (helper := started_helper(request)):
+        early_helpers[request] = helper
 
 
 @atexit.register
@@ -140,40 +158,49 @@ def stop_early_helpers() -> None:
     early_helpers.clear()
 
 
-def helper_request(path: str | Path, audio_track: int | None, language: str | None, sample_rate: int | None) -> str:
+def helper_request(path: str | Path, audio_track: int | None, language: str | None, sample_rate: int) -> str:
     return json.dumps({"path": str(path), "audio_track": audio_track, "language": language,
-                       "sample_rate": sample_rate, "log_level": logging.getLogger().getEffectiveLevel()})
+                       "sample_rate": sample_rate, "resample_up_to_seconds": MAX_SECONDS_FOR_RESAMPLING_IN_HELPER,
+                       "log_level": logging.getLogger().getEffectiveLevel()})
 
 
-def decode_in_process(path: str | Path, sample_rate: int, audio_track: int | None = None,
-                      language: str | None = None, resample_in_helper: bool = False) -> Iterator[AudioChunk]:
-    """`audio.decode_audio(path, …)`, decoded in a helper process while the caller works on the chunks;
-    resampled there too if `resample_in_helper`, else here (the same chunks either way)."""
-    helper_rate = sample_rate if resample_in_helper else None
-    with contextlib.closing(batches_from_helper(path, audio_track, language, helper_rate)) as batches:
-        yield from (timed_chunks if resample_in_helper else resampled_chunks)(batches, sample_rate)
-
-
-def batches_from_helper(path: str | Path, audio_track: int | None, language: str | None,
-                        sample_rate: int | None) -> Iterator[DecodedBatch]:
-    """`audio.decoded_batches(path, …)` as the helper sends them, resampled to `sample_rate` unless it is
-    None, or decoded (and resampled) here where the helper cannot start."""
-    request = helper_request(path, audio_track, language, sample_rate)
+def started_helper(request: str) -> Helper | None:
+    """A helper for `request`; None where its process cannot start."""
     try:
-        helper = early_helpers.pop(request, None) or Helper(request, MessageReader.AHEAD_BYTES)
+        return Helper(request)
     except OSError as error:
         log.info("the decoder process cannot start (%s): decoding in this process", error)
-        yield from helper_batches(path, audio_track, language, sample_rate)
-        return
-    try:
-        helper.messages.read_ahead(MessageReader.AHEAD_BYTES)
-        if helper.messages.next()[0] != READY:
+        return None
+
+
+class Helper:
+    """A helper process decoding the recording of a request, and the thread reading its messages."""
+
+    def __init__(self, request: str):
+        # A session of its own: a Ctrl-C at the terminal reaches only the caller, which stops the helper.
+        # The standard input only where the recording is read from it.
+        reads_stdin = Path(json.loads(request)["path"]) == STANDARD_INPUT
+        self.process = subprocess.Popen([sys.executable, "-m", __name__, request],
+                                        stdin=None if reads_stdin else subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, start_new_session=True)
+        widen_pipe(self.process.stdout)
+        self.messages = MessageReader(self.process.stdout, MessageReader.AHEAD_BYTES)
+
+    def ready(self) -> dict | None:
+        """What the helper says once it has started (the recording's duration, and whether it resamples:
+        see `main`); None where it could not start (an embedded or frozen Python whose `sys.executable`
+        cannot run speakerspot)."""
+        kind, payload = self.messages.next()
+        if kind != READY:
             log.info("the decoder process cannot start (%s exited with code %s): decoding in this process",
-                     sys.executable, helper.process.wait())
-            yield from helper_batches(path, audio_track, language, sample_rate)
-            return
+                     sys.executable, self.process.wait())
+            return None
+        return json.loads(payload)
+
+    def batches(self, path: str | Path) -> Iterator[DecodedBatch]:
+        """The batches the helper sends, after `ready`; its log records logged here, its errors raised here."""
         while True:
-            kind, payload = helper.messages.next()
+            kind, payload = self.messages.next()
             if kind == BATCH:
                 yield unpack_batch(payload)
             elif kind == LOG:
@@ -186,30 +213,7 @@ def batches_from_helper(path: str | Path, audio_track: int | None, language: str
             elif kind == END:
                 return
             else:  # the helper died: no message, or half of one
-                raise MediaError(path, f"the decoder process died (exit code {helper.process.wait()})")
-    finally:
-        helper.close()  # when the caller stopped early (an error, Ctrl-C), the rest is not wanted
-
-
-def helper_batches(path: str | Path, audio_track: int | None, language: str | None,
-                   sample_rate: int | None) -> Iterator[DecodedBatch]:
-    """The batches the helper of that request sends (`serve`), made in this process."""
-    batches = decoded_batches(path, audio_track, language)
-    return resampled_batches(batches, sample_rate) if sample_rate else batches
-
-
-class Helper:
-    """A helper process decoding the recording of a request, and the thread reading its messages."""
-
-    def __init__(self, request: str, ahead_bytes: int):
-        # A session of its own: a Ctrl-C at the terminal reaches only the caller, which stops the helper.
-        # The standard input only where the recording is read from it.
-        reads_stdin = Path(json.loads(request)["path"]) == STANDARD_INPUT
-        self.process = subprocess.Popen([sys.executable, "-m", __name__, request],
-                                        stdin=None if reads_stdin else subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, start_new_session=True)
-        widen_pipe(self.process.stdout)
-        self.messages = MessageReader(self.process.stdout, ahead_bytes)
+                raise MediaError(path, f"the decoder process died (exit code {self.process.wait()})")
 
     def close(self) -> None:
         """Stop the helper if it has not ended, and the reading."""
@@ -227,9 +231,7 @@ class MessageReader:
     while. Read straight from the pipe, the helper filled it within a fraction of that while and
     waited for the rest of it, and the caller then waited for the helper: 0.70 s of a 2.56 s scan of
     a 20-minute capture (profiled). Read ahead, a 3-hour recording scans in 0.89 of the time (paired
-    runs; BENCHMARKS.md, 2026-12-03, fourth session). Started before the caller imports torch, the
-    reading goes further ahead (`EARLY_AHEAD_BYTES`) until the scan takes the helper: the caller's
-    start-up is then spent decoding.
+    runs; BENCHMARKS.md, 2026-12-03, fourth session).
 
     The thread takes whatever the pipe holds in one read (up to `READ_BYTES`) and leaves the messages
     to `next`: it needs the GIL once per read, not several times per message. While the caller
@@ -238,9 +240,6 @@ class MessageReader:
     of a 20-minute scan; read like this, 0.46-0.65 s (traced; BENCHMARKS.md, 2026-12-04, eighth session)."""
 
     AHEAD_BYTES = 6 << 20  # 33 s of audio at 48 kHz, 71 s at 22,050 Hz
-    # 9 minutes at 22,050 Hz. Against 32 MB, paired: 20-minute captures in 0.94-0.99x the time, the process
-    # tree's peak 381-384 MB against 373-376 MB (BENCHMARKS.md, 2026-12-04, eighth session).
-    EARLY_AHEAD_BYTES = 48 << 20
     READ_BYTES = PIPE_BYTES
 
     def __init__(self, stream: BinaryIO, ahead_bytes: int):
@@ -298,12 +297,6 @@ class MessageReader:
     def next(self) -> tuple[bytes, bytes]:
         """The next message, as `read_message` returns it."""
         return read_message(self)
-
-    def read_ahead(self, ahead_bytes: int) -> None:
-        """Read up to `ahead_bytes` ahead from now on."""
-        with self.changed:
-            self.ahead_bytes = ahead_bytes
-            self.changed.notify_all()
 
     def stop(self) -> None:
         """Stop reading; the helper must have ended (or been killed), so that the pipe ends too."""
@@ -426,11 +419,17 @@ class WriterThread:
 
 def main() -> None:
     """The helper: decode the recording the request names, writing messages to stdout."""
+    request = json.loads(sys.argv[1])
+    try:
+        duration = recording_duration(request["path"])
+    except MediaError:  # the decoding says what is wrong, as it would in the caller
+        duration = None
+    resamples = (duration or 0) <= request["resample_up_to_seconds"]
     out = sys.stdout.buffer
     try:
-        writer = WriterThread(out, HELPER_AHEAD_BYTES)
+        writer = WriterThread(out, HELPER_AHEAD_BYTES if resamples else HELPER_AHEAD_BYTES_AT_SOURCE_RATE)
         try:
-            serve(json.loads(sys.argv[1]), writer)
+            serve(request, duration, resamples, writer)
         finally:
             writer.close()
     except BrokenPipeError:  # the caller has stopped reading (an error, Ctrl-C): there is no one to tell
@@ -438,12 +437,13 @@ def main() -> None:
         sys.exit(1)
 
 
-def serve(request: dict, out: BinaryIO | WriterThread) -> None:
+def serve(request: dict, duration: float | None, resamples: bool, out: BinaryIO | WriterThread) -> None:
+    """Say the helper is ready, the recording's `duration` and whether it `resamples`, then send its batches."""
     logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
-    write_message(out, READY, b"")
+    write_message(out, READY, json.dumps({"duration": duration, "resampled": resamples}).encode())
     try:
-        for batch in helper_batches(request["path"], request["audio_track"], request["language"],
-                                    request["sample_rate"]):
+        batches = decoded_batches(request["path"], request["audio_track"], request["language"])
+        for batch in resampled_batches(batches, request["sample_rate"]) if resamples else batches:
             write_message(out, BATCH, pack_batch(batch))
     except BrokenPipeError:
         raise

@@ -96,7 +96,7 @@ def recording_report(results: list[ScanResult], truth: list[tuple[float, float]]
         return silent
     spans = snippet_spans([(s.start, s.end) for result in results for s in result.segments], silent.duration)
     try:
-        snippets = cut_snippets(silent.file, spans, audio_track, language, silent.duration)
+        snippets = cut_snippets(silent.file, spans, audio_track, language)
     except SpeakerspotError as error:
         log.warning("%s; its page has no audio", error)
         return replace(silent, no_audio_reason=f"No audio: {error}")

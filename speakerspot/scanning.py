@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
 from .config import ScanOptions
-from .decoder_process import decode_beside
+from .decoder_process import decoded_beside
 from .features import FrontEnd, WindowBatch, stream_windows
 from .model import SpeakerModel
 from .segments import ScanResult, decide
@@ -72,13 +72,6 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     thread doing both, paired runs on the 2-core machine of BENCHMARKS.md (2026-12-04, eighth
     session): 0.97x the time for a 20-minute capture, 0.95x for a 3-hour one, 0.92x for a folder
     of four scanned by two workers; the same results."""
-    if isinstance(source, np.ndarray):
-        name, total = "<array>", len(source) / front_end.sample_rate
-        chunks = array_chunks(source, front_end.sample_rate)
-    else:
-        name, total = str(source), recording_duration(source)
-        stream = (source, front_end.sample_rate, options.audio_track, options.language)
-        chunks = decode_beside(*stream, total) if decoder_process else decode_audio(*stream)
     tracker = ChunkTracker(front_end.sample_rate)
     # Each batch's few values are kept in growing arrays, not as arrays of their own: a scan's
     # thousands of small arrays, allocated among the large short-lived buffers of the features and
@@ -87,8 +80,9 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     # like this, by 5 MB or less: BENCHMARKS.md, 2026-12-04, eighth session).
     centres, activity = array("d"), array("f")
     scores = [array("f") for _ in models]
-    with tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
-              leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar:
+    with (source_chunks(source, front_end.sample_rate, options, decoder_process) as (name, total, chunks),
+          tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
+               leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
         windows = made_on_a_thread(windows_of(chunks, tracker, bar, front_end, str(models[0].device)))
         with contextlib.closing(windows):  # now, not when the garbage collector gets to it
             for batch in windows:
@@ -107,6 +101,21 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                                   smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,
                                   edge_threshold=decision.edge_threshold))
     return results
+
+
+@contextlib.contextmanager
+def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: ScanOptions,
+                  decoder_process: bool) -> Iterator[tuple[str, float | None, Iterator[AudioChunk]]]:
+    """(name, duration in seconds if known, chunks at `sample_rate`) of an in-memory signal or a
+    recording, decoded beside this process if `decoder_process` (see `decoder_process.decoded_beside`)."""
+    if isinstance(source, np.ndarray):
+        yield "<array>", len(source) / sample_rate, array_chunks(source, sample_rate)
+    elif decoder_process:
+        with decoded_beside(source, sample_rate, options.audio_track, options.language) as (duration, chunks):
+            yield str(source), duration, chunks
+    else:
+        yield str(source), recording_duration(source), decode_audio(source, sample_rate, options.audio_track,
+                                                                     options.language)
 
 
 def windows_of(chunks: Iterator[AudioChunk], tracker: ChunkTracker, bar: tqdm, front_end: FrontEnd,

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .decoder_process import decode_beside
+from .decoder_process import decoded_beside
 
 SNIPPET_RATE = 24_000  # Hz: speech keeps its sibilants, and MP3 at this rate is MPEG-2 layer III (every decoder)
 SNIPPET_BIT_RATE = 32_000  # mono, about 4 kB per second
@@ -49,27 +49,27 @@ def snippet_spans(segments: Iterable[tuple[float, float]], duration: float) -> l
 
 
 def cut_snippets(path: str | Path, spans: list[tuple[float, float]], audio_track: int | None = None,
-                 language: str | None = None, seconds: float | None = None) -> list[Snippet]:
-    """MP3 excerpts of `path` (a recording of `seconds`, if known) over `spans` (sorted, not
-    overlapping), in one streaming pass: only the excerpts being cut are held, so memory does not
-    grow with the recording's length."""
+                 language: str | None = None) -> list[Snippet]:
+    """MP3 excerpts of `path` over `spans` (sorted, not overlapping), in one streaming pass: only the
+    excerpts being cut are held, so memory does not grow with the recording's length."""
     if not spans:
         return []
     encoders: dict[int, Mp3Encoder] = {}
     snippets: list[Snippet] = []  # finished in order: every span before len(snippets) is done
-    for chunk in decode_beside(path, SNIPPET_RATE, audio_track, language, seconds):
-        chunk_start = chunk.start
-        chunk_end = chunk_start + len(chunk.samples) / SNIPPET_RATE
-        for index in range(len(snippets), len(spans)):
-            start, end = spans[index]
-            if start >= chunk_end:
-                break
-            begin = max(0, round((start - chunk_start) * SNIPPET_RATE))
-            stop = min(len(chunk.samples), round((end - chunk_start) * SNIPPET_RATE))
-            if stop > begin:
-                encoders.setdefault(index, Mp3Encoder()).add(chunk.samples[begin:stop])
-        while len(snippets) < len(spans) and spans[len(snippets)][1] <= chunk_end:
-            snippets.append(finish(spans[len(snippets)], encoders.pop(len(snippets), None)))
+    with decoded_beside(path, SNIPPET_RATE, audio_track, language) as (_, chunks):
+        for chunk in chunks:
+            chunk_start = chunk.start
+            chunk_end = chunk_start + len(chunk.samples) / SNIPPET_RATE
+            for index in range(len(snippets), len(spans)):
+                start, end = spans[index]
+                if start >= chunk_end:
+                    break
+                begin = max(0, round((start - chunk_start) * SNIPPET_RATE))
+                stop = min(len(chunk.samples), round((end - chunk_start) * SNIPPET_RATE))
+                if stop > begin:
+                    encoders.setdefault(index, Mp3Encoder()).add(chunk.samples[begin:stop])
+            while len(snippets) < len(spans) and spans[len(snippets)][1] <= chunk_end:
+                snippets.append(finish(spans[len(snippets)], encoders.pop(len(snippets), None)))
     while len(snippets) < len(spans):  # the recording ended inside them
         snippets.append(finish(spans[len(snippets)], encoders.pop(len(snippets), None)))
     return snippets

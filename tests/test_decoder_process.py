@@ -18,7 +18,7 @@ from media import write_timed_frames
 
 import speakerspot
 from speakerspot import decoder_process
-from speakerspot.audio import decode_audio
+from speakerspot.audio import decode_audio, recording_duration
 from speakerspot.decoder_process import (
     BATCH,
     END,
@@ -26,11 +26,12 @@ from speakerspot.decoder_process import (
     READY,
     MessageReader,
     WriterThread,
-    decode_in_process,
+    decoded_in_helper,
     read_message,
     write_message,
 )
 from speakerspot.errors import MediaError
+from speakerspot.threads import available_cores
 
 RATE = 22050
 
@@ -41,19 +42,27 @@ def assert_same_chunks(first: list, second: list) -> None:
         np.testing.assert_array_equal(a.samples, b.samples)
 
 
-@pytest.mark.parametrize("resample_in_helper", [False, True])
-def test_the_helper_hands_on_the_same_chunks(resample_in_helper):
+def decoded_by_helper(path, sample_rate: int = RATE) -> list:
+    with decoded_in_helper(path, sample_rate) as (_, chunks):
+        return list(chunks)
+
+
+@pytest.mark.parametrize("resample_up_to_seconds", [0.0, 3600.0])  # 92 s: resampled here, or in the helper
+def test_the_helper_hands_on_the_same_chunks_and_states_the_duration(monkeypatch, resample_up_to_seconds):
+    monkeypatch.setattr(decoder_process, "MAX_SECONDS_FOR_RESAMPLING_IN_HELPER", resample_up_to_seconds)
     sample = FIXTURES / "sample.ts"
-    assert_same_chunks(list(decode_in_process(sample, RATE, resample_in_helper=resample_in_helper)),
-                       list(decode_audio(sample, RATE)))
+    assert_same_chunks(decoded_by_helper(sample), list(decode_audio(sample, RATE)))
+    with decoded_in_helper(sample, RATE) as (duration, _):
+        assert duration == recording_duration(sample)
 
 
-@pytest.mark.parametrize("resample_in_helper", [False, True])
-def test_audio_after_a_gap_is_timed_and_resampled_alike_in_the_helper(tmp_path, resample_in_helper):
+@pytest.mark.parametrize("resample_up_to_seconds", [0.0, 3600.0])
+def test_audio_after_a_gap_is_timed_and_resampled_alike_in_the_helper(tmp_path, monkeypatch, resample_up_to_seconds):
+    monkeypatch.setattr(decoder_process, "MAX_SECONDS_FOR_RESAMPLING_IN_HELPER", resample_up_to_seconds)
     # A gap drains the resampler: what it held ends the run before, the run after starts afresh.
     tone = np.sin(np.arange(48000 * 3) * 2 * np.pi * 440 / 48000).astype(np.float32)[None] * 0.3
     gapped = write_timed_frames(tmp_path / "gap.ts", "mp2", 48000, "mono", [(0.0, tone), (7.0, tone)])
-    chunks = list(decode_in_process(gapped, RATE, resample_in_helper=resample_in_helper))
+    chunks = decoded_by_helper(gapped)
     assert_same_chunks(chunks, list(decode_audio(gapped, RATE)))
     assert chunks[-1].start == pytest.approx(7.0, abs=0.05)
 
@@ -65,7 +74,7 @@ def test_a_codec_change_is_followed_in_the_helper_and_its_log_reaches_the_caller
     joined = tmp_path / "joined.ts"
     joined.write_bytes(first.read_bytes() + second.read_bytes())
     caplog.set_level(logging.INFO)
-    chunks = list(decode_in_process(joined, RATE, resample_in_helper=True))
+    chunks = decoded_by_helper(joined)
     assert "audio format changed" in caplog.text and "joined.ts" in caplog.text
     assert_same_chunks(chunks, list(decode_audio(joined, RATE)))
 
@@ -76,14 +85,15 @@ def test_the_helpers_errors_name_the_file_as_decoding_here_does(tmp_path):
     with pytest.raises(MediaError) as here:
         list(decode_audio(not_media, RATE))
     with pytest.raises(MediaError) as helper:
-        list(decode_in_process(not_media, RATE))
+        decoded_by_helper(not_media)
     assert str(helper.value) == str(here.value) and "notes.ts" in str(helper.value)
 
 
 def helper_saying_ready_then(tmp_path, name: str, then: str) -> str:
     """A stand-in for the helper's Python: says it is ready, as the helper does, then runs the shell line `then`."""
     fake = tmp_path / name
-    ready = "".join(f"\\{byte:03o}" for byte in HEADER.pack(READY, 0))
+    said = b'{"duration": null, "resampled": true}'
+    ready = "".join(f"\\{byte:03o}" for byte in HEADER.pack(READY, len(said)) + said)
     fake.write_text(f"#!/bin/sh\nprintf '{ready}'\n{then}\n")
     fake.chmod(0o755)
     return str(fake)
@@ -93,7 +103,7 @@ def test_a_helper_that_dies_is_an_error_naming_the_file(monkeypatch, tmp_path):
     # It starts as the helper does, then dies without a word.
     monkeypatch.setattr(sys, "executable", helper_saying_ready_then(tmp_path, "dying-python", "exit 3"))
     with pytest.raises(MediaError, match=r"sample\.ts: the decoder process died \(exit code 3\)"):
-        list(decode_in_process(FIXTURES / "sample.ts", RATE))
+        decoded_by_helper(FIXTURES / "sample.ts")
 
 
 @pytest.mark.parametrize("executable", [shutil.which("false"), "/nonexistent/python"])
@@ -101,7 +111,7 @@ def test_where_the_helper_cannot_start_decoding_happens_here(monkeypatch, caplog
     monkeypatch.setattr(sys, "executable", executable)  # an embedded or frozen Python, say
     caplog.set_level(logging.INFO)
     sample = FIXTURES / "sample.ts"
-    assert_same_chunks(list(decode_in_process(sample, RATE)), list(decode_audio(sample, RATE)))
+    assert_same_chunks(decoded_by_helper(sample), list(decode_audio(sample, RATE)))
     assert "decoding in this process" in caplog.text
 
 
@@ -111,7 +121,7 @@ def test_a_helper_whose_output_holds_foreign_bytes_is_an_error_naming_the_file(m
     chatty = helper_saying_ready_then(tmp_path, "chatty-python", "printf 'py-spy> Sampling process 100 times a second'")
     monkeypatch.setattr(sys, "executable", chatty)
     with pytest.raises(MediaError, match=r"sample\.ts: the decoder process died"):
-        list(decode_in_process(FIXTURES / "sample.ts", RATE))
+        decoded_by_helper(FIXTURES / "sample.ts")
 
 
 def test_a_cut_message_reads_as_the_end():
@@ -170,8 +180,8 @@ def test_a_scan_finds_the_same_with_and_without_the_helper(reference_model):
 
 
 def test_a_helper_whose_caller_stops_reading_leaves_quietly():
-    request = {"path": str(FIXTURES / "sample.ts"), "sample_rate": RATE, "audio_track": None, "language": None,
-               "log_level": logging.WARNING}
+    request = {"path": str(FIXTURES / "sample.ts"), "sample_rate": RATE, "resample_up_to_seconds": 3600.0,
+               "audio_track": None, "language": None, "log_level": logging.WARNING}
     helper = subprocess.Popen([sys.executable, "-m", "speakerspot.decoder_process", json.dumps(request)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert read_message(helper.stdout)[0] == READY
@@ -211,7 +221,7 @@ def test_a_helper_started_early_is_the_one_the_scan_takes_and_one_left_over_is_s
     monkeypatch.setattr(decoder_process, "available_cores", lambda: 2)
     sample = FIXTURES / "sample.ts"
     rate = reference_model.front_end.sample_rate
-    decoder_process.start_early(FIXTURES / "speech" / "test" / "rms" / "10.ogg", rate)  # 3 s: decoded here
+    decoder_process.start_early(FIXTURES / "no such recording.ts", rate)  # the scan says what is wrong
     assert helpers == []
     decoder_process.start_early(sample, rate)
     assert len(helpers) == 1
@@ -234,6 +244,22 @@ def test_a_scan_command_leaves_no_helper_it_started_early(model_file, tmp_path):
     again = CliRunner().invoke(cli, command)  # the index has it: the helper started early is not taken
     assert again.exit_code == 0 and again.output
     assert decoder_process.early_helpers == {}
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="the helper decodes only with a core to spare")
+def test_a_scan_command_whose_helper_decodes_never_loads_pyav(model_file, tmp_path):
+    # The helper states the duration: the command's process needs no FFmpeg library of its own.
+    output = tmp_path / "sample.json"
+    code = ("import os, sys\n"
+            "from speakerspot import cli\n"
+            "exit_now = os._exit\n"
+            "os._exit = lambda code: (print('av' in sys.modules, file=sys.stderr), exit_now(code))\n"
+            "cli.main()")
+    command = [sys.executable, "-c", code, "scan", str(FIXTURES / "sample.ts"), "-m", str(model_file), "-q",
+               "-o", str(output)]
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr.strip() == "False" and output.stat().st_size > 0
 
 
 def test_a_pipe_is_decoded_by_the_helper_where_the_helper_can_open_it(tmp_path, monkeypatch):
