@@ -5,8 +5,8 @@ so memory does not depend on its length. Times are seconds from the start of the
 shows it: the container's start time is 0:00, whatever the first PTS is.
 
 PyAV is imported by the functions that use it, not with this module: a scan whose helper process
-decodes (`decoder_process`) then never loads FFmpeg's libraries, 15 MB of its memory and 70 ms of its
-start-up (BENCHMARKS.md, 2026-12-04, twelfth session).
+decodes (`decoder_process`) then never loads FFmpeg's libraries, 15 MB of its memory and 40-80 ms of
+its start-up (BENCHMARKS.md, 2026-12-04, twelfth session).
 """
 
 from __future__ import annotations
