@@ -52,8 +52,11 @@ def test_the_helper_hands_on_the_same_chunks_and_states_the_duration(monkeypatch
     monkeypatch.setattr(decoder_process, "MAX_SECONDS_FOR_RESAMPLING_IN_HELPER", resample_up_to_seconds)
     sample = FIXTURES / "sample.ts"
     assert_same_chunks(decoded_by_helper(sample), list(decode_audio(sample, RATE)))
-    with decoded_in_helper(sample, RATE) as (duration, _):
-        assert duration == recording_duration(sample)
+    helper = decoder_process.started_helper(decoder_process.helper_request(sample, None, None, RATE))
+    try:
+        assert helper.ready() == {"duration": recording_duration(sample), "resampled": resample_up_to_seconds > 92}
+    finally:
+        helper.close()
 
 
 @pytest.mark.parametrize("resample_up_to_seconds", [0.0, 3600.0])
