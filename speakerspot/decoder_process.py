@@ -64,11 +64,12 @@ HELPER_AHEAD_BYTES_AT_SOURCE_RATE = 32 << 20
 # No message is near this long: a longer length is not the helper's (something else wrote to its stdout).
 MAX_MESSAGE_BYTES = 1 << 26
 
-# Below this length a recording decodes in less time than a helper process takes to start.
+# Below this length a recording decodes in less time than a helper process takes to start (a command
+# starts one for its recording before it imports torch, whatever the length: see `start_early`).
 MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
 # Up to this length (or of unknown length) the helper resamples too, and beyond it the caller. The
 # caller spends its first second or so importing torch and loading models while the helper decodes
-# ahead (see `MessageReader`); on a short recording it is then the caller's work that ends last, on a
+# ahead (see `HELPER_AHEAD_BYTES`); on a short recording it is then the caller's work that ends last, on a
 # long one the helper's. The helper applies it, as it knows the length (see `main`). A 3-hour capture
 # resampled in the helper scanned in 13.1 s instead of 10.8 s (BENCHMARKS.md, 2026-12-04, twelfth
 # session).
