@@ -7,8 +7,9 @@ log records and error, if any, to its stdout. To the caller it is the same strea
 same warnings, the same errors. It is a plain subprocess, not multiprocessing, so that a user's
 script needs no `if __name__ == "__main__"` guard. The caller reads the pipe on a thread, some
 megabytes ahead of its work (see `MessageReader`); the pipe blocks the helper when the caller falls
-further behind, so memory stays bounded. Where the helper cannot start (an embedded or frozen Python whose
-`sys.executable` cannot run speakerspot), decoding happens in the caller's process instead.
+further behind, so memory stays bounded. Where the helper cannot start (an embedded or frozen
+Python whose `sys.executable` cannot run speakerspot), decoding happens in the caller's process
+instead.
 """
 
 from __future__ import annotations
