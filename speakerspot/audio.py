@@ -419,9 +419,10 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     """
     import av
 
+    offset = 0  # where in the file the container being read starts
     for _ in range(MAX_REOPENINGS):
         failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
-        for frame in iterate_frames(container, stream, path):
+        for frame in iterate_frames(container, stream, path, offset):
             if isinstance(frame, FailedPacket):
                 failed_run.append(frame)
                 if len(failed_run) >= REOPEN_AFTER_FAILED_PACKETS and failed_run[0].position >= 0:
@@ -433,8 +434,9 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
         else:
             yield from failed_run
             return
+        offset = failed_run[0].position
         try:
-            container = reopened.enter_context(av.open(FileTail(path, failed_run[0].position),
+            container = reopened.enter_context(av.open(FileTail(path, offset),
                                                        format=container.format.name, metadata_errors="ignore"))
         except av.error.FFmpegError as error:
             log.warning("%s: reading stopped early: cannot read on after undecodable audio: %s", path,
@@ -479,8 +481,9 @@ class FileTail(io.RawIOBase):
 
 
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-                   path: str | Path) -> Iterator[av.AudioFrame | FailedPacket]:
-    """Decoded frames of `stream`, and a FailedPacket for each packet that failed to decode."""
+                   path: str | Path, offset: int = 0) -> Iterator[av.AudioFrame | FailedPacket]:
+    """Decoded frames of `stream`, and a FailedPacket for each packet that failed to decode (its position
+    in the file: the container reads the file from byte `offset` on)."""
     import av
 
     decoder = stream_decoder(stream)
@@ -490,7 +493,7 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
                 try:
                     yield from decoder.decode(packet)
                 except av.error.FFmpegError:
-                    yield FailedPacket(-1 if packet.pos is None else packet.pos)
+                    yield FailedPacket(-1 if packet.pos is None or packet.pos < 0 else offset + packet.pos)
             return
         except IndexError:
             # PyAV meets a packet of a stream that appeared mid-file (damage, or a programme change

@@ -203,3 +203,23 @@ def test_a_codec_change_on_the_same_stream_is_followed(tmp_path):
         second_of_audio = samples[int(start * RATE):int(start * RATE) + RATE]
         assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
         assert np.sqrt(np.mean(second_of_audio ** 2)) > 0.15
+
+
+def test_the_codec_changing_back_is_followed_too(tmp_path):
+    # MP2 news, an AC3 film, MP2 news again on the same PID: the second change is found where it is
+    # (until 2026-12-04 the file was read again from a byte counted from the first change, and 9 s of
+    # audio came out as 288)
+    parts = []
+    for start, codec, layout, frequency in ((0.0, "mp2", "stereo", 440), (3.0, "ac3", "5.1", 1000),
+                                            (6.0, "mp2", "stereo", 2000)):
+        planes = np.zeros((2 if layout == "stereo" else 6, 48000 * 3), np.float32)
+        planes[[0, 1] if layout == "stereo" else [2]] = tone(3.0, frequency, 48000)  # 5.1: the centre
+        parts.append(write_timed_frames(tmp_path / f"{start}.ts", codec, 48000, layout, [(start, planes)]))
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(part.read_bytes() for part in parts))
+    chunks = list(decode_audio(joined, RATE))
+    samples = np.concatenate([c.samples for c in chunks])
+    assert chunks[0].start == 0.0 and abs(len(samples) / RATE - 9.0) < 0.05
+    for start, frequency in ((1.0, 440), (4.0, 1000), (7.0, 2000)):
+        second_of_audio = samples[int(start * RATE):int(start * RATE) + RATE]
+        assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
