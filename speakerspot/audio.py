@@ -15,7 +15,9 @@ import contextlib
 import errno
 import functools
 import io
+import itertools
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,15 @@ GAP_SECONDS = 0.1
 # Jumps backwards, or forwards by more than this, are timestamp discontinuities or wrap-arounds,
 # not gaps: the samples are counted on as if continuous.
 MAX_GAP_SECONDS = 6 * 3600.0
+# MPEG-TS timestamps are 33 bits at 90 kHz: they wrap after about 26.5 hours.
+MPEG_TS_WRAP_SECONDS = 2**33 / 90000
+TS_PACKET_BYTES = 188
+# A piece (see `Piece`) is decoded from this much audio before it, so that the decoder's state when its
+# first frame comes is that of a decoding from the start (MP2's synthesis filter bank holds less than a
+# frame); with fewer than WARMUP_FRAMES frames there, from further back (WARMUP_TRIES times at most).
+WARMUP_SECONDS = 0.5
+WARMUP_FRAMES = 2
+WARMUP_TRIES = 4
 # numpy types of FFmpeg's sample formats, to read decoded frames' planes without a copy (to_ndarray
 # stacks them anew for every frame: a quarter of the time spent decoding an MP2 track).
 SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "flt": np.float32, "dbl": np.float64}
@@ -191,40 +202,150 @@ class DecodedBatch:
     samples: np.ndarray
 
 
-def decoded_batches(path: str | Path, audio_track: int | None = None,
-                    language: str | None = None) -> Iterator[DecodedBatch]:
-    """The first half of `decode_audio`: demuxing, decoding and downmixing, in batches not yet resampled.
+def decoded_batches(path: str | Path, audio_track: int | None = None, language: str | None = None,
+                    piece: Piece | None = None) -> Iterator[DecodedBatch]:
+    """The first half of `decode_audio`: demuxing, decoding and downmixing, in batches not yet resampled;
+    of one `piece` of the recording only, if given (see `Piece`).
 
     Downmixing comes first so that the helper process sends the fewest bytes: mono float is a sixth of
     5.1 float, and MP2 decodes fastest to float (see FASTER_DECODERS).
     """
-    with open_container(path) as container, contextlib.ExitStack() as reopened:
-        stream = select_audio_stream(container, path, audio_track, language)
-        skip_other_streams(container, stream)
-        origin = container_origin(container)
+    with contextlib.ExitStack() as opened:
+        if piece is None:
+            container = opened.enter_context(open_container(path))
+            stream = select_audio_stream(container, path, audio_track, language)
+            skip_other_streams(container, stream)
+            frames = follow_codec_changes(container, stream, path, opened)
+            origin = container_origin(container)
+        else:
+            frames = piece_frames(path, piece, opened)
+            origin = piece.origin
         batch = FrameBatch()
         end: float | None = None  # where the audio read so far ends (seconds)
         corrupt_packets = 0
-        for frame in follow_codec_changes(container, stream, path, reopened):
+        for frame in frames:
             if isinstance(frame, FailedPacket):
                 corrupt_packets += 1
                 continue
             frame_time = None if frame.time is None else frame.time - origin
-            after_gap = (end is not None and frame_time is not None
-                         and GAP_SECONDS < frame_time - end < MAX_GAP_SECONDS)
+            step = None if end is None or frame_time is None else timestamp_step(frame_time, end)
+            after_gap = step is not None and GAP_SECONDS < step < MAX_GAP_SECONDS
             signature = FrameBatch.signature_of(frame)
             if batch.samples and (after_gap or batch.full() or signature != batch.signature):
                 yield batch.take()
-            if end is None or after_gap:
+            if end is None:
                 end = frame_time or 0.0
+            elif after_gap:
+                end += step
             batch.append(frame, signature, end, after_gap)
             end += frame.samples / frame.sample_rate
         if batch.samples:
             yield batch.take()
         if corrupt_packets:
             log.warning("%s: skipped %d packet(s) that failed to decode", path, corrupt_packets)
-        if end is None:
+        if end is None and piece is None:  # a piece may fall in a gap in the audio
             raise MediaError(path, "its audio stream holds no decodable audio")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """The audio of the packets that begin in bytes [start, end) of an MPEG-TS recording: of the stream
+    whose PID is `stream_id`, timed from `origin` (the recording's 0:00, in seconds of its timestamps),
+    decoded from `warmup_bytes` before `start` on (see WARMUP_SECONDS).
+
+    Several processes decode a long recording's pieces in turn (`decoder_process`), and `joined_pieces`
+    puts them together: the same samples as one decoding from the start, where the codec decodes a
+    frame alike whatever came before it a frame back (MP2; AC3's dither differs from one decoding to
+    another); times as a player shows them across a timestamp wrap."""
+
+    stream_id: int
+    origin: float
+    start: int
+    end: int
+    warmup_bytes: int
+
+
+def recording_pieces(path: str | Path, audio_track: int | None, language: str | None,
+                     piece_seconds: float) -> list[Piece] | None:
+    """The stream `audio_track` or `language` picks (see `select_audio_stream`) of the recording at `path`
+    in pieces of about `piece_seconds`, cut by bytes; None where it cannot be cut: not an MPEG-TS file
+    (other containers cannot be read from the middle), or of unknown length."""
+    import av
+
+    if readable_once(path):
+        return None
+    with open_container(path) as container:
+        if container.format.name != "mpegts" or not container.duration:
+            return None
+        stream = select_audio_stream(container, path, audio_track, language)
+        seconds = container.duration / av.time_base
+        size = Path(path).stat().st_size
+        count = max(1, round(seconds / piece_seconds))
+        bounds = [size * k // count // TS_PACKET_BYTES * TS_PACKET_BYTES for k in range(count)] + [size]
+        warmup = math.ceil(size / seconds * WARMUP_SECONDS / TS_PACKET_BYTES) * TS_PACKET_BYTES
+        return [Piece(stream.id, container_origin(container), start, end, warmup)
+                for start, end in itertools.pairwise(bounds)]
+
+
+def piece_frames(path: str | Path, piece: Piece,
+                 opened: contextlib.ExitStack) -> Iterator[av.AudioFrame | FailedPacket]:
+    """`follow_codec_changes` for the packets of `piece`, from a decoder that has decoded the audio before
+    it (WARMUP_FRAMES at least, unless the piece starts the file)."""
+    import av
+
+    for attempt in range(WARMUP_TRIES):
+        first = max(0, piece.start - piece.warmup_bytes * 4**attempt) // TS_PACKET_BYTES * TS_PACKET_BYTES
+        try:
+            container = opened.enter_context(av.open(FileTail(path, first), format="mpegts", metadata_errors="ignore"))
+        except av.error.FFmpegError as error:  # as a decoding from the start meets damage: the rest goes on
+            log.warning("%s: bytes %d-%d skipped: %s", path, piece.start, piece.end, demux_failure(error))
+            return
+        streams = [stream for stream in container.streams.audio if stream.id == piece.stream_id]
+        if not streams:
+            log.warning("%s: bytes %d-%d skipped: the audio stream is not found there", path, piece.start, piece.end)
+            return
+        skip_other_streams(container, streams[0])
+        warmup_frames = WARMUP_FRAMES if first and attempt < WARMUP_TRIES - 1 else 0
+        try:
+            yield from follow_codec_changes(container, streams[0], path, opened, first,
+                                            (piece.start, piece.end, warmup_frames))
+            return
+        except ShortWarmup:  # raised before any frame of the piece: start again, further back
+            continue
+
+
+class ShortWarmup(Exception):
+    """Fewer frames than needed were decoded before a piece's first (see `piece_frames`)."""
+
+
+def timestamp_step(later: float, earlier: float) -> float:
+    """Seconds from timestamp `earlier` to `later` the short way round the MPEG-TS wrap: FFmpeg does not
+    always unwrap them, and a gap just after a wrap is a gap still (elsewhere, a step of some 26.5 hours
+    between consecutive frames is not met)."""
+    half = MPEG_TS_WRAP_SECONDS / 2
+    return (later - earlier + half) % MPEG_TS_WRAP_SECONDS - half
+
+
+def joined_pieces(pieces: Iterable[Iterable[DecodedBatch]]) -> Iterator[DecodedBatch]:
+    """The batches of consecutive pieces of a recording (`decoded_batches` of each `Piece`) as those of
+    the whole: each piece's times on the running count of samples where it follows on, as a decoding
+    from the start counts them across a timestamp wrap or jump (see GAP_SECONDS), and after the gap its
+    timestamps say where audio is missing before it."""
+    end: float | None = None  # where the audio so far ends, in the joined times
+    for piece in pieces:
+        shift = 0.0  # from the piece's times to the joined ones
+        for number, batch in enumerate(piece):
+            if number == 0 and end is not None:
+                step = timestamp_step(batch.start, end)
+                after_gap = GAP_SECONDS < step < MAX_GAP_SECONDS
+                shift = end + (step if after_gap else 0.0) - batch.start
+                batch = DecodedBatch(batch.start + shift, after_gap, batch.rate, batch.samples)
+            elif batch.after_gap:
+                batch = DecodedBatch(batch.start + shift, True, batch.rate, batch.samples)
+            if end is None or batch.after_gap:
+                end = batch.start
+            end += len(batch.samples) / batch.rate
+            yield batch
 
 
 class FrameBatch:
@@ -409,9 +530,11 @@ class FailedPacket:
 
 
 def follow_codec_changes(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-                         path: str | Path, reopened: contextlib.ExitStack) -> Iterator[av.AudioFrame | FailedPacket]:
-    """`iterate_frames`, and when the stream's packets stop decoding for a run, the file read again
-    from the first of them, so that FFmpeg probes the codec afresh.
+                         path: str | Path, reopened: contextlib.ExitStack, offset: int = 0,
+                         piece: tuple[int, int, int] | None = None) -> Iterator[av.AudioFrame | FailedPacket]:
+    """`iterate_frames` (of the container reading the file from byte `offset` on; of the bytes `piece`
+    says only), and when the stream's packets stop decoding for a run, the file read again from the
+    first of them, so that FFmpeg probes the codec afresh.
 
     DVB broadcasters switch codec on the same stream (MP2 stereo, then AC3 5.1 when the film
     starts); FFmpeg keeps decoding with the first codec and every packet fails. Timestamps in such
@@ -419,10 +542,9 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     """
     import av
 
-    offset = 0  # where in the file the container being read starts
     for _ in range(MAX_REOPENINGS):
         failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
-        for frame in iterate_frames(container, stream, path, offset):
+        for frame in iterate_frames(container, stream, path, offset, piece):
             if isinstance(frame, FailedPacket):
                 failed_run.append(frame)
                 if len(failed_run) >= REOPEN_AFTER_FAILED_PACKETS and failed_run[0].position >= 0:
@@ -481,19 +603,43 @@ class FileTail(io.RawIOBase):
 
 
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-                   path: str | Path, offset: int = 0) -> Iterator[av.AudioFrame | FailedPacket]:
+                   path: str | Path, offset: int = 0,
+                   piece: tuple[int, int, int] | None = None) -> Iterator[av.AudioFrame | FailedPacket]:
     """Decoded frames of `stream`, and a FailedPacket for each packet that failed to decode (its position
-    in the file: the container reads the file from byte `offset` on)."""
+    in the file: the container reads the file from byte `offset` on).
+
+    With `piece` (start, end, warm-up frames), only the frames of packets that begin in bytes [start,
+    end) (a packet split from another by FFmpeg's parser, of unknown position, is where that one is);
+    those before are decoded and dropped, and with fewer than the warm-up's frames among them,
+    ShortWarmup is raised at the first packet of the piece."""
     import av
 
     decoder = stream_decoder(stream)
+    start, end, warmup_frames = piece or (-1, math.inf, 0)
+    position = -1  # in the file, of the last packet whose position is known
+    warmed_up = 0
     for _ in range(MAX_DEMUX_RESTARTS):
         try:
             for packet in container.demux(stream):
+                if packet.pos is not None and packet.pos >= 0:
+                    position = offset + packet.pos
+                before = position < start
+                if not before:
+                    if position >= end:
+                        return
+                    if warmed_up < warmup_frames:
+                        raise ShortWarmup
+                    warmup_frames = 0
                 try:
-                    yield from decoder.decode(packet)
+                    frames = decoder.decode(packet)
                 except av.error.FFmpegError:
-                    yield FailedPacket(-1 if packet.pos is None or packet.pos < 0 else offset + packet.pos)
+                    if not before:
+                        yield FailedPacket(-1 if packet.pos is None or packet.pos < 0 else offset + packet.pos)
+                    continue
+                if before:
+                    warmed_up += len(frames)
+                else:
+                    yield from frames
             return
         except IndexError:
             # PyAV meets a packet of a stream that appeared mid-file (damage, or a programme change

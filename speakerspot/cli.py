@@ -208,12 +208,16 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
                    "index. Recordings are read by path on the workers: use paths every node sees.")
 @click.option("--ray-address", help="With --engine ray: the cluster to use, 'auto' (the one `ray start` "
                                     "made this machine part of) or HOST:PORT; default: start a local one.")
+@click.option("--decoders", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes decoding an MPEG-TS recording of more than an hour, on pieces of it in turn, where "
+                   "recordings are scanned one at a time (the same results). For machines of 4 or more cores, "
+                   "where one decoder is slower than the rest of the scan; on 2 cores 1 is faster.")
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
 def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, output, output_dir,
-         patterns, db_path, force, workers, engine, ray_address, frame_rate, quiet, device):
+         patterns, db_path, force, workers, engine, ray_address, decoders, frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -264,7 +268,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         if scanned_here:
             stack.callback(stop_early_helpers)  # one the scan did not take (the index had the results)
             # Decoding while torch loads, at the usual rate (a model of another rate starts a helper of its own).
-            start_early(found[0].path, DEFAULT_SAMPLE_RATE, audio_track, language)
+            start_early(found[0].path, DEFAULT_SAMPLE_RATE, audio_track, language, decoders)
         from .model import load_model
 
         models = [load_model(path, device=device) for path in files]
@@ -273,13 +277,13 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         if scanned_here:
             import torch
 
-            torch.set_num_threads(max(1, available_cores() - 1))
+            torch.set_num_threads(max(1, available_cores() - decoders))
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
                               several=len(found) * len(models) > 1, frame_rate=frame_rate)
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
-        summary = scan_batch(models, found, write, report_error, options=ScanOptions(threshold, audio_track, language),
-                             workers=workers, index=index, force=force, progress=not quiet, engine=engine,
-                             ray_address=ray_address)
+        options = ScanOptions(threshold, audio_track, language, decoders)
+        summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
+                             force=force, progress=not quiet, engine=engine, ray_address=ray_address)
     if len(found) > 1 and not quiet:
         skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""

@@ -13,14 +13,19 @@ from dataclasses import asdict, dataclass
 class ScanOptions:
     """How to scan a recording: `threshold` overrides each model's calibrated one; `audio_track`
     (numbered from 0) or `language` (e.g. "deu") picks an audio stream, by default the one a player
-    would play. A stored result is reused only under the same options."""
+    would play; `decoders` helper processes decode a long MPEG-TS recording scanned alone (see
+    `decoder_process.decoded_beside`). A stored result is reused only under the same options, but for
+    `decoders`, which does not change what is found."""
 
     threshold: float | None = None
     audio_track: int | None = None
     language: str | None = None
+    decoders: int = 1
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        settings = asdict(self)
+        del settings["decoders"]
+        return json.dumps(settings, sort_keys=True)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -39,10 +40,13 @@ from .audio import (
     STANDARD_INPUT,
     AudioChunk,
     DecodedBatch,
+    Piece,
     decode_audio,
     decoded_batches,
+    joined_pieces,
     readable_once,
     recording_duration,
+    recording_pieces,
     resampled_batches,
     resampled_chunks,
     timed_chunks,
@@ -51,7 +55,7 @@ from .errors import MediaError
 from .threads import available_cores
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length
-READY, BATCH, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"L", b"M", b"X", b"E"
+READY, BATCH, PIECE_END, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"P", b"L", b"M", b"X", b"E"
 BATCH_INFO_LENGTH = struct.Struct("<I")  # a batch: the length of its JSON description, the description, its samples
 PIPE_BYTES = 1 << 20  # a few batches (a second of 48 kHz mono float is 192 kB), Linux's default maximum
 # What the helper decodes ahead of its pipe (see `WriterThread`) while the caller imports torch: 12
@@ -75,45 +79,76 @@ MIN_SECONDS_FOR_DECODER_PROCESS = 60.0
 # resampled in the helper scanned in 13.1 s instead of 10.8 s (BENCHMARKS.md, 2026-12-04, twelfth
 # session).
 MAX_SECONDS_FOR_RESAMPLING_IN_HELPER = 60 * 60.0
+# With several decoders (`decoded_beside`), a recording the helper does not resample is cut into pieces of
+# this length, decoded by the helpers in turn: each runs a piece or more ahead of the caller (see
+# HELPER_AHEAD_BYTES_AT_SOURCE_RATE) while another's piece is read.
+PIECE_SECONDS = 60.0
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def decoded_beside(path: str | Path, sample_rate: int, audio_track: int | None = None,
-                   language: str | None = None) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+def decoded_beside(path: str | Path, sample_rate: int, audio_track: int | None = None, language: str | None = None,
+                   decoders: int = 1) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
     """(the recording's duration as its header states it, None if unknown; its chunks, as
     `audio.decode_audio` gives them), decoded in a helper process where one pays (see `helper_pays`),
     else in this process: the same chunks either way. A helper started early (`start_early`) is taken;
-    it states the duration itself, so that this process need not load PyAV at all (see `audio`)."""
-    helper = early_helpers.pop(helper_request(path, audio_track, language, sample_rate), None)
+    it states the duration itself, so that this process need not load PyAV at all (see `audio`).
+
+    With `decoders` > 1, an MPEG-TS recording longer than MAX_SECONDS_FOR_RESAMPLING_IN_HELPER is
+    decoded by that many helpers, on pieces of it in turn (`audio.Piece`), and joined here: for a
+    machine of many cores, where one decoder is slower than the rest of a scan. On 2 cores it is not
+    faster (BENCHMARKS.md, 2026-12-04, thirteenth session)."""
+    helper = early_helpers.pop(helper_request(path, audio_track, language, sample_rate, decoders), None)
     if helper is None:
         seconds = recording_duration(path)
         if not helper_pays(path, seconds):
             yield seconds, decode_audio(path, sample_rate, audio_track, language)
             return
-    with decoded_in_helper(path, sample_rate, audio_track, language, helper) as decoding:
+    with decoded_in_helper(path, sample_rate, audio_track, language, helper, decoders) as decoding:
         yield decoding
 
 
 @contextlib.contextmanager
 def decoded_in_helper(path: str | Path, sample_rate: int, audio_track: int | None = None,
-                      language: str | None = None,
-                      helper: Helper | None = None) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+                      language: str | None = None, helper: Helper | None = None,
+                      decoders: int = 1) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
     """`decoded_beside` by `helper` (started early) or a helper started now; decoded here where it
-    cannot start. The helper is stopped on leaving the block, wherever the reading was."""
+    cannot start. The helpers are stopped on leaving the block, wherever the reading was."""
     if helper is None:
-        helper = started_helper(helper_request(path, audio_track, language, sample_rate))
+        helper = started_helper(helper_request(path, audio_track, language, sample_rate, decoders))
+    helpers = [helper]
     try:
         ready = helper.ready() if helper else None
         if ready is None:
             yield recording_duration(path), decode_audio(path, sample_rate, audio_track, language)
+        elif ready["pieces"]:
+            pieces = [Piece(**piece) for piece in ready["pieces"]]
+            helpers += [piece_helper(path, pieces[number::decoders]) for number in range(1, decoders)]
+            yield ready["duration"], resampled_chunks(joined_pieces(pieces_of(path, pieces, helpers)), sample_rate)
         else:
             chunks = timed_chunks if ready["resampled"] else resampled_chunks
             yield ready["duration"], chunks(helper.batches(path), sample_rate)
     finally:
-        if helper:
-            helper.close()
+        for started in helpers:
+            if started:
+                started.close()
+
+
+def piece_helper(path: str | Path, pieces: list[Piece]) -> Helper | None:
+    """A further helper, decoding `pieces` of the recording at `path`; None where it cannot start."""
+    request = json.dumps({"path": str(path), "pieces": [dataclasses.asdict(piece) for piece in pieces],
+                          "log_level": logging.getLogger().getEffectiveLevel()})
+    helper = started_helper(request)
+    return helper if helper and helper.ready() is not None else None
+
+
+def pieces_of(path: str | Path, pieces: list[Piece], helpers: list[Helper | None]) -> Iterator[Iterator[DecodedBatch]]:
+    """The batches of each piece in turn, from the helper that decodes it (helper k decodes every kth
+    piece from the kth on), or decoded here for a helper that could not start."""
+    for number, piece in enumerate(pieces):
+        helper = helpers[number % len(helpers)]
+        yield helper.batches(path) if helper else decoded_batches(path, piece=piece)
 
 
 def helper_pays(path: str | Path, seconds: float | None) -> bool:
@@ -140,14 +175,14 @@ def opens_in_helper(path: str | Path) -> bool:
 early_helpers: dict[str, Helper] = {}
 
 
-def start_early(path: str | Path, sample_rate: int, audio_track: int | None = None,
-                language: str | None = None) -> None:
+def start_early(path: str | Path, sample_rate: int, audio_track: int | None = None, language: str | None = None,
+                decoders: int = 1) -> None:
     """Start a helper for `path` now, so that it decodes while the caller imports torch and loads its
     models (about 1.3 s): a command calls this first. Whatever the recording's length: this process
     does not open it (see `decoded_beside`), and a short one costs the helper no more than the
     start-up it runs beside. A helper not taken by the time this process exits is stopped."""
     path = Path(path)
-    request = helper_request(path, audio_track, language, sample_rate)
+    request = helper_request(path, audio_track, language, sample_rate, decoders)
     wanted = helper_pays(path, None) if readable_once(path) else path.is_file() and available_cores() >= 2
     if wanted and request not in early_helpers and (helper := started_helper(request)):
         early_helpers[request] = helper
@@ -160,9 +195,11 @@ def stop_early_helpers() -> None:
     early_helpers.clear()
 
 
-def helper_request(path: str | Path, audio_track: int | None, language: str | None, sample_rate: int) -> str:
+def helper_request(path: str | Path, audio_track: int | None, language: str | None, sample_rate: int,
+                   decoders: int = 1) -> str:
     return json.dumps({"path": str(path), "audio_track": audio_track, "language": language,
                        "sample_rate": sample_rate, "resample_up_to_seconds": MAX_SECONDS_FOR_RESAMPLING_IN_HELPER,
+                       "decoders": decoders, "piece_seconds": PIECE_SECONDS,
                        "log_level": logging.getLogger().getEffectiveLevel()})
 
 
@@ -200,11 +237,14 @@ class Helper:
         return json.loads(payload)
 
     def batches(self, path: str | Path) -> Iterator[DecodedBatch]:
-        """The batches the helper sends, after `ready`; its log records logged here, its errors raised here."""
+        """The batches the helper sends, after `ready` (of its next piece, where it decodes pieces); its log
+        records logged here, its errors raised here."""
         while True:
             kind, payload = self.messages.next()
             if kind == BATCH:
                 yield unpack_batch(payload)
+            elif kind == PIECE_END:
+                return
             elif kind == LOG:
                 record = json.loads(payload)
                 logging.getLogger(record["name"]).log(record["level"], "%s", record["message"])
@@ -420,18 +460,19 @@ class WriterThread:
 
 
 def main() -> None:
-    """The helper: decode the recording the request names, writing messages to stdout."""
+    """The helper: decode the recording the request names (or the pieces of it it names), writing
+    messages to stdout."""
     request = json.loads(sys.argv[1])
-    try:
-        duration = recording_duration(request["path"])
-    except MediaError:  # the decoding says what is wrong, as it would in the caller
-        duration = None
-    resamples = (duration or 0) <= request["resample_up_to_seconds"]
+    if "pieces" in request:  # a further helper (see `piece_helper`)
+        ready = {"duration": None, "resampled": False, "pieces": None}
+        pieces = [Piece(**piece) for piece in request["pieces"]]
+    else:
+        ready, pieces = planned(request)
     out = sys.stdout.buffer
     try:
-        writer = WriterThread(out, HELPER_AHEAD_BYTES if resamples else HELPER_AHEAD_BYTES_AT_SOURCE_RATE)
+        writer = WriterThread(out, HELPER_AHEAD_BYTES if ready["resampled"] else HELPER_AHEAD_BYTES_AT_SOURCE_RATE)
         try:
-            serve(request, duration, resamples, writer)
+            serve(request, ready, pieces, writer)
         finally:
             writer.close()
     except BrokenPipeError:  # the caller has stopped reading (an error, Ctrl-C): there is no one to tell
@@ -439,14 +480,36 @@ def main() -> None:
         sys.exit(1)
 
 
-def serve(request: dict, duration: float | None, resamples: bool, out: BinaryIO | WriterThread) -> None:
-    """Say the helper is ready, the recording's `duration` and whether it `resamples`, then send its batches."""
-    logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
-    write_message(out, READY, json.dumps({"duration": duration, "resampled": resamples}).encode())
+def planned(request: dict) -> tuple[dict, list[Piece] | None]:
+    """What the first helper of a recording says when ready (its duration; whether it resamples: up to
+    the caller's length; the pieces, if the recording is decoded in pieces), and the pieces it decodes."""
     try:
-        batches = decoded_batches(request["path"], request["audio_track"], request["language"])
-        for batch in resampled_batches(batches, request["sample_rate"]) if resamples else batches:
-            write_message(out, BATCH, pack_batch(batch))
+        duration = recording_duration(request["path"])
+        resamples = (duration or 0) <= request["resample_up_to_seconds"]
+        pieces = None
+        if not resamples and request["decoders"] > 1:
+            pieces = recording_pieces(request["path"], request["audio_track"], request["language"],
+                                      request["piece_seconds"])
+    except MediaError:  # the decoding says what is wrong, as it would in the caller
+        duration, resamples, pieces = None, True, None
+    ready = {"duration": duration, "resampled": resamples, "pieces": pieces and [dataclasses.asdict(p) for p in pieces]}
+    return ready, pieces and pieces[::request["decoders"]]
+
+
+def serve(request: dict, ready: dict, pieces: list[Piece] | None, out: BinaryIO | WriterThread) -> None:
+    """Say the helper is `ready` (see `planned`), then send its batches: of the recording, or of each of
+    its `pieces` in turn, each piece's followed by PIECE_END."""
+    logging.basicConfig(level=request["log_level"], handlers=[PipeHandler(out)])
+    write_message(out, READY, json.dumps(ready).encode())
+    try:
+        if pieces is None:
+            batches = decoded_batches(request["path"], request["audio_track"], request["language"])
+            for batch in resampled_batches(batches, request["sample_rate"]) if ready["resampled"] else batches:
+                write_message(out, BATCH, pack_batch(batch))
+        for piece in pieces or []:
+            for batch in decoded_batches(request["path"], piece=piece):
+                write_message(out, BATCH, pack_batch(batch))
+            write_message(out, PIECE_END, b"")
     except BrokenPipeError:
         raise
     except MediaError as error:

@@ -111,7 +111,8 @@ def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: Sc
     if isinstance(source, np.ndarray):
         yield "<array>", len(source) / sample_rate, array_chunks(source, sample_rate)
     elif decoder_process:
-        with decoded_beside(source, sample_rate, options.audio_track, options.language) as (duration, chunks):
+        with decoded_beside(source, sample_rate, options.audio_track, options.language,
+                            options.decoders) as (duration, chunks):
             yield str(source), duration, chunks
     else:
         yield str(source), recording_duration(source), decode_audio(source, sample_rate, options.audio_track,

@@ -54,7 +54,8 @@ def test_the_helper_hands_on_the_same_chunks_and_states_the_duration(monkeypatch
     assert_same_chunks(decoded_by_helper(sample), list(decode_audio(sample, RATE)))
     helper = decoder_process.started_helper(decoder_process.helper_request(sample, None, None, RATE))
     try:
-        assert helper.ready() == {"duration": recording_duration(sample), "resampled": resample_up_to_seconds > 92}
+        assert helper.ready() == {"duration": recording_duration(sample), "resampled": resample_up_to_seconds > 92,
+                                  "pieces": None}
     finally:
         helper.close()
 
@@ -68,6 +69,43 @@ def test_audio_after_a_gap_is_timed_and_resampled_alike_in_the_helper(tmp_path, 
     chunks = decoded_by_helper(gapped)
     assert_same_chunks(chunks, list(decode_audio(gapped, RATE)))
     assert chunks[-1].start == pytest.approx(7.0, abs=0.05)
+
+
+def sample_times(chunks: list) -> np.ndarray:
+    """The time of each chunk's first sample, by its number in the whole signal: (number, seconds) rows."""
+    numbers = np.cumsum([0] + [len(c.samples) for c in chunks[:-1]])
+    return np.array([numbers, [c.start for c in chunks]]).T
+
+
+def time_of(sample_number: int, times: np.ndarray) -> float:
+    """The time of a sample, by its number, from the `sample_times` of chunks."""
+    number, start = times[times[:, 0] <= sample_number][-1]
+    return start + (sample_number - number) / RATE
+
+
+@pytest.mark.parametrize("decoders", [2, 3])
+def test_several_decoders_hand_on_the_recording_as_one_decodes_it_across_a_wrap_and_a_gap(tmp_path, monkeypatch,
+                                                                                         decoders):
+    monkeypatch.setattr(decoder_process, "MAX_SECONDS_FOR_RESAMPLING_IN_HELPER", 0.0)  # pieces for any length
+    monkeypatch.setattr(decoder_process, "PIECE_SECONDS", 1.5)
+    # 10 s of stereo noise whose timestamps wrap 6 s in (33 bits at 90 kHz), 3 s missing, 6 s more
+    wrap = 2**33 / 90000
+    noise = np.random.default_rng(0).uniform(-0.3, 0.3, (2, 48000 * 16)).astype(np.float32)
+    path = write_timed_frames(tmp_path / "wrap.ts", "mp2", 48000, "stereo",
+                              [(wrap - 6.0, noise[:, :480000]), (wrap + 7.0, noise[:, 480000:])])
+    with decoded_in_helper(path, RATE, decoders=decoders) as (_, chunks):
+        in_pieces = list(chunks)
+    whole = list(decode_audio(path, RATE))
+    # every sample as one decoding gives it, none lost or doubled at the seams of the pieces
+    np.testing.assert_array_equal(np.concatenate([c.samples for c in in_pieces]),
+                                  np.concatenate([c.samples for c in whole]))
+    # and timed alike: the chunks are cut elsewhere (at the batches' ends), each starts where the whole's
+    # timeline puts its first sample
+    reference = sample_times(whole)
+    for number, start in sample_times(in_pieces):
+        assert start == pytest.approx(time_of(number, reference), abs=1e-6)
+    assert time_of(0, reference) == pytest.approx(0.0, abs=1e-3)
+    assert time_of(10 * RATE + 1000, reference) == pytest.approx(13.0 + 1000 / RATE, abs=0.01)  # after wrap and gap
 
 
 def test_a_codec_change_is_followed_in_the_helper_and_its_log_reaches_the_caller(tmp_path, caplog):
@@ -95,7 +133,7 @@ def test_the_helpers_errors_name_the_file_as_decoding_here_does(tmp_path):
 def helper_saying_ready_then(tmp_path, name: str, then: str) -> str:
     """A stand-in for the helper's Python: says it is ready, as the helper does, then runs the shell line `then`."""
     fake = tmp_path / name
-    said = b'{"duration": null, "resampled": true}'
+    said = b'{"duration": null, "resampled": true, "pieces": null}'
     ready = "".join(f"\\{byte:03o}" for byte in HEADER.pack(READY, len(said)) + said)
     fake.write_text(f"#!/bin/sh\nprintf '{ready}'\n{then}\n")
     fake.chmod(0o755)
