@@ -539,15 +539,28 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     DVB broadcasters switch codec on the same stream (MP2 stereo, then AC3 5.1 when the film
     starts); FFmpeg keeps decoding with the first codec and every packet fails. Timestamps in such
     a file are absolute, so times go on unchanged across the reopening.
+
+    Where the demuxer stops on damaged bytes in an MPEG-TS file (a run of zeros from a failed disk block
+    or copy: FFmpeg gives up where it finds no packet in the next 100-200 kB), the file is read again
+    from where its packets begin again (`after_damage`), and the audio after the damage keeps its time;
+    until 2026-12-04, 100 kB of zeros 40% into a 20-minute recording lost the last 60% of it.
     """
     import av
 
     for _ in range(MAX_REOPENINGS):
         failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
         for frame in iterate_frames(container, stream, path, offset, piece):
+            if isinstance(frame, DamagedData):
+                yield from failed_run
+                offset = after_damage(path, container, frame)
+                if offset is None:
+                    return
+                break
             if isinstance(frame, FailedPacket):
                 failed_run.append(frame)
                 if len(failed_run) >= REOPEN_AFTER_FAILED_PACKETS and failed_run[0].position >= 0:
+                    offset = failed_run[0].position
+                    log.info("%s: audio stopped decoding at byte %d: reading on from there", path, offset)
                     break
                 continue
             yield from failed_run
@@ -556,22 +569,78 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
         else:
             yield from failed_run
             return
-        offset = failed_run[0].position
+        piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
         try:
             container = reopened.enter_context(av.open(FileTail(path, offset),
                                                        format=container.format.name, metadata_errors="ignore"))
         except av.error.FFmpegError as error:
-            log.warning("%s: reading stopped early: cannot read on after undecodable audio: %s", path,
-                        demux_failure(error))
+            log.warning("%s: reading stopped early at byte %d: %s", path, offset, demux_failure(error))
             return
         same = [s for s in container.streams.audio if s.id == stream.id] or list(container.streams.audio)
         if not same:
-            log.warning("%s: reading stopped early: no audio stream after undecodable audio", path)
+            log.warning("%s: reading stopped early: no audio stream after byte %d", path, offset)
             return
-        log.info("%s: audio format changed at byte %d: now %s", path, failed_run[0].position,
-                 same[0].codec_context.name)
+        if same[0].codec_context.name != stream.codec_context.name:
+            log.info("%s: audio format changed at byte %d: now %s", path, offset, same[0].codec_context.name)
         stream = same[0]
         skip_other_streams(container, stream)
+
+
+@dataclass(frozen=True)
+class DamagedData:
+    """The demuxer could not read on after the audio packet at byte `position` (-1: none yet): `problem`."""
+
+    position: int
+    problem: str
+
+
+# MPEG-TS packets begin again where this many sync bytes follow one another a packet apart.
+SYNC_PACKETS = 8
+SYNC_BYTE = 0x47
+
+
+def after_damage(path: str | Path, container: av.container.InputContainer, damage: DamagedData) -> int | None:
+    """Where to read on after `damage`: the first packet after the damaged bytes that follow its last good
+    packet, with a warning naming them; None (with a warning that reading stopped) where there is none, or
+    the file is not an MPEG-TS file that can be read again."""
+    damaged = None
+    if container.format.name == "mpegts" and damage.position >= 0 and not readable_once(path):
+        damaged = damaged_bytes(path, damage.position)
+    if damaged is None:
+        log.warning("%s: reading stopped early: %s", path, damage.problem)
+        return None
+    log.warning("%s: bytes %d-%d are damaged: skipped, reading on after them", path, *damaged)
+    return damaged[1]
+
+
+def damaged_bytes(path: str | Path, packet_start: int, block_bytes: int = 1 << 20) -> tuple[int, int] | None:
+    """(first, end) of the first damaged bytes after the MPEG-TS packet at byte `packet_start`: where
+    packets stop following one another, and where SYNC_PACKETS of them do again; None where none follow."""
+    run = TS_PACKET_BYTES * SYNC_PACKETS
+    with open(path, "rb") as file:
+        position, first = packet_start, None
+        while True:
+            file.seek(position)
+            data = np.frombuffer(file.read(block_bytes + run), np.uint8)
+            if first is None:  # walking packet by packet
+                synced = data[::TS_PACKET_BYTES] == SYNC_BYTE
+                if synced.all():
+                    if len(data) < block_bytes + run:
+                        return None  # the file ends without damage the demuxer could not pass
+                    position += block_bytes // TS_PACKET_BYTES * TS_PACKET_BYTES
+                    continue
+                position = first = position + int(np.argmin(synced)) * TS_PACKET_BYTES
+                continue
+            count = len(data) - run + 1
+            if count <= 0:
+                return None
+            starts = np.ones(count, bool)
+            for packet in range(SYNC_PACKETS):
+                starts &= data[packet * TS_PACKET_BYTES:packet * TS_PACKET_BYTES + count] == SYNC_BYTE
+            found = np.flatnonzero(starts)
+            if len(found):
+                return first, position + int(found[0])
+            position += count
 
 
 class FileTail(io.RawIOBase):
@@ -646,8 +715,9 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
             # in a TS) and fails on it; demuxing again goes on from the next packet.
             continue
         except av.error.FFmpegError as error:
-            # A demuxer error mid-file (truncated recording): keep what was decoded so far.
-            log.warning("%s: reading stopped early: %s", path, demux_failure(error))
+            # A demuxer error mid-file (damaged or truncated recording): what was decoded is kept, and
+            # `follow_codec_changes` reads on after the damage where it can.
+            yield DamagedData(position, demux_failure(error))
             return
     log.warning("%s: reading stopped early: too many packets of unknown streams", path)
 

@@ -60,6 +60,29 @@ def test_a_recording_cut_in_the_middle_keeps_the_audio_before_the_cut(small_ts, 
     assert 2.0 < decoded < 4.0
 
 
+def test_audio_after_a_run_of_zeros_is_read_on_and_keeps_its_time(tmp_path, caplog):
+    # A failed disk block or copy leaves zeros mid-file; FFmpeg's demuxer gave up on 300 kB of them,
+    # and the rest of the recording was lost. Beeps of 0.4 s every 2 s, 20 s in all.
+    times = np.arange(16000 * 20) / 16000
+    beeps = (np.sin(2 * np.pi * 440 * times) * ((times % 2) < 0.4) * 0.3).astype(np.float32)
+    path = write_recording(tmp_path / "zeros.ts", beeps, 16000, start_seconds=5000.0, video=True)
+    data = bytearray(path.read_bytes())
+    first = len(data) * 2 // 5
+    data[first:first + 300_000] = bytes(300_000)
+    path.write_bytes(bytes(data))
+    chunks = list(decode_audio(path, RATE))
+    assert f"{path}: bytes" in caplog.text and "damaged: skipped, reading on after them" in caplog.text
+    ends = [c.start + len(c.samples) / RATE for c in chunks]
+    assert abs(ends[-1] - 20.0) < 0.1 and sum(len(c.samples) for c in chunks) / RATE < 17.0  # the damage lost
+
+    def level(at: float) -> float:  # around `at` seconds, in the chunk that holds it
+        chunk = next(c for c, end in zip(chunks, ends, strict=True) if c.start <= at - 0.05 and at + 0.05 <= end)
+        offset = round((at - chunk.start) * RATE)
+        return float(np.sqrt(np.mean(chunk.samples[offset - RATE // 20:offset + RATE // 20] ** 2)))
+
+    assert level(18.2) > 0.15 and level(17.8) < 0.02 and level(18.6) < 0.02  # the last beep where it was
+
+
 def test_demuxer_errors_read_as_damage_not_as_a_busy_device():
     # FFmpeg's MPEG-TS demuxer stopped on random bytes after a cut with EAGAIN (seen on a 20-minute
     # recording with trailing garbage): "Resource temporarily unavailable" sent users the wrong way.
