@@ -552,23 +552,26 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
         for frame in iterate_frames(container, stream, path, offset, piece):
             if isinstance(frame, DamagedData):
                 yield from failed_run
-                offset = after_damage(path, container, frame)
+                offset = after_damage(path, container, frame, piece)
                 if offset is None:
                     return
                 break
             if isinstance(frame, FailedPacket):
                 failed_run.append(frame)
-                if len(failed_run) >= REOPEN_AFTER_FAILED_PACKETS and failed_run[0].position >= 0:
+                # Not where this container starts: FFmpeg probed the codec there, the packets are damaged.
+                if len(failed_run) >= REOPEN_AFTER_FAILED_PACKETS and failed_run[0].position > offset:
                     offset = failed_run[0].position
-                    log.info("%s: audio stopped decoding at byte %d: reading on from there", path, offset)
                     break
                 continue
             yield from failed_run
             failed_run.clear()
             yield frame
         else:
-            yield from failed_run
-            return
+            # A piece may end on the first packets of a new codec (the next piece's decoder probes it afresh).
+            if piece is None or not failed_run or failed_run[0].position <= offset:
+                yield from failed_run
+                return
+            offset = failed_run[0].position
         piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
         try:
             container = reopened.enter_context(av.open(FileTail(path, offset),
@@ -580,15 +583,15 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
         if not same:
             log.warning("%s: reading stopped early: no audio stream after byte %d", path, offset)
             return
-        if same[0].codec_context.name != stream.codec_context.name:
-            log.info("%s: audio format changed at byte %d: now %s", path, offset, same[0].codec_context.name)
+        log.info("%s: audio format changed at byte %d: now %s", path, offset, same[0].codec_context.name)
         stream = same[0]
         skip_other_streams(container, stream)
 
 
 @dataclass(frozen=True)
 class DamagedData:
-    """The demuxer could not read on after the audio packet at byte `position` (-1: none yet): `problem`."""
+    """The demuxer could not read on after byte `position` (of the last audio packet read, or where the
+    reading began): `problem`."""
 
     position: int
     problem: str
@@ -599,17 +602,21 @@ SYNC_PACKETS = 8
 SYNC_BYTE = 0x47
 
 
-def after_damage(path: str | Path, container: av.container.InputContainer, damage: DamagedData) -> int | None:
+def after_damage(path: str | Path, container: av.container.InputContainer, damage: DamagedData,
+                 piece: tuple[int, int, int] | None = None) -> int | None:
     """Where to read on after `damage`: the first packet after the damaged bytes that follow its last good
     packet, with a warning naming them; None (with a warning that reading stopped) where there is none, or
-    the file is not an MPEG-TS file that can be read again."""
+    the file is not an MPEG-TS file that can be read again. Decoding a `piece`, the warning is the
+    piece's to give only where the damage begins in it (its neighbours meet the same damage)."""
     damaged = None
-    if container.format.name == "mpegts" and damage.position >= 0 and not readable_once(path):
+    if container.format.name == "mpegts" and not readable_once(path):
         damaged = damaged_bytes(path, damage.position)
+    first = damage.position if damaged is None else damaged[0]
+    level = logging.WARNING if piece is None or piece[0] <= first < piece[1] else logging.DEBUG
     if damaged is None:
-        log.warning("%s: reading stopped early: %s", path, damage.problem)
+        log.log(level, "%s: reading stopped early: %s", path, damage.problem)
         return None
-    log.warning("%s: bytes %d-%d are damaged: skipped, reading on after them", path, *damaged)
+    log.log(level, "%s: bytes %d-%d are damaged: skipped, reading on after them", path, *damaged)
     return damaged[1]
 
 
@@ -717,7 +724,7 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
         except av.error.FFmpegError as error:
             # A demuxer error mid-file (damaged or truncated recording): what was decoded is kept, and
             # `follow_codec_changes` reads on after the damage where it can.
-            yield DamagedData(position, demux_failure(error))
+            yield DamagedData(max(position, offset), demux_failure(error))
             return
     log.warning("%s: reading stopped early: too many packets of unknown streams", path)
 

@@ -152,3 +152,13 @@ class EndlessRecording:
             pass
         self.thread.join(timeout=5)
         self.path.unlink()
+
+
+def with_zeroed_bytes(path: Path, where: float, count: int) -> Path:
+    """`path` with `count` bytes zeroed from `where` (a fraction of its length) on, as a failed disk
+    block or copy leaves them."""
+    data = bytearray(path.read_bytes())
+    first = int(len(data) * where)
+    data[first:first + count] = bytes(count)
+    path.write_bytes(bytes(data))
+    return path

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
-from media import write_recording, write_timed_frames
+from media import with_zeroed_bytes, write_recording, write_timed_frames
 
 from speakerspot.audio import (
     Resampler,
     audio_streams,
     decode_audio,
     decoded_batches,
+    joined_pieces,
     load_audio,
     mono_downmix_weights,
     open_container,
+    recording_pieces,
+    resampled_chunks,
     select_audio_stream,
     stream_decoder,
 )
@@ -205,21 +210,52 @@ def test_a_codec_change_on_the_same_stream_is_followed(tmp_path):
         assert np.sqrt(np.mean(second_of_audio ** 2)) > 0.15
 
 
-def test_the_codec_changing_back_is_followed_too(tmp_path):
-    # MP2 news, an AC3 film, MP2 news again on the same PID: the second change is found where it is
-    # (until 2026-12-04 the file was read again from a byte counted from the first change, and 9 s of
-    # audio came out as 288)
+def news_film_news(folder) -> Path:
+    """MP2 news (440 Hz) for 3 s, an AC3 5.1 film (1 kHz in the centre), MP2 news (2 kHz) again, on one PID."""
     parts = []
     for start, codec, layout, frequency in ((0.0, "mp2", "stereo", 440), (3.0, "ac3", "5.1", 1000),
                                             (6.0, "mp2", "stereo", 2000)):
         planes = np.zeros((2 if layout == "stereo" else 6, 48000 * 3), np.float32)
         planes[[0, 1] if layout == "stereo" else [2]] = tone(3.0, frequency, 48000)  # 5.1: the centre
-        parts.append(write_timed_frames(tmp_path / f"{start}.ts", codec, 48000, layout, [(start, planes)]))
-    joined = tmp_path / "joined.ts"
+        parts.append(write_timed_frames(folder / f"{start}.ts", codec, 48000, layout, [(start, planes)]))
+    joined = folder / "news-film-news.ts"
     joined.write_bytes(b"".join(part.read_bytes() for part in parts))
-    chunks = list(decode_audio(joined, RATE))
+    return joined
+
+
+def test_the_codec_changing_back_is_followed_too(tmp_path):
+    # the second change is found where it is (until 2026-12-04 the file was read again from a byte
+    # counted from the first change, and 9 s of audio came out as 288)
+    chunks = list(decode_audio(news_film_news(tmp_path), RATE))
     samples = np.concatenate([c.samples for c in chunks])
     assert chunks[0].start == 0.0 and abs(len(samples) / RATE - 9.0) < 0.05
     for start, frequency in ((1.0, 440), (4.0, 1000), (7.0, 2000)):
         second_of_audio = samples[int(start * RATE):int(start * RATE) + RATE]
         assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
+
+
+def in_pieces(path, piece_seconds: float) -> np.ndarray:
+    """The recording decoded piece by piece, the pieces joined, resampled: as several processes give it."""
+    pieces = recording_pieces(path, None, None, piece_seconds)
+    joined = joined_pieces(decoded_batches(path, piece=piece) for piece in pieces)
+    return np.concatenate([c.samples for c in resampled_chunks(joined, RATE)])
+
+
+def test_pieces_joined_across_codec_changes_are_the_recording_decoded_whole(tmp_path):
+    # pieces of 1 s: some end on the first frames of the new codec, some begin in them
+    path = news_film_news(tmp_path)
+    whole = np.concatenate([c.samples for c in decode_audio(path, RATE)])
+    joined = in_pieces(path, 1.0)
+    assert len(joined) == len(whole)
+    news = np.r_[0:int(2.9 * RATE), int(6.1 * RATE):int(8.9 * RATE)]
+    np.testing.assert_array_equal(joined[news], whole[news])  # MP2 sample for sample
+    film = slice(int(3.1 * RATE), int(5.9 * RATE))
+    np.testing.assert_allclose(joined[film], whole[film], atol=1e-3)  # AC3 dithers anew in each decoder
+
+
+def test_pieces_joined_across_damaged_bytes_are_the_recording_decoded_whole(tmp_path, caplog):
+    path = with_zeroed_bytes(write_recording(tmp_path / "zeros.ts", tone(20.0), 16000, video=True), 0.4, 300_000)
+    whole = np.concatenate([c.samples for c in decode_audio(path, RATE)])
+    caplog.clear()
+    np.testing.assert_array_equal(in_pieces(path, 1.0), whole)
+    assert caplog.text.count("are damaged") == 1  # said by the piece it begins in

@@ -8,7 +8,7 @@ import time
 import av
 import numpy as np
 import pytest
-from media import write_recording
+from media import with_zeroed_bytes, write_recording
 
 from speakerspot.audio import decode_audio, demux_failure
 from speakerspot.errors import MediaError
@@ -65,11 +65,8 @@ def test_audio_after_a_run_of_zeros_is_read_on_and_keeps_its_time(tmp_path, capl
     # and the rest of the recording was lost. Beeps of 0.4 s every 2 s, 20 s in all.
     times = np.arange(16000 * 20) / 16000
     beeps = (np.sin(2 * np.pi * 440 * times) * ((times % 2) < 0.4) * 0.3).astype(np.float32)
-    path = write_recording(tmp_path / "zeros.ts", beeps, 16000, start_seconds=5000.0, video=True)
-    data = bytearray(path.read_bytes())
-    first = len(data) * 2 // 5
-    data[first:first + 300_000] = bytes(300_000)
-    path.write_bytes(bytes(data))
+    path = with_zeroed_bytes(write_recording(tmp_path / "zeros.ts", beeps, 16000, start_seconds=5000.0, video=True),
+                             0.4, 300_000)
     chunks = list(decode_audio(path, RATE))
     assert f"{path}: bytes" in caplog.text and "damaged: skipped, reading on after them" in caplog.text
     ends = [c.start + len(c.samples) / RATE for c in chunks]
