@@ -328,9 +328,9 @@ def timestamp_step(later: float, earlier: float) -> float:
 
 def joined_pieces(pieces: Iterable[Iterable[DecodedBatch]]) -> Iterator[DecodedBatch]:
     """The batches of consecutive pieces of a recording (`decoded_batches` of each `Piece`) as those of
-    the whole: each piece's times on the running count of samples where it follows on, as a decoding
-    from the start counts them across a timestamp wrap or jump (see GAP_SECONDS), and after the gap its
-    timestamps say where audio is missing before it."""
+    the whole: each piece's times follow on from the running count of samples, as a decoding from the
+    start counts them across a timestamp wrap or jump (see GAP_SECONDS), or, where audio is missing
+    before the piece, start where its timestamps put it."""
     end: float | None = None  # where the audio so far ends, in the joined times
     for piece in pieces:
         shift = 0.0  # from the piece's times to the joined ones
@@ -697,7 +697,8 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
     for _ in range(MAX_DEMUX_RESTARTS):
         try:
             for packet in container.demux(stream):
-                if packet.pos is not None and packet.pos >= 0:
+                known = packet.pos is not None and packet.pos >= 0
+                if known:
                     position = offset + packet.pos
                 before = position < start
                 if not before:
@@ -710,7 +711,7 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
                     frames = decoder.decode(packet)
                 except av.error.FFmpegError:
                     if not before:
-                        yield FailedPacket(-1 if packet.pos is None or packet.pos < 0 else offset + packet.pos)
+                        yield FailedPacket(position if known else -1)
                     continue
                 if before:
                     warmed_up += len(frames)
