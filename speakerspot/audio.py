@@ -680,9 +680,11 @@ class FileTail(io.RawIOBase):
 
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    path: str | Path, offset: int = 0,
-                   piece: tuple[int, int, int] | None = None) -> Iterator[av.AudioFrame | FailedPacket]:
-    """Decoded frames of `stream`, and a FailedPacket for each packet that failed to decode (its position
-    in the file: the container reads the file from byte `offset` on).
+                   piece: tuple[int, int, int] | None = None,
+                   ) -> Iterator[av.AudioFrame | FailedPacket | DamagedData]:
+    """Decoded frames of `stream`, a FailedPacket for each packet that failed to decode (its position
+    in the file: the container reads the file from byte `offset` on), and last, where the demuxer
+    stopped on damaged data, a DamagedData.
 
     With `piece` (start, end, warm-up frames), only the frames of packets that begin in bytes [start,
     end) (a packet split from another by FFmpeg's parser, of unknown position, is where that one is);
