@@ -112,9 +112,10 @@ class TrainingConfig:
     # on real-1998 (BENCHMARKS.md, 2026-12-02).
     base_distillation: float = 0.0
     # Whether a fine-tuned encoder scores beside the frozen base it was fine-tuned from, each window's
-    # cosines the mean of the two (see `SpeakerEncoder.beside`). Off: on real voices it ranks windows
-    # far better (real-1998 window EER 2.0% -> 0.3%, sessions never heard 35% -> 25%) but the levels
-    # calibrated on the held-back clips then sit higher, and real-1998 lost recall (BENCHMARKS.md, 2026-12-03).
+    # cosines the mean of the two (see `SpeakerEncoder.beside`). Off: measured first on 2026-12-03, it
+    # ranked real-1998's windows far better but its levels cost recall; on the recipe of 2026-12-04, the
+    # same F1 on the shared sets and within what seeds move on sessions never heard (window EER 26.5% ->
+    # 24.3%, 10 of 30 turns both; BENCHMARKS.md, 2026-12-04, thirteenth session).
     score_with_base: bool = False
     seed: int = 0  # also seeds, as seed + 1 and seed + 2, the validation programmes and the memory bank's chains
 
