@@ -332,7 +332,8 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, min
                   pos_windows: torch.Tensor, neg_windows: torch.Tensor, config: TrainingConfig,
                   rng: np.random.Generator, semi_hard: bool = False, base: SpeakerEncoder | None = None) -> float:
     """One step: pick anchors and positives, mine the hardest (or semi-hard) negatives among many (by
-    the epoch's `mining` embeddings), descend.
+    the epoch's `mining` embeddings), descend. Returns the step's triplet loss (what the health check
+    compares with the margin: see `calibration.health`).
 
     With a `base` encoder (the one being fine-tuned, frozen), each window's embedding is also drawn
     towards the base's (`config.base_distillation`): fine-tuned on one session of the target, an
@@ -350,16 +351,17 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, min
                          rng, config.masked_bands, config.masked_frames)
     embeddings = encoder(batch)
     anchors, positives, negatives = embeddings.split(config.batch_size)
-    loss = triplet_loss(anchors, positives, negatives, config.margin)
+    triplet = triplet_loss(anchors, positives, negatives, config.margin)
+    loss = triplet
     if base is not None and config.base_distillation > 0:
         with torch.no_grad():
             base_embeddings = base(batch)
-        loss = loss + config.base_distillation * (1 - (embeddings * base_embeddings).sum(-1)).mean()
+        loss = triplet + config.base_distillation * (1 - (embeddings * base_embeddings).sum(-1)).mean()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
     encoder.eval()
-    return loss.item()
+    return triplet.item()
 
 
 def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = MERGE_SIMILARITY) -> SpeakerModel:
