@@ -140,7 +140,10 @@ def piece_helper(path: str | Path, pieces: list[Piece]) -> Helper | None:
     request = json.dumps({"path": str(path), "pieces": [dataclasses.asdict(piece) for piece in pieces],
                           "log_level": logging.getLogger().getEffectiveLevel()})
     helper = started_helper(request)
-    return helper if helper and helper.ready() is not None else None
+    if helper and helper.ready() is None:
+        helper.close()  # its process has ended; its reading thread and pipe are closed too
+        return None
+    return helper
 
 
 def pieces_of(path: str | Path, pieces: list[Piece], helpers: list[Helper | None]) -> Iterator[Iterator[DecodedBatch]]:
