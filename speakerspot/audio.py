@@ -229,7 +229,7 @@ def decoded_batches(path: str | Path, audio_track: int | None = None, language: 
                 continue
             frame_time = None if frame.time is None else frame.time - origin
             step = None if end is None or frame_time is None else timestamp_step(frame_time, end)
-            after_gap = step is not None and GAP_SECONDS < step < MAX_GAP_SECONDS
+            after_gap = step is not None and audio_missing(step)
             signature = FrameBatch.signature_of(frame)
             if batch.samples and (after_gap or batch.full() or signature != batch.signature):
                 yield batch.take()
@@ -296,18 +296,16 @@ def piece_frames(path: str | Path, piece: Piece,
     for attempt in range(WARMUP_TRIES):
         first = max(0, piece.start - piece.warmup_bytes * 4**attempt) // TS_PACKET_BYTES * TS_PACKET_BYTES
         try:
-            container = opened.enter_context(av.open(FileTail(path, first), format="mpegts", metadata_errors="ignore"))
+            container, stream = read_from(path, first, "mpegts", piece.stream_id, opened)
         except av.error.FFmpegError as error:  # as a decoding from the start meets damage: the rest goes on
             log.warning("%s: bytes %d-%d skipped: %s", path, piece.start, piece.end, demux_failure(error))
             return
-        streams = [stream for stream in container.streams.audio if stream.id == piece.stream_id]
-        if not streams:
+        if stream is None:
             log.warning("%s: bytes %d-%d skipped: the audio stream is not found there", path, piece.start, piece.end)
             return
-        skip_other_streams(container, streams[0])
         warmup_frames = WARMUP_FRAMES if first and attempt < WARMUP_TRIES - 1 else 0
         try:
-            yield from follow_codec_changes(container, streams[0], path, opened, first,
+            yield from follow_codec_changes(container, stream, path, opened, first,
                                             (piece.start, piece.end, warmup_frames))
             return
         except ShortWarmup:  # raised before any frame of the piece: start again, further back
@@ -316,6 +314,12 @@ def piece_frames(path: str | Path, piece: Piece,
 
 class ShortWarmup(Exception):
     """Fewer frames than needed were decoded before a piece's first (see `piece_frames`)."""
+
+
+def audio_missing(step: float) -> bool:
+    """Whether a `timestamp_step` this long between where the audio read ends and the next frame is a gap
+    (see GAP_SECONDS and MAX_GAP_SECONDS), not a jitter, jump or wrap of the timestamps."""
+    return GAP_SECONDS < step < MAX_GAP_SECONDS
 
 
 def timestamp_step(later: float, earlier: float) -> float:
@@ -337,7 +341,7 @@ def joined_pieces(pieces: Iterable[Iterable[DecodedBatch]]) -> Iterator[DecodedB
         for number, batch in enumerate(piece):
             if number == 0 and end is not None:
                 step = timestamp_step(batch.start, end)
-                after_gap = GAP_SECONDS < step < MAX_GAP_SECONDS
+                after_gap = audio_missing(step)
                 shift = end + (step if after_gap else 0.0) - batch.start
                 batch = DecodedBatch(batch.start + shift, after_gap, batch.rate, batch.samples)
             elif batch.after_gap:
@@ -574,18 +578,32 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
             offset = failed_run[0].position
         piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
         try:
-            container = reopened.enter_context(av.open(FileTail(path, offset),
-                                                       format=container.format.name, metadata_errors="ignore"))
+            container, same = read_from(path, offset, container.format.name, stream.id, reopened)
         except av.error.FFmpegError as error:
             log.warning("%s: reading stopped early at byte %d: %s", path, offset, demux_failure(error))
             return
-        same = [s for s in container.streams.audio if s.id == stream.id] or list(container.streams.audio)
-        if not same:
+        if same is None and container.streams.audio:  # the PID changed: the first audio stream there
+            same = container.streams.audio[0]
+            skip_other_streams(container, same)
+        if same is None:
             log.warning("%s: reading stopped early: no audio stream after byte %d", path, offset)
             return
-        log.info("%s: audio format changed at byte %d: now %s", path, offset, same[0].codec_context.name)
-        stream = same[0]
+        log.info("%s: audio format changed at byte %d: now %s", path, offset, same.codec_context.name)
+        stream = same
+
+
+def read_from(path: str | Path, offset: int, format_name: str, stream_id: int,
+              opened: contextlib.ExitStack) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream | None]:
+    """The file at `path` read from byte `offset` on as a container of `format_name` (closed with `opened`),
+    and its audio stream whose PID is `stream_id`, the other streams skipped (None where there is none).
+    FFmpeg's errors are raised."""
+    import av
+
+    container = opened.enter_context(av.open(FileTail(path, offset), format=format_name, metadata_errors="ignore"))
+    stream = next((s for s in container.streams.audio if s.id == stream_id), None)
+    if stream is not None:
         skip_other_streams(container, stream)
+    return container, stream
 
 
 @dataclass(frozen=True)
