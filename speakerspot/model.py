@@ -22,10 +22,10 @@ from .memory_bank import TOP_K, top_k_mean_scores
 from .segments import Decision
 
 FORMAT_NAME = "speakerspot-model"
-# 2 added `others`, 3 the decision's `edge_hysteresis`, 4 the encoder's `pooling`, 5 its `with_base`;
-# older files still load (as they scanned before)
-FORMAT_VERSION = 5
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+# 2 added `others`, 3 the decision's `edge_hysteresis`, 4 the encoder's `pooling`, 5 its `with_base`,
+# 6 the decision's `growth_margin`; older files still load (as they scanned before)
+FORMAT_VERSION = 6
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 
 @torch.inference_mode()
@@ -138,6 +138,11 @@ def torch_device(name: str | torch.device) -> torch.device:
     return device
 
 
+def stored_decision(settings: dict, version: int) -> Decision:
+    """The decision a model file holds; one written before version 6 decides as it did then (no growth)."""
+    return Decision(**{**({"growth_margin": None} if version < 6 else {}), **settings})
+
+
 def load_model(path: str | Path, device: str = "cpu") -> SpeakerModel:
     """Read a model file written by `SpeakerModel.save`, checking its format and version."""
     path = Path(path)
@@ -157,7 +162,7 @@ def load_model(path: str | Path, device: str = "cpu") -> SpeakerModel:
         encoder = SpeakerEncoder(EncoderConfig(**checkpoint["encoder_config"]))
         encoder.load_state_dict(checkpoint["encoder_state"], strict=True)
         model = SpeakerModel(encoder, checkpoint["memory_bank"].float(), FrontEnd(**checkpoint["front_end"]),
-                             decision=Decision(**checkpoint["decision"]), top_k=int(checkpoint["top_k"]),
+                             decision=stored_decision(checkpoint["decision"], version), top_k=int(checkpoint["top_k"]),
                              name=str(checkpoint["name"]), training_summary=checkpoint["training_summary"],
                              others=None if checkpoint.get("others") is None else checkpoint["others"].float())
     # AttributeError: a bank not a tensor; ValueError: a setting out of range

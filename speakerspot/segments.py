@@ -29,6 +29,11 @@ class Decision:
     part is centred on silence: at the edge of a segment it is there only because the speech beside
     it fills the window, so it is trimmed off.
 
+    A segment whose windows' median lies `growth_margin` or more above `threshold` (a turn, not a sound
+    that only just reaches the level) grows at each end by up to half the smoothing width, over windows
+    above half-way between that median and the lowest window beyond the end (see `grown_end`). None:
+    segments do not grow, as in model files written before it (format version 5 and older).
+
     The default threshold, for a model without held-back clips to calibrate on, takes a window for
     the target's when it is nearer the target than the others (score 0). The design's 0.7 applied to
     the cosine alone; on scores less the others it found 5-8 of 15 dev turns where 0 found 13-14,
@@ -41,6 +46,9 @@ class Decision:
     min_segment_seconds: float = 1.0
     edge_hysteresis: float | None = None
     silent_centre_db: float = -25.0
+    # Not 0: segments that only just reach the threshold are mostly other voices, and grown they let in
+    # more false alarms (BENCHMARKS.md, 2026-12-04, fourteenth session).
+    growth_margin: float | None = 0.05
 
     def with_threshold(self, threshold: float | None) -> Decision:
         return self if threshold is None else replace(self, threshold=threshold)
@@ -64,7 +72,8 @@ def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None,
     """(smoothed scores, segments) from raw window scores."""
     smoothed = smooth_scores(scores, decision.smoothing_windows)
     segments = segments_from_scores(centres, smoothed, decision.threshold, step_seconds, activity,
-                                    decision.hysteresis, decision.edge_hysteresis, decision.silent_centre_db)
+                                    decision.hysteresis, decision.edge_hysteresis, decision.silent_centre_db,
+                                    decision.growth_margin, decision.smoothing_windows)
     return smoothed, [s for s in segments if s.end - s.start >= decision.min_segment_seconds]
 
 
@@ -82,7 +91,8 @@ def smooth_scores(scores: np.ndarray, width: int) -> np.ndarray:
 def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: float, step_seconds: float,
                          activity: np.ndarray | None = None, hysteresis: float = 0.0,
                          edge_hysteresis: float | None = None,
-                         silent_centre_db: float = Decision.silent_centre_db) -> list[Segment]:
+                         silent_centre_db: float = Decision.silent_centre_db, growth_margin: float | None = None,
+                         smoothing_windows: int = Decision.smoothing_windows) -> list[Segment]:
     """Merge windows scoring above `threshold` into segments.
 
     A window stands for the `step_seconds` around its centre (the windows overlap, so this is the
@@ -90,7 +100,8 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
     window does not split a turn. With `hysteresis`, a run of windows above `threshold -
     hysteresis` counts when one of them is above `threshold`. With `activity` (see
     `features.centre_activity`), windows centred on silence (`silent_centre_db` below the window's
-    loudest part) are trimmed from the segment edges.
+    loudest part) are trimmed from the segment edges. With `growth_margin`, segments grow as
+    `Decision` says, `scores` being averages over `smoothing_windows`.
     """
     stay, edge = lower_levels(threshold, hysteresis, edge_hysteresis)
     runs: list[list[int]] = []
@@ -99,11 +110,12 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
             runs[-1].append(index)
         else:
             runs.append([index])
-    edge_ok = scores > edge
-    if activity is not None:
-        edge_ok &= activity > silent_centre_db
-    runs = [trim_edges(run, edge_ok) for run in runs]
-    return [make_segment(centres, scores, run, step_seconds) for run in runs if run]
+    centred = np.ones(len(scores), bool) if activity is None else activity > silent_centre_db
+    edge_ok = (scores > edge) & centred
+    runs = [run for run in (trim_edges(run, edge_ok) for run in runs) if run]
+    if growth_margin is not None:
+        runs = grown_runs(runs, scores, centred, threshold + growth_margin, smoothing_windows)
+    return [make_segment(centres, scores, run, step_seconds) for run in runs]
 
 
 def lower_levels(threshold: float, hysteresis: float, edge_hysteresis: float | None) -> tuple[float, float]:
@@ -129,6 +141,50 @@ def trim_edges(run: list[int], edge_ok: np.ndarray) -> list[int]:
     """The run from its first to its last window that may be an edge; empty if none may."""
     allowed = [position for position, index in enumerate(run) if edge_ok[index]]
     return run[allowed[0]:allowed[-1] + 1] if allowed else []
+
+
+def grown_runs(runs: list[list[int]], scores: np.ndarray, centred: np.ndarray, confident: float,
+               smoothing_windows: int) -> list[list[int]]:
+    """`runs` (window indices, in order), each whose scores' median is above `confident` grown at both
+    ends (see `grown_end`), never into its neighbours."""
+    grown = []
+    for position, run in enumerate(runs):
+        inside = float(np.median(scores[run[0]:run[-1] + 1]))
+        if inside > confident:
+            before = runs[position - 1][-1] + 1 if position else 0
+            after = runs[position + 1][0] - 1 if position + 1 < len(runs) else len(scores) - 1
+            first = grown_end(scores, centred, inside, run[0], -1, before, smoothing_windows)
+            last = grown_end(scores, centred, inside, run[-1], 1, after, smoothing_windows)
+            run = [*range(first, run[0]), *run, *range(run[-1] + 1, last + 1)]
+        grown.append(run)
+    return grown
+
+
+def grown_end(scores: np.ndarray, centred: np.ndarray, inside: float, end: int, direction: int, bound: int,
+              smoothing_windows: int) -> int:
+    """Where a segment's `end` window (its first, `direction` -1, or its last, +1) moves to: outward, up to
+    `bound` and by at most half the smoothing width, while windows stay above half-way between the
+    segment's median `inside` and the lowest of the `smoothing_windows` windows beyond the end; then
+    back off windows centred on silence (`centred` False).
+
+    Averaged over the smoothing width, a turn's edge becomes a ramp as wide, whose middle is the edge
+    whatever the levels on either side. A fixed threshold meets the ramp higher up the lower a turn
+    scores, and a turn from a session the model was not trained on scores lower than the held-back
+    clips its levels come from: fixed levels alone cut 0.5-2.5 s off such turns' ends (real-2414,
+    real-1998; BENCHMARKS.md, 2026-12-04, fourteenth session)."""
+    beyond = [index for index in range(end + direction, end + direction * (smoothing_windows + 1), direction)
+              if (index - bound) * direction <= 0]
+    if not beyond:
+        return end
+    level = (inside + float(scores[beyond].min())) / 2
+    moved = end
+    for index in beyond[:smoothing_windows // 2]:
+        if scores[index] <= level:
+            break
+        moved = index
+    while moved != end and not centred[moved]:
+        moved -= direction
+    return moved
 
 
 def make_segment(centres: np.ndarray, scores: np.ndarray, run: list[int], step_seconds: float) -> Segment:

@@ -9,6 +9,7 @@ import torch
 import speakerspot
 from speakerspot.errors import ModelFileError, OutputError
 from speakerspot.model import FORMAT_VERSION
+from speakerspot.segments import Decision
 
 
 def test_round_trip_keeps_weights_bank_decision_and_settings(reference_model, model_file):
@@ -36,6 +37,15 @@ def test_a_version_2_file_without_edge_levels_still_loads_and_decides_as_before(
     older = tmp_path / "older.pt"
     torch.save(checkpoint, older)
     assert speakerspot.load_model(older).decision.edge_hysteresis is None  # segment ends at the stay level
+
+
+def test_a_version_5_file_decides_as_it_did_without_growing_segments(model_file, tmp_path):
+    checkpoint = torch.load(model_file, weights_only=True)
+    del checkpoint["decision"]["growth_margin"]
+    for version, growth_margin in ((5, None), (FORMAT_VERSION, Decision().growth_margin)):
+        checkpoint["format_version"] = version
+        torch.save(checkpoint, tmp_path / "model.pt")
+        assert speakerspot.load_model(tmp_path / "model.pt").decision.growth_margin == growth_margin
 
 
 def test_a_version_1_file_without_others_still_loads_and_scores_by_the_bank_alone(model_file, tmp_path):

@@ -51,7 +51,7 @@ def test_decide_drops_an_isolated_spike_and_keeps_a_turn():
     scores = np.array([0.1] * 6 + [0.95] + [0.1] * 6 + [0.9] * 8 + [0.1] * 4)
     smoothed, segments = decide(centres(len(scores)), scores, None, Decision(threshold=0.6), STEP)
     assert len(smoothed) == len(scores)
-    assert len(segments) == 1 and 6.5 < segments[0].start < 8.0 and 9.5 < segments[0].end < 11.0
+    assert [(s.start, s.end) for s in segments] == [(7.25, 11.25)]  # the turn's windows 13-20, whole
 
 
 def test_hysteresis_keeps_neighbours_above_the_lower_level_only_next_to_a_confident_window():
@@ -69,3 +69,30 @@ def test_segment_ends_are_trimmed_to_windows_above_the_edge_level_and_a_dip_insi
     assert (loose.start, loose.end) == (1.25, 5.25)  # windows 1..8, all above the stay level 0.3
     (trimmed,) = segments_from_scores(centres(10), scores, 0.8, STEP, hysteresis=0.5, edge_hysteresis=0.25)
     assert (trimmed.start, trimmed.end) == (2.25, 4.75)  # windows 3..7: ends above 0.55, the dip kept
+
+
+def turn_scores(inside: float) -> np.ndarray:
+    """Window scores of a turn (windows 10-21, from 5.75 s to 11.75 s) among others scoring -0.5."""
+    return np.array([-0.5] * 10 + [inside] * 12 + [-0.5] * 10)
+
+
+def test_a_turn_grows_to_the_middle_of_its_averaged_edges_and_a_level_alone_cuts_it_short():
+    scores = turn_scores(0.1)
+    _, (cut,) = decide(centres(len(scores)), scores, None, Decision(threshold=0.0, growth_margin=None), STEP)
+    assert (cut.start, cut.end) == (6.75, 10.75)  # the average reaches 0 only two windows in from each end
+    _, (grown,) = decide(centres(len(scores)), scores, None, Decision(threshold=0.0), STEP)
+    assert (grown.start, grown.end) == (5.75, 11.75)
+    silent = np.zeros(len(scores))
+    silent[10] = -60.0  # the turn's first window centred on silence: not an edge, grown or not
+    _, (backed_off,) = decide(centres(len(scores)), scores, silent, Decision(threshold=0.0), STEP)
+    assert (backed_off.start, backed_off.end) == (6.25, 11.75)
+
+
+def test_a_segment_that_only_just_reaches_the_threshold_does_not_grow():
+    scores = turn_scores(0.03)
+    decision = Decision(threshold=0.0, growth_margin=0.05)
+    _, (kept,) = decide(centres(len(scores)), scores, None, decision, STEP)
+    _, (plain,) = decide(centres(len(scores)), scores, None, Decision(threshold=0.0, growth_margin=None), STEP)
+    assert kept == plain
+    _, (grown,) = decide(centres(len(scores)), scores, None, Decision(threshold=0.0, growth_margin=0.02), STEP)
+    assert grown.start < plain.start and grown.end > plain.end
