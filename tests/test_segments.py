@@ -1,4 +1,4 @@
-"""From window scores to segments: threshold, merging, smoothing, silent edges, minimum length."""
+"""From window scores to segments: threshold, merging, smoothing, silent edges, growth, minimum length."""
 
 from __future__ import annotations
 
