@@ -128,7 +128,8 @@ def recording_page(report: RecordingReport, index_href: str | None = None) -> st
               + ('<span><i style="background:var(--truth)"></i>truth</span>' if report.truth is not None else "")
               + '<span><i style="background:var(--score);height:2px"></i>smoothed score</span>'
               '<span><i style="border-top:2px solid var(--level);height:0"></i>threshold; dashed: a segment '
-              'stays above, dotted: its ends are above</span></p>')
+              'stays above, dotted: its ends are above, but where a turn well above the threshold grew to the '
+              'middle of its edges</span></p>')
     body = (f"{back}<h1>{html.escape(name)}</h1>"
             f'<p class="meta">{html.escape(report.file)} · {format_timestamp(report.duration)[:8]} · {found}</p>'
             '<div class="player"><div class="toolbar"><button id="zoom-in">Zoom in</button>'
