@@ -140,7 +140,9 @@ def torch_device(name: str | torch.device) -> torch.device:
 
 def stored_decision(settings: dict, version: int) -> Decision:
     """The decision a model file holds; one written before version 6 decides as it did then (no growth)."""
-    return Decision(**{**({"growth_margin": None} if version < 6 else {}), **settings})
+    if version < 6:
+        settings = {"growth_margin": None, **settings}
+    return Decision(**settings)
 
 
 def load_model(path: str | Path, device: str = "cpu") -> SpeakerModel:
