@@ -32,6 +32,11 @@ class FrontEnd:
     f_max: float = 7600.0
     window_frames: int = 44  # ~2 s
     step_frames: int = 11  # ~0.5 s
+    # A window whose loudest frame is quieter than this (dB below a full-scale sine) holds no sound: no
+    # voice is that quiet in a broadcast, and with each band's mean removed (see `SpeakerEncoder`), the
+    # encoder sees the last bits of digital silence as it sees any sound (real-1998's opening seconds at
+    # -100 dBFS scored as the target: BENCHMARKS.md, 2026-12-04, fifteenth session).
+    silence_dbfs: float = -70.0
 
     @property
     def frame_seconds(self) -> float:
@@ -58,7 +63,8 @@ class FrontEnd:
 @dataclass(frozen=True)
 class WindowBatch:
     """`mels` (n, n_mels, window_frames) log-mel windows; `centres` (n,) their centre times, seconds;
-    `activity` (n,) the loudest frame of each window's central step relative to its loudest frame, dB."""
+    `activity` (n,) the loudest frame of each window's central step relative to its loudest frame, dB
+    (-inf: the window holds no sound; see `centre_activity`)."""
 
     centres: np.ndarray
     mels: torch.Tensor
@@ -128,13 +134,30 @@ def cut_windows(frames: torch.Tensor, window_frames: int, step_frames: int) -> t
     return frames.unfold(0, window_frames, step_frames)
 
 
-def centre_activity(windows: torch.Tensor, step_frames: int) -> np.ndarray:
-    """Level (dB, at most 0) of the loudest frame in each window's central `step_frames` frames,
-    relative to the window's loudest frame: very negative where the window's centre is silence."""
-    decibels = torch.logsumexp(windows, dim=1) * (10 / np.log(10))  # frame power, (n, window_frames)
-    middle = windows.shape[-1] // 2
-    centre = decibels[:, middle - step_frames // 2:middle + (step_frames + 1) // 2]
-    return (centre.amax(dim=1) - decibels.amax(dim=1)).cpu().numpy()
+def frame_decibels(frames: torch.Tensor, dim: int) -> torch.Tensor:
+    """Power of log-mel frames (bands along `dim`), dB of the sum over the bands."""
+    return torch.logsumexp(frames, dim=dim) * (10 / np.log(10))
+
+
+@functools.lru_cache(maxsize=8)
+def full_scale_decibels(front_end: FrontEnd) -> float:
+    """`frame_decibels` of a full-scale 1 kHz sine: the level `FrontEnd.silence_dbfs` is relative to."""
+    time = torch.arange(front_end.n_fft, dtype=torch.float64) / front_end.sample_rate
+    frame = log_mel_spectrogram(torch.sin(2 * np.pi * 1000.0 * time), front_end)
+    return float(frame_decibels(frame, dim=1)[0])
+
+
+def centre_activity(windows: torch.Tensor, front_end: FrontEnd) -> np.ndarray:
+    """Level (dB, at most 0) of the loudest frame in each window's central step, relative to the
+    window's loudest frame: very negative where the window's centre is silence, and -inf where the
+    whole window is (its loudest frame below `front_end.silence_dbfs`)."""
+    decibels = frame_decibels(windows, dim=1)  # (n, window_frames)
+    middle, step = windows.shape[-1] // 2, front_end.step_frames
+    centre = decibels[:, middle - step // 2:middle + (step + 1) // 2]
+    loudest = decibels.amax(dim=1)
+    relative = (centre.amax(dim=1) - loudest).cpu().numpy()
+    silent = (loudest < full_scale_decibels(front_end) + front_end.silence_dbfs).cpu().numpy()
+    return np.where(silent, -np.inf, relative)
 
 
 def clip_windows(samples: np.ndarray, front_end: FrontEnd, step_frames: int | None = None,
@@ -208,7 +231,7 @@ def stream_windows(chunks: Iterable[AudioChunk], front_end: FrontEnd, device: st
             continue
         window_starts = (first_kept_frame + np.arange(windows.shape[0]) * step) * hop / front_end.sample_rate
         yield WindowBatch(centres=run_start + window_starts + half_window, mels=windows,
-                          activity=centre_activity(windows, step))
+                          activity=centre_activity(windows, front_end))
         consumed = windows.shape[0] * step
         frames = frames[consumed:]
         first_kept_frame += consumed

@@ -23,9 +23,10 @@ from .segments import Decision
 
 FORMAT_NAME = "speakerspot-model"
 # 2 added `others`, 3 the decision's `edge_hysteresis`, 4 the encoder's `pooling`, 5 its `with_base`,
-# 6 the decision's `growth_margin`; older files still load (as they scanned before)
-FORMAT_VERSION = 6
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6)
+# 6 the decision's `growth_margin`, 7 the front end's `silence_dbfs`; older files still load (as they
+# scanned before, but that a window without sound never begins or ends a segment)
+FORMAT_VERSION = 7
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 
 
 @torch.inference_mode()

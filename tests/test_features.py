@@ -78,3 +78,19 @@ def test_a_gap_between_chunks_restarts_the_window_grid_at_the_new_time():
     centres = np.concatenate([b.centres for b in batches])
     after_gap = centres[centres > 50]
     assert abs(after_gap[0] - (100.0 + FRONT_END.window_seconds / 2)) < 1e-9
+
+
+def test_a_window_without_sound_is_marked_silent_and_a_quiet_sound_is_not():
+    rate = FRONT_END.sample_rate
+    time = np.arange(6 * rate) / rate
+    quiet = (10 ** (-60 / 20) * np.sin(2 * np.pi * 440 * time)).astype(np.float32)  # a -60 dBFS tone
+    signal = np.concatenate([np.zeros(6 * rate, np.float32), quiet, np.zeros(6 * rate, np.float32)])
+    batches = list(stream_windows([AudioChunk(0.0, signal)], FRONT_END))
+    centres = np.concatenate([b.centres for b in batches])
+    activity = np.concatenate([b.activity for b in batches])
+    half = FRONT_END.window_seconds / 2
+    silent = (centres + half < 6) | (centres - half > 12)
+    sounding = (centres - half > 6) & (centres + half < 12)
+    assert silent.sum() > 5 and sounding.sum() > 5
+    assert np.all(np.isneginf(activity[silent]))
+    np.testing.assert_allclose(activity[sounding], 0.0, atol=0.5)  # a steady tone: its centre is its loudest

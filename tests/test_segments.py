@@ -96,3 +96,12 @@ def test_a_segment_that_only_just_reaches_the_threshold_does_not_grow():
     assert kept == plain
     _, (grown,) = decide(centres(len(scores)), scores, None, Decision(threshold=0.0, growth_margin=0.02), STEP)
     assert grown.start < plain.start and grown.end > plain.end
+
+
+def test_windows_without_sound_never_make_a_segment_however_they_score():
+    scores = np.full(12, 0.9)  # digital silence can embed like anything, once each band's mean is removed
+    activity = np.array([-np.inf] * 6 + [-2.0] * 6)
+    _, (segment,) = decide(centres(12), scores, activity, Decision(threshold=0.7), STEP)
+    assert segment.start == centres(12)[6] - STEP / 2
+    _, segments = decide(centres(12), scores, np.full(12, -np.inf), Decision(threshold=0.7), STEP)
+    assert segments == []
