@@ -47,11 +47,15 @@ def main() -> None:
     utterances = [load_audio(arguments.speech / event["source"], RATE) for event in events if event["target"]]
     print(f"{arguments.set.name}: {len(utterances)} utterances; median window score per channel")
     print(" | ".join(["seed", "entry", *CHANNELS]))
+    heard: dict[int, list[list[np.ndarray]]] = {}  # sample rate: each utterance through each channel, made once
     for seed in arguments.seeds:
         model = speakerspot.load_model(arguments.models / f"{arguments.set.name}.seed{seed}.pt")
-        medians = [[float(np.median(model.score(clip_windows(heard_at(channel(samples), model.front_end.sample_rate),
-                                                             model.front_end))))
-                     for channel in CHANNELS.values()] for samples in utterances]
+        rate = model.front_end.sample_rate
+        if rate not in heard:
+            heard[rate] = [[heard_at(channel(samples), rate) for channel in CHANNELS.values()]
+                           for samples in utterances]
+        medians = [[float(np.median(model.score(clip_windows(signal, model.front_end)))) for signal in channels]
+                   for channels in heard[rate]]
         means = np.mean(medians, axis=0)
         print(" | ".join([str(seed), f"{model.decision.threshold:+.3f}", *(f"{m:+.3f}" for m in means)]))
 
