@@ -27,7 +27,8 @@ class Decision:
     the averaging carries a turn's score into the windows beside it; segments shorter than
     `min_segment_seconds` are dropped. A window whose centre is `silent_centre_db` below its loudest
     part is centred on silence: at the edge of a segment it is there only because the speech beside
-    it fills the window, so it is trimmed off.
+    it fills the window, so it is trimmed off; so is a window without sound at all (`activity` -inf,
+    see `features.centre_activity`).
 
     A segment whose windows' median lies `growth_margin` or more above `threshold` (a turn, not a sound
     that only just reaches the level) grows at each end by up to half the smoothing width, over windows
