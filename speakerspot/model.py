@@ -23,10 +23,11 @@ from .segments import Decision
 
 FORMAT_NAME = "speakerspot-model"
 # 2 added `others`, 3 the decision's `edge_hysteresis`, 4 the encoder's `pooling`, 5 its `with_base`,
-# 6 the decision's `growth_margin`, 7 the front end's `silence_dbfs`; older files still load (as they
-# scanned before, but that a window without sound never begins or ends a segment)
-FORMAT_VERSION = 7
-READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
+# 6 the decision's `growth_margin`, 7 the front end's `silence_dbfs`, 8 the decision's `raw_edges`; older
+# files still load (as they scanned before, but that a window without sound never begins or ends a
+# segment, and that the ends of segments that grow are placed on the raw scores)
+FORMAT_VERSION = 8
+READABLE_VERSIONS = (1, 2, 3, 4, 5, 6, 7, 8)
 
 
 @torch.inference_mode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -33,7 +34,10 @@ class Decision:
     A segment whose windows' median lies `growth_margin` or more above `threshold` (a turn, not a sound
     that only just reaches the level) grows at each end by up to half the smoothing width, over windows
     above half-way between that median and the lowest window beyond the end (see `grown_end`). None:
-    segments do not grow, as in model files written before it (format version 5 and older).
+    segments do not grow, as in model files written before it (format version 5 and older). With
+    `raw_edges`, each grown end then moves on outward, by up to as many windows again, over the raw
+    (unaveraged) window scores above half-way between the segment's raw median and the median of the
+    raw windows beyond it (see `grown_runs`).
 
     The default threshold, for a model without held-back clips to calibrate on, takes a window for
     the target's when it is nearer the target than the others (score 0). The design's 0.7 applied to
@@ -50,6 +54,7 @@ class Decision:
     # Not 0: segments that only just reach the threshold are mostly other voices, and grown they let in
     # more false alarms (BENCHMARKS.md, 2026-12-04, fourteenth session).
     growth_margin: float | None = 0.05
+    raw_edges: bool = True
 
     def with_threshold(self, threshold: float | None) -> Decision:
         return self if threshold is None else replace(self, threshold=threshold)
@@ -74,7 +79,8 @@ def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None,
     smoothed = smooth_scores(scores, decision.smoothing_windows)
     segments = segments_from_scores(centres, smoothed, decision.threshold, step_seconds, activity,
                                     decision.hysteresis, decision.edge_hysteresis, decision.silent_centre_db,
-                                    decision.growth_margin, decision.smoothing_windows)
+                                    decision.growth_margin, decision.smoothing_windows,
+                                    scores if decision.raw_edges else None)
     return smoothed, [s for s in segments if s.end - s.start >= decision.min_segment_seconds]
 
 
@@ -93,7 +99,8 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
                          activity: np.ndarray | None = None, hysteresis: float = 0.0,
                          edge_hysteresis: float | None = None,
                          silent_centre_db: float = Decision.silent_centre_db, growth_margin: float | None = None,
-                         smoothing_windows: int = Decision.smoothing_windows) -> list[Segment]:
+                         smoothing_windows: int = Decision.smoothing_windows,
+                         raw_scores: np.ndarray | None = None) -> list[Segment]:
     """Merge windows scoring above `threshold` into segments.
 
     A window stands for the `step_seconds` around its centre (the windows overlap, so this is the
@@ -102,7 +109,8 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
     hysteresis` counts when one of them is above `threshold`. With `activity` (see
     `features.centre_activity`), windows centred on silence (`silent_centre_db` below the window's
     loudest part) are trimmed from the segment edges. With `growth_margin`, segments grow as
-    `Decision` says, `scores` being averages over `smoothing_windows`.
+    `Decision` says, `scores` being averages over `smoothing_windows` of `raw_scores` (if given, the
+    grown ends are placed on them).
     """
     stay, edge = lower_levels(threshold, hysteresis, edge_hysteresis)
     runs: list[list[int]] = []
@@ -115,7 +123,7 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
     edge_ok = (scores > edge) & centred
     runs = [run for run in (trim_edges(run, edge_ok) for run in runs) if run]
     if growth_margin is not None:
-        runs = grown_runs(runs, scores, centred, threshold + growth_margin, smoothing_windows)
+        runs = grown_runs(runs, scores, centred, threshold + growth_margin, smoothing_windows, raw_scores)
     return [make_segment(centres, scores, run, step_seconds) for run in runs]
 
 
@@ -145,9 +153,14 @@ def trim_edges(run: list[int], edge_ok: np.ndarray) -> list[int]:
 
 
 def grown_runs(runs: list[list[int]], scores: np.ndarray, centred: np.ndarray, confident: float,
-               smoothing_windows: int) -> list[list[int]]:
+               smoothing_windows: int, raw_scores: np.ndarray | None = None) -> list[list[int]]:
     """`runs` (window indices, in order), each whose scores' median is above `confident` grown at both
-    ends (see `grown_end`), never into its neighbours."""
+    ends (see `grown_end`), never into its neighbours; then, with `raw_scores`, grown on over those.
+
+    The averaged ramp says roughly where a turn's edge is; the raw scores say which window: a window
+    scores as the target once most of it is the turn, and they step there. Grown on the averages alone,
+    turns began 0.2-0.5 s after their speech (real-1998, BENCHMARKS.md, 2026-12-05). Beyond an end the
+    raw scores have no ramp, so their median is the level outside; the lowest would be an outlier."""
     grown = []
     for position, run in enumerate(runs):
         inside = float(np.median(scores[run[0]:run[-1] + 1]))
@@ -156,17 +169,21 @@ def grown_runs(runs: list[list[int]], scores: np.ndarray, centred: np.ndarray, c
             after = runs[position + 1][0] - 1 if position + 1 < len(runs) else len(scores) - 1
             first = grown_end(scores, centred, inside, run[0], -1, before, smoothing_windows)
             last = grown_end(scores, centred, inside, run[-1], 1, after, smoothing_windows)
+            if raw_scores is not None:
+                raw_inside = float(np.median(raw_scores[run[0]:run[-1] + 1]))
+                first = grown_end(raw_scores, centred, raw_inside, first, -1, before, smoothing_windows, np.median)
+                last = grown_end(raw_scores, centred, raw_inside, last, 1, after, smoothing_windows, np.median)
             run = [*range(first, run[0]), *run, *range(run[-1] + 1, last + 1)]
         grown.append(run)
     return grown
 
 
 def grown_end(scores: np.ndarray, centred: np.ndarray, inside: float, end: int, direction: int, bound: int,
-              smoothing_windows: int) -> int:
+              smoothing_windows: int, outside: Callable[[np.ndarray], float] = np.min) -> int:
     """Where a segment's `end` window (its first, `direction` -1, or its last, +1) moves to: outward, up to
     `bound` and by at most half the smoothing width, while windows stay above half-way between the
-    segment's median `inside` and the lowest of the `smoothing_windows` windows beyond the end; then
-    back off windows centred on silence (`centred` False).
+    segment's median `inside` and the `outside` (by default the lowest) of the `smoothing_windows`
+    windows beyond the end; then back off windows centred on silence (`centred` False).
 
     Averaged over the smoothing width, a turn's edge becomes a ramp as wide, whose middle is the edge
     whatever the levels on either side. A fixed threshold meets the ramp higher up the lower a turn
@@ -177,7 +194,7 @@ def grown_end(scores: np.ndarray, centred: np.ndarray, inside: float, end: int, 
               if (index - bound) * direction <= 0]
     if not beyond:
         return end
-    level = (inside + float(scores[beyond].min())) / 2
+    level = (inside + float(outside(scores[beyond]))) / 2
     moved = end
     for index in beyond[:smoothing_windows // 2]:
         if scores[index] <= level:

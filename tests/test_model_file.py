@@ -48,6 +48,14 @@ def test_a_version_5_file_decides_as_it_did_without_growing_segments(model_file,
         assert speakerspot.load_model(tmp_path / "model.pt").decision.growth_margin == growth_margin
 
 
+def test_a_version_7_file_places_the_ends_of_segments_that_grow_on_the_raw_scores_too(model_file, tmp_path):
+    checkpoint = torch.load(model_file, weights_only=True)
+    del checkpoint["decision"]["raw_edges"]
+    checkpoint["format_version"] = 7
+    torch.save(checkpoint, tmp_path / "model.pt")
+    assert speakerspot.load_model(tmp_path / "model.pt").decision.raw_edges
+
+
 def test_a_version_1_file_without_others_still_loads_and_scores_by_the_bank_alone(model_file, tmp_path):
     checkpoint = torch.load(model_file, weights_only=True)
     checkpoint["format_version"] = 1

@@ -98,6 +98,20 @@ def test_a_segment_that_only_just_reaches_the_threshold_does_not_grow():
     assert grown.start < plain.start and grown.end > plain.end
 
 
+def test_a_grown_end_is_placed_where_the_raw_scores_step():
+    # A turn (windows 10-21, 5.75-11.75 s) whose first windows score unevenly, after a stretch that
+    # scores lower than the others before it: the averaged ramp meets the growth level a window late.
+    scores = np.array([-0.45] * 6 + [-0.6] * 4 + [-0.1, -0.2, 0.0] + [0.05] * 9 + [-0.45] * 10)
+    _, (averaged,) = decide(centres(len(scores)), scores, None, Decision(threshold=-0.15, raw_edges=False), STEP)
+    assert (averaged.start, averaged.end) == (6.25, 11.75)
+    _, (placed,) = decide(centres(len(scores)), scores, None, Decision(threshold=-0.15), STEP)
+    assert (placed.start, placed.end) == (5.75, 11.75)
+    silent = np.zeros(len(scores))
+    silent[10] = -60.0  # nor on the raw scores does a window centred on silence become an edge
+    _, (backed_off,) = decide(centres(len(scores)), scores, silent, Decision(threshold=-0.15), STEP)
+    assert backed_off.start == 6.25
+
+
 def test_windows_without_sound_never_make_a_segment_however_they_score():
     scores = np.full(12, 0.9)  # digital silence can embed like anything, once each band's mean is removed
     activity = np.array([-np.inf] * 6 + [-2.0] * 6)
