@@ -238,7 +238,11 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     seed 5 too high for the target on the broadcast (entry 0.56 where its target windows' median was
     about 0.35; BENCHMARKS.md, 2026-11-30, fifth session). Of the rest: a segment starts only at a
     window a quarter of the way (`config.entry_share`) from the highest non-target window (or the
-    equal-error point, if higher) to the target's median window. Not at the others' top: the held-back
+    equal-error point, if higher) to the target's median window. The equal-error point is that of
+    every held-back window, the left-out piece's too, so where the clips separate fully it lies half-way
+    between the lowest target window and the highest other one (mostly that piece's): a margin that kept other voices out of
+    real-2414 (without it, 1.2 -> 3.7 false alarms per hour on the shared real sets, for 2 more turns
+    of 66; BENCHMARKS.md, 2026-12-05, seventeenth session). Not at the others' top: the held-back
     voices are voices the model was trained against, a voice it never heard scores higher, and
     entering at the top of theirs let such voices in (0-12 false alarms per hour on the dev
     broadcast). Not halfway, as until 2026-12-03: the held-back target clip comes from the sessions
