@@ -214,6 +214,12 @@ def validate(model: SpeakerModel, val_pos: list[Clip], val_neg: list[Clip], samp
         neg_scores.append(result.smoothed_scores[others])
         neg_pieces.append(covering_piece(overlaps, order)[others])
         raw_scores.append(result.window_scores)
+    if any(not len(scores) for scores in pos_scores + neg_scores):
+        # A held-back target clip little longer than a window, or mostly pauses, leaves no window inside it.
+        log.warning("no window of the held-back target clips (%s) lies inside one and is mostly speech, so they set "
+                    "no levels: the threshold stays at %.2f (longer clips of the target avoid this)",
+                    ", ".join(sorted({c.path.name for c in val_pos})), model.decision.threshold)
+        return None
     positives, negatives, pieces = (np.concatenate(p) for p in (pos_scores, neg_scores, neg_pieces))
     eer, eer_threshold = equal_error_rate(positives, negatives)
     if not config.chained_levels:  # the levels from the programme as recorded only
@@ -239,13 +245,13 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     about 0.35; BENCHMARKS.md, 2026-11-30, fifth session). Of the rest: a segment starts only at a
     window a quarter of the way (`config.entry_share`) from the highest non-target window (or the
     equal-error point, if higher) to the target's median window. The equal-error point is that of
-    every held-back window, the left-out piece's too, so where the clips separate fully it lies half-way
-    between the lowest target window and the highest other one (mostly that piece's): a margin that kept other voices out of
-    real-2414 (without it, 1.2 -> 3.7 false alarms per hour on the shared real sets, for 2 more turns
-    of 66; BENCHMARKS.md, 2026-12-05, seventeenth session). Not at the others' top: the held-back
-    voices are voices the model was trained against, a voice it never heard scores higher, and
-    entering at the top of theirs let such voices in (0-12 false alarms per hour on the dev
-    broadcast). Not halfway, as until 2026-12-03: the held-back target clip comes from the sessions
+    every held-back window, the left-out piece's too, so where the clips separate fully it lies
+    half-way between the lowest target window and the highest other one (mostly that piece's): a
+    margin that kept other voices out of real-2414 (without it, 1.2 -> 3.7 false alarms per hour on
+    the shared real sets, for 2 more turns of 66; BENCHMARKS.md, 2026-12-05, seventeenth session).
+    Not at the others' top: the held-back voices are voices the model was trained against, a voice it
+    never heard scores higher, and entering at the top of theirs let such voices in (0-12 false alarms
+    per hour on the dev broadcast). Not halfway, as until 2026-12-03: the held-back target clip comes from the sessions
     the model was trained on, and a recording's turns of the target, from other sessions, score
     lower; halfway up, the real sets lost 5 of 55 turns over five seeds, a quarter of the way 2 (with
     no more false alarms on them or on the dev set; BENCHMARKS.md, 2026-12-03, fifth session). Where

@@ -301,7 +301,8 @@ def training_report(summary: dict) -> str:
         lines.append(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}")
         healthy = "the held-back target and others " + ("separate" if figures["separated"] else "do NOT separate")
     else:
-        healthy = "no clips held back, so whether the target and others separate is not known"
+        healthy = ("no held-back windows of the target to judge by, so whether the target and others separate is "
+                   "not known")
     lines.append(f"health: {describe_health(figures)}; {healthy}"
                  + (f"; trained {summary['attempts']} times (the first collapsed)" if summary["attempts"] > 1 else ""))
     return "\n".join(lines)

@@ -59,7 +59,16 @@ def test_with_too_few_clips_to_hold_back_a_window_counts_when_nearer_the_target_
     assert "too few clips to hold some back: the threshold stays at 0.00" in caplog.text
     assert (model.decision.threshold, model.decision.hysteresis) == (0.0, TINY.margin)
     report = training_report(model.training_summary)
-    assert "held-back clips:" not in report and "no clips held back, so whether" in report
+    assert "held-back clips:" not in report and "no held-back windows of the target to judge by" in report
+
+
+def test_held_back_target_clips_without_a_window_inside_them_set_no_levels_and_say_so(caplog):
+    positives, negatives = small_set()
+    # No window can lie more than wholly inside a clip: as with a held-back clip little longer than a window.
+    model = speakerspot.train(positives, negatives, config=replace(TINY, inside_turn=1.01))
+    assert model.training_summary["validation"] is None
+    assert "no window of the held-back target clips (" in caplog.text and "threshold stays at 0.00" in caplog.text
+    assert (model.decision.threshold, model.decision.hysteresis) == (0.0, TINY.margin)
 
 
 def test_levels_resting_on_few_held_back_windows_come_with_a_warning(caplog):
