@@ -251,17 +251,17 @@ def decision_levels(positives: np.ndarray, negatives: np.ndarray, negative_piece
     the shared real sets, for 2 more turns of 66; BENCHMARKS.md, 2026-12-05, seventeenth session).
     Not at the others' top: the held-back voices are voices the model was trained against, a voice it
     never heard scores higher, and entering at the top of theirs let such voices in (0-12 false alarms
-    per hour on the dev broadcast). Not halfway, as until 2026-12-03: the held-back target clip comes from the sessions
-    the model was trained on, and a recording's turns of the target, from other sessions, score
-    lower; halfway up, the real sets lost 5 of 55 turns over five seeds, a quarter of the way 2 (with
-    no more false alarms on them or on the dev set; BENCHMARKS.md, 2026-12-03, fifth session). Where
-    the two overlap, the entry is the target's median: a held-back clip that sounds like the target
-    must not silence it. A segment lasts while its windows stay above all but 1% (`config.stay_percentile`) of
-    the non-target ones: a turn dips under music or on a phone line, and the level that keeps it whole
-    is the one the bulk of other sounds stays below. Its first and last windows must be above the top of
-    the non-target windows: scores are averaged over ~3 s, which carries a turn into the windows beside
-    it, and the low level that holds a dipping turn together would otherwise let segments run on past
-    the turn's ends.
+    per hour on the dev broadcast). Not halfway, as until 2026-12-03: the held-back target clip comes
+    from the sessions the model was trained on, and a recording's turns of the target, from other
+    sessions, score lower; halfway up, the real sets lost 5 of 55 turns over five seeds, a quarter of
+    the way 2 (with no more false alarms on them or on the dev set; BENCHMARKS.md, 2026-12-03, fifth
+    session). Where the two overlap, the entry is the target's median: a held-back clip that sounds
+    like the target must not silence it. A segment lasts while its windows stay above all but 1%
+    (`config.stay_percentile`) of the non-target ones: a turn dips under music or on a phone line, and
+    the level that keeps it whole is the one the bulk of other sounds stays below. Its first and last
+    windows must be above the top of the non-target windows: scores are averaged over ~3 s, which
+    carries a turn into the windows beside it, and the low level that holds a dipping turn together
+    would otherwise let segments run on past the turn's ends.
 
     With fewer than `config.few_calibration_windows` held-back target windows (a couple of clips), the
     top of the held-back others is a poor guess of where a recording's others reach: on the fixture
