@@ -1,10 +1,14 @@
-"""Build harder real-voice development sets from LibriSpeech: one reader heard in two "sessions".
+"""Build more real-voice development sets from LibriSpeech: for each of three test-other readers (never in
+the base encoder's corpus, never a target of the shared sets), one like the shared sets and one harder,
+the reader heard in two "sessions".
 
     python benchmarks/make_real_sets.py --speech ../shared/real-speech --bench ../shared/bench \
         [-o benchmarks/cache/sets]
 
-For each of three test-other readers (never in the base encoder's corpus, never a target of the
-shared sets), a set in the layout of `../shared/bench` (see `benchmarks/accuracy.py`):
+`real-NNN/` is made as `../shared/bench/real-1998` is: five of the reader's utterances as recorded
+in `train/pos/`, the same negatives, a broadcast of the reader's other utterances among other readers,
+each block through a chain drawn alike for the target and the others. `real-NNN-sessions/`, in the
+layout of `../shared/bench` too (see `benchmarks/accuracy.py`):
 
 - `train/pos/`: five of the reader's utterances cut as a user cuts clips from a programme: silence
   before and after, pauses of 0.7-2.5 s inside, a noise floor, a music bed under three of them,
@@ -135,9 +139,9 @@ def write_clip(path: Path, samples: np.ndarray, rng: np.random.Generator) -> Non
     soundfile.write(path, samples * gain, RATE)
 
 
-def build(target: str, speech: Path, bench: Path, output: Path, seed: int) -> None:
+def build(target: str, speech: Path, bench: Path, output: Path, seed: int, sessions: bool) -> None:
     rng = np.random.default_rng(seed)
-    folder = output / f"real-{target}-sessions"
+    folder = output / (f"real-{target}-sessions" if sessions else f"real-{target}")
     (folder / "train" / "pos").mkdir(parents=True, exist_ok=True)
     (folder / "train" / "neg").mkdir(parents=True, exist_ok=True)
     (folder / "test").mkdir(parents=True, exist_ok=True)
@@ -146,9 +150,11 @@ def build(target: str, speech: Path, bench: Path, output: Path, seed: int) -> No
     training, testing = [utterances[i] for i in order[:5]], [utterances[i] for i in order[5:]]
     session_rt60, session_seed = rng.uniform(0.3, 0.6), int(rng.integers(2**31))
     for index, path in enumerate(training):  # one session: the same room and EQ for every clip
-        clip = cut_as_from_a_programme(load_audio(path, RATE), rng, with_music=index < 3, with_applause=index == 3)
-        clip = equaliser(room(clip, np.random.default_rng(session_seed), session_rt60),
-                         np.random.default_rng(session_seed))
+        clip = load_audio(path, RATE)
+        if sessions:
+            clip = cut_as_from_a_programme(clip, rng, with_music=index < 3, with_applause=index == 3)
+            clip = equaliser(room(clip, np.random.default_rng(session_seed), session_rt60),
+                             np.random.default_rng(session_seed))
         write_clip(folder / "train" / "pos" / f"clip_{index}.wav", clip, rng)
     negatives = sorted((bench / "real-1998" / "train" / "neg").iterdir())
     for path in negatives:
@@ -169,7 +175,8 @@ def build(target: str, speech: Path, bench: Path, output: Path, seed: int) -> No
         if path is None:
             samples, chain, source = music(int(rng.uniform(4, 12) * RATE), rng) * 0.05, "music", "music"
         else:
-            chain = rng.choice(list(chains)[1:]) if is_target and rng.random() < 0.8 else rng.choice(list(chains))
+            another_session = sessions and is_target and rng.random() < 0.8
+            chain = rng.choice(list(chains)[1:]) if another_session else rng.choice(list(chains))
             samples = chains[chain](load_audio(path, RATE), rng) * 0.1 / level(load_audio(path, RATE))
             if rng.random() < 0.25:
                 samples = samples + music(len(samples), rng) * 0.1 * 10 ** (-15 / 20)
@@ -199,7 +206,8 @@ def main() -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/cache/sets"))
     arguments = parser.parse_args()
     for seed, target in enumerate(TARGETS):
-        build(target, arguments.speech, arguments.bench, arguments.output, seed)
+        build(target, arguments.speech, arguments.bench, arguments.output, seed, sessions=True)
+        build(target, arguments.speech, arguments.bench, arguments.output, len(TARGETS) + seed, sessions=False)
 
 
 if __name__ == "__main__":
