@@ -259,14 +259,16 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
                                       "no model written. Check that the positive clips hold the target's speech "
                                       "and the negative clips other voices")
     if validation and validation["positive_windows"] < config.few_calibration_windows:
+        unjudged = (", and too few to tell whether the model separates the target from the others (held-back EER "
+                    f"{validation['eer']:.1%} on them)") if model_health["separated"] is None else ""
         log.warning("the levels rest on %d held-back windows of the target (%d clips): with so little, they vary "
-                    "from one training to the next; check them on a recording with `speakerspot eval`",
-                    validation["positive_windows"], len(val_pos))
-    if not model_health["separated"] and require_separation:
+                    "from one training to the next%s; check them on a recording with `speakerspot eval`",
+                    validation["positive_windows"], len(val_pos), unjudged)
+    if model_health["separated"] is False and require_separation:
         raise TrainingDataError(None, f"the held-back clips do not separate ({describe_health(model_health)}): the "
                                       "model cannot tell the target's held-back clips from the others'; no model "
                                       "written. More or cleaner clips of the target help (--force keeps it anyway)")
-    if not model_health["separated"]:
+    if model_health["separated"] is False:
         log.warning("the held-back clips do not separate (%s): the model is kept as asked, but expect it to miss the "
                     "target or to find it where it is not", describe_health(model_health))
     rate = front_end.sample_rate
@@ -299,7 +301,10 @@ def training_report(summary: dict) -> str:
     validation, figures = summary["validation"], summary["health"]
     if validation:
         lines.append(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}")
-        healthy = "the held-back target and others " + ("separate" if figures["separated"] else "do NOT separate")
+        healthy = {True: "the held-back target and others separate",
+                   False: "the held-back target and others do NOT separate",
+                   None: f"too few held-back windows of the target ({validation['eer_target_windows']}) to tell "
+                         "whether the target and others separate"}[figures["separated"]]
     else:
         healthy = ("no held-back windows of the target to judge by, so whether the target and others separate is "
                    "not known")

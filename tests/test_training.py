@@ -78,6 +78,17 @@ def test_levels_resting_on_few_held_back_windows_come_with_a_warning(caplog):
     assert "the levels rest on" in caplog.text and "speakerspot eval" in caplog.text
 
 
+def test_held_back_windows_too_few_to_judge_separation_neither_refuse_the_model_nor_pass_it(caplog):
+    positives, negatives = small_set()
+    # A limit so strict that the held-back clip's windows cannot show it is met or missed: so too a
+    # 2 s held-back clip's 2-3 windows against the recipe's 25%.
+    model = speakerspot.train(positives, negatives, config=replace(TINY, max_validation_eer=0.001))
+    windows = model.training_summary["validation"]["eer_target_windows"]
+    assert 0 < windows < 1000 and model.training_summary["health"]["separated"] is None
+    assert "too few to tell whether the model separates the target from the others" in caplog.text
+    assert f"too few held-back windows of the target ({windows}) to tell" in training_report(model.training_summary)
+
+
 def test_decision_levels_leave_out_the_one_held_back_piece_most_like_the_target():
     positives = np.linspace(0.2, 1.0, 101)  # median 0.6
     negatives = np.concatenate([np.linspace(-1.0, -0.5, 99), [-0.4, 0.3, 0.35]])
@@ -257,12 +268,17 @@ def test_an_encoder_that_collapses_twice_is_not_returned_and_says_so(caplog):
 
 def test_health_flags_a_collapsed_encoder_and_clips_that_do_not_separate():
     config = TrainingConfig()
-    healthy = dict(spread=0.2, loss_at_margin=0.0, score_range=[-1.2, 0.3], eer=0.02)
+    healthy = dict(spread=0.2, loss_at_margin=0.0, score_range=[-1.2, 0.3], eer=0.02, eer_target_windows=40)
     assert not collapsed(healthy, config) and separated(healthy, config)
     assert collapsed({**healthy, "spread": 0.001}, config)  # every window embedded alike
     assert collapsed({**healthy, "loss_at_margin": 0.9}, config)  # every negative as near as every positive
     assert collapsed({**healthy, "score_range": [-0.04, 0.01]}, config)  # every window scored alike
-    assert not separated({**healthy, "eer": 0.4}, config)
+    assert separated({**healthy, "eer": 0.4}, config) is False
+    # one of 3 held-back windows of the target moves the EER by a third: too few to tell, either way
+    assert separated({**healthy, "eer": 0.4, "eer_target_windows": 3}, config) is None
+    assert separated({**healthy, "eer_target_windows": 3}, config) is None
+    assert separated({**healthy, "eer": 0.4, "eer_target_windows": 4}, config) is False
+    assert separated({**healthy, "eer": None, "eer_target_windows": None}, config)  # none held back
 
 
 def test_spectrum_masks_blank_at_most_the_given_runs_of_bands_and_frames_with_band_means():
