@@ -82,7 +82,10 @@ def run(bench_set: BenchSet, config: speakerspot.TrainingConfig, cache: Path, re
     stem = f"{bench_set.name.replace('/', '-')}.seed{config.seed}"
     model_path = cache / f"{stem}.pt"
     if base is not None and Path(base).is_dir():  # each set and seed fine-tunes its own model of an earlier run
-        base = str(Path(base) / f"{stem}.pt")
+        earlier = Path(base) / f"{stem}.pt"
+        if not earlier.is_file():  # that run's training refused: nothing to fine-tune
+            return no_model(bench_set, config.seed, f"{base} holds no model of this set and seed", 0.0)
+        base = str(earlier)
     training_seconds = None
     if retrain or not model_path.exists():
         started = time.monotonic()
@@ -90,9 +93,7 @@ def run(bench_set: BenchSet, config: speakerspot.TrainingConfig, cache: Path, re
             model = speakerspot.train(find_clips(bench_set.positives), find_clips(bench_set.negatives),
                                       config=config, name=stem, base=base, progress=True)
         except speakerspot.TrainingDataError as error:  # training refused to write a model: no detections
-            return {"set": bench_set.name, "seed": config.seed, "refused": error.problem, "f1": 0.0,
-                    "turns_found": 0, "turns": len(read_truth(bench_set.truth)), "false_alarms_per_hour": 0.0,
-                    "eer": None, "training_seconds": time.monotonic() - started}
+            return no_model(bench_set, config.seed, error.problem, time.monotonic() - started)
         training_seconds = time.monotonic() - started
         model.save(model_path)
     model = speakerspot.load_model(model_path)
@@ -102,6 +103,13 @@ def run(bench_set: BenchSet, config: speakerspot.TrainingConfig, cache: Path, re
     return {"set": bench_set.name, "seed": config.seed, **figures, "threshold": result.threshold,
             "held_back_eer": validation.get("eer"), "training_seconds": training_seconds or
             model.training_summary.get("seconds")}
+
+
+def no_model(bench_set: BenchSet, seed: int, why: str, training_seconds: float) -> dict:
+    """The row of a set and seed without a model: it counts as finding nothing."""
+    return {"set": bench_set.name, "seed": seed, "refused": why, "f1": 0.0, "turns_found": 0,
+            "turns": len(read_truth(bench_set.truth)), "false_alarms_per_hour": 0.0, "eer": None,
+            "training_seconds": training_seconds}
 
 
 def table(rows: list[dict]) -> str:
