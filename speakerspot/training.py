@@ -261,9 +261,10 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     if validation and validation["positive_windows"] < config.few_calibration_windows:
         unjudged = (", and too few to tell whether the model separates the target from the others (held-back EER "
                     f"{validation['eer']:.1%} on them)") if model_health["separated"] is None else ""
-        log.warning("the levels rest on %d held-back windows of the target (%d clips): with so little, they vary "
+        windows, clips = validation["positive_windows"], len(val_pos)
+        log.warning("the levels rest on %d held-back window%s of the target (%d clip%s): with so little, they vary "
                     "from one training to the next%s; check them on a recording with `speakerspot eval`",
-                    validation["positive_windows"], len(val_pos), unjudged)
+                    windows, "" if windows == 1 else "s", clips, "" if clips == 1 else "s", unjudged)
     if model_health["separated"] is False and require_separation:
         raise TrainingDataError(None, f"the held-back clips do not separate ({describe_health(model_health)}): the "
                                       "model cannot tell the target's held-back clips from the others'; no model "
