@@ -302,10 +302,11 @@ def training_report(summary: dict) -> str:
     validation, figures = summary["validation"], summary["health"]
     if validation:
         lines.append(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}")
-        healthy = {True: "the held-back target and others separate",
-                   False: "the held-back target and others do NOT separate",
-                   None: f"too few held-back windows of the target ({validation['eer_target_windows']}) to tell "
-                         "whether the target and others separate"}[figures["separated"]]
+        if figures["separated"] is None:
+            healthy = (f"too few held-back windows of the target ({validation['eer_target_windows']}) to tell "
+                       "whether the target and others separate")
+        else:
+            healthy = "the held-back target and others " + ("separate" if figures["separated"] else "do NOT separate")
     else:
         healthy = ("no held-back windows of the target to judge by, so whether the target and others separate is "
                    "not known")
