@@ -177,7 +177,8 @@ def build(target: str, speech: Path, bench: Path, output: Path, seed: int, sessi
         else:
             another_session = sessions and is_target and rng.random() < 0.8
             chain = rng.choice(list(chains)[1:]) if another_session else rng.choice(list(chains))
-            samples = chains[chain](load_audio(path, RATE), rng) * 0.1 / level(load_audio(path, RATE))
+            utterance = load_audio(path, RATE)
+            samples = chains[chain](utterance, rng) * 0.1 / level(utterance)
             if rng.random() < 0.25:
                 samples = samples + music(len(samples), rng) * 0.1 * 10 ** (-15 / 20)
             source = str(path.relative_to(speech))
