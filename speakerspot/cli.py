@@ -76,6 +76,13 @@ def fps_option(command):
                              "video frame rate, or 25 with audio-only events for a file without video.")(command)
 
 
+def speech_edges_option(command):
+    return click.option("--speech-edges", is_flag=True,
+                        help="Begin and end segments only where a speech detector (Silero VAD) hears speech: music "
+                             "or a jingle that scores like the voice then makes no segment. Only the segments' "
+                             "edges are asked about, yet it takes time (see BENCHMARKS.md).")(command)
+
+
 def audio_stream_options(command):
     """--audio-track and --language: which audio stream of a recording to read."""
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
@@ -213,12 +220,13 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
               help="Processes decoding an MPEG-TS recording of more than an hour, on pieces of it in turn, where "
                    "recordings are scanned one at a time (the same results). For machines of 4 or more cores, "
                    "where one decoder is slower than the rest of the scan; on 2 cores 1 is faster.")
+@speech_edges_option
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
 def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, output, output_dir,
-         patterns, db_path, force, workers, engine, ray_address, decoders, frame_rate, quiet, device):
+         patterns, db_path, force, workers, engine, ray_address, decoders, speech_edges, frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -282,7 +290,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
                               several=len(found) * len(models) > 1, frame_rate=frame_rate)
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
-        options = ScanOptions(threshold, audio_track, language, decoders)
+        options = ScanOptions(threshold, audio_track, language, decoders, speech_edges)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
                              force=force, progress=not quiet, engine=engine, ray_address=ray_address)
     if len(found) > 1 and not quiet:
@@ -406,12 +414,13 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 @click.option("--speaker", help="With an RTTM truth file: the speaker name of the target.")
 @click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
 @audio_stream_options
+@speech_edges_option
 @click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, format_name, quiet,
-             device):
+def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, speech_edges, format_name,
+             quiet, device):
     """Scan RECORDING and measure the detections against the truth.
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
@@ -434,7 +443,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     truth = read_truth(truth_path, speaker)
     model = load_model(model_path, device=device)
     result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
-                            progress=not quiet)
+                            speech_edges=speech_edges, progress=not quiet)
     report = evaluate_detections([(s.start, s.end) for s in result.segments], truth, result.duration,
                                  result.window_times, result.smoothed_scores)
     if format_name == "json":

@@ -14,17 +14,21 @@ class ScanOptions:
     """How to scan a recording: `threshold` overrides each model's calibrated one; `audio_track`
     (numbered from 0) or `language` (e.g. "deu") picks an audio stream, by default the one a player
     would play; `decoders` helper processes decode a long MPEG-TS recording scanned alone (see
-    `decoder_process.decoded_beside`). A stored result is reused only under the same options, but for
-    `decoders`, which does not change what is found."""
+    `decoder_process.decoded_beside`); with `speech_edges`, a segment begins and ends only on windows
+    where Silero VAD hears speech (see `speech_activity.EdgeSpeech`). A stored result is reused only
+    under the same options, but for `decoders`, which does not change what is found."""
 
     threshold: float | None = None
     audio_track: int | None = None
     language: str | None = None
     decoders: int = 1
+    speech_edges: bool = False
 
     def to_json(self) -> str:
         settings = asdict(self)
         del settings["decoders"]
+        if not self.speech_edges:  # as results stored before the option were, so that they are reused
+            del settings["speech_edges"]
         return json.dumps(settings, sort_keys=True)
 
 

@@ -64,11 +64,14 @@ class FrontEnd:
 class WindowBatch:
     """`mels` (n, n_mels, window_frames) log-mel windows; `centres` (n,) their centre times, seconds;
     `activity` (n,) the loudest frame of each window's central step relative to its loudest frame, dB
-    (-inf: the window holds no sound; see `centre_activity`)."""
+    (-inf: the window holds no sound; see `centre_activity`); `samples` the audio they were computed
+    from, from the first window's first sample to the last window's last (window i starts `i *
+    step_frames * hop_length` samples in)."""
 
     centres: np.ndarray
     mels: torch.Tensor
     activity: np.ndarray
+    samples: np.ndarray
 
 
 def hz_to_mel(frequency: torch.Tensor) -> torch.Tensor:
@@ -215,14 +218,16 @@ def stream_windows(chunks: Iterable[AudioChunk], front_end: FrontEnd, device: st
     pending = np.zeros(0, np.float32)  # samples not yet turned into frames
     frames = torch.zeros(0, front_end.n_mels, device=device)  # frames not yet fully consumed by windows
     first_kept_frame = 0  # run frame index of frames[0]
+    kept = np.zeros(0, np.float32)  # the samples from the first sample of frames[0] on
     for chunk in chunks:
         expected = run_start + run_samples / front_end.sample_rate
         if abs(chunk.start - expected) > 0.5 / front_end.sample_rate * hop or run_samples == 0:
             run_start, run_samples, first_kept_frame = chunk.start, 0, 0
-            pending = np.zeros(0, np.float32)
+            pending = kept = np.zeros(0, np.float32)
             frames = frames[:0]
         run_samples += len(chunk.samples)
         pending = np.concatenate([pending, chunk.samples])
+        kept = np.concatenate([kept, chunk.samples])
         new_frames = log_mel_spectrogram(torch.from_numpy(pending).to(device), front_end)
         pending = pending[new_frames.shape[0] * hop:]
         frames = torch.cat([frames, new_frames])
@@ -230,8 +235,10 @@ def stream_windows(chunks: Iterable[AudioChunk], front_end: FrontEnd, device: st
         if windows.shape[0] == 0:
             continue
         window_starts = (first_kept_frame + np.arange(windows.shape[0]) * step) * hop / front_end.sample_rate
+        spanned = (windows.shape[0] - 1) * step * hop + front_end.min_samples
         yield WindowBatch(centres=run_start + window_starts + half_window, mels=windows,
-                          activity=centre_activity(windows, front_end))
+                          activity=centre_activity(windows, front_end), samples=kept[:spanned])
         consumed = windows.shape[0] * step
         frames = frames[consumed:]
+        kept = kept[consumed * hop:]
         first_kept_frame += consumed

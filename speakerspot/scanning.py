@@ -1,4 +1,5 @@
-"""Scan one recording: decode → features → embed → score → segments."""
+"""Scan one recording: decode → features → embed → score → segments (their edges, with `speech_edges`,
+asked of a speech detector)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .decoder_process import decoded_beside
 from .features import FrontEnd, WindowBatch, stream_windows
 from .model import SpeakerModel
 from .segments import ScanResult, decide
+from .speech_activity import EdgeSpeech
 from .threads import made_on_a_thread
 
 # tqdm drops the total when the count passes it (a damaged file holds more audio than its header
@@ -27,27 +29,29 @@ PROGRESS_FORMAT_UNKNOWN_LENGTH = "{desc}: {n:.0f} s of audio [{elapsed}]"
 
 
 def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
-         progress: bool = False, decoder_process: bool = True, **changes: float | int | str | None) -> ScanResult:
+         progress: bool = False, decoder_process: bool = True,
+         **changes: float | int | str | bool | None) -> ScanResult:
     """Find where the model's target speaks in `source`.
 
     `source` is a path to any recording FFmpeg reads, or mono float32 samples already at the
     model's sample rate. `options` (or its fields given by name: `threshold=0.2`, `audio_track=1`,
-    `language="deu"`) say which threshold and which audio stream (see `ScanOptions`; the threshold
-    applies to the window scores averaged over the model's smoothing width); `progress` shows a bar
-    on stderr. `decoder_process` decodes a recording longer than a minute
-    in a helper process while this one computes (results are the same; turn it off where every
-    core is busy already, as in a batch's worker processes). The helper decodes on a core of its
-    own: leave it one (`torch.set_num_threads(cores - 1)`, as the command does); computing on every
-    core as well slows both (measured). speakerspot does not change torch's threads itself: they
-    are the process's, and another thread may be computing too. The features of the next windows
-    are computed on a thread of their own while the encoder scores these (see `scan_pass`).
+    `language="deu"`, `speech_edges=True`) say which threshold, which audio stream and where segments
+    may begin and end (see `ScanOptions`; the threshold applies to the window scores averaged over
+    the model's smoothing width); `progress` shows a bar on stderr. `decoder_process` decodes a
+    recording longer than a minute in a helper process while this one computes (results are the
+    same; turn it off where every core is busy already, as in a batch's worker processes). The
+    helper decodes on a core of its own: leave it one (`torch.set_num_threads(cores - 1)`, as the
+    command does); computing on every core as well slows both (measured). speakerspot does not
+    change torch's threads itself: they are the process's, and another thread may be computing
+    too. The features of the next windows are computed on a thread of their own while the encoder
+    scores these (see `scan_pass`).
     """
     return scan_many([model], source, options, progress=progress, decoder_process=decoder_process, **changes)[0]
 
 
 def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
               progress: bool = False, decoder_process: bool = True,
-              **changes: float | int | str | None) -> list[ScanResult]:
+              **changes: float | int | str | bool | None) -> list[ScanResult]:
     """`scan` for several models at once: the recording is decoded and turned into features once
     per front end the models use (one pass when they were trained alike), and every model scores
     the same windows. Results come in the order of `models`."""
@@ -80,6 +84,8 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     # like this, by 5 MB or less: BENCHMARKS.md, 2026-12-04, eighth session).
     centres, activity = array("d"), array("f")
     scores = [array("f") for _ in models]
+    decisions = [model.decision.with_threshold(options.threshold) for model in models]
+    speech = EdgeSpeech(front_end, decisions) if options.speech_edges else None
     with (source_chunks(source, front_end.sample_rate, options, decoder_process) as (name, total, chunks),
           tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
                leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
@@ -88,12 +94,16 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
             for batch in windows:
                 centres.extend(batch.centres.tolist())
                 activity.extend(batch.activity.tolist())
-                for model_scores, model in zip(scores, models, strict=True):
-                    model_scores.extend(model.score(batch.mels).tolist())
+                batch_scores = [model.score(batch.mels) for model in models]
+                for model_scores, these in zip(scores, batch_scores, strict=True):
+                    model_scores.extend(these.tolist())
+                if speech:
+                    speech.add(batch, batch_scores)
     window_times, window_activity = np.array(centres), np.array(activity)
+    if speech:  # a window without speech, like one without sound, never begins or ends a segment
+        window_activity = np.where(speech.finish(), window_activity, -np.inf)
     results = []
-    for model, model_scores in zip(models, scores, strict=True):
-        decision = model.decision.with_threshold(options.threshold)
+    for model, model_scores, decision in zip(models, scores, decisions, strict=True):
         window_scores = np.array(model_scores)
         smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds)
         results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,

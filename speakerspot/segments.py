@@ -29,7 +29,8 @@ class Decision:
     `min_segment_seconds` are dropped. A window whose centre is `silent_centre_db` below its loudest
     part is centred on silence: at the edge of a segment it is there only because the speech beside
     it fills the window, so it is trimmed off; so is a window without sound at all (`activity` -inf,
-    see `features.centre_activity`).
+    see `features.centre_activity`; a scan with `ScanOptions.speech_edges` marks windows without
+    speech so too).
 
     A segment whose windows' median lies `growth_margin` or more above `threshold` (a turn, not a sound
     that only just reaches the level) grows at each end by up to half the smoothing width, over windows
@@ -69,6 +70,15 @@ class Decision:
         """The level a segment's first and last windows are above."""
         return lower_levels(self.threshold, self.hysteresis, self.edge_hysteresis)[1]
 
+    @property
+    def reach(self) -> int:
+        """How many windows beyond a run of windows whose averaged scores are above the stay level
+        `decide` looks: a segment that grows weighs the `smoothing_windows` windows beyond an end moved
+        by up to half of them, and an average takes in half of them either side (without growth, a
+        run bridges one window)."""
+        half = self.smoothing_windows // 2
+        return self.smoothing_windows + half if self.growth_margin is not None else half + 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -76,12 +86,20 @@ class Decision:
 def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None, decision: Decision,
            step_seconds: float) -> tuple[np.ndarray, list[Segment]]:
     """(smoothed scores, segments) from raw window scores."""
-    smoothed = smooth_scores(scores, decision.smoothing_windows)
-    segments = segments_from_scores(centres, smoothed, decision.threshold, step_seconds, activity,
-                                    decision.hysteresis, decision.edge_hysteresis, decision.silent_centre_db,
-                                    decision.growth_margin, decision.smoothing_windows,
-                                    scores if decision.raw_edges else None)
+    smoothed, runs = decided_runs(centres, scores, activity, decision, step_seconds)
+    segments = [make_segment(centres, smoothed, run, step_seconds) for run in runs]
     return smoothed, [s for s in segments if s.end - s.start >= decision.min_segment_seconds]
+
+
+def decided_runs(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None, decision: Decision,
+                 step_seconds: float) -> tuple[np.ndarray, list[list[int]]]:
+    """(smoothed scores, the windows of each segment) of `decide`, its segments shorter than the
+    decision's shortest not yet dropped."""
+    smoothed = smooth_scores(scores, decision.smoothing_windows)
+    runs = segment_runs(centres, smoothed, decision.threshold, step_seconds, activity, decision.hysteresis,
+                        decision.edge_hysteresis, decision.silent_centre_db, decision.growth_margin,
+                        decision.smoothing_windows, scores if decision.raw_edges else None)
+    return smoothed, runs
 
 
 def smooth_scores(scores: np.ndarray, width: int) -> np.ndarray:
@@ -101,7 +119,18 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
                          silent_centre_db: float = Decision.silent_centre_db, growth_margin: float | None = None,
                          smoothing_windows: int = Decision.smoothing_windows,
                          raw_scores: np.ndarray | None = None) -> list[Segment]:
-    """Merge windows scoring above `threshold` into segments.
+    """Merge windows scoring above `threshold` into segments (see `segment_runs`)."""
+    runs = segment_runs(centres, scores, threshold, step_seconds, activity, hysteresis, edge_hysteresis,
+                        silent_centre_db, growth_margin, smoothing_windows, raw_scores)
+    return [make_segment(centres, scores, run, step_seconds) for run in runs]
+
+
+def segment_runs(centres: np.ndarray, scores: np.ndarray, threshold: float, step_seconds: float,
+                 activity: np.ndarray | None = None, hysteresis: float = 0.0, edge_hysteresis: float | None = None,
+                 silent_centre_db: float = Decision.silent_centre_db, growth_margin: float | None = None,
+                 smoothing_windows: int = Decision.smoothing_windows,
+                 raw_scores: np.ndarray | None = None) -> list[list[int]]:
+    """The windows (indices, in order) of each segment of windows scoring above `threshold`.
 
     A window stands for the `step_seconds` around its centre (the windows overlap, so this is the
     stretch it is the nearest window for). Spans merge across a gap of up to one step: one missed
@@ -124,7 +153,7 @@ def segments_from_scores(centres: np.ndarray, scores: np.ndarray, threshold: flo
     runs = [run for run in (trim_edges(run, edge_ok) for run in runs) if run]
     if growth_margin is not None:
         runs = grown_runs(runs, scores, centred, threshold + growth_margin, smoothing_windows, raw_scores)
-    return [make_segment(centres, scores, run, step_seconds) for run in runs]
+    return runs
 
 
 def lower_levels(threshold: float, hysteresis: float, edge_hysteresis: float | None) -> tuple[float, float]:

@@ -14,9 +14,11 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).parent))
 
 import speakerspot
+from speakerspot.audio import load_audio
 from speakerspot.augment import music_bed, rms
 from speakerspot.clips import labeled_folders
 from speakerspot.config import TrainingConfig
+from speakerspot.features import FrontEnd
 from speakerspot.speech_activity import VAD_SAMPLE_RATE
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -91,6 +93,15 @@ def programme_clip() -> tuple[np.ndarray, list[tuple[float, float]]]:
     pieces = [np.zeros(rate, np.float32), first, bed, second, np.zeros(rate, np.float32)]
     starts = np.cumsum([0] + [len(p) for p in pieces]) / rate
     return np.concatenate(pieces).astype(np.float32), [(starts[1], starts[2]), (starts[3], starts[4])]
+
+
+def words_between_music(front_end: FrontEnd, music_seconds: float = 16.0) -> tuple[np.ndarray, tuple[float, float]]:
+    """Music alone, two utterances of the target, music alone again (at the front end's rate), and
+    where the words are (seconds)."""
+    rate = front_end.sample_rate
+    words = np.concatenate([load_audio(SPEECH / "train" / "rms" / name, rate) for name in ("00.ogg", "01.ogg")])
+    bed = music_bed(int(music_seconds * rate), rate, np.random.default_rng(1)) * rms(words) if music_seconds else []
+    return np.concatenate([bed, words, bed]).astype(np.float32), (music_seconds, music_seconds + len(words) / rate)
 
 
 def held_out_programme(seed: int = 3) -> tuple[np.ndarray, list[tuple[float, float]]]:

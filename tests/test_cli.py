@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
-from conftest import FIXTURES, SPEECH
+from conftest import FIXTURES, SPEECH, words_between_music
 
 from speakerspot.cli import cli
 
@@ -46,6 +46,18 @@ def test_eval_prints_figures_as_json(model_file):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["frame_f1"] >= 0.8 and report["turns"] == 5
+
+
+def test_speech_edges_keep_music_out_of_a_segment_in_scan_and_eval(reference_model, model_file, tmp_path):
+    signal, (first_word, last_word) = words_between_music(reference_model.front_end)
+    soundfile.write(tmp_path / "music.wav", signal, reference_model.front_end.sample_rate)
+    (tmp_path / "truth.json").write_text(json.dumps({"intervals": [[first_word, last_word]]}))
+    common = (str(tmp_path / "music.wav"), "-m", str(model_file), "-t", "-10", "-q")  # every window above it
+    for edges, precise in ((["--speech-edges"], True), ([], False)):
+        (segment,) = json.loads(run("scan", *common, "-f", "json", *edges).output)["segments"]
+        assert (segment["start"] > first_word - 2.5 and segment["end"] < last_word + 2.5) == precise
+        report = json.loads(run("eval", *common, "--truth", str(tmp_path / "truth.json"), "-f", "json", *edges).output)
+        assert (report["frame_precision"] > 0.8) == precise
 
 
 @pytest.fixture

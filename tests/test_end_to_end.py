@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import FIXTURES, SPEECH, TARGET, held_out_programme
+from conftest import FIXTURES, SPEECH, TARGET, held_out_programme, words_between_music
 from media import write_recording
 
 import speakerspot
@@ -90,3 +90,15 @@ def test_scanning_on_cuda_gives_the_cpu_scores(model_file):
     on_gpu = speakerspot.scan(speakerspot.load_model(model_file, device="cuda"), FIXTURES / "sample.ts")
     np.testing.assert_allclose(on_gpu.window_scores, on_cpu.window_scores, atol=1e-3)
     assert [(s.start, s.end) for s in on_gpu.segments] == [(s.start, s.end) for s in on_cpu.segments]
+
+
+def test_with_speech_edges_a_segment_begins_and_ends_on_speech_not_on_music(reference_model):
+    signal, (first_word, last_word) = words_between_music(reference_model.front_end)
+    # A threshold below every score: every window is above it, and only the edge rules place the ends.
+    found = speakerspot.scan(reference_model, signal, threshold=-10.0, speech_edges=True).segments
+    assert len(found) == 1
+    window = reference_model.front_end.window_seconds
+    assert first_word - window < found[0].start < first_word and last_word < found[0].end < last_word + window
+    found = speakerspot.scan(reference_model, signal, threshold=-10.0).segments
+    duration = len(signal) / reference_model.front_end.sample_rate
+    assert len(found) == 1 and found[0].start < 1.0 and found[0].end > duration - 1.5
