@@ -14,6 +14,9 @@ measured on the encoders of an earlier run in seconds a model, not minutes: `--b
 --config '{"epochs": 0, ...}' --cache NEW_CACHE` fine-tunes each set and seed's own model for no
 epoch, so only the bank, others and levels are built again (the same held-back clips; the recipe
 rebuilt so gives entries within 0.023 of the stored ones).
+
+`--speech-edges` scans with `ScanOptions(speech_edges=True)`: run on the `--cache` of an earlier run,
+it measures the option on that run's models as they are.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ def score(bench_set: BenchSet, result: speakerspot.ScanResult, scorer: Path, det
 
 
 def run(bench_set: BenchSet, config: speakerspot.TrainingConfig, cache: Path, retrain: bool, scorer: Path,
-        base: str | None) -> dict:
+        base: str | None, options: speakerspot.ScanOptions) -> dict:
     stem = f"{bench_set.name.replace('/', '-')}.seed{config.seed}"
     model_path = cache / f"{stem}.pt"
     if base is not None and Path(base).is_dir():  # each set and seed fine-tunes its own model of an earlier run
@@ -97,8 +100,9 @@ def run(bench_set: BenchSet, config: speakerspot.TrainingConfig, cache: Path, re
         training_seconds = time.monotonic() - started
         model.save(model_path)
     model = speakerspot.load_model(model_path)
-    result = speakerspot.scan(model, bench_set.recording, progress=True)
-    figures = score(bench_set, result, scorer, model_path.with_suffix(".detections.json"))
+    result = speakerspot.scan(model, bench_set.recording, options, progress=True)
+    detections = f"{'.speech-edges' if options.speech_edges else ''}.detections.json"
+    figures = score(bench_set, result, scorer, model_path.with_suffix(detections))
     validation = model.training_summary.get("validation") or {}
     return {"set": bench_set.name, "seed": config.seed, **figures, "threshold": result.threshold,
             "held_back_eer": validation.get("eer"), "training_seconds": training_seconds or
@@ -161,6 +165,9 @@ def main() -> None:
                              "--config '{\"epochs\": 0}' that rebuilds their banks, others and levels alone")
     parser.add_argument("--config", default="{}",
                         help="TrainingConfig fields as JSON, e.g. '{\"epochs\": 24, \"chain\": {\"music\": 0.6}}'")
+    parser.add_argument("--speech-edges", action="store_true",
+                        help="scan with ScanOptions(speech_edges=True) (the cached models as they are, detections "
+                             "written beside them as NAME.speech-edges.detections.json)")
     parser.add_argument("--write", action="store_true", help="put the table into BENCHMARKS.md")
     arguments = parser.parse_args()
     arguments.cache.mkdir(parents=True, exist_ok=True)
@@ -172,7 +179,8 @@ def main() -> None:
     for bench_set in find_sets(arguments.bench, arguments.sets):
         for seed in arguments.seeds:
             row = run(bench_set, replace(config, seed=seed), arguments.cache, arguments.retrain,
-                      arguments.bench / "score.py", arguments.base)
+                      arguments.bench / "score.py", arguments.base,
+                      speakerspot.ScanOptions(speech_edges=arguments.speech_edges))
             print(json.dumps(row), flush=True)
             rows.append(row)
     text = (f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}; "
