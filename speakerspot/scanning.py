@@ -19,7 +19,6 @@ from .decoder_process import decoded_beside
 from .features import FrontEnd, WindowBatch, stream_windows
 from .model import SpeakerModel
 from .segments import ScanResult, decide
-from .speech_activity import EdgeSpeech
 from .threads import made_on_a_thread
 
 # tqdm drops the total when the count passes it (a damaged file holds more audio than its header
@@ -85,11 +84,16 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     centres, activity = array("d"), array("f")
     scores = [array("f") for _ in models]
     decisions = [model.decision.with_threshold(options.threshold) for model in models]
-    speech = EdgeSpeech(front_end, decisions) if options.speech_edges else None
+    speech = None
+    if options.speech_edges:
+        from .speech_activity import EdgeSpeech  # here: a scan without it needs neither it nor Silero
+
+        speech = EdgeSpeech(front_end, decisions)
     with (source_chunks(source, front_end.sample_rate, options, decoder_process) as (name, total, chunks),
           tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
                leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
-        windows = made_on_a_thread(windows_of(chunks, tracker, bar, front_end, str(models[0].device)))
+        windows = made_on_a_thread(windows_of(chunks, tracker, bar, front_end, str(models[0].device),
+                                              with_samples=speech is not None))
         with contextlib.closing(windows):  # now, not when the garbage collector gets to it
             for batch in windows:
                 centres.extend(batch.centres.tolist())
@@ -130,13 +134,13 @@ def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: Sc
 
 
 def windows_of(chunks: Iterator[AudioChunk], tracker: ChunkTracker, bar: tqdm, front_end: FrontEnd,
-               device: str) -> Generator[WindowBatch, None, None]:
+               device: str, with_samples: bool) -> Generator[WindowBatch, None, None]:
     """`features.stream_windows` of `chunks`, followed by `tracker`; `chunks` is closed when these end.
 
     Closing the decoder at once, whatever ends the pass (an error, Ctrl-C), stops a helper process
     before this one exits; left to the garbage collector, it could outlive the pipe it writes to."""
     with contextlib.closing(chunks):
-        yield from stream_windows(tracker.follow(chunks, bar), front_end, device)
+        yield from stream_windows(tracker.follow(chunks, bar), front_end, device, with_samples)
 
 
 class ChunkTracker:

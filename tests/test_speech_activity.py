@@ -120,7 +120,7 @@ def asked(signal: np.ndarray, model, threshold: float) -> tuple[np.ndarray, Edge
     and scored by `model`, its levels moved to `threshold`."""
     front_end = model.front_end
     speech, centres = EdgeSpeech(front_end, [model.decision.with_threshold(threshold)]), []
-    for batch in stream_windows(array_chunks(signal, front_end.sample_rate), front_end):
+    for batch in stream_windows(array_chunks(signal, front_end.sample_rate), front_end, with_samples=True):
         centres.append(batch.centres)
         speech.add(batch, [model.score(batch.mels)])
     return np.concatenate(centres), speech
@@ -163,7 +163,7 @@ def test_asking_the_edges_gives_the_segments_that_asking_every_window_gives(refe
     centres, speech = asked(signal, reference_model, threshold)
     holds_speech = speech.finish()
     everywhere = EdgeSpeech(front_end, speech.decisions)
-    for batch in stream_windows(array_chunks(signal, front_end.sample_rate), front_end):
+    for batch in stream_windows(array_chunks(signal, front_end.sample_rate), front_end, with_samples=True):
         everywhere.add(batch, [reference_model.score(batch.mels)])
         everywhere.ask(list(range(len(everywhere.centres) - len(batch.centres), len(everywhere.centres))))
     every_window = everywhere.finish()
@@ -186,7 +186,7 @@ def test_a_stretch_longer_than_the_audio_held_is_asked_about_as_it_goes_with_the
     monkeypatch.setattr(speech_activity, "HELD_SECONDS", 15.0)
     held = []
     speech = EdgeSpeech(front_end, speech.decisions)
-    for batch in stream_windows(array_chunks(signal, front_end.sample_rate), front_end):
+    for batch in stream_windows(array_chunks(signal, front_end.sample_rate), front_end, with_samples=True):
         speech.add(batch, [reference_model.score(batch.mels)])
         held.append(speech.held_seconds())
     assert max(held) < 15.0 + 2 * CHUNK_SECONDS  # let go of as it goes, not held to the end
