@@ -2,9 +2,9 @@
 
 Over whole training clips: clips a user cuts from programmes hold pauses, music, applause and room
 tone between the target's words; windows of those must not be trained or remembered as the target.
-Over a recording, only near the windows that score like the target (`WindowSpeech`): Silero runs at
-hundreds of times real time, about the decoder's own speed, and over every window it would slow a
-scan by half or more.
+Over a recording, with `ScanOptions.speech_edges`, only at the edges of its segments (`EdgeSpeech`):
+Silero runs at hundreds of times real time, about the decoder's own speed, and over every window it
+would slow a scan by half or more.
 """
 
 from __future__ import annotations
@@ -100,6 +100,8 @@ def speech_spans(frames: np.ndarray) -> list[tuple[float, float]]:
 # of the development sets' music, up to 0.48 s of a window of synthetic music beds: BENCHMARKS.md,
 # 2026-12-05, nineteenth session).
 SHORTEST_SPEECH_SECONDS = 0.25
+
+
 def resampled(samples: np.ndarray, sample_rate: int, new_rate: int = VAD_SAMPLE_RATE) -> np.ndarray:
     """`samples` (along the last axis) at `new_rate` (by default the detector's), band-limited through
     their spectrum (a scanning process that has the decoder beside it does not load PyAV, FFmpeg's
@@ -122,9 +124,9 @@ def resampled(samples: np.ndarray, sample_rate: int, new_rate: int = VAD_SAMPLE_
 # Audio held for the windows that may yet be asked about: of the stretches ended (their runs and the
 # windows `decide` looks at beside them), and of the stretch being seen. Past this, the stretches ended
 # are decided; and the oldest windows of a stretch this long that could end up in a segment are asked
-# about at once and their audio let go, so that memory stays bounded where scores never fall.
-# The stretches ended are held as 16-bit integers (plenty for a speech detector): 240 s take 10.6 MB at
-# 22,050 Hz; every window asked about is heard so, wherever it was held.
+# about at once and their audio let go, so that memory stays bounded where scores never fall. The
+# stretches ended are held as 16-bit integers (plenty for a speech detector; 240 s: 10.6 MB at 22,050
+# Hz), the one being seen as its batches came (float32), and every window is heard as 16-bit integers.
 HELD_SECONDS = 240.0
 # Audio before a window asked about that Silero hears first, so that its state is warm where the window starts.
 LEAD_IN_SECONDS = LEAD_IN_FRAMES * VAD_FRAME_SECONDS
