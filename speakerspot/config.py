@@ -15,7 +15,7 @@ class ScanOptions:
     (numbered from 0) or `language` (e.g. "deu") picks an audio stream, by default the one a player
     would play; `decoders` helper processes decode a long MPEG-TS recording scanned alone (see
     `decoder_process.decoded_beside`); with `speech_edges`, a segment begins and ends only on windows
-    where Silero VAD hears speech (see `speech_activity.EdgeSpeech`). A stored result is reused only
+    where Silero VAD hears speech (see `edge_speech.EdgeSpeech`). A stored result is reused only
     under the same options, but for `decoders`, which does not change what is found."""
 
     threshold: float | None = None

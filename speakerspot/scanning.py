@@ -86,7 +86,7 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     decisions = [model.decision.with_threshold(options.threshold) for model in models]
     speech = None
     if options.speech_edges:
-        from .speech_activity import EdgeSpeech  # here: a scan without it needs neither it nor Silero
+        from .edge_speech import EdgeSpeech  # here: a scan without it needs neither it nor Silero
 
         speech = EdgeSpeech(front_end, decisions)
     with (source_chunks(source, front_end.sample_rate, options, decoder_process) as (name, total, chunks),

@@ -2,7 +2,7 @@
 
 Over whole training clips: clips a user cuts from programmes hold pauses, music, applause and room
 tone between the target's words; windows of those must not be trained or remembered as the target.
-Over a recording, with `ScanOptions.speech_edges`, only at the edges of its segments (`EdgeSpeech`):
+Over a recording, only at the edges of its segments, with `ScanOptions.speech_edges` (`edge_speech`):
 Silero runs at hundreds of times real time, about the decoder's own speed, and over every window it
 would slow a scan by half or more.
 """
@@ -10,16 +10,11 @@ would slow a scan by half or more.
 from __future__ import annotations
 
 import functools
-import math
-from array import array
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .augment import fft_length
-from .features import FrontEnd, WindowBatch
-from .segments import Decision, decided_runs, hysteresis_mask, smooth_scores
+from .segments import hysteresis_mask
 
 VAD_SAMPLE_RATE = 16000
 VAD_FRAME_SAMPLES = 512  # what the model takes at 16 kHz: 32 ms
@@ -93,232 +88,6 @@ def true_runs(mask: np.ndarray) -> np.ndarray:
 def speech_spans(frames: np.ndarray) -> list[tuple[float, float]]:
     """The runs of speech frames of `speech_frames`, as (start, end) seconds from the clip's start."""
     return [(float(start * VAD_FRAME_SECONDS), float(end * VAD_FRAME_SECONDS)) for start, end in true_runs(frames)]
-
-
-# A window holds speech when this much of it is: Silero's own shortest speech (`min_speech_duration_ms`
-# of its `get_speech_timestamps`). Music alone has it take a few frames here and there for speech (none
-# of the development sets' music, up to 0.48 s of a window of synthetic music beds: BENCHMARKS.md,
-# 2026-12-05, nineteenth session).
-SHORTEST_SPEECH_SECONDS = 0.25
-
-
-def resampled(samples: np.ndarray, sample_rate: int, new_rate: int = VAD_SAMPLE_RATE) -> np.ndarray:
-    """`samples` (along the last axis) at `new_rate` (by default the detector's), band-limited through
-    their spectrum (a scanning process that has the decoder beside it does not load PyAV, FFmpeg's
-    resampler).
-
-    The transform runs over the samples and a few zeros after them, as many as make both lengths
-    products of small primes: of a length with a large prime factor, it took 10 times as long (a scan
-    of a 20-minute recording spent 1.2 s on it, measured)."""
-    length = samples.shape[-1]
-    count = round(length * new_rate / sample_rate)
-    if count == 0:
-        return np.zeros((*samples.shape[:-1], 0), np.float32)
-    ratio = math.gcd(sample_rate, new_rate)
-    unit_in, unit_out = sample_rate // ratio, new_rate // ratio
-    units = fft_length(-(-length // unit_in))
-    spectrum = np.fft.rfft(samples, units * unit_in)[..., :units * unit_out // 2 + 1]
-    return (np.fft.irfft(spectrum, units * unit_out)[..., :count] * (unit_out / unit_in)).astype(np.float32)
-
-
-# Audio held for the windows that may yet be asked about: of the stretches ended (their runs and the
-# windows `decide` looks at beside them), and of the stretch being seen. Past this, the stretches ended
-# are decided; and the oldest windows of a stretch this long that could end up in a segment are asked
-# about at once and their audio let go, so that memory stays bounded where scores never fall. The
-# stretches ended are held as 16-bit integers (plenty for a speech detector; 240 s: 10.6 MB at 22,050
-# Hz), the one being seen as its batches came (float32), and every window is heard as 16-bit integers.
-HELD_SECONDS = 240.0
-# Audio before a window asked about that Silero hears first, so that its state is warm where the window starts.
-LEAD_IN_SECONDS = LEAD_IN_FRAMES * VAD_FRAME_SECONDS
-# Windows asked about in one batch of the model: per frame, a batch of 64 costs a quarter of one of 8
-# and two thirds of one of 32 (measured on 2 cores).
-CLIP_ROWS = 64
-
-
-@dataclass(frozen=True)
-class WindowsAudio:
-    """The audio of `count` consecutive windows from window `first`, led in by `lead` samples before it."""
-
-    first: int
-    count: int
-    audio: np.ndarray
-    lead: int
-
-    def holds(self, window: int) -> bool:
-        return self.first <= window < self.first + self.count
-
-
-class EdgeSpeech:
-    """Whether the windows of a scan hold speech (`SHORTEST_SPEECH_SECONDS` of it), asked only where it
-    decides something: at the first and last windows of the segments of `decisions` (see
-    `ScanOptions.speech_edges`). Windows not asked count as holding speech.
-
-    Only a window whose averaged score is above a decision's stay level can be in a segment's run, and
-    `decide` looks no farther than `Decision.reach` windows beyond a run, so a run of `2 * reach + 1`
-    windows below every stay level parts the recording into stretches whose segments are decided
-    alone. The segments of the stretches seen are decided with what is known, the edge windows not
-    yet asked are asked, and again, until each segment begins and ends on a window that holds speech:
-    the segments that asking every window would give (but for segments too short to keep, whose edges
-    are not asked), for a few windows asked per segment. Silero costs tens of milliseconds a call,
-    however little it is asked (over every window it would slow a scan by half): the stretches ended
-    are decided together, at the end or when `HELD_SECONDS` of audio is held, in one call a round.
-    """
-
-    def __init__(self, front_end: FrontEnd, decisions: list[Decision]):
-        self.front_end, self.decisions = front_end, decisions
-        self.reach = max(decision.reach for decision in decisions)
-        self.half = max(decision.smoothing_windows // 2 for decision in decisions)
-        self.step = front_end.step_frames * front_end.hop_length  # samples from one window to the next
-        self.centres, self.activity = array("d"), array("f")
-        self.scores = [array("f") for _ in decisions]
-        self.above = array("b")  # 1: the averaged score is above a decision's stay level (known up to len - half)
-        self.asked, self.speech = array("b"), array("b")
-        self.stretch_start = 0  # the first window of the stretch being seen
-        self.below = 0  # windows since the last one above
-        self.stretches: list[tuple[int, int]] = []  # (first, stop) windows of the stretches ended, not yet decided
-        self.ended: list[WindowsAudio] = []  # their audio
-        self.batches: list[WindowsAudio] = []  # the audio of the stretch being seen
-
-    def add(self, batch: WindowBatch, scores: list[np.ndarray]) -> None:
-        """The next batch of windows, and their raw scores by each decision's model."""
-        first, count = len(self.centres), len(batch.centres)
-        self.centres.extend(batch.centres.tolist())
-        self.activity.extend(batch.activity.tolist())
-        for stored, batch_scores in zip(self.scores, scores, strict=True):
-            stored.extend(batch_scores.tolist())
-        self.asked.extend([0] * count)
-        self.speech.extend([1] * count)
-        self.batches.append(WindowsAudio(first, count, batch.samples, 0))
-        known, averaged = len(self.above), len(self.centres) - self.half
-        if averaged > known:
-            start = max(0, known - self.half)  # enough before, so that the averages are those of the whole
-            above = np.zeros(averaged - known, bool)
-            for stored, decision in zip(self.scores, self.decisions, strict=True):
-                smoothed = smooth_scores(np.array(stored[start:], np.float32), decision.smoothing_windows)
-                above |= smoothed[known - start:averaged - start] > decision.stay_threshold
-            self.above.extend(above.astype(np.int8).tolist())
-            for index in range(known, averaged):
-                self.below = 0 if self.above[index] else self.below + 1
-                if self.below >= 2 * self.reach + 1:
-                    self.end_stretch(index - self.reach)
-        self.let_go()
-
-    def finish(self) -> np.ndarray:
-        """(windows,) bool: whether each window holds speech."""
-        self.end_stretch(len(self.centres), unsure=len(self.above) < len(self.centres))
-        self.decide_stretches()
-        return np.array(self.speech, bool)
-
-    def end_stretch(self, stop: int, unsure: bool = False) -> None:
-        """The stretch being seen ends before window `stop`: keep the audio of its windows above a stay
-        level (or, `unsure`, not yet known to be below) and of the `reach` windows either side."""
-        start, self.stretch_start = self.stretch_start, stop
-        above = np.flatnonzero(np.array(self.above[start:stop], bool)) + start
-        if unsure:
-            above = np.append(above, [len(self.above), stop - 1])
-        if len(above):
-            first, last = max(0, above[0] - self.reach), min(len(self.centres), above[-1] + 1 + self.reach)
-            self.stretches.append((first, last))
-            self.ended += [piece for batch in self.batches if (piece := self.cut(batch, first, last))]
-        self.batches = [batch for batch in self.batches if batch.first + batch.count > stop - self.reach]
-
-    def cut(self, held: WindowsAudio, first: int, stop: int) -> WindowsAudio | None:
-        """The audio of windows `first` to `stop` that `held` holds, led in by up to `LEAD_IN_SECONDS`."""
-        first, stop = max(first, held.first), min(stop, held.first + held.count)
-        if stop <= first:
-            return None
-        begin = (first - held.first) * self.step + held.lead
-        lead = min(begin, round(LEAD_IN_SECONDS * self.front_end.sample_rate))
-        end = begin + (stop - 1 - first) * self.step + self.front_end.min_samples
-        return WindowsAudio(first, stop - first, as_int16(held.audio[begin - lead:end]), lead)
-
-    def decide_stretches(self) -> None:
-        """Decide the segments of the stretches ended until every edge has been asked."""
-        step_seconds = self.front_end.step_seconds
-        known = [(start, np.array(self.centres[start:stop]), np.array(self.activity[start:stop]),
-                  [np.array(stored[start:stop], np.float32) for stored in self.scores])
-                 for start, stop in self.stretches]
-        while True:
-            wanted: set[int] = set()
-            for start, centres, activity, scores in known:
-                edge_activity = np.where(np.array(self.speech[start:start + len(centres)], bool), activity, -np.inf)
-                for decision, decision_scores in zip(self.decisions, scores, strict=True):
-                    _, runs = decided_runs(centres, decision_scores, edge_activity, decision, step_seconds)
-                    for run in runs:
-                        if centres[run[-1]] - centres[run[0]] + step_seconds < decision.min_segment_seconds:
-                            continue  # dropped as too short, and asking only shortens a segment
-                        first, last = start + run[0], start + run[-1]
-                        if self.asked[first] and self.asked[last]:
-                            continue
-                        # The edges first, as most hold speech; once one did not, the whole segment (music
-                        # that scores like the target lasts seconds): one call a round, and few rounds.
-                        beside = range(max(0, first - self.reach), min(len(self.speech), last + self.reach + 1))
-                        trimmed = any(self.asked[window] and not self.speech[window] for window in beside)
-                        windows = range(first, last + 1) if trimmed else (first, last)
-                        wanted.update(window for window in windows if not self.asked[window])
-            if not wanted:
-                break
-            self.ask(sorted(wanted))
-        self.stretches, self.ended = [], []
-
-    def let_go(self) -> None:
-        """While more than `HELD_SECONDS` of audio is held, decide the stretches ended; then ask about
-        every window of the oldest batch of the stretch being seen that could end up in a segment, and
-        let it go."""
-        if self.held_seconds() <= HELD_SECONDS:
-            return
-        self.decide_stretches()
-        while self.held_seconds() > HELD_SECONDS and len(self.batches) > 1:
-            oldest = self.batches[0]
-            first, stop = oldest.first, oldest.first + oldest.count
-            if len(self.above) < stop + self.reach:
-                return
-            reach = self.reach
-            self.ask([window for window in range(first, stop)
-                      if not self.asked[window] and any(self.above[max(0, window - reach):window + reach + 1])])
-            self.batches.pop(0)
-
-    def held_seconds(self) -> float:
-        return sum(len(held.audio) for held in self.ended + self.batches) / self.front_end.sample_rate
-
-    def ask(self, windows: list[int]) -> None:
-        """Ask Silero whether `windows` hold speech, each heard on its own after the `LEAD_IN_SECONDS`
-        before it (silence where the batch it came in holds less): the answer is the window's alone,
-        whichever windows are asked with it. `CLIP_ROWS` windows at a time, the rows of one batch."""
-        rate, window_samples = self.front_end.sample_rate, self.front_end.min_samples
-        lead = round(LEAD_IN_SECONDS * rate)
-        everything_held = self.ended + self.batches
-        held = {}
-        for window in windows:
-            self.asked[window] = 1
-            # A window whose audio was let go of was asked about before it was: it is not asked again.
-            if (audio := next((audio for audio in everything_held if audio.holds(window)), None)) is not None:
-                held[window] = audio
-        windows = list(held)
-        for first in range(0, len(windows), CLIP_ROWS):
-            asked = windows[first:first + CLIP_ROWS]
-            clips = np.zeros((len(asked), round((lead + window_samples) * VAD_SAMPLE_RATE / rate)), np.float32)
-            for row, window in enumerate(asked):
-                end = held[window].lead + (window - held[window].first) * self.step + window_samples
-                clip = np.zeros(lead + window_samples, np.int16)
-                audio = held[window].audio[max(0, end - len(clip)):end]
-                clip[len(clip) - len(audio):] = as_int16(audio)
-                # One clip at a time: the transforms of them all at once held 50 MB more (measured).
-                clips[row] = resampled(clip.astype(np.float32) / INT16_SCALE, rate)
-            frames = clips_speech_frames(clips)
-            for window, speech in zip(asked, frames, strict=True):
-                share = speech_share(speech, np.array([lead / rate]), self.front_end.window_seconds)[0]
-                self.speech[window] = int(share * self.front_end.window_seconds >= SHORTEST_SPEECH_SECONDS)
-
-
-INT16_SCALE = 32767
-
-
-def as_int16(samples: np.ndarray) -> np.ndarray:
-    """Float samples in [-1, 1] as 16-bit integers (as they are, if they are already)."""
-    if samples.dtype == np.int16:
-        return samples
-    return (np.clip(samples, -1.0, 1.0) * INT16_SCALE).astype(np.int16)
 
 
 @torch.inference_mode()
