@@ -29,22 +29,20 @@ SHORTEST_SPEECH_SECONDS = 0.25
 
 
 def resampled(samples: np.ndarray, sample_rate: int, new_rate: int = VAD_SAMPLE_RATE) -> np.ndarray:
-    """`samples` (along the last axis) at `new_rate` (by default the detector's), band-limited through
-    their spectrum (a scanning process that has the decoder beside it does not load PyAV, FFmpeg's
-    resampler).
+    """`samples` (mono) at `new_rate` (by default the detector's), band-limited through their spectrum
+    (a scanning process that has the decoder beside it does not load PyAV, FFmpeg's resampler).
 
     The transform runs over the samples and a few zeros after them, as many as make both lengths
     products of small primes: of a length with a large prime factor, it took 10 times as long (a scan
     of a 20-minute recording spent 1.2 s on it, measured)."""
-    length = samples.shape[-1]
-    count = round(length * new_rate / sample_rate)
+    count = round(len(samples) * new_rate / sample_rate)
     if count == 0:
-        return np.zeros((*samples.shape[:-1], 0), np.float32)
+        return np.zeros(0, np.float32)
     ratio = math.gcd(sample_rate, new_rate)
     unit_in, unit_out = sample_rate // ratio, new_rate // ratio
-    units = fft_length(-(-length // unit_in))
-    spectrum = np.fft.rfft(samples, units * unit_in)[..., :units * unit_out // 2 + 1]
-    return (np.fft.irfft(spectrum, units * unit_out)[..., :count] * (unit_out / unit_in)).astype(np.float32)
+    units = fft_length(-(-len(samples) // unit_in))
+    spectrum = np.fft.rfft(samples, units * unit_in)[:units * unit_out // 2 + 1]
+    return (np.fft.irfft(spectrum, units * unit_out)[:count] * (unit_out / unit_in)).astype(np.float32)
 
 
 # Audio held for the windows that may yet be asked about: of the stretches ended (their runs and the
@@ -207,11 +205,21 @@ class EdgeSpeech:
     def held_seconds(self) -> float:
         return sum(len(held.audio) for held in self.ended + self.batches) / self.front_end.sample_rate
 
+    def clip(self, held: WindowsAudio, window: int, lead: int) -> np.ndarray:
+        """The audio of `window` after the `lead` samples before it (silence where `held` holds less), as
+        16-bit integers."""
+        window_samples = self.front_end.min_samples
+        end = held.lead + (window - held.first) * self.step + window_samples
+        audio = held.audio[max(0, end - lead - window_samples):end]
+        clip = np.zeros(lead + window_samples, np.int16)
+        clip[len(clip) - len(audio):] = as_int16(audio)
+        return clip
+
     def ask(self, windows: list[int]) -> None:
         """Ask Silero whether `windows` hold speech, each heard on its own after the `LEAD_IN_SECONDS`
         before it (silence where the batch it came in holds less): the answer is the window's alone,
         whichever windows are asked with it. `CLIP_ROWS` windows at a time, the rows of one batch."""
-        rate, window_samples = self.front_end.sample_rate, self.front_end.min_samples
+        rate = self.front_end.sample_rate
         lead = round(LEAD_IN_SECONDS * rate)
         everything_held = self.ended + self.batches
         held = {}
@@ -223,15 +231,10 @@ class EdgeSpeech:
         windows = list(held)
         for first in range(0, len(windows), CLIP_ROWS):
             asked = windows[first:first + CLIP_ROWS]
-            clips = np.zeros((len(asked), round((lead + window_samples) * VAD_SAMPLE_RATE / rate)), np.float32)
-            for row, window in enumerate(asked):
-                end = held[window].lead + (window - held[window].first) * self.step + window_samples
-                clip = np.zeros(lead + window_samples, np.int16)
-                audio = held[window].audio[max(0, end - len(clip)):end]
-                clip[len(clip) - len(audio):] = as_int16(audio)
-                # One clip at a time: the transforms of them all at once held 50 MB more (measured).
-                clips[row] = resampled(clip.astype(np.float32) / INT16_SCALE, rate)
-            frames = clips_speech_frames(clips)
+            # One clip at a time: the transforms of them all at once held 50 MB more (measured).
+            frames = clips_speech_frames(np.stack([
+                resampled(self.clip(held[window], window, lead).astype(np.float32) / INT16_SCALE, rate)
+                for window in asked]))
             for window, speech in zip(asked, frames, strict=True):
                 share = speech_share(speech, np.array([lead / rate]), self.front_end.window_seconds)[0]
                 self.speech[window] = int(share * self.front_end.window_seconds >= SHORTEST_SPEECH_SECONDS)
