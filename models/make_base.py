@@ -65,7 +65,9 @@ class PretrainingConfig:
     weight_decay: float = 1e-3
     distillation_weight: float = 1.0
     speed_factors: tuple[float, ...] = (0.88, 0.94, 1.0, 1.06, 1.12)
-    distillation: str = "direct"  # 1 - cos(student, teacher) per window; "relational": match the batch's cosines
+    # "direct": 1 - cos(student, teacher) per window; "utterance": the same towards the teacher's mean over the
+    # window's whole signal (the voice, not the words); "relational": match the batch's cosines
+    distillation: str = "direct"
     non_speech_signals: int = 200
     masked_bands: int = 16
     masked_frames: int = 6
@@ -170,6 +172,9 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
     chain = BroadcastChain(front_end.sample_rate, rng, tuple(signals[::7]))
     rate = front_end.sample_rate
     history = []
+    if teacher is not None and config.distillation == "utterance":
+        teacher = [np.broadcast_to(centre / np.linalg.norm(centre), windows.shape)
+                   for windows in teacher for centre in [windows.mean(axis=0)]]
     with tqdm(total=total_steps, desc="pretraining", unit="step") as bar:
         for epoch in range(config.epochs):
             chained = draw_signals([lambda r, s=s: chain(s, r) for s in signals], rng)
@@ -208,7 +213,7 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
                     targets = torch.from_numpy(np.stack([teacher[o][p] for o, p in
                                                          zip(owners[anchor_index], positions[anchor_index],
                                                              strict=True)]))
-                    if config.distillation == "direct":
+                    if config.distillation in ("direct", "utterance"):
                         distillation = 1 - (anchors * targets).sum(-1).mean()
                     else:
                         distillation = ((anchors @ anchors.T - targets @ targets.T) ** 2).mean()
