@@ -12,7 +12,7 @@ import numpy as np
 
 from .augment import fft_length
 from .features import FrontEnd, WindowBatch
-from .segments import Decision, decided_runs, smooth_scores
+from .segments import Decision, decided_runs, make_segment, smooth_scores
 from .speech_activity import (
     LEAD_IN_FRAMES,
     VAD_FRAME_SECONDS,
@@ -167,9 +167,9 @@ class EdgeSpeech:
             for start, centres, activity, scores in known:
                 edge_activity = np.where(np.array(self.speech[start:start + len(centres)], bool), activity, -np.inf)
                 for decision, decision_scores in zip(self.decisions, scores, strict=True):
-                    _, runs = decided_runs(centres, decision_scores, edge_activity, decision, step_seconds)
+                    smoothed, runs = decided_runs(centres, decision_scores, edge_activity, decision, step_seconds)
                     for run in runs:
-                        if centres[run[-1]] - centres[run[0]] + step_seconds < decision.min_segment_seconds:
+                        if not decision.keeps(make_segment(centres, smoothed, run, step_seconds)):
                             continue  # dropped as too short, and asking only shortens a segment
                         first, last = start + run[0], start + run[-1]
                         if self.asked[first] and self.asked[last]:

@@ -70,6 +70,10 @@ class Decision:
         """The level a segment's first and last windows are above."""
         return lower_levels(self.threshold, self.hysteresis, self.edge_hysteresis)[1]
 
+    def keeps(self, segment: Segment) -> bool:
+        """Whether `segment` is long enough to keep (`min_segment_seconds`)."""
+        return segment.end - segment.start >= self.min_segment_seconds
+
     @property
     def reach(self) -> int:
         """How many windows beyond a run of windows whose averaged scores are above the stay level
@@ -88,7 +92,7 @@ def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None,
     """(smoothed scores, segments) from raw window scores."""
     smoothed, runs = decided_runs(centres, scores, activity, decision, step_seconds)
     segments = [make_segment(centres, smoothed, run, step_seconds) for run in runs]
-    return smoothed, [s for s in segments if s.end - s.start >= decision.min_segment_seconds]
+    return smoothed, [segment for segment in segments if decision.keeps(segment)]
 
 
 def decided_runs(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None, decision: Decision,
