@@ -150,8 +150,9 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
     trains one from scratch). A fifth of the clips is held back to calibrate the model's
     threshold; the summary printed at the end reports its equal-error rate and whether the model
     is healthy. A model whose embedding collapsed, or whose held-back clips do not separate, is not
-    written (exit 5); when under 4 windows of the target were held back (one short clip), too few to
-    tell, it says so and writes the model.
+    written (exit 5); where one held-back window of the target decides that verdict (under 4 of them
+    held back, one short clip, or an EER over the limit by one window's share), it says so and
+    writes the model.
 
     \b
     Examples:

@@ -259,12 +259,15 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
                                       "no model written. Check that the positive clips hold the target's speech "
                                       "and the negative clips other voices")
     if validation and validation["positive_windows"] < config.few_calibration_windows:
-        unjudged = (", and too few to tell whether the model separates the target from the others (held-back EER "
-                    f"{validation['eer']:.1%} on them)") if model_health["separated"] is None else ""
         windows, clips = validation["positive_windows"], len(val_pos)
         log.warning("the levels rest on %d held-back window%s of the target (%d clip%s): with so little, they vary "
-                    "from one training to the next%s; check them on a recording with `speakerspot eval`",
-                    windows, "" if windows == 1 else "s", clips, "" if clips == 1 else "s", unjudged)
+                    "from one training to the next; check them on a recording with `speakerspot eval`",
+                    windows, "" if windows == 1 else "s", clips, "" if clips == 1 else "s")
+    if validation and model_health["separated"] is None:
+        log.warning("whether the model separates the target from the others hangs on one window: the held-back "
+                    "EER, %.1f%% against a limit of %.0f%%, counts %d windows of the target; the model is written; "
+                    "check it on a recording with `speakerspot eval`", 100 * validation["eer"],
+                    100 * config.max_validation_eer, validation["eer_target_windows"])
     if model_health["separated"] is False and require_separation:
         raise TrainingDataError(None, f"the held-back clips do not separate ({describe_health(model_health)}): the "
                                       "model cannot tell the target's held-back clips from the others'; no model "
@@ -303,8 +306,8 @@ def training_report(summary: dict) -> str:
     if validation:
         lines.append(f"held-back clips: EER {validation['eer']:.1%}, threshold {validation['threshold']:.3f}")
         if figures["separated"] is None:
-            healthy = (f"too few held-back windows of the target ({validation['eer_target_windows']}) to tell "
-                       "whether the target and others separate")
+            healthy = ("whether the target and others separate hangs on one of the "
+                       f"{validation['eer_target_windows']} windows of the target the held-back EER counts")
         else:
             healthy = "the held-back target and others " + ("separate" if figures["separated"] else "do NOT separate")
     else:
