@@ -188,6 +188,8 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
              front_end: FrontEnd, encoder_config: EncoderConfig,
              config: PretrainingConfig, start: SpeakerEncoder | None = None,
              mixed: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])) -> tuple[SpeakerEncoder, dict]:
+    """The base encoder; `mixed`: mixtures of two readers and the teacher's embeddings of their windows."""
+    mixed_signals, mixed_teacher = mixed
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     encoder = start or SpeakerEncoder(encoder_config)
@@ -208,11 +210,11 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
             positions = np.concatenate([np.arange(len(w)) for w in windows])
             speech = torch.cat(windows)
             speaker = labels[owners]
-            if mixed[0]:
-                mixed_windows = [clip_windows(chain(s, rng), front_end) for s in mixed[0]]
+            if mixed_signals:
+                mixed_windows = [clip_windows(chain(s, rng), front_end) for s in mixed_signals]
                 mixed_speech = torch.cat(mixed_windows)
                 mixed_targets = torch.from_numpy(np.concatenate([t[:len(w)] for t, w in
-                                                                 zip(mixed[1], mixed_windows, strict=True)]))
+                                                                 zip(mixed_teacher, mixed_windows, strict=True)]))
             others = torch.cat([clip_windows(non_speech(4 * rate, rate, np.random.default_rng(rng.integers(2**63))),
                                              front_end) for _ in range(config.non_speech_signals)])
             by_speaker = {label: np.flatnonzero(speaker == label) for label in np.unique(speaker)}
@@ -234,11 +236,11 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
                     positives = encoder(speech[partner]) if semi_hard else None
                     negative = hardest_negatives(encoder(speech[anchor_index]), encoder(candidates), positives)
                 encoder.train()
-                mixed_index = rng.integers(len(mixed_speech), size=config.mixed_windows) if mixed[0] else []
-                batch = mask_spectra(torch.cat([speech[anchor_index], speech[partner], candidates[negative],
-                                                *([mixed_speech[mixed_index]] if mixed[0] else [])]), rng,
-                                     config.masked_bands, config.masked_frames)
-                embedded = encoder(batch)
+                inputs = [speech[anchor_index], speech[partner], candidates[negative]]
+                if mixed_signals:
+                    mixed_index = rng.integers(len(mixed_speech), size=config.mixed_windows)
+                    inputs.append(mixed_speech[mixed_index])
+                embedded = encoder(mask_spectra(torch.cat(inputs), rng, config.masked_bands, config.masked_frames))
                 anchors, positive_embeddings, negatives = embedded[:3 * len(anchor_index)].split(len(anchor_index))
                 loss = triplet_loss(anchors, positive_embeddings, negatives, config.margin)
                 distillation = torch.zeros(())
@@ -250,7 +252,7 @@ def pretrain(signals: list[np.ndarray], labels: np.ndarray, teacher: list[np.nda
                         distillation = 1 - (anchors * targets).sum(-1).mean()
                     else:
                         distillation = ((anchors @ anchors.T - targets @ targets.T) ** 2).mean()
-                    if mixed[0]:
+                    if mixed_signals:  # the mean of the corpus's term and the mixtures'
                         distillation = (distillation + 1 - (embedded[3 * len(anchor_index):]
                                                             * mixed_targets[mixed_index]).sum(-1).mean()) / 2
                     loss = loss + config.distillation_weight * distillation
