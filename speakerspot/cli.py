@@ -159,7 +159,7 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
       speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
       speakerspot train clips/ --target anna -o models/anna.pt
     """
-    from .clips import find_clips, labeled_folders
+    from .clips import clips_in, labeled_folders
     from .training import train as train_model
     from .training import training_report
 
@@ -168,7 +168,7 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
             raise click.UsageError("LABELED_FOLDER needs --target LABEL")
         positives, negatives = labeled_folders(labeled_folder, target)
     elif positive_folder and negative_folder:
-        positives, negatives = find_clips(positive_folder), find_clips(negative_folder)
+        positives, negatives = clips_in(positive_folder, "positive"), clips_in(negative_folder, "negative")
     else:
         raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
     check_writable(output)  # now, not after the training

@@ -102,6 +102,14 @@ def find_clips(folder: str | Path) -> list[Path]:
     return media_files(folder)
 
 
+def clips_in(folder: str | Path, role: str) -> list[Path]:
+    """`find_clips(folder)`, refusing a folder without any, named (the `role` of its clips says which)."""
+    clips = find_clips(folder)
+    if not clips:
+        raise TrainingDataError(folder, f"no {role} clips found: no audio or video file in it")
+    return clips
+
+
 def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Path]]:
     """Split `root/LABEL/…` clips into the target's (LABEL == target) and everyone else's."""
     root = Path(root)
@@ -109,7 +117,9 @@ def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Pat
     if target not in labels:
         raise TrainingDataError(root, f"has no subfolder {target!r} (labels found: {', '.join(labels) or 'none'})")
     negatives = [clip for label in labels if label != target for clip in find_clips(root / label)]
-    return find_clips(root / target), negatives
+    if not negatives:
+        raise TrainingDataError(root, f"no negative clips found: no audio or video file outside {target!r}")
+    return clips_in(root / target, "positive"), negatives
 
 
 def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False,

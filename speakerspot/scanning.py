@@ -4,6 +4,7 @@ asked of a speech detector)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from array import array
 from collections.abc import Generator, Iterator
@@ -25,6 +26,8 @@ from .threads import made_on_a_thread
 # says) and has none for a stream of unknown length: the formats must not need one.
 PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt} s of audio [{elapsed}<{remaining}]"
 PROGRESS_FORMAT_UNKNOWN_LENGTH = "{desc}: {n:.0f} s of audio [{elapsed}]"
+
+log = logging.getLogger(__name__)
 
 
 def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
@@ -103,6 +106,9 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                     model_scores.extend(these.tolist())
                 if speech:
                     speech.add(batch, batch_scores)
+    if not centres:  # else a recording too short to scan would read as one without the target
+        log.warning("%s: %.1f s of audio, shorter than one window (%.2f s): nothing was scanned", name, tracker.end,
+                    front_end.window_seconds)
     window_times, window_activity = np.array(centres), np.array(activity)
     if speech:  # a window without speech, like one without sound, never begins or ends a segment
         window_activity = np.where(speech.finish(), window_activity, -np.inf)

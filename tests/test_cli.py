@@ -114,8 +114,8 @@ CASES = [
     (["scan", SAMPLE, "-m", "{m}", "--db", "{d}/nodir/results.sqlite"], 6, "does not exist"),
     (["scan", SAMPLE, "-m", "{m}", "--db", "{d}/notadb.sqlite"], 6, "notadb.sqlite: not a usable results index"),
     (["eval", SAMPLE, "-m", "{m}", "--truth", "{d}/notmedia.ts"], 1, "notmedia.ts: not a truth file"),
-    (["train", "--pos", "{d}/empty", "--neg", SLT, "-o", "{d}/m.pt"], 5, "no positive clips"),
-    (["train", "--pos", SLT, "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "no negative clips"),
+    (["train", "--pos", "{d}/empty", "--neg", SLT, "-o", "{d}/m.pt"], 5, "empty: no positive clips found"),
+    (["train", "--pos", SLT, "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "empty: no negative clips found"),
     (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/m.pt"], 5, "short.wav (0.50 s)"),
     (["train", "--pos", "{d}/silent", "--neg", SLT, "-o", "{d}/m.pt"], 5, "silent.wav (silent)"),
     (["train", "--pos", SLT, "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
@@ -138,6 +138,15 @@ def test_bad_input_gives_one_line_and_its_exit_code(bad_inputs, model_file, argu
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (bad_inputs / "nodir").exists() and not (bad_inputs / "m.pt").exists()
+
+
+def test_a_recording_shorter_than_a_window_is_said_to_be_unscanned(model_file, tmp_path, caplog):
+    samples, rate = soundfile.read(sorted((SPEECH / "test" / "rms").iterdir())[0])
+    soundfile.write(tmp_path / "short.wav", samples[:int(1.5 * rate)], rate)
+    result = run("scan", str(tmp_path / "short.wav"), "-m", str(model_file), "-q")
+    assert result.exit_code == 0, result.output
+    assert result.output == ""  # no segment
+    assert "short.wav: 1.5 s of audio, shorter than one window (2.04 s): nothing was scanned" in caplog.text
 
 
 def test_info_lists_streams_and_the_default(tmp_path):

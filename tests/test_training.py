@@ -197,12 +197,18 @@ def test_one_long_recording_of_the_target_comes_in_pieces_and_one_is_held_back(t
     assert model.training_summary["positive_clips"] == 1 and model.training_summary["validation"] is not None
 
 
-def test_labeled_folder_splits_target_from_the_rest():
+def test_labeled_folder_splits_target_from_the_rest(tmp_path):
     positives, negatives = labeled_folders(SPEECH / "train", "rms")
     assert len(positives) == 10 and all(p.parent.name == "rms" for p in positives)
     assert len(negatives) == 30 and all(p.parent.name != "rms" for p in negatives)
     with pytest.raises(TrainingDataError, match="no subfolder 'nobody'"):
         labeled_folders(SPEECH / "train", "nobody")
+    (tmp_path / "rms").symlink_to(SPEECH / "train" / "rms")
+    (tmp_path / "slt").mkdir()
+    with pytest.raises(TrainingDataError, match=f"{tmp_path}: no negative clips found: .* outside 'rms'"):
+        labeled_folders(tmp_path, "rms")
+    with pytest.raises(TrainingDataError, match=f"{tmp_path / 'slt'}: no positive clips found"):
+        labeled_folders(tmp_path, "slt")
 
 
 def write_noise(path, seconds: float, level: float = 0.1):
