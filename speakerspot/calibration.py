@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,11 +17,9 @@ from .features import FrontEnd, clip_windows
 from .memory_bank import TOP_K, top_k_mean_scores
 from .metrics import equal_error_rate
 from .model import SpeakerModel, embed_windows
+from .sampling import WindowSampler
 from .scanning import scan
 from .segments import Decision
-
-if TYPE_CHECKING:  # training imports this module
-    from .training import WindowSampler
 
 log = logging.getLogger(__name__)
 

@@ -128,7 +128,7 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
     """Decode clips at the front end's rate; with `find_speech`, mark their speech (see `Clip`).
     Clips longer than `max_seconds` come as pieces of at most that length (see `Clip.pieces`), so
     that a single long recording of the target can have a piece held back, and an epoch's draw of
-    clips (see `training.draw_for_epoch`) can take part of it.
+    clips (see `sampling.draw_for_epoch`) can take part of it.
 
     A clip that cannot be decoded stops training, naming it. Clips shorter than one window or silent
     are left out with one warning that names them: real clip folders hold such clips. Training stops

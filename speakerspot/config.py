@@ -65,7 +65,7 @@ class TrainingConfig:
     train_step_frames: int = 4  # window step inside training clips (denser than scanning)
     validation_fraction: float = 0.2
     # An epoch renders at most this many seconds of target and of negative clips, drawn afresh each epoch
-    # (see `training.draw_for_epoch`); every clip is in the memory bank or among the others, and held back alike.
+    # (see `sampling.draw_for_epoch`); every clip is in the memory bank or among the others, and held back alike.
     positive_seconds_per_epoch: float = 300.0
     negative_seconds_per_epoch: float = 600.0
     max_clip_seconds: float = 30.0  # longer clips are cut into pieces no longer (see `Clip.pieces`)

@@ -19,8 +19,9 @@ from speakerspot.encoder import SpeakerEncoder
 from speakerspot.errors import TrainingDataError
 from speakerspot.features import FrontEnd, clip_windows
 from speakerspot.model import embed_windows
+from speakerspot.sampling import WindowSampler, draw_for_epoch
 from speakerspot.speech_activity import VAD_SAMPLE_RATE, speech_frames, speech_share
-from speakerspot.training import WindowSampler, base_path, draw_for_epoch, training_report
+from speakerspot.training import base_path, training_report
 
 # A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32, collapsed_spread=0.0,
