@@ -166,6 +166,8 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
                         len(unheard), role, ", ".join(unheard))
     kinds = f"shorter than one window ({front_end.window_seconds:.2f} s) or silent"
     if not clips:
+        if len(paths) == 1:
+            raise TrainingDataError(paths[0], f"not a usable {role} clip, {kinds}: {skipped[0]}")
         folders = ", ".join(sorted({str(path.parent) for path in paths}))
         raise TrainingDataError(folders, f"no usable {role} clips, all {len(paths)} are {kinds}: {', '.join(skipped)}")
     if skipped:

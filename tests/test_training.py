@@ -237,10 +237,10 @@ def test_a_target_clip_the_speech_detector_hardly_hears_is_used_whole_with_a_war
 def test_bad_training_data_is_named(tmp_path):
     positives, negatives = small_set()
     short = write_noise(tmp_path / "short.wav", 1.0)
-    with pytest.raises(TrainingDataError, match=r"no usable positive clips.*short\.wav \(1\.00 s\)"):
+    with pytest.raises(TrainingDataError, match=r"short\.wav: not a usable positive clip, .* short\.wav \(1\.00 s\)"):
         speakerspot.train([short], negatives, config=TINY)
     silent = write_noise(tmp_path / "silent.wav", 3.0, level=0.0)
-    with pytest.raises(TrainingDataError, match=r"no usable negative clips.*silent\.wav \(silent\)"):
+    with pytest.raises(TrainingDataError, match=r"silent\.wav: not a usable negative clip, .* silent\.wav \(silent\)"):
         speakerspot.train(positives, [silent], config=TINY)
     with pytest.raises(TrainingDataError, match="both as a positive and as a negative"):
         speakerspot.train(positives, [positives[0]], config=TINY)
