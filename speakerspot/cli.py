@@ -116,10 +116,11 @@ def cli(debug: bool, verbose: bool) -> None:
 
 @cli.command(epilog=EXIT_CODES_HELP)
 @click.argument("labeled_folder", required=False, type=click.Path(path_type=Path))
-@click.option("--pos", "positive_folder", type=click.Path(path_type=Path),
-              help="Folder (searched recursively) or file of clips of the target voice.")
-@click.option("--neg", "negative_folder", type=click.Path(path_type=Path),
-              help="Folder (searched recursively) or file of clips of other voices.")
+@click.option("--pos", "positive_folders", multiple=True, type=click.Path(path_type=Path),
+              help="Folder (searched recursively) or file of clips of the target voice; repeat for several "
+                   "(clips from several recordings teach the voice rather than one session).")
+@click.option("--neg", "negative_folders", multiple=True, type=click.Path(path_type=Path),
+              help="Folder (searched recursively) or file of clips of other voices; repeat for several.")
 @click.option("--target", help="With LABELED_FOLDER: the subfolder holding the target's clips; "
                                "every other subfolder is negative.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -138,7 +139,7 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def train(labeled_folder, positive_folder, negative_folder, target, output, epochs, margin, seed, base, force, quiet,
+def train(labeled_folder, positive_folders, negative_folders, target, output, epochs, margin, seed, base, force, quiet,
           device):
     """Train a model of one voice from labeled clips.
 
@@ -157,6 +158,7 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
     \b
     Examples:
       speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
+      speakerspot train --pos anna/studio --pos anna/phone --neg others --neg jingles -o models/anna.pt
       speakerspot train clips/ --target anna -o models/anna.pt
     """
     from .clips import clips_in, labeled_folders
@@ -167,8 +169,8 @@ def train(labeled_folder, positive_folder, negative_folder, target, output, epoc
         if not target:
             raise click.UsageError("LABELED_FOLDER needs --target LABEL")
         positives, negatives = labeled_folders(labeled_folder, target)
-    elif positive_folder and negative_folder:
-        positives, negatives = clips_in(positive_folder, "positive"), clips_in(negative_folder, "negative")
+    elif positive_folders and negative_folders:
+        positives, negatives = clips_in(positive_folders, "positive"), clips_in(negative_folders, "negative")
     else:
         raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
     check_writable(output)  # now, not after the training

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,12 +103,16 @@ def find_clips(folder: str | Path) -> list[Path]:
     return media_files(folder)
 
 
-def clips_in(folder: str | Path, role: str) -> list[Path]:
-    """`find_clips(folder)`, refusing a folder without any, named (the `role` of its clips says which)."""
-    clips = find_clips(folder)
-    if not clips:
-        raise TrainingDataError(folder, f"no {role} clips found: no audio or video file in it")
-    return clips
+def clips_in(folders: Iterable[str | Path], role: str) -> list[Path]:
+    """`find_clips` of each folder (or file) in turn, each clip once, refusing a folder without any,
+    named (the `role` of its clips says which)."""
+    clips: dict[Path, None] = {}
+    for folder in folders:
+        found = find_clips(folder)
+        if not found:
+            raise TrainingDataError(folder, f"no {role} clips found: no audio or video file in it")
+        clips.update(dict.fromkeys(found))
+    return list(clips)
 
 
 def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Path]]:
@@ -119,7 +124,7 @@ def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Pat
     negatives = [clip for label in labels if label != target for clip in find_clips(root / label)]
     if not negatives:
         raise TrainingDataError(root, f"no negative clips found: no audio or video file outside {target!r}")
-    return clips_in(root / target, "positive"), negatives
+    return clips_in([root / target], "positive"), negatives
 
 
 def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False,

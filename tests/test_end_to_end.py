@@ -50,8 +50,10 @@ def test_cli_trains_and_scans_with_json_output(tmp_path):
     runner = CliRunner()
     model_path = tmp_path / "target.pt"
     trained = runner.invoke(cli, ["train", "--pos", str(SPEECH / "train" / TARGET),
-                                  "--neg", str(SPEECH / "train" / "slt"), "--epochs", "3", "-q", "-o", str(model_path)])
+                                  "--neg", str(SPEECH / "train" / "slt"), "--neg", str(SPEECH / "train" / "awb"),
+                                  "--epochs", "3", "-q", "-o", str(model_path)])
     assert trained.exit_code == 0, trained.output
+    assert "10 positive clips" in trained.output and "20 negative" in trained.output  # --neg repeated: both folders
     assert model_path.is_file()
     output = tmp_path / "out.json"
     scanned = runner.invoke(cli, ["scan", str(FIXTURES / "sample.ts"), "-m", str(model_path), "--format", "json",
