@@ -7,7 +7,8 @@ Builds its recordings from the repo's fixture clips (cached in benchmarks/cache/
 captures: a 20-minute and a 3-hour MPEG-TS with MPEG-2 video and two MP2 tracks (48 kHz stereo,
 192 kbit/s; first PTS at 10 hours), and a 20-minute one with an AC3 5.1 track (384 kbit/s) and
 video. Times each scan as a whole process, interleaved and repeated; peak RSS is that of the process
-tree; `--recordings` adds recordings of your own (a real capture) to the same table. Training (on
+tree, with the environment's shared libraries read back from disk first (`libraries_read_from_disk`);
+`--recordings` adds recordings of your own (a real capture) to the same table. Training (on
 the fixture clips, the model the scans use) runs once. Prints a table and writes
 it into BENCHMARKS.md between markers.
 """
@@ -150,6 +151,29 @@ def floor_command(path: Path) -> tuple[str, list[str]]:
     return "PyAV decode only (floor; no ffmpeg binary)", [sys.executable, "-c", code, str(path)]
 
 
+def libraries_read_from_disk() -> int:
+    """Drop the environment's shared libraries (torch's above all) from the page cache, so that the
+    processes measured read them back from disk, as after a reboot; returns how many files.
+
+    A process's RSS counts the pages of the libraries it maps at the grain the page cache holds them
+    in, and pip's writes leave them in larger pieces than reading them from disk does: the same scan
+    peaked at 385 MB (the command alone) with the libraries as `make install` wrote them and at 284 MB
+    once they were dropped and read back (2026-12-05, twenty-second session). Without this step the
+    table's RSS depended on when the environment was installed; its private memory never did."""
+    libraries = Path(sys.prefix) / "lib"
+    count = 0
+    for path in libraries.rglob("*.so*"):
+        if path.is_file() and not path.is_symlink():
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.fdatasync(descriptor)  # a page not yet written back cannot be dropped
+                os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+                count += 1
+            finally:
+                os.close(descriptor)
+    return count
+
+
 def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
@@ -192,6 +216,9 @@ def main() -> None:
     for job in jobs:
         repeats.setdefault(job, arguments.short_repeats)
     training_wall, training_peak, _, training_private = measure(train)  # also makes the model the scans use
+    first_scan = next(name for name in jobs if name.endswith("speakerspot scan"))
+    as_cached = measure(jobs[first_scan])[1]  # the libraries as the page cache held them (see `libraries_read...`)
+    dropped = libraries_read_from_disk()
     walls: dict[str, list[float]] = {name: [] for name in jobs}
     peaks: dict[str, list[float]] = {name: [] for name in jobs}
     privates: dict[str, list[float]] = {name: [] for name in jobs}
@@ -208,11 +235,12 @@ def main() -> None:
 
     lines = [f"Machine: {machine()}. Median of {arguments.short_repeats} interleaved runs (min–max; "
              f"{arguments.repeats} for recordings of an hour or more); ratios: the median of each run's scan over "
-             "the floor run just before it; training: one run. Peak RSS counts the pages of the libraries a "
-             "process maps (torch's above all) at the page cache's grain, which depends on how the files came "
-             "into it: here, more just after `make install` wrote them than once they were read back from disk "
-             "(BENCHMARKS.md, 2026-12-04, eleventh session); the private peak is the processes' own memory, "
-             "the same either way.",
+             "the floor run just before it; training: one run (before the step that follows). Peak RSS counts "
+             "the pages of the libraries a process maps (torch's above all) at the page cache's grain, which "
+             "depends on how the files came into it: more just after `make install` wrote them than once they "
+             f"were read back from disk; so the scans and floors below ran after the environment's {dropped} "
+             "shared libraries were dropped from the page cache and read back (as after a reboot; "
+             "`libraries_read_from_disk`). The private peak is the processes' own memory, the same either way.",
              "", "| job | wall s | peak RSS MB | private MB |", "| --- | --- | --- | --- |",
              f"| training on the fixture clips (40 s positive, 96 s negative) | {training_wall:.2f} | "
              f"{training_peak:.0f} | {training_private:.0f} |"]
@@ -228,6 +256,8 @@ def main() -> None:
         lines.append(f"- {name}{length}: scan / floor = **{statistics.median(ratios):.2f}** "
                      f"({min(ratios):.2f}–{max(ratios):.2f}, run by run), scan at "
                      f"**{minutes * 60 / statistics.median(scans):.0f}x** real time")
+    lines.append(f"- {first_scan}, one run before the libraries were dropped from the page cache: peak RSS "
+                 f"**{as_cached:.0f} MB** (the table: {max(peaks[first_scan]):.0f} MB at most)")
     if "180 min MP2" in recordings:
         ratio = max(peaks["180 min MP2: speakerspot scan"]) / max(peaks["20 min MP2: speakerspot scan"])
         lines.append(f"- peak RSS, 3-hour scan / 20-minute scan = **{ratio:.2f}**")
