@@ -1,18 +1,13 @@
-"""Scan many recordings with many models: discovery, a results index to resume from, parallel
-worker processes, per-file error isolation, outputs and a summary."""
+"""Scan many recordings with many models: discovery, a results index to resume from, the recordings
+scanned by worker processes here (`workers`) or by Ray tasks (`ray_engine`), per-file error
+isolation, results in order and a summary."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import logging.handlers
-import multiprocessing
-import signal
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,28 +16,14 @@ from tqdm import tqdm
 
 from .audio import STANDARD_INPUT, media_files, readable_once
 from .config import ScanOptions
-from .errors import MediaError, SpeakerspotError
+from .errors import SpeakerspotError
+from .recordings import Recording
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
-from .threads import available_cores
+from .workers import scan_here, scan_in_workers
 
 if TYPE_CHECKING:  # reading a results index and writing its outputs do not need torch
     from .model import SpeakerModel
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A file to scan, and the folder it was found under (for mirroring the tree in outputs)."""
-
-    path: Path
-    root: Path
-
-    @property
-    def relative(self) -> Path:
-        return self.path.relative_to(self.root) if self.root != self.path else Path(self.path.name)
-
 
 @dataclass
 class BatchSummary:
@@ -74,10 +55,6 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
         for recording in found:
             recordings.setdefault(recording.path.absolute(), recording)
     return list(recordings.values())
-
-
-# What scanning one recording gives: its results (one per model) or the error, and the wall seconds.
-Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
 
 
 @dataclass(frozen=True)
@@ -209,119 +186,3 @@ class OrderedDelivery:
         return iter(due)
 
 
-def scan_one(models: list[SpeakerModel], path: Path, options: ScanOptions, progress: bool = False,
-             decoder_process: bool = True) -> Outcome:
-    """Scan one recording, turning any failure into an error naming the file."""
-    from .scanning import scan_many
-
-    started = time.monotonic()
-    try:
-        results: list[ScanResult] | SpeakerspotError = scan_many(models, path, options, progress=progress,
-                                                                 decoder_process=decoder_process)
-    except MediaError as error:
-        results = error
-    except Exception as error:  # a bug or an unforeseen decoder failure must not stop the batch
-        logger.debug("scanning %s failed:", path, exc_info=True)  # shown with --debug
-        results = SpeakerspotError(path, f"unexpected error ({error.__class__.__name__}: {error}); "
-                                         "rerun with --debug and report it")
-    return results, time.monotonic() - started
-
-
-def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions,
-              progress: bool) -> Iterator[tuple[Recording, Outcome]]:
-    for recording in recordings:
-        yield recording, scan_one(models, recording.path, options, progress)
-
-
-WORKER_DIED = "the process scanning it died (a crash in the decoder, or out of memory)"
-PIPE_NOT_READ_AGAIN = "a pipe is read once, so it was not scanned again"
-
-
-def scan_in_workers(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions,
-                    workers: int) -> Iterator[tuple[Recording, Outcome]]:
-    """Scan in `workers` processes. A worker that dies (a crash in a decoder, out of memory) takes
-    down its pool; the recordings it was scanning are rescanned one by one to find the culprit. A
-    pipe is not: what it delivered is gone, and reading it again would wait for a writer that may
-    never come."""
-    queue = deque(recordings)
-    while queue:
-        interrupted = yield from pool_round(models, queue, options, workers)
-        for recording in interrupted:
-            if readable_once(recording.path):
-                yield recording, (MediaError(recording.path, f"{WORKER_DIED}; {PIPE_NOT_READ_AGAIN}"), 0.0)
-            elif (yield from pool_round(models, deque([recording]), options, 1)):
-                yield recording, (MediaError(recording.path, WORKER_DIED), 0.0)
-
-
-def pool_round(models: list[SpeakerModel], queue: deque[Recording], options: ScanOptions,
-               workers: int) -> Generator[tuple[Recording, Outcome], None, list[Recording]]:
-    """Scan from `queue` with at most `workers` recordings in flight until it is empty or a worker
-    dies; returns the recordings in flight when one died."""
-    threads = max(1, available_cores() // workers)
-    context = multiprocessing.get_context("spawn")
-    # The workers' log records are handled here, by this process's handlers: on a terminal, a line
-    # of its own above the progress bar, not text written into the bar's line.
-    log_records = context.Queue()
-    listener = logging.handlers.QueueListener(log_records, LogHere())
-    listener.start()
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
-                               initargs=(models, threads, logging.getLogger("speakerspot").getEffectiveLevel(),
-                                         log_records))
-    running: dict = {}
-    try:
-        while queue or running:
-            while queue and len(running) < workers:
-                try:
-                    future = pool.submit(scan_in_worker, queue[0].path, options)
-                except BrokenProcessPool:  # a worker died since the last results came in
-                    return list(running.values())
-                running[future] = queue.popleft()
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                recording = running.pop(future)
-                try:
-                    outcome = future.result()
-                except BrokenProcessPool:
-                    return [recording, *running.values()]
-                yield recording, outcome
-        return []
-    except BaseException:  # Ctrl-C or the caller stopped: don't wait for the workers' current files
-        workers_started = list(getattr(pool, "_processes", {}).values())  # this pool's, none of the caller's
-        pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers_started:
-            worker.terminate()
-        for worker in workers_started:
-            worker.join(timeout=5)
-            if worker.is_alive():  # still loading (a loaded machine): seen once in a CI run of the tests
-                worker.kill()
-                worker.join(timeout=5)
-        raise
-    finally:
-        pool.shutdown(wait=True)
-        listener.stop()
-
-
-class LogHere(logging.Handler):
-    """Logs a record from a worker as if it had been logged in this process."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        logging.getLogger(record.name).handle(record)
-
-
-worker_models: list[SpeakerModel] = []
-
-
-def start_worker(models: list[SpeakerModel], threads: int, log_level: int,
-                 log_records: multiprocessing.queues.Queue) -> None:
-    import torch
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
-    to_parent = logging.handlers.QueueHandler(log_records)
-    to_parent.setFormatter(logging.Formatter("%(message)s"))  # the parent's handlers format the record
-    logging.basicConfig(level=log_level, handlers=[to_parent], force=True)
-    torch.set_num_threads(threads)
-    worker_models[:] = models
-
-
-def scan_in_worker(path: Path, options: ScanOptions) -> Outcome:
-    return scan_one(worker_models, path, options, decoder_process=False)  # the other workers use the other cores

@@ -330,7 +330,7 @@ def results(db_path, model_name, format_names, windows, output, failed, frame_ra
       speakerspot results --db archive.sqlite --model anna -f csv > anna.csv
       speakerspot results --db archive.sqlite --failed
     """
-    from .batch import Recording
+    from .recordings import Recording
     from .results_index import ResultsIndex
     from .writers import ResultOutputs
 

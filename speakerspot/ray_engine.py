@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .audio import readable_once
-from .batch import PIPE_NOT_READ_AGAIN
 from .config import ScanOptions
 from .errors import MediaError, SpeakerspotError
+from .recordings import PIPE_NOT_READ_AGAIN, Outcome, Recording, scan_one
 
 if TYPE_CHECKING:
-    from .batch import Outcome, Recording
     from .model import SpeakerModel
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'speakerspot[ray]'"
@@ -44,9 +43,7 @@ def import_ray():
 
 
 def scan_task(models: list[SpeakerModel], path: str, options: ScanOptions) -> Outcome:
-    """What a Ray worker runs: one recording, every model (`batch.scan_one`, on this worker's core)."""
-    from .batch import scan_one
-
+    """What a Ray worker runs: one recording, every model (`recordings.scan_one`, on this worker's core)."""
     return scan_one(models, Path(path), options, decoder_process=False)
 
 
@@ -79,7 +76,7 @@ def scan_on_ray(models: list[SpeakerModel], recordings: list[Recording], options
         while queue or running:
             while queue and len(running) < limit:
                 recording = queue.pop()
-                # A pipe is not read again: what it delivered is gone (see `batch.scan_in_workers`).
+                # A pipe is not read again: what it delivered is gone (see `workers.scan_in_workers`).
                 retries = 0 if readable_once(recording.path) else TASK_RETRIES
                 # Workers may run elsewhere, in another folder: they get the path as this process sees it.
                 running[task.options(max_retries=retries).remote(shared_models, str(recording.path.absolute()),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from .files import atomic_write
 
 if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
-    from .batch import Recording
+    from .recordings import Recording
     from .segments import ScanResult
 
 EDL_FRAMES_PER_SECOND = 25.0  # PAL/DVB timecode, for a recording without video

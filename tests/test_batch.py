@@ -23,9 +23,10 @@ from click.testing import CliRunner
 from conftest import FIXTURES
 
 import speakerspot
-from speakerspot import batch
-from speakerspot.batch import Recording, find_recordings
+from speakerspot import batch, workers
+from speakerspot.batch import find_recordings
 from speakerspot.cli import cli
+from speakerspot.recordings import Recording
 
 
 def archive(tmp_path):
@@ -280,9 +281,9 @@ def pool_that_breaks_once() -> tuple[type, list]:
 
 def test_a_pool_that_breaks_between_submissions_costs_no_recording(monkeypatch, tmp_path):
     pool, pools = pool_that_breaks_once()
-    monkeypatch.setattr(batch, "ProcessPoolExecutor", pool)
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", pool)
     recordings = [Recording(tmp_path / f"{number}.ts", tmp_path) for number in range(4)]
-    outcomes = list(batch.scan_in_workers([], recordings, None, workers=1))
+    outcomes = list(workers.scan_in_workers([], recordings, None, workers=1))
     assert outcomes == [(recording, (f"results of {recording.path.name}", 1.0)) for recording in recordings]
     assert len(pools) > 1 and pools[0].breaks  # the first pool broke, and a new one took over
 
@@ -308,9 +309,9 @@ def test_a_pipe_whose_worker_died_fails_alone_and_is_not_read_again(monkeypatch,
         def shutdown(self, wait=True, cancel_futures=False):
             pass
 
-    monkeypatch.setattr(batch, "ProcessPoolExecutor", PoolWhoseWorkerDiesOnThePipe)
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", PoolWhoseWorkerDiesOnThePipe)
     recordings = [Recording(path, tmp_path) for path in (tmp_path / "a.ts", live, tmp_path / "b.ts")]
-    outcomes = dict(batch.scan_in_workers([], recordings, None, workers=2))
+    outcomes = dict(workers.scan_in_workers([], recordings, None, workers=2))
     assert submitted.count("live.ts") == 1 and "b.ts" in submitted
     assert outcomes[recordings[0]] == ("results of a.ts", 1.0) and outcomes[recordings[2]] == ("results of b.ts", 1.0)
     error, _ = outcomes[recordings[1]]

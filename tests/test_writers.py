@@ -129,7 +129,7 @@ def test_every_format_has_a_renderer_and_writes_atomically(tmp_path):
 def test_several_results_on_one_stream_stay_one_csv_table_and_json_lines(tmp_path):
     from dataclasses import replace
 
-    from speakerspot.batch import Recording
+    from speakerspot.recordings import Recording
     from speakerspot.writers import ResultOutputs
 
     stream = io.StringIO()

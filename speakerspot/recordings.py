@@ -1,0 +1,55 @@
+"""A recording of a batch, and scanning it whatever runs the batch: what the local worker
+processes (`workers`) and Ray tasks (`ray_engine`) share."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import ScanOptions
+from .errors import MediaError, SpeakerspotError
+from .segments import ScanResult
+
+if TYPE_CHECKING:  # a batch that scans nothing (all stored in its index) does not import torch
+    from .model import SpeakerModel
+
+logger = logging.getLogger(__name__)
+
+PIPE_NOT_READ_AGAIN = "a pipe is read once, so it was not scanned again"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A file to scan, and the folder it was found under (for mirroring the tree in outputs)."""
+
+    path: Path
+    root: Path
+
+    @property
+    def relative(self) -> Path:
+        return self.path.relative_to(self.root) if self.root != self.path else Path(self.path.name)
+
+
+# What scanning one recording gives: its results (one per model) or the error, and the wall seconds.
+Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
+
+
+def scan_one(models: list[SpeakerModel], path: Path, options: ScanOptions, progress: bool = False,
+             decoder_process: bool = True) -> Outcome:
+    """Scan one recording, turning any failure into an error naming the file."""
+    from .scanning import scan_many
+
+    started = time.monotonic()
+    try:
+        results: list[ScanResult] | SpeakerspotError = scan_many(models, path, options, progress=progress,
+                                                                 decoder_process=decoder_process)
+    except MediaError as error:
+        results = error
+    except Exception as error:  # a bug or an unforeseen decoder failure must not stop the batch
+        logger.debug("scanning %s failed:", path, exc_info=True)  # shown with --debug
+        results = SpeakerspotError(path, f"unexpected error ({error.__class__.__name__}: {error}); "
+                                         "rerun with --debug and report it")
+    return results, time.monotonic() - started
