@@ -13,7 +13,7 @@ from conftest import SPEECH, programme_clip, read_clip
 import speakerspot
 from speakerspot.augment import mask_spectra
 from speakerspot.calibration import collapsed, covering_piece, decision_levels, separated, span_overlaps
-from speakerspot.clips import Clip, find_clips, labeled_folders, load_clips
+from speakerspot.clips import Clip, clips_in, find_clips, labeled_folders, load_clips
 from speakerspot.config import TrainingConfig
 from speakerspot.encoder import SpeakerEncoder
 from speakerspot.errors import TrainingDataError
@@ -249,6 +249,15 @@ def test_bad_training_data_is_named(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert find_clips(empty) == []
+
+
+def test_clips_of_several_folders_come_once_each_and_an_empty_folder_is_named(tmp_path):
+    rms = SPEECH / "train" / "rms"
+    clips = clips_in([rms, rms / "00.ogg", SPEECH / "test" / "rms"], "positive")
+    assert clips == find_clips(rms) + find_clips(SPEECH / "test" / "rms")  # 00.ogg once, in its folder's place
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrainingDataError, match=f"{tmp_path / 'empty'}: no negative clips found"):
+        clips_in([rms, tmp_path / "empty"], "negative")
 
 
 def test_hidden_files_in_a_clip_folder_are_passed_over(tmp_path):
