@@ -144,7 +144,8 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
     """Train a model of one voice from labeled clips.
 
     Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
-    subfolder per speaker and --target naming the target's. Clips may be any format, sample rate
+    subfolder per speaker and --target naming the target's (--pos and --neg then add to its
+    clips). Clips may be any format, sample rate
     and length; clips shorter than a window (about 2 s) or silent are left out with a warning, and
     pauses, music and applause inside the target's clips are found and not learnt as the target.
     The shipped base encoder, which knows voices in general, is fine-tuned on them (--base none
@@ -165,13 +166,14 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
     from .training import train as train_model
     from .training import training_report
 
-    if labeled_folder is not None:
-        if not target:
-            raise click.UsageError("LABELED_FOLDER needs --target LABEL")
-        positives, negatives = labeled_folders(labeled_folder, target)
-    elif positive_folders and negative_folders:
-        positives, negatives = clips_in(positive_folders, "positive"), clips_in(negative_folders, "negative")
-    else:
+    if (labeled_folder is None) != (target is None):
+        raise click.UsageError("LABELED_FOLDER needs --target LABEL" if target is None else
+                               "--target names a subfolder of a LABELED_FOLDER; give one")
+    positives, negatives = labeled_folders(labeled_folder, target) if labeled_folder is not None else ([], [])
+    # --pos and --neg add to a labeled folder's clips, each clip once.
+    positives = list(dict.fromkeys([*positives, *clips_in(positive_folders, "positive")]))
+    negatives = list(dict.fromkeys([*negatives, *clips_in(negative_folders, "negative")]))
+    if not positives or not negatives:
         raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
     check_writable(output)  # now, not after the training
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed)

@@ -121,6 +121,13 @@ CASES = [
     (["train", "--pos", SLT, "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
     (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such folder"),
     (["train", "{d}", "-o", "{d}/m.pt"], 2, "needs --target"),
+    (["train", "--pos", SLT, "--neg", SLT, "--target", "slt", "-o", "{d}/m.pt"], 2, "--target names a subfolder"),
+    (["train", "--pos", SLT, "-o", "{d}/m.pt"], 2, "give --pos and --neg"),
+    # --pos and --neg add to a labeled folder's clips: here the same clips come on both sides.
+    (["train", str(SPEECH / "train"), "--target", "rms", "--neg", str(SPEECH / "train" / "rms"), "-o", "{d}/m.pt"],
+     5, "both as a positive and as a negative"),
+    (["train", str(SPEECH / "train"), "--target", "rms", "--pos", SLT, "-o", "{d}/m.pt"],
+     5, "both as a positive and as a negative"),
     # A device this machine lacks (cuda:99: none has a 100th GPU), or a name torch does not know.
     (["scan", SAMPLE, "-m", "{m}", "--device", "cuda:99"], 2, "device 'cuda:99': no CUDA device"),
     (["scan", SAMPLE, "-m", "{m}", "--device", "gpu"], 2, "'gpu' is not a torch device"),
