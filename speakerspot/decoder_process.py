@@ -58,13 +58,16 @@ HEADER = struct.Struct("<cQ")  # message kind, payload length
 READY, BATCH, PIECE_END, LOG, MEDIA_ERROR, OTHER_ERROR, END = b"R", b"B", b"P", b"L", b"M", b"X", b"E"
 BATCH_INFO_LENGTH = struct.Struct("<I")  # a batch: the length of its JSON description, the description, its samples
 PIPE_BYTES = 1 << 20  # a few batches (a second of 48 kHz mono float is 192 kB), Linux's default maximum
-# What the helper decodes ahead of its pipe (see `WriterThread`) while the caller imports torch: 12
+# What the helper decodes ahead of its pipe (see `WriterThread`) while the caller imports torch: 9
 # minutes at 22,050 Hz on a recording it resamples; on a longer one, whose scan the start-up hardly
 # lengthens, less, so that memory stays as it was. Until 2026-12-04 the caller read the start-up's
 # audio ahead (48 MB, and 32 MB more here), which it could size only by probing the recording itself
 # (see `decoded_beside`); held here instead, a 20-minute scan peaked at 377 MB against 374 MB, in
-# 1.24x the floor's time against 1.26x (BENCHMARKS.md, 2026-12-04, twelfth session).
-HELPER_AHEAD_BYTES = 64 << 20
+# 1.24x the floor's time against 1.26x (BENCHMARKS.md, 2026-12-04, twelfth session). The buffer is
+# full when the caller starts computing, its own peak, so it adds to the scan's peak whole: with 64 MB
+# the process tree peaked at 403-405 MB on a busy machine, with 48 MB at 387 MB, in the same time
+# (paired runs; 32 MB: 1.06x the time, 16 MB: 1.18x; BENCHMARKS.md, 2026-12-05, twenty-third session).
+HELPER_AHEAD_BYTES = 48 << 20
 HELPER_AHEAD_BYTES_AT_SOURCE_RATE = 32 << 20
 # No message is near this long: a longer length is not the helper's (something else wrote to its stdout).
 MAX_MESSAGE_BYTES = 1 << 26
