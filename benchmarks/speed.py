@@ -3,19 +3,20 @@
     python benchmarks/speed.py [--repeats 3] [--short-repeats 9] [--skip-long]
                                [--recordings ../shared/bench/dev/test/broadcast.ts]
 
-Builds its recordings from the repo's fixture clips (cached in benchmarks/cache/), shaped like DVB
-captures: a 20-minute and a 3-hour MPEG-TS with MPEG-2 video and two MP2 tracks (48 kHz stereo,
-192 kbit/s; first PTS at 10 hours), and a 20-minute one with an AC3 5.1 track (384 kbit/s) and
-video. Times each scan as a whole process, interleaved and repeated; peak RSS is that of the process
-tree, with the environment's shared libraries read back from disk first (`libraries_read_from_disk`);
-`--recordings` adds recordings of your own (a real capture) to the same table. Training (on
-the fixture clips, the model the scans use) runs once. Prints a table and writes
-it into BENCHMARKS.md between markers.
+Builds its recordings from the repo's fixture clips (`dvb_recordings.py`, in a process of its own;
+cached in benchmarks/cache/), shaped like DVB captures: a 20-minute and a 3-hour MPEG-TS with MPEG-2
+video and two MP2 tracks (48 kHz stereo, 192 kbit/s; first PTS at 10 hours), and a 20-minute one with
+an AC3 5.1 track (384 kbit/s) and video. Times each scan as a whole process, interleaved and
+repeated; peak RSS is that of the process tree, with the environment's shared libraries read back
+from disk first (`libraries_read_from_disk`); `--recordings` adds recordings of your own (a real
+capture) to the same table. Training (on the fixture clips, the model the scans use) runs once.
+Prints a table and writes it into BENCHMARKS.md between markers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -25,67 +26,17 @@ import sys
 import time
 from pathlib import Path
 
-import av
-import numpy as np
-import soundfile
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from media import write_recording  # noqa: E402
 
-CACHE = ROOT / "benchmarks" / "cache"
+CACHE = ROOT / "benchmarks" / "cache"  # the recordings (see dvb_recordings.py) and the model
 SPEECH = ROOT / "tests" / "fixtures" / "speech"
 BIN = Path(sys.executable).parent
 MARK_BEGIN, MARK_END = "<!-- speed:begin -->", "<!-- speed:end -->"
 
 
-class LoopedProgramme:
-    """All fixture utterances with pauses, repeated to `seconds`: sliceable like an array, never held whole."""
-
-    def __init__(self, seconds: float, rate: int = 16000, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        pieces = []
-        clips = sorted(SPEECH.glob("*/*/*.ogg"))
-        for clip in (clips if seed == 0 else [clips[i] for i in rng.permutation(len(clips))]):
-            samples, clip_rate = soundfile.read(clip, dtype="float32")
-            assert clip_rate == rate
-            pieces += [samples, np.zeros(int(rate * rng.uniform(0.3, 2.0)), np.float32)]
-        self.base = np.concatenate(pieces)
-        self.length = int(seconds * rate)
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, span: slice) -> np.ndarray:
-        start, stop = span.start, min(span.stop, self.length)
-        indices = np.arange(start, stop) % len(self.base)
-        return self.base[indices]
-
-
-SHAPES = {  # codec: (channel layout, bit rate, a second audio track)
-    "mp2": ("stereo", 192_000, True),
-    "ac3": ("5.1", 384_000, False),
-}
-
-
-def recording(minutes: int, codec: str = "mp2") -> Path:
-    layout, bit_rate, second_track = SHAPES[codec]
-    path = CACHE / f"dvb-{minutes}min-{codec}-{layout}{'-2tracks' if second_track else ''}.ts"
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        print(f"building {path.name} …", file=sys.stderr)
-        partial = path.with_suffix(".partial.ts")
-        seconds = minutes * 60
-        write_recording(partial, LoopedProgramme(seconds), 16000, start_seconds=10 * 3600, video=True,
-                        codec=codec, layout=layout, bit_rate=bit_rate,
-                        extra_tracks=(LoopedProgramme(seconds, seed=1),) if second_track else ())
-        partial.rename(path)
-    return path
-
-
 # Starts the command and reports its peak RSS as the kernel counts it. A process forked from this
-# one would count this one's memory (numpy, PyAV) in its peak, which survives exec; forked from a
-# bare interpreter, it counts a few MB. (The launcher adds its own start-up, some 20 ms, to each wall time.)
+# one would count this one's memory in its peak, which survives exec; forked from a bare
+# interpreter, it counts a few MB. (The launcher adds its own start-up, some 20 ms, to each wall time.)
 LAUNCHER = ("import resource, subprocess, sys\n"
             "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
@@ -157,9 +108,13 @@ def libraries_read_from_disk() -> int:
 
     A process's RSS counts the pages of the libraries it maps at the grain the page cache holds them
     in, and pip's writes leave them in larger pieces than reading them from disk does: the same scan
-    peaked at 385 MB (the command alone) with the libraries as `make install` wrote them and at 284 MB
-    once they were dropped and read back (2026-12-05, twenty-second session). Without this step the
-    table's RSS depended on when the environment was installed; its private memory never did."""
+    peaked at 385 MB (the command alone) with the libraries as `make install` had written them and at
+    284 MB once they were dropped and read back (2026-12-05, twenty-second session). Without this
+    step the table's RSS depended on when the environment was installed; its private memory never
+    did. A page that a process maps is not dropped, so this process maps none of the environment's
+    libraries (its recordings are made in another: `dvb_recordings.py`); until the twenty-third
+    session it had imported numpy, PyAV and libsndfile, whose pages the scans map too, and a scan's
+    helper in a fresh clone mapped 41 MB of libraries against 29 MB in an older checkout."""
     libraries = Path(sys.prefix) / "lib"
     count = 0
     for path in libraries.rglob("*.so*"):
@@ -197,11 +152,12 @@ def main() -> None:
     model = CACHE / "bench-model.pt"
     CACHE.mkdir(parents=True, exist_ok=True)
     train = [str(BIN / "speakerspot"), "train", str(SPEECH / "train"), "--target", "rms", "-q", "-o", str(model)]
-    shapes = [(20, "mp2"), (20, "ac3")] + ([] if arguments.skip_long else [(180, "mp2")])
-    recordings = {f"{minutes} min {codec.upper()}": (minutes, recording(minutes, codec)) for minutes, codec in shapes}
-    for path in arguments.recordings:
-        with av.open(str(path)) as container:
-            recordings[f"{path.parent.parent.name}/{path.name}"] = (container.duration / av.time_base / 60, path)
+    # Made in a process of their own, so that this one maps none of the libraries the scans map (see
+    # `libraries_read_from_disk`): {name: (minutes, path)}.
+    made = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dvb_recordings.py"), str(CACHE),
+                           *([] if arguments.skip_long else ["--long"]), *map(str, arguments.recordings)],
+                          check=True, stdout=subprocess.PIPE, text=True)
+    recordings = {name: (minutes, Path(path)) for name, (minutes, path) in json.loads(made.stdout).items()}
     jobs: dict[str, list[str]] = {}
     repeats: dict[str, int] = {}
     for name, (minutes, path) in recordings.items():
