@@ -169,12 +169,12 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
     if (labeled_folder is None) != (target is None):
         raise click.UsageError("LABELED_FOLDER needs --target LABEL" if target is None else
                                "--target names a subfolder of a LABELED_FOLDER; give one")
-    positives, negatives = labeled_folders(labeled_folder, target) if labeled_folder is not None else ([], [])
-    # --pos and --neg add to a labeled folder's clips, each clip once.
-    positives = list(dict.fromkeys([*positives, *clips_in(positive_folders, "positive")]))
-    negatives = list(dict.fromkeys([*negatives, *clips_in(negative_folders, "negative")]))
-    if not positives or not negatives:
+    if labeled_folder is None and not (positive_folders and negative_folders):
         raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
+    positives, negatives = labeled_folders(labeled_folder, target) if labeled_folder is not None else ([], [])
+    # --pos and --neg add to a labeled folder's clips
+    positives = clips_in(positive_folders, "positive", after=positives)
+    negatives = clips_in(negative_folders, "negative", after=negatives)
     check_writable(output)  # now, not after the training
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed)
     model = train_model(positives, negatives, config=config, base=base,

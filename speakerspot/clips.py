@@ -103,10 +103,10 @@ def find_clips(folder: str | Path) -> list[Path]:
     return media_files(folder)
 
 
-def clips_in(folders: Iterable[str | Path], role: str) -> list[Path]:
-    """`find_clips` of each folder (or file) in turn, each clip once, refusing a folder without any,
-    named (the `role` of its clips says which)."""
-    clips: dict[Path, None] = {}
+def clips_in(folders: Iterable[str | Path], role: str, after: Iterable[Path] = ()) -> list[Path]:
+    """`find_clips` of each folder (or file) in turn, after the clips `after`, each clip once,
+    refusing a folder without any, named (the `role` of its clips says which)."""
+    clips = dict.fromkeys(after)
     for folder in folders:
         found = find_clips(folder)
         if not found:
