@@ -47,7 +47,8 @@ screenshot: install browser
 
 # Speed and memory: scan vs. the FFmpeg decoder, peak RSS, training time; updates BENCHMARKS.md.
 bench: install ffmpeg
-	$(BIN)/python benchmarks/speed.py $(if $(wildcard $(SHARED_BENCH)/dev/test/broadcast.ts),--recordings $(SHARED_BENCH)/dev/test/broadcast.ts)
+	$(BIN)/python benchmarks/speed.py $(if $(wildcard $(SHARED_BENCH)/dev/test/broadcast.ts),--recordings $(SHARED_BENCH)/dev/test/broadcast.ts) \
+		$(if $(wildcard $(SHARED_BENCH)/dev/train/pos),--training $(SHARED_BENCH)/dev/train)
 
 # Batch throughput: local workers against Ray tasks, and Ray's cost per recording.
 bench-ray: install

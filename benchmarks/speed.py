@@ -2,6 +2,7 @@
 
     python benchmarks/speed.py [--repeats 3] [--short-repeats 9] [--skip-long]
                                [--recordings ../shared/bench/dev/test/broadcast.ts]
+                               [--training ../shared/bench/dev/train]
 
 Builds its recordings from the repo's fixture clips (`dvb_recordings.py`, in a process of its own;
 cached in benchmarks/cache/), shaped like DVB captures: a 20-minute and a 3-hour MPEG-TS with MPEG-2
@@ -9,7 +10,9 @@ video and two MP2 tracks (48 kHz stereo, 192 kbit/s; first PTS at 10 hours), and
 an AC3 5.1 track (384 kbit/s) and video. Times each scan as a whole process, interleaved and
 repeated; peak RSS is that of the process tree, with the environment's shared libraries read back
 from disk first (`libraries_read_from_disk`); `--recordings` adds recordings of your own (a real
-capture) to the same table. Training (on the fixture clips, the model the scans use) runs once.
+capture) to the same table. Training (on the fixture clips, the model the scans use) runs once;
+`--training` times it on folders of your own (with `pos/` and `neg/` clip folders), once in float32 and
+once as by default, one after the other, after the scans.
 Prints a table and writes it into BENCHMARKS.md between markers.
 """
 
@@ -147,6 +150,8 @@ def main() -> None:
                                                                      "start-up)")
     parser.add_argument("--skip-long", action="store_true", help="leave out the 3-hour recording")
     parser.add_argument("--recordings", nargs="*", type=Path, default=[], help="further recordings to time")
+    parser.add_argument("--training", nargs="*", type=Path, default=[],
+                        help="folders holding pos/ and neg/ clip folders to time training on")
     arguments = parser.parse_args()
 
     model = CACHE / "bench-model.pt"
@@ -188,10 +193,15 @@ def main() -> None:
             peaks[name].append(peak)
             privates[name].append(private)
             growths[name].append(growth)
+    trainings = {f"training on {folder} (`--precision {precision}`)": measure(
+        [str(BIN / "speakerspot"), "train", "--pos", str(folder / "pos"), "--neg", str(folder / "neg"), "-q",
+         "-o", str(CACHE / "bench-training.pt"), "--precision", precision])
+        for folder in arguments.training for precision in ("float32", "auto")}
 
     lines = [f"Machine: {machine()}. Median of {arguments.short_repeats} interleaved runs (min–max; "
              f"{arguments.repeats} for recordings of an hour or more); ratios: the median of each run's scan over "
-             "the floor run just before it; training: one run (before the step that follows). Peak RSS counts "
+             "the floor run just before it; training: one run (on the fixture clips before the scans, on other "
+             "folders after them). Peak RSS counts "
              "the pages of the libraries a process maps (torch's above all) at the page cache's grain, which "
              "depends on how the files came into it: more just after `make install` wrote them than once they "
              f"were read back from disk; so the scans and floors below ran after the environment's {dropped} "
@@ -200,6 +210,8 @@ def main() -> None:
              "", "| job | wall s | peak RSS MB | private MB |", "| --- | --- | --- | --- |",
              f"| training on the fixture clips (40 s positive, 96 s negative) | {training_wall:.2f} | "
              f"{training_peak:.0f} | {training_private:.0f} |"]
+    lines += [f"| {name} | {wall:.2f} | {peak:.0f} | {private:.0f} |"
+              for name, (wall, peak, _, private) in trainings.items()]
     lines += [f"| {name} | {summary(walls[name])} | {max(peaks[name]):.0f} | {max(privates[name]):.0f} |"
               for name in jobs]
     lines.append("")

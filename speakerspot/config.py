@@ -125,6 +125,10 @@ class TrainingConfig:
     # same F1 on the shared sets and within what seeds move on sessions never heard (window EER 26.5% ->
     # 24.3%, 10 of 30 turns both; BENCHMARKS.md, 2026-12-04, thirteenth session).
     score_with_base: bool = False
+    # What training's forward passes compute in: "float32"; "bfloat16" (under autocast; the losses stay float32);
+    # or "auto", bfloat16 where the CPU has AMX, float32 elsewhere (see `training.training_precision`).
+    # A trained model scans in float32 either way.
+    precision: str = "auto"
     seed: int = 0  # also seeds, as seed + 1 and seed + 2, the validation programmes and the memory bank's chains
 
     def non_speech_samples(self, sample_rate: int) -> int:

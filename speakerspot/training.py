@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
@@ -85,6 +86,32 @@ def load_base(path: Path, front_end: FrontEnd, device: str) -> SpeakerEncoder:
     return base.encoder.without_base()  # a fine-tuned model's own encoder is fine-tuned further
 
 
+# What each precision of `TrainingConfig.precision` autocasts training's forward passes to (None: nothing).
+AUTOCAST_TYPES = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+def training_precision(precision: str, device: str) -> str:
+    """The precision `precision` trains in on `device`: "auto" is bfloat16 on a CPU with AMX, float32 elsewhere.
+
+    Only AMX makes bfloat16 pay: a training step (192 windows) took 38-46 ms in bfloat16 against 59-64 ms
+    in float32 with AMX, 87 against 67 ms with AVX-512 BF16 alone, 155 against 60 ms and 733 against 126 ms
+    where bfloat16 is emulated (AVX-512, AVX2; oneDNN limited to each on an AMX machine). Not chosen on a
+    GPU: not measured there (BENCHMARKS.md, 2026-12-05, twenty-fourth session)."""
+    if precision not in ("auto", *AUTOCAST_TYPES):
+        raise ValueError(f"unknown precision {precision!r} (known: auto, {', '.join(AUTOCAST_TYPES)})")
+    if precision != "auto":
+        return precision
+    # torch's own probe, private: a version without it counts as a CPU without AMX
+    has_amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    return "bfloat16" if torch.device(device).type == "cpu" and has_amx() else "float32"
+
+
+def computing_in(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Forward passes in `precision` ("float32" or "bfloat16", see `training_precision`) inside this context."""
+    dtype = AUTOCAST_TYPES[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
 def warmup_cosine_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int,
                            total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     """The learning rate rising linearly over `warmup_steps`, under a cosine decay to 0 at `total_steps`."""
@@ -99,11 +126,13 @@ def fit_encoder(encoder: SpeakerEncoder, sampler: WindowSampler, config: Trainin
     total_steps = max(1, config.epochs * config.steps_per_epoch)
     schedule = warmup_cosine_schedule(optimizer, config.warmup_epochs * config.steps_per_epoch, total_steps)
     losses: list[float] = []
+    device = next(encoder.parameters()).device
     with tqdm(total=total_steps, desc="training", unit="step", disable=not progress, leave=False) as bar:
         for epoch in range(config.epochs):
             pos_windows, neg_windows = sampler.epoch(rng)
             semi_hard = epoch < config.semi_hard_epochs
-            mining = MiningEmbeddings(encoder, pos_windows, neg_windows)
+            with computing_in(config.precision, device):
+                mining = MiningEmbeddings(encoder, pos_windows, neg_windows)
             for _ in range(config.steps_per_epoch):
                 loss = training_step(encoder, optimizer, mining, pos_windows, neg_windows, config, rng, semi_hard,
                                      base)
@@ -141,6 +170,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     """
     started = time.monotonic()
     torch_device(device)  # a device this machine lacks is said now, not after the clips are read
+    config = replace(config, precision=training_precision(config.precision, device))  # stored as trained
     positive_paths, negative_paths = [Path(p) for p in positives], [Path(p) for p in negatives]
     for path in set(positive_paths) & set(negative_paths):
         raise TrainingDataError(path, "is given both as a positive and as a negative clip")
@@ -255,8 +285,8 @@ class MiningEmbeddings:
     def __init__(self, encoder: SpeakerEncoder, pos_windows: torch.Tensor, neg_windows: torch.Tensor):
         encoder.eval()
         with torch.no_grad():
-            self.positives = embed_windows(encoder, pos_windows, self.BATCH)
-            self.negatives = embed_windows(encoder, neg_windows, self.BATCH)
+            self.positives = embed_windows(encoder, pos_windows, self.BATCH).float()
+            self.negatives = embed_windows(encoder, neg_windows, self.BATCH).float()
 
 
 def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, mining: MiningEmbeddings,
@@ -280,13 +310,15 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, min
     encoder.train()
     batch = mask_spectra(torch.cat([pos_windows[anchor_index], pos_windows[positive_index], neg_windows[chosen]]),
                          rng, config.masked_bands, config.masked_frames)
-    embeddings = encoder(batch)
+    distilled = base is not None and config.base_distillation > 0
+    with computing_in(config.precision, device):  # the forward passes; the losses in float32
+        embeddings = encoder(batch).float()
+        with torch.no_grad():
+            base_embeddings = base(batch).float() if distilled else None
     anchors, positives, negatives = embeddings.split(config.batch_size)
     triplet = triplet_loss(anchors, positives, negatives, config.margin)
     loss = triplet
-    if base is not None and config.base_distillation > 0:
-        with torch.no_grad():
-            base_embeddings = base(batch)
+    if distilled:
         loss = triplet + config.base_distillation * (1 - (embeddings * base_embeddings).sum(-1)).mean()
     optimizer.zero_grad()
     loss.backward()

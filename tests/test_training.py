@@ -21,7 +21,7 @@ from speakerspot.features import FrontEnd, clip_windows
 from speakerspot.model import embed_windows
 from speakerspot.sampling import WindowSampler, draw_for_epoch
 from speakerspot.speech_activity import VAD_SAMPLE_RATE, speech_frames, speech_share
-from speakerspot.training import base_path, training_report
+from speakerspot.training import base_path, training_precision, training_report
 
 # A few steps: too few to make a model worth keeping, so the checks of one are off (see `health`).
 TINY = TrainingConfig(epochs=1, steps_per_epoch=3, batch_size=8, negative_candidates=32, collapsed_spread=0.0,
@@ -284,6 +284,35 @@ def test_an_encoder_that_collapses_twice_is_not_returned_and_says_so(caplog):
     with pytest.raises(TrainingDataError, match=r"the embedding collapsed twice.*no model written"):
         speakerspot.train(positives, negatives, config=collapse_prone)
     assert "training again with a gentler schedule" in caplog.text
+
+
+def test_training_precision_auto_is_bfloat16_only_on_a_cpu_with_amx(monkeypatch):
+    for has_amx, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda has_amx=has_amx: has_amx)
+        assert training_precision("auto", "cpu") == expected
+        assert training_precision("auto", "cuda") == "float32"
+        assert training_precision("float32", "cpu") == "float32"
+        assert training_precision("bfloat16", "cpu") == "bfloat16"
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        training_precision("half", "cpu")
+
+
+def test_a_model_trained_in_bfloat16_is_stored_and_scans_in_float32_near_its_float32_twin():
+    positives, negatives = small_set()
+    models = {precision: speakerspot.train(positives, negatives, config=replace(TINY, precision=precision))
+              for precision in ("float32", "bfloat16")}
+    assert {p: m.training_summary["config"]["precision"] for p, m in models.items()} == {
+        "float32": "float32", "bfloat16": "bfloat16"}
+    assert all(t.dtype == torch.float32 for m in models.values() for t in m.encoder.state_dict().values()
+               if t.is_floating_point())
+    # the same seed and steps: bfloat16 forward passes move the weights a little otherwise, not far
+    weights = [m.encoder.projection.weight for m in models.values()]
+    assert not torch.equal(*weights)
+    front_end = models["float32"].front_end
+    windows = clip_windows(load_clips(positives[:1], front_end, "positive")[0].samples, front_end)
+    embedded = [m.embed(windows) for m in models.values()]
+    assert embedded[1].dtype == torch.float32
+    assert (embedded[0] * embedded[1]).sum(-1).min() > 0.99
 
 
 def test_health_flags_a_collapsed_encoder_and_clips_that_do_not_separate():
