@@ -107,8 +107,8 @@ def training_precision(precision: str, device: str) -> str:
 
 
 def computing_in(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """Forward passes in `precision` ("float32" or "bfloat16", see `training_precision`) inside this context."""
-    dtype = AUTOCAST_TYPES[precision]
+    """Forward passes in `precision` (see `training_precision`) inside this context."""
+    dtype = AUTOCAST_TYPES[training_precision(precision, device.type)]
     return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
