@@ -136,7 +136,7 @@ def cli(debug: bool, verbose: bool) -> None:
                    "(pretrained on 81 LibriSpeech readers), 'none' trains a new encoder from scratch.")
 @click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16"]), default=TrainingConfig.precision,
               show_default=True,
-              help="What training computes in: auto is bfloat16 on a CPU with AMX (a quarter faster there), "
+              help="What training computes in: auto is bfloat16 on a CPU with AMX (a fifth less time there), "
                    "float32 elsewhere. Scans compute in float32 either way.")
 @click.option("--force", is_flag=True,
               help="Write the model even when its held-back clips do not separate (it still says so).")
