@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from .config import MERGE_SIMILARITY, ScanOptions, TrainingConfig
+from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .files import check_writable
 from .writers import FORMAT_NAMES
@@ -134,7 +134,7 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option("--base", default="default", show_default=True,
               help="Model file whose encoder is fine-tuned: 'default' is the base encoder shipped with speakerspot "
                    "(pretrained on 81 LibriSpeech readers), 'none' trains a new encoder from scratch.")
-@click.option("--precision", type=click.Choice(["auto", "float32", "bfloat16"]), default=TrainingConfig.precision,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=TrainingConfig.precision,
               show_default=True,
               help="What training computes in: auto is bfloat16 on a CPU with AMX (a fifth less time there), "
                    "float32 elsewhere. Scans compute in float32 either way.")

@@ -46,6 +46,9 @@ class ChainConfig:
     pool_seconds: float = 12.0  # the length of each
 
 
+# What training may compute in (see `TrainingConfig.precision`).
+PRECISIONS = ("auto", "float32", "bfloat16")
+
 # `speakerspot enroll`: a new window this similar (cosine) to a memory slot joins it (see `memory_bank.enroll`).
 MERGE_SIMILARITY = 0.95
 

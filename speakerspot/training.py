@@ -20,7 +20,7 @@ from . import __version__
 from .augment import mask_spectra
 from .calibration import calibrate, describe_health, health
 from .clips import load_clips, split_validation
-from .config import MERGE_SIMILARITY, TrainingConfig
+from .config import MERGE_SIMILARITY, PRECISIONS, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
 from .features import FrontEnd, clip_windows
@@ -86,7 +86,7 @@ def load_base(path: Path, front_end: FrontEnd, device: str) -> SpeakerEncoder:
     return base.encoder.without_base()  # a fine-tuned model's own encoder is fine-tuned further
 
 
-# What each precision of `TrainingConfig.precision` autocasts training's forward passes to (None: nothing).
+# What each precision but "auto" autocasts training's forward passes to (None: nothing).
 AUTOCAST_TYPES = {"float32": None, "bfloat16": torch.bfloat16}
 
 
@@ -97,8 +97,8 @@ def training_precision(precision: str, device: str) -> str:
     in float32 with AMX, 87 against 67 ms with AVX-512 BF16 alone, 155 against 60 ms and 733 against 126 ms
     where bfloat16 is emulated (AVX-512, AVX2; oneDNN limited to each on an AMX machine). Not chosen on a
     GPU: not measured there (BENCHMARKS.md, 2026-12-05, twenty-fourth session)."""
-    if precision not in ("auto", *AUTOCAST_TYPES):
-        raise ValueError(f"unknown precision {precision!r} (known: auto, {', '.join(AUTOCAST_TYPES)})")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     if precision != "auto":
         return precision
     # torch's own probe, private: a version without it counts as a CPU without AMX
