@@ -244,7 +244,7 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
         if png:
             from .plot import write_timeline_png
 
-            written.append(write_timeline_png(report, path.with_suffix(".png")))
+            written.append(write_timeline_png(report.results, report.truth, path.with_suffix(".png")))
     if not single:
         with atomic_write(output) as file:
             file.write(index_page(pages, failures))
