@@ -76,6 +76,16 @@ def fps_option(command):
                              "video frame rate, or 25 with audio-only events for a file without video.")(command)
 
 
+def output_or_stdout_option(what: str):
+    """-o/--output for results that go to stdout by default; `-o -` is stdout too, as in most tools."""
+    def standard_output_as_none(context, parameter, value: Path | None) -> Path | None:
+        return None if value == Path("-") else value
+
+    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                        callback=standard_output_as_none,
+                        help=f"Write here instead of stdout ({what}; -: stdout).")
+
+
 def speech_edges_option(command):
     return click.option("--speech-edges", is_flag=True,
                         help="Begin and end segments only where a speech detector (Silero VAD) hears speech: music "
@@ -204,8 +214,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
                    "metadata; csv; srt/vtt: subtitles a player shows; rttm: NIST; audacity: label track; "
                    "ffmetadata: FFmpeg chapters; edl: CMX3600 for video editors.")
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here instead of stdout (one recording, one model, one format).")
+@output_or_stdout_option("one recording, one model, one format")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write RECORDING-STEM.MODEL.FORMAT files here, mirroring the folders scanned.")
 @click.option("--glob", "patterns", multiple=True,
@@ -322,8 +331,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
               default=("txt",), show_default=True, help="Output format; repeat for several (as for scan).")
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here instead of stdout (one result, one format).")
+@output_or_stdout_option("one result, one format")
 @click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
 @fps_option
 @reports_errors

@@ -177,6 +177,15 @@ def test_scan_output_file_is_complete_readable_and_alone(model_file, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary file left behind
 
 
+def test_output_dash_is_the_standard_output(model_file, tmp_path, monkeypatch):
+    to_stdout = run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "csv")
+    monkeypatch.chdir(tmp_path)
+    to_dash = run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "csv", "-o", "-")
+    assert to_dash.exit_code == 0, to_dash.output
+    assert to_dash.output == to_stdout.output and to_stdout.output.count("\n") >= 2
+    assert not list(tmp_path.iterdir())  # no file named "-"
+
+
 def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp_path):
     import speakerspot
 
