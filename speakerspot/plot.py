@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .errors import SpeakerspotError
 from .files import atomic_write
-from .segments import ScanResult
+from .segments import ScanResult, recording_duration
 from .writers import format_timestamp
 
 
@@ -34,7 +34,7 @@ def write_timeline_png(results: list[ScanResult], truth: list[tuple[float, float
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     path = Path(path)
-    duration = max(result.duration for result in results)
+    duration = recording_duration(results)
     figure, axes = plt.subplots(len(results), 1, figsize=(12, 2.6 * len(results)), squeeze=False, sharex=True)
     for axis, result in zip(axes[:, 0], results, strict=True):
         for segment in result.segments:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .errors import OutputError, SpeakerspotError
 from .files import atomic_write
-from .segments import ScanResult
+from .segments import ScanResult, recording_duration
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
 from .writers import format_timestamp
 
@@ -49,7 +49,7 @@ class RecordingReport:
 
     @property
     def duration(self) -> float:
-        return max(result.duration for result in self.results)
+        return recording_duration(self.results)
 
 
 def group_by_recording(results: Iterable[ScanResult]) -> list[list[ScanResult]]:
@@ -162,7 +162,7 @@ def index_page(reports: list[tuple[str, list[ScanResult]]], failures: Iterable[t
     """The page listing recordings (href of each one's page, its results), speakers and the time
     found per speaker, and recordings that could not be scanned (path, why)."""
     models = sorted({result.model for _, results in reports for result in results})
-    rows = [{"name": results[0].file, "href": href, "duration": max(r.duration for r in results),
+    rows = [{"name": results[0].file, "href": href, "duration": recording_duration(results),
              "found": {r.model: [round(sum(s.end - s.start for s in r.segments), 1), len(r.segments)]
                        for r in results}} for href, results in reports]
     summary = "".join(

@@ -287,5 +287,10 @@ class ScanResult:
                    stay_threshold=document.get("stay_threshold"), edge_threshold=document.get("edge_threshold"))
 
 
+def recording_duration(results: list[ScanResult]) -> float:
+    """The duration of one recording from its results (one per model): the longest of theirs."""
+    return max(result.duration for result in results)
+
+
 def none_or_rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
