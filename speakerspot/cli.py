@@ -102,6 +102,23 @@ def audio_stream_options(command):
                              "container marks as default, else the first.")(command)
 
 
+def refuse_namesakes(files: list[Path], models: list) -> None:
+    """Refuse models of one name (a copied model file keeps its name): their outputs and index rows,
+    named after the model, would overwrite each other."""
+    for name in dict.fromkeys(model.name for model in models):
+        namesakes = [str(path) for path, model in zip(files, models, strict=True) if model.name == name]
+        if len(namesakes) > 1:
+            raise click.UsageError(f"{' and '.join(namesakes)} are models of one name, {name!r}: their outputs "
+                                   "would overwrite each other; scan them one at a time")
+
+
+def check_model_name(index, model_name: str | None) -> None:
+    """Refuse a --model the index has never seen, which would otherwise print nothing (a typo)."""
+    if model_name is not None and model_name not in (names := index.model_names()):
+        raise click.UsageError(f"{index.path} holds no model named {model_name!r} "
+                               f"(it holds {', '.join(map(repr, names)) or 'none'})")
+
+
 @click.group(epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="speakerspot")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
@@ -300,6 +317,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         from .model import load_model
 
         models = [load_model(path, device=device) for path in files]
+        refuse_namesakes(files, models)
         # Scanning here (one worker, or one recording), a recording of more than a minute is decoded in a
         # helper process: leave it a core (on both torch took 60% more CPU time and 2 s more for 20 minutes).
         if scanned_here:
@@ -352,6 +370,7 @@ def results(db_path, model_name, format_names, windows, output, failed, frame_ra
         raise click.UsageError("several formats cannot share stdout or one file (it would parse as neither); "
                                "give one -f at a time")
     with ResultsIndex(db_path) as index:
+        check_model_name(index, model_name)
         if failed:
             for failure in index.failures(model_name):
                 click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
@@ -412,6 +431,7 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
         from .results_index import ResultsIndex
 
         with ResultsIndex(db_path) as index:
+            check_model_name(index, model_name)
             results = list(index.results(model_name))
             failures = [(failure.recording, failure.error) for failure in index.failures(model_name)]
     else:
@@ -479,12 +499,14 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
 @click.argument("model_path", type=click.Path(path_type=Path))
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the enlarged model here (default: replace MODEL_PATH, atomically).")
+              help="Write the enlarged model here, named after this file as train names a model "
+                   "(default: replace MODEL_PATH, atomically).")
 @click.option("--merge-similarity", default=MERGE_SIMILARITY, show_default=True,
               help="A new window this similar (cosine) to a memory slot joins it instead of taking a new one.")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only, not what was written.")
 @device_option
 @reports_errors
-def enroll(model_path, clips, output, merge_similarity, device):
+def enroll(model_path, clips, output, merge_similarity, quiet, device):
     """Add CLIPS (files or folders) of the target to MODEL_PATH's memory bank, without retraining.
 
     Use it when the target turns up in new conditions (a telephone interview, a new studio): the
@@ -494,17 +516,20 @@ def enroll(model_path, clips, output, merge_similarity, device):
     Example:
       speakerspot enroll models/anna.pt clips/anna-phone/
     """
-    from .audio import media_files
+    from .clips import clips_in
     from .model import load_model
     from .training import enroll as enroll_clips
 
     model = load_model(model_path, device=device)
-    paths = [p for given in clips for p in media_files(given)]
+    paths = clips_in(clips, "positive")
     before = model.memory_bank.shape[0]
     enroll_clips(model, paths, merge_similarity=merge_similarity)
+    if output:
+        model.name = output.stem  # as `train -o` names a model: another file is another model in outputs
     model.save(output or model_path)
-    click.echo(f"wrote {output or model_path}: {len(paths)} clip(s), memory bank {before} → "
-               f"{model.memory_bank.shape[0]} slots", err=True)
+    if not quiet:
+        click.echo(f"wrote {output or model_path}: {len(paths)} clip(s), memory bank {before} → "
+                   f"{model.memory_bank.shape[0]} slots", err=True)
 
 
 @cli.command(epilog=EXIT_CODES_HELP)

@@ -99,7 +99,7 @@ def find_clips(folder: str | Path) -> list[Path]:
     """Media files under `folder`, recursively, in a stable order."""
     folder = Path(folder)
     if not folder.exists():
-        raise TrainingDataError(folder, "no such folder")
+        raise TrainingDataError(folder, "no such file or folder")
     return media_files(folder)
 
 

@@ -1,9 +1,10 @@
 """A results index in SQLite: what was scanned, with which model and settings, and what it found.
 
-One row per (recording, model). A row is written in one transaction when its recording is done,
-so killing the process at any moment loses no completed result and leaves no half result. A
-recording is "unchanged" when its size and modification time match the row, or, if only the
-time moved (a copy, a `touch`), its content fingerprint does.
+One row per recording and model name: a new version of a model (retrained, or enrolled in place)
+replaces its predecessor's row when it scans the recording. A row is written in one transaction
+when its recording is done, so killing the process at any moment loses no completed result and
+leaves no half result. A recording is "unchanged" when its size and modification time match the
+row, or, if only the time moved (a copy, a `touch`), its content fingerprint does.
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ class ResultsIndex:
         """Record a recording's results, one per model, in one transaction."""
         with self.connection:
             for model_hash, result in zip(model_hashes, results, strict=True):
+                self.forget_other_versions(state.path, result.model, model_hash)
                 self.connection.execute(
                     "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?)",
                     (str(state.path), model_hash, result.model, state.size, state.mtime_ns, state.fingerprint,
@@ -166,11 +168,22 @@ class ResultsIndex:
             size, mtime_ns = -1, -1
         with self.connection:
             for model_hash, name in zip(model_hashes, model_names, strict=True):
+                self.forget_other_versions(Path(path).resolve(), name, model_hash)
                 self.connection.execute(
                     "INSERT OR REPLACE INTO results (recording, model_hash, model, size, mtime_ns, fingerprint, "
                     "settings, status, error, scanned_at) VALUES (?,?,?,?,?,'',?,'failed',?,?)",
                     (str(Path(path).resolve()), model_hash, name, size, mtime_ns, settings.to_json(), error,
                      utc_now()))
+
+    def forget_other_versions(self, recording: Path, model: str, model_hash: str) -> None:
+        """Drop the recording's row of another version of the model named `model` (retrained, or
+        enrolled in place): the index keeps the latest result of each recording and model name."""
+        self.connection.execute("DELETE FROM results WHERE recording = ? AND model = ? AND model_hash != ?",
+                                (str(recording), model, model_hash))
+
+    def model_names(self) -> list[str]:
+        """The names of the models the index holds results or failures of."""
+        return [row[0] for row in self.connection.execute("SELECT DISTINCT model FROM results ORDER BY model")]
 
     def results(self, model: str | None = None) -> Iterator[ScanResult]:
         """Stored results, by recording path then model name; only those of model `model` if given."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import FIXTURES
+from conftest import FIXTURES, SPEECH
 
 import speakerspot
 from speakerspot import batch, workers
@@ -153,7 +153,25 @@ def test_results_prints_what_the_index_holds(model_file, tmp_path):
         assert {**document, "file": ""} == {**fresh[path], "file": ""}
     failed = CliRunner().invoke(cli, ["results", "--db", str(db), "--failed"])
     assert failed.output.count("\n") == 1 and "broken.ts" in failed.output
-    assert CliRunner().invoke(cli, ["results", "--db", str(db), "-m", "nobody"]).output == ""
+    unknown = CliRunner().invoke(cli, ["results", "--db", str(db), "-m", "nobody"])  # a typo: said, not silence
+    assert unknown.exit_code == 2 and "holds no model named 'nobody' (it holds 'fixture')" in unknown.output
+
+
+def test_a_new_version_of_a_model_replaces_its_results_in_the_index(model_file, tmp_path):
+    root = archive(tmp_path)
+    db = tmp_path / "results.sqlite"
+    model = Path(shutil.copy(model_file, tmp_path / "anna.pt"))
+    scan_folder(root, model, "--db", str(db), "-q")
+    enrolled = CliRunner().invoke(cli, ["enroll", str(model), str(SPEECH / "test" / "rms")])  # same name, new bank
+    assert enrolled.exit_code == 0, enrolled.output
+    again = scan_folder(root, model, "--db", str(db))
+    assert "scanned 2 of 3 recordings, 1 failed" in again.output  # another version: scanned again
+    stored = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "jsonl"])
+    kept = {d["file"]: d for d in map(json.loads, stored.stdout.splitlines())}
+    fresh = {str(Path(d["file"]).resolve()): d for d in map(json.loads, again.stdout.splitlines())}
+    assert len(stored.stdout.splitlines()) == 2 and kept == {file: {**d, "file": file} for file, d in fresh.items()}
+    failed = CliRunner().invoke(cli, ["results", "--db", str(db), "--failed"])
+    assert failed.output.count("\n") == 1  # the broken recording once, not once per version
 
 
 def test_workers_in_processes_give_the_same_results_in_the_same_order(model_file, tmp_path):

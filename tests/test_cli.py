@@ -76,6 +76,7 @@ def bad_inputs(tmp_path, model_file):
             container.mux(packet)
     (tmp_path / "damaged.pt").write_bytes(model_file.read_bytes()[:3000])
     (tmp_path / "text.pt").write_text("not a model")
+    (tmp_path / "twin.pt").write_bytes(model_file.read_bytes())  # a copy keeps the model's name
     newer = torch.load(model_file, weights_only=True)
     newer["format_version"] = 99
     torch.save(newer, tmp_path / "newer.pt")
@@ -109,6 +110,7 @@ CASES = [
     (["scan", SAMPLE, "-m", "{d}/newer.pt"], 4, "newer.pt: model format version 99 is not supported"),
     (["scan", SAMPLE, "-m", "{d}/none.pt"], 4, "no such model file"),
     (["scan", SAMPLE, "-m", "{d}/empty"], 2, "no model files"),
+    (["scan", SAMPLE, "-m", "{m}", "-m", "{d}/twin.pt"], 2, "twin.pt are models of one name, 'fixture'"),
     (["scan", SAMPLE, "-m", "{m}", "-o", "{d}/nodir/out.txt"], 6, "does not exist"),
     (["scan", SAMPLE, "-m", "{m}", "-o", "{d}/notmedia.ts/out.txt"], 6, "does not exist"),
     (["scan", SAMPLE, "-m", "{m}", "--db", "{d}/nodir/results.sqlite"], 6, "does not exist"),
@@ -119,7 +121,9 @@ CASES = [
     (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/m.pt"], 5, "short.wav (0.50 s)"),
     (["train", "--pos", "{d}/silent", "--neg", SLT, "-o", "{d}/m.pt"], 5, "silent.wav (silent)"),
     (["train", "--pos", SLT, "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
-    (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such folder"),
+    (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such file or folder"),
+    (["enroll", "{m}", "{d}/nowhere.wav"], 5, "nowhere.wav: no such file or folder"),
+    (["enroll", "{m}", "{d}/empty"], 5, "empty: no positive clips found"),
     (["train", "{d}", "-o", "{d}/m.pt"], 2, "needs --target"),
     (["train", "--pos", SLT, "--neg", SLT, "--target", "slt", "-o", "{d}/m.pt"], 2, "--target names a subfolder"),
     (["train", "--pos", SLT, "-o", "{d}/m.pt"], 2, "give --pos and --neg"),
@@ -197,6 +201,7 @@ def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp
     assert after.memory_bank.shape[0] >= before.memory_bank.shape[0]
     assert after.decision == before.decision
     assert "5 clip(s)" in result.output
+    assert after.name == "enrolled" != before.name  # another file, another model in outputs (as train -o names)
 
 
 @pytest.mark.parametrize("index", [False, True], ids=["alone", "with a results index"])
