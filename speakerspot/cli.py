@@ -119,7 +119,14 @@ def check_model_name(index, model_name: str | None) -> None:
                                f"(it holds {', '.join(map(repr, names)) or 'none'})")
 
 
-@click.group(epilog=EXIT_CODES_HELP)
+class CommandsInOrderOfUse(click.Group):
+    """Lists the commands as they are defined below, train and scan first, not alphabetically."""
+
+    def list_commands(self, context: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=CommandsInOrderOfUse, epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="speakerspot")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Log diagnostics (skipped packets, gaps) to stderr.")
@@ -141,7 +148,7 @@ def cli(debug: bool, verbose: bool) -> None:
         logging.getLogger("speakerspot").setLevel(logging.DEBUG)
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(short_help="Train a model of one voice from labeled clips.", epilog=EXIT_CODES_HELP)
 @click.argument("labeled_folder", required=False, type=click.Path(path_type=Path))
 @click.option("--pos", "positive_folders", multiple=True, type=click.Path(path_type=Path),
               help="Folder (searched recursively) or file of clips of the target voice; repeat for several "
@@ -214,7 +221,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
     click.echo(f"wrote {output}: {training_report(model.training_summary)}", err=True)
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(short_help="Find where the models' voices speak in recordings.", epilog=EXIT_CODES_HELP)
 @click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-m", "--model", "model_paths", required=True, multiple=True, type=click.Path(path_type=Path),
               help="Model file written by `speakerspot train`, or a folder of them; repeat for several people "
@@ -342,7 +349,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         sys.exit(summary.failures[0].exit_code)
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(short_help="Print or export what a results index holds.", epilog=EXIT_CODES_HELP)
 @click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Results index written by `speakerspot scan --db`.")
 @click.option("-m", "--model", "model_name", help="Only this model's results (its name, as scan prints it).")
@@ -383,7 +390,7 @@ def results(db_path, model_name, format_names, windows, output, failed, frame_ra
             write(Recording(Path(result.file), Path(result.file)), [result])
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(short_help="Write HTML pages of scan results: timeline, segments, audio.", epilog=EXIT_CODES_HELP)
 @click.argument("sources", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Report what this results index holds (instead of scan JSON files).")
@@ -443,7 +450,7 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
         click.echo(f"wrote {written[0]}{more}", err=True)
 
 
-@cli.command("eval", epilog=EXIT_CODES_HELP)
+@cli.command("eval", short_help="Scan an annotated recording and score what was found.", epilog=EXIT_CODES_HELP)
 @click.argument("recording", type=click.Path(path_type=Path))
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),
               help="Model file written by `speakerspot train`.")
@@ -495,7 +502,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
                f"window EER {eer}  (threshold {result.threshold:.3f})")
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(short_help="Add clips of the target to a model, without retraining.", epilog=EXIT_CODES_HELP)
 @click.argument("model_path", type=click.Path(path_type=Path))
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -532,7 +539,7 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
                    f"{model.memory_bank.shape[0]} slots", err=True)
 
 
-@cli.command(epilog=EXIT_CODES_HELP)
+@cli.command(short_help="List a recording's audio streams.", epilog=EXIT_CODES_HELP)
 @click.argument("recording", type=click.Path(path_type=Path))
 @reports_errors
 def info(recording):

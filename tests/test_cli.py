@@ -29,6 +29,10 @@ def test_help_lists_commands_examples_and_exit_codes():
     assert result.exit_code == 0
     for text in ("train", "scan", "eval", "Exit codes", "speakerspot scan recording.ts --model"):
         assert text in result.output
+    listed = result.output.split("Commands:")[1].split("Exit codes")[0].split("\n")
+    commands = [line.split()[0] for line in listed if line.strip()]
+    assert commands[:2] == ["train", "scan"] and len(commands) == 7  # in order of use, each with its summary
+    assert not any(line.endswith("...") for line in listed)  # summaries whole, not cut off
     scan_help = run("scan", "--help").output
     assert "--threshold" in scan_help and "--audio-track" in scan_help and "Examples" in scan_help
 
