@@ -29,3 +29,8 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'speakerspot' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names too (tab completion, `dir`), though they load on first use."""
+    return sorted({*globals(), *__all__})

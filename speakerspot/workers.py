@@ -3,10 +3,13 @@ its recording alone, and a pipe is never read twice."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import multiprocessing
 import signal
+import sys
+import types
 from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -68,7 +71,8 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], options: Sca
         while queue or running:
             while queue and len(running) < workers:
                 try:
-                    future = pool.submit(scan_in_worker, queue[0].path, options)
+                    with main_module_hidden():  # a submit may start a worker
+                        future = pool.submit(scan_in_worker, queue[0].path, options)
                 except BrokenProcessPool:  # a worker died since the last results came in
                     return list(running.values())
                 running[future] = queue.popleft()
@@ -95,6 +99,20 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], options: Sca
     finally:
         pool.shutdown(wait=True)
         listener.stop()
+
+
+@contextlib.contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """Workers started meanwhile do not run the caller's script: a spawned process runs its parent's
+    main module again (as `__mp_main__`), which in a script without an `if __name__ == "__main__":`
+    guard would do the script's work once more in each worker, and fail where it starts workers.
+    The workers need nothing of it: their models and tasks are speakerspot's own objects."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no file, no spec: nothing to run again
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 class LogHere(logging.Handler):

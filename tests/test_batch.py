@@ -174,6 +174,27 @@ def test_a_new_version_of_a_model_replaces_its_results_in_the_index(model_file, 
     assert failed.output.count("\n") == 1  # the broken recording once, not once per version
 
 
+def test_a_script_without_a_main_guard_scans_in_workers_once(model_file, tmp_path):
+    # A spawned worker runs its parent's script again unless told not to: without the guard the
+    # script's work would be done once more per worker, and the workers' own pool would fail.
+    root = archive(tmp_path)
+    script = tmp_path / "scan_pvr.py"
+    script.write_text(
+        "import speakerspot\n"
+        "from speakerspot.batch import find_recordings, scan_batch\n"
+        "print('started', flush=True)\n"
+        f"model = speakerspot.load_model({str(model_file)!r})\n"
+        "found = []\n"
+        f"summary = scan_batch([model], find_recordings([{str(root)!r}]),\n"
+        "                     lambda recording, results: found.append(len(results[0].segments)), workers=2)\n"
+        "print('scanned', summary.scanned, 'failed', len(summary.failures), 'segments', found)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("started") == 1, done.stdout
+    segments = len(speakerspot.scan(speakerspot.load_model(model_file), FIXTURES / "sample.ts").segments)
+    assert f"scanned 2 failed 1 segments [{segments}, {segments}]" in done.stdout, done.stdout
+
+
 def test_workers_in_processes_give_the_same_results_in_the_same_order(model_file, tmp_path):
     root = archive(tmp_path)
     for name in ("a", "b"):
