@@ -35,9 +35,10 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
          **changes: float | int | str | bool | None) -> ScanResult:
     """Find where the model's target speaks in `source`.
 
-    `source` is a path to any recording FFmpeg reads, or mono float32 samples already at the
-    model's sample rate. `options` (or its fields given by name: `threshold=0.2`, `audio_track=1`,
-    `language="deu"`, `speech_edges=True`) say which threshold, which audio stream and where segments
+    `source` is a path to any recording FFmpeg reads, or mono samples already at the model's
+    sample rate: float in [-1, 1], or integer PCM (int16 as a WAV file holds it), scaled alike.
+    `options` (or its fields given by name: `threshold=0.2`, `audio_track=1`, `language="deu"`,
+    `speech_edges=True`) say which threshold, which audio stream and where segments
     may begin and end (see `ScanOptions`; the threshold applies to the window scores averaged over
     the model's smoothing width); `progress` shows a bar on stderr. `decoder_process` decodes a
     recording longer than a minute in a helper process while this one computes (results are the
@@ -129,7 +130,8 @@ def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: Sc
     """(name, duration in seconds if known, chunks at `sample_rate`) of an in-memory signal or a
     recording, decoded beside this process if `decoder_process` (see `decoder_process.decoded_beside`)."""
     if isinstance(source, np.ndarray):
-        yield "<array>", len(source) / sample_rate, array_chunks(source, sample_rate)
+        samples = mono_float_samples(source)
+        yield "<array>", len(samples) / sample_rate, array_chunks(samples, sample_rate)
     elif decoder_process:
         with decoded_beside(source, sample_rate, options.audio_track, options.language,
                             options.decoders) as (duration, chunks):
@@ -166,10 +168,22 @@ class ChunkTracker:
             yield chunk
 
 
+def mono_float_samples(samples: np.ndarray) -> np.ndarray:
+    """`samples` as float32, integer PCM scaled to [-1, 1) as a decoder gives it (int16 by 1/32768),
+    refusing several channels, which would otherwise be scanned as one signal or fail obscurely."""
+    if samples.ndim != 1:
+        raise ValueError(f"samples of shape {samples.shape}: scan takes one channel (a 1-D array); "
+                         "mix its channels to one first")
+    if np.issubdtype(samples.dtype, np.integer):
+        limits = np.iinfo(samples.dtype)
+        half_range = (int(limits.max) - int(limits.min) + 1) / 2
+        return ((samples - (int(limits.min) + half_range)) / half_range).astype(np.float32)
+    return samples.astype(np.float32, copy=False)
+
+
 def array_chunks(samples: np.ndarray, sample_rate: int) -> Iterator[AudioChunk]:
-    """Chunks of an in-memory signal, timed from 0, as the decoder would hand them on."""
+    """Chunks of an in-memory mono float32 signal, timed from 0, as the decoder would hand them on."""
     size = int(CHUNK_SECONDS * sample_rate)
-    samples = np.asarray(samples, dtype=np.float32)
     for offset in range(0, len(samples), size):
         yield AudioChunk(offset / sample_rate, samples[offset:offset + size])
 

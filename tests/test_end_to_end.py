@@ -80,10 +80,17 @@ def test_a_path_and_the_same_audio_as_an_array_scan_identically(reference_model,
     programme, _ = held_out_programme(seed=11)
     path = write_recording(tmp_path / "programme.wav", programme, 16000, out_rate=22050, layout="mono")
     from_path = speakerspot.scan(reference_model, path)
-    from_array = speakerspot.scan(reference_model, load_audio(path, 22050))
+    samples = load_audio(path, 22050)
+    from_array = speakerspot.scan(reference_model, samples)
     np.testing.assert_array_equal(from_path.window_times, from_array.window_times)
     np.testing.assert_allclose(from_path.window_scores, from_array.window_scores, atol=1e-6)
     assert from_path.segments == from_array.segments
+    # 16-bit PCM, as soundfile or scipy read a WAV file with dtype int16: scaled as a decoder scales it
+    from_pcm = speakerspot.scan(reference_model, np.round(samples * 32767).astype(np.int16))
+    np.testing.assert_allclose(from_pcm.window_scores, from_array.window_scores, atol=2e-3)
+    assert [(s.start, s.end) for s in from_pcm.segments] == [(s.start, s.end) for s in from_array.segments]
+    with pytest.raises(ValueError, match=r"shape \(2, \d+\): scan takes one channel"):
+        speakerspot.scan(reference_model, np.stack([samples, samples]))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
