@@ -528,7 +528,7 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
     from .training import enroll as enroll_clips
 
     model = load_model(model_path, device=device)
-    paths = clips_in(clips, "positive")
+    paths = clips_in(clips, "positive")  # counted for the summary below
     before = model.memory_bank.shape[0]
     enroll_clips(model, paths, merge_similarity=merge_similarity)
     if output:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .augment import mask_spectra
 from .calibration import calibrate, describe_health, health
-from .clips import load_clips, split_validation
+from .clips import clips_in, load_clips, split_validation
 from .config import MERGE_SIMILARITY, PRECISIONS, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
@@ -157,7 +157,8 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
           name: str = "model", progress: bool = False) -> SpeakerModel:
     """Train a model of the target voice from positive clips (the target) and negative clips (others).
 
-    Clips may be any format, rate and length; those shorter than one window or silent are left out
+    Each clip is a file, or a folder searched recursively (see `clips.clips_in`). Clips may be any
+    format, rate and length; those shorter than one window or silent are left out
     with a warning (see `load_clips`). A share of the clips is held back, put through
     broadcast-like chains, and used to report the validation EER and to calibrate the model's
     threshold (see `validate`). `base` is a model file whose encoder is fine-tuned, "default" for
@@ -171,7 +172,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     started = time.monotonic()
     torch_device(device)  # a device this machine lacks is said now, not after the clips are read
     config = replace(config, precision=training_precision(config.precision, device))  # stored as trained
-    positive_paths, negative_paths = [Path(p) for p in positives], [Path(p) for p in negatives]
+    positive_paths, negative_paths = clips_in(positives, "positive"), clips_in(negatives, "negative")
     for path in set(positive_paths) & set(negative_paths):
         raise TrainingDataError(path, "is given both as a positive and as a negative clip")
     positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0,
@@ -328,9 +329,9 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, min
 
 
 def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = MERGE_SIMILARITY) -> SpeakerModel:
-    """Add the windows of more positive `clips` to the model's memory bank, without retraining
-    (see `memory_bank.enroll`). The threshold is kept. Returns the model, changed in place."""
-    loaded = load_clips([Path(c) for c in clips], model.front_end, "positive", find_speech=True)
+    """Add the windows of more positive `clips` (files or folders) to the model's memory bank,
+    without retraining (see `memory_bank.enroll`). The threshold is kept. Returns the model, changed in place."""
+    loaded = load_clips(clips_in(clips, "positive"), model.front_end, "positive", find_speech=True)
     step = model.front_end.step_frames
     min_share = model.training_summary.get("config", {}).get("min_speech_share", TrainingConfig.min_speech_share)
     windows = torch.cat([clip_windows(clip.samples, model.front_end, device=str(model.device))[

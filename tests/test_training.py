@@ -194,8 +194,9 @@ def test_one_long_recording_of_the_target_comes_in_pieces_and_one_is_held_back(t
         difference = speech_share(piece.speech, starts, 1.0) - speech_share(whole.speech, offset + starts, 1.0)
         assert np.abs(difference).max() <= 0.07 and 0.2 < speech_share(piece.speech, starts, 1.0).mean() < 0.95
         offset += len(piece.samples) / rate
-    model = speakerspot.train([long], find_clips(SPEECH / "train" / "slt"), config=replace(TINY, max_clip_seconds=20))
+    model = speakerspot.train([long], [SPEECH / "train" / "slt"], config=replace(TINY, max_clip_seconds=20))  # a folder
     assert model.training_summary["positive_clips"] == 1 and model.training_summary["validation"] is not None
+    assert model.training_summary["negative_clips"] == len(find_clips(SPEECH / "train" / "slt"))
 
 
 def test_labeled_folder_splits_target_from_the_rest(tmp_path):
@@ -248,6 +249,8 @@ def test_bad_training_data_is_named(tmp_path):
         speakerspot.train([], negatives, config=TINY)
     empty = tmp_path / "empty"
     empty.mkdir()
+    with pytest.raises(TrainingDataError, match="empty: no positive clips found"):
+        speakerspot.train([empty], negatives, config=TINY)
     assert find_clips(empty) == []
 
 
