@@ -139,7 +139,7 @@ def fit_encoder(encoder: SpeakerEncoder, sampler: WindowSampler, config: Trainin
                 schedule.step()
                 losses.append(loss)
                 bar.update()
-                bar.set_postfix(loss=f"{np.mean(losses[-config.steps_per_epoch:]):.3f}")
+                bar.set_postfix(loss=f"{np.mean(losses[-config.steps_per_epoch:]):.3f}", refresh=False)
     return losses
 
 
