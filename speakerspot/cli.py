@@ -292,7 +292,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     from .threads import available_cores
     from .writers import ResultOutputs
 
-    files = [p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given])]
+    found_models = (p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given]))
+    files = list({path.resolve(): path for path in found_models}.values())  # a model given twice scans once
     if not files:
         raise click.UsageError(f"no model files (*.pt) in {', '.join(map(str, model_paths))}")
     found = find_recordings(recordings, patterns)

@@ -185,6 +185,13 @@ def test_scan_output_file_is_complete_readable_and_alone(model_file, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]  # no temporary file left behind
 
 
+def test_a_model_given_twice_scans_once(model_file):
+    once = run("scan", SAMPLE, "-m", str(model_file), "-q")
+    twice = run("scan", SAMPLE, "-m", str(model_file), "-m", str(model_file.parent / "." / model_file.name), "-q")
+    assert twice.exit_code == 0, twice.output
+    assert twice.output == once.output and once.output.count("\n") >= 2  # not two models of one name, refused
+
+
 def test_output_dash_is_the_standard_output(model_file, tmp_path, monkeypatch):
     to_stdout = run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "csv")
     monkeypatch.chdir(tmp_path)
