@@ -134,7 +134,8 @@ def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInf
     for number, stream in enumerate(container.streams.audio):
         duration = float(stream.duration * stream.time_base) if stream.duration else None
         infos.append(AudioStreamInfo(
-            index=number, codec=stream.codec_context.name, channels=stream.codec_context.channels,
+            index=number, codec=stream.codec_context.codec.canonical_name,  # "mp3", not its decoder "mp3float"
+            channels=stream.codec_context.channels,
             sample_rate=stream.codec_context.sample_rate, language=stream.language,
             duration=duration, default=bool(stream.disposition & av.stream.Disposition.default)))
     return infos

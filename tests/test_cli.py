@@ -174,6 +174,7 @@ def test_info_lists_streams_and_the_default(tmp_path):
     lines = result.output.splitlines()
     assert lines[0].split()[:3] == ["track", "codec", "channels"]
     assert len(lines) == 3 and "scanned by default" in lines[1] and "mp2" in lines[1]
+    assert run("info", SAMPLE).output.splitlines()[1].split()[1] == "mp3"  # the codec, not FFmpeg's "mp3float"
 
 
 def test_scan_output_file_is_complete_readable_and_alone(model_file, tmp_path):
