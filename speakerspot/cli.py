@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from tqdm import tqdm
@@ -17,6 +18,10 @@ from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .files import check_writable
 from .writers import FORMAT_NAMES
+
+if TYPE_CHECKING:  # torch loads only when a command needs it
+    from .model import SpeakerModel
+    from .results_index import ResultsIndex
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -102,7 +107,7 @@ def audio_stream_options(command):
                              "container marks as default, else the first.")(command)
 
 
-def refuse_namesakes(files: list[Path], models: list) -> None:
+def refuse_namesakes(files: list[Path], models: list[SpeakerModel]) -> None:
     """Refuse models of one name (a copied model file keeps its name): their outputs and index rows,
     named after the model, would overwrite each other."""
     for name in dict.fromkeys(model.name for model in models):
@@ -112,7 +117,7 @@ def refuse_namesakes(files: list[Path], models: list) -> None:
                                    "would overwrite each other; scan them one at a time")
 
 
-def check_model_name(index, model_name: str | None) -> None:
+def check_model_name(index: ResultsIndex, model_name: str | None) -> None:
     """Refuse a --model the index has never seen, which would otherwise print nothing (a typo)."""
     if model_name is not None and model_name not in (names := index.model_names()):
         raise click.UsageError(f"{index.path} holds no model named {model_name!r} "
