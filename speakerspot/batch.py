@@ -99,6 +99,9 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
     `ray_address` (see `ray_engine.scan_on_ray`; None starts one of `workers` CPUs here), while this
     process keeps the index and hands on the results as before.
     """
+    if shared := namesakes(models):
+        raise ValueError(f"several models named {', '.join(map(repr, shared))}: their outputs and stored results "
+                         "would overwrite each other; give each model a name of its own")
     model_hashes = [model.fingerprint() for model in models] if index else []
     summary = summary if summary is not None else BatchSummary()
     started = time.monotonic()
@@ -145,6 +148,15 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
             bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)
             yield from in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
+
+
+def namesakes(models: list[SpeakerModel]) -> dict[str, list[int]]:
+    """The names several of `models` share, each with their positions in `models` (a copied model file
+    keeps its model's name): outputs and index rows are named after the model."""
+    positions: dict[str, list[int]] = {}
+    for position, model in enumerate(models):
+        positions.setdefault(model.name, []).append(position)
+    return {name: found for name, found in positions.items() if len(found) > 1}
 
 
 def file_state(path: Path) -> FileState | None:

@@ -19,8 +19,7 @@ from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .files import check_writable
 from .writers import FORMAT_NAMES
 
-if TYPE_CHECKING:  # torch loads only when a command needs it
-    from .model import SpeakerModel
+if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .results_index import ResultsIndex
 
 EXIT_CODES_HELP = """\b
@@ -105,16 +104,6 @@ def audio_stream_options(command):
     return click.option("--audio-track", type=int,
                         help="Audio stream by number, from 0 (see `speakerspot info`); default: the stream the "
                              "container marks as default, else the first.")(command)
-
-
-def refuse_namesakes(files: list[Path], models: list[SpeakerModel]) -> None:
-    """Refuse models of one name (a copied model file keeps its name): their outputs and index rows,
-    named after the model, would overwrite each other."""
-    for name in dict.fromkeys(model.name for model in models):
-        namesakes = [str(path) for path, model in zip(files, models, strict=True) if model.name == name]
-        if len(namesakes) > 1:
-            raise click.UsageError(f"{' and '.join(namesakes)} are models of one name, {name!r}: their outputs "
-                                   "would overwrite each other; scan them one at a time")
 
 
 def check_model_name(index: ResultsIndex, model_name: str | None) -> None:
@@ -291,7 +280,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       cat capture.ts | speakerspot scan - -m models/anna.pt     (- is the standard input)
     """
     from .audio import DEFAULT_SAMPLE_RATE
-    from .batch import find_recordings, scan_batch
+    from .batch import find_recordings, namesakes, scan_batch
     from .decoder_process import start_early, stop_early_helpers
     from .results_index import ResultsIndex
     from .threads import available_cores
@@ -330,7 +319,10 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         from .model import load_model
 
         models = [load_model(path, device=device) for path in files]
-        refuse_namesakes(files, models)
+        if shared := namesakes(models):  # said with the files; the batch would refuse them too
+            name, positions = next(iter(shared.items()))
+            raise click.UsageError(f"{' and '.join(str(files[i]) for i in positions)} are models of one name, "
+                                   f"{name!r}: their outputs would overwrite each other; scan them one at a time")
         # Scanning here (one worker, or one recording), a recording of more than a minute is decoded in a
         # helper process: leave it a core (on both torch took 60% more CPU time and 2 s more for 20 minutes).
         if scanned_here:

@@ -157,6 +157,12 @@ def test_results_prints_what_the_index_holds(model_file, tmp_path):
     assert unknown.exit_code == 2 and "holds no model named 'nobody' (it holds 'fixture')" in unknown.output
 
 
+def test_models_of_one_name_are_refused_before_anything_is_scanned(reference_model, tmp_path):
+    twin = speakerspot.load_model(reference_model.save(tmp_path / "twin.pt"))  # a copy keeps the name
+    with pytest.raises(ValueError, match="several models named 'fixture'"):
+        next(batch.batch_outcomes([reference_model, twin], find_recordings([archive(tmp_path)])))
+
+
 def test_a_new_version_of_a_model_replaces_its_results_in_the_index(model_file, tmp_path):
     root = archive(tmp_path)
     db = tmp_path / "results.sqlite"
