@@ -152,7 +152,8 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option("--target", help="With LABELED_FOLDER: the subfolder holding the target's clips; "
                                "every other subfolder is negative.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Model file to write, e.g. models/anna.pt.")
+              help="Model file to write, e.g. models/anna.pt; its name (anna) names the model in outputs and "
+                   "in a results index, and `scan -m FOLDER` finds model files by their .pt.")
 @click.option("--epochs", default=TrainingConfig.epochs, show_default=True,
               help="Passes over freshly augmented clips.")
 @click.option("--margin", default=TrainingConfig.margin, show_default=True,
