@@ -460,11 +460,15 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 @audio_stream_options
 @speech_edges_option
 @click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
+@click.option("--sweep", is_flag=True,
+              help="Also score the recording at other thresholds: the levels moved together from 0.3 below to 0.3 "
+                   "above the threshold in steps of 0.05 (the windows decided again, not scanned again), to choose "
+                   "a --threshold for recordings like this one.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
 def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, speech_edges, format_name,
-             quiet, device):
+             sweep, quiet, device):
     """Scan RECORDING and measure the detections against the truth.
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
@@ -472,33 +476,51 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     and the window equal-error rate (of the smoothed scores the threshold is compared to).
 
     \b
-    Example:
+    With --sweep, a table of the same figures at other thresholds follows; one annotated recording
+    is a small sample, so a threshold chosen on it is worth checking on another.
+
+    \b
+    Examples:
       speakerspot eval news.ts --model models/anna.pt --truth news-truth.json
+      speakerspot eval news.ts -m models/anna.pt --truth news-truth.json --sweep
     """
     import json
 
+    from .evaluation import SWEEP_SHIFTS, read_truth, threshold_sweep
     from .evaluation import evaluate as evaluate_detections
-    from .evaluation import read_truth
     from .model import load_model
     from .scanning import scan as scan_recording
 
     if truth_path.suffix.lower() == ".rttm" and not speaker:
         raise click.UsageError("an RTTM truth file holds several speakers: name the target's with --speaker")
+    if sweep and speech_edges:
+        raise click.UsageError("--sweep cannot go with --speech-edges: the speech detector is asked about the "
+                               "segments' edges at one threshold only")
     truth = read_truth(truth_path, speaker)
     model = load_model(model_path, device=device)
     result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
                             speech_edges=speech_edges, progress=not quiet)
     report = evaluate_detections([(s.start, s.end) for s in result.segments], truth, result.duration,
                                  result.window_times, result.smoothed_scores)
+    rows = threshold_sweep(result, model.decision.with_threshold(threshold), model.front_end.step_seconds,
+                           truth) if sweep else []
     if format_name == "json":
+        swept = {"sweep": [{"threshold": level, **{key: value for key, value in row.to_dict().items() if key != "eer"}}
+                           for level, row in rows]} if sweep else {}
         click.echo(json.dumps({"file": result.file, "model": result.model, "threshold": result.threshold,
-                               **report.to_dict()}))
+                               **report.to_dict(), **swept}))
         return
     eer = "n/a" if report.eer is None else f"{report.eer:.1%}"
     click.echo(f"frame precision {report.frame_precision:.3f}  recall {report.frame_recall:.3f}  "
                f"F1 {report.frame_f1:.3f}\nturns found {report.turns_found}/{report.turns}  "
                f"false alarms {report.false_alarm_segments} ({report.false_alarms_per_hour:.1f}/hour)  "
                f"window EER {eer}  (threshold {result.threshold:.3f})")
+    if rows:
+        click.echo("threshold  precision  recall     F1  turns  false alarms (per hour)")
+        for (level, row), shift in zip(rows, SWEEP_SHIFTS, strict=True):
+            click.echo(f"{level:9.3f}  {row.frame_precision:9.3f}  {row.frame_recall:6.3f}  {row.frame_f1:5.3f}  "
+                       f"{row.turns_found:>2}/{row.turns:<2}  {row.false_alarm_segments} "
+                       f"({row.false_alarms_per_hour:.1f})" + ("  <- as scanned" if shift == 0 else ""))
 
 
 @cli.command(short_help="Add clips of the target to a model, without retraining.", epilog=EXIT_CODES_HELP)

@@ -16,11 +16,15 @@ import numpy as np
 
 from .errors import SpeakerspotError
 from .metrics import equal_error_rate
+from .segments import Decision, ScanResult, decide
 
 GRID_SECONDS = 0.1
 COLLAR_SECONDS = 0.5
 TURN_COVERAGE = 0.5
 FALSE_ALARM_COVERAGE = 0.2
+# How far `threshold_sweep` moves a model's levels: about as far as the best levels of the development
+# sets' models lay from their calibrated ones (-0.325 to +0.225; BENCHMARKS.md, 2026-12-06).
+SWEEP_SHIFTS = tuple(round(0.05 * step, 2) for step in range(-6, 7))
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,21 @@ def evaluate(segments: list[tuple[float, float]], truth: list[tuple[float, float
                       false_alarm_segments=int(false_alarms),
                       false_alarms_per_hour=round(false_alarms / (duration / 3600), 2) if duration else 0.0,
                       eer=eer)
+
+
+def threshold_sweep(result: ScanResult, decision: Decision, step_seconds: float, truth: list[tuple[float, float]],
+                    shifts: tuple[float, ...] = SWEEP_SHIFTS) -> list[tuple[float, Evaluation]]:
+    """(threshold, evaluation) with `decision`'s levels moved together by each of `shifts`: the scan's
+    windows decided again, as a scan with that `--threshold` would decide them, not scanned again.
+    The window EER does not depend on the levels: it is left out (None)."""
+    if result.window_activity is None:
+        raise ValueError("the result keeps no window activity (from JSON or an index): scan the recording")
+    rows = []
+    for shift in shifts:
+        moved = decision.with_threshold(round(decision.threshold + shift, 4))
+        _, segments = decide(result.window_times, result.window_scores, result.window_activity, moved, step_seconds)
+        rows.append((moved.threshold, evaluate([(s.start, s.end) for s in segments], truth, result.duration)))
+    return rows
 
 
 def read_truth(path: str | Path, speaker: str | None = None) -> list[tuple[float, float]]:

@@ -120,7 +120,7 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
         results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
                                   segments=segments, window_times=window_times, window_scores=window_scores,
                                   smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,
-                                  edge_threshold=decision.edge_threshold))
+                                  edge_threshold=decision.edge_threshold, window_activity=window_activity))
     return results
 
 

@@ -260,6 +260,9 @@ class ScanResult:
     smoothed_scores: np.ndarray = field(repr=False)
     stay_threshold: float | None = None
     edge_threshold: float | None = None
+    # Each window's sound activity as the decision saw it (see `decide`), so that the windows can be
+    # decided again at other levels (`evaluation.threshold_sweep`); None where not kept (JSON, the index).
+    window_activity: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self, windows: bool = False) -> dict:
         result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),

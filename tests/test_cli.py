@@ -52,6 +52,19 @@ def test_eval_prints_figures_as_json(model_file):
     assert report["frame_f1"] >= 0.8 and report["turns"] == 5
 
 
+def test_eval_sweep_scores_other_thresholds_as_a_scan_at_them_would(model_file):
+    common = (SAMPLE, "-m", str(model_file), "--truth", TRUTH, "-q", "-f", "json")
+    swept = json.loads(run("eval", *common, "--sweep").output)
+    rows = swept["sweep"]
+    assert len(rows) == 13 and [row["threshold"] for row in rows] == sorted(row["threshold"] for row in rows)
+    assert rows[6]["threshold"] == pytest.approx(swept["threshold"]) and rows[6]["frame_f1"] == swept["frame_f1"]
+    assert len({row["frame_f1"] for row in rows}) > 2  # the levels matter on this recording
+    for row in (rows[1], rows[11]):  # the windows decided again find what a scan at that threshold finds
+        scanned = json.loads(run("eval", *common, "-t", str(row["threshold"])).output)
+        assert {key: scanned[key] for key in row} == row
+    assert run("eval", *common, "--sweep", "--speech-edges").exit_code == 2
+
+
 def test_speech_edges_keep_music_out_of_a_segment_in_scan_and_eval(reference_model, model_file, tmp_path):
     signal, (first_word, last_word) = words_between_music(reference_model.front_end)
     soundfile.write(tmp_path / "music.wav", signal, reference_model.front_end.sample_rate)
