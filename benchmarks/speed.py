@@ -26,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -58,13 +59,17 @@ def measure(command: list[str]) -> tuple[float, float, float, float]:
     the pages of the libraries they map, which RSS counts by the page cache's grain (see `main`).
     """
     started = time.perf_counter()
-    launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, *command], stderr=subprocess.PIPE)
-    samples: list[tuple[float, int, int]] = []  # (seconds since the start, kB, private kB)
-    while launcher.poll() is None:
-        samples.append((time.perf_counter() - started, *descendants_kb(launcher.pid)))
-        time.sleep(0.02)
-    wall = time.perf_counter() - started
-    errors = launcher.stderr.read().decode()
+    # stderr into a file, not a pipe read at the end: a command that writes more than a pipe holds
+    # would wait for a reader forever.
+    with tempfile.TemporaryFile() as stderr:
+        launcher = subprocess.Popen([sys.executable, "-S", "-c", LAUNCHER, *command], stderr=stderr)
+        samples: list[tuple[float, int, int]] = []  # (seconds since the start, kB, private kB)
+        while launcher.poll() is None:
+            samples.append((time.perf_counter() - started, *descendants_kb(launcher.pid)))
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        stderr.seek(0)
+        errors = stderr.read().decode(errors="replace")
     if launcher.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {errors[-2000:]}")
     peak_kb = max((kb for _, kb, _ in samples), default=0)
@@ -99,8 +104,10 @@ def descendants_kb(pid: int) -> tuple[int, int]:
 
 def floor_command(path: Path) -> tuple[str, list[str]]:
     if shutil.which("ffmpeg"):
-        return "ffmpeg decode (floor)", ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:a:0", "-ac", "1",
-                                         "-ar", "22050", "-f", "f32le", "-y", "/dev/null"]
+        # -nostdin: with no terminal, ffmpeg still reads keys from its standard input, and at the end of
+        # /dev/null it began dumping every packet of an AC3 capture to stderr (ffmpeg 5.1, 2026-12-06).
+        return "ffmpeg decode (floor)", ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+                                         "-ac", "1", "-ar", "22050", "-f", "f32le", "-y", "/dev/null"]
     code = ("import av,sys\nc=av.open(sys.argv[1])\nfor f in c.decode(c.streams.audio[0]): pass")
     return "PyAV decode only (floor; no ffmpeg binary)", [sys.executable, "-c", code, str(path)]
 
