@@ -166,14 +166,14 @@ class ResultsIndex:
             size, mtime_ns = status.st_size, status.st_mtime_ns
         except OSError:
             size, mtime_ns = -1, -1
+        recording = Path(path).resolve()
         with self.connection:
             for model_hash, name in zip(model_hashes, model_names, strict=True):
-                self.forget_other_versions(Path(path).resolve(), name, model_hash)
+                self.forget_other_versions(recording, name, model_hash)
                 self.connection.execute(
                     "INSERT OR REPLACE INTO results (recording, model_hash, model, size, mtime_ns, fingerprint, "
                     "settings, status, error, scanned_at) VALUES (?,?,?,?,?,'',?,'failed',?,?)",
-                    (str(Path(path).resolve()), model_hash, name, size, mtime_ns, settings.to_json(), error,
-                     utc_now()))
+                    (str(recording), model_hash, name, size, mtime_ns, settings.to_json(), error, utc_now()))
 
     def forget_other_versions(self, recording: Path, model: str, model_hash: str) -> None:
         """Drop the recording's row of another version of the model named `model` (retrained, or
