@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
-from .files import check_writable
+from .files import atomic_write, check_writable
 from .writers import FORMAT_NAMES
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
@@ -90,6 +90,11 @@ def output_or_stdout_option(what: str):
                         help=f"Write here instead of stdout ({what}; -: stdout).")
 
 
+def model_file(path: Path) -> Path:
+    """`path` with `.pt` added if it lacks it: `scan -m FOLDER` finds model files by their `.pt`."""
+    return path if path.suffix == ".pt" else path.with_name(path.name + ".pt")
+
+
 def speech_edges_option(command):
     return click.option("--speech-edges", is_flag=True,
                         help="Begin and end segments only where a speech detector (Silero VAD) hears speech: music "
@@ -152,8 +157,9 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option("--target", help="With LABELED_FOLDER: the subfolder holding the target's clips; "
                                "every other subfolder is negative.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Model file to write, e.g. models/anna.pt; its name (anna) names the model in outputs and "
-                   "in a results index, and `scan -m FOLDER` finds model files by their .pt.")
+              help="Model file to write, e.g. models/anna.pt (.pt is added to a name without it, as `scan -m "
+                   "FOLDER` finds model files by it); its name (anna) names the model in outputs and in a results "
+                   "index.")
 @click.option("--epochs", default=TrainingConfig.epochs, show_default=True,
               help="Passes over freshly augmented clips.")
 @click.option("--margin", default=TrainingConfig.margin, show_default=True,
@@ -208,7 +214,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
     # --pos and --neg add to a labeled folder's clips
     positives = clips_in(positive_folders, "positive", after=positives)
     negatives = clips_in(negative_folders, "negative", after=negatives)
-    check_writable(output)  # now, not after the training
+    output = check_writable(model_file(output))  # now, not after the training
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed, precision=precision)
     model = train_model(positives, negatives, config=config, base=base,
                         require_separation=not force, device=device, name=output.stem, progress=not quiet)
@@ -394,8 +400,10 @@ def results(db_path, model_name, format_names, windows, output, failed, frame_ra
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Report what this results index holds (instead of scan JSON files).")
 @click.option("-m", "--model", "model_name", help="With --db: only this model's results (its name).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The report's HTML file; with several recordings, their pages go in OUTPUT-STEM_files/ beside it.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="The report's HTML file, or a folder to write it in (named after the JSON file or the index; "
+                   "index.html for several JSON files); with several recordings, their pages go in "
+                   "OUTPUT-STEM_files/ beside it.")
 @click.option("--truth", "truth_path", type=click.Path(path_type=Path),
               help="One recording's true turns, drawn under its timeline (JSON intervals, or RTTM with --speaker).")
 @click.option("--speaker", help="With an RTTM truth file: the speaker name of the target.")
@@ -432,6 +440,9 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
         from .evaluation import read_truth
 
         truth = read_truth(truth_path, speaker)
+    if output.is_dir():
+        named_after = db_path or (sources[0] if len(sources) == 1 else Path("index"))
+        output = output / f"{named_after.stem}.html"
     failures = []
     if db_path:
         from .results_index import ResultsIndex
@@ -460,6 +471,7 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 @audio_stream_options
 @speech_edges_option
 @click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
+@output_or_stdout_option("the figures")
 @click.option("--sweep", is_flag=True,
               help="Also score the recording at other thresholds: the levels moved together from 0.3 below to 0.3 "
                    "above the threshold in steps of 0.05 (the windows decided again, not scanned again), to choose "
@@ -468,7 +480,7 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 @device_option
 @reports_errors
 def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, speech_edges, format_name,
-             sweep, quiet, device):
+             output, sweep, quiet, device):
     """Scan RECORDING and measure the detections against the truth.
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
@@ -496,6 +508,8 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     if sweep and speech_edges:
         raise click.UsageError("--sweep cannot go with --speech-edges: the speech detector is asked about the "
                                "segments' edges at one threshold only")
+    if output is not None:
+        check_writable(output)  # now, not after the scan
     truth = read_truth(truth_path, speaker)
     model = load_model(model_path, device=device)
     result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
@@ -507,28 +521,34 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     if format_name == "json":
         swept = {"sweep": [{"threshold": level, **{key: value for key, value in row.to_dict().items() if key != "eer"}}
                            for level, row in rows]} if sweep else {}
-        click.echo(json.dumps({"file": result.file, "model": result.model, "threshold": result.threshold,
-                               **report.to_dict(), **swept}))
-        return
-    eer = "n/a" if report.eer is None else f"{report.eer:.1%}"
-    click.echo(f"frame precision {report.frame_precision:.3f}  recall {report.frame_recall:.3f}  "
-               f"F1 {report.frame_f1:.3f}\nturns found {report.turns_found}/{report.turns}  "
-               f"false alarms {report.false_alarm_segments} ({report.false_alarms_per_hour:.1f}/hour)  "
-               f"window EER {eer}  (threshold {result.threshold:.3f})")
-    if rows:
-        click.echo("threshold  precision  recall     F1  turns  false alarms (per hour)")
+        lines = [json.dumps({"file": result.file, "model": result.model, "threshold": result.threshold,
+                             **report.to_dict(), **swept})]
+    else:
+        eer = "n/a" if report.eer is None else f"{report.eer:.1%}"
+        lines = [f"frame precision {report.frame_precision:.3f}  recall {report.frame_recall:.3f}  "
+                 f"F1 {report.frame_f1:.3f}", f"turns found {report.turns_found}/{report.turns}  "
+                 f"false alarms {report.false_alarm_segments} ({report.false_alarms_per_hour:.1f}/hour)  "
+                 f"window EER {eer}  (threshold {result.threshold:.3f})"]
+        if rows:
+            lines.append("threshold  precision  recall     F1  turns  false alarms (per hour)")
         for (level, row), shift in zip(rows, SWEEP_SHIFTS, strict=True):
-            click.echo(f"{level:9.3f}  {row.frame_precision:9.3f}  {row.frame_recall:6.3f}  {row.frame_f1:5.3f}  "
-                       f"{row.turns_found:>2}/{row.turns:<2}  {row.false_alarm_segments} "
-                       f"({row.false_alarms_per_hour:.1f})" + ("  <- as scanned" if shift == 0 else ""))
+            lines.append(f"{level:9.3f}  {row.frame_precision:9.3f}  {row.frame_recall:6.3f}  {row.frame_f1:5.3f}  "
+                         f"{row.turns_found:>2}/{row.turns:<2}  {row.false_alarm_segments} "
+                         f"({row.false_alarms_per_hour:.1f})" + ("  <- as scanned" if shift == 0 else ""))
+    text = "".join(line + "\n" for line in lines)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with atomic_write(output) as file:
+        file.write(text)
 
 
 @cli.command(short_help="Add clips of the target to a model, without retraining.", epilog=EXIT_CODES_HELP)
 @click.argument("model_path", type=click.Path(path_type=Path))
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the enlarged model here, named after this file as train names a model "
-                   "(default: replace MODEL_PATH, atomically).")
+              help="Write the enlarged model here, named after this file as train names a model (.pt "
+                   "added if missing; default: replace MODEL_PATH, atomically).")
 @click.option("--merge-similarity", default=MERGE_SIMILARITY, show_default=True,
               help="A new window this similar (cosine) to a memory slot joins it instead of taking a new one.")
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only, not what was written.")
@@ -553,6 +573,7 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
     before = model.memory_bank.shape[0]
     enroll_clips(model, paths, merge_similarity=merge_similarity)
     if output:
+        output = check_writable(model_file(output))
         model.name = output.stem  # as `train -o` names a model: another file is another model in outputs
     model.save(output or model_path)
     if not quiet:

@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import OutputError, SpeakerspotError
-from .files import atomic_write
+from .files import atomic_write, check_writable
 from .segments import ScanResult, recording_duration
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
 from .writers import format_timestamp
@@ -215,7 +215,7 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
     recording's page in the folder `OUTPUT-STEM_files` beside it. `truth` is for one recording
     only. With `png`, a picture of each recording's timelines beside its page (`speakerspot[plot]`).
     """
-    output = Path(output)
+    output = check_writable(output)  # now, not after cutting the audio
     groups = group_by_recording(results)
     if not groups:
         raise SpeakerspotError(None, "no results to report")

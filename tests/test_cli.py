@@ -44,12 +44,16 @@ def test_txt_output_is_one_line_per_segment(model_file):
     assert lines and all(len(line.split()) == 4 and line.split()[1] == "–" for line in lines)
 
 
-def test_eval_prints_figures_as_json(model_file):
+def test_eval_prints_figures_as_json_or_writes_them(model_file, tmp_path):
     result = run("eval", str(FIXTURES / "sample.ts"), "-m", str(model_file), "--truth",
                  str(FIXTURES / "sample_truth.json"), "-q", "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["frame_f1"] >= 0.8 and report["turns"] == 5
+    written = tmp_path / "figures.json"
+    result = run("eval", str(FIXTURES / "sample.ts"), "-m", str(model_file), "--truth",
+                 str(FIXTURES / "sample_truth.json"), "-q", "--format", "json", "-o", str(written))
+    assert result.exit_code == 0 and result.output == "" and json.loads(written.read_text()) == report
 
 
 def test_eval_sweep_scores_other_thresholds_as_a_scan_at_them_would(model_file):
@@ -220,8 +224,9 @@ def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp
 
     before = speakerspot.load_model(model_file)
     output = tmp_path / "enrolled.pt"
-    result = run("enroll", str(model_file), str(SPEECH / "test" / "rms"), "-o", str(output))
+    result = run("enroll", str(model_file), str(SPEECH / "test" / "rms"), "-o", str(tmp_path / "enrolled"))
     assert result.exit_code == 0, result.output
+    assert os.listdir(tmp_path) == ["enrolled.pt"]  # .pt added: `scan -m FOLDER` finds model files by it
     after = speakerspot.load_model(output)
     assert after.memory_bank.shape[0] >= before.memory_bank.shape[0]
     assert after.decision == before.decision

@@ -235,10 +235,13 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_needs_one_re
     nowhere = tmp_path / "missing" / "r.html"
     refused = runner.invoke(cli, ["report", str(lines), "-o", str(nowhere), "-q", "--no-audio"])
     assert refused.exit_code == 6 and refused.output.strip().splitlines() == [
-        f"speakerspot: error: {nowhere.parent / 'r_files'}: cannot make the folder for the recordings' pages: "
-        "No such file or directory"]
+        f"speakerspot: error: {nowhere}: directory {nowhere.parent} does not exist"]
     made = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "r.html"), "-q", "--no-audio"])
     assert made.exit_code == 0, made.output
     assert sorted(p.name for p in (tmp_path / "r_files").iterdir()) == ["0001-a.html", "0002-b.html"]
     page = (tmp_path / "r_files" / "0001-a.html").read_text()
+    (tmp_path / "reports").mkdir()  # a folder as the output: the report is named after the JSON file in it
+    in_folder = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "reports"), "-q", "--no-audio"])
+    assert in_folder.exit_code == 0, in_folder.output
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["both.html", "both_files"]
     assert "made with --no-audio" in page and "data:audio/mpeg" not in page
