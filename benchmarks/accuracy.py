@@ -35,7 +35,7 @@ import numpy as np
 
 import speakerspot
 from speakerspot.clips import find_clips
-from speakerspot.evaluation import evaluate, read_truth
+from speakerspot.evaluation import evaluate_scan, read_truth
 
 BENCHMARKS_FILE = Path(__file__).parent.parent / "BENCHMARKS.md"
 BEGIN, END = "<!-- accuracy:begin -->", "<!-- accuracy:end -->"
@@ -73,8 +73,7 @@ def score(bench_set: BenchSet, result: speakerspot.ScanResult, scorer: Path, det
         return {"f1": figures["frame_f1"], "precision": figures["frame_precision"], "recall": figures["frame_recall"],
                 "turns_found": figures["turns_found"], "turns": figures["turns"],
                 "false_alarms_per_hour": figures["false_alarms_per_hour"], "eer": figures.get("eer")}
-    report = evaluate([(s.start, s.end) for s in result.segments], read_truth(bench_set.truth), result.duration,
-                      result.window_times, result.smoothed_scores)
+    report = evaluate_scan(result, read_truth(bench_set.truth))
     return {"f1": report.frame_f1, "precision": report.frame_precision, "recall": report.frame_recall,
             "turns_found": report.turns_found, "turns": report.turns,
             "false_alarms_per_hour": report.false_alarms_per_hour, "eer": report.eer}

@@ -18,8 +18,8 @@ _EXPORTS = {
     "OutputError": "errors",
     "ScanOptions": "config", "ScanResult": "segments", "Segment": "segments", "SpeakerModel": "model",
     "SpeakerspotError": "errors",
-    "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training", "load_model": "model",
-    "scan": "scanning",
+    "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training", "evaluate_scan": "evaluation",
+    "load_model": "model", "read_truth": "evaluation", "scan": "scanning",
     "scan_many": "scanning", "train": "training",
 }
 __all__ = sorted(_EXPORTS)

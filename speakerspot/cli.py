@@ -498,8 +498,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     """
     import json
 
-    from .evaluation import SWEEP_SHIFTS, read_truth, threshold_sweep
-    from .evaluation import evaluate as evaluate_detections
+    from .evaluation import SWEEP_SHIFTS, evaluate_scan, read_truth, threshold_sweep
     from .model import load_model
     from .scanning import scan as scan_recording
 
@@ -514,8 +513,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     model = load_model(model_path, device=device)
     result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
                             speech_edges=speech_edges, progress=not quiet)
-    report = evaluate_detections([(s.start, s.end) for s in result.segments], truth, result.duration,
-                                 result.window_times, result.smoothed_scores)
+    report = evaluate_scan(result, truth)
     rows = threshold_sweep(result, model.decision.with_threshold(threshold), model.front_end.step_seconds,
                            truth) if sweep else []
     if format_name == "json":

@@ -89,6 +89,12 @@ def evaluate(segments: list[tuple[float, float]], truth: list[tuple[float, float
                       eer=eer)
 
 
+def evaluate_scan(result: ScanResult, truth: list[tuple[float, float]], collar: float = COLLAR_SECONDS) -> Evaluation:
+    """`evaluate` a scan: its segments, and its windows' smoothed scores (those the threshold is compared to)."""
+    return evaluate([(s.start, s.end) for s in result.segments], truth, result.duration, result.window_times,
+                    result.smoothed_scores, collar)
+
+
 def threshold_sweep(result: ScanResult, decision: Decision, step_seconds: float, truth: list[tuple[float, float]],
                     shifts: tuple[float, ...] = SWEEP_SHIFTS) -> list[tuple[float, Evaluation]]:
     """(threshold, evaluation) with `decision`'s levels moved together by each of `shifts`: the scan's

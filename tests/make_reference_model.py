@@ -25,7 +25,7 @@ from conftest import DEFAULT_TRAINING, FIXTURES, REFERENCE_MODEL, SPEECH, TARGET
 
 import speakerspot
 from speakerspot.clips import labeled_folders
-from speakerspot.evaluation import evaluate, read_truth
+from speakerspot.evaluation import evaluate_scan, read_truth
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     model.save(REFERENCE_MODEL)
     result = speakerspot.scan(model, FIXTURES / "sample.ts")
     truth = read_truth(FIXTURES / "sample_truth.json")
-    report = evaluate([(s.start, s.end) for s in result.segments], truth, result.duration)
+    report = evaluate_scan(result, truth)
     print(f"wrote {REFERENCE_MODEL}; sample.ts: {json.dumps(report.to_dict())}")
 
 

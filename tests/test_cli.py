@@ -54,6 +54,11 @@ def test_eval_prints_figures_as_json_or_writes_them(model_file, tmp_path):
     result = run("eval", str(FIXTURES / "sample.ts"), "-m", str(model_file), "--truth",
                  str(FIXTURES / "sample_truth.json"), "-q", "--format", "json", "-o", str(written))
     assert result.exit_code == 0 and result.output == "" and json.loads(written.read_text()) == report
+    import speakerspot  # the Python API gives the same figures
+
+    scanned = speakerspot.scan(speakerspot.load_model(model_file), FIXTURES / "sample.ts")
+    figures = speakerspot.evaluate_scan(scanned, speakerspot.read_truth(FIXTURES / "sample_truth.json"))
+    assert {key: report[key] for key in figures.to_dict()} == figures.to_dict()
 
 
 def test_eval_sweep_scores_other_thresholds_as_a_scan_at_them_would(model_file):
