@@ -103,6 +103,16 @@ def speech_edges_option(command):
                              "up to 40% more for a long one full of segments (2 cores).")(command)
 
 
+def segment_options(command):
+    """--merge-gap and --min-duration: which segments are joined into one, and which are too short to keep."""
+    command = click.option("--min-duration", type=click.FloatRange(min=0), metavar="SECONDS",
+                           help="Drop segments shorter than this, after joining (default: the model's, 1 s); e.g. "
+                                "5 to list only what the target says at length.")(command)
+    return click.option("--merge-gap", type=click.FloatRange(min=0), default=0.0, metavar="SECONDS",
+                        help="Join segments closer than this into one (default: 0, none joined); e.g. 3 tells a "
+                             "turn broken by a short question or applause as one.")(command)
+
+
 def audio_stream_options(command):
     """--audio-track and --language: which audio stream of a recording to read."""
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
@@ -265,12 +275,14 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
                    "recordings are scanned one at a time (the same results). For machines of 4 or more cores, "
                    "where one decoder is slower than the rest of the scan; on 2 cores 1 is faster.")
 @speech_edges_option
+@segment_options
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
 def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, output, output_dir,
-         patterns, db_path, force, workers, engine, ray_address, decoders, speech_edges, frame_rate, quiet, device):
+         patterns, db_path, force, workers, engine, ray_address, decoders, speech_edges, merge_gap, min_duration,
+         frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -339,7 +351,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
                               several=len(found) * len(models) > 1, frame_rate=frame_rate)
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
-        options = ScanOptions(threshold, audio_track, language, decoders, speech_edges)
+        options = ScanOptions(threshold, audio_track, language, decoders, speech_edges, merge_gap, min_duration)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
                              force=force, progress=not quiet, engine=engine, ray_address=ray_address)
     if len(found) > 1 and not quiet:
@@ -470,6 +482,7 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 @click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
 @audio_stream_options
 @speech_edges_option
+@segment_options
 @click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
 @output_or_stdout_option("the figures")
 @click.option("--sweep", is_flag=True,
@@ -479,8 +492,8 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, speech_edges, format_name,
-             output, sweep, quiet, device):
+def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, speech_edges, merge_gap,
+             min_duration, format_name, output, sweep, quiet, device):
     """Scan RECORDING and measure the detections against the truth.
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
@@ -512,10 +525,11 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     truth = read_truth(truth_path, speaker)
     model = load_model(model_path, device=device)
     result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
-                            speech_edges=speech_edges, progress=not quiet)
+                            speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration,
+                            progress=not quiet)
     report = evaluate_scan(result, truth)
-    rows = threshold_sweep(result, model.decision.with_threshold(threshold), model.front_end.step_seconds,
-                           truth) if sweep else []
+    rows = threshold_sweep(result, model.decision.with_threshold(threshold), model.front_end.step_seconds, truth,
+                           merge_gap=merge_gap, min_seconds=min_duration) if sweep else []
     if format_name == "json":
         swept = {"sweep": [{"threshold": level, **{key: value for key, value in row.to_dict().items() if key != "eer"}}
                            for level, row in rows]} if sweep else {}
@@ -529,10 +543,11 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
                  f"window EER {eer}  (threshold {result.threshold:.3f})"]
         if rows:
             lines.append("threshold  precision  recall     F1  turns  false alarms (per hour)")
-        for (level, row), shift in zip(rows, SWEEP_SHIFTS, strict=True):
+        for position, (level, row) in enumerate(rows):
             lines.append(f"{level:9.3f}  {row.frame_precision:9.3f}  {row.frame_recall:6.3f}  {row.frame_f1:5.3f}  "
                          f"{row.turns_found:>2}/{row.turns:<2}  {row.false_alarm_segments} "
-                         f"({row.false_alarms_per_hour:.1f})" + ("  <- as scanned" if shift == 0 else ""))
+                         f"({row.false_alarms_per_hour:.1f})"
+                         + ("  <- as scanned" if SWEEP_SHIFTS[position] == 0 else ""))
     text = "".join(line + "\n" for line in lines)
     if output is None:
         click.echo(text, nl=False)

@@ -15,20 +15,26 @@ class ScanOptions:
     (numbered from 0) or `language` (e.g. "deu") picks an audio stream, by default the one a player
     would play; `decoders` helper processes decode a long MPEG-TS recording scanned alone (see
     `decoder_process.decoded_beside`); with `speech_edges`, a segment begins and ends only on windows
-    where Silero VAD hears speech (see `edge_speech.EdgeSpeech`). A stored result is reused only
-    under the same options, but for `decoders`, which does not change what is found."""
+    where Silero VAD hears speech (see `edge_speech.EdgeSpeech`); segments closer than `merge_gap`
+    seconds are joined into one, and then those shorter than `min_duration` seconds dropped (default: the
+    model's shortest, 1 s; see `segments.decide`). A stored result is reused only under the same
+    options, but for `decoders`, which does not change what is found."""
 
     threshold: float | None = None
     audio_track: int | None = None
     language: str | None = None
     decoders: int = 1
     speech_edges: bool = False
+    merge_gap: float = 0.0
+    min_duration: float | None = None
 
     def to_json(self) -> str:
         settings = asdict(self)
         del settings["decoders"]
-        if not self.speech_edges:  # as results stored before the option were, so that they are reused
-            del settings["speech_edges"]
+        # Left out at their defaults, as results stored before these options were, so that they are reused.
+        for name, default in (("speech_edges", False), ("merge_gap", 0.0), ("min_duration", None)):
+            if settings[name] == default:
+                del settings[name]
         return json.dumps(settings, sort_keys=True)
 
 

@@ -88,8 +88,9 @@ class EdgeSpeech:
     are decided together, at the end or when `HELD_SECONDS` of audio is held, in one call a round.
     """
 
-    def __init__(self, front_end: FrontEnd, decisions: list[Decision]):
-        self.front_end, self.decisions = front_end, decisions
+    def __init__(self, front_end: FrontEnd, decisions: list[Decision], min_seconds: float | None = None):
+        # `min_seconds`: the shortest segment kept (see `Decision.keeps`); 0 where short ones may be joined
+        self.front_end, self.decisions, self.min_seconds = front_end, decisions, min_seconds
         self.reach = max(decision.reach for decision in decisions)
         self.half = max(decision.smoothing_windows // 2 for decision in decisions)
         self.step = front_end.step_frames * front_end.hop_length  # samples from one window to the next
@@ -169,7 +170,7 @@ class EdgeSpeech:
                 for decision, decision_scores in zip(self.decisions, scores, strict=True):
                     smoothed, runs = decided_runs(centres, decision_scores, edge_activity, decision, step_seconds)
                     for run in runs:
-                        if not decision.keeps(make_segment(centres, smoothed, run, step_seconds)):
+                        if not decision.keeps(make_segment(centres, smoothed, run, step_seconds), self.min_seconds):
                             continue  # dropped as too short, and asking only shortens a segment
                         first, last = start + run[0], start + run[-1]
                         if self.asked[first] and self.asked[last]:

@@ -96,16 +96,19 @@ def evaluate_scan(result: ScanResult, truth: list[tuple[float, float]], collar: 
 
 
 def threshold_sweep(result: ScanResult, decision: Decision, step_seconds: float, truth: list[tuple[float, float]],
-                    shifts: tuple[float, ...] = SWEEP_SHIFTS) -> list[tuple[float, Evaluation]]:
+                    shifts: tuple[float, ...] = SWEEP_SHIFTS, merge_gap: float = 0.0,
+                    min_seconds: float | None = None) -> list[tuple[float, Evaluation]]:
     """(threshold, evaluation) with `decision`'s levels moved together by each of `shifts`: the scan's
-    windows decided again, as a scan with that `--threshold` would decide them, not scanned again.
-    The window EER does not depend on the levels: it is left out (None)."""
+    windows decided again (segments joined and dropped as `decide` says), as a scan with that
+    `--threshold` would decide them, not scanned again. The window EER does not depend on the levels:
+    it is left out (None)."""
     if result.window_activity is None:
         raise ValueError("the result keeps no window activity (from JSON or an index): scan the recording")
     rows = []
     for shift in shifts:
         moved = decision.with_threshold(round(decision.threshold + shift, 4))
-        _, segments = decide(result.window_times, result.window_scores, result.window_activity, moved, step_seconds)
+        _, segments = decide(result.window_times, result.window_scores, result.window_activity, moved, step_seconds,
+                             merge_gap, min_seconds)
         rows.append((moved.threshold, evaluate([(s.start, s.end) for s in segments], truth, result.duration)))
     return rows
 

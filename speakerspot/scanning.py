@@ -38,9 +38,10 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
     `source` is a path to any recording FFmpeg reads, or mono samples already at the model's
     sample rate: float in [-1, 1], or integer PCM (int16 as a WAV file holds it), scaled alike.
     `options` (or its fields given by name: `threshold=0.2`, `audio_track=1`, `language="deu"`,
-    `speech_edges=True`) say which threshold, which audio stream and where segments
-    may begin and end (see `ScanOptions`; the threshold applies to the window scores averaged over
-    the model's smoothing width); `progress` shows a bar on stderr. `decoder_process` decodes a
+    `speech_edges=True`, `merge_gap=3.0`, `min_duration=5.0`) say which threshold, which audio stream,
+    where segments may begin and end, which are joined and which are too short to keep (see
+    `ScanOptions`; the threshold applies to the window scores averaged over the model's smoothing
+    width); `progress` shows a bar on stderr. `decoder_process` decodes a
     recording longer than a minute in a helper process while this one computes (results are the
     same; turn it off where every core is busy already, as in a batch's worker processes). The
     helper decodes on a core of its own: leave it one (`torch.set_num_threads(cores - 1)`, as the
@@ -92,7 +93,8 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     if options.speech_edges:
         from .edge_speech import EdgeSpeech  # here: a scan without it needs neither it nor Silero
 
-        speech = EdgeSpeech(front_end, decisions)
+        # a segment too short to keep has edges not worth asking about, unless it may be joined to another
+        speech = EdgeSpeech(front_end, decisions, 0.0 if options.merge_gap else options.min_duration)
     with (source_chunks(source, front_end.sample_rate, options, decoder_process) as (name, total, chunks),
           tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
                leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
@@ -116,7 +118,8 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     results = []
     for model, model_scores, decision in zip(models, scores, decisions, strict=True):
         window_scores = np.array(model_scores)
-        smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds)
+        smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds,
+                                    options.merge_gap, options.min_duration)
         results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
                                   segments=segments, window_times=window_times, window_scores=window_scores,
                                   smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,

@@ -70,9 +70,11 @@ class Decision:
         """The level a segment's first and last windows are above."""
         return lower_levels(self.threshold, self.hysteresis, self.edge_hysteresis)[1]
 
-    def keeps(self, segment: Segment) -> bool:
-        """Whether `segment` is long enough to keep (`min_segment_seconds`)."""
-        return segment.end - segment.start >= self.min_segment_seconds
+    def keeps(self, segment: Segment, min_seconds: float | None = None) -> bool:
+        """Whether `segment` is long enough to keep: `min_seconds` long, by default `min_segment_seconds`
+        (to the millisecond, as segment times are rounded)."""
+        shortest = self.min_segment_seconds if min_seconds is None else min_seconds
+        return segment.end - segment.start >= shortest - 1e-6
 
     @property
     def reach(self) -> int:
@@ -88,11 +90,29 @@ class Decision:
 
 
 def decide(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None, decision: Decision,
-           step_seconds: float) -> tuple[np.ndarray, list[Segment]]:
-    """(smoothed scores, segments) from raw window scores."""
+           step_seconds: float, merge_gap: float = 0.0, min_seconds: float | None = None
+           ) -> tuple[np.ndarray, list[Segment]]:
+    """(smoothed scores, segments) from raw window scores; segments closer than `merge_gap` seconds
+    joined (see `joined`), then those shorter than `min_seconds` (default: the decision's) dropped."""
     smoothed, runs = decided_runs(centres, scores, activity, decision, step_seconds)
-    segments = [make_segment(centres, smoothed, run, step_seconds) for run in runs]
-    return smoothed, [segment for segment in segments if decision.keeps(segment)]
+    segments = joined([make_segment(centres, smoothed, run, step_seconds) for run in runs], merge_gap)
+    return smoothed, [segment for segment in segments if decision.keeps(segment, min_seconds)]
+
+
+def joined(segments: list[Segment], merge_gap: float) -> list[Segment]:
+    """`segments` (in order) with those closer than `merge_gap` seconds made one, scored by the mean of
+    their scores weighed by their lengths (the windows of the gap, below the levels, left out): a turn
+    broken by a short question or applause, told as one."""
+    merged: list[Segment] = []
+    for segment in segments:
+        if merged and segment.start - merged[-1].end < merge_gap:
+            last = merged[-1]
+            lengths = (last.end - last.start, segment.end - segment.start)
+            score = (last.score * lengths[0] + segment.score * lengths[1]) / max(sum(lengths), 1e-9)
+            merged[-1] = Segment(start=last.start, end=segment.end, score=round(score, 4))
+        else:
+            merged.append(segment)
+    return merged
 
 
 def decided_runs(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None, decision: Decision,

@@ -136,8 +136,16 @@ def test_a_results_index_skips_what_is_unchanged_and_rescans_what_changed(model_
         file.write((FIXTURES / "sample.ts").read_bytes()[:188 * 100])
     assert "scanned 1 of 3 recordings, 1 unchanged, 1 failed" in scan_folder(root, model_file, "--db", str(db)).output
     assert "scanned 2 of 3 recordings, 1 failed" in scan_folder(root, model_file, "--db", str(db), "--force").output
-    # another threshold is another setting: scanned again
+    # another threshold is another setting: scanned again; so is another gap to join segments across
     assert "unchanged" not in scan_folder(root, model_file, "--db", str(db), "-t", "0.5").output
+    assert "unchanged" not in scan_folder(root, model_file, "--db", str(db), "--merge-gap", "3").output
+
+
+def test_options_at_their_defaults_are_stored_as_before_they_existed():
+    # so that results an index stored before the options were added are found again, not scanned again
+    assert speakerspot.ScanOptions(decoders=2).to_json() == '{"audio_track": null, "language": null, "threshold": null}'
+    assert json.loads(speakerspot.ScanOptions(merge_gap=3.0, speech_edges=True).to_json()) == {
+        "audio_track": None, "language": None, "threshold": None, "merge_gap": 3.0, "speech_edges": True}
 
 
 def test_results_prints_what_the_index_holds(model_file, tmp_path):

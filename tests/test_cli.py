@@ -54,6 +54,16 @@ def test_eval_prints_figures_as_json_or_writes_them(model_file, tmp_path):
     result = run("eval", str(FIXTURES / "sample.ts"), "-m", str(model_file), "--truth",
                  str(FIXTURES / "sample_truth.json"), "-q", "--format", "json", "-o", str(written))
     assert result.exit_code == 0 and result.output == "" and json.loads(written.read_text()) == report
+    printed = run("eval", SAMPLE, "-m", str(model_file), "--truth", TRUTH, "-q")
+    assert printed.exit_code == 0, printed.output
+    assert printed.output.splitlines() == [
+        f"frame precision {report['frame_precision']:.3f}  recall {report['frame_recall']:.3f}  "
+        f"F1 {report['frame_f1']:.3f}",
+        f"turns found {report['turns_found']}/5  false alarms {report['false_alarm_segments']} "
+        f"({report['false_alarms_per_hour']:.1f}/hour)  window EER {report['eer']:.1%}  "
+        f"(threshold {report['threshold']:.3f})"]
+    run("eval", SAMPLE, "-m", str(model_file), "--truth", TRUTH, "-q", "-o", str(tmp_path / "figures.txt"))
+    assert (tmp_path / "figures.txt").read_text() == printed.output
     import speakerspot  # the Python API gives the same figures
 
     scanned = speakerspot.scan(speakerspot.load_model(model_file), FIXTURES / "sample.ts")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speakerspot.segments import Decision, Segment, decide, hysteresis_mask, segments_from_scores, smooth_scores
+from speakerspot.segments import Decision, Segment, decide, hysteresis_mask, joined, segments_from_scores, smooth_scores
 
 STEP = 0.5
 
@@ -119,3 +119,17 @@ def test_windows_without_sound_never_make_a_segment_however_they_score():
     assert segment.start == centres(12)[6] - STEP / 2
     _, segments = decide(centres(12), scores, np.full(12, -np.inf), Decision(threshold=0.7), STEP)
     assert segments == []
+
+
+def test_segments_closer_than_the_merge_gap_join_before_short_ones_are_dropped():
+    pieces = [Segment(1.0, 2.0, 0.5), Segment(3.0, 6.0, 0.9), Segment(9.0, 9.5, 0.8)]
+    assert joined(pieces, 1.0) == pieces  # 1 s apart: not closer than 1 s
+    assert joined(pieces, 1.5) == [Segment(1.0, 6.0, round((0.5 * 1 + 0.9 * 3) / 4, 4)), Segment(9.0, 9.5, 0.8)]
+    assert joined(pieces, 3.5) == [Segment(1.0, 9.5, round((0.5 * 1 + 0.9 * 3 + 0.8 * 0.5) / 4.5, 4))]
+    # two short bursts of one turn, broken by a pause of a few windows: dropped apart, kept joined
+    scores = np.array([0.1, 0.9, 0.1, 0.1, 0.1, 0.1, 0.9, 0.1])
+    decision = Decision(threshold=0.7, smoothing_windows=1, growth_margin=None, min_segment_seconds=1.0)
+    assert decide(centres(8), scores, None, decision, STEP)[1] == []
+    _, (turn,) = decide(centres(8), scores, None, decision, STEP, merge_gap=2.5)
+    assert (turn.start, turn.end, turn.score) == (1.25, 4.25, 0.9)
+    assert decide(centres(8), scores, None, decision, STEP, merge_gap=2.5, min_seconds=3.5)[1] == []
