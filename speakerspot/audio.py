@@ -32,9 +32,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MEDIA_EXTENSIONS = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".m4a", ".aac", ".ac3",
-                              ".wma", ".aif", ".aiff", ".ts", ".m2ts", ".mts", ".mkv", ".mka", ".mp4", ".mov",
-                              ".webm", ".avi", ".mpg", ".mpeg"})
+# Broadcast captures (MPEG-TS as DVB receivers, Topfield and Windows Media Center write it, MXF as
+# broadcast archives keep it), video files and audio files; FFmpeg reads each by its content.
+MEDIA_EXTENSIONS = frozenset({".ts", ".m2ts", ".mts", ".m2t", ".trp", ".tp", ".wtv", ".dvr-ms", ".mxf",
+                              ".mkv", ".mka", ".mp4", ".m4v", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".vob",
+                              ".wmv", ".flv", ".3gp",
+                              ".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".m4a", ".aac",
+                              ".ac3", ".wma", ".aif", ".aiff", ".caf"})
 CHUNK_SECONDS = 10.0
 # The rate models compute their features at unless trained otherwise (`features.FrontEnd`).
 DEFAULT_SAMPLE_RATE = 22050

@@ -254,7 +254,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
               help="Write RECORDING-STEM.MODEL.FORMAT files here, mirroring the folders scanned.")
 @click.option("--glob", "patterns", multiple=True,
               help="In folders, scan files matching this pattern (e.g. '*.ts'); repeatable. "
-                   "Default: every known media extension.")
+                   "Default: the media extensions (.ts .m2ts .trp .wtv .mxf .mkv .mp4 .mpg .wav .flac .mp3 …).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Results index (SQLite, created on first use): every result is stored as soon as its "
                    "recording is done, and recordings already stored, unchanged, with the same model and "

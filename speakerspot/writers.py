@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying f
     from .segments import ScanResult
 
 EDL_FRAMES_PER_SECOND = 25.0  # PAL/DVB timecode, for a recording without video
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -196,10 +200,12 @@ def write_result(result: ScanResult, format_name: str, output: str | Path,
 class ResultOutputs:
     """Writes each recording's results in every format: to stdout, to one file, or to one file per
     recording, model and format (`RECORDING-STEM.MODEL.EXT`) under `output_dir`, mirroring the
-    folders scanned. On stdout, several JSON documents become JSON lines and several CSV tables one
-    table, so the stream stays parseable; several txt results get a `# file [model]` header each.
-    EDL timecode runs at `frame_rate`, else at the recording's own video frame rate. `stream`
-    stands for stdout (None: `sys.stdout` as it is when a result is written)."""
+    folders scanned (a recording whose outputs would overwrite another's, as `rec.mp4` beside
+    `rec.ts`, is named in full: `rec.mp4.MODEL.EXT`; see `output_stem`). On stdout, several JSON
+    documents become JSON lines and several CSV tables one table, so the stream stays parseable;
+    several txt results get a `# file [model]` header each. EDL timecode runs at `frame_rate`, else
+    at the recording's own video frame rate. `stream` stands for stdout (None: `sys.stdout` as it is
+    when a result is written)."""
 
     def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
                  output_dir: Path | None = None, several: bool = False, frame_rate: float | None = None,
@@ -207,6 +213,7 @@ class ResultOutputs:
         self.format_names, self.windows, self.output, self.output_dir = tuple(format_names), windows, output, output_dir
         self.several, self.frame_rate, self.stream = several, frame_rate, stream
         self.csv_started = False
+        self.claimed: dict[Path, Path] = {}  # the output names given (folder / stem), and their recordings
 
     def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
         frame_rate = self.frame_rate
@@ -215,17 +222,31 @@ class ResultOutputs:
 
             frame_rate = video_frame_rate(recording.path)
         options = RenderOptions(windows=self.windows, frame_rate=frame_rate)
+        stem = self.output_stem(recording) if self.output_dir is not None else None
         for result in results:
             for format_name in self.format_names:
-                if self.output_dir is not None:
-                    folder = self.output_dir / recording.relative.parent
-                    folder.mkdir(parents=True, exist_ok=True)
-                    target = folder / f"{recording.path.stem}.{result.model}.{extension(format_name)}"
+                if stem is not None:
+                    stem.parent.mkdir(parents=True, exist_ok=True)
+                    target = stem.parent / f"{stem.name}.{result.model}.{extension(format_name)}"
                     write_result(result, format_name, target, options)
                 elif self.output is not None:
                     write_result(result, format_name, self.output, options)
                 else:
                     self.to_stdout(result, format_name, options)
+
+    def output_stem(self, recording: Recording) -> Path:
+        """Where `recording`'s outputs go, but for `.MODEL.EXT`: its stem in the mirrored folder, unless an
+        earlier recording of this batch has it (`rec.ts` beside `rec.mp4`, or two roots holding
+        `news.ts`): then its whole name, and a number after it if that is taken too."""
+        folder = self.output_dir / recording.relative.parent
+        names = itertools.chain([recording.path.stem, recording.path.name],
+                                (f"{recording.path.name}.{number}" for number in itertools.count(2)))
+        # the first name no other recording has claimed (claiming it)
+        name = next(name for name in names if self.claimed.setdefault(folder / name, recording.path) == recording.path)
+        if name != recording.path.stem:
+            log.warning("%s: its outputs are named %s.*, as another recording's are %s.*", recording.path, name,
+                        recording.path.stem)
+        return folder / name
 
     def to_stdout(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
         stream = self.stream or sys.stdout

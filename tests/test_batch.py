@@ -115,6 +115,24 @@ def test_dash_o_refuses_several_outputs(model_file, tmp_path):
     assert result.exit_code == 2 and "--output-dir" in result.output
 
 
+def test_recordings_of_one_name_write_outputs_of_their_own(model_file, tmp_path, caplog):
+    # `news.ts` beside a copy of it as `news.m2ts`, and another `news.ts` given as a file: three recordings
+    # whose outputs would all be `news.fixture.json` in the output folder
+    for path in (tmp_path / "a" / "news.ts", tmp_path / "a" / "news.m2ts", tmp_path / "b" / "news.ts"):
+        path.parent.mkdir(exist_ok=True)
+        shutil.copy(FIXTURES / "sample.ts", path)
+    out = tmp_path / "markers"
+    result = CliRunner().invoke(cli, ["scan", str(tmp_path / "a"), str(tmp_path / "b" / "news.ts"), "-m",
+                                      str(model_file), "-f", "json", "-q", "--workers", "1", "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    written = {path.name: json.loads(path.read_text())["file"] for path in out.iterdir()}
+    assert written == {"news.fixture.json": str(tmp_path / "a" / "news.m2ts"),  # the first found keeps the stem
+                       "news.ts.fixture.json": str(tmp_path / "a" / "news.ts"),
+                       "news.ts.2.fixture.json": str(tmp_path / "b" / "news.ts")}
+    assert f"{tmp_path / 'a' / 'news.ts'}: its outputs are named news.ts.*, as another recording's are news.*" \
+        in caplog.text
+
+
 def scan_folder(root, model_file, *options, workers=1):
     return CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-f", "json", "--workers", str(workers),
                                     *options])
