@@ -17,7 +17,7 @@ from tqdm import tqdm
 from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .files import atomic_write, check_writable
-from .writers import FORMAT_NAMES
+from .writers import FORMAT_NAMES, STREAM_FORMATS
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .results_index import ResultsIndex
@@ -88,6 +88,16 @@ def output_or_stdout_option(what: str):
     return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                         callback=standard_output_as_none,
                         help=f"Write here instead of stdout ({what}; -: stdout).")
+
+
+def check_stdout_formats(format_names: tuple[str, ...], several: bool) -> None:
+    """Refuse what stdout cannot hold so that it parses: several formats, or several results (recordings or
+    models) in a format of one recording's segments for one model (srt, vtt, edl...)."""
+    if len(set(format_names)) > 1:
+        raise click.UsageError("several formats cannot share stdout (it would not parse as either); use --output-dir")
+    if several and (single := [name for name in format_names if name not in STREAM_FORMATS]):
+        raise click.UsageError(f"{single[0]} holds the segments of one recording for one model: several results "
+                               "cannot share stdout; use --output-dir (or -f txt, json, csv or rttm)")
 
 
 def model_file(path: Path) -> Path:
@@ -314,9 +324,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
     if output and len(found) * len(files) * len(format_names) > 1:
         raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
-    if not output and not output_dir and len(set(format_names)) > 1:
-        raise click.UsageError("several formats cannot share stdout (it would not parse as either); "
-                               "use --output-dir")
+    if not output and not output_dir:
+        check_stdout_formats(format_names, several=len(found) * len(files) > 1)
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
     if output:
@@ -374,25 +383,27 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
               default=("txt",), show_default=True, help="Output format; repeat for several (as for scan).")
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
 @output_or_stdout_option("one result, one format")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write RECORDING-STEM.MODEL.FORMAT files here, one per result and format.")
 @click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
 @fps_option
 @reports_errors
-def results(db_path, model_name, format_names, windows, output, failed, frame_rate):
+def results(db_path, model_name, format_names, windows, output, output_dir, failed, frame_rate):
     """Print or export what a results index holds, without scanning again.
 
     \b
     Examples:
       speakerspot results --db archive.sqlite
       speakerspot results --db archive.sqlite --model anna -f csv > anna.csv
+      speakerspot results --db archive.sqlite -f srt -f edl --output-dir markers/
       speakerspot results --db archive.sqlite --failed
     """
     from .recordings import Recording
     from .results_index import ResultsIndex
     from .writers import ResultOutputs
 
-    if not failed and len(set(format_names)) > 1:
-        raise click.UsageError("several formats cannot share stdout or one file (it would parse as neither); "
-                               "give one -f at a time")
+    if output and output_dir:
+        raise click.UsageError("-o and --output-dir: give one of the two")
     with ResultsIndex(db_path) as index:
         check_model_name(index, model_name)
         if failed:
@@ -401,8 +412,11 @@ def results(db_path, model_name, format_names, windows, output, failed, frame_ra
             return
         stored = index.count(model_name)
         if output and stored * len(format_names) > 1:
-            raise click.UsageError(f"-o writes one result in one format; the index holds {stored}")
-        write = ResultOutputs(format_names, windows=windows, output=output, several=stored > 1, frame_rate=frame_rate)
+            raise click.UsageError(f"-o writes one result in one format; the index holds {stored}; use --output-dir")
+        if not output and not output_dir:
+            check_stdout_formats(format_names, several=stored > 1)
+        write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
+                              frame_rate=frame_rate)
         for result in index.results(model_name):
             write(Recording(Path(result.file), Path(result.file)), [result])
 

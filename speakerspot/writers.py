@@ -179,6 +179,9 @@ RENDERERS: dict[str, Callable[[ScanResult, RenderOptions], str]] = {
 }
 EXTENSIONS = {"audacity": "labels.txt", "ffmetadata": "ffmeta"}
 FORMAT_NAMES = tuple(RENDERERS)
+# The formats whose results, several in one stream, still say which recording and model each segment is of
+# (txt with a header each, JSON lines, one CSV table, RTTM); the others are one recording's for one model.
+STREAM_FORMATS = frozenset({"txt", "json", "jsonl", "csv", "rttm"})
 
 
 def extension(format_name: str) -> str:

@@ -89,6 +89,8 @@ def test_several_results_on_stdout_stay_parseable_as_json_lines(model_file, tmp_
     assert result.exit_code == 0, result.output
     documents = [json.loads(line) for line in result.stdout.splitlines()]
     assert [Path(d["file"]).name for d in documents] == ["news.ts", "late.ts"]
+    subtitles = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-f", "srt", "-q"])
+    assert subtitles.exit_code == 2 and "srt holds the segments of one recording for one model" in subtitles.output
 
 
 def test_several_results_on_stdout_make_one_csv_table_or_json_lines(model_file, reference_model, tmp_path):
@@ -181,6 +183,18 @@ def test_results_prints_what_the_index_holds(model_file, tmp_path):
     assert failed.output.count("\n") == 1 and "broken.ts" in failed.output
     unknown = CliRunner().invoke(cli, ["results", "--db", str(db), "-m", "nobody"])  # a typo: said, not silence
     assert unknown.exit_code == 2 and "holds no model named 'nobody' (it holds 'fixture')" in unknown.output
+    # subtitles are one recording's: several go to files of their own, not one after another on stdout
+    refused = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "srt"])
+    assert refused.exit_code == 2 and "use --output-dir" in refused.output
+    out = tmp_path / "markers"
+    exported = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "srt", "-f", "json",
+                                        "--output-dir", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert sorted(path.name for path in out.iterdir()) == [
+        "late.fixture.json", "late.fixture.srt", "news.fixture.json", "news.fixture.srt"]
+    for path in out.glob("*.json"):
+        document = json.loads(path.read_text())
+        assert document["segments"] == fresh[Path(document["file"])]["segments"]
 
 
 def test_models_of_one_name_are_refused_before_anything_is_scanned(reference_model, tmp_path):
@@ -234,7 +248,19 @@ def test_workers_in_processes_give_the_same_results_in_the_same_order(model_file
     alone = scan_folder(root, model_file, "-q")
     together = scan_folder(root, model_file, "-q", workers=2)
     assert together.exit_code == alone.exit_code == 3
-    assert together.stdout == alone.stdout and together.stdout.count("\n") == 4
+    assert together.stdout.count("\n") == alone.stdout.count("\n") == 4
+    # The same segments in the same order, their scores in the last of 4 digits at most: float sums are not
+    # bit for bit the same in every process, and a score on a rounding boundary then rounds otherwise. Here
+    # (2026-12-06) the scan in this test process gave -0.2208 for a segment in 2 runs of this file in 5,
+    # the workers always -0.2209, as fresh processes do; likely the alignment of buffers in a heap that
+    # earlier tests used, which changes the order of vectorised sums.
+    for mine, theirs in zip(map(json.loads, together.stdout.splitlines()), map(json.loads, alone.stdout.splitlines()),
+                            strict=True):
+        assert mine["file"] == theirs["file"]
+        assert [(s["start"], s["end"]) for s in mine["segments"]] == [(s["start"], s["end"])
+                                                                      for s in theirs["segments"]]
+        np.testing.assert_allclose([s["score"] for s in mine["segments"]], [s["score"] for s in theirs["segments"]],
+                                   atol=2e-4)
     assert together.output.count("broken.ts") == 1
 
 
