@@ -90,6 +90,11 @@ def output_or_stdout_option(what: str):
                         help=f"Write here instead of stdout ({what}; -: stdout).")
 
 
+def check_one_output(output: Path | None, output_dir: Path | None) -> None:
+    if output and output_dir:
+        raise click.UsageError("-o and --output-dir: give one of the two")
+
+
 def check_stdout_formats(format_names: tuple[str, ...], several: bool) -> None:
     """Refuse what stdout cannot hold so that it parses: several formats, or several results (recordings or
     models) in a format of one recording's segments for one model (srt, vtt, edl...)."""
@@ -322,6 +327,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     found = find_recordings(recordings, patterns)
     if not found:
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
+    check_one_output(output, output_dir)
     if output and len(found) * len(files) * len(format_names) > 1:
         raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
     if not output and not output_dir:
@@ -402,8 +408,7 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
     from .results_index import ResultsIndex
     from .writers import ResultOutputs
 
-    if output and output_dir:
-        raise click.UsageError("-o and --output-dir: give one of the two")
+    check_one_output(output, output_dir)
     with ResultsIndex(db_path) as index:
         check_model_name(index, model_name)
         if failed:

@@ -115,6 +115,9 @@ def test_dash_o_refuses_several_outputs(model_file, tmp_path):
     result = CliRunner().invoke(cli, ["scan", str(FIXTURES / "sample.ts"), "-m", str(model_file), "-f", "txt",
                                       "-f", "srt", "-o", str(tmp_path / "x")])
     assert result.exit_code == 2 and "--output-dir" in result.output
+    both = CliRunner().invoke(cli, ["scan", str(FIXTURES / "sample.ts"), "-m", str(model_file), "-o",
+                                    str(tmp_path / "x"), "--output-dir", str(tmp_path / "markers")])
+    assert both.exit_code == 2 and "-o and --output-dir: give one of the two" in both.output  # not -o ignored
 
 
 def test_recordings_of_one_name_write_outputs_of_their_own(model_file, tmp_path, caplog):
