@@ -90,6 +90,14 @@ def output_or_stdout_option(what: str):
                         help=f"Write here instead of stdout ({what}; -: stdout).")
 
 
+def common_folder(paths: list[str]) -> Path | None:
+    """The deepest folder holding every one of `paths` (absolute), None if they have none in common."""
+    try:
+        return Path(os.path.commonpath([str(Path(path).parent) for path in paths])) if paths else None
+    except ValueError:  # relative and absolute paths mixed
+        return None
+
+
 def check_one_output(output: Path | None, output_dir: Path | None) -> None:
     if output and output_dir:
         raise click.UsageError("-o and --output-dir: give one of the two")
@@ -390,7 +398,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
 @output_or_stdout_option("one result, one format")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write RECORDING-STEM.MODEL.FORMAT files here, one per result and format.")
+              help="Write RECORDING-STEM.MODEL.FORMAT files here, one per result and format, mirroring the "
+                   "folders below the one that holds every recording.")
 @click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
 @fps_option
 @reports_errors
@@ -422,8 +431,9 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
             check_stdout_formats(format_names, several=stored > 1)
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
                               frame_rate=frame_rate)
+        root = common_folder(index.recordings(model_name)) if output_dir else None  # mirrored below --output-dir
         for result in index.results(model_name):
-            write(Recording(Path(result.file), Path(result.file)), [result])
+            write(Recording(Path(result.file), root or Path(result.file)), [result])
 
 
 @cli.command(short_help="Write HTML pages of scan results: timeline, segments, audio.", epilog=EXIT_CODES_HELP)

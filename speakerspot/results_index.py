@@ -189,6 +189,10 @@ class ResultsIndex:
         """Stored results, by recording path then model name; only those of model `model` if given."""
         return map(result_from_row, self.select(RESULT_COLUMNS, "done", model))
 
+    def recordings(self, model: str | None = None) -> list[str]:
+        """The recordings `results(model)` gives results of, each once."""
+        return sorted({row[0] for row in self.select("recording", "done", model)})
+
     def count(self, model: str | None = None) -> int:
         """How many results `results(model)` gives."""
         return self.select("COUNT(*)", "done", model).fetchone()[0]

@@ -193,9 +193,9 @@ def test_results_prints_what_the_index_holds(model_file, tmp_path):
     exported = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "srt", "-f", "json",
                                         "--output-dir", str(out)])
     assert exported.exit_code == 0, exported.output
-    assert sorted(path.name for path in out.iterdir()) == [
-        "late.fixture.json", "late.fixture.srt", "news.fixture.json", "news.fixture.srt"]
-    for path in out.glob("*.json"):
+    assert sorted(path.relative_to(out).as_posix() for path in out.rglob("*.*")) == [  # the archive's tree mirrored
+        "2026/11/news.fixture.json", "2026/11/news.fixture.srt", "late.fixture.json", "late.fixture.srt"]
+    for path in out.rglob("*.json"):
         document = json.loads(path.read_text())
         assert document["segments"] == fresh[Path(document["file"])]["segments"]
 
