@@ -126,6 +126,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
         raise MediaError(path, "is empty")
     try:
         return av.open(str(path), metadata_errors="ignore")
+    except av.error.EOFError:  # the file ends inside the headers FFmpeg reads to tell what it holds
+        raise MediaError(path, "ends before FFmpeg can tell what it holds: cut short, or not a media file") from None
     except (av.error.FFmpegError, UnicodeDecodeError) as error:
         raise MediaError(path, f"not a media file FFmpeg can read ({error.__class__.__name__})") from None
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from conftest import SPEECH
 from media import with_zeroed_bytes, write_recording, write_timed_frames
 
 from speakerspot.audio import (
@@ -115,6 +116,8 @@ def written(path, content: bytes):
     (lambda d: d, "is a directory"),
     (lambda d: written(d / "empty.ts", b""), "is empty"),
     (lambda d: written(d / "text.ts", b"not media at all\n" * 100), "not a media file"),
+    (lambda d: written(d / "cut.ogg", (SPEECH / "train" / "rms" / "00.ogg").read_bytes()[:3000]),
+     "ends before FFmpeg can tell what it holds: cut short"),
 ])
 def test_unreadable_input_names_the_file_and_the_problem(tmp_path, make, problem):
     path = make(tmp_path)
