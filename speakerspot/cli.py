@@ -20,6 +20,7 @@ from .files import atomic_write, check_writable
 from .writers import FORMAT_NAMES, STREAM_FORMATS
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
+    from .model import SpeakerModel
     from .results_index import ResultsIndex
 
 EXIT_CODES_HELP = """\b
@@ -96,6 +97,14 @@ def common_folder(paths: list[str]) -> Path | None:
         return Path(os.path.commonpath([str(Path(path).parent) for path in paths])) if paths else None
     except ValueError:  # relative and absolute paths mixed
         return None
+
+
+def save_changed_model(model: SpeakerModel, model_path: Path, output: Path | None) -> Path:
+    """Write a model a command changed: over `model_path`, or to `output`, named after it as `train -o`
+    names a model (another file is another model in outputs and in a results index)."""
+    if output:
+        model.name = output.stem
+    return model.save(output or model_path)
 
 
 def check_one_output(output: Path | None, output_dir: Path | None) -> None:
@@ -585,6 +594,43 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
         file.write(text)
 
 
+@cli.command(short_help="Set a model's threshold, as chosen with `eval --sweep`.", epilog=EXIT_CODES_HELP)
+@click.argument("model_path", type=click.Path(path_type=Path))
+@click.option("-t", "--threshold", type=float, required=True,
+              help="The model's new threshold; the levels below it (where a segment's windows stay, and its "
+                   "ends) move with it.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the tuned model here, named after this file as train names a model (.pt added if "
+                   "missing; default: replace MODEL_PATH, atomically).")
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only, not what was written.")
+@reports_errors
+def tune(model_path, threshold, output, quiet):
+    """Set MODEL_PATH's threshold for every later scan, its other levels moved with it.
+
+    Training calibrates the threshold on a few held-back clips; a model's best threshold for your
+    recordings may lie elsewhere. Choose it with `eval --sweep` on an annotated recording (and check
+    it on a second), then store it here: unlike `scan -t`, which sets one threshold for every model
+    of a scan, it is this model's, in every scan and batch. With --db, recordings are scanned again
+    with the tuned model.
+
+    
+    Example:
+      speakerspot eval news.ts -m models/anna.pt --truth news-truth.json --sweep
+      speakerspot tune models/anna.pt -t -0.1
+    """
+    from .model import load_model
+
+    output = check_writable(model_file(output)) if output else None
+    model = load_model(model_path)
+    before = model.decision
+    model.decision = before.with_threshold(threshold)
+    written = save_changed_model(model, model_path, output)
+    if not quiet:
+        after = model.decision
+        click.echo(f"wrote {written}: threshold {before.threshold:.3f} → {after.threshold:.3f} (segments stay above "
+                   f"{after.stay_threshold:.3f}, end above {after.edge_threshold:.3f})", err=True)
+
+
 @cli.command(short_help="Add clips of the target to a model, without retraining.", epilog=EXIT_CODES_HELP)
 @click.argument("model_path", type=click.Path(path_type=Path))
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -610,16 +656,14 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
     from .model import load_model
     from .training import enroll as enroll_clips
 
+    output = check_writable(model_file(output)) if output else None  # now, not after the work
     model = load_model(model_path, device=device)
     paths = clips_in(clips, "positive")  # counted for the summary below
     before = model.memory_bank.shape[0]
     enroll_clips(model, paths, merge_similarity=merge_similarity)
-    if output:
-        output = check_writable(model_file(output))
-        model.name = output.stem  # as `train -o` names a model: another file is another model in outputs
-    model.save(output or model_path)
+    written = save_changed_model(model, model_path, output)
     if not quiet:
-        click.echo(f"wrote {output or model_path}: {len(paths)} clip(s), memory bank {before} → "
+        click.echo(f"wrote {written}: {len(paths)} clip(s), memory bank {before} → "
                    f"{model.memory_bank.shape[0]} slots", err=True)
 
 

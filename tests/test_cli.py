@@ -31,7 +31,7 @@ def test_help_lists_commands_examples_and_exit_codes():
         assert text in result.output
     listed = result.output.split("Commands:")[1].split("Exit codes")[0].split("\n")
     commands = [line.split()[0] for line in listed if line.strip()]
-    assert commands[:2] == ["train", "scan"] and len(commands) == 7  # in order of use, each with its summary
+    assert commands[:2] == ["train", "scan"] and len(commands) == 8  # in order of use, each with its summary
     assert not any(line.endswith("...") for line in listed)  # summaries whole, not cut off
     scan_help = run("scan", "--help").output
     assert "--threshold" in scan_help and "--audio-track" in scan_help and "Examples" in scan_help
@@ -160,6 +160,8 @@ CASES = [
     (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such file or folder"),
     (["enroll", "{m}", "{d}/nowhere.wav"], 5, "nowhere.wav: no such file or folder"),
     (["enroll", "{m}", "{d}/empty"], 5, "empty: no positive clips found"),
+    (["tune", "{d}/text.pt", "-t", "0"], 4, "text.pt: not a speakerspot model file"),
+    (["tune", "{m}", "-t", "0", "-o", "{d}/nodir/anna.pt"], 6, "does not exist"),
     (["train", "{d}", "-o", "{d}/m.pt"], 2, "needs --target"),
     (["train", "--pos", SLT, "--neg", SLT, "--target", "slt", "-o", "{d}/m.pt"], 2, "--target names a subfolder"),
     (["train", "--pos", SLT, "-o", "{d}/m.pt"], 2, "give --pos and --neg"),
@@ -247,6 +249,22 @@ def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp
     assert after.decision == before.decision
     assert "5 clip(s)" in result.output
     assert after.name == "enrolled" != before.name  # another file, another model in outputs (as train -o names)
+
+
+def test_tune_stores_a_threshold_that_scans_as_scan_t_does(model_file, tmp_path):
+    import speakerspot
+
+    original = speakerspot.load_model(model_file)
+    result = run("tune", str(model_file), "-t", "0.0", "-o", str(tmp_path / "anna"))
+    assert result.exit_code == 0, result.output
+    tuned = speakerspot.load_model(tmp_path / "anna.pt")
+    assert tuned.name == "anna" and tuned.decision.threshold == 0.0
+    assert tuned.decision.threshold - tuned.decision.stay_threshold == pytest.approx(
+        original.decision.threshold - original.decision.stay_threshold)  # the levels moved together
+    by_tune = run("scan", SAMPLE, "-m", str(tmp_path / "anna.pt"), "-q", "-f", "csv").output
+    by_option = run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "csv", "-t", "0").output
+    assert by_tune.replace("anna", "fixture") == by_option and by_option.count("\n") >= 2
+    assert by_option != run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "csv").output  # the threshold mattered
 
 
 @pytest.mark.parametrize("index", [False, True], ids=["alone", "with a results index"])
