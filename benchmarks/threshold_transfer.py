@@ -19,23 +19,15 @@ import json
 from pathlib import Path
 
 import speakerspot
-from speakerspot.evaluation import SWEEP_SHIFTS, Evaluation, read_truth, threshold_sweep
+from speakerspot.evaluation import SWEEP_SHIFTS, Evaluation, best_in_sweep, read_truth, threshold_sweep
 
 CALIBRATED = SWEEP_SHIFTS.index(0.0)
 
 
-def swept(model: speakerspot.SpeakerModel, folder: Path) -> list[Evaluation]:
+def swept(model: speakerspot.SpeakerModel, folder: Path) -> list[tuple[float, Evaluation]]:
     result = speakerspot.scan(model, folder / "test" / "broadcast.ts")
     truth = read_truth(folder / "test" / "truth.json")
-    rows = threshold_sweep(result, model.decision, model.front_end.step_seconds, truth)
-    return [evaluation for _, evaluation in rows]
-
-
-def chosen(rows: list[Evaluation], every_turn: bool) -> int:
-    """The shift a user picks on an annotated recording: the best F1 (the nearest to the calibrated one of
-    equals), among the shifts that find every turn if `every_turn` and any does."""
-    shifts = [i for i, row in enumerate(rows) if row.turns_found == row.turns] if every_turn else []
-    return max(shifts or range(len(rows)), key=lambda i: (rows[i].frame_f1, -abs(SWEEP_SHIFTS[i])))
+    return threshold_sweep(result, model.decision, model.front_end.step_seconds, truth)
 
 
 def main() -> None:
@@ -54,10 +46,10 @@ def main() -> None:
             first_rows, second_rows = swept(model, arguments.first / second.name), swept(model, second)
             line = {"set": second.name, "seed": seed}
             for pick, every_turn in picks.items():
-                index = CALIBRATED if every_turn is None else chosen(first_rows, every_turn)
-                totals.setdefault((group, pick), []).append(second_rows[index])
-                line[pick] = {"shift": SWEEP_SHIFTS[index], "first": first_rows[index].to_dict(),
-                              "second": second_rows[index].to_dict()}
+                index = CALIBRATED if every_turn is None else best_in_sweep(first_rows, every_turn)
+                totals.setdefault((group, pick), []).append(second_rows[index][1])
+                line[pick] = {"shift": SWEEP_SHIFTS[index], "first": first_rows[index][1].to_dict(),
+                              "second": second_rows[index][1].to_dict()}
             print(json.dumps(line), flush=True)
     for (group, pick), rows in totals.items():
         print(f"{group}, {pick}: on the second broadcast F1 {sum(r.frame_f1 for r in rows) / len(rows):.3f} "

@@ -549,7 +549,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     """
     import json
 
-    from .evaluation import SWEEP_SHIFTS, evaluate_scan, read_truth, threshold_sweep
+    from .evaluation import SWEEP_SHIFTS, best_in_sweep, evaluate_scan, read_truth, threshold_sweep
     from .model import load_model
     from .scanning import scan as scan_recording
 
@@ -568,9 +568,12 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     report = evaluate_scan(result, truth)
     rows = threshold_sweep(result, model.decision.with_threshold(threshold), model.front_end.step_seconds, truth,
                            merge_gap=merge_gap, min_seconds=min_duration) if sweep else []
+    every_turn_found = any(row.turns_found == row.turns for _, row in rows)
+    best = {"best_threshold": rows[best_in_sweep(rows)][0] if rows else None,  # what a user would `tune` to
+            "best_threshold_every_turn": rows[best_in_sweep(rows, every_turn=True)][0] if every_turn_found else None}
     if format_name == "json":
         swept = {"sweep": [{"threshold": level, **{key: value for key, value in row.to_dict().items() if key != "eer"}}
-                           for level, row in rows]} if sweep else {}
+                           for level, row in rows], **best} if sweep else {}
         lines = [json.dumps({"file": result.file, "model": result.model, "threshold": result.threshold,
                              **report.to_dict(), **swept})]
     else:
@@ -586,6 +589,11 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
                          f"{row.turns_found:>2}/{row.turns:<2}  {row.false_alarm_segments} "
                          f"({row.false_alarms_per_hour:.1f})"
                          + ("  <- as scanned" if SWEEP_SHIFTS[position] == 0 else ""))
+        if rows:
+            every_turn = (f"{best['best_threshold_every_turn']:.3f}" if every_turn_found else "none finds every turn")
+            lines += [f"best F1 here: threshold {best['best_threshold']:.3f}; best finding every turn: {every_turn}. "
+                      "A threshold chosen on one recording is worth checking on a second; to store one in the "
+                      f"model: speakerspot tune {model_path} -t THRESHOLD"]
     text = "".join(line + "\n" for line in lines)
     if output is None:
         click.echo(text, nl=False)

@@ -113,6 +113,16 @@ def threshold_sweep(result: ScanResult, decision: Decision, step_seconds: float,
     return rows
 
 
+def best_in_sweep(rows: list[tuple[float, Evaluation]], every_turn: bool = False) -> int:
+    """The row of `threshold_sweep` a user would pick (its position): the best frame F1, of equals the
+    nearest to the middle row (the levels as they were), among the rows that find every turn if
+    `every_turn` and any does. Picked on one recording, it held on another of the same voice for some
+    voices and not for others (BENCHMARKS.md, 2026-12-06, twenty-eighth session)."""
+    middle = len(rows) // 2
+    finding_all = [i for i, (_, row) in enumerate(rows) if row.turns_found == row.turns] if every_turn else []
+    return max(finding_all or range(len(rows)), key=lambda i: (rows[i][1].frame_f1, -abs(i - middle)))
+
+
 def read_truth(path: str | Path, speaker: str | None = None) -> list[tuple[float, float]]:
     """Truth intervals from JSON (`{"intervals": [[start, end], ...]}`) or RTTM (with `speaker`)."""
     path = Path(path)

@@ -78,6 +78,9 @@ def test_eval_sweep_scores_other_thresholds_as_a_scan_at_them_would(model_file):
     assert len(rows) == 13 and [row["threshold"] for row in rows] == sorted(row["threshold"] for row in rows)
     assert rows[6]["threshold"] == pytest.approx(swept["threshold"]) and rows[6]["frame_f1"] == swept["frame_f1"]
     assert len({row["frame_f1"] for row in rows}) > 2  # the levels matter on this recording
+    best = max(rows, key=lambda row: row["frame_f1"])["frame_f1"]
+    assert [row["frame_f1"] for row in rows if row["threshold"] == swept["best_threshold"]] == [best]
+    assert next(row for row in rows if row["threshold"] == swept["best_threshold_every_turn"])["turns_found"] == 5
     for row in (rows[1], rows[11]):  # the windows decided again find what a scan at that threshold finds
         scanned = json.loads(run("eval", *common, "-t", str(row["threshold"])).output)
         assert {key: scanned[key] for key in row} == row
