@@ -675,17 +675,26 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
                    f"{model.memory_bank.shape[0]} slots", err=True)
 
 
-@cli.command(short_help="List a recording's audio streams.", epilog=EXIT_CODES_HELP)
+@cli.command(short_help="List a recording's audio streams, or describe a model.", epilog=EXIT_CODES_HELP)
 @click.argument("recording", type=click.Path(path_type=Path))
 @reports_errors
 def info(recording):
     """List the audio streams of RECORDING: number (for --audio-track), codec, channels, rate,
-    language (for --language), duration, and which one is scanned by default.
+    language (for --language), duration, and which one is scanned by default. Given a model file
+    (.pt), describe the model: its name, what it was trained on and how healthy it was, its levels
+    (and whether they were tuned since), its memory bank.
 
     \b
-    Example:
+    Examples:
       speakerspot info news.ts
+      speakerspot info models/anna.pt
     """
+    import zipfile
+
+    # torch writes a model file as a zip (a pipe is not looked into: what is read of it is gone)
+    if recording.suffix == ".pt" or (recording.is_file() and zipfile.is_zipfile(recording)):
+        describe_model(recording)
+        return
     from .audio import audio_streams, open_container, select_audio_stream
 
     with open_container(recording) as container:
@@ -700,6 +709,26 @@ def info(recording):
         marker = "  (scanned by default)" if stream.index == default else ""
         click.echo(f"{stream.index:<6} {stream.codec:<10} {stream.channels:<9} {stream.sample_rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
+
+
+def describe_model(path: Path) -> None:
+    from .model import load_model
+    from .training import training_report
+
+    model = load_model(path)
+    summary, decision = model.training_summary or {}, model.decision
+    click.echo(f"model {model.name!r} ({path})")
+    try:
+        click.echo(f"trained on {training_report(summary)}")
+    except (KeyError, TypeError):  # a file written before the summary said all of this
+        click.echo(f"trained by speakerspot {summary.get('speakerspot_version', '?')}")
+    calibrated = (summary.get("validation") or {}).get("threshold")
+    tuned = ("" if calibrated is None or abs(calibrated - decision.threshold) < 5e-4 else
+             f" (tuned since; calibrated {calibrated:.3f})")
+    click.echo(f"levels: threshold {decision.threshold:.3f}{tuned}, segments stay above {decision.stay_threshold:.3f}, "
+               f"end above {decision.edge_threshold:.3f}, last at least {decision.min_segment_seconds:g} s")
+    others = "" if model.others is None else f", less the top-{model.top_k} of {model.others.shape[0]} of others"
+    click.echo(f"scores: top-{model.top_k} cosine to {model.memory_bank.shape[0]} windows of the target{others}")
 
 
 def main() -> None:

@@ -264,6 +264,11 @@ def test_tune_stores_a_threshold_that_scans_as_scan_t_does(model_file, tmp_path)
     assert tuned.name == "anna" and tuned.decision.threshold == 0.0
     assert tuned.decision.threshold - tuned.decision.stay_threshold == pytest.approx(
         original.decision.threshold - original.decision.stay_threshold)  # the levels moved together
+    described = run("info", str(tmp_path / "anna.pt")).output.splitlines()
+    assert described[0] == f"model 'anna' ({tmp_path / 'anna.pt'})" and "10 positive clips" in described[1]
+    assert f"levels: threshold 0.000 (tuned since; calibrated {original.decision.threshold:.3f})" in described[-2]
+    as_trained = run("info", str(model_file)).output
+    assert "levels: threshold" in as_trained and "tuned" not in as_trained
     by_tune = run("scan", SAMPLE, "-m", str(tmp_path / "anna.pt"), "-q", "-f", "csv").output
     by_option = run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "csv", "-t", "0").output
     assert by_tune.replace("anna", "fixture") == by_option and by_option.count("\n") >= 2
