@@ -182,6 +182,9 @@ def cli(debug: bool, verbose: bool) -> None:
     3. See the scores and hear each marker in a browser:
          speakerspot scan recording.ts -m models/anna.pt -f json --windows -o recording.json
          speakerspot report recording.json -o recording.html
+    4. Check it on an annotated recording, and store the threshold that suits your recordings:
+         speakerspot eval annotated.ts -m models/anna.pt --truth annotated.json --sweep
+         speakerspot tune models/anna.pt -t THRESHOLD
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format=LOG_FORMAT,
                         handlers=[ProgressSafeHandler()])
