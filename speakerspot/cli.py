@@ -386,7 +386,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
                               several=len(found) * len(models) > 1, frame_rate=frame_rate)
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
-        options = ScanOptions(threshold, audio_track, language, decoders, speech_edges, merge_gap, min_duration)
+        options = ScanOptions(threshold=threshold, audio_track=audio_track, language=language, decoders=decoders,
+                              speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
                              force=force, progress=not quiet, engine=engine, ray_address=ray_address)
     if len(found) > 1 and not quiet:
