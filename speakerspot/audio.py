@@ -150,7 +150,10 @@ def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInf
 def select_audio_stream(container: av.container.InputContainer, path: str | Path,
                         audio_track: int | None = None, language: str | None = None) -> av.audio.stream.AudioStream:
     """The audio stream numbered `audio_track`, or the first tagged with `language`; with neither,
-    the main programme track as players pick it: the one the container marks as default, else the first."""
+    the main programme track as players pick it: the one the container marks as default, else the first.
+    Either way a track of another kind (audio description, which adds a narrator's voice; a track for
+    the hearing impaired; effects without dialogue) is taken only when no other fits, as FFmpeg's own
+    choice of a best stream passes over those for the impaired."""
     import av
 
     streams = list(container.streams.audio)
@@ -160,14 +163,16 @@ def select_audio_stream(container: av.container.InputContainer, path: str | Path
         if not 0 <= audio_track < len(streams):
             raise MediaError(path, f"has {len(streams)} audio stream(s); there is no audio track {audio_track}")
         return streams[audio_track]
+    aside = (av.stream.Disposition.visual_impaired | av.stream.Disposition.hearing_impaired
+             | av.stream.Disposition.descriptions | av.stream.Disposition.clean_effects)
     if language is not None:
-        for stream in streams:
-            if (stream.language or "").lower() == language.lower():
-                return stream
-        found = ", ".join(sorted({s.language for s in streams if s.language})) or "none tagged"
-        raise MediaError(path, f"has no audio stream in language {language!r} (languages: {found})")
-    marked = [s for s in streams if s.disposition & av.stream.Disposition.default]
-    return marked[0] if marked and len(marked) < len(streams) else streams[0]
+        spoken = [stream for stream in streams if (stream.language or "").lower() == language.lower()]
+        if not spoken:
+            found = ", ".join(sorted({s.language for s in streams if s.language})) or "none tagged"
+            raise MediaError(path, f"has no audio stream in language {language!r} (languages: {found})")
+        streams = spoken
+    # the first of the best: a programme track before one aside, one marked default before the others
+    return max(streams, key=lambda s: (not s.disposition & aside, bool(s.disposition & av.stream.Disposition.default)))
 
 
 def skip_other_streams(container: av.container.InputContainer, stream: av.stream.Stream) -> None:

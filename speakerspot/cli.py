@@ -150,7 +150,8 @@ def audio_stream_options(command):
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
     return click.option("--audio-track", type=int,
                         help="Audio stream by number, from 0 (see `speakerspot info`); default: the stream the "
-                             "container marks as default, else the first.")(command)
+                             "container marks as default, else the first, passing over audio description "
+                             "and tracks for the hearing impaired.")(command)
 
 
 def check_model_name(index: ResultsIndex, model_name: str | None) -> None:

@@ -20,10 +20,11 @@ DEFAULT_CODECS = {".ts": "mp2", ".mkv": "flac", ".mp4": "aac", ".wav": "pcm_s16l
 def write_recording(path: Path, samples: np.ndarray, rate: int, *, start_seconds: float = 0.0,
                     codec: str | None = None, layout: str = "stereo", out_rate: int = SAMPLE_RATE_48K,
                     extra_tracks: tuple[np.ndarray, ...] = (), video: bool = False,
-                    bit_rate: int | None = None) -> Path:
+                    bit_rate: int | None = None, dispositions: tuple[str, ...] = ()) -> Path:
     """Write mono `samples` (float32 at `rate` Hz) as the first audio track of a container.
 
-    `extra_tracks` are further mono tracks at the same rate; `start_seconds` is the first PTS;
+    `extra_tracks` are further mono tracks at the same rate; `dispositions` names a disposition for each
+    track in turn ("visual_impaired": audio description; "" none); `start_seconds` is the first PTS;
     `bit_rate` (bit/s) overrides the encoder's default; `video` adds a tiny video stream (MPEG-2
     in TS, MPEG-4 elsewhere) ahead of the audio.
     Blocks of one second are interleaved across streams, as a recorder would write them.
@@ -34,8 +35,10 @@ def write_recording(path: Path, samples: np.ndarray, rate: int, *, start_seconds
     with av.open(str(path), "w") as container:
         video_stream = add_video_stream(container, path) if video else None
         audio_streams = []
-        for _ in tracks:
+        for number, _ in enumerate(tracks):
             stream = container.add_stream(codec, rate=out_rate)
+            if number < len(dispositions) and dispositions[number]:
+                stream.disposition = av.stream.Disposition[dispositions[number]]
             stream.layout = layout
             stream.time_base = Fraction(1, out_rate)
             if bit_rate:

@@ -76,6 +76,17 @@ def test_audio_track_selects_the_stream_and_the_default_is_the_first(tmp_path):
         assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - frequency) <= 1
 
 
+def test_an_audio_description_track_is_not_scanned_by_default(tmp_path):
+    # DVB: the narrated track for the visually impaired first, the programme second; FFmpeg's own choice,
+    # and players', pass over the first, whose narrator is another voice throughout
+    path = write_recording(tmp_path / "described.ts", tone(2.0, 440), 16000, extra_tracks=(tone(2.0, 1000),),
+                           dispositions=("visual_impaired", ""))
+    samples = load_audio(path, RATE)[:RATE]
+    assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 1000) <= 1
+    samples = load_audio(path, RATE, audio_track=0)[:RATE]  # still there when asked for
+    assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 440) <= 1
+
+
 def test_surround_downmix_keeps_the_centre_channel(tmp_path):
     planes = np.zeros((6, 48000 * 2), np.float32)
     planes[2] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(planes.shape[1]) / 48000)  # FC: dialogue
