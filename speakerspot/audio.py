@@ -149,11 +149,11 @@ def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInf
 
 def select_audio_stream(container: av.container.InputContainer, path: str | Path,
                         audio_track: int | None = None, language: str | None = None) -> av.audio.stream.AudioStream:
-    """The audio stream numbered `audio_track`, or the first tagged with `language`; with neither,
-    the main programme track as players pick it: the one the container marks as default, else the first.
-    Either way a track of another kind (audio description, which adds a narrator's voice; a track for
-    the hearing impaired; effects without dialogue) is taken only when no other fits, as FFmpeg's own
-    choice of a best stream passes over those for the impaired."""
+    """The audio stream numbered `audio_track`; else, of the streams tagged with `language` if given, the
+    main programme track as players pick it: the one the container marks as default, else the first. A
+    track of another kind (audio description, which adds a narrator's voice; a track for the hearing
+    impaired; effects without dialogue) is taken only when no other fits, as FFmpeg's own choice of a
+    best stream passes over those for the impaired."""
     import av
 
     streams = list(container.streams.audio)
