@@ -102,6 +102,9 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
     if shared := namesakes(models):
         raise ValueError(f"several models named {', '.join(map(repr, shared))}: their outputs and stored results "
                          "would overwrite each other; give each model a name of its own")
+    from .model import refuse_base_encoders  # here: a batch that scans nothing need not import torch
+
+    refuse_base_encoders(models)  # before any recording, not once for each
     model_hashes = [model.fingerprint() for model in models] if index else []
     summary = summary if summary is not None else BatchSummary()
     started = time.monotonic()

@@ -107,6 +107,27 @@ def save_changed_model(model: SpeakerModel, model_path: Path, output: Path | Non
     return model.save(output or model_path)
 
 
+def models_of_voices(files: list[Path], models: list[SpeakerModel], given: tuple[Path, ...]
+                     ) -> tuple[list[Path], list[SpeakerModel]]:
+    """The model files and models but base encoders (`models/base.pt`), which a folder of models may hold
+    beside them and which find nothing: left out with a warning; one given by name is an error."""
+    from .errors import ModelFileError
+    from .model import BASE_ENCODER_PROBLEM
+
+    named = {path.resolve() for path in given if not path.is_dir()}
+    kept = []
+    for path, model in zip(files, models, strict=True):
+        if model.is_base_encoder:
+            if path.resolve() in named:
+                raise ModelFileError(path, BASE_ENCODER_PROBLEM)
+            logging.getLogger("speakerspot").warning("%s %s; left out", path, BASE_ENCODER_PROBLEM)
+        else:
+            kept.append((path, model))
+    if not kept:
+        raise click.UsageError(f"no model of a voice in {', '.join(map(str, given))}, only base encoders")
+    return [path for path, _ in kept], [model for _, model in kept]
+
+
 def check_one_output(output: Path | None, output_dir: Path | None) -> None:
     if output and output_dir:
         raise click.UsageError("-o and --output-dir: give one of the two")
@@ -349,10 +370,10 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     if not found:
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
     check_one_output(output, output_dir)
-    if output and len(found) * len(files) * len(format_names) > 1:
+    if output and len(found) * len(format_names) > 1:
         raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
     if not output and not output_dir:
-        check_stdout_formats(format_names, several=len(found) * len(files) > 1)
+        check_stdout_formats(format_names, several=len(found) > 1)
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
     if output:
@@ -374,6 +395,11 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         from .model import load_model
 
         models = [load_model(path, device=device) for path in files]
+        files, models = models_of_voices(files, models, model_paths)
+        if output and len(models) > 1:
+            raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
+        if not output and not output_dir:
+            check_stdout_formats(format_names, several=len(found) * len(models) > 1)
         if shared := namesakes(models):  # said with the files; the batch would refuse them too
             name, positions = next(iter(shared.items()))
             raise click.UsageError(f"{' and '.join(str(files[i]) for i in positions)} are models of one name, "

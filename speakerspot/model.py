@@ -61,6 +61,12 @@ class SpeakerModel:
         self.training_summary = training_summary or {}
 
     @property
+    def is_base_encoder(self) -> bool:
+        """Whether this is a base encoder (`models/base.pt`, what `train` fine-tunes), not a model of a
+        voice: its memory bank holds no target, so it finds nothing."""
+        return bool((self.training_summary or {}).get("base_encoder"))
+
+    @property
     def device(self) -> torch.device:
         return self.memory_bank.device
 
@@ -119,6 +125,16 @@ class SpeakerModel:
         with atomic_write(path, "wb") as file:
             torch.save(checkpoint, file)
         return path
+
+
+BASE_ENCODER_PROBLEM = "is a base encoder, what `train` fine-tunes, not a model of a voice: train one from it"
+
+
+def refuse_base_encoders(models: list[SpeakerModel]) -> None:
+    """A ModelFileError for the first base encoder among `models` (see `SpeakerModel.is_base_encoder`)."""
+    for model in models:
+        if model.is_base_encoder:
+            raise ModelFileError(model.name, BASE_ENCODER_PROBLEM)
 
 
 def torch_device(name: str | torch.device) -> torch.device:

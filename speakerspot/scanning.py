@@ -18,7 +18,7 @@ from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
 from .config import ScanOptions
 from .decoder_process import decoded_beside
 from .features import FrontEnd, WindowBatch, stream_windows
-from .model import SpeakerModel
+from .model import SpeakerModel, refuse_base_encoders
 from .segments import ScanResult, decide
 from .threads import made_on_a_thread
 
@@ -60,6 +60,7 @@ def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, optio
     per front end the models use (one pass when they were trained alike), and every model scores
     the same windows. Results come in the order of `models`."""
     options = replace(options, **changes)
+    refuse_base_encoders(models)
     groups: dict[FrontEnd, list[int]] = {}
     for index, model in enumerate(models):
         groups.setdefault(model.front_end, []).append(index)

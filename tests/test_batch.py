@@ -206,6 +206,18 @@ def test_models_of_one_name_are_refused_before_anything_is_scanned(reference_mod
         next(batch.batch_outcomes([reference_model, twin], find_recordings([archive(tmp_path)])))
 
 
+def test_the_base_encoder_is_refused_as_a_model_of_a_voice(reference_model, tmp_path):
+    from speakerspot.errors import ModelFileError
+    from speakerspot.training import base_path
+
+    base = speakerspot.load_model(base_path("default"))
+    with pytest.raises(ModelFileError, match="is a base encoder"):
+        speakerspot.scan(base, FIXTURES / "sample.ts")
+    with pytest.raises(ModelFileError, match="is a base encoder"):  # before any recording is scanned
+        next(batch.batch_outcomes([reference_model, base], find_recordings([FIXTURES / "sample.ts"])))
+    assert not reference_model.is_base_encoder
+
+
 def test_a_new_version_of_a_model_replaces_its_results_in_the_index(model_file, tmp_path):
     root = archive(tmp_path)
     db = tmp_path / "results.sqlite"

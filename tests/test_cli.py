@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from conftest import FIXTURES, SPEECH, words_between_music
 
 from speakerspot.cli import cli
+from speakerspot.training import base_path
 
 
 def run(*arguments: str):
@@ -116,6 +117,8 @@ def bad_inputs(tmp_path, model_file):
     (tmp_path / "damaged.pt").write_bytes(model_file.read_bytes()[:3000])
     (tmp_path / "text.pt").write_text("not a model")
     (tmp_path / "twin.pt").write_bytes(model_file.read_bytes())  # a copy keeps the model's name
+    (tmp_path / "bases").mkdir()  # a folder of models holding only the base encoder train fine-tunes
+    (tmp_path / "bases" / "base.pt").write_bytes(base_path("default").read_bytes())
     newer = torch.load(model_file, weights_only=True)
     newer["format_version"] = 99
     torch.save(newer, tmp_path / "newer.pt")
@@ -150,6 +153,8 @@ CASES = [
     (["scan", SAMPLE, "-m", "{d}/none.pt"], 4, "no such model file"),
     (["scan", SAMPLE, "-m", "{d}/empty"], 2, "no model files"),
     (["scan", SAMPLE, "-m", "{m}", "-m", "{d}/twin.pt"], 2, "twin.pt are models of one name, 'fixture'"),
+    (["scan", SAMPLE, "-m", "{d}/bases/base.pt"], 4, "base.pt: is a base encoder, what `train` fine-tunes"),
+    (["scan", SAMPLE, "-m", "{d}/bases"], 2, "no model of a voice in"),
     (["scan", SAMPLE, "-m", "{m}", "-o", "{d}/nodir/out.txt"], 6, "does not exist"),
     (["scan", SAMPLE, "-m", "{m}", "-o", "{d}/notmedia.ts/out.txt"], 6, "does not exist"),
     (["scan", SAMPLE, "-m", "{m}", "--db", "{d}/nodir/results.sqlite"], 6, "does not exist"),
@@ -252,6 +257,16 @@ def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp
     assert after.decision == before.decision
     assert "5 clip(s)" in result.output
     assert after.name == "enrolled" != before.name  # another file, another model in outputs (as train -o names)
+
+
+def test_a_folder_of_models_passes_over_the_base_encoder_beside_them(model_file, tmp_path, caplog):
+    (tmp_path / "models").mkdir()  # as in a checkout: models/base.pt beside the models trained into models/
+    (tmp_path / "models" / "base.pt").write_bytes(base_path("default").read_bytes())
+    (tmp_path / "models" / "anna.pt").write_bytes(model_file.read_bytes())
+    result = run("scan", SAMPLE, "-m", str(tmp_path / "models"), "-q", "-f", "srt")
+    assert result.exit_code == 0, result.output
+    assert result.output == run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "srt").output  # one result
+    assert "base.pt is a base encoder" in caplog.text and "left out" in caplog.text
 
 
 def test_tune_stores_a_threshold_that_scans_as_scan_t_does(model_file, tmp_path):
