@@ -25,7 +25,7 @@ from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
 from .features import FrontEnd, clip_windows
 from .memory_bank import enroll as enroll_embeddings
-from .model import SpeakerModel, embed_windows, load_model, torch_device
+from .model import SpeakerModel, embed_windows, load_model, refuse_base_encoders, torch_device
 from .sampling import WindowSampler
 from .speech_activity import VAD_FRAME_SECONDS
 
@@ -331,6 +331,7 @@ def training_step(encoder: SpeakerEncoder, optimizer: torch.optim.Optimizer, min
 def enroll(model: SpeakerModel, clips: list[str | Path], merge_similarity: float = MERGE_SIMILARITY) -> SpeakerModel:
     """Add the windows of more positive `clips` (files or folders) to the model's memory bank,
     without retraining (see `memory_bank.enroll`). The threshold is kept. Returns the model, changed in place."""
+    refuse_base_encoders([model])  # its bank holds no target and its levels were never calibrated: train one
     loaded = load_clips(clips_in(clips, "positive"), model.front_end, "positive", find_speech=True)
     step = model.front_end.step_frames
     min_share = model.training_summary.get("config", {}).get("min_speech_share", TrainingConfig.min_speech_share)

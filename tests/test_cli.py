@@ -155,6 +155,7 @@ CASES = [
     (["scan", SAMPLE, "-m", "{m}", "-m", "{d}/twin.pt"], 2, "twin.pt are models of one name, 'fixture'"),
     (["scan", SAMPLE, "-m", "{d}/bases/base.pt"], 4, "base.pt: is a base encoder, what `train` fine-tunes"),
     (["scan", SAMPLE, "-m", "{d}/bases"], 2, "no model of a voice in"),
+    (["enroll", "{d}/bases/base.pt", SLT], 4, "base: is a base encoder"),
     (["scan", SAMPLE, "-m", "{m}", "-o", "{d}/nodir/out.txt"], 6, "does not exist"),
     (["scan", SAMPLE, "-m", "{m}", "-o", "{d}/notmedia.ts/out.txt"], 6, "does not exist"),
     (["scan", SAMPLE, "-m", "{m}", "--db", "{d}/nodir/results.sqlite"], 6, "does not exist"),
