@@ -652,7 +652,7 @@ def tune(model_path, threshold, output, quiet):
     of a scan, it is this model's, in every scan and batch. With --db, recordings are scanned again
     with the tuned model.
 
-    
+    \b
     Example:
       speakerspot eval news.ts -m models/anna.pt --truth news-truth.json --sweep
       speakerspot tune models/anna.pt -t -0.1
