@@ -128,17 +128,20 @@ def models_of_voices(files: list[Path], models: list[SpeakerModel], given: tuple
     return [path for path, _ in kept], [model for _, model in kept]
 
 
-def check_one_output(output: Path | None, output_dir: Path | None) -> None:
+def check_outputs(output: Path | None, output_dir: Path | None, format_names: tuple[str, ...], results: int) -> None:
+    """Refuse outputs that cannot hold `results` results (recordings times models) in `format_names`: -o with
+    --output-dir; -o, one file, for more than one result in one format; on stdout, several formats, or several
+    results in a format of one recording's segments for one model (srt, vtt, edl...), which would not parse."""
     if output and output_dir:
         raise click.UsageError("-o and --output-dir: give one of the two")
-
-
-def check_stdout_formats(format_names: tuple[str, ...], several: bool) -> None:
-    """Refuse what stdout cannot hold so that it parses: several formats, or several results (recordings or
-    models) in a format of one recording's segments for one model (srt, vtt, edl...)."""
+    if output and results * len(format_names) > 1:
+        raise click.UsageError(f"-o writes one result (one recording, one model) in one format; here "
+                               f"{results} result(s) in {len(format_names)} format(s): use --output-dir")
+    if output or output_dir:
+        return
     if len(set(format_names)) > 1:
         raise click.UsageError("several formats cannot share stdout (it would not parse as either); use --output-dir")
-    if several and (single := [name for name in format_names if name not in STREAM_FORMATS]):
+    if results > 1 and (single := [name for name in format_names if name not in STREAM_FORMATS]):
         raise click.UsageError(f"{single[0]} holds the segments of one recording for one model: several results "
                                "cannot share stdout; use --output-dir (or -f txt, json, csv or rttm)")
 
@@ -369,11 +372,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     found = find_recordings(recordings, patterns)
     if not found:
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
-    check_one_output(output, output_dir)
-    if output and len(found) * len(format_names) > 1:
-        raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
-    if not output and not output_dir:
-        check_stdout_formats(format_names, several=len(found) > 1)
+    check_outputs(output, output_dir, format_names, len(found))  # now, before torch loads; with the models below
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
     if output:
@@ -396,10 +395,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
 
         models = [load_model(path, device=device) for path in files]
         files, models = models_of_voices(files, models, model_paths)
-        if output and len(models) > 1:
-            raise click.UsageError("-o writes one recording, one model and one format; use --output-dir")
-        if not output and not output_dir:
-            check_stdout_formats(format_names, several=len(found) * len(models) > 1)
+        check_outputs(output, output_dir, format_names, len(found) * len(models))
         if shared := namesakes(models):  # said with the files; the batch would refuse them too
             name, positions = next(iter(shared.items()))
             raise click.UsageError(f"{' and '.join(str(files[i]) for i in positions)} are models of one name, "
@@ -457,7 +453,7 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
     from .results_index import ResultsIndex
     from .writers import ResultOutputs
 
-    check_one_output(output, output_dir)
+    check_outputs(output, output_dir, (), 0)  # -o with --output-dir, refused even with --failed
     with ResultsIndex(db_path) as index:
         check_model_name(index, model_name)
         if failed:
@@ -465,10 +461,7 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
                 click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
             return
         stored = index.count(model_name)
-        if output and stored * len(format_names) > 1:
-            raise click.UsageError(f"-o writes one result in one format; the index holds {stored}; use --output-dir")
-        if not output and not output_dir:
-            check_stdout_formats(format_names, several=stored > 1)
+        check_outputs(output, output_dir, format_names, stored)
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
                               frame_rate=frame_rate)
         root = common_folder(index.recordings(model_name)) if output_dir else None  # mirrored below --output-dir
