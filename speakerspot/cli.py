@@ -740,7 +740,7 @@ def describe_model(path: Path) -> None:
     from .training import training_report
 
     model = load_model(path)
-    summary, decision = model.training_summary or {}, model.decision
+    summary, decision = model.training_summary, model.decision
     click.echo(f"model {model.name!r} ({path})")
     try:
         click.echo(f"trained on {training_report(summary)}")

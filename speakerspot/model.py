@@ -64,7 +64,7 @@ class SpeakerModel:
     def is_base_encoder(self) -> bool:
         """Whether this is a base encoder (`models/base.pt`, what `train` fine-tunes), not a model of a
         voice: its memory bank holds no target, so it finds nothing."""
-        return bool((self.training_summary or {}).get("base_encoder"))
+        return bool(self.training_summary.get("base_encoder"))
 
     @property
     def device(self) -> torch.device:
