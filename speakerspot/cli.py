@@ -51,6 +51,9 @@ def reports_errors(command):
         except KeyboardInterrupt:
             click.echo("speakerspot: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:  # stdout's reader is gone (`| head`): stop quietly, as the shell's tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush is not one more
+            sys.exit(1)
     return wrapper
 
 
@@ -144,6 +147,24 @@ def check_outputs(output: Path | None, output_dir: Path | None, format_names: tu
     if results > 1 and (single := [name for name in format_names if name not in STREAM_FORMATS]):
         raise click.UsageError(f"{single[0]} holds the segments of one recording for one model: several results "
                                "cannot share stdout; use --output-dir (or -f txt, json, csv or rttm)")
+
+
+def check_live(recordings: int, format_names: tuple[str, ...], output: Path | None, output_dir: Path | None,
+               speech_edges: bool, engine: str) -> None:
+    """Refuse what `scan --live` cannot do: it prints one recording's segments on stdout as they come."""
+    from .writers import LIVE_FORMATS
+
+    if recordings > 1:
+        raise click.UsageError(f"--live follows one recording or stream; here {recordings}")
+    if output or output_dir:
+        raise click.UsageError("--live prints on stdout: redirect it, or pipe it to tee, to keep it in a file")
+    if len(format_names) > 1 or format_names[0] not in LIVE_FORMATS:
+        raise click.UsageError(f"--live prints one format of one line per segment: -f {', '.join(LIVE_FORMATS)}")
+    if speech_edges:
+        raise click.UsageError("--live and --speech-edges: the speech detector decides segment edges later; "
+                               "give one of the two")
+    if engine != "local":
+        raise click.UsageError("--live scans in this process: not with --engine ray")
 
 
 def model_file(path: Path) -> Path:
@@ -309,6 +330,11 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
                    "metadata; csv; srt/vtt: subtitles a player shows; rttm: NIST; audacity: label track; "
                    "ffmetadata: FFmpeg chapters; edl: CMX3600 for video editors.")
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
+@click.option("--live", is_flag=True,
+              help="Print each segment on stdout as soon as it is decided, while the recording is read: "
+                   "follow a live stream piped in, some 10 s after each turn ends (see the examples). One "
+                   "recording, one format of one line per segment (txt, jsonl, csv, rttm); not with -o, "
+                   "--output-dir or --speech-edges.")
 @output_or_stdout_option("one recording, one model, one format")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write RECORDING-STEM.MODEL.FORMAT files here, mirroring the folders scanned.")
@@ -340,7 +366,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
-def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, output, output_dir,
+def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, live, output, output_dir,
          patterns, db_path, force, workers, engine, ray_address, decoders, speech_edges, merge_gap, min_duration,
          frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
@@ -357,13 +383,19 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
       cat capture.ts | speakerspot scan - -m models/anna.pt     (- is the standard input)
+
+    \b
+    Following a live channel, each segment printed some 10 s after its turn ends:
+      dvbv5-zap -c channels.conf -p -o - 'Das Erste HD' | speakerspot scan - -m models/anna.pt --live
+      ffmpeg -i udp://239.1.1.1:1234 -map 0:a:0 -c copy -f mpegts - | speakerspot scan - -m models/ --live -f jsonl
+      tail -c +1 -f /pvr/recording-in-progress.ts | speakerspot scan - -m models/anna.pt --live
     """
     from .audio import DEFAULT_SAMPLE_RATE
     from .batch import find_recordings, namesakes, scan_batch
     from .decoder_process import start_early, stop_early_helpers
     from .results_index import ResultsIndex
     from .threads import available_cores
-    from .writers import ResultOutputs
+    from .writers import ResultOutputs, SegmentLines
 
     found_models = (p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given]))
     files = list({path.resolve(): path for path in found_models}.values())  # a model given twice scans once
@@ -373,6 +405,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     if not found:
         raise MediaError(", ".join(map(str, recordings)), "no media files found")
     check_outputs(output, output_dir, format_names, len(found))  # now, before torch loads; with the models below
+    if live:
+        check_live(len(found), format_names, output, output_dir, speech_edges, engine)
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
     if output:
@@ -395,7 +429,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
 
         models = [load_model(path, device=device) for path in files]
         files, models = models_of_voices(files, models, model_paths)
-        check_outputs(output, output_dir, format_names, len(found) * len(models))
+        if not live:  # live, each line says which model found its segment
+            check_outputs(output, output_dir, format_names, len(found) * len(models))
         if shared := namesakes(models):  # said with the files; the batch would refuse them too
             name, positions = next(iter(shared.items()))
             raise click.UsageError(f"{' and '.join(str(files[i]) for i in positions)} are models of one name, "
@@ -408,11 +443,14 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
             torch.set_num_threads(max(1, available_cores() - decoders))
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
                               several=len(found) * len(models) > 1, frame_rate=frame_rate)
+        told = SegmentLines(format_names[0], several=len(models) > 1) if live else None
+        if live:  # every segment is printed as it comes, not again with its recording's results
+            write = lambda recording, results: None  # noqa: E731
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
         options = ScanOptions(threshold=threshold, audio_track=audio_track, language=language, decoders=decoders,
                               speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
-                             force=force, progress=not quiet, engine=engine, ray_address=ray_address)
+                             force=force, progress=not quiet, engine=engine, ray_address=ray_address, on_segment=told)
     if len(found) > 1 and not quiet:
         skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""

@@ -12,7 +12,7 @@ import numpy as np
 
 from .augment import fft_length
 from .features import FrontEnd, WindowBatch
-from .segments import Decision, decided_runs, make_segment, smooth_scores
+from .segments import Decision, Stretches, decided_runs, make_segment
 from .speech_activity import (
     LEAD_IN_FRAMES,
     VAD_FRAME_SECONDS,
@@ -77,10 +77,8 @@ class EdgeSpeech:
     decides something: at the first and last windows of the segments of `decisions` (see
     `ScanOptions.speech_edges`). Windows not asked count as holding speech.
 
-    Only a window whose averaged score is above a decision's stay level can be in a segment's run, and
-    `decide` looks no farther than `Decision.reach` windows beyond a run, so a run of `2 * reach + 1`
-    windows below every stay level parts the recording into stretches whose segments are decided
-    alone. The segments of the stretches seen are decided with what is known, the edge windows not
+    The recording parts into stretches whose segments are decided alone (see `segments.Stretches`).
+    The segments of the stretches seen are decided with what is known, the edge windows not
     yet asked are asked, and again, until each segment begins and ends on a window that holds speech:
     the segments that asking every window would give (but for segments too short to keep, whose edges
     are not asked), for a few windows asked per segment. Silero costs tens of milliseconds a call,
@@ -91,15 +89,14 @@ class EdgeSpeech:
     def __init__(self, front_end: FrontEnd, decisions: list[Decision], min_seconds: float | None = None):
         # `min_seconds`: the shortest segment kept (see `Decision.keeps`); 0 where short ones may be joined
         self.front_end, self.decisions, self.min_seconds = front_end, decisions, min_seconds
-        self.reach = max(decision.reach for decision in decisions)
-        self.half = max(decision.smoothing_windows // 2 for decision in decisions)
+        self.parting = Stretches(decisions)
+        self.reach = self.parting.reach
+        # every window's raw scores, and whether its average is above a stay level (known up to len - half)
+        self.scores, self.above = self.parting.scores, self.parting.above
         self.step = front_end.step_frames * front_end.hop_length  # samples from one window to the next
         self.centres, self.activity = array("d"), array("f")
-        self.scores = [array("f") for _ in decisions]
-        self.above = array("b")  # 1: the averaged score is above a decision's stay level (known up to len - half)
         self.asked, self.speech = array("b"), array("b")
         self.stretch_start = 0  # the first window of the stretch being seen
-        self.below = 0  # windows since the last one above
         self.stretches: list[tuple[int, int]] = []  # (first, stop) windows of the stretches ended, not yet decided
         self.ended: list[WindowsAudio] = []  # their audio
         self.batches: list[WindowsAudio] = []  # the audio of the stretch being seen
@@ -109,23 +106,11 @@ class EdgeSpeech:
         first, count = len(self.centres), len(batch.centres)
         self.centres.extend(batch.centres.tolist())
         self.activity.extend(batch.activity.tolist())
-        for stored, batch_scores in zip(self.scores, scores, strict=True):
-            stored.extend(batch_scores.tolist())
         self.asked.extend([0] * count)
         self.speech.extend([1] * count)
         self.batches.append(WindowsAudio(first, count, batch.samples, 0))
-        known, averaged = len(self.above), len(self.centres) - self.half
-        if averaged > known:
-            start = max(0, known - self.half)  # enough before, so that the averages are those of the whole
-            above = np.zeros(averaged - known, bool)
-            for stored, decision in zip(self.scores, self.decisions, strict=True):
-                smoothed = smooth_scores(np.array(stored[start:], np.float32), decision.smoothing_windows)
-                above |= smoothed[known - start:averaged - start] > decision.stay_threshold
-            self.above.extend(above.astype(np.int8).tolist())
-            for index in range(known, averaged):
-                self.below = 0 if self.above[index] else self.below + 1
-                if self.below >= 2 * self.reach + 1:
-                    self.end_stretch(index - self.reach)
+        for stop in self.parting.add(scores):
+            self.end_stretch(stop)
         self.let_go()
 
     def finish(self) -> np.ndarray:

@@ -49,3 +49,8 @@ class OutputError(SpeakerspotError):
     """An output path that cannot be written."""
 
     exit_code = 6
+
+
+class ReaderGone(BrokenPipeError):
+    """Whoever read the lines a scan tells as it goes (`scan --live | head`) has stopped reading: the scan
+    stops, as nothing it finds can be told, rather than fail as one recording of a batch."""

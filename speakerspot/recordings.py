@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import ScanOptions
-from .errors import MediaError, SpeakerspotError
-from .segments import ScanResult
+from .errors import MediaError, ReaderGone, SpeakerspotError
+from .segments import ScanResult, Segment, SegmentCallback
 
 if TYPE_CHECKING:  # a batch that scans nothing (all stored in its index) does not import torch
     from .model import SpeakerModel
@@ -33,21 +34,27 @@ class Recording:
         return self.path.relative_to(self.root) if self.root != self.path else Path(self.path.name)
 
 
+# Called with a recording, a model's name and a segment, as soon as the segment is decided (see `scan`).
+RecordingSegmentCallback = Callable[[Recording, str, Segment], None]
+
 # What scanning one recording gives: its results (one per model) or the error, and the wall seconds.
 Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
 
 
 def scan_one(models: list[SpeakerModel], path: Path, options: ScanOptions, progress: bool = False,
-             decoder_process: bool = True) -> Outcome:
-    """Scan one recording, turning any failure into an error naming the file."""
+             decoder_process: bool = True, on_segment: SegmentCallback | None = None) -> Outcome:
+    """Scan one recording, turning any failure into an error naming the file (`on_segment`: see `scan`)."""
     from .scanning import scan_many
 
     started = time.monotonic()
     try:
         results: list[ScanResult] | SpeakerspotError = scan_many(models, path, options, progress=progress,
-                                                                 decoder_process=decoder_process)
+                                                                 decoder_process=decoder_process,
+                                                                 on_segment=on_segment)
     except MediaError as error:
         results = error
+    except ReaderGone:
+        raise
     except Exception as error:  # a bug or an unforeseen decoder failure must not stop the batch
         logger.debug("scanning %s failed:", path, exc_info=True)  # shown with --debug
         results = SpeakerspotError(path, f"unexpected error ({error.__class__.__name__}: {error}); "

@@ -19,7 +19,7 @@ from .config import ScanOptions
 from .decoder_process import decoded_beside
 from .features import FrontEnd, WindowBatch, stream_windows
 from .model import SpeakerModel, refuse_base_encoders
-from .segments import ScanResult, decide
+from .segments import ScanResult, Segment, SegmentCallback, SettledSegments, decide
 from .threads import made_on_a_thread
 
 # tqdm drops the total when the count passes it (a damaged file holds more audio than its header
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
-         progress: bool = False, decoder_process: bool = True,
+         progress: bool = False, decoder_process: bool = True, on_segment: SegmentCallback | None = None,
          **changes: float | int | str | bool | None) -> ScanResult:
     """Find where the model's target speaks in `source`.
 
@@ -49,17 +49,28 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
     change torch's threads itself: they are the process's, and another thread may be computing
     too. The features of the next windows are computed on a thread of their own while the encoder
     scores these (see `scan_pass`).
+
+    `on_segment(model_name, segment)` is called with each segment as soon as the audio after it can no
+    longer change it, while the scan goes on: a live stream (a pipe, `/dev/stdin`) is followed as it
+    plays, a few seconds behind a turn's end (see `segments.SettledSegments`). In the end it has been
+    called with every segment of the result, in order. Not with `speech_edges`, which decides a
+    segment's edges later.
     """
-    return scan_many([model], source, options, progress=progress, decoder_process=decoder_process, **changes)[0]
+    return scan_many([model], source, options, progress=progress, decoder_process=decoder_process,
+                     on_segment=on_segment, **changes)[0]
 
 
 def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
-              progress: bool = False, decoder_process: bool = True,
+              progress: bool = False, decoder_process: bool = True, on_segment: SegmentCallback | None = None,
               **changes: float | int | str | bool | None) -> list[ScanResult]:
     """`scan` for several models at once: the recording is decoded and turned into features once
     per front end the models use (one pass when they were trained alike), and every model scores
-    the same windows. Results come in the order of `models`."""
+    the same windows. Results come in the order of `models`; `on_segment` is called with each model's
+    segments as they are decided (each model's in order)."""
     options = replace(options, **changes)
+    if on_segment is not None and options.speech_edges:
+        raise ValueError("segments cannot be told as they are decided with speech_edges: their edges are "
+                         "asked of the speech detector later")
     refuse_base_encoders(models)
     groups: dict[FrontEnd, list[int]] = {}
     for index, model in enumerate(models):
@@ -67,13 +78,13 @@ def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, optio
     results: dict[int, ScanResult] = {}
     for front_end, indices in groups.items():
         group = [models[i] for i in indices]
-        results.update(zip(indices, scan_pass(group, front_end, source, options, progress, decoder_process),
-                           strict=True))
+        results.update(zip(indices, scan_pass(group, front_end, source, options, progress, decoder_process,
+                                              on_segment), strict=True))
     return [results[i] for i in range(len(models))]
 
 
 def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Path | np.ndarray, options: ScanOptions,
-              progress: bool, decoder_process: bool) -> list[ScanResult]:
+              progress: bool, decoder_process: bool, on_segment: SegmentCallback | None = None) -> list[ScanResult]:
     """One pass over `source`: decode, features, then every model's scores and decisions.
 
     Decoding (or reading the helper's messages) and features run on a thread of their own, the
@@ -96,6 +107,8 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
 
         # a segment too short to keep has edges not worth asking about, unless it may be joined to another
         speech = EdgeSpeech(front_end, decisions, 0.0 if options.merge_gap else options.min_duration)
+    settled = SettledSegments(decisions, front_end.step_seconds, options.merge_gap,
+                              options.min_duration) if on_segment else None
     with (source_chunks(source, front_end.sample_rate, options, decoder_process) as (name, total, chunks),
           tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
                leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
@@ -110,6 +123,10 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                     model_scores.extend(these.tolist())
                 if speech:
                     speech.add(batch, batch_scores)
+                if settled:
+                    tell(models, settled.add(batch.centres, batch.activity, batch_scores), on_segment)
+        if settled:
+            tell(models, settled.finish(), on_segment)
     if not centres:  # else a recording too short to scan would read as one without the target
         log.warning("%s: %.1f s of audio, shorter than one window (%.2f s): nothing was scanned", name, tracker.end,
                     front_end.window_seconds)
@@ -126,6 +143,11 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                                   smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,
                                   edge_threshold=decision.edge_threshold, window_activity=window_activity))
     return results
+
+
+def tell(models: list[SpeakerModel], settled: list[tuple[int, Segment]], on_segment: SegmentCallback) -> None:
+    for index, segment in settled:
+        on_segment(models[index].name, segment)
 
 
 @contextlib.contextmanager

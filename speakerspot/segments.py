@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -113,6 +114,130 @@ def joined(segments: list[Segment], merge_gap: float) -> list[Segment]:
         else:
             merged.append(segment)
     return merged
+
+
+# Called with a model's name and a segment of its target, as soon as that segment is decided.
+SegmentCallback = Callable[[str, Segment], None]
+
+
+class Stretches:
+    """Where the windows of a scan, as they come, part into stretches whose segments are decided alone.
+
+    Only a window whose averaged score is above a decision's stay level can be in a segment's run, and
+    `decide` looks no farther than `Decision.reach` windows beyond a run, so a run of `2 * reach + 1`
+    windows below every stay level parts the recording in two: the segments before its middle window
+    are those the whole recording would give, whatever comes after it. `above` says, of each window
+    whose average is known (all but the last `half`), whether it is above a stay level."""
+
+    def __init__(self, decisions: list[Decision]):
+        self.decisions = decisions
+        self.reach = max(decision.reach for decision in decisions)
+        self.half = max(decision.smoothing_windows // 2 for decision in decisions)
+        self.scores = [array("f") for _ in decisions]  # every window's raw score by each decision's model
+        self.above = array("b")
+        self.below = 0  # windows since the last one above
+
+    def add(self, scores: list[np.ndarray]) -> list[int]:
+        """The next windows' raw scores by each decision's model; the windows before which stretches end,
+        as now known (one for each window below that makes the run of windows below long enough)."""
+        for stored, batch_scores in zip(self.scores, scores, strict=True):
+            stored.extend(batch_scores.tolist())
+        known, averaged = len(self.above), len(self.scores[0]) - self.half
+        if averaged <= known:
+            return []
+        start = max(0, known - self.half)  # enough before, so that the averages are those of the whole
+        above = np.zeros(averaged - known, bool)
+        for stored, decision in zip(self.scores, self.decisions, strict=True):
+            smoothed = smooth_scores(np.array(stored[start:], np.float32), decision.smoothing_windows)
+            above |= smoothed[known - start:averaged - start] > decision.stay_threshold
+        self.above.extend(above.astype(np.int8).tolist())
+        stops = []
+        for index in range(known, averaged):
+            self.below = 0 if self.above[index] else self.below + 1
+            if self.below >= 2 * self.reach + 1:
+                stops.append(index - self.reach)
+        return stops
+
+
+class SettledSegments:
+    """The segments of a scan as soon as no window to come can change them (`scan(on_segment=…)`, a live
+    stream followed as it plays): in the end, those `decide` gives for the whole recording, in order.
+
+    Each stretch ended (see `Stretches`) is decided with the windows either side of it that its
+    averages and `decide` look at; a segment is then held until the next one is known not to be joined
+    to it (`merge_gap`), and kept if it is long enough once joined (`min_seconds`, see `decide`)."""
+
+    def __init__(self, decisions: list[Decision], step_seconds: float, merge_gap: float = 0.0,
+                 min_seconds: float | None = None):
+        self.decisions, self.step_seconds = decisions, step_seconds
+        self.merge_gap, self.min_seconds = merge_gap, min_seconds
+        self.stretches = Stretches(decisions)
+        # windows beyond a stretch that deciding it looks at: the averages' and the runs' reach, and as
+        # many again, so that runs that the averages at the slice's ends make up cannot reach into it
+        self.context = 2 * self.stretches.reach + self.stretches.half
+        self.centres, self.activity = array("d"), array("f")
+        self.decided = 0  # the first window of the stretch being seen
+        self.held: list[Segment | None] = [None] * len(decisions)  # each decision's last segment, not yet told
+
+    def add(self, centres: np.ndarray, activity: np.ndarray, scores: list[np.ndarray]) -> list[tuple[int, Segment]]:
+        """The next windows (centres, sound activity, each decision's raw scores); the segments settled by
+        them, each with the index of its decision."""
+        self.centres.extend(centres.tolist())
+        self.activity.extend(activity.tolist())
+        stops = self.stretches.add(scores)
+        return self.settle(stops[-1]) if stops else []
+
+    def finish(self) -> list[tuple[int, Segment]]:
+        """The segments not yet told, at the end of the scan."""
+        told = self.settle(len(self.centres))
+        told += [(index, segment) for index, segment in enumerate(self.held)
+                 if segment is not None and self.decisions[index].keeps(segment, self.min_seconds)]
+        self.held = [None] * len(self.decisions)
+        return sorted(told, key=lambda told: told[1].start)
+
+    def settle(self, stop: int) -> list[tuple[int, Segment]]:
+        """Decide the windows from the last stop to `stop` (where a stretch ends, or the last window)."""
+        start, self.decided = self.decided, stop
+        if not any(self.stretches.above[start:stop]) and len(self.stretches.above) >= stop:
+            return self.told_before(stop)
+        first, last = max(0, start - self.context), min(len(self.centres), stop + self.context)
+        centres, activity = np.array(self.centres[first:last]), np.array(self.activity[first:last])
+        told = []
+        for index, decision in enumerate(self.decisions):
+            scores = np.array(self.stretches.scores[index][first:last], np.float32)
+            smoothed, runs = decided_runs(centres, scores, activity, decision, self.step_seconds)
+            for run in runs:
+                if start <= first + run[0] < stop:
+                    told += self.joined_on(index, make_segment(centres, smoothed, run, self.step_seconds))
+        return sorted(told + self.told_before(stop), key=lambda told: told[1].start)
+
+    def joined_on(self, index: int, segment: Segment) -> list[tuple[int, Segment]]:
+        """Hold `segment` as decision `index`'s last, joined to the one held if near enough (see `joined`);
+        the segment held before, if told now."""
+        held = self.held[index]
+        if held is not None:
+            merged = joined([held, segment], self.merge_gap)
+            if len(merged) == 1:
+                self.held[index] = merged[0]
+                return []
+        self.held[index] = segment
+        return self.told(index, held)
+
+    def told_before(self, stop: int) -> list[tuple[int, Segment]]:
+        """The segments held that no segment from window `stop` on can be joined to."""
+        if stop >= len(self.centres):
+            return []
+        earliest = make_segment(np.array(self.centres[stop:stop + 1]), np.zeros(1), [0], self.step_seconds).start
+        told = []
+        for index, held in enumerate(self.held):
+            if held is not None and earliest - held.end >= self.merge_gap:
+                self.held[index] = None
+                told += self.told(index, held)
+        return told
+
+    def told(self, index: int, segment: Segment | None) -> list[tuple[int, Segment]]:
+        keep = segment is not None and self.decisions[index].keeps(segment, self.min_seconds)
+        return [(index, segment)] if keep else []
 
 
 def decided_runs(centres: np.ndarray, scores: np.ndarray, activity: np.ndarray | None, decision: Decision,

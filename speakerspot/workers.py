@@ -4,6 +4,7 @@ its recording alone, and a pipe is never read twice."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import logging.handlers
 import multiprocessing
@@ -20,17 +21,18 @@ from typing import TYPE_CHECKING
 from .audio import readable_once
 from .config import ScanOptions
 from .errors import MediaError
-from .recordings import PIPE_NOT_READ_AGAIN, Outcome, Recording, scan_one
+from .recordings import PIPE_NOT_READ_AGAIN, Outcome, Recording, RecordingSegmentCallback, scan_one
 from .threads import available_cores
 
 if TYPE_CHECKING:
     from .model import SpeakerModel
 
 
-def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions,
-              progress: bool) -> Iterator[tuple[Recording, Outcome]]:
+def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions, progress: bool,
+              on_segment: RecordingSegmentCallback | None = None) -> Iterator[tuple[Recording, Outcome]]:
     for recording in recordings:
-        yield recording, scan_one(models, recording.path, options, progress)
+        told = functools.partial(on_segment, recording) if on_segment else None
+        yield recording, scan_one(models, recording.path, options, progress, on_segment=told)
 
 
 WORKER_DIED = "the process scanning it died (a crash in the decoder, or out of memory)"

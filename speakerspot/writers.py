@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from .errors import ReaderGone
 from .files import atomic_write
 
 if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
     from .recordings import Recording
-    from .segments import ScanResult
+    from .segments import ScanResult, Segment
 
 EDL_FRAMES_PER_SECOND = 25.0  # PAL/DVB timecode, for a recording without video
 
@@ -76,10 +77,14 @@ def timecode(frame: int, frame_rate: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // nominal:02d}{separator}{rest % nominal:02d}"
 
 
+def txt_line(segment: Segment) -> str:
+    """A segment for people: `HH:MM:SS.s – HH:MM:SS.s  score`."""
+    return f"{format_timestamp(segment.start)} – {format_timestamp(segment.end)}  {segment.score:.3f}"
+
+
 def render_txt(result: ScanResult, options: RenderOptions) -> str:
-    """One line per segment for people: `HH:MM:SS.s – HH:MM:SS.s  score`."""
-    return "".join(f"{format_timestamp(s.start)} – {format_timestamp(s.end)}  {s.score:.3f}\n"
-                   for s in result.segments)
+    """One line per segment for people (see `txt_line`)."""
+    return "".join(f"{txt_line(s)}\n" for s in result.segments)
 
 
 def render_json(result: ScanResult, options: RenderOptions) -> str:
@@ -90,12 +95,21 @@ def render_jsonl(result: ScanResult, options: RenderOptions) -> str:
     return json.dumps(result.to_dict(windows=options.windows), separators=(",", ":")) + "\n"
 
 
-def render_csv(result: ScanResult, options: RenderOptions) -> str:
+CSV_HEADER = ("file", "model", "start", "end", "score")
+
+
+def csv_rows(rows: Iterable[Iterable[object]]) -> str:
     buffer = io.StringIO()
-    table = csv.writer(buffer, lineterminator="\n")
-    table.writerow(["file", "model", "start", "end", "score"])
-    table.writerows([result.file, result.model, s.start, s.end, s.score] for s in result.segments)
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
     return buffer.getvalue()
+
+
+def csv_row(file: str, model: str, segment: Segment) -> list[object]:
+    return [file, model, segment.start, segment.end, segment.score]
+
+
+def render_csv(result: ScanResult, options: RenderOptions) -> str:
+    return csv_rows([CSV_HEADER, *(csv_row(result.file, result.model, s) for s in result.segments)])
 
 
 def label(result: ScanResult, score: float) -> str:
@@ -116,10 +130,13 @@ def render_rttm(result: ScanResult, options: RenderOptions) -> str:
     """NIST RTTM as pyannote writes it: SPEAKER file 1 onset duration <NA> <NA> name <NA> <NA>. The file
     id is the recording's file name without its extension, spaces made underscores (RTTM fields are
     separated by spaces); the score is not a confidence in RTTM's sense, so it is left out."""
-    recording = Path(result.file).stem.replace(" ", "_")
-    speaker = result.model.replace(" ", "_")
-    return "".join(f"SPEAKER {recording} 1 {s.start:.3f} {s.end - s.start:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
-                   for s in result.segments)
+    return "".join(rttm_line(result.file, result.model, s) for s in result.segments)
+
+
+def rttm_line(file: str, model: str, segment: Segment) -> str:
+    recording, speaker = Path(file).stem.replace(" ", "_"), model.replace(" ", "_")
+    duration = segment.end - segment.start
+    return f"SPEAKER {recording} 1 {segment.start:.3f} {duration:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
 
 
 def render_audacity(result: ScanResult, options: RenderOptions) -> str:
@@ -261,3 +278,41 @@ class ResultOutputs:
             text = text.split("\n", 1)[1]
         self.csv_started |= shown == "csv"
         stream.write(text)
+
+
+# The formats of `scan --live`: one line per segment, each line complete in itself.
+LIVE_FORMATS = ("txt", "jsonl", "csv", "rttm")
+
+
+class SegmentLines:
+    """Each segment of a scan as a line on `stream` (None: stdout) the moment it is decided, flushed at once
+    (`scan --live`), in one of `LIVE_FORMATS`: txt as `render_txt` writes it, followed by the model's
+    name where `several` models scan; jsonl one object per segment (file, model, start, end, score); csv
+    one table, its header first; rttm as `render_rttm`. Lines are written between tqdm's bars."""
+
+    def __init__(self, format_name: str, several: bool = False, stream: TextIO | None = None):
+        if format_name not in LIVE_FORMATS:
+            raise ValueError(f"{format_name} is not a format of one line per segment ({', '.join(LIVE_FORMATS)})")
+        self.format_name, self.several, self.stream = format_name, several, stream
+        self.csv_started = False
+
+    def __call__(self, recording: Recording, model_name: str, segment: Segment) -> None:
+        from tqdm import tqdm
+
+        file = str(recording.path)
+        if self.format_name == "txt":
+            line = txt_line(segment) + (f"  {model_name}\n" if self.several else "\n")
+        elif self.format_name == "jsonl":
+            line = json.dumps({"file": file, "model": model_name, "start": segment.start, "end": segment.end,
+                               "score": segment.score}, separators=(",", ":")) + "\n"
+        elif self.format_name == "csv":
+            line = csv_rows([CSV_HEADER] * (not self.csv_started) + [csv_row(file, model_name, segment)])
+            self.csv_started = True
+        else:
+            line = rttm_line(file, model_name, segment)
+        stream = self.stream or sys.stdout
+        try:
+            tqdm.write(line, file=stream, end="")
+            stream.flush()
+        except BrokenPipeError as error:
+            raise ReaderGone(*error.args) from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -184,6 +185,11 @@ CASES = [
     (["scan", SAMPLE, "-m", "{m}", "--device", "gpu"], 2, "'gpu' is not a torch device"),
     (["eval", SAMPLE, "-m", "{m}", "--truth", TRUTH, "--device", "cuda:99"], 2, "no CUDA device"),
     (["train", "--pos", SLT, "--neg", "{d}/short", "-o", "{d}/m.pt", "--device", "cuda:99"], 2, "no CUDA device"),
+    # --live prints one recording's segments on stdout as they are decided, one line each
+    (["scan", SAMPLE, "{d}/video.ts", "-m", "{m}", "--live"], 2, "--live follows one recording or stream; here 2"),
+    (["scan", SAMPLE, "-m", "{m}", "--live", "-f", "srt"], 2, "--live prints one format of one line per segment"),
+    (["scan", SAMPLE, "-m", "{m}", "--live", "-o", "{d}/out.txt"], 2, "--live prints on stdout"),
+    (["scan", SAMPLE, "-m", "{m}", "--live", "--speech-edges"], 2, "--live and --speech-edges"),
     # Said before training starts (training these clips would fail, exit 5), not after it.
     (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/nodir/m.pt"], 6, "nodir does not exist"),
 ]
@@ -327,6 +333,50 @@ def test_a_recording_on_the_standard_input_scans_as_the_file_does(model_file):
     direct = subprocess.run([*command, str(recording)], capture_output=True, timeout=120)
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout == direct.stdout and piped.stdout.count(b"\n") >= 4
+
+
+@pytest.mark.parametrize("format_name", ["txt", "jsonl"])
+def test_live_prints_each_segment_while_the_stream_still_plays(model_file, format_name):
+    # The stream's second half is sent only once a line has come out: a line from the first half alone.
+    capture = (FIXTURES / "sample.ts").read_bytes()
+    command = [sys.executable, "-m", "speakerspot", "scan", "-", "-m", str(model_file), "--live", "-f", format_name]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as live:
+        live.stdin.write(capture[:len(capture) // 2])
+        live.stdin.flush()
+        # the timeout only ends a failing test
+        assert select.select([live.stdout], [], [], 300)[0], "no line before the stream went on"
+        first = live.stdout.readline()
+        live.stdin.write(capture[len(capture) // 2:])
+        live.stdin.close()
+        rest = live.stdout.read()
+        assert live.wait(timeout=120) == 0, live.stderr.read()
+    lines = (first + rest).decode().splitlines()
+    whole = run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", format_name)
+    if format_name == "txt":
+        assert lines == whole.output.splitlines()
+    else:  # one object per segment, as it was decided
+        (result,) = [json.loads(line) for line in whole.output.splitlines()]
+        told = [json.loads(line) for line in lines]
+        assert [{key: segment[key] for key in ("start", "end", "score")} for segment in told] == result["segments"]
+        assert {(segment["file"], segment["model"]) for segment in told} == {("/dev/stdin", result["model"])}
+    assert len(lines) >= 4
+
+
+def test_live_stops_quietly_when_its_reader_stops_reading(model_file):
+    # `scan - --live | head -1`: what comes after the first line cannot be told, and is no error of a recording
+    capture = (FIXTURES / "sample.ts").read_bytes()
+    command = [sys.executable, "-m", "speakerspot", "scan", "-", "-m", str(model_file), "--live", "-q"]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as live:
+        live.stdin.write(capture[:len(capture) // 2])
+        live.stdin.flush()
+        assert select.select([live.stdout], [], [], 300)[0], "no line before the stream went on"
+        assert live.stdout.readline().startswith(b"00:00:00")
+        live.stdout.close()
+        with contextlib.suppress(BrokenPipeError):  # it may have stopped before reading it all
+            live.stdin.write(capture[len(capture) // 2:])
+            live.stdin.close()
+        assert live.wait(timeout=120) == 1
+        assert live.stderr.read() == b""
 
 
 @pytest.mark.parametrize(("arguments", "code", "said"), [

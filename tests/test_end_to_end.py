@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 
 import numpy as np
 import pytest
@@ -73,6 +75,38 @@ def test_cli_trains_and_scans_with_json_output(tmp_path):
                                                                 for start, end in turns)]
     assert len(inside) > 10 and len(outside) > 50
     assert np.median(inside) > np.percentile(outside, 90)
+
+
+def test_segments_are_told_while_a_live_stream_plays(reference_model, tmp_path):
+    # A named pipe stands for a live stream: its second half is written only once the scan has told a
+    # segment, so a segment told from the first half alone was told while the stream played.
+    stream = tmp_path / "live.ts"
+    os.mkfifo(stream)
+    capture = (FIXTURES / "sample.ts").read_bytes()
+    told: list[tuple[str, speakerspot.Segment]] = []
+    first_told, halves_apart = threading.Event(), []
+
+    def play() -> None:
+        with open(stream, "wb") as pipe:
+            pipe.write(capture[:len(capture) // 2])  # 46 s; the sample's first turn ends at 5.4 s
+            pipe.flush()
+            halves_apart.append(first_told.wait(timeout=300))  # the timeout only ends a failing test
+            pipe.write(capture[len(capture) // 2:])
+
+    def on_segment(model_name: str, segment: speakerspot.Segment) -> None:
+        told.append((model_name, segment))
+        first_told.set()
+
+    player = threading.Thread(target=play)
+    player.start()
+    result = speakerspot.scan(reference_model, stream, on_segment=on_segment)
+    player.join()
+    assert halves_apart == [True]
+    assert [segment for _, segment in told] == result.segments == speakerspot.scan(
+        reference_model, FIXTURES / "sample.ts").segments
+    assert {name for name, _ in told} == {reference_model.name}
+    with pytest.raises(ValueError, match="speech_edges"):
+        speakerspot.scan(reference_model, FIXTURES / "sample.ts", on_segment=on_segment, speech_edges=True)
 
 
 def test_a_path_and_the_same_audio_as_an_array_scan_identically(reference_model, tmp_path):

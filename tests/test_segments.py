@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from speakerspot.segments import Decision, Segment, decide, hysteresis_mask, joined, segments_from_scores, smooth_scores
+from speakerspot.segments import (
+    Decision,
+    Segment,
+    SettledSegments,
+    decide,
+    hysteresis_mask,
+    joined,
+    segments_from_scores,
+    smooth_scores,
+)
 
 STEP = 0.5
 
@@ -133,3 +142,48 @@ def test_segments_closer_than_the_merge_gap_join_before_short_ones_are_dropped()
     _, (turn,) = decide(centres(8), scores, None, decision, STEP, merge_gap=2.5)
     assert (turn.start, turn.end, turn.score) == (1.25, 4.25, 0.9)
     assert decide(centres(8), scores, None, decision, STEP, merge_gap=2.5, min_seconds=3.5)[1] == []
+
+
+def random_scan(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centres, activity, raw scores) like a scan's: turns of the target among other voices, single
+    windows that score high, silent windows, and a gap in the audio."""
+    scores = rng.normal(-0.3, 0.15, n)
+    for _ in range(rng.integers(0, 8)):
+        start = rng.integers(0, n)
+        scores[start:start + rng.integers(1, 40)] = rng.normal(0.25, 0.15)
+    scores[rng.integers(0, n, 5)] = 0.4  # spikes
+    activity = np.where(rng.random(n) < 0.05, -np.inf, rng.uniform(-40.0, 0.0, n))
+    times = centres(n)
+    times[rng.integers(1, n):] += rng.choice([0.0, 30.0])  # audio missing for a while
+    return times, activity, scores.astype(np.float32)
+
+
+def test_segments_settled_as_windows_come_are_those_of_the_whole_recording():
+    # scan(on_segment=…) tells segments before the scan ends: each must be one the whole recording gives
+    rng = np.random.default_rng(0)
+    told_early = told_in_all = 0
+    for trial in range(120):
+        n = int(rng.integers(1, 600))
+        times, activity, scores = random_scan(rng, n)
+        decisions = [Decision(threshold=float(rng.uniform(-0.1, 0.2)), hysteresis=float(rng.choice([0.0, 0.1])),
+                              smoothing_windows=int(rng.choice([1, 3, 7])), edge_hysteresis=rng.choice([None, 0.05]),
+                              growth_margin=rng.choice([None, 0.05]), raw_edges=bool(rng.integers(2)))
+                     for _ in range(int(rng.integers(1, 3)))]
+        other_scores = [scores] + [np.roll(scores, 37) for _ in decisions[1:]]
+        merge_gap = float(rng.choice([0.0, 3.0, 20.0]))
+        min_seconds = rng.choice([None, 0.0, 4.0])
+        settled = SettledSegments(decisions, STEP, merge_gap, min_seconds)
+        told, offset = [], 0
+        while offset < n:
+            size = int(rng.integers(1, 60))
+            told += settled.add(times[offset:offset + size], activity[offset:offset + size],
+                                [s[offset:offset + size] for s in other_scores])
+            offset += size
+        early = len(told)
+        told += settled.finish()
+        for index, decision in enumerate(decisions):
+            _, whole = decide(times, other_scores[index], activity, decision, STEP, merge_gap, min_seconds)
+            assert [segment for told_index, segment in told if told_index == index] == whole, trial
+        told_early += early
+        told_in_all += len(told)
+    assert told_early > told_in_all / 2  # most before the end, not all at it
