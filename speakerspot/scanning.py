@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, recording_duration
+from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, readable_once, recording_duration
 from .config import ScanOptions
 from .decoder_process import decoded_beside
+from .errors import MediaError
 from .features import FrontEnd, WindowBatch, stream_windows
 from .model import SpeakerModel, refuse_base_encoders
 from .segments import ScanResult, Segment, SegmentCallback, SettledSegments, decide
@@ -75,6 +76,10 @@ def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, optio
     groups: dict[FrontEnd, list[int]] = {}
     for index, model in enumerate(models):
         groups.setdefault(model.front_end, []).append(index)
+    if len(groups) > 1 and not isinstance(source, np.ndarray) and readable_once(source):
+        raise MediaError(source, f"these models were trained on {len(groups)} front ends (sample rate, frames, "
+                                 "windows), each a pass over the audio, and a pipe is read once: scan it with "
+                                 "the models of one front end")
     results: dict[int, ScanResult] = {}
     for front_end, indices in groups.items():
         group = [models[i] for i in indices]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
 import threading
@@ -107,6 +109,18 @@ def test_segments_are_told_while_a_live_stream_plays(reference_model, tmp_path):
     assert {name for name, _ in told} == {reference_model.name}
     with pytest.raises(ValueError, match="speech_edges"):
         speakerspot.scan(reference_model, FIXTURES / "sample.ts", on_segment=on_segment, speech_edges=True)
+
+
+def test_models_of_two_front_ends_are_refused_on_a_pipe_they_would_read_twice(reference_model, tmp_path):
+    other = copy.deepcopy(reference_model)
+    other.name, other.front_end = "other", dataclasses.replace(other.front_end, step_frames=10)
+    stream = tmp_path / "live.ts"
+    os.mkfifo(stream)  # refused before it is opened: no writer is needed
+    with pytest.raises(speakerspot.MediaError, match=r"2 front ends .* a pipe is read once"):
+        speakerspot.scan_many([reference_model, other], stream)
+    # a file is read once per front end
+    results = speakerspot.scan_many([reference_model, other], FIXTURES / "sample.ts")
+    assert [len(result.segments) for result in results] == [5, 5]
 
 
 def test_a_path_and_the_same_audio_as_an_array_scan_identically(reference_model, tmp_path):
