@@ -53,7 +53,7 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
 
     `on_segment(model_name, segment)` is called with each segment as soon as the audio after it can no
     longer change it, while the scan goes on: a live stream (a pipe, `/dev/stdin`) is followed as it
-    plays, a few seconds behind a turn's end (see `segments.SettledSegments`). In the end it has been
+    plays, 9-30 s behind a turn's end (see `segments.SettledSegments`). In the end it has been
     called with every segment of the result, in order. Not with `speech_edges`, which decides a
     segment's edges later.
     """
