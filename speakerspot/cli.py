@@ -387,7 +387,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
     \b
     Following a live channel, each segment printed 9-30 s after its turn ends:
       dvbv5-zap -c channels.conf -p -o - 'Das Erste HD' | speakerspot scan - -m models/anna.pt --live
-      ffmpeg -i udp://239.1.1.1:1234 -map 0:a:0 -c copy -f mpegts - | speakerspot scan - -m models/ --live -f jsonl
+      ffmpeg -nostdin -i udp://239.1.1.1:1234 -map 0:a:0 -c copy -f mpegts - | speakerspot scan - -m models/ --live
       tail -c +1 -f /pvr/recording-in-progress.ts | speakerspot scan - -m models/anna.pt --live
     """
     from .audio import DEFAULT_SAMPLE_RATE
