@@ -19,7 +19,7 @@ import itertools
 import logging
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -212,6 +212,9 @@ class DecodedBatch:
     after_gap: bool  # audio is missing before it: it starts a run of its own
     rate: int
     samples: np.ndarray
+    # `start` less the first frame's timestamp (from the recording's 0:00): where the timestamps jumped
+    # (a discontinuity), the audio is counted on and this moves (see `decoded_batches`)
+    rebase: float = 0.0
 
 
 def decoded_batches(path: str | Path, audio_track: int | None = None, language: str | None = None,
@@ -234,22 +237,33 @@ def decoded_batches(path: str | Path, audio_track: int | None = None, language: 
             origin = piece.origin
         batch = FrameBatch()
         end: float | None = None  # where the audio read so far ends (seconds)
+        rebase = 0.0  # from the timestamps to the times given: moved where they jump, and go on from there
+        jump: float | None = None  # the last frame's jump, until the next frame says whether it lasts
         corrupt_packets = 0
         for frame in frames:
             if isinstance(frame, FailedPacket):
                 corrupt_packets += 1
                 continue
-            frame_time = None if frame.time is None else frame.time - origin
-            step = None if end is None or frame_time is None else timestamp_step(frame_time, end)
+            timestamp = None if frame.time is None else frame.time - origin
+            step = None if end is None or timestamp is None else timestamp_step(timestamp + rebase, end)
+            if jump is not None and step is not None and abs(step - jump) <= GAP_SECONDS:
+                # The timestamps go on from where they jumped to: a discontinuity, not one frame's glitch.
+                # Read from here on, so that a gap after it is a gap (compared with the count across
+                # the jump, every later step was the jump again; and jumps back that added up to 20.5 h
+                # or more, going round the 26.5-hour wrap, read as a gap of hours).
+                rebase, step = rebase - jump, step - jump
             after_gap = step is not None and audio_missing(step)
+            jump = step if step is not None and not after_gap and abs(step) > GAP_SECONDS else None
             signature = FrameBatch.signature_of(frame)
-            if batch.samples and (after_gap or batch.full() or signature != batch.signature):
-                yield batch.take()
             if end is None:
-                end = frame_time or 0.0
+                end = timestamp + rebase if timestamp is not None else 0.0
             elif after_gap:
                 end += step
-            batch.append(frame, signature, end, after_gap)
+            frame_rebase = rebase if timestamp is None else end - timestamp
+            if batch.samples and (after_gap or batch.full() or signature != batch.signature
+                                  or abs(frame_rebase - batch.rebase) > GAP_SECONDS):
+                yield batch.take()
+            batch.append(frame, signature, end, after_gap, frame_rebase)
             end += frame.samples / frame.sample_rate
         if batch.samples:
             yield batch.take()
@@ -346,21 +360,23 @@ def joined_pieces(pieces: Iterable[Iterable[DecodedBatch]]) -> Iterator[DecodedB
     """The batches of consecutive pieces of a recording (`decoded_batches` of each `Piece`) as those of
     the whole: each piece's times follow on from the running count of samples, as a decoding from the
     start counts them across a timestamp wrap or jump (see GAP_SECONDS), or, where audio is missing
-    before the piece, start where its timestamps put it."""
+    before the piece (its timestamps say so, read on from the last piece's), start after the gap."""
     end: float | None = None  # where the audio so far ends, in the joined times
+    timestamps_end = 0.0  # and in the timestamps (see `DecodedBatch.rebase`)
     for piece in pieces:
         shift = 0.0  # from the piece's times to the joined ones
         for number, batch in enumerate(piece):
             if number == 0 and end is not None:
-                step = timestamp_step(batch.start, end)
+                step = timestamp_step(batch.start - batch.rebase, timestamps_end)
                 after_gap = audio_missing(step)
                 shift = end + (step if after_gap else 0.0) - batch.start
-                batch = DecodedBatch(batch.start + shift, after_gap, batch.rate, batch.samples)
+                batch = replace(batch, start=batch.start + shift, after_gap=after_gap, rebase=batch.rebase + shift)
             elif batch.after_gap:
-                batch = DecodedBatch(batch.start + shift, True, batch.rate, batch.samples)
+                batch = replace(batch, start=batch.start + shift, rebase=batch.rebase + shift)
             if end is None or batch.after_gap:
                 end = batch.start
             end += len(batch.samples) / batch.rate
+            timestamps_end = batch.start - batch.rebase + len(batch.samples) / batch.rate
             yield batch
 
 
@@ -375,6 +391,7 @@ class FrameBatch:
         self.samples = 0
         self.start = 0.0
         self.after_gap = False
+        self.rebase = 0.0
         self.signature: tuple[str, str, int] | None = None
         self.dtype: type | None = None  # None: a format read with to_ndarray
         self.values_per_sample = 1  # in one plane: 1 if planar, else the number of channels
@@ -386,9 +403,11 @@ class FrameBatch:
     def full(self) -> bool:
         return self.samples >= self.BATCH_SECONDS * self.signature[2]
 
-    def append(self, frame: av.AudioFrame, signature: tuple[str, str, int], start: float, after_gap: bool) -> None:
-        """Add `frame`, whose `signature_of` is `signature`, whose first sample is at `start` seconds and
-        which follows a gap in the audio if `after_gap` (it then starts a batch: see `decoded_batches`)."""
+    def append(self, frame: av.AudioFrame, signature: tuple[str, str, int], start: float, after_gap: bool,
+               rebase: float = 0.0) -> None:
+        """Add `frame`, whose `signature_of` is `signature`, whose first sample is at `start` seconds (its
+        timestamp plus `rebase`) and which follows a gap in the audio if `after_gap` (it then starts a
+        batch: see `decoded_batches`)."""
         if signature != self.signature:
             self.signature = signature
             self.dtype = SAMPLE_DTYPES.get(frame.format.packed.name)
@@ -399,7 +418,7 @@ class FrameBatch:
             arrays = [np.frombuffer(plane, self.dtype, frame.samples * self.values_per_sample)
                       for plane in frame.planes]
         if not self.planes:
-            self.planes, self.start, self.after_gap = [[] for _ in arrays], start, after_gap
+            self.planes, self.start, self.after_gap, self.rebase = [[] for _ in arrays], start, after_gap, rebase
         for plane, array in zip(self.planes, arrays, strict=True):
             plane.append(array)
         self.samples += frame.samples
@@ -415,7 +434,7 @@ class FrameBatch:
             samples = mono_downmix_weights(layout) @ planes
         else:
             samples = self.downmixer.resample(planes, format_name, layout, rate)
-        return DecodedBatch(self.start, self.after_gap, rate, samples)
+        return DecodedBatch(self.start, self.after_gap, rate, samples, self.rebase)
 
 
 def resampled_chunks(batches: Iterable[DecodedBatch], sample_rate: int,
@@ -432,7 +451,7 @@ def resampled_batches(batches: Iterable[DecodedBatch], sample_rate: int) -> Iter
         if batch.after_gap:
             yield from held_batch(resampler, sample_rate)
         samples = resampler.resample(batch.samples[None], "flt", "mono", batch.rate)
-        yield DecodedBatch(batch.start, batch.after_gap, sample_rate, samples)
+        yield DecodedBatch(batch.start, batch.after_gap, sample_rate, samples, batch.rebase)
     yield from held_batch(resampler, sample_rate)
 
 

@@ -355,7 +355,7 @@ class MessageReader:
 
 
 def pack_batch(batch: DecodedBatch) -> bytes:
-    info = {"start": batch.start, "after_gap": batch.after_gap, "rate": batch.rate}
+    info = {"start": batch.start, "after_gap": batch.after_gap, "rate": batch.rate, "rebase": batch.rebase}
     description = json.dumps(info).encode()
     # Joined from the array's own buffer: one copy of the samples, not two (tobytes, then +).
     return b"".join([BATCH_INFO_LENGTH.pack(len(description)), description, memoryview(batch.samples)])
@@ -365,7 +365,7 @@ def unpack_batch(payload: bytes) -> DecodedBatch:
     (length,) = BATCH_INFO_LENGTH.unpack_from(payload)
     info = json.loads(payload[BATCH_INFO_LENGTH.size:BATCH_INFO_LENGTH.size + length])
     samples = np.frombuffer(payload, np.float32, offset=BATCH_INFO_LENGTH.size + length)
-    return DecodedBatch(info["start"], info["after_gap"], info["rate"], samples)
+    return DecodedBatch(info["start"], info["after_gap"], info["rate"], samples, info["rebase"])
 
 
 def widen_pipe(pipe: BinaryIO) -> None:

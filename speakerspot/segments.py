@@ -127,15 +127,28 @@ class Stretches:
     `decide` looks no farther than `Decision.reach` windows beyond a run, so a run of `2 * reach + 1`
     windows below every stay level parts the recording in two: the segments before its middle window
     are those the whole recording would give, whatever comes after it. `above` says, of each window
-    whose average is known (all but the last `half`), whether it is above a stay level."""
+    whose average is known (all but the last `half`), whether it is above a stay level.
+
+    `scores` and `above` hold the windows from `offset` on (every window, unless `forget_before` let
+    the first go); window numbers in and out count from the first window of the scan."""
 
     def __init__(self, decisions: list[Decision]):
         self.decisions = decisions
         self.reach = max(decision.reach for decision in decisions)
         self.half = max(decision.smoothing_windows // 2 for decision in decisions)
-        self.scores = [array("f") for _ in decisions]  # every window's raw score by each decision's model
+        self.scores = [array("f") for _ in decisions]  # each window's raw score by each decision's model
         self.above = array("b")
+        self.offset = 0
         self.below = 0  # windows since the last one above
+
+    def forget_before(self, window: int) -> None:
+        """Let the windows before `window` go (it must leave the `half` windows before the first whose
+        average is not yet known)."""
+        drop = window - self.offset
+        if drop > 0:
+            for stored in (*self.scores, self.above):
+                del stored[:drop]
+            self.offset = window
 
     def add(self, scores: list[np.ndarray]) -> list[int]:
         """The next windows' raw scores by each decision's model; the windows before which stretches end,
@@ -155,7 +168,7 @@ class Stretches:
         for index in range(known, averaged):
             self.below = 0 if self.above[index] else self.below + 1
             if self.below >= 2 * self.reach + 1:
-                stops.append(index - self.reach)
+                stops.append(self.offset + index - self.reach)
         return stops
 
 
@@ -165,7 +178,8 @@ class SettledSegments:
 
     Each stretch ended (see `Stretches`) is decided with the windows either side of it that its
     averages and `decide` look at; a segment is then held until the next one is known not to be joined
-    to it (`merge_gap`), and kept if it is long enough once joined (`min_seconds`, see `decide`)."""
+    to it (`merge_gap`), and kept if it is long enough once joined (`min_seconds`, see `decide`). The
+    windows of a stretch decided are let go: memory stays bounded however long the stream."""
 
     def __init__(self, decisions: list[Decision], step_seconds: float, merge_gap: float = 0.0,
                  min_seconds: float | None = None):
@@ -175,7 +189,8 @@ class SettledSegments:
         # windows beyond a stretch that deciding it looks at: the averages' and the runs' reach, and as
         # many again, so that runs that the averages at the slice's ends make up cannot reach into it
         self.context = 2 * self.stretches.reach + self.stretches.half
-        self.centres, self.activity = array("d"), array("f")
+        self.centres, self.activity = array("d"), array("f")  # of the windows from `stretches.offset` on
+        self.windows = 0  # seen
         self.decided = 0  # the first window of the stretch being seen
         self.held: list[Segment | None] = [None] * len(decisions)  # each decision's last segment, not yet told
 
@@ -184,12 +199,20 @@ class SettledSegments:
         them, each with the index of its decision."""
         self.centres.extend(centres.tolist())
         self.activity.extend(activity.tolist())
+        self.windows += len(centres)
         stops = self.stretches.add(scores)
-        return self.settle(stops[-1]) if stops else []
+        if not stops:
+            return []
+        told = self.settle(stops[-1])
+        keep_from = max(0, self.decided - self.context)  # what deciding the next stretch looks at before it
+        del self.centres[:keep_from - self.stretches.offset]
+        del self.activity[:keep_from - self.stretches.offset]
+        self.stretches.forget_before(keep_from)
+        return told
 
     def finish(self) -> list[tuple[int, Segment]]:
         """The segments not yet told, at the end of the scan."""
-        told = self.settle(len(self.centres))
+        told = self.settle(self.windows)
         told += [(index, segment) for index, segment in enumerate(self.held)
                  if segment is not None and self.decisions[index].keeps(segment, self.min_seconds)]
         self.held = [None] * len(self.decisions)
@@ -198,13 +221,15 @@ class SettledSegments:
     def settle(self, stop: int) -> list[tuple[int, Segment]]:
         """Decide the windows from the last stop to `stop` (where a stretch ends, or the last window)."""
         start, self.decided = self.decided, stop
-        if not any(self.stretches.above[start:stop]) and len(self.stretches.above) >= stop:
+        offset, above = self.stretches.offset, self.stretches.above
+        if not any(above[start - offset:stop - offset]) and offset + len(above) >= stop:
             return self.told_before(stop)
-        first, last = max(0, start - self.context), min(len(self.centres), stop + self.context)
-        centres, activity = np.array(self.centres[first:last]), np.array(self.activity[first:last])
+        first, last = max(offset, start - self.context), min(self.windows, stop + self.context)
+        centres = np.array(self.centres[first - offset:last - offset])
+        activity = np.array(self.activity[first - offset:last - offset])
         told = []
         for index, decision in enumerate(self.decisions):
-            scores = np.array(self.stretches.scores[index][first:last], np.float32)
+            scores = np.array(self.stretches.scores[index][first - offset:last - offset], np.float32)
             smoothed, runs = decided_runs(centres, scores, activity, decision, self.step_seconds)
             for run in runs:
                 if start <= first + run[0] < stop:
@@ -225,9 +250,10 @@ class SettledSegments:
 
     def told_before(self, stop: int) -> list[tuple[int, Segment]]:
         """The segments held that no segment from window `stop` on can be joined to."""
-        if stop >= len(self.centres):
+        if stop >= self.windows:
             return []
-        earliest = make_segment(np.array(self.centres[stop:stop + 1]), np.zeros(1), [0], self.step_seconds).start
+        centre = self.centres[stop - self.stretches.offset]
+        earliest = make_segment(np.array([centre]), np.zeros(1), [0], self.step_seconds).start
         told = []
         for index, held in enumerate(self.held):
             if held is not None and earliest - held.end >= self.merge_gap:

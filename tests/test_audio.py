@@ -206,6 +206,46 @@ def test_times_run_on_across_the_pts_wrap_at_2_to_the_33(tmp_path):
     np.testing.assert_allclose(onsets(chunks), [3.0, 7.0], atol=0.06)  # the second one after the wrap
 
 
+def captures_joined(folder: Path, parts: list[list[tuple[float, float, float]]]) -> Path:
+    """One MPEG-TS file of captures joined end to end, as a recorder's splices make them: each capture
+    a list of (timestamp, seconds, frequency) stereo MP2 tones, timed from its own timestamps."""
+    files = []
+    for number, tones in enumerate(parts):
+        pieces = [(start, np.stack([tone(seconds, frequency, 48000)] * 2)) for start, seconds, frequency in tones]
+        files.append(write_timed_frames(folder / f"capture{number}.ts", "mp2", 48000, "stereo", pieces))
+    joined = folder / "joined.ts"
+    joined.write_bytes(b"".join(path.read_bytes() for path in files))
+    return joined
+
+
+def runs_of(chunks: list) -> list[tuple[float, float]]:
+    """(start, seconds) of each run of audio without a gap, from decoded chunks."""
+    runs: list[list[float]] = []
+    for chunk in chunks:
+        if runs and abs(chunk.start - sum(runs[-1])) < 0.01:
+            runs[-1][1] += len(chunk.samples) / RATE
+        else:
+            runs.append([chunk.start, len(chunk.samples) / RATE])
+    return [(round(start, 1), round(seconds, 1)) for start, seconds in runs]
+
+
+def test_a_gap_after_a_timestamp_jump_stays_a_gap(tmp_path):
+    # 2 s at 10 h, then timestamps jump back to 1 h (counted on), where 3 s of audio are missing after 2 s
+    path = captures_joined(tmp_path, [[(36000.0, 2.0, 440)], [(3600.0, 2.0, 1000), (3605.0, 2.0, 2000)]])
+    chunks = list(decode_audio(path, RATE))
+    assert runs_of(chunks) == [(0.0, 4.0), (7.0, 2.0)]  # before 2026-12-06: [(0.0, 6.0)], the gap lost
+    assert runs_of(chunks_in_pieces(path, 1.0)) == [(0.0, 4.0), (7.0, 2.0)]  # decoded as several processes do
+
+
+def test_jumps_back_that_add_up_past_the_wrap_are_counted_on_not_read_as_a_gap(tmp_path):
+    # eight captures of a second, each 3.5 h of timestamps before the last (a stream spliced again and
+    # again): 24.5 h of jumps back read, the short way round the 26.5-hour wrap, as a gap of 2 h forward
+    path = captures_joined(tmp_path, [[(25 * 3600.0 - 3.5 * 3600 * number, 1.0, 440)] for number in range(8)])
+    for chunks in (list(decode_audio(path, RATE)), chunks_in_pieces(path, 1.0)):
+        ((start, seconds),) = runs_of(chunks)  # before 2026-12-06: a second run 2 h later
+        assert abs(start) < 0.05 and abs(seconds - 8.0) < 0.2  # each MP2 capture ends on a whole frame
+
+
 def test_a_codec_change_on_the_same_stream_is_followed(tmp_path):
     # stereo MP2 for 3 s, then the same PID carries AC3 5.1 (dialogue in the centre), as when a film starts
     stereo = np.stack([tone(3.0, 440, 48000)] * 2)
@@ -248,11 +288,14 @@ def test_the_codec_changing_back_is_followed_too(tmp_path):
         assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
 
 
-def in_pieces(path, piece_seconds: float) -> np.ndarray:
+def chunks_in_pieces(path, piece_seconds: float) -> list:
     """The recording decoded piece by piece, the pieces joined, resampled: as several processes give it."""
     pieces = recording_pieces(path, None, None, piece_seconds)
-    joined = joined_pieces(decoded_batches(path, piece=piece) for piece in pieces)
-    return np.concatenate([c.samples for c in resampled_chunks(joined, RATE)])
+    return list(resampled_chunks(joined_pieces(decoded_batches(path, piece=piece) for piece in pieces), RATE))
+
+
+def in_pieces(path, piece_seconds: float) -> np.ndarray:
+    return np.concatenate([c.samples for c in chunks_in_pieces(path, piece_seconds)])
 
 
 def test_pieces_joined_across_codec_changes_are_the_recording_decoded_whole(tmp_path):

@@ -187,3 +187,19 @@ def test_segments_settled_as_windows_come_are_those_of_the_whole_recording():
         told_early += early
         told_in_all += len(told)
     assert told_early > told_in_all / 2  # most before the end, not all at it
+
+
+def test_settled_segments_let_go_of_the_windows_they_decided():
+    # a stream followed for days: what is held stays bounded, turns or not
+    rng = np.random.default_rng(1)
+    decision = Decision(threshold=0.0, hysteresis=0.1, growth_margin=0.05)
+    settled = SettledSegments([decision], STEP)
+    told, held = 0, []
+    for batch in range(2000):  # 20 windows a batch: 40,000 windows, 5.5 hours
+        scores = rng.normal(-0.3, 0.1, 20).astype(np.float32)
+        if batch % 10 == 0:
+            scores[5:15] = 0.3  # a turn every 100 s
+        told += len(settled.add(STEP * (20 * batch + np.arange(20)), np.zeros(20), [scores]))
+        held.append(len(settled.centres) + len(settled.stretches.scores[0]))
+    assert told >= 199  # every turn but the last is told before the end
+    assert max(held) < 400
