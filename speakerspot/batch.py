@@ -71,13 +71,14 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                on_failure: Callable[[SpeakerspotError], None] = lambda error: None, *,
                options: ScanOptions = ScanOptions(), workers: int = 1, index: ResultsIndex | None = None,
                force: bool = False, progress: bool = False, engine: str = "local",
-               ray_address: str | None = None, on_segment: RecordingSegmentCallback | None = None) -> BatchSummary:
+               ray_address: str | None = None, on_segment: RecordingSegmentCallback | None = None,
+               keep_windows: bool = True) -> BatchSummary:
     """`batch_outcomes` (see there for the settings) handing each recording's results to
     `on_results` and each failure to `on_failure`; the summary of what the batch did."""
     summary = BatchSummary()
     for outcome in batch_outcomes(models, recordings, options=options, workers=workers, index=index, force=force,
                                   progress=progress, engine=engine, ray_address=ray_address, summary=summary,
-                                  on_segment=on_segment):
+                                  on_segment=on_segment, keep_windows=keep_windows):
         if outcome.error is not None:
             on_failure(outcome.error)
         else:
@@ -88,8 +89,8 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
 def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
                    options: ScanOptions = ScanOptions(), workers: int = 1, index: ResultsIndex | None = None,
                    force: bool = False, progress: bool = False, engine: str = "local", ray_address: str | None = None,
-                   summary: BatchSummary | None = None, on_segment: RecordingSegmentCallback | None = None
-                   ) -> Iterator[BatchOutcome]:
+                   summary: BatchSummary | None = None, on_segment: RecordingSegmentCallback | None = None,
+                   keep_windows: bool = True) -> Iterator[BatchOutcome]:
     """Scan every recording with every model: each recording's results in the order of
     `recordings`, each failure as it happens (the batch goes on); `summary`, if given, is kept up
     to date. Stopping early (leaving the loop) stops the workers.
@@ -102,8 +103,9 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
     process keeps the index and hands on the results as before.
 
     `on_segment(recording, model_name, segment)` is called with each segment as soon as it is decided,
-    while its recording is scanned (see `scan`): only where recordings are scanned in this process
-    (`workers` 1, or a single recording, and engine "local").
+    while its recording is scanned (see `scan`), and `keep_windows` False leaves the windows out of the
+    results: only where recordings are scanned in this process (`workers` 1, or a single recording, and
+    engine "local").
     """
     if shared := namesakes(models):
         raise ValueError(f"several models named {', '.join(map(repr, shared))}: their outputs and stored results "
@@ -111,8 +113,9 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
     from .model import refuse_base_encoders  # here: a batch that scans nothing need not import torch
 
     refuse_base_encoders(models)  # before any recording, not once for each
-    if on_segment is not None and (engine != "local" or (workers > 1 and len(recordings) > 1)):
-        raise ValueError("on_segment needs the recordings scanned in this process: engine 'local' and 1 worker")
+    if (on_segment is not None or not keep_windows) and (engine != "local" or (workers > 1 and len(recordings) > 1)):
+        raise ValueError("on_segment and keep_windows need the recordings scanned in this process: engine 'local' "
+                         "and 1 worker")
     model_hashes = [model.fingerprint() for model in models] if index else []
     summary = summary if summary is not None else BatchSummary()
     started = time.monotonic()
@@ -137,7 +140,7 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
         outcomes = scan_on_ray(models, to_scan, options, ray_address, workers)
     elif len(to_scan) <= 1 or workers <= 1:
         outcomes = scan_here(models, to_scan, options, progress=progress and len(recordings) == 1,
-                             on_segment=on_segment)
+                             on_segment=on_segment, keep_windows=keep_windows)
     else:
         outcomes = scan_in_workers(models, to_scan, options, workers)
     bar = tqdm(total=len(recordings), initial=summary.skipped, desc="recordings", unit="file", leave=False,

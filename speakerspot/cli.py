@@ -450,7 +450,9 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         options = ScanOptions(threshold=threshold, audio_track=audio_track, language=language, decoders=decoders,
                               speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
-                             force=force, progress=not quiet, engine=engine, ray_address=ray_address, on_segment=told)
+                             force=force, progress=not quiet, engine=engine, ray_address=ray_address, on_segment=told,
+                             # live, a stream followed for days is held in bounded memory; an index stores windows
+                             keep_windows=not live or db_path is not None)
     if len(found) > 1 and not quiet:
         skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""

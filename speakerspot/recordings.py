@@ -42,15 +42,17 @@ Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
 
 
 def scan_one(models: list[SpeakerModel], path: Path, options: ScanOptions, progress: bool = False,
-             decoder_process: bool = True, on_segment: SegmentCallback | None = None) -> Outcome:
-    """Scan one recording, turning any failure into an error naming the file (`on_segment`: see `scan`)."""
+             decoder_process: bool = True, on_segment: SegmentCallback | None = None,
+             keep_windows: bool = True) -> Outcome:
+    """Scan one recording, turning any failure into an error naming the file (`on_segment`, `keep_windows`:
+    see `scan`)."""
     from .scanning import scan_many
 
     started = time.monotonic()
     try:
         results: list[ScanResult] | SpeakerspotError = scan_many(models, path, options, progress=progress,
                                                                  decoder_process=decoder_process,
-                                                                 on_segment=on_segment)
+                                                                 on_segment=on_segment, keep_windows=keep_windows)
     except MediaError as error:
         results = error
     except ReaderGone:

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
          progress: bool = False, decoder_process: bool = True, on_segment: SegmentCallback | None = None,
-         **changes: float | int | str | bool | None) -> ScanResult:
+         keep_windows: bool = True, **changes: float | int | str | bool | None) -> ScanResult:
     """Find where the model's target speaks in `source`.
 
     `source` is a path to any recording FFmpeg reads, or mono samples already at the model's
@@ -54,24 +54,26 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
     `on_segment(model_name, segment)` is called with each segment as soon as the audio after it can no
     longer change it, while the scan goes on: a live stream (a pipe, `/dev/stdin`) is followed as it
     plays, 9-30 s behind a turn's end (see `segments.SettledSegments`). In the end it has been
-    called with every segment of the result, in order. Not with `speech_edges`, which decides a
-    segment's edges later.
+    called with every segment of the result, in order. `keep_windows` False leaves every window's time
+    and score out of the result (its window arrays are empty; the segments are the same): with it,
+    memory stays bounded however long a stream is followed. Neither goes with `speech_edges`, which
+    decides a segment's edges later.
     """
     return scan_many([model], source, options, progress=progress, decoder_process=decoder_process,
-                     on_segment=on_segment, **changes)[0]
+                     on_segment=on_segment, keep_windows=keep_windows, **changes)[0]
 
 
 def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
               progress: bool = False, decoder_process: bool = True, on_segment: SegmentCallback | None = None,
-              **changes: float | int | str | bool | None) -> list[ScanResult]:
+              keep_windows: bool = True, **changes: float | int | str | bool | None) -> list[ScanResult]:
     """`scan` for several models at once: the recording is decoded and turned into features once
     per front end the models use (one pass when they were trained alike), and every model scores
     the same windows. Results come in the order of `models`; `on_segment` is called with each model's
     segments as they are decided (each model's in order)."""
     options = replace(options, **changes)
-    if on_segment is not None and options.speech_edges:
-        raise ValueError("segments cannot be told as they are decided with speech_edges: their edges are "
-                         "asked of the speech detector later")
+    if (on_segment is not None or not keep_windows) and options.speech_edges:
+        raise ValueError("segments are not decided as the windows come with speech_edges (needed by on_segment "
+                         "and keep_windows=False): their edges are asked of the speech detector later")
     refuse_base_encoders(models)
     groups: dict[FrontEnd, list[int]] = {}
     for index, model in enumerate(models):
@@ -84,12 +86,13 @@ def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, optio
     for front_end, indices in groups.items():
         group = [models[i] for i in indices]
         results.update(zip(indices, scan_pass(group, front_end, source, options, progress, decoder_process,
-                                              on_segment), strict=True))
+                                              on_segment, keep_windows), strict=True))
     return [results[i] for i in range(len(models))]
 
 
 def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Path | np.ndarray, options: ScanOptions,
-              progress: bool, decoder_process: bool, on_segment: SegmentCallback | None = None) -> list[ScanResult]:
+              progress: bool, decoder_process: bool, on_segment: SegmentCallback | None = None,
+              keep_windows: bool = True) -> list[ScanResult]:
     """One pass over `source`: decode, features, then every model's scores and decisions.
 
     Decoding (or reading the helper's messages) and features run on a thread of their own, the
@@ -113,7 +116,9 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
         # a segment too short to keep has edges not worth asking about, unless it may be joined to another
         speech = EdgeSpeech(front_end, decisions, 0.0 if options.merge_gap else options.min_duration)
     settled = SettledSegments(decisions, front_end.step_seconds, options.merge_gap,
-                              options.min_duration) if on_segment else None
+                              options.min_duration) if on_segment or not keep_windows else None
+    told: list[list[Segment]] = [[] for _ in models]  # the segments settled, where windows are not kept
+    count = 0  # windows scanned
     with (source_chunks(source, front_end.sample_rate, options, decoder_process) as (name, total, chunks),
           tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
                leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
@@ -121,28 +126,33 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                                               with_samples=speech is not None))
         with contextlib.closing(windows):  # now, not when the garbage collector gets to it
             for batch in windows:
-                centres.extend(batch.centres.tolist())
-                activity.extend(batch.activity.tolist())
+                count += len(batch.centres)
                 batch_scores = [model.score(batch.mels) for model in models]
-                for model_scores, these in zip(scores, batch_scores, strict=True):
-                    model_scores.extend(these.tolist())
+                if keep_windows:
+                    centres.extend(batch.centres.tolist())
+                    activity.extend(batch.activity.tolist())
+                    for model_scores, these in zip(scores, batch_scores, strict=True):
+                        model_scores.extend(these.tolist())
                 if speech:
                     speech.add(batch, batch_scores)
                 if settled:
-                    tell(models, settled.add(batch.centres, batch.activity, batch_scores), on_segment)
+                    tell(models, settled.add(batch.centres, batch.activity, batch_scores), on_segment, told)
         if settled:
-            tell(models, settled.finish(), on_segment)
-    if not centres:  # else a recording too short to scan would read as one without the target
+            tell(models, settled.finish(), on_segment, told)
+    if not count:  # else a recording too short to scan would read as one without the target
         log.warning("%s: %.1f s of audio, shorter than one window (%.2f s): nothing was scanned", name, tracker.end,
                     front_end.window_seconds)
     window_times, window_activity = np.array(centres), np.array(activity)
     if speech:  # a window without speech, like one without sound, never begins or ends a segment
         window_activity = np.where(speech.finish(), window_activity, -np.inf)
     results = []
-    for model, model_scores, decision in zip(models, scores, decisions, strict=True):
+    for model, model_scores, decision, settled_segments in zip(models, scores, decisions, told, strict=True):
         window_scores = np.array(model_scores)
-        smoothed, segments = decide(window_times, window_scores, window_activity, decision, front_end.step_seconds,
-                                    options.merge_gap, options.min_duration)
+        if keep_windows:
+            smoothed, segments = decide(window_times, window_scores, window_activity, decision,
+                                        front_end.step_seconds, options.merge_gap, options.min_duration)
+        else:  # the same segments, decided as the windows came (see `segments.SettledSegments`)
+            smoothed, segments = window_scores, settled_segments
         results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
                                   segments=segments, window_times=window_times, window_scores=window_scores,
                                   smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,
@@ -150,9 +160,13 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     return results
 
 
-def tell(models: list[SpeakerModel], settled: list[tuple[int, Segment]], on_segment: SegmentCallback) -> None:
+def tell(models: list[SpeakerModel], settled: list[tuple[int, Segment]], on_segment: SegmentCallback | None,
+         told: list[list[Segment]]) -> None:
+    """Hand each segment settled to `on_segment`, and keep it in `told` (by model)."""
     for index, segment in settled:
-        on_segment(models[index].name, segment)
+        if on_segment:
+            on_segment(models[index].name, segment)
+        told[index].append(segment)
 
 
 @contextlib.contextmanager

@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 
 
 def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions, progress: bool,
-              on_segment: RecordingSegmentCallback | None = None) -> Iterator[tuple[Recording, Outcome]]:
+              on_segment: RecordingSegmentCallback | None = None,
+              keep_windows: bool = True) -> Iterator[tuple[Recording, Outcome]]:
     for recording in recordings:
         told = functools.partial(on_segment, recording) if on_segment else None
-        yield recording, scan_one(models, recording.path, options, progress, on_segment=told)
+        yield recording, scan_one(models, recording.path, options, progress, on_segment=told,
+                                  keep_windows=keep_windows)
 
 
 WORKER_DIED = "the process scanning it died (a crash in the decoder, or out of memory)"
