@@ -17,7 +17,7 @@ from tqdm import tqdm
 from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .files import atomic_write, check_writable
-from .writers import FORMAT_NAMES, STREAM_FORMATS
+from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .model import SpeakerModel
@@ -152,8 +152,6 @@ def check_outputs(output: Path | None, output_dir: Path | None, format_names: tu
 def check_live(recordings: int, format_names: tuple[str, ...], output: Path | None, output_dir: Path | None,
                speech_edges: bool, engine: str) -> None:
     """Refuse what `scan --live` cannot do: it prints one recording's segments on stdout as they come."""
-    from .writers import LIVE_FORMATS
-
     if recordings > 1:
         raise click.UsageError(f"--live follows one recording or stream; here {recordings}")
     if output or output_dir:
@@ -441,11 +439,11 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
             import torch
 
             torch.set_num_threads(max(1, available_cores() - decoders))
-        write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
-                              several=len(found) * len(models) > 1, frame_rate=frame_rate)
-        told = SegmentLines(format_names[0], several=len(models) > 1) if live else None
         if live:  # every segment is printed as it comes, not again with its recording's results
-            write = lambda recording, results: None  # noqa: E731
+            told, write = SegmentLines(format_names[0], several=len(models) > 1), lambda recording, results: None
+        else:
+            told, write = None, ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
+                                              several=len(found) * len(models) > 1, frame_rate=frame_rate)
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
         options = ScanOptions(threshold=threshold, audio_track=audio_track, language=language, decoders=decoders,
                               speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
