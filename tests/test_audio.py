@@ -246,6 +246,16 @@ def test_jumps_back_that_add_up_past_the_wrap_are_counted_on_not_read_as_a_gap(t
         assert abs(start) < 0.05 and abs(seconds - 8.0) < 0.2  # each MP2 capture ends on a whole frame
 
 
+def test_one_frame_whose_timestamp_jumps_does_not_move_the_times_after_it(tmp_path):
+    # a single frame 100 minutes back (a damaged timestamp), then the stream where it was: counted on, as
+    # a jump is, but the frames after it are read on the old timestamps (read on from the jump, they
+    # would seem 100 minutes ahead, a gap of that long)
+    path = captures_joined(tmp_path, [[(36000.0, 2.0, 440)], [(30000.0, 1152 / 48000, 440)],
+                                      [(36002.05, 2.0, 440)]])
+    ((start, seconds),) = runs_of(list(decode_audio(path, RATE)))
+    assert abs(start) < 0.05 and abs(seconds - 4.1) < 0.15
+
+
 def test_a_codec_change_on_the_same_stream_is_followed(tmp_path):
     # stereo MP2 for 3 s, then the same PID carries AC3 5.1 (dialogue in the centre), as when a film starts
     stereo = np.stack([tone(3.0, 440, 48000)] * 2)
