@@ -236,41 +236,89 @@ def decoded_batches(path: str | Path, audio_track: int | None = None, language: 
             frames = piece_frames(path, piece, opened)
             origin = piece.origin
         batch = FrameBatch()
-        end: float | None = None  # where the audio read so far ends (seconds)
-        rebase = 0.0  # from the timestamps to the times given: moved where they jump, and go on from there
-        jump: float | None = None  # the last frame's jump, until the next frame says whether it lasts
-        corrupt_packets = 0
-        for frame in frames:
-            if isinstance(frame, FailedPacket):
-                corrupt_packets += 1
-                continue
-            timestamp = None if frame.time is None else frame.time - origin
-            step = None if end is None or timestamp is None else timestamp_step(timestamp + rebase, end)
-            if jump is not None and step is not None and abs(step - jump) <= GAP_SECONDS:
-                # The timestamps go on from where they jumped to: a discontinuity, not one frame's glitch.
-                # Read from here on, so that a gap after it is a gap (compared with the count across
-                # the jump, every later step was the jump again; and jumps back that added up to 20.5 h
-                # or more, going round the 26.5-hour wrap, read as a gap of hours).
-                rebase, step = rebase - jump, step - jump
-            after_gap = step is not None and audio_missing(step)
-            jump = step if step is not None and not after_gap and abs(step) > GAP_SECONDS else None
+        timeline = Timeline(path)
+        for frame, start, after_gap, rebase in timeline.placed(frames, origin):
             signature = FrameBatch.signature_of(frame)
-            if end is None:
-                end = timestamp + rebase if timestamp is not None else 0.0
-            elif after_gap:
-                end += step
-            frame_rebase = rebase if timestamp is None else end - timestamp
             if batch.samples and (after_gap or batch.full() or signature != batch.signature
-                                  or abs(frame_rebase - batch.rebase) > GAP_SECONDS):
+                                  or abs(rebase - batch.rebase) > GAP_SECONDS):
                 yield batch.take()
-            batch.append(frame, signature, end, after_gap, frame_rebase)
-            end += frame.samples / frame.sample_rate
+            batch.append(frame, signature, start, after_gap, rebase)
         if batch.samples:
             yield batch.take()
-        if corrupt_packets:
-            log.warning("%s: skipped %d packet(s) that failed to decode", path, corrupt_packets)
-        if end is None and piece is None:  # a piece may fall in a gap in the audio
+        if timeline.failed_packets:
+            log.warning("%s: skipped %d packet(s) that failed to decode", path, timeline.failed_packets)
+        if timeline.end is None and piece is None:  # a piece may fall in a gap in the audio
             raise MediaError(path, "its audio stream holds no decodable audio")
+
+
+class Timeline:
+    """Where decoded frames go in the scan's times, from their timestamps (seconds from the recording's
+    0:00; None where a frame has none).
+
+    Audio is counted on, frame after frame, while the timestamps follow it (to GAP_SECONDS). A frame
+    whose timestamp steps away is placed once the next frame says whether the timestamps go on from it.
+    If they do, a step forward of up to MAX_GAP_SECONDS is a gap in the audio, which stays a gap; any
+    other step (back, or further forward: a discontinuity) is a jump: the audio is counted on, and the
+    timestamps are read on from where they jumped to (`rebase`), so that a gap after it is a gap. If
+    they do not, that frame's timestamp alone was wrong (a bit flipped by a reception error put it
+    seconds or hours ahead): it is counted on, and the times after it do not move."""
+
+    def __init__(self, path: str | Path):
+        self.path = path  # named in the diagnostics (`speakerspot -v`)
+        self.end: float | None = None  # where the audio placed so far ends
+        self.rebase = 0.0  # from the timestamps to the times given
+        self.failed_packets = 0  # passed over by `placed`
+
+    def step(self, timestamp: float | None) -> float | None:
+        """How far `timestamp` is from where the audio so far ends, the short way round the wrap."""
+        return None if self.end is None or timestamp is None else timestamp_step(timestamp + self.rebase, self.end)
+
+    def place(self, timestamp: float | None, seconds: float, goes_on: bool = True) -> tuple[float, bool, float]:
+        """(start, whether audio is missing before it, start less timestamp) of a frame of `seconds` at
+        `timestamp`; `goes_on`: whether the timestamps after it go on from its own."""
+        step = self.step(timestamp)
+        after_gap = False
+        if self.end is None:
+            self.end = timestamp if timestamp is not None else 0.0
+        elif step is not None and abs(step) > GAP_SECONDS:
+            after_gap = goes_on and audio_missing(step)
+            if after_gap:
+                log.info("%s: %.2f s of audio missing at %.2f s", self.path, step, self.end)
+                self.end += step
+            elif goes_on:
+                log.info("%s: timestamps jump by %+.2f s at %.2f s: the audio is counted on", self.path, step, self.end)
+                self.rebase -= step
+            else:
+                log.info("%s: a frame's timestamp is %+.2f s off at %.2f s, the next frame's not: counted on",
+                         self.path, step, self.end)
+        start = self.end
+        self.end += seconds
+        return start, after_gap, self.rebase if timestamp is None else start - timestamp
+
+    def placed(self, frames: Iterable[av.AudioFrame | FailedPacket],
+               origin: float) -> Iterator[tuple[av.AudioFrame, float, bool, float]]:
+        """(frame, `place`'s three) for each decoded frame, a frame whose timestamp steps away held until
+        the next comes; packets that failed to decode are counted and passed over."""
+        held: tuple[av.AudioFrame, float | None, float] | None = None
+        for frame in frames:
+            if isinstance(frame, FailedPacket):
+                self.failed_packets += 1
+                continue
+            timestamp = None if frame.time is None else frame.time - origin
+            seconds = frame.samples / frame.sample_rate
+            if held is not None:
+                held_frame, held_timestamp, held_seconds = held
+                goes_on = timestamp is not None and abs(timestamp_step(timestamp, held_timestamp + held_seconds)) \
+                    <= GAP_SECONDS
+                yield held_frame, *self.place(held_timestamp, held_seconds, goes_on)
+                held = None
+            step = self.step(timestamp)
+            if step is not None and abs(step) > GAP_SECONDS:
+                held = frame, timestamp, seconds
+            else:
+                yield frame, *self.place(timestamp, seconds)
+        if held is not None:  # the last frame: nothing after it says otherwise
+            yield held[0], *self.place(held[1], held[2])
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,28 @@ def with_zeroed_bytes(path: Path, where: float, count: int) -> Path:
     data[first:first + count] = bytes(count)
     path.write_bytes(bytes(data))
     return path
+
+
+def with_pts_bit_flipped(path: Path, target: Path, pes_number: int, bit: int) -> Path:
+    """A copy of the MPEG-TS file at `path` in which bit `bit` of the timestamp (PTS, 90 kHz) of its
+    `pes_number`-th audio PES packet is flipped, as a reception error may flip it."""
+    data = bytearray(path.read_bytes())
+    found = 0
+    for offset in range(0, len(data), 188):
+        packet = data[offset:offset + 188]
+        if packet[0] != 0x47 or not packet[1] & 0x40:  # a packet that starts a PES packet
+            continue
+        payload = 4 + (1 + packet[4] if packet[3] & 0x20 else 0)  # after the adaptation field, if any
+        if packet[payload:payload + 3] != b"\x00\x00\x01" or not 0xC0 <= packet[payload + 3] <= 0xDF:
+            continue  # not an audio stream's
+        found += 1
+        if found == pes_number:
+            at = offset + payload + 9  # the 5 bytes of the PTS: 3 + 15 + 15 bits, each part ended by a marker bit
+            stamp = data[at:at + 5]
+            pts = ((stamp[0] >> 1) & 7) << 30 | stamp[1] << 22 | (stamp[2] >> 1) << 15 | stamp[3] << 7 | stamp[4] >> 1
+            pts ^= 1 << bit
+            data[at:at + 5] = bytes([(stamp[0] & 0xF1) | (pts >> 29 & 0x0E), pts >> 22 & 0xFF,
+                                     (pts >> 14 & 0xFE) | 1, pts >> 7 & 0xFF, (pts << 1 & 0xFE) | 1])
+            target.write_bytes(data)
+            return target
+    raise ValueError(f"{path} has fewer than {pes_number} audio PES packets")

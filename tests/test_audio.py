@@ -7,8 +7,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import SPEECH
-from media import with_zeroed_bytes, write_recording, write_timed_frames
+from conftest import FIXTURES, SPEECH
+from media import with_pts_bit_flipped, with_zeroed_bytes, write_recording, write_timed_frames
 
 from speakerspot.audio import (
     Resampler,
@@ -254,6 +254,13 @@ def test_one_frame_whose_timestamp_jumps_does_not_move_the_times_after_it(tmp_pa
                                       [(36002.05, 2.0, 440)]])
     ((start, seconds),) = runs_of(list(decode_audio(path, RATE)))
     assert abs(start) < 0.05 and abs(seconds - 4.1) < 0.15
+
+
+@pytest.mark.parametrize("bit", [20, 28])  # 11.7 s, 49.7 min ahead
+def test_a_timestamp_a_reception_error_damaged_does_not_move_the_times_after_it(tmp_path, bit):
+    # before 2026-12-06 the frame was taken as coming after a gap, and everything after it moved as far
+    damaged = with_pts_bit_flipped(FIXTURES / "sample.ts", tmp_path / "damaged.ts", 500, bit)
+    assert runs_of(list(decode_audio(damaged, RATE))) == runs_of(list(decode_audio(FIXTURES / "sample.ts", RATE)))
 
 
 def test_a_codec_change_on_the_same_stream_is_followed(tmp_path):
