@@ -269,14 +269,11 @@ class Timeline:
         self.rebase = 0.0  # from the timestamps to the times given
         self.failed_packets = 0  # passed over by `placed`
 
-    def step(self, timestamp: float | None) -> float | None:
-        """How far `timestamp` is from where the audio so far ends, the short way round the wrap."""
-        return None if self.end is None or timestamp is None else timestamp_step(timestamp + self.rebase, self.end)
-
-    def place(self, timestamp: float | None, seconds: float, goes_on: bool = True) -> tuple[float, bool, float]:
+    def place(self, timestamp: float | None, seconds: float, step: float | None,
+              goes_on: bool = True) -> tuple[float, bool, float]:
         """(start, whether audio is missing before it, start less timestamp) of a frame of `seconds` at
-        `timestamp`; `goes_on`: whether the timestamps after it go on from its own."""
-        step = self.step(timestamp)
+        `timestamp`, `step` seconds after where the audio before it ends (the short way round the wrap;
+        None: not known); `goes_on`: whether the timestamps after it go on from its own."""
         after_gap = False
         if self.end is None:
             self.end = timestamp if timestamp is not None else 0.0
@@ -299,7 +296,7 @@ class Timeline:
                origin: float) -> Iterator[tuple[av.AudioFrame, float, bool, float]]:
         """(frame, `place`'s three) for each decoded frame, a frame whose timestamp steps away held until
         the next comes; packets that failed to decode are counted and passed over."""
-        held: tuple[av.AudioFrame, float | None, float] | None = None
+        held: tuple[av.AudioFrame, float, float, float] | None = None  # frame, timestamp, seconds, step
         for frame in frames:
             if isinstance(frame, FailedPacket):
                 self.failed_packets += 1
@@ -307,18 +304,18 @@ class Timeline:
             timestamp = None if frame.time is None else frame.time - origin
             seconds = frame.samples / frame.sample_rate
             if held is not None:
-                held_frame, held_timestamp, held_seconds = held
+                held_frame, held_timestamp, held_seconds, held_step = held
                 goes_on = timestamp is not None and abs(timestamp_step(timestamp, held_timestamp + held_seconds)) \
                     <= GAP_SECONDS
-                yield held_frame, *self.place(held_timestamp, held_seconds, goes_on)
+                yield held_frame, *self.place(held_timestamp, held_seconds, held_step, goes_on)
                 held = None
-            step = self.step(timestamp)
+            step = None if self.end is None or timestamp is None else timestamp_step(timestamp + self.rebase, self.end)
             if step is not None and abs(step) > GAP_SECONDS:
-                held = frame, timestamp, seconds
+                held = frame, timestamp, seconds, step
             else:
-                yield frame, *self.place(timestamp, seconds)
+                yield frame, *self.place(timestamp, seconds, step)
         if held is not None:  # the last frame: nothing after it says otherwise
-            yield held[0], *self.place(held[1], held[2])
+            yield held[0], *self.place(*held[1:])
 
 
 @dataclass(frozen=True)
