@@ -213,7 +213,7 @@ class DecodedBatch:
     rate: int
     samples: np.ndarray
     # `start` less the first frame's timestamp (from the recording's 0:00): where the timestamps jumped
-    # (a discontinuity), the audio is counted on and this moves (see `decoded_batches`)
+    # (a discontinuity), the audio is counted on and this moves (see `Timeline`)
     rebase: float = 0.0
 
 
