@@ -22,6 +22,7 @@ from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .model import SpeakerModel
     from .results_index import ResultsIndex
+    from .segments import Decision
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -697,8 +698,8 @@ def tune(model_path, threshold, output, quiet):
     written = save_changed_model(model, model_path, output)
     if not quiet:
         after = model.decision
-        click.echo(f"wrote {written}: threshold {before.threshold:.3f} → {after.threshold:.3f} (segments stay above "
-                   f"{after.stay_threshold:.3f}, end above {after.edge_threshold:.3f})", err=True)
+        click.echo(f"wrote {written}: threshold {before.threshold:.3f} → {after.threshold:.3f} "
+                   f"({lower_levels_text(after)})", err=True)
 
 
 @cli.command(short_help="Add clips of the target to a model, without retraining.", epilog=EXIT_CODES_HELP)
@@ -773,6 +774,10 @@ def info(recording):
                    f"{stream.language or '-':<9} {duration}{marker}")
 
 
+def lower_levels_text(decision: Decision) -> str:
+    return f"segments stay above {decision.stay_threshold:.3f}, end above {decision.edge_threshold:.3f}"
+
+
 def describe_model(path: Path) -> None:
     from .model import load_model
     from .training import training_report
@@ -787,8 +792,8 @@ def describe_model(path: Path) -> None:
     calibrated = (summary.get("validation") or {}).get("threshold")
     tuned = ("" if calibrated is None or abs(calibrated - decision.threshold) < 5e-4 else
              f" (tuned since; calibrated {calibrated:.3f})")
-    click.echo(f"levels: threshold {decision.threshold:.3f}{tuned}, segments stay above {decision.stay_threshold:.3f}, "
-               f"end above {decision.edge_threshold:.3f}, last at least {decision.min_segment_seconds:g} s")
+    click.echo(f"levels: threshold {decision.threshold:.3f}{tuned}, {lower_levels_text(decision)}, "
+               f"last at least {decision.min_segment_seconds:g} s")
     others = "" if model.others is None else f", less the top-{model.top_k} of {model.others.shape[0]} of others"
     click.echo(f"scores: top-{model.top_k} cosine to {model.memory_bank.shape[0]} windows of the target{others}")
 

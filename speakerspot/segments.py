@@ -252,8 +252,7 @@ class SettledSegments:
         """The segments held that no segment from window `stop` on can be joined to."""
         if stop >= self.windows:
             return []
-        centre = self.centres[stop - self.stretches.offset]
-        earliest = make_segment(np.array([centre]), np.zeros(1), [0], self.step_seconds).start
+        earliest = segment_start(self.centres[stop - self.stretches.offset], self.step_seconds)
         told = []
         for index, held in enumerate(self.held):
             if held is not None and earliest - held.end >= self.merge_gap:
@@ -410,9 +409,14 @@ def grown_end(scores: np.ndarray, centred: np.ndarray, inside: float, end: int, 
 
 
 def make_segment(centres: np.ndarray, scores: np.ndarray, run: list[int], step_seconds: float) -> Segment:
-    start = max(0.0, float(centres[run[0]]) - step_seconds / 2)
-    return Segment(start=round(start, 3), end=round(float(centres[run[-1]]) + step_seconds / 2, 3),
+    return Segment(start=segment_start(float(centres[run[0]]), step_seconds),
+                   end=round(float(centres[run[-1]]) + step_seconds / 2, 3),
                    score=round(float(np.mean(scores[run])), 4))
+
+
+def segment_start(centre: float, step_seconds: float) -> float:
+    """Where a segment whose first window is centred at `centre` begins."""
+    return round(max(0.0, centre - step_seconds / 2), 3)
 
 
 @dataclass

@@ -302,9 +302,9 @@ class SegmentLines:
         file = str(recording.path)
         if self.format_name == "txt":
             line = txt_line(segment) + (f"  {model_name}\n" if self.several else "\n")
-        elif self.format_name == "jsonl":
-            line = json.dumps({"file": file, "model": model_name, "start": segment.start, "end": segment.end,
-                               "score": segment.score}, separators=(",", ":")) + "\n"
+        elif self.format_name == "jsonl":  # the fields of a CSV row
+            line = json.dumps(dict(zip(CSV_HEADER, csv_row(file, model_name, segment), strict=True)),
+                              separators=(",", ":")) + "\n"
         elif self.format_name == "csv":
             line = csv_rows([CSV_HEADER] * (not self.csv_started) + [csv_row(file, model_name, segment)])
             self.csv_started = True
