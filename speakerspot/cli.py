@@ -331,7 +331,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
 @click.option("--live", is_flag=True,
               help="Print each segment on stdout as soon as it is decided, while the recording is read: "
-                   "follow a live stream piped in, 9-30 s after each turn ends (see the examples). One "
+                   "follow a live stream piped in, 7-21 s after each turn ends (see the examples). One "
                    "recording, one format of one line per segment (txt, jsonl, csv, rttm); not with -o, "
                    "--output-dir or --speech-edges.")
 @output_or_stdout_option("one recording, one model, one format")
@@ -384,7 +384,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
       cat capture.ts | speakerspot scan - -m models/anna.pt     (- is the standard input)
 
     \b
-    Following a live channel, each segment printed 9-30 s after its turn ends:
+    Following a live channel, each segment printed 7-21 s after its turn ends:
       dvbv5-zap -c channels.conf -p -o - 'Das Erste HD' | speakerspot scan - -m models/anna.pt --live
       ffmpeg -nostdin -i udp://239.1.1.1:1234 -map 0:a:0 -c copy -f mpegts - | speakerspot scan - -m models/ --live
       tail -c +1 -f /pvr/recording-in-progress.ts | speakerspot scan - -m models/anna.pt --live

@@ -37,6 +37,7 @@ from typing import BinaryIO
 import numpy as np
 
 from .audio import (
+    CHUNK_SECONDS,
     STANDARD_INPUT,
     AudioChunk,
     DecodedBatch,
@@ -92,9 +93,10 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def decoded_beside(path: str | Path, sample_rate: int, audio_track: int | None = None, language: str | None = None,
-                   decoders: int = 1) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
-    """(the recording's duration as its header states it, None if unknown; its chunks, as
-    `audio.decode_audio` gives them), decoded in a helper process where one pays (see `helper_pays`),
+                   decoders: int = 1, chunk_seconds: float = CHUNK_SECONDS,
+                   ) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+    """(the recording's duration as its header states it, None if unknown; its chunks of `chunk_seconds`,
+    as `audio.decode_audio` gives them), decoded in a helper process where one pays (see `helper_pays`),
     else in this process: the same chunks either way. A helper started early (`start_early`) is taken;
     it states the duration itself, so that this process need not load PyAV at all (see `audio`).
 
@@ -106,16 +108,16 @@ def decoded_beside(path: str | Path, sample_rate: int, audio_track: int | None =
     if helper is None:
         seconds = recording_duration(path)
         if not helper_pays(path, seconds):
-            yield seconds, decode_audio(path, sample_rate, audio_track, language)
+            yield seconds, decode_audio(path, sample_rate, audio_track, language, chunk_seconds)
             return
-    with decoded_in_helper(path, sample_rate, audio_track, language, helper, decoders) as decoding:
+    with decoded_in_helper(path, sample_rate, audio_track, language, helper, decoders, chunk_seconds) as decoding:
         yield decoding
 
 
 @contextlib.contextmanager
 def decoded_in_helper(path: str | Path, sample_rate: int, audio_track: int | None = None,
-                      language: str | None = None, helper: Helper | None = None,
-                      decoders: int = 1) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+                      language: str | None = None, helper: Helper | None = None, decoders: int = 1,
+                      chunk_seconds: float = CHUNK_SECONDS) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
     """`decoded_beside` by `helper` (started early) or a helper started now; decoded here where it
     cannot start. The helpers are stopped on leaving the block, wherever the reading was."""
     if helper is None:
@@ -124,14 +126,15 @@ def decoded_in_helper(path: str | Path, sample_rate: int, audio_track: int | Non
     try:
         ready = helper.ready() if helper else None
         if ready is None:
-            yield recording_duration(path), decode_audio(path, sample_rate, audio_track, language)
+            yield recording_duration(path), decode_audio(path, sample_rate, audio_track, language, chunk_seconds)
         elif ready["pieces"]:
             pieces = [Piece(**piece) for piece in ready["pieces"]]
             helpers += [piece_helper(path, pieces[number::decoders]) for number in range(1, decoders)]
-            yield ready["duration"], resampled_chunks(joined_pieces(pieces_of(path, pieces, helpers)), sample_rate)
+            yield ready["duration"], resampled_chunks(joined_pieces(pieces_of(path, pieces, helpers)), sample_rate,
+                                                      chunk_seconds)
         else:
             chunks = timed_chunks if ready["resampled"] else resampled_chunks
-            yield ready["duration"], chunks(helper.batches(path), sample_rate)
+            yield ready["duration"], chunks(helper.batches(path), sample_rate, chunk_seconds)
     finally:
         for started in helpers:
             if started:

@@ -28,6 +28,10 @@ from .threads import made_on_a_thread
 PROGRESS_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total_fmt} s of audio [{elapsed}<{remaining}]"
 PROGRESS_FORMAT_UNKNOWN_LENGTH = "{desc}: {n:.0f} s of audio [{elapsed}]"
 
+# A stream followed as it plays (a pipe scanned with `on_segment`) is handed on this much at a time, not
+# CHUNK_SECONDS: a segment is told once the audio after it has come, and a chunk's end waits for all of it.
+LIVE_CHUNK_SECONDS = 1.0
+
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +57,7 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
 
     `on_segment(model_name, segment)` is called with each segment as soon as the audio after it can no
     longer change it, while the scan goes on: a live stream (a pipe, `/dev/stdin`) is followed as it
-    plays, 9-30 s behind a turn's end (see `segments.SettledSegments`). In the end it has been
+    plays, 7-21 s behind a turn's end (see `segments.SettledSegments`). In the end it has been
     called with every segment of the result, in order. `keep_windows` False leaves every window's time
     and score out of the result (its window arrays are empty; the segments are the same): with it,
     memory stays bounded however long a stream is followed. Neither goes with `speech_edges`, which
@@ -119,7 +123,9 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                               options.min_duration) if on_segment or not keep_windows else None
     told: list[list[Segment]] = [[] for _ in models]  # the segments settled, where windows are not kept
     count = 0  # windows scanned
-    with (source_chunks(source, front_end.sample_rate, options, decoder_process) as (name, total, chunks),
+    live = on_segment is not None and not isinstance(source, np.ndarray) and readable_once(source)
+    with (source_chunks(source, front_end.sample_rate, options, decoder_process,
+                        LIVE_CHUNK_SECONDS if live else CHUNK_SECONDS) as (name, total, chunks),
           tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
                leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
         windows = made_on_a_thread(windows_of(chunks, tracker, bar, front_end, str(models[0].device),
@@ -170,20 +176,21 @@ def tell(models: list[SpeakerModel], settled: list[tuple[int, Segment]], on_segm
 
 
 @contextlib.contextmanager
-def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: ScanOptions,
-                  decoder_process: bool) -> Iterator[tuple[str, float | None, Iterator[AudioChunk]]]:
+def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: ScanOptions, decoder_process: bool,
+                  chunk_seconds: float = CHUNK_SECONDS) -> Iterator[tuple[str, float | None, Iterator[AudioChunk]]]:
     """(name, duration in seconds if known, chunks at `sample_rate`) of an in-memory signal or a
-    recording, decoded beside this process if `decoder_process` (see `decoder_process.decoded_beside`)."""
+    recording (chunks of `chunk_seconds`), decoded beside this process if `decoder_process` (see
+    `decoder_process.decoded_beside`)."""
     if isinstance(source, np.ndarray):
         samples = mono_float_samples(source)
         yield "<array>", len(samples) / sample_rate, array_chunks(samples, sample_rate)
     elif decoder_process:
         with decoded_beside(source, sample_rate, options.audio_track, options.language,
-                            options.decoders) as (duration, chunks):
+                            options.decoders, chunk_seconds) as (duration, chunks):
             yield str(source), duration, chunks
     else:
         yield str(source), recording_duration(source), decode_audio(source, sample_rate, options.audio_track,
-                                                                     options.language)
+                                                                     options.language, chunk_seconds)
 
 
 def windows_of(chunks: Iterator[AudioChunk], tracker: ChunkTracker, bar: tqdm, front_end: FrontEnd,

@@ -190,3 +190,18 @@ def with_pts_bit_flipped(path: Path, target: Path, pes_number: int, bit: int) ->
             target.write_bytes(data)
             return target
     raise ValueError(f"{path} has fewer than {pes_number} audio PES packets")
+
+
+def audio_byte_offset(path: Path, seconds: float) -> int:
+    """Where in the file at `path` its first audio stream's packets reach `seconds` after its first one:
+    the byte offset of the first packet timed that late."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        first = None
+        for packet in container.demux(stream):
+            if packet.pts is None:
+                continue
+            first = packet.pts if first is None else first
+            if (packet.pts - first) * stream.time_base >= seconds:
+                return packet.pos
+    raise ValueError(f"{path} holds less than {seconds} s of audio")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 from conftest import FIXTURES, SPEECH, TARGET, held_out_programme, words_between_music
-from media import write_recording
+from media import audio_byte_offset, write_recording
 
 import speakerspot
 from speakerspot.audio import load_audio
@@ -86,20 +86,23 @@ def assert_same_segments(found: list[speakerspot.Segment], expected: list[speake
 
 
 def test_segments_are_told_while_a_live_stream_plays(reference_model, tmp_path):
-    # A named pipe stands for a live stream: its second half is written only once the scan has told a
-    # segment, so a segment told from the first half alone was told while the stream played.
+    # A named pipe stands for a live stream: the rest of it is written only once the scan has told a
+    # segment, so a segment told from the first 15 s alone was told while the stream played. The
+    # sample's first turn ends at 5.3 s and its decision looks some 7 s further: a stream handed on in
+    # chunks of 10 s would need 20 s of it.
     stream = tmp_path / "live.ts"
     os.mkfifo(stream)
     capture = (FIXTURES / "sample.ts").read_bytes()
+    first_part = audio_byte_offset(FIXTURES / "sample.ts", 15.0)
     told: list[tuple[str, speakerspot.Segment]] = []
-    first_told, halves_apart = threading.Event(), []
+    first_told, parts_apart = threading.Event(), []
 
     def play() -> None:
         with open(stream, "wb") as pipe:
-            pipe.write(capture[:len(capture) // 2])  # 46 s; the sample's first turn ends at 5.4 s
+            pipe.write(capture[:first_part])
             pipe.flush()
-            halves_apart.append(first_told.wait(timeout=300))  # the timeout only ends a failing test
-            pipe.write(capture[len(capture) // 2:])
+            parts_apart.append(first_told.wait(timeout=300))  # the timeout only ends a failing test
+            pipe.write(capture[first_part:])
 
     def on_segment(model_name: str, segment: speakerspot.Segment) -> None:
         told.append((model_name, segment))
@@ -109,7 +112,7 @@ def test_segments_are_told_while_a_live_stream_plays(reference_model, tmp_path):
     player.start()
     result = speakerspot.scan(reference_model, stream, on_segment=on_segment)
     player.join()
-    assert halves_apart == [True]
+    assert parts_apart == [True]
     assert [segment for _, segment in told] == result.segments
     from_file = speakerspot.scan(reference_model, FIXTURES / "sample.ts").segments
     assert_same_segments(result.segments, from_file)
