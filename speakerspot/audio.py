@@ -129,6 +129,9 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     except av.error.EOFError:  # the file ends inside the headers FFmpeg reads to tell what it holds
         raise MediaError(path, "ends before FFmpeg can tell what it holds: cut short, or not a media file") from None
     except (av.error.FFmpegError, UnicodeDecodeError) as error:
+        if readable_once(path):  # a pipe that brought nothing fails alike, and cannot be looked at again
+            raise MediaError(path, "nothing FFmpeg can read came through the pipe: it was empty, or held "
+                                   f"something else ({error.__class__.__name__})") from None
         raise MediaError(path, f"not a media file FFmpeg can read ({error.__class__.__name__})") from None
 
 

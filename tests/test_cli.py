@@ -335,6 +335,16 @@ def test_a_recording_on_the_standard_input_scans_as_the_file_does(model_file):
     assert piped.stdout == direct.stdout and piped.stdout.count(b"\n") >= 4
 
 
+@pytest.mark.parametrize("content", [b"", b"not media at all\n" * 100])
+def test_a_pipe_that_brings_no_recording_says_so_in_one_line(model_file, content):
+    command = [sys.executable, "-m", "speakerspot", "scan", "-", "-m", str(model_file), "-q"]
+    piped = subprocess.run(command, input=content, capture_output=True, timeout=120)
+    assert piped.returncode == 3 and piped.stdout == b""
+    assert piped.stderr.decode().splitlines() == [
+        "speakerspot: error: /dev/stdin: nothing FFmpeg can read came through the pipe: it was empty, or held "
+        "something else (InvalidDataError)"]
+
+
 @pytest.mark.parametrize("format_name", ["txt", "jsonl"])
 def test_live_prints_each_segment_while_the_stream_still_plays(model_file, format_name):
     # The stream's second half is sent only once a line has come out: a line from the first half alone.
