@@ -47,6 +47,12 @@ MAX_DEMUX_RESTARTS = 10_000
 # stretch): the file is read again from the first of them. At most MAX_REOPENINGS times per file.
 REOPEN_AFTER_FAILED_PACKETS = 8
 MAX_REOPENINGS = 100
+# An audio stream with a packet in this many bytes before another's last ran beside it, and does not take
+# over from it (`stream_after`): 1.6 s of a 5 Mbit/s broadcast, where an audio stream has a packet every 24-32 ms.
+STREAM_OVERLAP_BYTES = 1 << 20
+# An audio stream whose packets leave this many bytes between them (13 s of a 5 Mbit/s broadcast) paused:
+# another stream may carry the programme meanwhile (`stream_after`), as in a regional window on other PIDs.
+STREAM_PAUSE_BYTES = 8 << 20
 # A jump in timestamps larger than this is a gap in the audio (a lost packet run, a pause in the
 # broadcast): later audio keeps its own time and the gap stays a gap.
 GAP_SECONDS = 0.1
@@ -157,7 +163,6 @@ def select_audio_stream(container: av.container.InputContainer, path: str | Path
     track of another kind (audio description, which adds a narrator's voice; a track for the hearing
     impaired; effects without dialogue) is taken only when no other fits, as FFmpeg's own choice of a
     best stream passes over those for the impaired."""
-    import av
 
     streams = list(container.streams.audio)
     if not streams:
@@ -166,26 +171,33 @@ def select_audio_stream(container: av.container.InputContainer, path: str | Path
         if not 0 <= audio_track < len(streams):
             raise MediaError(path, f"has {len(streams)} audio stream(s); there is no audio track {audio_track}")
         return streams[audio_track]
-    aside = (av.stream.Disposition.visual_impaired | av.stream.Disposition.hearing_impaired
-             | av.stream.Disposition.descriptions | av.stream.Disposition.clean_effects)
     if language is not None:
         spoken = [stream for stream in streams if (stream.language or "").lower() == language.lower()]
         if not spoken:
             found = ", ".join(sorted({s.language for s in streams if s.language})) or "none tagged"
             raise MediaError(path, f"has no audio stream in language {language!r} (languages: {found})")
         streams = spoken
-    # the first of the best: a programme track before one aside, one marked default before the others
+    return main_track(streams)
+
+
+def main_track(streams: list[av.audio.stream.AudioStream]) -> av.audio.stream.AudioStream:
+    """The first of the best of `streams`: a programme track before one aside (see `select_audio_stream`),
+    one marked default before the others."""
+    import av
+
+    aside = (av.stream.Disposition.visual_impaired | av.stream.Disposition.hearing_impaired
+             | av.stream.Disposition.descriptions | av.stream.Disposition.clean_effects)
     return max(streams, key=lambda s: (not s.disposition & aside, bool(s.disposition & av.stream.Disposition.default)))
 
 
-def skip_other_streams(container: av.container.InputContainer, stream: av.stream.Stream) -> None:
-    """Let the demuxer drop the other streams' packets unassembled, as the ffmpeg command does: a
-    DVB recording's video is most of its bytes (decoding a 5 Mbit/s TS: 0.52 -> 0.41 s, measured)."""
+def skip_other_streams(container: av.container.InputContainer, *streams: av.stream.Stream) -> None:
+    """Let the demuxer drop the packets of every stream but `streams` unassembled, as the ffmpeg command
+    does: a DVB recording's video is most of its bytes (decoding a 5 Mbit/s TS: 0.52 -> 0.41 s, measured)."""
     import av
 
-    for other in container.streams:
-        if other.index != stream.index:
-            other.discard = av.stream.Discard.all
+    kept = {stream.index for stream in streams}
+    for stream in container.streams:
+        stream.discard = av.stream.Discard.default if stream.index in kept else av.stream.Discard.all
 
 
 def container_origin(container: av.container.InputContainer) -> float:
@@ -612,6 +624,23 @@ class FailedPacket:
     position: int
 
 
+@dataclass(frozen=True)
+class StreamEnd:
+    """The demuxer read to the end of the file; the audio stream's last packet began at byte `position`
+    (-1: no packet's position is known)."""
+
+    position: int
+
+
+@dataclass(frozen=True)
+class StreamPause:
+    """No packet of the audio stream began in more than STREAM_PAUSE_BYTES of the file: between the packet
+    at byte `last` and the next one, at byte `next`."""
+
+    last: int
+    next: int
+
+
 def follow_codec_changes(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                          path: str | Path, reopened: contextlib.ExitStack, offset: int = 0,
                          piece: tuple[int, int, int] | None = None) -> Iterator[av.AudioFrame | FailedPacket]:
@@ -632,7 +661,19 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
 
     for _ in range(MAX_REOPENINGS):
         failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
+        ended_at = None
         for frame in iterate_frames(container, stream, path, offset, piece):
+            if isinstance(frame, StreamEnd):  # the last
+                ended_at = frame.position
+                continue
+            if isinstance(frame, StreamPause):  # another stream may carry the programme meanwhile
+                yield from failed_run
+                failed_run.clear()
+                following = None if piece else stream_after(path, container.format.name, stream, frame.last, reopened)
+                if following is not None:
+                    yield from follow_codec_changes(*following, path, reopened, frame.last, (frame.last, frame.next, 0))
+                    log.info("%s: the audio stream of PID %d goes on at byte %d", path, stream.id, frame.next)
+                continue
             if isinstance(frame, DamagedData):
                 yield from failed_run
                 offset = after_damage(path, container, frame, piece)
@@ -653,7 +694,12 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
             # A piece may end on the first packets of a new codec (the next piece's decoder probes it afresh).
             if piece is None or not failed_run or failed_run[0].position <= offset:
                 yield from failed_run
-                return
+                following = None if piece or ended_at is None else \
+                    stream_after(path, container.format.name, stream, ended_at, reopened)
+                if following is None:
+                    return
+                (container, stream), offset = following, ended_at
+                continue
             offset = failed_run[0].position
         piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
         try:
@@ -683,6 +729,62 @@ def read_from(path: str | Path, offset: int, format_name: str, stream_id: int,
     if stream is not None:
         skip_other_streams(container, stream)
     return container, stream
+
+
+def stream_after(path: str | Path, format_name: str, ended: av.audio.stream.AudioStream, position: int,
+                 opened: contextlib.ExitStack,
+                 ) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream] | None:
+    """The audio stream a file goes on with where `ended` stops (its last packet at byte `position`), read
+    from there on (closed with `opened`): of the audio streams that begin after it (none of their packets
+    in the STREAM_OVERLAP_BYTES before), the one in `ended`'s language if tagged, else the main programme
+    track (see `select_audio_stream`). None where there is none: the file ends with `ended`, or the
+    streams that go on after it ran beside it (another language, a commentary).
+
+    Players follow a programme's new streams: a channel's new PIDs after a programme change, recordings of
+    two channels joined with `cat`. Read only for the stream it began with, such a file lost the rest."""
+    import av
+
+    if format_name != "mpegts" or readable_once(path) or position < 0:  # other containers cannot be read from
+        return None  # the middle; a stream of no packet has no end to go on from
+    try:
+        with contextlib.ExitStack() as looked_at:  # a stream of a closed container is not to be read
+            there, _ = read_from(path, position, format_name, ended.id, looked_at)
+            after = [s for s in there.streams.audio if s.id != ended.id]
+            if after:
+                beside = audio_streams_before(path, format_name, ended, position, looked_at)
+                after = [s for s in after if s.id not in beside]
+            if not after:
+                return None
+            spoken = [s for s in after if ended.language and s.language == ended.language]
+            following = main_track(spoken or after).id
+        container, stream = read_from(path, position, format_name, following, opened)
+    except (av.error.FFmpegError, IndexError):  # IndexError: PyAV fails on a stream that appears mid-demux
+        return None
+    if stream is None:
+        return None
+    log.info("%s: the audio stream of PID %d stops at byte %d; PID %d carries on from there", path,
+             ended.id, position, stream.id)
+    return container, stream
+
+
+def audio_streams_before(path: str | Path, format_name: str, ended: av.audio.stream.AudioStream, position: int,
+                         opened: contextlib.ExitStack) -> set[int]:
+    """The PIDs of the audio streams other than `ended` with a packet in the STREAM_OVERLAP_BYTES before
+    byte `position`."""
+    first = max(0, position - STREAM_OVERLAP_BYTES) // TS_PACKET_BYTES * TS_PACKET_BYTES
+    container, _ = read_from(path, first, format_name, ended.id, opened)
+    others = [s for s in container.streams.audio if s.id != ended.id]
+    if not others:
+        return set()
+    skip_other_streams(container, *others)
+    found = set()
+    for packet in container.demux(others):
+        if packet.pos is None or packet.pos < 0:  # the empty packets that end a demuxing
+            continue
+        if first + packet.pos >= position:
+            break
+        found.add(packet.stream.id)
+    return found
 
 
 @dataclass(frozen=True)
@@ -778,10 +880,11 @@ class FileTail(io.RawIOBase):
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    path: str | Path, offset: int = 0,
                    piece: tuple[int, int, int] | None = None,
-                   ) -> Iterator[av.AudioFrame | FailedPacket | DamagedData]:
+                   ) -> Iterator[av.AudioFrame | FailedPacket | DamagedData | StreamEnd | StreamPause]:
     """Decoded frames of `stream`, a FailedPacket for each packet that failed to decode (its position
-    in the file: the container reads the file from byte `offset` on), and last, where the demuxer
-    stopped on damaged data, a DamagedData.
+    in the file: the container reads the file from byte `offset` on), a StreamPause where the stream's
+    packets leave many bytes between them, and last, where the demuxer stopped on damaged data, a
+    DamagedData, or where it read to the end, a StreamEnd.
 
     With `piece` (start, end, warm-up frames), only the frames of packets that begin in bytes [start,
     end) (a packet split from another by FFmpeg's parser, of unknown position, is where that one is);
@@ -798,6 +901,8 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
             for packet in container.demux(stream):
                 known = packet.pos is not None and packet.pos >= 0
                 if known:
+                    if position >= 0 and offset + packet.pos - position > STREAM_PAUSE_BYTES:
+                        yield StreamPause(position, offset + packet.pos)
                     position = offset + packet.pos
                 before = position < start
                 if not before:
@@ -816,6 +921,7 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
                     warmed_up += len(frames)
                 else:
                     yield from frames
+            yield StreamEnd(position)
             return
         except IndexError:
             # PyAV meets a packet of a stream that appeared mid-file (damage, or a programme change

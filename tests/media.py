@@ -20,19 +20,22 @@ DEFAULT_CODECS = {".ts": "mp2", ".mkv": "flac", ".mp4": "aac", ".wav": "pcm_s16l
 def write_recording(path: Path, samples: np.ndarray, rate: int, *, start_seconds: float = 0.0,
                     codec: str | None = None, layout: str = "stereo", out_rate: int = SAMPLE_RATE_48K,
                     extra_tracks: tuple[np.ndarray, ...] = (), video: bool = False,
-                    bit_rate: int | None = None, dispositions: tuple[str, ...] = ()) -> Path:
+                    bit_rate: int | None = None, dispositions: tuple[str, ...] = (),
+                    first_pid: int | None = None) -> Path:
     """Write mono `samples` (float32 at `rate` Hz) as the first audio track of a container.
 
-    `extra_tracks` are further mono tracks at the same rate; `dispositions` names a disposition for each
-    track in turn ("visual_impaired": audio description; "" none); `start_seconds` is the first PTS;
-    `bit_rate` (bit/s) overrides the encoder's default; `video` adds a tiny video stream (MPEG-2
-    in TS, MPEG-4 elsewhere) ahead of the audio.
+    `extra_tracks` are further mono tracks at the same rate (each may be longer or shorter than the
+    first); `dispositions` names a disposition for each track in turn ("visual_impaired": audio
+    description; "" none); `start_seconds` is the first PTS; `bit_rate` (bit/s) overrides the encoder's
+    default; `video` adds a tiny video stream (MPEG-2 in TS, MPEG-4 elsewhere) ahead of the audio;
+    `first_pid` numbers an MPEG-TS file's streams from it (FFmpeg's default: 0x100).
     Blocks of one second are interleaved across streams, as a recorder would write them.
     """
     path = Path(path)
     codec = codec or DEFAULT_CODECS[path.suffix]
     tracks = [samples, *extra_tracks]
-    with av.open(str(path), "w") as container:
+    options = {"mpegts_start_pid": str(first_pid)} if first_pid is not None else {}
+    with av.open(str(path), "w", options=options) as container:
         video_stream = add_video_stream(container, path) if video else None
         audio_streams = []
         for number, _ in enumerate(tracks):
@@ -44,12 +47,13 @@ def write_recording(path: Path, samples: np.ndarray, rate: int, *, start_seconds
             if bit_rate:
                 stream.bit_rate = bit_rate
             audio_streams.append(stream)
-        for second in range(int(np.ceil(len(samples) / rate))):
+        for second in range(int(np.ceil(max(len(track) for track in tracks) / rate))):
             if video_stream is not None:
                 encode_video_second(container, video_stream, second, start_seconds)
             for stream, track in zip(audio_streams, tracks, strict=False):
                 piece = track[second * rate:(second + 1) * rate]
-                encode_audio(container, stream, piece, rate, round(start_seconds * rate) + second * rate)
+                if len(piece):
+                    encode_audio(container, stream, piece, rate, round(start_seconds * rate) + second * rate)
         for stream in ([video_stream] if video_stream else []) + audio_streams:
             for packet in stream.encode(None):
                 container.mux(packet)

@@ -10,6 +10,7 @@ import pytest
 from conftest import FIXTURES, SPEECH
 from media import with_pts_bit_flipped, with_zeroed_bytes, write_recording, write_timed_frames
 
+from speakerspot import audio
 from speakerspot.audio import (
     Resampler,
     audio_streams,
@@ -279,6 +280,36 @@ def test_a_codec_change_on_the_same_stream_is_followed(tmp_path):
         second_of_audio = samples[int(start * RATE):int(start * RATE) + RATE]
         assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
         assert np.sqrt(np.mean(second_of_audio ** 2)) > 0.15
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_a_recording_that_goes_on_with_new_streams_is_followed(tmp_path, monkeypatch, parts):
+    # Recordings joined with `cat`, the second's streams on other PIDs, as after a programme change or
+    # from another channel (three parts: the first's PIDs come back, as after a regional window): the
+    # second's main track takes over (not the first's second track, which ran beside the main one), and
+    # the audio of each part is counted on after the one before.
+    frequencies = (440, 1000, 1500)[:parts]
+    files = [write_recording(tmp_path / f"{number}.ts", tone(4.0, frequency, 48000), 48000,
+                             extra_tracks=(tone(4.0, 700, 48000),), video=True,
+                             first_pid=0x200 if number == 1 else None)
+             for number, frequency in enumerate(frequencies)]
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(b"".join(path.read_bytes() for path in files))
+    # these parts are small: a pause of the first PID as long as the second part is one
+    monkeypatch.setattr(audio, "STREAM_PAUSE_BYTES", files[1].stat().st_size // 2)
+    samples = np.concatenate([c.samples for c in decode_audio(joined, RATE)])
+    assert abs(len(samples) / RATE - 4.0 * parts) < 0.1
+    for number, frequency in enumerate(frequencies):
+        second_of_audio = samples[int((4 * number + 1) * RATE):int((4 * number + 2) * RATE)]
+        assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
+
+
+def test_a_track_that_ran_beside_the_one_scanned_does_not_take_over_when_it_ends(tmp_path):
+    # The main track ends at 3 s, a second language goes on to 6 s: it is another track, not what follows.
+    path = write_recording(tmp_path / "two-tracks.ts", tone(3.0, 440, 48000), 48000,
+                           extra_tracks=(tone(6.0, 700, 48000),), video=True)
+    samples = np.concatenate([c.samples for c in decode_audio(path, RATE)])
+    assert abs(len(samples) / RATE - 3.0) < 0.1
 
 
 def news_film_news(folder) -> Path:
