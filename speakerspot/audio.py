@@ -656,6 +656,10 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     or copy: FFmpeg gives up where it finds no packet in the next 100-200 kB), the file is read again
     from where its packets begin again (`after_damage`), and the audio after the damage keeps its time;
     until 2026-12-04, 100 kB of zeros 40% into a 20-minute recording lost the last 60% of it.
+
+    Where the stream's packets stop before the end of the file, or leave STREAM_PAUSE_BYTES between
+    them, and an audio stream that begins there carries on (`stream_after`), that one is read to the
+    end or until this one goes on (not within a piece: each is read for its own stream).
     """
     import av
 
