@@ -50,6 +50,8 @@ MAX_REOPENINGS = 100
 # An audio stream with a packet in this many bytes before another's last ran beside it, and does not take
 # over from it (`stream_after`): 1.6 s of a 5 Mbit/s broadcast, where an audio stream has a packet every 24-32 ms.
 STREAM_OVERLAP_BYTES = 1 << 20
+# The audio of a recording that stops this long before its end, with nothing to carry on, is said to.
+STOPPED_EARLY_SECONDS = 60.0
 # An audio stream whose packets leave this many bytes between them (13 s of a 5 Mbit/s broadcast) paused:
 # another stream may carry the programme meanwhile (`stream_after`), as in a regional window on other PIDs.
 STREAM_PAUSE_BYTES = 8 << 20
@@ -701,6 +703,8 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
                 following = None if piece or ended_at is None else \
                     stream_after(path, container.format.name, stream, ended_at, reopened)
                 if following is None:
+                    if piece is None and ended_at is not None:
+                        warn_if_stopped_early(path, container, ended_at)
                     return
                 (container, stream), offset = following, ended_at
                 continue
@@ -769,6 +773,19 @@ def stream_after(path: str | Path, format_name: str, ended: av.audio.stream.Audi
     log.info("%s: the audio stream of PID %d stops at byte %d; PID %d carries on from there", path,
              ended.id, position, stream.id)
     return container, stream
+
+
+def warn_if_stopped_early(path: str | Path, container: av.container.InputContainer, position: int) -> None:
+    """Warn where the audio stream ended at byte `position` more than STOPPED_EARLY_SECONDS before the end of
+    an MPEG-TS file (at its bit rate) and no stream carried on: the rest of the recording is not scanned."""
+    if container.format.name != "mpegts" or readable_once(path) or position < 0 or not container.bit_rate:
+        return
+    size = Path(path).stat().st_size
+    seconds = (size - position) * 8 / container.bit_rate
+    if seconds > STOPPED_EARLY_SECONDS:
+        before = f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
+        log.warning("%s: its audio stops some %s before the end of the recording (at byte %d of %d), and no audio "
+                    "stream that begins there carries on: the rest is not scanned", path, before, position, size)
 
 
 def audio_streams_before(path: str | Path, format_name: str, ended: av.audio.stream.AudioStream, position: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import av
@@ -304,12 +305,22 @@ def test_a_recording_that_goes_on_with_new_streams_is_followed(tmp_path, monkeyp
         assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
 
 
-def test_a_track_that_ran_beside_the_one_scanned_does_not_take_over_when_it_ends(tmp_path):
-    # The main track ends at 3 s, a second language goes on to 6 s: it is another track, not what follows.
+def test_a_track_that_ran_beside_the_one_scanned_does_not_take_over_when_it_ends(tmp_path, caplog):
+    # The main track ends at 3 s, a second language goes on: it is another track, not what follows.
     path = write_recording(tmp_path / "two-tracks.ts", tone(3.0, 440, 48000), 48000,
                            extra_tracks=(tone(6.0, 700, 48000),), video=True)
     samples = np.concatenate([c.samples for c in decode_audio(path, RATE)])
     assert abs(len(samples) / RATE - 3.0) < 0.1
+    assert "stops" not in caplog.text  # 3 s before the end: a recording's tail
+    # Where the rest is long, the scan says it is not scanned: the second track alone for 95 s more.
+    rest = write_recording(tmp_path / "rest.ts", tone(95.0, 700, 48000), 48000, start_seconds=3.0, first_pid=0x102)
+    joined = tmp_path / "long-tail.ts"
+    joined.write_bytes(path.read_bytes() + rest.read_bytes())
+    samples = np.concatenate([c.samples for c in decode_audio(joined, RATE)])
+    assert abs(len(samples) / RATE - 3.0) < 0.1
+    said = re.search(r"its audio stops some (\d+) s before the end of the recording .* the rest is not scanned",
+                     caplog.text)
+    assert said and 80 <= int(said.group(1)) <= 100  # from the file's bit rate
 
 
 def news_film_news(folder) -> Path:
