@@ -91,6 +91,7 @@ class AudioStreamInfo:
     """What `info` shows about one audio stream of a container."""
 
     index: int
+    pid: int | None  # an MPEG-TS stream's packet identifier, which a broadcast's tables name it by
     codec: str
     channels: int
     sample_rate: int
@@ -151,7 +152,8 @@ def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInf
     for number, stream in enumerate(container.streams.audio):
         duration = float(stream.duration * stream.time_base) if stream.duration else None
         infos.append(AudioStreamInfo(
-            index=number, codec=stream.codec_context.codec.canonical_name,  # "mp3", not its decoder "mp3float"
+            index=number, pid=stream.id if container.format.name == "mpegts" else None,
+            codec=stream.codec_context.codec.canonical_name,  # "mp3", not its decoder "mp3float"
             channels=stream.codec_context.channels,
             sample_rate=stream.codec_context.sample_rate, language=stream.language,
             duration=duration, default=bool(stream.disposition & av.stream.Disposition.default)))
@@ -678,7 +680,7 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
                 following = None if piece else stream_after(path, container.format.name, stream, frame.last, reopened)
                 if following is not None:
                     yield from follow_codec_changes(*following, path, reopened, frame.last, (frame.last, frame.next, 0))
-                    log.info("%s: the audio stream of PID %d goes on at byte %d", path, stream.id, frame.next)
+                    log.info("%s: the audio stream of PID %#x goes on at byte %d", path, stream.id, frame.next)
                 continue
             if isinstance(frame, DamagedData):
                 yield from failed_run
@@ -770,7 +772,7 @@ def stream_after(path: str | Path, format_name: str, ended: av.audio.stream.Audi
         return None
     if stream is None:
         return None
-    log.info("%s: the audio stream of PID %d stops at byte %d; PID %d carries on from there", path,
+    log.info("%s: the audio stream of PID %#x stops at byte %d; PID %#x carries on from there", path,
              ended.id, position, stream.id)
     return container, stream
 

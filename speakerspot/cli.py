@@ -742,8 +742,8 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
 @click.argument("recording", type=click.Path(path_type=Path))
 @reports_errors
 def info(recording):
-    """List the audio streams of RECORDING: number (for --audio-track), codec, channels, rate,
-    language (for --language), duration, and which one is scanned by default. Given a model file
+    """List the audio streams of RECORDING: number (for --audio-track), PID (MPEG-TS), codec, channels,
+    rate, language (for --language), duration, and which one is scanned by default. Given a model file
     (.pt), describe the model: its name, what it was trained on and how healthy it was, its levels
     (and whether they were tuned since), its memory bank.
 
@@ -766,11 +766,12 @@ def info(recording):
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return
-    click.echo("track  codec      channels  rate    language  duration")
+    click.echo("track  pid     codec      channels  rate    language  duration")
     for stream in streams:
         duration = "?" if stream.duration is None else f"{stream.duration:.1f} s"
         marker = "  (scanned by default)" if stream.index == default else ""
-        click.echo(f"{stream.index:<6} {stream.codec:<10} {stream.channels:<9} {stream.sample_rate:<7} "
+        pid = "-" if stream.pid is None else f"{stream.pid:#x}"
+        click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {stream.channels:<9} {stream.sample_rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
 
 

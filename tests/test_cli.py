@@ -221,9 +221,12 @@ def test_info_lists_streams_and_the_default(tmp_path):
     result = run("info", str(path))
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split()[:3] == ["track", "codec", "channels"]
+    assert lines[0].split()[:4] == ["track", "pid", "codec", "channels"]
     assert len(lines) == 3 and "scanned by default" in lines[1] and "mp2" in lines[1]
-    assert run("info", SAMPLE).output.splitlines()[1].split()[1] == "mp3"  # the codec, not FFmpeg's "mp3float"
+    assert [line.split()[1] for line in lines[1:]] == ["0x101", "0x102"]  # after the video's 0x100
+    assert run("info", SAMPLE).output.splitlines()[1].split()[2] == "mp3"  # the codec, not FFmpeg's "mp3float"
+    mkv = write_recording(tmp_path / "one.mkv", tone, 16000)
+    assert run("info", str(mkv)).output.splitlines()[1].split()[1] == "-"  # only MPEG-TS streams have a PID
 
 
 def test_scan_output_file_is_complete_readable_and_alone(model_file, tmp_path):
