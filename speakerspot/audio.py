@@ -731,10 +731,12 @@ def read_from(path: str | Path, offset: int, format_name: str, stream_id: int,
               opened: contextlib.ExitStack) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream | None]:
     """The file at `path` read from byte `offset` on as a container of `format_name` (closed with `opened`),
     and its audio stream whose PID is `stream_id`, the other streams skipped (None where there is none).
-    FFmpeg's errors are raised."""
+    A pipe cannot go back: it is read on from where it is, what the last container had read of it and
+    not handed on lost (a fraction of a second). FFmpeg's errors are raised."""
     import av
 
-    container = opened.enter_context(av.open(FileTail(path, offset), format=format_name, metadata_errors="ignore"))
+    source = str(path) if readable_once(path) else FileTail(path, offset)
+    container = opened.enter_context(av.open(source, format=format_name, metadata_errors="ignore"))
     stream = next((s for s in container.streams.audio if s.id == stream_id), None)
     if stream is not None:
         skip_other_streams(container, stream)
@@ -828,10 +830,14 @@ def after_damage(path: str | Path, container: av.container.InputContainer, damag
                  piece: tuple[int, int, int] | None = None) -> int | None:
     """Where to read on after `damage`: the first packet after the damaged bytes that follow its last good
     packet, with a warning naming them; None (with a warning that reading stopped) where there is none, or
-    the file is not an MPEG-TS file that can be read again. Decoding a `piece`, the warning is the
-    piece's to give only where the damage begins in it (its neighbours meet the same damage)."""
+    the file is not an MPEG-TS file that can be read again. A pipe cannot be looked into: it is read on
+    from where it is (see `read_from`), and its times say what was lost. Decoding a `piece`, the warning
+    is the piece's to give only where the damage begins in it (its neighbours meet the same damage)."""
+    if readable_once(path):
+        log.warning("%s: damaged data after byte %d: reading on from where the pipe is", path, damage.position)
+        return damage.position
     damaged = None
-    if container.format.name == "mpegts" and not readable_once(path):
+    if container.format.name == "mpegts":
         damaged = damaged_bytes(path, damage.position)
     first = damage.position if damaged is None else damaged[0]
     level = logging.WARNING if piece is None or piece[0] <= first < piece[1] else logging.DEBUG

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from pathlib import Path
 
 import av
@@ -323,6 +325,26 @@ def test_a_track_that_ran_beside_the_one_scanned_does_not_take_over_when_it_ends
     assert said and 80 <= int(said.group(1)) <= 100  # from the file's bit rate
 
 
+def test_codec_changes_on_a_pipe_are_followed_from_where_it_is(tmp_path):
+    # A live channel piped in: a pipe cannot be read again from the packets of the new codec, so it is read
+    # on from where it is, and the audio lost meanwhile is a gap. Before, the scan failed at the first film.
+    path = news_film_news(tmp_path)
+    fifo = tmp_path / "live.ts"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(path.read_bytes()), daemon=True)
+    writer.start()
+    chunks = list(decode_audio(fifo, RATE))
+    writer.join()
+    timeline = np.zeros(int(np.ceil((chunks[-1].start + len(chunks[-1].samples) / RATE) * RATE)), np.float32)
+    for chunk in chunks:
+        timeline[round(chunk.start * RATE):round(chunk.start * RATE) + len(chunk.samples)] = chunk.samples
+    assert abs(len(timeline) / RATE - 9.0) < 0.05  # the times kept
+    assert len(np.concatenate([c.samples for c in chunks])) / RATE > 7.5  # a second or less lost at the changes
+    for start, frequency in ((1.0, 440), (4.0, 1000), (7.0, 2000)):
+        second_of_audio = timeline[int(start * RATE):int(start * RATE) + RATE]
+        assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
+
+
 def news_film_news(folder) -> Path:
     """MP2 news (440 Hz) for 3 s, an AC3 5.1 film (1 kHz in the centre), MP2 news (2 kHz) again, on one PID."""
     parts = []
@@ -367,6 +389,21 @@ def test_pieces_joined_across_codec_changes_are_the_recording_decoded_whole(tmp_
     np.testing.assert_array_equal(joined[news], whole[news])  # MP2 sample for sample
     film = slice(int(3.1 * RATE), int(5.9 * RATE))
     np.testing.assert_allclose(joined[film], whole[film], atol=1e-3)  # AC3 dithers anew in each decoder
+
+
+def test_a_pipe_is_read_on_after_damaged_bytes(tmp_path, caplog):
+    # 300 kB of zeros, where FFmpeg's demuxer gives up: a file is read again after them; a pipe, read on
+    # from where it is, gives the same audio at the same times. Before, its reading stopped there.
+    path = with_zeroed_bytes(write_recording(tmp_path / "zeros.ts", tone(20.0), 16000, video=True), 0.4, 300_000)
+    from_file = list(decode_audio(path, RATE))
+    fifo = tmp_path / "live.ts"
+    os.mkfifo(fifo)
+    threading.Thread(target=lambda: fifo.write_bytes(path.read_bytes()), daemon=True).start()
+    from_pipe = list(decode_audio(fifo, RATE))
+    assert "reading on from where the pipe is" in caplog.text
+    assert [c.start for c in from_pipe] == [c.start for c in from_file] and len(from_file) > 1
+    np.testing.assert_array_equal(np.concatenate([c.samples for c in from_pipe]),
+                                  np.concatenate([c.samples for c in from_file]))
 
 
 def test_pieces_joined_across_damaged_bytes_are_the_recording_decoded_whole(tmp_path, caplog):
