@@ -654,7 +654,8 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
 
     DVB broadcasters switch codec on the same stream (MP2 stereo, then AC3 5.1 when the film
     starts); FFmpeg keeps decoding with the first codec and every packet fails. Timestamps in such
-    a file are absolute, so times go on unchanged across the reopening.
+    a file are absolute, so times go on unchanged across the reopening. A pipe is read on from where
+    it is instead (`read_from`): the packets of the new codec that failed are a gap in its times.
 
     Where the demuxer stops on damaged bytes in an MPEG-TS file (a run of zeros from a failed disk block
     or copy: FFmpeg gives up where it finds no packet in the next 100-200 kB), the file is read again
