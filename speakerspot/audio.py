@@ -44,7 +44,8 @@ CHUNK_SECONDS = 10.0
 DEFAULT_SAMPLE_RATE = 22050
 MAX_DEMUX_RESTARTS = 10_000
 # This many audio packets in a row that fail to decode mean the codec changed (or a long damaged
-# stretch): the file is read again from the first of them. At most MAX_REOPENINGS times per file.
+# stretch): the file is read again from the first of them. At most MAX_REOPENINGS times in a row with
+# no audio decoded between them.
 REOPEN_AFTER_FAILED_PACKETS = 8
 MAX_REOPENINGS = 100
 # An audio stream with a packet in this many bytes before another's last ran beside it, and does not take
@@ -668,7 +669,12 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     """
     import av
 
-    for _ in range(MAX_REOPENINGS):
+    # The container last opened here, closed once the next is open: a live channel's codec changes
+    # every film, for weeks. At most MAX_REOPENINGS in a row with no audio between them.
+    current = contextlib.ExitStack()
+    reopened.callback(lambda: current.close())
+    reopenings = 0
+    while reopenings <= MAX_REOPENINGS:
         failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
         ended_at = None
         for frame in iterate_frames(container, stream, path, offset, piece):
@@ -698,6 +704,7 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
                 continue
             yield from failed_run
             failed_run.clear()
+            reopenings = 0
             yield frame
         else:
             # A piece may end on the first packets of a new codec (the next piece's decoder probes it afresh).
@@ -713,11 +720,15 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
                 continue
             offset = failed_run[0].position
         piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
+        reopenings += 1
+        following_stack = contextlib.ExitStack()
         try:
-            container, same = read_from(path, offset, container.format.name, stream.id, reopened)
+            container, same = read_from(path, offset, container.format.name, stream.id, following_stack)
         except av.error.FFmpegError as error:
             log.warning("%s: reading stopped early at byte %d: %s", path, offset, demux_failure(error))
             return
+        current.close()
+        current = following_stack
         if same is None and container.streams.audio:  # the PID changed: the first audio stream there
             same = container.streams.audio[0]
             skip_other_streams(container, same)
@@ -726,6 +737,8 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
             return
         log.info("%s: audio format changed at byte %d: now %s", path, offset, same.codec_context.name)
         stream = same
+    log.warning("%s: reading stopped early at byte %d: read again %d times in a row with no audio", path, offset,
+                MAX_REOPENINGS)
 
 
 def read_from(path: str | Path, offset: int, format_name: str, stream_id: int,

@@ -325,6 +325,14 @@ def test_a_track_that_ran_beside_the_one_scanned_does_not_take_over_when_it_ends
     assert said and 80 <= int(said.group(1)) <= 100  # from the file's bit rate
 
 
+def test_codec_changes_are_followed_however_many_with_audio_between_them(tmp_path, monkeypatch):
+    # A live channel followed for weeks changes codec at every film: the bound is on readings again in a
+    # row with no audio between them, not on all of them (here 1, and two changes).
+    monkeypatch.setattr(audio, "MAX_REOPENINGS", 1)
+    samples = np.concatenate([c.samples for c in decode_audio(news_film_news(tmp_path), RATE)])
+    assert abs(len(samples) / RATE - 9.0) < 0.05
+
+
 def test_codec_changes_on_a_pipe_are_followed_from_where_it_is(tmp_path):
     # A live channel piped in: a pipe cannot be read again from the packets of the new codec, so it is read
     # on from where it is, and the audio lost meanwhile is a gap. Before, the scan failed at the first film.
