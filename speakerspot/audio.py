@@ -717,6 +717,7 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
                         warn_if_stopped_early(path, container, ended_at)
                     return
                 (container, stream), offset = following, ended_at
+                reopenings += 1
                 continue
             offset = failed_run[0].position
         piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
