@@ -372,7 +372,8 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
         seconds = container.duration / av.time_base
         size = Path(path).stat().st_size
         count = max(1, round(seconds / piece_seconds))
-        bounds = [size * k // count // TS_PACKET_BYTES * TS_PACKET_BYTES for k in range(count)] + [size]
+        # Timestamps that jump (recordings spliced) make the duration hours too long: no piece is empty.
+        bounds = sorted({size * k // count // TS_PACKET_BYTES * TS_PACKET_BYTES for k in range(count)} | {size})
         warmup = math.ceil(size / seconds * WARMUP_SECONDS / TS_PACKET_BYTES) * TS_PACKET_BYTES
         return [Piece(stream.id, container_origin(container), start, end, warmup)
                 for start, end in itertools.pairwise(bounds)]
