@@ -11,6 +11,7 @@ its start-up (BENCHMARKS.md, 2026-12-04, twelfth session).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import functools
@@ -56,6 +57,11 @@ STOPPED_EARLY_SECONDS = 60.0
 # An audio stream whose packets leave this many bytes between them (13 s of a 5 Mbit/s broadcast) paused:
 # another stream may carry the programme meanwhile (`stream_after`), as in a regional window on other PIDs.
 STREAM_PAUSE_BYTES = 8 << 20
+# A pipe keeps at most this many of the last bytes it brought, for a container to read again (`PipeBytes`).
+# The spare: what FFmpeg reads ahead to tell a new container's streams (5 MB by default).
+MAX_KEPT_PIPE_BYTES = STREAM_OVERLAP_BYTES + STREAM_PAUSE_BYTES + (16 << 20)
+# FFmpeg reads a pipe this many bytes at a time at most (through Python: a call each).
+PIPE_READ_BYTES = 1 << 18
 # A jump in timestamps larger than this is a gap in the audio (a lost packet run, a pause in the
 # broadcast): later audio keeps its own time and the gap stays a gap.
 GAP_SECONDS = 0.1
@@ -135,6 +141,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     if path.is_file() and path.stat().st_size == 0:  # a pipe has no size, and may be read
         raise MediaError(path, "is empty")
     try:
+        if readable_once(path):
+            return av.open(PipeBytes(path).view(0), metadata_errors="ignore", buffer_size=PIPE_READ_BYTES)
         return av.open(str(path), metadata_errors="ignore")
     except av.error.EOFError:  # the file ends inside the headers FFmpeg reads to tell what it holds
         raise MediaError(path, "ends before FFmpeg can tell what it holds: cut short, or not a media file") from None
@@ -656,8 +664,8 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
 
     DVB broadcasters switch codec on the same stream (MP2 stereo, then AC3 5.1 when the film
     starts); FFmpeg keeps decoding with the first codec and every packet fails. Timestamps in such
-    a file are absolute, so times go on unchanged across the reopening. A pipe is read on from where
-    it is instead (`read_from`): the packets of the new codec that failed are a gap in its times.
+    a file are absolute, so times go on unchanged across the reopening. A pipe is read again alike, from
+    the bytes it keeps (see PipeBytes).
 
     Where the demuxer stops on damaged bytes in an MPEG-TS file (a run of zeros from a failed disk block
     or copy: FFmpeg gives up where it finds no packet in the next 100-200 kB), the file is read again
@@ -666,9 +674,10 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
 
     Where the stream's packets stop before the end of the file, or leave STREAM_PAUSE_BYTES between
     them, and an audio stream that begins there carries on (`stream_after`), that one is read to the
-    end or until this one goes on (not within a piece: each is read for its own stream).
+    end or until this one goes on (not within a piece: each is read for its own stream). A pipe cannot
+    be read ahead: where the stream stops for STREAM_PAUSE_BYTES of it (see PipeView), the one that
+    carries on is read until it stops in turn, and with none, this one is read on after its last packet.
     """
-    import av
 
     # The container last opened here, closed once the next is open: a live channel's codec changes
     # every film, for weeks. At most MAX_REOPENINGS in a row with no audio between them.
@@ -685,7 +694,7 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
             if isinstance(frame, StreamPause):  # another stream may carry the programme meanwhile
                 yield from failed_run
                 failed_run.clear()
-                following = None if piece else stream_after(path, container.format.name, stream, frame.last, reopened)
+                following = None if piece else stream_after(path, container, stream, frame.last, reopened)
                 if following is not None:
                     yield from follow_codec_changes(*following, path, reopened, frame.last, (frame.last, frame.next, 0))
                     log.info("%s: the audio stream of PID %#x goes on at byte %d", path, stream.id, frame.next)
@@ -711,81 +720,113 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
             # A piece may end on the first packets of a new codec (the next piece's decoder probes it afresh).
             if piece is None or not failed_run or failed_run[0].position <= offset:
                 yield from failed_run
-                following = None if piece or ended_at is None else \
-                    stream_after(path, container.format.name, stream, ended_at, reopened)
-                if following is None:
-                    if piece is None and ended_at is not None:
-                        warn_if_stopped_early(path, container, ended_at)
+                if piece is not None or ended_at is None:
                     return
-                (container, stream), offset = following, ended_at
+                following_stack = contextlib.ExitStack()
+                following, offset = stream_after(path, container, stream, ended_at, following_stack), ended_at
+                view = pipe_view(container)
+                if following is None and view is not None and view.paused:
+                    # A pipe that goes on: this stream may come back; read on for it, after its last packet.
+                    offset = ended_at + TS_PACKET_BYTES
+                    following = read_again(path, container, stream, offset, following_stack)
+                elif following is None:
+                    warn_if_stopped_early(path, container, ended_at)
+                if following is None:
+                    following_stack.close()
+                    return
+                current.close()
+                current = following_stack
+                container, stream = following
                 reopenings += 1
                 continue
             offset = failed_run[0].position
         piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
         reopenings += 1
         following_stack = contextlib.ExitStack()
-        try:
-            container, same = read_from(path, offset, container.format.name, stream.id, following_stack)
-        except av.error.FFmpegError as error:
-            log.warning("%s: reading stopped early at byte %d: %s", path, offset, demux_failure(error))
+        following = read_again(path, container, stream, offset, following_stack, any_audio=True)
+        if following is None:
+            following_stack.close()
             return
         current.close()
         current = following_stack
-        if same is None and container.streams.audio:  # the PID changed: the first audio stream there
-            same = container.streams.audio[0]
-            skip_other_streams(container, same)
-        if same is None:
-            log.warning("%s: reading stopped early: no audio stream after byte %d", path, offset)
-            return
-        log.info("%s: audio format changed at byte %d: now %s", path, offset, same.codec_context.name)
-        stream = same
+        container, stream = following
+        log.info("%s: audio format changed at byte %d: now %s", path, offset, stream.codec_context.name)
     log.warning("%s: reading stopped early at byte %d: read again %d times in a row with no audio", path, offset,
                 MAX_REOPENINGS)
 
 
-def read_from(path: str | Path, offset: int, format_name: str, stream_id: int,
-              opened: contextlib.ExitStack) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream | None]:
-    """The file at `path` read from byte `offset` on as a container of `format_name` (closed with `opened`),
-    and its audio stream whose PID is `stream_id`, the other streams skipped (None where there is none).
-    A pipe cannot go back: it is read on from where it is, what the last container had read of it and
-    not handed on lost (a fraction of a second). FFmpeg's errors are raised."""
+def read_again(path: str | Path, container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
+               offset: int, opened: contextlib.ExitStack, any_audio: bool = False,
+               ) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream] | None:
+    """`stream` of the recording `container` reads, read again from byte `offset` on (closed with `opened`);
+    with `any_audio`, the first audio stream there where its PID is gone (a codec change may come with new
+    PIDs). None, with a warning that reading stopped, where FFmpeg fails there or finds no such stream."""
     import av
 
-    source = str(path) if readable_once(path) else FileTail(path, offset)
-    container = opened.enter_context(av.open(source, format=format_name, metadata_errors="ignore"))
+    view = pipe_view(container)
+    try:
+        again, same = read_from(path, offset, container.format.name, stream.id, opened, view and view.pipe)
+    except av.error.FFmpegError as error:
+        log.warning("%s: reading stopped early at byte %d: %s", path, offset, demux_failure(error))
+        return None
+    if same is None and any_audio and again.streams.audio:
+        same = again.streams.audio[0]
+        skip_other_streams(again, same)
+    if same is None:
+        log.warning("%s: reading stopped early: no audio stream after byte %d", path, offset)
+        return None
+    return again, same
+
+
+def read_from(path: str | Path, offset: int, format_name: str, stream_id: int, opened: contextlib.ExitStack,
+              pipe: PipeBytes | None = None,
+              ) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream | None]:
+    """The file at `path` (or the `pipe` it is) read from byte `offset` on as a container of `format_name`
+    (closed with `opened`), and its audio stream whose PID is `stream_id`, the other streams skipped (None
+    where there is none). FFmpeg's errors are raised."""
+    import av
+
+    if pipe is None:
+        container = av.open(FileTail(path, offset), format=format_name, metadata_errors="ignore")
+    else:
+        container = av.open(pipe.view(offset), format=format_name, metadata_errors="ignore",
+                            buffer_size=PIPE_READ_BYTES)
+    opened.enter_context(container)
     stream = next((s for s in container.streams.audio if s.id == stream_id), None)
     if stream is not None:
         skip_other_streams(container, stream)
     return container, stream
 
 
-def stream_after(path: str | Path, format_name: str, ended: av.audio.stream.AudioStream, position: int,
-                 opened: contextlib.ExitStack,
+def stream_after(path: str | Path, container: av.container.InputContainer, ended: av.audio.stream.AudioStream,
+                 position: int, opened: contextlib.ExitStack,
                  ) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream] | None:
-    """The audio stream a file goes on with where `ended` stops (its last packet at byte `position`), read
-    from there on (closed with `opened`): of the audio streams that begin after it (none of their packets
-    in the STREAM_OVERLAP_BYTES before), the one in `ended`'s language if tagged, else the main programme
-    track (see `select_audio_stream`). None where there is none: the file ends with `ended`, or the
-    streams that go on after it ran beside it (another language, a commentary).
+    """The audio stream the recording `container` reads goes on with where `ended` stops (its last packet at
+    byte `position`), read from there on (closed with `opened`): of the audio streams that begin after it
+    (none of their packets in the STREAM_OVERLAP_BYTES before), the one in `ended`'s language if tagged,
+    else the main programme track (see `select_audio_stream`). None where there is none: the recording
+    ends with `ended`, or the streams that go on after it ran beside it (another language, a commentary).
+    A pipe is read again from the bytes it keeps (see PipeBytes).
 
     Players follow a programme's new streams: a channel's new PIDs after a programme change, recordings of
-    two channels joined with `cat`. Read only for the stream it began with, such a file lost the rest."""
+    two channels joined with `cat`. Read only for the stream it began with, such a recording lost the rest."""
     import av
 
-    if format_name != "mpegts" or readable_once(path) or position < 0:  # other containers cannot be read from
-        return None  # the middle; a stream of no packet has no end to go on from
+    format_name, view = container.format.name, pipe_view(container)
+    if format_name != "mpegts" or position < 0:  # other containers cannot be read from the middle;
+        return None  # a stream of no packet has no end to go on from
     try:
         with contextlib.ExitStack() as looked_at:  # a stream of a closed container is not to be read
-            there, _ = read_from(path, position, format_name, ended.id, looked_at)
+            there, _ = read_from(path, position, format_name, ended.id, looked_at, view and view.pipe)
             after = [s for s in there.streams.audio if s.id != ended.id]
             if after:
-                beside = audio_streams_before(path, format_name, ended, position, looked_at)
+                beside = audio_streams_before(path, container, ended, position, looked_at)
                 after = [s for s in after if s.id not in beside]
             if not after:
                 return None
             spoken = [s for s in after if ended.language and s.language == ended.language]
             following = main_track(spoken or after).id
-        container, stream = read_from(path, position, format_name, following, opened)
+        container, stream = read_from(path, position, format_name, following, opened, view and view.pipe)
     except (av.error.FFmpegError, IndexError):  # IndexError: PyAV fails on a stream that appears mid-demux
         return None
     if stream is None:
@@ -808,12 +849,13 @@ def warn_if_stopped_early(path: str | Path, container: av.container.InputContain
                     "stream that begins there carries on: the rest is not scanned", path, before, position, size)
 
 
-def audio_streams_before(path: str | Path, format_name: str, ended: av.audio.stream.AudioStream, position: int,
-                         opened: contextlib.ExitStack) -> set[int]:
-    """The PIDs of the audio streams other than `ended` with a packet in the STREAM_OVERLAP_BYTES before
-    byte `position`."""
+def audio_streams_before(path: str | Path, container: av.container.InputContainer, ended: av.audio.stream.AudioStream,
+                         position: int, opened: contextlib.ExitStack) -> set[int]:
+    """The PIDs of the audio streams other than `ended` (of the recording `container` reads) with a packet
+    in the STREAM_OVERLAP_BYTES before byte `position`."""
     first = max(0, position - STREAM_OVERLAP_BYTES) // TS_PACKET_BYTES * TS_PACKET_BYTES
-    container, _ = read_from(path, first, format_name, ended.id, opened)
+    view = pipe_view(container)
+    container, _ = read_from(path, first, container.format.name, ended.id, opened, view and view.pipe)
     others = [s for s in container.streams.audio if s.id != ended.id]
     if not others:
         return set()
@@ -846,12 +888,14 @@ def after_damage(path: str | Path, container: av.container.InputContainer, damag
                  piece: tuple[int, int, int] | None = None) -> int | None:
     """Where to read on after `damage`: the first packet after the damaged bytes that follow its last good
     packet, with a warning naming them; None (with a warning that reading stopped) where there is none, or
-    the file is not an MPEG-TS file that can be read again. A pipe cannot be looked into: it is read on
-    from where it is (see `read_from`), and its times say what was lost. Decoding a `piece`, the warning
+    the file is not an MPEG-TS file that can be read again. A pipe is read on from where it is (see
+    PipeView), and its times say what was lost. Decoding a `piece`, the warning
     is the piece's to give only where the damage begins in it (its neighbours meet the same damage)."""
-    if readable_once(path):
-        log.warning("%s: damaged data after byte %d: reading on from where the pipe is", path, damage.position)
-        return damage.position
+    view = pipe_view(container)
+    if view is not None:
+        log.warning("%s: damaged data after byte %d: reading on from byte %d, where the pipe is", path,
+                    damage.position, view.position)
+        return view.position
     damaged = None
     if container.format.name == "mpegts":
         damaged = damaged_bytes(path, damage.position)
@@ -922,6 +966,89 @@ class FileTail(io.RawIOBase):
         super().close()
 
 
+class PipeBytes:
+    """The bytes a pipe brings, the last of them kept (from `keep_from`'s byte on, MAX_KEPT_PIPE_BYTES at
+    most), so that a container can read it again from a byte another has passed (`view`): from the first
+    packet of a new codec, or where the audio stream stopped and another carries on (`stream_after`), as a
+    file is read again (FileTail). A pipe opened afresh instead lost what the last container had read
+    ahead, and could not go back to where a stream stopped."""
+
+    def __init__(self, path: str | Path):
+        self.file = open(path, "rb", buffering=0)  # closed with this object
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.first = 0  # the pipe's byte the first kept chunk begins with
+        self.received = 0
+        self.wanted = 0  # the first byte a container may read again
+
+    def view(self, offset: int) -> PipeView:
+        """The pipe as a file beginning at its byte `offset` (one still kept, or the next to come)."""
+        return PipeView(self, offset)
+
+    def read(self, position: int, size: int) -> tuple[int, bytes]:
+        """(where they begin, up to `size` bytes) from byte `position` on, or from the first byte kept
+        where that one is gone; b"" at the pipe's end."""
+        if position >= self.received:
+            data = self.file.read(size)
+            if data:
+                self.chunks.append(data)
+                self.received += len(data)
+                self.drop_unwanted()
+            return self.received - len(data), data
+        start = self.first
+        for chunk in self.chunks:
+            if position < start + len(chunk):
+                skip = max(0, position - start)
+                return start + skip, chunk[skip:skip + size]
+            start += len(chunk)
+        raise AssertionError("unreachable: the chunks end at the last byte received")
+
+    def keep_from(self, position: int) -> None:
+        """No container will read again before byte `position`."""
+        self.wanted = max(self.wanted, position)
+
+    def drop_unwanted(self) -> None:
+        while self.chunks and (self.first + len(self.chunks[0]) <= self.wanted
+                               or self.received - self.first > MAX_KEPT_PIPE_BYTES):
+            self.first += len(self.chunks.popleft())
+
+
+class PipeView(io.RawIOBase):
+    """A pipe as a file beginning at byte `offset` of it (see PipeBytes), for FFmpeg to read. Once told
+    where the audio stream's packets are (`heard`), it ends where they stop for STREAM_PAUSE_BYTES while
+    the pipe goes on (`paused`): so that the audio's next stream can be looked for there."""
+
+    def __init__(self, pipe: PipeBytes, offset: int):
+        self.pipe = pipe
+        self.position = offset
+        self.ends = math.inf
+        self.paused = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.position >= self.ends:
+            self.paused = True
+            return b""
+        start, data = self.pipe.read(self.position, size if size > 0 else PIPE_READ_BYTES)
+        self.position = start + len(data)
+        return data
+
+    def heard(self, position: int, streams_change: bool) -> None:
+        """A packet of the audio stream begins at byte `position` of the pipe. Where `streams_change`
+        (MPEG-TS), the view goes on to STREAM_PAUSE_BYTES after it, and the pipe keeps what another
+        stream's overlap needs before it (see `stream_after`); else only from the packet on."""
+        if streams_change:
+            self.ends = position + STREAM_PAUSE_BYTES
+        self.pipe.keep_from(position - (STREAM_OVERLAP_BYTES + TS_PACKET_BYTES if streams_change else 0))
+
+
+def pipe_view(container: av.container.InputContainer) -> PipeView | None:
+    """The PipeView `container` reads, None where it reads a file."""
+    source = getattr(container.file, "file", None)
+    return source if isinstance(source, PipeView) else None
+
+
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    path: str | Path, offset: int = 0,
                    piece: tuple[int, int, int] | None = None,
@@ -939,6 +1066,8 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
 
     decoder = stream_decoder(stream)
     start, end, warmup_frames = piece or (-1, math.inf, 0)
+    view = pipe_view(container)
+    streams_change = container.format.name == "mpegts"  # and another may carry on where one stops
     position = -1  # in the file, of the last packet whose position is known
     warmed_up = 0
     for _ in range(MAX_DEMUX_RESTARTS):
@@ -949,6 +1078,8 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
                     if position >= 0 and offset + packet.pos - position > STREAM_PAUSE_BYTES:
                         yield StreamPause(position, offset + packet.pos)
                     position = offset + packet.pos
+                    if view is not None:
+                        view.heard(position, streams_change)
                 before = position < start
                 if not before:
                     if position >= end:

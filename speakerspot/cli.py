@@ -743,16 +743,21 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
 @reports_errors
 def info(recording):
     """List the audio streams of RECORDING: number (for --audio-track), PID (MPEG-TS), codec, channels,
-    rate, language (for --language), duration, and which one is scanned by default. Given a model file
-    (.pt), describe the model: its name, what it was trained on and how healthy it was, its levels
-    (and whether they were tuned since), its memory bank.
+    rate, language (for --language), duration, and which one is scanned by default; `-` reads the
+    standard input. Given a model file (.pt), describe the model: its name, what it was trained on and
+    how healthy it was, its levels (and whether they were tuned since), its memory bank.
 
     \b
     Examples:
       speakerspot info news.ts
+      dvbv5-zap -c channels.conf -p -o - 'Das Erste HD' | speakerspot info -
       speakerspot info models/anna.pt
     """
     import zipfile
+
+    from .audio import STANDARD_INPUT
+
+    recording = STANDARD_INPUT if str(recording) == "-" else recording
 
     # torch writes a model file as a zip (a pipe is not looked into: what is read of it is gone)
     if recording.suffix == ".pt" or (recording.is_file() and zipfile.is_zipfile(recording)):

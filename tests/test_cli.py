@@ -227,6 +227,11 @@ def test_info_lists_streams_and_the_default(tmp_path):
     assert run("info", SAMPLE).output.splitlines()[1].split()[2] == "mp3"  # the codec, not FFmpeg's "mp3float"
     mkv = write_recording(tmp_path / "one.mkv", tone, 16000)
     assert run("info", str(mkv)).output.splitlines()[1].split()[1] == "-"  # only MPEG-TS streams have a PID
+    # `-` is the standard input, as for scan (before 2026-12-06: "-: no such file")
+    piped = subprocess.run([sys.executable, "-m", "speakerspot", "info", "-"], input=path.read_bytes(),
+                           capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert [line.split()[1] for line in piped.stdout.decode().splitlines()[1:]] == ["0x101", "0x102"]
 
 
 def test_scan_output_file_is_complete_readable_and_alone(model_file, tmp_path):
