@@ -684,6 +684,7 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     current = contextlib.ExitStack()
     reopened.callback(lambda: current.close())
     reopenings = 0
+    first_id = stream.id
     while reopenings <= MAX_REOPENINGS:
         failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
         ended_at = None
@@ -726,9 +727,11 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
                 following, offset = stream_after(path, container, stream, ended_at, following_stack), ended_at
                 view = pipe_view(container)
                 if following is None and view is not None and view.paused:
-                    # A pipe that goes on: this stream may come back; read on for it, after its last packet.
+                    # A pipe that goes on: read on after this stream's last packet, for the stream read first
+                    # where it is there (back after a regional window, its first packets before this one's
+                    # last: not "after" it), else for this one, which may come back.
                     offset = ended_at + TS_PACKET_BYTES
-                    following = read_again(path, container, stream, offset, following_stack)
+                    following = read_again(path, container, stream, offset, following_stack, rather=first_id)
                 elif following is None:
                     warn_if_stopped_early(path, container, ended_at)
                 if following is None:
@@ -756,11 +759,12 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
 
 
 def read_again(path: str | Path, container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
-               offset: int, opened: contextlib.ExitStack, any_audio: bool = False,
+               offset: int, opened: contextlib.ExitStack, any_audio: bool = False, rather: int | None = None,
                ) -> tuple[av.container.InputContainer, av.audio.stream.AudioStream] | None:
-    """`stream` of the recording `container` reads, read again from byte `offset` on (closed with `opened`);
-    with `any_audio`, the first audio stream there where its PID is gone (a codec change may come with new
-    PIDs). None, with a warning that reading stopped, where FFmpeg fails there or finds no such stream."""
+    """`stream` of the recording `container` reads, read again from byte `offset` on (closed with `opened`):
+    rather the stream whose PID is `rather`, where there is one there; with `any_audio`, the first audio
+    stream there where its PID is gone (a codec change may come with new PIDs). None, with a warning that
+    reading stopped, where FFmpeg fails there or finds no such stream."""
     import av
 
     view = pipe_view(container)
@@ -769,8 +773,11 @@ def read_again(path: str | Path, container: av.container.InputContainer, stream:
     except av.error.FFmpegError as error:
         log.warning("%s: reading stopped early at byte %d: %s", path, offset, demux_failure(error))
         return None
-    if same is None and any_audio and again.streams.audio:
-        same = again.streams.audio[0]
+    preferred = next((s for s in again.streams.audio if s.id == rather), None)
+    if preferred is None and same is None and any_audio and again.streams.audio:
+        preferred = again.streams.audio[0]
+    if preferred is not None:
+        same = preferred
         skip_other_streams(again, same)
     if same is None:
         log.warning("%s: reading stopped early: no audio stream after byte %d", path, offset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
@@ -285,21 +286,27 @@ def test_a_codec_change_on_the_same_stream_is_followed(tmp_path):
         assert np.sqrt(np.mean(second_of_audio ** 2)) > 0.15
 
 
-@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize(("parts", "interleaved"), [(2, 0), (3, 0), (3, 60)])
 @pytest.mark.parametrize("through", ["file", "pipe"])
-def test_a_recording_that_goes_on_with_new_streams_is_followed(tmp_path, monkeypatch, parts, through):
+def test_a_recording_that_goes_on_with_new_streams_is_followed(tmp_path, monkeypatch, parts, interleaved, through):
     # Recordings joined with `cat`, the second's streams on other PIDs, as after a programme change or
-    # from another channel (three parts: the first's PIDs come back, as after a regional window): the
-    # second's main track takes over (not the first's second track, which ran beside the main one), and
-    # the audio of each part is counted on after the one before. Through a pipe too (a live channel):
-    # until 2026-12-06 it gave the first part alone, and nothing said the rest was lost.
+    # from another channel (three parts: the first's PIDs come back, as after a regional window, and
+    # where `interleaved`, the third's first packets come among the second's last ones, as a multiplexer
+    # switching may send them): the second's main track takes over (not the first's second track, which
+    # ran beside the main one), and the audio of each part is counted on after the one before. Through a
+    # pipe too (a live channel): until 2026-12-06 it gave the first part alone, and nothing said so.
     frequencies = (440, 1000, 1500)[:parts]
     files = [write_recording(tmp_path / f"{number}.ts", tone(4.0, frequency, 48000), 48000,
                              extra_tracks=(tone(4.0, 700, 48000),), video=True,
                              first_pid=0x200 if number == 1 else None)
              for number, frequency in enumerate(frequencies)]
+    contents = [path.read_bytes() for path in files]
+    if interleaved:
+        packets = [[part[at:at + 188] for at in range(0, len(part), 188)] for part in contents[1:]]
+        mixed = itertools.chain.from_iterable(zip(packets[0][-interleaved:], packets[1][:interleaved], strict=True))
+        contents[1:] = [b"".join(packets[0][:-interleaved]) + b"".join(mixed), b"".join(packets[1][interleaved:])]
     joined = tmp_path / "joined.ts"
-    joined.write_bytes(b"".join(path.read_bytes() for path in files))
+    joined.write_bytes(b"".join(contents))
     # these parts are small: a pause of the first PID as long as the second part is one, and streams
     # that ran beside another are those with a packet in the last tenth of a part before its end
     monkeypatch.setattr(audio, "STREAM_PAUSE_BYTES", files[1].stat().st_size // 2)
