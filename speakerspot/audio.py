@@ -151,6 +151,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
             raise MediaError(path, "nothing FFmpeg can read came through the pipe: it was empty, or held "
                                    f"something else ({error.__class__.__name__})") from None
         raise MediaError(path, f"not a media file FFmpeg can read ({error.__class__.__name__})") from None
+    except OSError as error:  # a pipe or device is opened here, for PipeBytes
+        raise MediaError(path, f"cannot be opened ({error.strerror})") from None
 
 
 def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInfo]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import socket
 import threading
 from pathlib import Path
 
@@ -127,6 +128,13 @@ def written(path, content: bytes):
     return path
 
 
+def socket_file(path):
+    """A UNIX socket's file: neither a file nor a pipe, it cannot be opened for reading."""
+    with socket.socket(socket.AF_UNIX) as bound:
+        bound.bind(str(path))
+    return path
+
+
 @pytest.mark.parametrize("make, problem", [
     (lambda d: d / "missing.ts", "no such file"),
     (lambda d: d, "is a directory"),
@@ -134,6 +142,7 @@ def written(path, content: bytes):
     (lambda d: written(d / "text.ts", b"not media at all\n" * 100), "not a media file"),
     (lambda d: written(d / "cut.ogg", (SPEECH / "train" / "rms" / "00.ogg").read_bytes()[:3000]),
      "ends before FFmpeg can tell what it holds: cut short"),
+    (lambda d: socket_file(d / "capture.sock"), "cannot be opened (No such device or address)"),
 ])
 def test_unreadable_input_names_the_file_and_the_problem(tmp_path, make, problem):
     path = make(tmp_path)
