@@ -678,7 +678,8 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     them, and an audio stream that begins there carries on (`stream_after`), that one is read to the
     end or until this one goes on (not within a piece: each is read for its own stream). A pipe cannot
     be read ahead: where the stream stops for STREAM_PAUSE_BYTES of it (see PipeView), the one that
-    carries on is read until it stops in turn, and with none, this one is read on after its last packet.
+    carries on is read until it stops in turn; with none, the pipe is read on after its last packet, for
+    the stream read first where that one is there, else for this one.
     """
 
     # The container last opened here, closed once the next is open: a live channel's codec changes
@@ -979,8 +980,8 @@ class PipeBytes:
     """The bytes a pipe brings, the last of them kept (from `keep_from`'s byte on, MAX_KEPT_PIPE_BYTES at
     most), so that a container can read it again from a byte another has passed (`view`): from the first
     packet of a new codec, or where the audio stream stopped and another carries on (`stream_after`), as a
-    file is read again (FileTail). A pipe opened afresh instead lost what the last container had read
-    ahead, and could not go back to where a stream stopped."""
+    file is read again (FileTail). Until 2026-12-06 a pipe was opened afresh instead: what the last
+    container had read ahead was lost, and it could not go back to where a stream stopped."""
 
     def __init__(self, path: str | Path):
         self.file = open(path, "rb", buffering=0)  # closed with this object
@@ -1016,6 +1017,7 @@ class PipeBytes:
         self.wanted = max(self.wanted, position)
 
     def drop_unwanted(self) -> None:
+        """Forget the chunks no container will read again, and the oldest beyond MAX_KEPT_PIPE_BYTES."""
         while self.chunks and (self.first + len(self.chunks[0]) <= self.wanted
                                or self.received - self.first > MAX_KEPT_PIPE_BYTES):
             self.first += len(self.chunks.popleft())

@@ -356,7 +356,7 @@ def test_codec_changes_are_followed_however_many_with_audio_between_them(tmp_pat
 def test_codec_changes_on_a_pipe_are_followed_as_in_the_file(tmp_path):
     # A live channel piped in: the pipe is read again from the first packet of the new codec, from the bytes
     # it keeps, as a file is. Until 2026-12-06 it was read on from where it was, and 0.3-0.6 s were lost at
-    # each change; before 2026-12-06 the scan failed at the first film.
+    # each change; earlier still, the scan failed at the first film.
     path = news_film_news(tmp_path)
     from_file, from_pipe = list(decode_audio(path, RATE)), list(decode_audio(piped(path), RATE))
     assert [c.start for c in from_pipe] == [c.start for c in from_file]
