@@ -770,9 +770,8 @@ def read_again(path: str | Path, container: av.container.InputContainer, stream:
     reading stopped, where FFmpeg fails there or finds no such stream."""
     import av
 
-    view = pipe_view(container)
     try:
-        again, same = read_from(path, offset, container.format.name, stream.id, opened, view and view.pipe)
+        again, same = read_from(path, offset, container.format.name, stream.id, opened, pipe_of(container))
     except av.error.FFmpegError as error:
         log.warning("%s: reading stopped early at byte %d: %s", path, offset, demux_failure(error))
         return None
@@ -822,12 +821,12 @@ def stream_after(path: str | Path, container: av.container.InputContainer, ended
     two channels joined with `cat`. Read only for the stream it began with, such a recording lost the rest."""
     import av
 
-    format_name, view = container.format.name, pipe_view(container)
+    format_name, pipe = container.format.name, pipe_of(container)
     if format_name != "mpegts" or position < 0:  # other containers cannot be read from the middle;
         return None  # a stream of no packet has no end to go on from
     try:
         with contextlib.ExitStack() as looked_at:  # a stream of a closed container is not to be read
-            there, _ = read_from(path, position, format_name, ended.id, looked_at, view and view.pipe)
+            there, _ = read_from(path, position, format_name, ended.id, looked_at, pipe)
             after = [s for s in there.streams.audio if s.id != ended.id]
             if after:
                 beside = audio_streams_before(path, container, ended, position, looked_at)
@@ -836,7 +835,7 @@ def stream_after(path: str | Path, container: av.container.InputContainer, ended
                 return None
             spoken = [s for s in after if ended.language and s.language == ended.language]
             following = main_track(spoken or after).id
-        container, stream = read_from(path, position, format_name, following, opened, view and view.pipe)
+        container, stream = read_from(path, position, format_name, following, opened, pipe)
     except (av.error.FFmpegError, IndexError):  # IndexError: PyAV fails on a stream that appears mid-demux
         return None
     if stream is None:
@@ -864,8 +863,7 @@ def audio_streams_before(path: str | Path, container: av.container.InputContaine
     """The PIDs of the audio streams other than `ended` (of the recording `container` reads) with a packet
     in the STREAM_OVERLAP_BYTES before byte `position`."""
     first = max(0, position - STREAM_OVERLAP_BYTES) // TS_PACKET_BYTES * TS_PACKET_BYTES
-    view = pipe_view(container)
-    container, _ = read_from(path, first, container.format.name, ended.id, opened, view and view.pipe)
+    container, _ = read_from(path, first, container.format.name, ended.id, opened, pipe_of(container))
     others = [s for s in container.streams.audio if s.id != ended.id]
     if not others:
         return set()
@@ -1060,6 +1058,12 @@ def pipe_view(container: av.container.InputContainer) -> PipeView | None:
     return source if isinstance(source, PipeView) else None
 
 
+def pipe_of(container: av.container.InputContainer) -> PipeBytes | None:
+    """The pipe `container` reads, None where it reads a file: what `read_from` reads again."""
+    view = pipe_view(container)
+    return None if view is None else view.pipe
+
+
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    path: str | Path, offset: int = 0,
                    piece: tuple[int, int, int] | None = None,
@@ -1150,6 +1154,11 @@ def load_audio(path: str | Path, sample_rate: int, audio_track: int | None = Non
 
 
 STANDARD_INPUT = Path("/dev/stdin")  # what "-" names on the command line
+
+
+def recording_path(given: str | Path) -> Path:
+    """The recording a command-line argument names: "-" is the standard input."""
+    return STANDARD_INPUT if str(given) == "-" else Path(given)
 
 
 def readable_once(path: str | Path) -> bool:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import STANDARD_INPUT, media_files, readable_once
+from .audio import media_files, readable_once, recording_path
 from .config import ScanOptions
 from .errors import SpeakerspotError
 from .recordings import Recording, RecordingSegmentCallback
@@ -49,7 +49,7 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
     "-" is the standard input (a capture piped in), read as a pipe is.
     """
     recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
-    for given in (STANDARD_INPUT if str(path) == "-" else Path(path) for path in paths):
+    for given in map(recording_path, paths):
         found = [Recording(p, given) for p in media_files(given, patterns)] if given.is_dir() else [
             Recording(given, given)]
         for recording in found:

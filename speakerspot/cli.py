@@ -755,9 +755,9 @@ def info(recording):
     """
     import zipfile
 
-    from .audio import STANDARD_INPUT
+    from .audio import recording_path
 
-    recording = STANDARD_INPUT if str(recording) == "-" else recording
+    recording = recording_path(recording)
 
     # torch writes a model file as a zip (a pipe is not looked into: what is read of it is gone)
     if recording.suffix == ".pt" or (recording.is_file() and zipfile.is_zipfile(recording)):
