@@ -19,6 +19,7 @@ import io
 import itertools
 import logging
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -83,6 +84,7 @@ SAMPLE_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "flt": np.flo
 # FFmpeg picks its fixed-point MP2 decoder; the floating-point one decodes the same frames, up to
 # rounding, in 0.82 s instead of 1.44 s for 20 minutes of DVB audio (measured).
 FASTER_DECODERS = {"mp2": "mp2float"}
+MPEG_AUDIO_LAYERS = {3: "mp1", 2: "mp2", 1: "mp3"}  # by the layer bits of an MPEG audio frame header
 
 
 @dataclass(frozen=True)
@@ -156,19 +158,37 @@ def open_container(path: str | Path) -> av.container.InputContainer:
 
 
 def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInfo]:
-    """The container's audio streams, numbered 0, 1, … in file order (the `audio_track` numbers)."""
+    """The container's audio streams, numbered 0, 1, … in file order (the `audio_track` numbers); the
+    container is read for the MPEG audio layers (see `mpeg_audio_codecs`)."""
     import av
 
+    layers = mpeg_audio_codecs(container)
     infos = []
     for number, stream in enumerate(container.streams.audio):
         duration = float(stream.duration * stream.time_base) if stream.duration else None
         infos.append(AudioStreamInfo(
             index=number, pid=stream.id if container.format.name == "mpegts" else None,
-            codec=stream.codec_context.codec.canonical_name,  # "mp3", not its decoder "mp3float"
+            # "mp3", not its decoder's name "mp3float"
+            codec=layers.get(stream.index, stream.codec_context.codec.canonical_name),
             channels=stream.codec_context.channels,
             sample_rate=stream.codec_context.sample_rate, language=stream.language,
             duration=duration, default=bool(stream.disposition & av.stream.Disposition.default)))
     return infos
+
+
+def mpeg_audio_codecs(container: av.container.InputContainer, max_packets: int = 1000) -> dict[int, str]:
+    """"mp1", "mp2" or "mp3" for each MPEG audio stream of `container` (by index), as the frame header of its
+    first packet says (in the first `max_packets`). FFmpeg's MPEG-TS demuxer calls every MPEG audio stream mp3
+    until its packets are parsed, and PyAV keeps that name: DVB's MP2 was listed as mp3."""
+    streams = [s for s in container.streams.audio if s.codec_context.codec.canonical_name in MPEG_AUDIO_LAYERS.values()]
+    codecs: dict[int, str] = {}
+    for packet in itertools.islice(container.demux(streams) if streams else (), max_packets):
+        header = re.search(rb"\xff[\xe2-\xe7\xf2-\xf7\xfa-\xff]", bytes(packet)) if packet.size else None
+        if header and packet.stream.index not in codecs:
+            codecs[packet.stream.index] = MPEG_AUDIO_LAYERS[header.group()[1] >> 1 & 3]
+            if len(codecs) == len(streams):
+                break
+    return codecs
 
 
 def select_audio_stream(container: av.container.InputContainer, path: str | Path,
@@ -370,7 +390,8 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
                      piece_seconds: float) -> list[Piece] | None:
     """The stream `audio_track` or `language` picks (see `select_audio_stream`) of the recording at `path`
     in pieces of about `piece_seconds`, cut by bytes; None where it cannot be cut: not an MPEG-TS file
-    (other containers cannot be read from the middle), or of unknown length."""
+    (other containers cannot be read from the middle), of unknown length, or whose audio goes on in other
+    streams (see `reaches_the_end`)."""
     import av
 
     if readable_once(path):
@@ -379,6 +400,10 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
         if container.format.name != "mpegts" or not container.duration:
             return None
         stream = select_audio_stream(container, path, audio_track, language)
+        if not reaches_the_end(path, stream):
+            log.info("%s: the audio stream of PID %#x stops before the end of the recording: read from the start "
+                     "to the end in one piece, to follow the streams that carry on", path, stream.id)
+            return None
         seconds = container.duration / av.time_base
         size = Path(path).stat().st_size
         count = max(1, round(seconds / piece_seconds))
@@ -387,6 +412,22 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
         warmup = math.ceil(size / seconds * WARMUP_SECONDS / TS_PACKET_BYTES) * TS_PACKET_BYTES
         return [Piece(stream.id, container_origin(container), start, end, warmup)
                 for start, end in itertools.pairwise(bounds)]
+
+
+def reaches_the_end(path: str | Path, stream: av.audio.stream.AudioStream) -> bool:
+    """Whether the MPEG-TS file at `path` has a packet of `stream` in its last STREAM_PAUSE_BYTES (or cannot
+    be read there). Pieces are each read for the stream the recording begins with: where the programme goes
+    on in other streams (a channel's new PIDs, recordings joined with `cat`), only a reading from the start
+    follows them (see `stream_after`); until 2026-12-07, with several decoders, the rest was lost."""
+    import av
+
+    first = max(0, Path(path).stat().st_size - STREAM_PAUSE_BYTES) // TS_PACKET_BYTES * TS_PACKET_BYTES
+    try:
+        with contextlib.ExitStack() as opened:
+            container, there = read_from(path, first, "mpegts", stream.id, opened)
+            return there is not None and any(packet.size for packet in container.demux(there))
+    except av.error.FFmpegError:  # damaged there: the pieces say so as they are read
+        return True
 
 
 def piece_frames(path: str | Path, piece: Piece,

@@ -224,7 +224,11 @@ def test_info_lists_streams_and_the_default(tmp_path):
     assert lines[0].split()[:4] == ["track", "pid", "codec", "channels"]
     assert len(lines) == 3 and "scanned by default" in lines[1] and "mp2" in lines[1]
     assert [line.split()[1] for line in lines[1:]] == ["0x101", "0x102"]  # after the video's 0x100
-    assert run("info", SAMPLE).output.splitlines()[1].split()[2] == "mp3"  # the codec, not FFmpeg's "mp3float"
+    # MPEG audio by its frames' layer, as ffprobe names it: before 2026-12-07 the sample's MP2 was listed as
+    # mp3, FFmpeg's MPEG-TS demuxer's first guess
+    assert run("info", SAMPLE).output.splitlines()[1].split()[2] == "mp2"
+    mp3 = write_recording(tmp_path / "mp3.ts", tone, 16000, codec="libmp3lame")
+    assert run("info", str(mp3)).output.splitlines()[1].split()[2] == "mp3"  # not its decoder's "mp3float"
     mkv = write_recording(tmp_path / "one.mkv", tone, 16000)
     assert run("info", str(mkv)).output.splitlines()[1].split()[1] == "-"  # only MPEG-TS streams have a PID
     # `-` is the standard input, as for scan (before 2026-12-06: "-: no such file")

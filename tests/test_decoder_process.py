@@ -14,10 +14,10 @@ import threading
 import numpy as np
 import pytest
 from conftest import FIXTURES
-from media import write_timed_frames
+from media import write_recording, write_timed_frames
 
 import speakerspot
-from speakerspot import decoder_process
+from speakerspot import audio, decoder_process
 from speakerspot.audio import decode_audio, recording_duration
 from speakerspot.decoder_process import (
     BATCH,
@@ -316,3 +316,28 @@ def test_a_pipe_is_decoded_by_the_helper_where_the_helper_can_open_it(tmp_path, 
     assert not decoder_process.helper_pays(FIXTURES / "sample.ts", 30.0)  # a short file: decoded here
     monkeypatch.setattr(decoder_process, "available_cores", lambda: 1)
     assert not decoder_process.helper_pays(fifo, None)
+
+
+def test_several_decoders_follow_a_recording_whose_audio_goes_on_in_new_streams(tmp_path, monkeypatch):
+    # Two recordings joined with `cat`, the second on other PIDs (a channel's programme change): pieces are
+    # each read for the stream the recording begins with, so such a recording is read whole, following the
+    # new streams as one decoder does. Until 2026-12-07 the second part was lost, a warning per piece.
+    monkeypatch.setattr(decoder_process, "MAX_SECONDS_FOR_RESAMPLING_IN_HELPER", 0.0)
+    monkeypatch.setattr(decoder_process, "PIECE_SECONDS", 1.5)
+    tones = [(0.3 * np.sin(2 * np.pi * frequency * np.arange(4 * 48000) / 48000)).astype(np.float32)
+             for frequency in (440, 1000)]
+    first, second = (write_recording(tmp_path / f"{number}.ts", samples, 48000, video=True,
+                                     first_pid=0x200 if number else None) for number, samples in enumerate(tones))
+    # The second part stretched with null packets (which carry nothing) past the STREAM_PAUSE_BYTES the
+    # helper looks at the end of the file for the first stream in.
+    data = second.read_bytes()
+    null_packets = (b"\x47\x1f\xff\x10" + b"\xff" * 184) * (audio.STREAM_PAUSE_BYTES // len(data) + 1)
+    stretched = b"".join(data[at:at + 188] + null_packets for at in range(0, len(data), 188))
+    assert len(stretched) > audio.STREAM_PAUSE_BYTES
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + stretched)
+    with decoded_in_helper(joined, RATE, decoders=2) as (_, chunks):
+        in_helpers = np.concatenate([c.samples for c in chunks])
+    whole = np.concatenate([c.samples for c in decode_audio(joined, RATE)])
+    assert abs(len(whole) / RATE - 8.0) < 0.1
+    np.testing.assert_array_equal(in_helpers, whole)
