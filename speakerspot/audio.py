@@ -176,18 +176,28 @@ def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInf
     return infos
 
 
-def mpeg_audio_codecs(container: av.container.InputContainer, max_packets: int = 1000) -> dict[int, str]:
-    """"mp1", "mp2" or "mp3" for each MPEG audio stream of `container` (by index), as the frame header of its
-    first packet says (in the first `max_packets`). FFmpeg's MPEG-TS demuxer calls every MPEG audio stream mp3
-    until its packets are parsed, and PyAV keeps that name: DVB's MP2 was listed as mp3."""
-    streams = [s for s in container.streams.audio if s.codec_context.codec.canonical_name in MPEG_AUDIO_LAYERS.values()]
+def mpeg_audio_codecs(container: av.container.InputContainer, max_packets: int = 2000) -> dict[int, str]:
+    """"mp1", "mp2" or "mp3" for each MPEG audio stream of `container` (by index), as the frame header of
+    its first packet says. FFmpeg's MPEG-TS demuxer calls every MPEG audio stream mp3 until its packets are
+    parsed, and PyAV keeps that name: DVB's MP2 was listed as mp3. Read for `max_packets` of any stream at
+    most (some 30 s of a broadcast): a stream a programme lists may never carry a packet, and a pipe may
+    never end."""
+    import av
+
+    wanted = {s.index for s in container.streams.audio
+              if s.codec_context.codec.canonical_name in MPEG_AUDIO_LAYERS.values()}
     codecs: dict[int, str] = {}
-    for packet in itertools.islice(container.demux(streams) if streams else (), max_packets):
-        header = re.search(rb"\xff[\xe2-\xe7\xf2-\xf7\xfa-\xff]", bytes(packet)) if packet.size else None
-        if header and packet.stream.index not in codecs:
-            codecs[packet.stream.index] = MPEG_AUDIO_LAYERS[header.group()[1] >> 1 & 3]
-            if len(codecs) == len(streams):
-                break
+    packets = container.demux() if wanted else ()
+    try:
+        for packet in itertools.islice(packets, max_packets):
+            if packet.stream.index in wanted and packet.stream.index not in codecs and packet.size:
+                header = re.search(rb"\xff[\xe2-\xe7\xf2-\xf7\xfa-\xff]", bytes(packet))
+                if header:
+                    codecs[packet.stream.index] = MPEG_AUDIO_LAYERS[header.group()[1] >> 1 & 3]
+                    if len(codecs) == len(wanted):
+                        break
+    except (av.error.FFmpegError, IndexError):  # damaged further on, or a stream that appears mid-file
+        pass
     return codecs
 
 

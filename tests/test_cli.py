@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import av
@@ -237,6 +238,38 @@ def test_info_lists_streams_and_the_default(tmp_path):
     assert piped.returncode == 0, piped.stderr
     assert [line.split()[1] for line in piped.stdout.decode().splitlines()[1:]] == ["0x101", "0x102"]
 
+
+
+def test_info_ends_on_a_pipe_that_never_ends_whose_audio_stream_carries_nothing(tmp_path):
+    # A live channel whose programme lists an MPEG audio stream that sends no packet (a dormant PID): the
+    # codec's name is looked for in its packets, for a bounded number of packets of any stream. Looking
+    # in that stream's packets alone, `info` waited for ever.
+    from fractions import Fraction
+
+    from media import add_video_stream, encode_video_second
+
+    path = tmp_path / "dormant.ts"
+    with av.open(str(path), "w") as container:
+        video = add_video_stream(container, path)
+        dormant = container.add_stream("mp2", rate=48000)
+        dormant.layout, dormant.time_base = "stereo", Fraction(1, 48000)
+        for second in range(4):
+            encode_video_second(container, video, second, 0.0)
+        for packet in video.encode(None):
+            container.mux(packet)
+    fifo = tmp_path / "channel.fifo"
+    os.mkfifo(fifo)
+
+    def send_for_ever() -> None:
+        with contextlib.suppress(BrokenPipeError), open(fifo, "wb") as channel:
+            while True:
+                channel.write(path.read_bytes())
+
+    threading.Thread(target=send_for_ever, daemon=True).start()
+    listed = subprocess.run([sys.executable, "-m", "speakerspot", "info", str(fifo)], capture_output=True,
+                            timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.decode().splitlines()[1].split()[:3] == ["0", "0x101", "mp3"]  # FFmpeg's guess, unread
 
 def test_scan_output_file_is_complete_readable_and_alone(model_file, tmp_path):
     output = tmp_path / "out.txt"
