@@ -274,9 +274,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 
     Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
     subfolder per speaker and --target naming the target's (--pos and --neg then add to its
-    clips). Clips may be any format, sample rate and length; clips shorter than a window (about
-    2 s) or silent are left out with a warning, and pauses, music and applause inside the target's
-    clips are found and not learnt as the target.
+    clips). Clips may be any format, sample rate and length; clips that cannot be decoded, shorter
+    than a window (about 2 s) or silent are left out with a warning naming them, and pauses, music
+    and applause inside the target's clips are found and not learnt as the target.
     The shipped base encoder, which knows voices in general, is fine-tuned on them (--base none
     trains one from scratch). A fifth of the clips is held back to calibrate the model's
     threshold; the summary printed at the end reports its equal-error rate and whether the model

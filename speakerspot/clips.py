@@ -135,21 +135,23 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
     that a single long recording of the target can have a piece held back, and an epoch's draw of
     clips (see `sampling.draw_for_epoch`) can take part of it.
 
-    A clip that cannot be decoded stops training, naming it. Clips shorter than one window or silent
-    are left out with one warning that names them: real clip folders hold such clips. Training stops
-    only when none is left. A clip in which the speech detector hears less than
+    Clips that cannot be decoded, and clips shorter than one window or silent, are left out with a
+    warning for each kind that names them: real clip folders hold such clips (until 2026-12-07 the first
+    that could not be decoded stopped training, and the next was found only on the next run). Training
+    stops only when none is left. A clip in which the speech detector hears less than
     `min_heard_share` of speech is used whole, with a warning: it is labelled as the target's,
     and a music bed under the voice was seen to hide most of it from the detector (8-11% heard in
     clips of the session sets of benchmarks/make_real_sets.py).
     """
     if not paths:
         raise TrainingDataError(None, f"no {role} clips found")
-    clips, skipped = [], []
+    clips, undecodable, skipped = [], [], []
     for path in paths:
         try:
             samples = load_audio(path, front_end.sample_rate)
         except MediaError as error:
-            raise TrainingDataError(path, f"{role} clip unusable: {error.problem}") from None
+            undecodable.append(f"{path.name} ({error.problem})")
+            continue
         if len(samples) < front_end.min_samples:
             skipped.append(f"{path.name} ({len(samples) / front_end.sample_rate:.2f} s)")
             continue
@@ -169,14 +171,18 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
             log.warning("speech was found in under %.0f%% of %d %s clips, so they are used whole (music or noise "
                         "under a voice can hide it from the speech detector): %s", 100 * min_heard_share,
                         len(unheard), role, ", ".join(unheard))
-    kinds = f"shorter than one window ({front_end.window_seconds:.2f} s) or silent"
+    left_out = {"that cannot be decoded": undecodable,
+                f"shorter than one window ({front_end.window_seconds:.2f} s) or silent": skipped}
     if not clips:
         if len(paths) == 1:
-            raise TrainingDataError(paths[0], f"not a usable {role} clip, {kinds}: {skipped[0]}")
+            kind, [why] = next((kind, names) for kind, names in left_out.items() if names)
+            raise TrainingDataError(paths[0], f"not a usable {role} clip, {kind}: {why}")
         folders = ", ".join(sorted({str(path.parent) for path in paths}))
-        raise TrainingDataError(folders, f"no usable {role} clips, all {len(paths)} are {kinds}: {', '.join(skipped)}")
-    if skipped:
-        log.warning("left out %d of %d %s clips, %s: %s", len(skipped), len(paths), role, kinds, ", ".join(skipped))
+        why = "; ".join(f"{len(names)} {kind}: {', '.join(names)}" for kind, names in left_out.items() if names)
+        raise TrainingDataError(folders, f"no usable {role} clips among {len(paths)}: {why}")
+    for kind, names in left_out.items():
+        if names:
+            log.warning("left out %d of %d %s clips, %s: %s", len(names), len(paths), role, kind, ", ".join(names))
     return [piece for clip in clips for piece in clip.pieces(front_end.sample_rate, max_seconds)]
 
 

@@ -158,8 +158,8 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     """Train a model of the target voice from positive clips (the target) and negative clips (others).
 
     Each clip is a file, or a folder searched recursively (see `clips.clips_in`). Clips may be any
-    format, rate and length; those shorter than one window or silent are left out
-    with a warning (see `load_clips`). A share of the clips is held back, put through
+    format, rate and length; those that cannot be decoded, shorter than one window or
+    silent are left out with a warning (see `load_clips`). A share of the clips is held back, put through
     broadcast-like chains, and used to report the validation EER and to calibrate the model's
     threshold (see `validate`). `base` is a model file whose encoder is fine-tuned, "default" for
     the one shipped with speakerspot, or None for a new encoder trained from scratch (with

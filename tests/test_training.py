@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -227,6 +228,30 @@ def test_clips_too_short_or_silent_are_left_out_with_one_warning_naming_them(tmp
     assert "left out 1 of 4 negative clips" in caplog.text and "silent.wav (silent)" in caplog.text
     assert model.training_summary["positive_clips"] == 3 and model.training_summary["negative_clips"] == 3
 
+
+
+def test_clips_that_cannot_be_decoded_are_left_out_with_one_warning_naming_them(tmp_path, caplog):
+    # A folder copied badly: a clip cut short in its headers, a text file with a media extension. Each is
+    # named, with its problem, and training goes on without them; until 2026-12-07 the first stopped it,
+    # and the second was found only by the next run.
+    positives, negatives = small_set()
+    cut = tmp_path / "cut.ogg"
+    cut.write_bytes(positives[0].read_bytes()[:3000])
+    notes = tmp_path / "notes.ogg"
+    notes.write_text("not audio")
+    model = speakerspot.train([*positives, cut], [*negatives, notes], config=TINY)
+    assert re.search(r"left out 1 of 4 positive clips, that cannot be decoded: cut\.ogg \(ends before", caplog.text)
+    assert re.search(r"left out 1 of 4 negative clips, that cannot be decoded: notes\.ogg \(.*not a media file",
+                     caplog.text)
+    assert model.training_summary["positive_clips"] == 3 and model.training_summary["negative_clips"] == 3
+    # With none left, training stops, naming each and why.
+    with pytest.raises(TrainingDataError, match=r"cut\.ogg: not a usable positive clip, that cannot be decoded: "
+                                                r"cut\.ogg \(ends before"):
+        speakerspot.train([cut], negatives, config=TINY)
+    short = write_noise(tmp_path / "short.wav", 1.0)
+    with pytest.raises(TrainingDataError, match=r"no usable negative clips among 2: 1 that cannot be decoded: "
+                                                r"notes\.ogg \(.*\); 1 shorter than one window .*: short\.wav"):
+        speakerspot.train(positives, [notes, short], config=TINY)
 
 def test_a_target_clip_the_speech_detector_hardly_hears_is_used_whole_with_a_warning(tmp_path, caplog):
     positives, negatives = small_set()
