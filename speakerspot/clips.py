@@ -150,13 +150,13 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
         try:
             samples = load_audio(path, front_end.sample_rate)
         except MediaError as error:
-            undecodable.append(f"{path.name} ({error.problem})")
+            undecodable.append((path, error.problem))
             continue
         if len(samples) < front_end.min_samples:
-            skipped.append(f"{path.name} ({len(samples) / front_end.sample_rate:.2f} s)")
+            skipped.append((path, f"{len(samples) / front_end.sample_rate:.2f} s"))
             continue
         if np.max(np.abs(samples)) < 1e-4:
-            skipped.append(f"{path.name} (silent)")
+            skipped.append((path, "silent"))
             continue
         clips.append(Clip(path, samples))
     if find_speech:
@@ -166,24 +166,30 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
             if speech.mean() >= min_heard_share:
                 clip.speech = speech
             else:
-                unheard.append(f"{clip.path.name} ({speech.mean():.0%})")
+                unheard.append((clip.path, f"{speech.mean():.0%}"))
         if unheard:
             log.warning("speech was found in under %.0f%% of %d %s clips, so they are used whole (music or noise "
                         "under a voice can hide it from the speech detector): %s", 100 * min_heard_share,
-                        len(unheard), role, ", ".join(unheard))
+                        len(unheard), role, named(unheard))
     left_out = {"that cannot be decoded": undecodable,
                 f"shorter than one window ({front_end.window_seconds:.2f} s) or silent": skipped}
     if not clips:
         if len(paths) == 1:
-            kind, [why] = next((kind, names) for kind, names in left_out.items() if names)
-            raise TrainingDataError(paths[0], f"not a usable {role} clip, {kind}: {why}")
+            kind, [(path, why)] = next((kind, found) for kind, found in left_out.items() if found)
+            raise TrainingDataError(path, f"not a usable {role} clip, {kind}: {path.name} ({why})")
         folders = ", ".join(sorted({str(path.parent) for path in paths}))
-        why = "; ".join(f"{len(names)} {kind}: {', '.join(names)}" for kind, names in left_out.items() if names)
+        why = "; ".join(f"{len(found)} {kind}: {named(found)}" for kind, found in left_out.items() if found)
         raise TrainingDataError(folders, f"no usable {role} clips among {len(paths)}: {why}")
-    for kind, names in left_out.items():
-        if names:
-            log.warning("left out %d of %d %s clips, %s: %s", len(names), len(paths), role, kind, ", ".join(names))
+    for kind, found in left_out.items():
+        if found:
+            log.warning("left out %d of %d %s clips, %s: %s", len(found), len(paths), role, kind, named(found))
     return [piece for clip in clips for piece in clip.pieces(front_end.sample_rate, max_seconds)]
+
+
+def named(clips: list[tuple[Path, str]]) -> str:
+    """Clips and what was found of each, as warnings name them: by their path, as a clip folder may hold
+    clips of one name in several subfolders (a speaker's, a session's)."""
+    return ", ".join(f"{path} ({what})" for path, what in clips)
 
 
 def split_validation(clips: list[Clip], fraction: float, rng: np.random.Generator) -> tuple[list[Clip], list[Clip]]:
