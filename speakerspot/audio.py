@@ -55,14 +55,22 @@ MAX_REOPENINGS = 100
 STREAM_OVERLAP_BYTES = 1 << 20
 # The audio of a recording that stops this long before its end, with nothing to carry on, is said to.
 STOPPED_EARLY_SECONDS = 60.0
-# An audio stream whose packets leave this many bytes between them (13 s of a 5 Mbit/s broadcast) paused:
-# another stream may carry the programme meanwhile (`stream_after`), as in a regional window on other PIDs.
+# An audio stream whose packets leave PAUSE_SECONDS of the recording between them, at its rate in bytes
+# (`PauseLength`), paused: another stream may carry the programme meanwhile (`stream_after`), as in a
+# regional window on other PIDs. At least MIN_PAUSE_BYTES (more than a burst of video between two audio
+# packets), and at most STREAM_PAUSE_BYTES (13 s of a 5 Mbit/s broadcast), the length until the rate is known.
+PAUSE_SECONDS = 10.0
+MIN_PAUSE_BYTES = 1 << 18
 STREAM_PAUSE_BYTES = 8 << 20
 # A pipe keeps at most this many of the last bytes it brought, for a container to read again (`PipeBytes`).
 # The spare: what FFmpeg reads ahead to tell a new container's streams (5 MB by default).
 MAX_KEPT_PIPE_BYTES = STREAM_OVERLAP_BYTES + STREAM_PAUSE_BYTES + (16 << 20)
 # FFmpeg reads a pipe this many bytes at a time at most (through Python: a call each).
 PIPE_READ_BYTES = 1 << 18
+# FFmpeg reads this many bytes at most to tell a container's streams (its default), and a pipe read again
+# at least this many (see `read_from`).
+PROBE_BYTES = 5_000_000
+MIN_PROBE_BYTES = 1 << 16
 # A jump in timestamps larger than this is a gap in the audio (a lost packet run, a pause in the
 # broadcast): later audio keeps its own time and the gap stays a gap.
 GAP_SECONDS = 0.1
@@ -410,11 +418,11 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
         if container.format.name != "mpegts" or not container.duration:
             return None
         stream = select_audio_stream(container, path, audio_track, language)
-        if not reaches_the_end(path, stream):
+        seconds = container.duration / av.time_base
+        if not reaches_the_end(path, stream, seconds):
             log.info("%s: the audio stream of PID %#x stops before the end of the recording: read from the start "
                      "to the end in one piece, to follow the streams that carry on", path, stream.id)
             return None
-        seconds = container.duration / av.time_base
         size = Path(path).stat().st_size
         count = max(1, round(seconds / piece_seconds))
         # Timestamps that jump (recordings spliced) make the duration hours too long: no piece is empty.
@@ -424,14 +432,16 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
                 for start, end in itertools.pairwise(bounds)]
 
 
-def reaches_the_end(path: str | Path, stream: av.audio.stream.AudioStream) -> bool:
-    """Whether the MPEG-TS file at `path` has a packet of `stream` in its last STREAM_PAUSE_BYTES (or cannot
-    be read there). Pieces are each read for the stream the recording begins with: where the programme goes
-    on in other streams (a channel's new PIDs, recordings joined with `cat`), only a reading from the start
-    follows them (see `stream_after`); until 2026-12-07, with several decoders, the rest was lost."""
+def reaches_the_end(path: str | Path, stream: av.audio.stream.AudioStream, seconds: float) -> bool:
+    """Whether the MPEG-TS file at `path`, of `seconds`, has a packet of `stream` in its last bytes a pause
+    would take (see `pause_bytes`; or cannot be read there). Pieces are each read for the stream the recording
+    begins with: where the programme goes on in other streams (a channel's new PIDs, recordings joined with
+    `cat`), only a reading from the start follows them (see `stream_after`); until 2026-12-07, with several
+    decoders, the rest was lost."""
     import av
 
-    first = max(0, Path(path).stat().st_size - STREAM_PAUSE_BYTES) // TS_PACKET_BYTES * TS_PACKET_BYTES
+    size = Path(path).stat().st_size
+    first = max(0, size - pause_bytes(size / seconds)) // TS_PACKET_BYTES * TS_PACKET_BYTES
     try:
         with contextlib.ExitStack() as opened:
             container, there = read_from(path, first, "mpegts", stream.id, opened)
@@ -701,11 +711,45 @@ class StreamEnd:
 
 @dataclass(frozen=True)
 class StreamPause:
-    """No packet of the audio stream began in more than STREAM_PAUSE_BYTES of the file: between the packet
-    at byte `last` and the next one, at byte `next`."""
+    """No packet of the audio stream began in more than a pause's bytes of the file (see `PauseLength`):
+    between the packet at byte `last` and the next one, at byte `next`."""
 
     last: int
     next: int
+
+
+def pause_bytes(bytes_per_second: float) -> int:
+    """The bytes of a recording at `bytes_per_second` without a packet of an audio stream that make a pause
+    of it: PAUSE_SECONDS, within [MIN_PAUSE_BYTES, STREAM_PAUSE_BYTES]."""
+    return min(STREAM_PAUSE_BYTES, max(MIN_PAUSE_BYTES, round(bytes_per_second * PAUSE_SECONDS)))
+
+
+class PauseLength:
+    """How many bytes without a packet of an audio stream make a pause (`pause_bytes`), at the recording's
+    rate as the stream's packets measure it: the bytes they span over the seconds their timestamps do, since
+    the first of a run without a jump. 8 MB, which a 5 Mbit/s channel brings in 13 s, a radio service's
+    stream (some 20 kB/s) brings in 7 minutes: on a pipe, its new PIDs were taken that much later."""
+
+    RUN_SECONDS = 2.0  # the rate is measured over a run at least this long
+    MAX_STEP_SECONDS = 1.0  # timestamps that step back, or on by more, begin a run
+
+    def __init__(self):
+        self.bytes = STREAM_PAUSE_BYTES
+        self.run: tuple[int, float] | None = None  # (byte, seconds) of the run's first packet
+        self.last_seconds: float | None = None
+
+    def measure(self, position: int, seconds: float | None) -> int:
+        """The pause's bytes up to a packet at byte `position` timed `seconds` (None: untimed), which then
+        counts towards the rate (see `bytes`)."""
+        pause = self.bytes
+        if seconds is None:
+            return pause
+        if self.last_seconds is None or not 0 < seconds - self.last_seconds <= self.MAX_STEP_SECONDS:
+            self.run = (position, seconds)
+        elif seconds - self.run[1] >= self.RUN_SECONDS:
+            self.bytes = pause_bytes((position - self.run[0]) / (seconds - self.run[1]))
+        self.last_seconds = seconds
+        return pause
 
 
 def follow_codec_changes(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
@@ -725,10 +769,10 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     from where its packets begin again (`after_damage`), and the audio after the damage keeps its time;
     until 2026-12-04, 100 kB of zeros 40% into a 20-minute recording lost the last 60% of it.
 
-    Where the stream's packets stop before the end of the file, or leave STREAM_PAUSE_BYTES between
-    them, and an audio stream that begins there carries on (`stream_after`), that one is read to the
-    end or until this one goes on (not within a piece: each is read for its own stream). A pipe cannot
-    be read ahead: where the stream stops for STREAM_PAUSE_BYTES of it (see PipeView), the one that
+    Where the stream's packets stop before the end of the file, or pause (see `PauseLength`), and an
+    audio stream that begins there carries on (`stream_after`), that one is read to the end or until
+    this one goes on (not within a piece: each is read for its own stream). A pipe cannot be read
+    ahead: where the stream stops for a pause of it (see PipeView), the one that
     carries on is read until it stops in turn; with none, the pipe is read on after its last packet, for
     the stream read first where that one is there, else for this one.
     """
@@ -849,8 +893,11 @@ def read_from(path: str | Path, offset: int, format_name: str, stream_id: int, o
     if pipe is None:
         container = av.open(FileTail(path, offset), format=format_name, metadata_errors="ignore")
     else:
+        # FFmpeg tells the streams from what the pipe has brought since `offset`: a stream the programme lists
+        # but never sends made it wait for PROBE_BYTES more (three minutes of a radio service).
+        probe = min(PROBE_BYTES, max(pipe.received - offset, MIN_PROBE_BYTES))
         container = av.open(pipe.view(offset), format=format_name, metadata_errors="ignore",
-                            buffer_size=PIPE_READ_BYTES)
+                            buffer_size=PIPE_READ_BYTES, container_options={"probesize": str(probe)})
     opened.enter_context(container)
     stream = next((s for s in container.streams.audio if s.id == stream_id), None)
     if stream is not None:
@@ -1074,7 +1121,7 @@ class PipeBytes:
 
 class PipeView(io.RawIOBase):
     """A pipe as a file beginning at byte `offset` of it (see PipeBytes), for FFmpeg to read. Once told
-    where the audio stream's packets are (`heard`), it ends where they stop for STREAM_PAUSE_BYTES while
+    where the audio stream's packets are (`heard`), it ends where they stop for a pause's bytes while
     the pipe goes on (`paused`): so that the audio's next stream can be looked for there."""
 
     def __init__(self, pipe: PipeBytes, offset: int):
@@ -1094,12 +1141,12 @@ class PipeView(io.RawIOBase):
         self.position = start + len(data)
         return data
 
-    def heard(self, position: int, streams_change: bool) -> None:
+    def heard(self, position: int, streams_change: bool, pause: int) -> None:
         """A packet of the audio stream begins at byte `position` of the pipe. Where `streams_change`
-        (MPEG-TS), the view goes on to STREAM_PAUSE_BYTES after it, and the pipe keeps what another
-        stream's overlap needs before it (see `stream_after`); else only from the packet on."""
+        (MPEG-TS), the view goes on to `pause` bytes after it (see `PauseLength`), and the pipe keeps what
+        another stream's overlap needs before it (see `stream_after`); else only from the packet on."""
         if streams_change:
-            self.ends = position + STREAM_PAUSE_BYTES
+            self.ends = position + pause
         self.pipe.keep_from(position - (STREAM_OVERLAP_BYTES + TS_PACKET_BYTES if streams_change else 0))
 
 
@@ -1135,17 +1182,21 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
     view = pipe_view(container)
     streams_change = container.format.name == "mpegts"  # and another may carry on where one stops
     position = -1  # in the file, of the last packet whose position is known
+    pause = PauseLength()
+    seconds_per_tick = float(stream.time_base)
     warmed_up = 0
     for _ in range(MAX_DEMUX_RESTARTS):
         try:
             for packet in container.demux(stream):
                 known = packet.pos is not None and packet.pos >= 0
                 if known:
-                    if position >= 0 and offset + packet.pos - position > STREAM_PAUSE_BYTES:
+                    seconds = None if packet.pts is None else packet.pts * seconds_per_tick
+                    longest_gap = pause.measure(offset + packet.pos, seconds)
+                    if position >= 0 and offset + packet.pos - position > longest_gap:
                         yield StreamPause(position, offset + packet.pos)
                     position = offset + packet.pos
                     if view is not None:
-                        view.heard(position, streams_change)
+                        view.heard(position, streams_change, pause.bytes)
                 before = position < start
                 if not before:
                     if position >= end:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import queue
 import re
 import socket
 import threading
@@ -326,6 +327,42 @@ def test_a_recording_that_goes_on_with_new_streams_is_followed(tmp_path, monkeyp
         second_of_audio = samples[int((4 * number + 1) * RATE):int((4 * number + 2) * RATE)]
         assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
 
+
+
+def test_a_live_radio_stream_on_new_pids_is_followed_before_the_pipe_ends(tmp_path):
+    # A radio service piped in live (audio alone, some 20 kB/s), whose programme goes on in new PIDs: the
+    # new stream is taken once the first has been silent for PAUSE_SECONDS of the pipe's own rate (at least
+    # MIN_PAUSE_BYTES), not for 8 MB of it, which such a stream brings in some 5 minutes. Until 2026-12-07
+    # the 60 s that followed never came out while the pipe stayed open.
+    first = write_recording(tmp_path / "first.ts", tone(10.0, 440, 48000), 48000, bit_rate=128_000)
+    second = write_recording(tmp_path / "second.ts", tone(90.0, 1000, 48000), 48000, start_seconds=10.0,
+                             bit_rate=128_000, first_pid=0x200)
+    data = first.read_bytes() + second.read_bytes()
+    assert len(second.read_bytes()) < audio.STREAM_PAUSE_BYTES // 2  # the first stream's silence, on the pipe
+    fifo = tmp_path / "radio.fifo"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def broadcast() -> None:  # and stay on air: no end of the pipe to read to
+        with open(fifo, "wb") as channel:
+            channel.write(data)
+            channel.flush()
+            done.wait(120)
+
+    threading.Thread(target=broadcast, daemon=True).start()
+    chunks: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [chunks.put(c) for c in decode_audio(fifo, RATE, chunk_seconds=1.0)],
+                     daemon=True).start()
+    samples = []
+    try:
+        while sum(len(c) for c in samples) < 40 * RATE:  # the first 10 s and 30 s of the second part
+            samples.append(chunks.get(timeout=60).samples)
+    finally:
+        done.set()
+    joined = np.concatenate(samples)
+    for start, frequency in ((1.0, 440), (20.0, 1000), (35.0, 1000)):
+        second_of_audio = joined[int(start * RATE):int((start + 1) * RATE)]
+        assert abs(np.argmax(np.abs(np.fft.rfft(second_of_audio))) - frequency) <= 1
 
 def test_a_track_that_ran_beside_the_one_scanned_does_not_take_over_when_it_ends(tmp_path, caplog):
     # The main track ends at 3 s, a second language goes on: it is another track, not what follows.
