@@ -235,12 +235,17 @@ def select_audio_stream(container: av.container.InputContainer, path: str | Path
 
 def main_track(streams: list[av.audio.stream.AudioStream]) -> av.audio.stream.AudioStream:
     """The first of the best of `streams`: a programme track before one aside (see `select_audio_stream`),
-    one marked default before the others."""
+    one marked default before the others, then one FFmpeg has heard before one it has not: a stream the
+    programme lists but that sent no packet while FFmpeg probed the recording (it knows no sample rate
+    of it), as FFmpeg's own choice of a best stream passes over it. Until 2026-12-07 a recording whose
+    first listed audio stream was such a one failed ("holds no decodable audio"), where ffmpeg maps the
+    next."""
     import av
 
     aside = (av.stream.Disposition.visual_impaired | av.stream.Disposition.hearing_impaired
              | av.stream.Disposition.descriptions | av.stream.Disposition.clean_effects)
-    return max(streams, key=lambda s: (not s.disposition & aside, bool(s.disposition & av.stream.Disposition.default)))
+    return max(streams, key=lambda s: (not s.disposition & aside, bool(s.disposition & av.stream.Disposition.default),
+                                       s.codec_context.sample_rate > 0))
 
 
 def skip_other_streams(container: av.container.InputContainer, *streams: av.stream.Stream) -> None:

@@ -194,8 +194,8 @@ def audio_stream_options(command):
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
     return click.option("--audio-track", type=int,
                         help="Audio stream by number, from 0 (see `speakerspot info`); default: the stream the "
-                             "container marks as default, else the first, passing over audio description "
-                             "and tracks for the hearing impaired.")(command)
+                             "container marks as default, else the first, passing over audio description, "
+                             "tracks for the hearing impaired and a stream that sends nothing.")(command)
 
 
 def check_model_name(index: ResultsIndex, model_name: str | None) -> None:
@@ -776,7 +776,9 @@ def info(recording):
         duration = "?" if stream.duration is None else f"{stream.duration:.1f} s"
         marker = "  (scanned by default)" if stream.index == default else ""
         pid = "-" if stream.pid is None else f"{stream.pid:#x}"
-        click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {stream.channels:<9} {stream.sample_rate:<7} "
+        # 0: a stream the programme lists that has sent no packet to tell
+        channels, rate = stream.channels or "?", stream.sample_rate or "?"
+        click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {channels:<9} {rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
 
 

@@ -94,6 +94,17 @@ def test_an_audio_description_track_is_not_scanned_by_default(tmp_path):
     assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 440) <= 1
 
 
+
+def test_a_listed_audio_stream_that_sends_nothing_is_passed_over(tmp_path):
+    # A programme listing an audio PID that carries nothing (a dormant second language, say) first: FFmpeg's
+    # own choice and players' take the next; the scan failed ("holds no decodable audio") until 2026-12-07.
+    path = write_recording(tmp_path / "dormant-first.ts", np.zeros(0, np.float32), 16000,
+                           extra_tracks=(tone(2.0, 1000),), video=True)
+    samples = load_audio(path, RATE)[:RATE]
+    assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 1000) <= 1
+    with pytest.raises(MediaError, match="holds no decodable audio"):  # still there when asked for
+        load_audio(path, RATE, audio_track=0)
+
 def test_surround_downmix_keeps_the_centre_channel(tmp_path):
     planes = np.zeros((6, 48000 * 2), np.float32)
     planes[2] = 0.5 * np.sin(2 * np.pi * 440 * np.arange(planes.shape[1]) / 48000)  # FC: dialogue
