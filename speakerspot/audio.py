@@ -321,7 +321,10 @@ def decoded_batches(path: str | Path, audio_track: int | None = None, language: 
         if timeline.failed_packets:
             log.warning("%s: skipped %d packet(s) that failed to decode", path, timeline.failed_packets)
         if timeline.end is None and piece is None:  # a piece may fall in a gap in the audio
-            raise MediaError(path, "its audio stream holds no decodable audio")
+            others = len(container.streams.audio) - 1
+            raise MediaError(path, "its audio stream holds no decodable audio" + (
+                f"; it has {others} other audio stream{'s' if others > 1 else ''}: `speakerspot info` lists them, "
+                "--audio-track picks one" if others else ""))
 
 
 class Timeline:

@@ -97,12 +97,14 @@ def test_an_audio_description_track_is_not_scanned_by_default(tmp_path):
 
 def test_a_listed_audio_stream_that_sends_nothing_is_passed_over(tmp_path):
     # A programme listing an audio PID that carries nothing (a dormant second language, say) first: FFmpeg's
-    # own choice and players' take the next; the scan failed ("holds no decodable audio") until 2026-12-07.
+    # own choice takes the next; the scan failed ("holds no decodable audio") until 2026-12-07.
     path = write_recording(tmp_path / "dormant-first.ts", np.zeros(0, np.float32), 16000,
                            extra_tracks=(tone(2.0, 1000),), video=True)
     samples = load_audio(path, RATE)[:RATE]
     assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 1000) <= 1
-    with pytest.raises(MediaError, match="holds no decodable audio"):  # still there when asked for
+    # still there when asked for, and the error names the way to the other
+    with pytest.raises(MediaError, match="holds no decodable audio; it has 1 other audio stream: `speakerspot info` "
+                                         "lists them, --audio-track picks one"):
         load_audio(path, RATE, audio_track=0)
 
 def test_surround_downmix_keeps_the_centre_channel(tmp_path):
