@@ -733,7 +733,7 @@ def pause_bytes(bytes_per_second: float) -> int:
 
 
 class PauseLength:
-    """How many bytes without a packet of an audio stream make a pause (`pause_bytes`), at the recording's
+    """How many bytes without a packet of an audio stream make a pause (`bytes`, see `pause_bytes`), at the recording's
     rate as the stream's packets measure it: the bytes they span over the seconds their timestamps do, since
     the first of a run without a jump. 8 MB, which a 5 Mbit/s channel brings in 13 s, a radio service's
     stream (some 20 kB/s) brings in 7 minutes: on a pipe, its new PIDs were taken that much later."""
@@ -746,18 +746,15 @@ class PauseLength:
         self.run: tuple[int, float] | None = None  # (byte, seconds) of the run's first packet
         self.last_seconds: float | None = None
 
-    def measure(self, position: int, seconds: float | None) -> int:
-        """The pause's bytes up to a packet at byte `position` timed `seconds` (None: untimed), which then
-        counts towards the rate (see `bytes`)."""
-        pause = self.bytes
+    def count(self, position: int, seconds: float | None) -> None:
+        """A packet at byte `position` timed `seconds` (None: untimed, not counted) counts towards the rate."""
         if seconds is None:
-            return pause
+            return
         if self.last_seconds is None or not 0 < seconds - self.last_seconds <= self.MAX_STEP_SECONDS:
             self.run = (position, seconds)
         elif seconds - self.run[1] >= self.RUN_SECONDS:
             self.bytes = pause_bytes((position - self.run[0]) / (seconds - self.run[1]))
         self.last_seconds = seconds
-        return pause
 
 
 def follow_codec_changes(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
@@ -1198,11 +1195,10 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
             for packet in container.demux(stream):
                 known = packet.pos is not None and packet.pos >= 0
                 if known:
-                    seconds = None if packet.pts is None else packet.pts * seconds_per_tick
-                    longest_gap = pause.measure(offset + packet.pos, seconds)
-                    if position >= 0 and offset + packet.pos - position > longest_gap:
+                    if position >= 0 and offset + packet.pos - position > pause.bytes:
                         yield StreamPause(position, offset + packet.pos)
                     position = offset + packet.pos
+                    pause.count(position, None if packet.pts is None else packet.pts * seconds_per_tick)
                     if view is not None:
                         view.heard(position, streams_change, pause.bytes)
                 before = position < start
