@@ -814,6 +814,10 @@ def main() -> None:
     # garbage collection alone took 0.35 s).
     exit_code = ExitCode()
     atexit.register(exit_code.exit_now)
+    # A file name is bytes: one that is not UTF-8 (a Latin-1 name from an old archive) is printed as its
+    # bytes, as `ls` prints it, where Python's stdout in a UTF-8 locale refuses it (a traceback, the batch lost).
+    with contextlib.suppress(AttributeError):  # not a text file (replaced by the caller)
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
         cli(prog_name="speakerspot")
     except SystemExit as exit:

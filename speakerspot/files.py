@@ -39,7 +39,9 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         raise OutputError(path, f"cannot write: {error.strerror}") from None
     try:
         os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; give what open() would
-        with os.fdopen(descriptor, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as file:
+        # A file name that is not UTF-8 is written as its bytes (as on stdout; see `cli.main`).
+        text = {"encoding": "utf-8", "errors": "surrogateescape"}
+        with os.fdopen(descriptor, mode, **({} if "b" in mode else text)) as file:
             yield file
         os.replace(temporary, path)
         remove_temporaries_of_ended_writers(path)

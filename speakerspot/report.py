@@ -15,6 +15,8 @@ import functools
 import html
 import json
 import logging
+import os
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -199,11 +201,23 @@ def asset(name: str) -> str:
 def page(title: str, body: str, data: dict) -> str:
     # "</" inside the JSON would end its script element early.
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{asset('report.css')}</style></head>"
-            f'<body>{body}<script type="application/json" id="report-data">{payload}</script>'
-            f"<script>{asset('report.js')}</script></body></html>\n")
+    return valid_text('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+                      '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                      f"<title>{html.escape(title)}</title><style>{asset('report.css')}</style></head>"
+                      f'<body>{body}<script type="application/json" id="report-data">{payload}</script>'
+                      f"<script>{asset('report.js')}</script></body></html>\n")
+
+
+def valid_text(text: str) -> str:
+    """`text` with the bytes of a file name that are not UTF-8 (a Latin-1 name) shown as U+FFFD, as a browser
+    shows them: a page is UTF-8 throughout."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def link(relative_path: str) -> str:
+    """The href of a file at `relative_path`: a `#`, `?` or `%` in a recording's name is not a URL's
+    (`Folge #12.ts` linked to `Folge `), and a name's bytes that are not UTF-8 are kept."""
+    return urllib.parse.quote(os.fsencode(relative_path))
 
 
 def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[tuple[float, float]] | None = None,
@@ -238,9 +252,9 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
         report = recording_report(group, truth, audio, audio_track, language)
         path = output if single else folder / f"{number:04d}-{Path(group[0].file).stem}.html"
         with atomic_write(path) as file:
-            file.write(recording_page(report, None if single else f"../{output.name}"))
+            file.write(recording_page(report, None if single else link(f"../{output.name}")))
         written.append(path)
-        pages.append((f"{folder.name}/{path.name}", group))
+        pages.append((link(f"{folder.name}/{path.name}"), group))
         if png:
             from .plot import write_timeline_png
 

@@ -131,7 +131,7 @@ class ResultsIndex:
         row = self.connection.execute(
             "SELECT size, mtime_ns, fingerprint, " + RESULT_COLUMNS + " FROM results "
             "WHERE recording = ? AND model_hash = ? AND settings = ? AND status = 'done'",
-            (str(state.path), model_hash, settings.to_json())).fetchone()
+            (stored_text(state.path), model_hash, settings.to_json())).fetchone()
         if row is None or row[0] != state.size:
             return None
         if row[1] != state.mtime_ns:
@@ -139,7 +139,7 @@ class ResultsIndex:
                 return None
             with self.connection:  # same content, new time: remember it so the next check is cheap
                 self.connection.execute("UPDATE results SET mtime_ns = ? WHERE recording = ? AND model_hash = ?",
-                                        (state.mtime_ns, str(state.path), model_hash))
+                                        (state.mtime_ns, stored_text(state.path), model_hash))
         return result_from_row(row[3:])
 
     def store(self, state: FileState, model_hashes: list[str], results: list[ScanResult], settings: ScanOptions,
@@ -150,8 +150,8 @@ class ResultsIndex:
                 self.forget_other_versions(state.path, result.model, model_hash)
                 self.connection.execute(
                     "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?)",
-                    (str(state.path), model_hash, result.model, state.size, state.mtime_ns, state.fingerprint,
-                     settings.to_json(), result.threshold, result.duration, scan_seconds,
+                    (stored_text(state.path), model_hash, stored_text(result.model), state.size, state.mtime_ns,
+                     state.fingerprint, settings.to_json(), result.threshold, result.duration, scan_seconds,
                      json.dumps([[s.start, s.end, s.score] for s in result.segments]),
                      np.asarray(result.window_times, np.float64).tobytes(),
                      np.asarray(result.window_scores, np.float32).tobytes(),
@@ -173,17 +173,18 @@ class ResultsIndex:
                 self.connection.execute(
                     "INSERT OR REPLACE INTO results (recording, model_hash, model, size, mtime_ns, fingerprint, "
                     "settings, status, error, scanned_at) VALUES (?,?,?,?,?,'',?,'failed',?,?)",
-                    (str(recording), model_hash, name, size, mtime_ns, settings.to_json(), error, utc_now()))
+                    (stored_text(recording), model_hash, stored_text(name), size, mtime_ns, settings.to_json(), error,
+                     utc_now()))
 
     def forget_other_versions(self, recording: Path, model: str, model_hash: str) -> None:
         """Drop the recording's row of another version of the model named `model` (retrained, or
         enrolled in place): the index keeps the latest result of each recording and model name."""
         self.connection.execute("DELETE FROM results WHERE recording = ? AND model = ? AND model_hash != ?",
-                                (str(recording), model, model_hash))
+                                (stored_text(recording), stored_text(model), model_hash))
 
     def model_names(self) -> list[str]:
         """The names of the models the index holds results or failures of."""
-        return [row[0] for row in self.connection.execute("SELECT DISTINCT model FROM results ORDER BY model")]
+        return [text_of(row[0]) for row in self.connection.execute("SELECT DISTINCT model FROM results ORDER BY model")]
 
     def results(self, model: str | None = None) -> Iterator[ScanResult]:
         """Stored results, by recording path then model name; only those of model `model` if given."""
@@ -191,7 +192,7 @@ class ResultsIndex:
 
     def recordings(self, model: str | None = None) -> list[str]:
         """The recordings `results(model)` gives results of, each once."""
-        return sorted({row[0] for row in self.select("recording", "done", model)})
+        return sorted({text_of(row[0]) for row in self.select("recording", "done", model)})
 
     def count(self, model: str | None = None) -> int:
         """How many results `results(model)` gives."""
@@ -199,14 +200,17 @@ class ResultsIndex:
 
     def failures(self, model: str | None = None) -> list[StoredFailure]:
         """The recordings that could not be scanned in their last run, and why."""
-        return [StoredFailure(*row) for row in self.select("recording, model, error, scanned_at", "failed", model)]
+        return [StoredFailure(text_of(recording), text_of(name), error, scanned_at)
+                for recording, name, error, scanned_at in self.select("recording, model, error, scanned_at", "failed",
+                                                                       model)]
 
     def select(self, columns: str, status: str, model: str | None) -> sqlite3.Cursor:
         query, parameters = f"SELECT {columns} FROM results WHERE status = ?", [status]
         if model is not None:
             query += " AND model = ?"
-            parameters.append(model)
-        return self.connection.execute(query + " ORDER BY recording, model", parameters)
+            parameters.append(stored_text(model))
+        # by the bytes of the path: a name stored as bytes (see `stored_text`) among the others
+        return self.connection.execute(query + " ORDER BY CAST(recording AS BLOB), model", parameters)
 
 
 RESULT_COLUMNS = ("recording, model, threshold, duration, segments, window_times, window_scores, smoothed_scores, "
@@ -215,10 +219,26 @@ RESULT_COLUMNS = ("recording, model, threshold, duration, segments, window_times
 
 def result_from_row(row: tuple) -> ScanResult:
     recording, model, threshold, duration, segments, times, scores, smoothed, stay, edge = row
-    return ScanResult(file=recording, model=model, threshold=threshold, duration=duration,
+    return ScanResult(file=text_of(recording), model=text_of(model), threshold=threshold, duration=duration,
                       segments=[Segment(*segment) for segment in json.loads(segments)],
                       window_times=np.frombuffer(times, np.float64), window_scores=np.frombuffer(scores, np.float32),
                       smoothed_scores=np.frombuffer(smoothed, np.float32), stay_threshold=stay, edge_threshold=edge)
+
+
+def stored_text(name: str | Path) -> str | bytes:
+    """A path or model name as the index holds it: text, or where it is not UTF-8 its bytes (a file name is
+    bytes: a Latin-1 name from an old archive; sqlite3 refuses it as text, which failed the batch)."""
+    text = str(name)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+def text_of(stored: str | bytes) -> str:
+    """A path or model name as `stored_text` stored it."""
+    return os.fsdecode(stored) if isinstance(stored, bytes) else stored
 
 
 def utc_now() -> str:

@@ -381,6 +381,36 @@ def test_a_recording_on_the_standard_input_scans_as_the_file_does(model_file):
     assert piped.stdout == direct.stdout and piped.stdout.count(b"\n") >= 4
 
 
+def test_a_recording_whose_name_is_not_utf8_is_scanned_indexed_and_written_by_its_bytes(model_file, tmp_path):
+    # A Latin-1 name from an old archive, in a UTF-8 locale (PYTHONIOENCODING as Python sets it there):
+    # stdout, the outputs' files and the results index each failed the batch with a traceback.
+    name = b"Nachrichten_\xe4rger.ts"
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for file_name in (name, b"plain.ts"):
+        (folder / os.fsdecode(file_name)).write_bytes((FIXTURES / "sample.ts").read_bytes())
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    index = str(tmp_path / "results.sqlite")
+
+    def speakerspot(*arguments: str) -> subprocess.CompletedProcess:
+        finished = subprocess.run([sys.executable, "-m", "speakerspot", *arguments], capture_output=True,
+                                  env=environment, timeout=120)
+        assert finished.returncode == 0, finished.stderr
+        return finished
+
+    scanned = speakerspot("scan", str(folder), "-m", str(model_file), "-q", "--db", index, "-f", "csv").stdout
+    rows = scanned.splitlines()
+    assert rows[0] == b"file,model,start,end,score" and len(rows) >= 9
+    assert {row.rsplit(b",", 4)[0] for row in rows[1:]} == {os.fsencode(folder / os.fsdecode(file_name))
+                                                          for file_name in (name, b"plain.ts")}
+    assert speakerspot("results", "--db", index, "-f", "csv").stdout == scanned
+    again = speakerspot("scan", str(folder), "-m", str(model_file), "--db", index, "-f", "csv")
+    assert again.stdout == scanned and b"2 unchanged" in again.stderr  # found in the index
+    speakerspot("results", "--db", index, "-f", "rttm", "-f", "edl", "--output-dir", str(tmp_path / "out"))
+    assert {b"Nachrichten_\xe4rger.fixture.edl", b"Nachrichten_\xe4rger.fixture.rttm"} <= set(
+        os.listdir(os.fsencode(tmp_path / "out")))
+
+
 @pytest.mark.parametrize("content", [b"", b"not media at all\n" * 100])
 def test_a_pipe_that_brings_no_recording_says_so_in_one_line(model_file, content):
     command = [sys.executable, "-m", "speakerspot", "scan", "-", "-m", str(model_file), "-q"]

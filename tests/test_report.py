@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sqlite3
 from dataclasses import replace
@@ -200,6 +201,25 @@ def test_an_index_report_lists_recordings_pages_them_and_links_their_pages(brows
     assert page.eval_on_selector("#timeline-0", "c => Number(c.dataset.drawnWindows)") > 150
     page.click("text=all recordings")
     page.wait_for_selector("#recordings tr")
+    assert errors == []
+    page.close()
+
+
+def test_links_reach_pages_of_recordings_named_with_a_hash_or_latin1_bytes(browser, sample_result, tmp_path):
+    # `Folge #12.ts` was linked to `0001-Folge ` (the rest a fragment), and a Latin-1 name to a page of
+    # another name; the pages held that name's bytes in a UTF-8 document.
+    names = {"/archive/Folge #12.ts": "Folge #12.ts", os.fsdecode(b"/archive/\xc4rger.ts"): "\ufffdrger.ts"}
+    output = tmp_path / "Archiv #3.html"
+    written = write_report([replace(sample_result, file=name) for name in names], output, audio=False)
+    for path in written:
+        path.read_bytes().decode("utf-8")  # strictly
+    page, errors = open_page(browser, output)
+    for number in range(len(names)):
+        page.click(f"#recordings a >> nth={number}")
+        page.wait_for_selector("#timeline-0")
+        assert page.inner_text("h1") in names.values()
+        page.click("text=all recordings")
+        page.wait_for_selector("#recordings tr")
     assert errors == []
     page.close()
 
