@@ -791,6 +791,7 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
     while reopenings <= MAX_REOPENINGS:
         failed_run: list[FailedPacket] = []  # held back: they are read again if the file is reopened
         ended_at = None
+        ended = False  # the stream's packets stopped; False after a break: a codec change, or damage
         for frame in iterate_frames(container, stream, path, offset, piece):
             if isinstance(frame, StreamEnd):  # the last
                 ended_at = frame.position
@@ -822,41 +823,38 @@ def follow_codec_changes(container: av.container.InputContainer, stream: av.audi
             yield frame
         else:
             # A piece may end on the first packets of a new codec (the next piece's decoder probes it afresh).
-            if piece is None or not failed_run or failed_run[0].position <= offset:
+            ended = piece is None or not failed_run or failed_run[0].position <= offset
+            if ended:
                 yield from failed_run
                 if piece is not None or ended_at is None:
                     return
-                following_stack = contextlib.ExitStack()
-                following, offset = stream_after(path, container, stream, ended_at, following_stack), ended_at
-                view = pipe_view(container)
-                if following is None and view is not None and view.paused:
-                    # A pipe that goes on: read on after this stream's last packet, for the stream read first
-                    # where it is there (back after a regional window, its first packets before this one's
-                    # last: not "after" it), else for this one, which may come back.
-                    offset = ended_at + TS_PACKET_BYTES
-                    following = read_again(path, container, stream, offset, following_stack, rather=first_id)
-                elif following is None:
-                    warn_if_stopped_early(path, container, ended_at)
-                if following is None:
-                    following_stack.close()
-                    return
-                current.close()
-                current = following_stack
-                container, stream = following
-                reopenings += 1
-                continue
-            offset = failed_run[0].position
-        piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
-        reopenings += 1
+            else:
+                offset = failed_run[0].position
         following_stack = contextlib.ExitStack()
-        following = read_again(path, container, stream, offset, following_stack, any_audio=True)
+        if ended:  # the stream's packets stopped: another may carry on
+            following, offset = stream_after(path, container, stream, ended_at, following_stack), ended_at
+            view = pipe_view(container)
+            if following is None and view is not None and view.paused:
+                # A pipe that goes on: read on after this stream's last packet, for the stream read first
+                # where it is there (back after a regional window, its first packets before this one's
+                # last: not "after" it), else for this one, which may come back.
+                offset = ended_at + TS_PACKET_BYTES
+                following = read_again(path, container, stream, offset, following_stack, rather=first_id)
+            elif following is None:
+                warn_if_stopped_early(path, container, ended_at)
+        else:  # the packets stopped decoding, or the demuxer on damage
+            piece = piece and (piece[0], piece[1], 0)  # the decoder starts afresh at `offset`, as from the start
+            following = read_again(path, container, stream, offset, following_stack, any_audio=True)
+            if following is not None:
+                log.info("%s: audio format changed at byte %d: now %s", path, offset,
+                         following[1].codec_context.name)
         if following is None:
             following_stack.close()
             return
         current.close()
         current = following_stack
         container, stream = following
-        log.info("%s: audio format changed at byte %d: now %s", path, offset, stream.codec_context.name)
+        reopenings += 1
     log.warning("%s: reading stopped early at byte %d: read again %d times in a row with no audio", path, offset,
                 MAX_REOPENINGS)
 
@@ -878,7 +876,7 @@ def read_again(path: str | Path, container: av.container.InputContainer, stream:
     preferred = next((s for s in again.streams.audio if s.id == rather), None)
     if preferred is None and same is None and any_audio and again.streams.audio:
         preferred = again.streams.audio[0]
-    if preferred is not None:
+    if preferred is not None and preferred is not same:  # `read_from` skipped the streams but `same`
         same = preferred
         skip_other_streams(again, same)
     if same is None:
