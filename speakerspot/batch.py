@@ -76,13 +76,17 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
     """`batch_outcomes` (see there for the settings) handing each recording's results to
     `on_results` and each failure to `on_failure`; the summary of what the batch did."""
     summary = BatchSummary()
-    for outcome in batch_outcomes(models, recordings, options=options, workers=workers, index=index, force=force,
-                                  progress=progress, engine=engine, ray_address=ray_address, summary=summary,
-                                  on_segment=on_segment, keep_windows=keep_windows):
-        if outcome.error is not None:
-            on_failure(outcome.error)
-        else:
-            on_results(outcome.recording, outcome.results)
+    outcomes = batch_outcomes(models, recordings, options=options, workers=workers, index=index, force=force,
+                              progress=progress, engine=engine, ray_address=ray_address, summary=summary,
+                              on_segment=on_segment, keep_windows=keep_windows)
+    # Closed when a callback fails (an output that cannot be written, stdout's reader gone): the workers stop
+    # then, as `batch_outcomes` says, not when the process exits.
+    with contextlib.closing(outcomes):
+        for outcome in outcomes:
+            if outcome.error is not None:
+                on_failure(outcome.error)
+            else:
+                on_results(outcome.recording, outcome.results)
     return summary
 
 

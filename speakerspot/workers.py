@@ -10,6 +10,7 @@ import logging.handlers
 import multiprocessing
 import signal
 import sys
+import threading
 import types
 from collections import deque
 from collections.abc import Generator, Iterator
@@ -17,6 +18,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tqdm import tqdm
 
 from .audio import readable_once
 from .config import ScanOptions
@@ -134,6 +137,9 @@ def start_worker(models: list[SpeakerModel], threads: int, log_level: int,
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    # tqdm's lock for its (disabled) bars would be a semaphore shared between processes: one a worker stopped
+    # by the parent (a batch that fails: an output it cannot write) never released, and Python warned of it.
+    tqdm.set_lock(threading.RLock())
     to_parent = logging.handlers.QueueHandler(log_records)
     to_parent.setFormatter(logging.Formatter("%(message)s"))  # the parent's handlers format the record
     logging.basicConfig(level=log_level, handlers=[to_parent], force=True)

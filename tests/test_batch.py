@@ -451,6 +451,19 @@ def test_a_batch_its_caller_stops_ends_its_workers_and_no_other_process(referenc
         bystander.terminate()
 
 
+def test_an_output_a_batch_in_workers_cannot_write_is_one_line_and_its_exit_code(model_file, tmp_path):
+    # The workers stopped by the failure left Python's warning of leaked semaphores (tqdm's lock) below it.
+    for number in range(3):
+        shutil.copy(FIXTURES / "sample.ts", tmp_path / f"{number}.ts")
+    (tmp_path / "markers" / "0.fixture.srt").mkdir(parents=True)  # in the way of the first's output
+    finished = subprocess.run([sys.executable, "-m", "speakerspot", "scan", str(tmp_path), "-m", str(model_file), "-q",
+                               "-j", "2", "-f", "srt", "--output-dir", str(tmp_path / "markers")],
+                              capture_output=True, timeout=300)
+    assert finished.returncode == 6
+    assert finished.stderr.decode().splitlines() == [
+        f"speakerspot: error: {tmp_path / 'markers' / '0.fixture.srt'}: cannot write: Is a directory"]
+
+
 def test_batch_outcomes_come_in_order_with_failures_and_leaving_the_loop_ends_the_workers(reference_model, tmp_path):
     import multiprocessing
 
