@@ -9,6 +9,8 @@ truth (collar frames excluded).
 from __future__ import annotations
 
 import json
+import logging
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +19,8 @@ import numpy as np
 from .errors import SpeakerspotError
 from .metrics import equal_error_rate
 from .segments import Decision, ScanResult, decide
+
+log = logging.getLogger(__name__)
 
 GRID_SECONDS = 0.1
 COLLAR_SECONDS = 0.5
@@ -124,12 +128,49 @@ def best_in_sweep(rows: list[tuple[float, Evaluation]], every_turn: bool = False
 
 
 def read_truth(path: str | Path, speaker: str | None = None) -> list[tuple[float, float]]:
-    """Truth intervals from JSON (`{"intervals": [[start, end], ...]}`) or RTTM (with `speaker`)."""
+    """Truth intervals from JSON (`{"intervals": [[start, end], ...]}`) or RTTM (with `speaker`), in order.
+    An interval that does not start at 0 or later and end after it starts is refused (it made every figure
+    false), as is a line of RTTM whose onset or duration is not a number; an RTTM without a turn of `speaker`
+    is taken as a recording where it does not speak, with a warning naming the speakers it has."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as error:
         raise SpeakerspotError(path, f"cannot read the truth file: {error.strerror}") from None
+    if path.suffix.lower() == ".rttm":
+        intervals = rttm_turns(path, text, speaker)
+    else:
+        try:
+            intervals = [(float(start), float(end)) for start, end in json.loads(text)["intervals"]]
+        except (ValueError, KeyError, TypeError):
+            raise SpeakerspotError(path, 'not a truth file: expected JSON {"intervals": [[start, end], ...]}') from None
+    for start, end in intervals:
+        if not 0 <= start < end < math.inf:
+            raise SpeakerspotError(path, f"the interval [{start:g}, {end:g}] does not start at 0 or later and end "
+                                         "after it starts")
+    return sorted(intervals)
+
+
+def rttm_turns(path: Path, text: str, speaker: str | None) -> list[tuple[float, float]]:
+    """The (start, end) of each SPEAKER line of `speaker` in RTTM `text` (of the file at `path`)."""
+    if not speaker:
+        raise SpeakerspotError(path, "an RTTM truth file needs the speaker's name (--speaker)")
+    intervals, speakers = [], set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if len(fields) < 8 or fields[0] != "SPEAKER":
+            continue
+        speakers.add(fields[7])
+        if fields[7] == speaker:
+            try:
+                start, duration = float(fields[3]), float(fields[4])
+            except ValueError:
+                raise SpeakerspotError(path, f"line {number}: its onset and duration are not numbers: "
+                                             f"{line.strip()}") from None
+            intervals.append((start, start + duration))
+    if not intervals:
+        log.warning("%s: no turn of speaker %s; its speakers: %s", path, speaker, ", ".join(sorted(speakers)) or "none")
+    return intervals
     if path.suffix.lower() == ".rttm":
         if not speaker:
             raise SpeakerspotError(path, "an RTTM truth file needs the speaker's name (--speaker)")

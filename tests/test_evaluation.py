@@ -56,3 +56,22 @@ def test_truth_from_json_and_rttm(tmp_path):
     bad.write_text("[1, 2]")
     with pytest.raises(SpeakerspotError, match="not a truth file"):
         read_truth(bad)
+
+
+@pytest.mark.parametrize("intervals", [[[3, 1]], [[-1, 2]], [[2, 2]], [[1, "nan"]], [[1, 1e400]]])
+def test_an_interval_that_does_not_end_after_it_starts_is_refused(tmp_path, intervals):
+    # [3, 1] gave every figure false, with numpy's warnings of empty slices.
+    truth = tmp_path / "truth.json"
+    truth.write_text(json.dumps({"intervals": intervals}))
+    with pytest.raises(SpeakerspotError, match=r"the interval \[.*\] does not start at 0 or later and end after"):
+        read_truth(truth)
+
+
+def test_rttm_with_a_line_that_is_not_numbers_or_without_the_speaker_says_so(tmp_path, caplog):
+    truth = tmp_path / "truth.rttm"
+    truth.write_text("SPEAKER rec 1 1.000 1.000 <NA> <NA> anna <NA> <NA>\n"
+                     "SPEAKER rec 1 2.000 1.000 <NA> <NA> bob <NA> <NA>\n")
+    assert read_truth(truth, "ana") == [] and "no turn of speaker ana; its speakers: anna, bob" in caplog.text
+    truth.write_text("SPEAKER rec 1 x 1.000 <NA> <NA> anna <NA> <NA>\n")
+    with pytest.raises(SpeakerspotError, match="line 1: its onset and duration are not numbers"):  # a traceback
+        read_truth(truth, "anna")
