@@ -52,6 +52,12 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
             os.unlink(temporary)
 
 
+def valid_text(text: str) -> str:
+    """`text` with the bytes of a file name that are not UTF-8 (a Latin-1 name) shown as U+FFFD, as a browser
+    shows them: for a page, which is UTF-8 throughout, and a picture's fonts, which have no glyph for them."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def temporary_prefix(path: Path, pid: int) -> str:
     """How the temporaries of `path` that process `pid` of this host writes begin."""
     return f"{host_prefix(path)}{pid}."

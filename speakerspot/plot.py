@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import SpeakerspotError
-from .files import atomic_write
+from .files import atomic_write, valid_text
 from .segments import ScanResult, recording_duration
 from .writers import format_timestamp
 
@@ -48,8 +48,8 @@ def write_timeline_png(results: list[ScanResult], truth: list[tuple[float, float
             for start, end in truth:
                 axis.plot([start, end], [low, low], color="#2e9e5b", linewidth=6, solid_capstyle="butt")
         axis.set_ylabel("score")
-        axis.set_title(f"{Path(result.file).name}: {result.model}, {len(result.segments)} segment(s)", fontsize=10,
-                       loc="left")
+        axis.set_title(valid_text(f"{Path(result.file).name}: {result.model}, {len(result.segments)} segment(s)"),
+                       fontsize=10, loc="left")
         axis.set_xlim(0, duration)
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 1.5, 2, 3, 5, 6, 10]))
     axes[-1, 0].xaxis.set_major_formatter(FuncFormatter(lambda seconds, _: format_timestamp(max(seconds, 0))[:8]))

@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import OutputError, SpeakerspotError
-from .files import atomic_write, check_writable
+from .files import atomic_write, check_writable, valid_text
 from .segments import ScanResult, recording_duration
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
 from .writers import format_timestamp
@@ -206,12 +206,6 @@ def page(title: str, body: str, data: dict) -> str:
                       f"<title>{html.escape(title)}</title><style>{asset('report.css')}</style></head>"
                       f'<body>{body}<script type="application/json" id="report-data">{payload}</script>'
                       f"<script>{asset('report.js')}</script></body></html>\n")
-
-
-def valid_text(text: str) -> str:
-    """`text` with the bytes of a file name that are not UTF-8 (a Latin-1 name) shown as U+FFFD, as a browser
-    shows them: a page is UTF-8 throughout."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def link(relative_path: str) -> str:
