@@ -129,15 +129,16 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
     for recording in recordings:
         stored = None
         state = file_state(recording.path) if index is not None else None
-        if state is not None:
-            states[recording] = state
-            if not force:
-                stored = [index.lookup(state, model_hash, options) for model_hash in model_hashes]
+        if state is not None and not force:
+            stored = [index.lookup(state, model_hash, options) for model_hash in model_hashes]
         if stored and all(stored):
             summary.skipped += 1
             yield from in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
-        else:
-            to_scan.append(recording)
+            continue
+        to_scan.append(recording)
+        with contextlib.suppress(OSError):  # unreadable: its scan says why, and no result is stored
+            if state is not None and state.fingerprint:  # read now, before the scan
+                states[recording] = state
     if engine == "ray":
         from .ray_engine import scan_on_ray
 

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from conftest import FIXTURES, SPEECH
 
 import speakerspot
-from speakerspot import batch, workers
+from speakerspot import batch, results_index, workers
 from speakerspot.batch import find_recordings
 from speakerspot.cli import cli
 from speakerspot.recordings import Recording
@@ -143,18 +143,26 @@ def scan_folder(root, model_file, *options, workers=1):
                                     *options])
 
 
-def test_a_results_index_skips_what_is_unchanged_and_rescans_what_changed(model_file, tmp_path):
+def test_a_results_index_skips_what_is_unchanged_and_rescans_what_changed(model_file, tmp_path, monkeypatch):
+    fingerprinted = []  # the files whose content was read to tell whether they changed
+    read = results_index.file_fingerprint
+    monkeypatch.setattr(results_index, "file_fingerprint",
+                        lambda path: fingerprinted.append(Path(path).name) or read(path))
     root = archive(tmp_path)
     db = tmp_path / "results.sqlite"
     first = scan_folder(root, model_file, "--db", str(db))
     assert first.exit_code == 3 and "scanned 2 of 3 recordings, 1 failed" in first.output
+    fingerprinted.clear()
     again = scan_folder(root, model_file, "--db", str(db))
     assert "scanned 0 of 3 recordings, 2 unchanged, 1 failed" in again.output  # the failed one is retried
     assert again.stdout == first.stdout  # stored results are handed on like fresh ones
+    assert fingerprinted == ["broken.ts"]  # the unchanged by their size and time alone (3 MiB read from each)
 
     news = root / "2026" / "11" / "news.ts"
     os.utime(news, ns=(news.stat().st_atime_ns, news.stat().st_mtime_ns + 10**9))  # touched, same bytes
+    fingerprinted.clear()
     assert "2 unchanged" in scan_folder(root, model_file, "--db", str(db)).output
+    assert sorted(fingerprinted) == ["broken.ts", "news.ts"]
     with news.open("ab") as file:  # changed content
         file.write((FIXTURES / "sample.ts").read_bytes()[:188 * 100])
     assert "scanned 1 of 3 recordings, 1 unchanged, 1 failed" in scan_folder(root, model_file, "--db", str(db)).output
