@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import socket
 import tempfile
@@ -52,6 +53,22 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
             os.unlink(temporary)
 
 
+NAME_MAX = 255  # bytes of a file name: ext4, XFS, Btrfs, tmpfs (NTFS and SMB: 255 characters)
+
+
+def fitted_name(name: str, suffix: str, limit: int = NAME_MAX) -> str:
+    """`name + suffix` as a file name, where it is longer than `limit` bytes (a recording named at length
+    fits, its outputs' `.MODEL.EXT` do not, and each failed the batch there) cut short and marked with a
+    hash of `name`, so that names alike up to the cut stay apart."""
+    if len(os.fsencode(name + suffix)) <= limit:
+        return name + suffix
+    tag = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    budget = limit - len(os.fsencode(tag + suffix))
+    while name and len(os.fsencode(name)) > budget:  # whole characters
+        name = name[:-1]
+    return name + tag + suffix
+
+
 def valid_text(text: str) -> str:
     """`text` with the bytes of a file name that are not UTF-8 (a Latin-1 name) shown as U+FFFD, as a browser
     shows them: for a page, which is UTF-8 throughout, and a picture's fonts, which have no glyph for them."""
@@ -67,7 +84,9 @@ def host_prefix(path: Path) -> str:
     """How the temporaries of `path` written on this host begin, up to the writer's process id. The
     host is named because an output folder may be shared by several machines (a batch on Ray),
     whose process ids say nothing here."""
-    return f".{path.name}.{socket.gethostname()}-"
+    host = socket.gethostname()
+    # and after it a process id (7 digits at most), "." and mkstemp's 8 characters, ".tmp": within NAME_MAX
+    return f".{fitted_name(path.name, '', NAME_MAX - 23 - len(os.fsencode(host)))}.{host}-"
 
 
 def remove_temporaries_of_ended_writers(path: Path) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import OutputError, SpeakerspotError
-from .files import atomic_write, check_writable, valid_text
+from .files import atomic_write, check_writable, fitted_name, valid_text
 from .segments import ScanResult, recording_duration
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
 from .writers import format_timestamp
@@ -244,7 +244,7 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
     for number, group in enumerate(tqdm(groups, desc="report", unit="recording", disable=not progress or single),
                                    start=1):
         report = recording_report(group, truth, audio, audio_track, language)
-        path = output if single else folder / f"{number:04d}-{Path(group[0].file).stem}.html"
+        path = output if single else folder / fitted_name(f"{number:04d}-{Path(group[0].file).stem}", ".html")
         with atomic_write(path) as file:
             file.write(recording_page(report, None if single else link(f"../{output.name}")))
         written.append(path)

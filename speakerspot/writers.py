@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from .errors import ReaderGone
-from .files import atomic_write
+from .files import atomic_write, fitted_name
 
 if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
     from .recordings import Recording
@@ -247,7 +247,7 @@ class ResultOutputs:
             for format_name in self.format_names:
                 if stem is not None:
                     stem.parent.mkdir(parents=True, exist_ok=True)
-                    target = stem.parent / f"{stem.name}.{result.model}.{extension(format_name)}"
+                    target = stem.parent / fitted_name(stem.name, f".{result.model}.{extension(format_name)}")
                     write_result(result, format_name, target, options)
                 elif self.output is not None:
                     write_result(result, format_name, self.output, options)

@@ -138,6 +138,24 @@ def test_recordings_of_one_name_write_outputs_of_their_own(model_file, tmp_path,
         in caplog.text
 
 
+def test_recordings_named_at_length_write_outputs_and_report_pages_of_their_own(model_file, tmp_path):
+    # 250 bytes fit a file name; with `.fixture.json` after the stem they did not, and the batch stopped there.
+    names = ["ä" * 100 + "x" * 45 + f"-{number}.ts" for number in (1, 2)]
+    for name in names:
+        shutil.copy(FIXTURES / "sample.ts", tmp_path / name)
+    out = tmp_path / "markers"
+    result = CliRunner().invoke(cli, ["scan", *(str(tmp_path / name) for name in names), "-m", str(model_file),
+                                      "-f", "json", "--windows", "-q", "--workers", "1", "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    written = {path: json.loads(path.read_text())["file"] for path in out.iterdir()}
+    assert sorted(written.values()) == [str(tmp_path / name) for name in names]
+    assert all(len(os.fsencode(path.name)) <= 255 and path.name.endswith(".fixture.json") for path in written)
+    report = CliRunner().invoke(cli, ["report", *map(str, written), "-o", str(tmp_path / "report.html"), "--no-audio",
+                                      "-q"])
+    assert report.exit_code == 0, report.output
+    assert len(list((tmp_path / "report_files").glob("*.html"))) == 2
+
+
 def scan_folder(root, model_file, *options, workers=1):
     return CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-f", "json", "--workers", str(workers),
                                     *options])
