@@ -402,7 +402,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         raise click.UsageError(f"no model files (*.pt) in {', '.join(map(str, model_paths))}")
     found = find_recordings(recordings, patterns)
     if not found:
-        raise MediaError(", ".join(map(str, recordings)), "no media files found")
+        raise MediaError(", ".join(map(str, recordings)),
+                         f"no files matching {' or '.join(patterns)}" if patterns else "no media files found")
     check_outputs(output, output_dir, format_names, len(found))  # now, before torch loads; with the models below
     if live:
         check_live(len(found), format_names, output, output_dir, speech_edges, engine)

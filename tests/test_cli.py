@@ -142,6 +142,7 @@ CASES = [
     # (arguments with {d} for the folder of broken things and {m} for a good model, exit code, text in the message)
     (["scan", "{d}/missing.ts", "-m", "{m}"], 3, "missing.ts: no such file"),
     (["scan", "{d}/empty", "-m", "{m}"], 3, "empty: no media files found"),
+    (["scan", "{d}", "-m", "{m}", "--glob", "*.mkv", "--glob", "*.mxf"], 3, "no files matching *.mkv or *.mxf"),
     (["eval", "{d}/empty", "-m", "{m}", "--truth", TRUTH], 3, "empty: is a directory"),
     (["scan", "{d}/notmedia.ts", "-m", "{m}"], 3, "notmedia.ts: not a media file"),
     (["scan", "{d}/empty.ts", "-m", "{m}"], 3, "empty.ts: is empty"),
