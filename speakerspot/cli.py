@@ -744,7 +744,8 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
 @reports_errors
 def info(recording):
     """List the audio streams of RECORDING: number (for --audio-track), PID (MPEG-TS), codec, channels,
-    rate, language (for --language), duration, and which one is scanned by default; `-` reads the
+    rate, language (for --language), duration, the channel each belongs to where the recording holds
+    several (a capture of a whole multiplex), and which one is scanned by default; `-` reads the
     standard input. Given a model file (.pt), describe the model: its name, what it was trained on and
     how healthy it was, its levels (and whether they were tuned since), its memory bank.
 
@@ -764,17 +765,25 @@ def info(recording):
     if recording.suffix == ".pt" or (recording.is_file() and zipfile.is_zipfile(recording)):
         describe_model(recording)
         return
-    from .audio import audio_streams, open_container, select_audio_stream
+    from .audio import audio_streams, open_container, readable_once, select_audio_stream
+    from .service_tables import stream_programmes
 
     with open_container(recording) as container:
         streams = audio_streams(container)
         default = list(container.streams.audio).index(select_audio_stream(container, recording)) if streams else None
+        transport_stream = container.format.name == "mpegts"
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return
-    click.echo("track  pid     codec      channels  rate    language  duration")
+    # A capture of a whole multiplex holds several channels' tracks: each one's channel, from the broadcast's
+    # tables (a pipe is not read again for them).
+    programmes = stream_programmes(recording) if transport_stream and not readable_once(recording) else {}
+    several = len({programmes.get(stream.pid) for stream in streams}) > 1
+    click.echo("track  pid     codec      channels  rate    language  duration" + ("  programme" if several else ""))
     for stream in streams:
         duration = "?" if stream.duration is None else f"{stream.duration:.1f} s"
+        if several:
+            duration = f"{duration:<9} {programmes.get(stream.pid, '-')}"
         marker = "  (scanned by default)" if stream.index == default else ""
         pid = "-" if stream.pid is None else f"{stream.pid:#x}"
         # 0: a stream the programme lists that has sent no packet to tell

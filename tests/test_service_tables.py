@@ -1,0 +1,99 @@
+"""The programme each stream of an MPEG-TS recording belongs to, from its PAT, PMTs and SDT, and `info`
+naming it for a capture of a whole multiplex."""
+
+from __future__ import annotations
+
+import numpy as np
+from click.testing import CliRunner
+from media import write_recording
+
+from speakerspot.cli import cli
+from speakerspot.service_tables import TS_PACKET_BYTES, dvb_text, programmes_in, stream_programmes
+
+CRC = bytes(4)  # not checked by the reader
+
+
+def section(table: int, extension: int, body: bytes) -> bytes:
+    """A long-form PSI section: table id, length, its extension (programme or stream id), version 0."""
+    length = 5 + len(body) + len(CRC)
+    return bytes([table, 0xB0 | length >> 8, length & 0xFF, extension >> 8, extension & 0xFF, 0xC1, 0, 0]) + body + CRC
+
+
+def pat(programmes: dict[int, int]) -> bytes:
+    """programme number: its PMT's PID."""
+    return section(0x00, 1, b"".join(bytes([n >> 8, n & 0xFF, 0xE0 | pid >> 8, pid & 0xFF])
+                                     for n, pid in programmes.items()))
+
+
+def pmt(number: int, streams: dict[int, int]) -> bytes:
+    """elementary PID: stream type; a descriptor of the programme first, to be skipped."""
+    descriptor = bytes([0x0E, 3, 0xC0, 0, 0])  # a maximum bitrate descriptor
+    return section(0x02, number, bytes([0xE1, 0x00, 0xF0, len(descriptor)]) + descriptor + b"".join(
+        bytes([kind, 0xE0 | pid >> 8, pid & 0xFF, 0xF0, 0]) for pid, kind in streams.items()))
+
+
+def sdt(names: dict[int, bytes]) -> bytes:
+    """programme number: its name, as broadcast (a character table's byte first, or none)."""
+    services = b""
+    for number, name in names.items():
+        provider = b"ARD"
+        descriptor = bytes([0x48, 3 + len(provider) + len(name), 0x01, len(provider)]) + provider + \
+            bytes([len(name)]) + name
+        services += bytes([number >> 8, number & 0xFF, 0xFC, 0x80 | len(descriptor) >> 8, len(descriptor) & 0xFF])
+        services += descriptor
+    return section(0x42, 1, bytes([0, 1, 0xFF]) + services)
+
+
+def packets(pid: int, table: bytes) -> bytes:
+    """`table` in MPEG-TS packets of `pid`: the first marks where it begins (a pointer of 0), 0xFF after it."""
+    payload = b"\x00" + table
+    chunks = [payload[at:at + 184] for at in range(0, len(payload), 184)]
+    return b"".join(bytes([0x47, (0x40 if number == 0 else 0) | pid >> 8, pid & 0xFF, 0x10 | number % 16])
+                    + chunk.ljust(184, b"\xff") for number, chunk in enumerate(chunks))
+
+
+def test_each_stream_is_named_by_its_programme_as_the_tables_say():
+    long_pmt = {0x100 + number: 0x03 for number in range(40)}  # 40 streams: a section over two packets
+    data = (packets(0x00, pat({0: 0x10, 1: 0x1000, 2: 0x1001}))  # programme 0: the network's table
+            + packets(0x1000, pmt(1, long_pmt)) + packets(0x1001, pmt(2, {0x200: 0x04, 0x201: 0x81}))
+            + packets(0x11, sdt({1: b"\x15Das Erste HD", 2: b"\x05S\xfcdwest"})))
+    programmes = programmes_in(data)
+    assert programmes == {**{pid: "Das Erste HD" for pid in long_pmt}, 0x200: "Südwest", 0x201: "Südwest"}
+    # Without an SDT the programmes are numbered; a PMT before the PAT that names its PID is passed over.
+    data = (packets(0x1000, pmt(1, {0x300: 0x03})) + packets(0x00, pat({5: 0x1001}))
+            + packets(0x1001, pmt(5, {0x101: 0x03})))
+    assert programmes_in(data) == {0x101: "programme 5"}
+    assert programmes_in(b"\x47" + bytes(TS_PACKET_BYTES * 10)) == {}
+
+
+def test_dvb_strings_are_read_in_the_table_they_name():
+    assert dvb_text(b"\x15Tagesschau \xe2\x80\x93 20 Uhr") == "Tagesschau – 20 Uhr"  # UTF-8
+    assert dvb_text(b"\x05M\xfcnchen") == "München"  # ISO 8859-9
+    assert dvb_text(b"\x10\x00\x0fZ\xfcrich") == "Zürich"  # ISO 8859-15, named by number
+    assert dvb_text(b"\x11\x00O\x00E\x001") == "OE1"  # UCS-2
+    assert dvb_text(b"\x86ZDF\x87 HD") == "ZDF HD"  # the default table; emphasis codes dropped
+    assert dvb_text(b"") == ""
+
+
+def test_info_names_each_tracks_programme_in_a_capture_of_a_multiplex(tmp_path):
+    # One recording's two tracks made two programmes of a multiplex: its own tables replaced by a PAT, two
+    # PMTs and an SDT, as a tuner recording a whole transponder writes them.
+    rate = 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate)).astype(np.float32)
+    single = write_recording(tmp_path / "single.ts", tone, rate, extra_tracks=(tone,))
+    assert stream_programmes(single) == {0x100: "Service01", 0x101: "Service01"}  # FFmpeg's one service
+    tables = (packets(0x00, pat({1: 0x1000, 2: 0x1001})) + packets(0x1000, pmt(1, {0x100: 0x03}))
+              + packets(0x1001, pmt(2, {0x101: 0x03})) + packets(0x11, sdt({1: b"Das Erste HD", 2: b"\x15ZDF"})))
+    data = single.read_bytes()
+    kept = b"".join(data[at:at + TS_PACKET_BYTES] for at in range(0, len(data), TS_PACKET_BYTES)
+                    if (data[at + 1] & 0x1F) << 8 | data[at + 2] not in (0x00, 0x11, 0x1000))
+    mux = tmp_path / "mux.ts"
+    mux.write_bytes(tables + kept)
+    result = CliRunner().invoke(cli, ["info", str(mux)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["track", "pid", "codec", "channels", "rate", "language", "duration", "programme"]
+    assert lines[1].split()[:2] == ["0", "0x100"] and "Das Erste HD" in lines[1]
+    assert lines[2].split()[:2] == ["1", "0x101"] and lines[2].rstrip().endswith("ZDF")
+    single_listed = CliRunner().invoke(cli, ["info", str(single)]).output
+    assert "programme" not in single_listed  # one programme: nothing to tell apart
