@@ -802,7 +802,7 @@ def describe_model(path: Path) -> None:
 
     model = load_model(path)
     summary, decision = model.training_summary, model.decision
-    click.echo(f"model {model.name!r} ({path})")
+    click.echo(f"model '{model.name}' ({path})")  # as written: a name from a file name that is not UTF-8 too
     try:
         click.echo(f"trained on {training_report(summary)}")
     except (KeyError, TypeError):  # a file written before the summary said all of this
