@@ -35,19 +35,22 @@ def programmes_in(data: bytes) -> dict[int, str]:
     names: dict[int, str] = {}  # programme number: name
     for pid, section in sections(data, lambda pid: pid in (PAT_PID, SDT_PID) or pid in pmt_pids):
         table, end = section[0], len(section) - 4  # the CRC last
-        if pid == PAT_PID and table == PAT_TABLE:
-            for at in range(8, end - 3, 4):
-                number, pmt_pid = word(section, at), word(section, at + 2) & 0x1FFF
-                if number:  # 0: the network's table, not a programme
-                    pmt_pids[pmt_pid] = number
-        elif pid in pmt_pids and table == PMT_TABLE:
-            number = word(section, 3)
-            at = 12 + (word(section, 10) & 0x0FFF)  # after the programme's descriptors
-            while at + 5 <= end:
-                streams[word(section, at + 1) & 0x1FFF] = number
-                at += 5 + (word(section, at + 3) & 0x0FFF)
-        elif pid == SDT_PID and table == SDT_TABLE:
-            names.update(service_names(section, end))
+        try:
+            if pid == PAT_PID and table == PAT_TABLE:
+                for at in range(8, end - 3, 4):
+                    number, pmt_pid = word(section, at), word(section, at + 2) & 0x1FFF
+                    if number:  # 0: the network's table, not a programme
+                        pmt_pids[pmt_pid] = number
+            elif pid in pmt_pids and table == PMT_TABLE:
+                number = word(section, 3)
+                at = 12 + (word(section, 10) & 0x0FFF)  # after the programme's descriptors
+                while at + 5 <= end:
+                    streams[word(section, at + 1) & 0x1FFF] = number
+                    at += 5 + (word(section, at + 3) & 0x0FFF)
+            elif pid == SDT_PID and table == SDT_TABLE:
+                names.update(service_names(section, end))
+        except IndexError:  # a section shorter than its lengths say (damaged): the table comes again
+            continue
     return {pid: names.get(number) or f"programme {number}" for pid, number in streams.items()}
 
 
@@ -89,16 +92,39 @@ def sections(data: bytes, wanted: Callable[[int], bool]) -> Iterator[tuple[int, 
 
 
 def whole_sections(pid: int, partial: dict[int, bytearray]) -> Iterator[tuple[int, bytes]]:
-    """The whole sections at the start of `partial[pid]`, taken from it; stuffing (0xFF) ends them."""
+    """The whole sections at the start of `partial[pid]`, taken from it, those whose CRC fails (damaged)
+    passed over; stuffing (0xFF) ends them."""
     buffer = partial.get(pid)
     while buffer is not None and len(buffer) >= 3 and buffer[0] != 0xFF:
         length = 3 + (word(buffer, 1) & 0x0FFF)
         if len(buffer) < length:
             return
-        yield pid, bytes(buffer[:length])
+        if crc32_mpeg2(buffer[:length]) == 0:  # whole and undamaged (over its CRC too: 0)
+            yield pid, bytes(buffer[:length])
         del buffer[:length]
     if buffer is not None and buffer[:1] == b"\xff":
         del partial[pid]
+
+
+def crc_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte << 24
+        for _ in range(8):
+            crc = (crc << 1) ^ 0x04C11DB7 if crc & 0x80000000 else crc << 1
+        table.append(crc & 0xFFFFFFFF)
+    return table
+
+
+CRC_TABLE = crc_table()
+
+
+def crc32_mpeg2(data: bytes) -> int:
+    """The CRC-32 of MPEG-2 sections (polynomial 0x04C11DB7, from 0xFFFFFFFF, not reflected)."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = (crc << 8 & 0xFFFFFFFF) ^ CRC_TABLE[(crc >> 24) ^ byte]
+    return crc
 
 
 def word(data: bytes, at: int) -> int:
