@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .audio import media_files, readable_once, recording_path
 from .config import ScanOptions
-from .errors import SpeakerspotError
+from .errors import OutputError, SpeakerspotError
 from .recordings import Recording, RecordingSegmentCallback
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
@@ -74,7 +74,9 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                ray_address: str | None = None, on_segment: RecordingSegmentCallback | None = None,
                keep_windows: bool = True) -> BatchSummary:
     """`batch_outcomes` (see there for the settings) handing each recording's results to
-    `on_results` and each failure to `on_failure`; the summary of what the batch did."""
+    `on_results` and each failure to `on_failure`; the summary of what the batch did. An OutputError of
+    `on_results` (one recording's outputs cannot be written) is that recording's failure, and the batch goes
+    on, unless the file system is full or read-only."""
     summary = BatchSummary()
     outcomes = batch_outcomes(models, recordings, options=options, workers=workers, index=index, force=force,
                               progress=progress, engine=engine, ray_address=ray_address, summary=summary,
@@ -85,8 +87,14 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
         for outcome in outcomes:
             if outcome.error is not None:
                 on_failure(outcome.error)
-            else:
+                continue
+            try:
                 on_results(outcome.recording, outcome.results)
+            except OutputError as error:  # this recording's outputs (its name, a folder in the way): the rest go on
+                if error.device_wide:  # full or read-only: none could be written
+                    raise
+                summary.failures.append(error)
+                on_failure(error)
     return summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno as errno_codes
 from pathlib import Path
 
 LOG_FORMAT = "speakerspot: %(message)s"  # diagnostics on stderr, in the same voice as the errors
@@ -46,9 +47,19 @@ class TrainingDataError(SpeakerspotError):
 
 
 class OutputError(SpeakerspotError):
-    """An output path that cannot be written."""
+    """An output path that cannot be written; `errno` the system's reason, where there is one."""
 
     exit_code = 6
+
+    def __init__(self, path: str | Path | None, problem: str, errno: int | None = None):
+        super().__init__(path, problem)
+        self.errno = errno
+
+    @property
+    def device_wide(self) -> bool:
+        """Whether nothing more can be written there: the file system is full or read-only (else the problem
+        is this path's: its name, a folder in its way)."""
+        return self.errno in (errno_codes.ENOSPC, errno_codes.EDQUOT, errno_codes.EROFS)
 
 
 class ReaderGone(BrokenPipeError):

@@ -37,7 +37,7 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path, os.getpid()),
                                                  suffix=".tmp")
     except OSError as error:
-        raise OutputError(path, f"cannot write: {error.strerror}") from None
+        raise OutputError(path, f"cannot write: {error.strerror}", error.errno) from None
     try:
         os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600; give what open() would
         # A file name that is not UTF-8 is written as its bytes (as on stdout; see `cli.main`).
@@ -47,7 +47,7 @@ def atomic_write(path: str | Path, mode: str = "w") -> Iterator[IO]:
         os.replace(temporary, path)
         remove_temporaries_of_ended_writers(path)
     except OSError as error:
-        raise OutputError(path, f"cannot write: {error.strerror}") from None
+        raise OutputError(path, f"cannot write: {error.strerror}", error.errno) from None
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from .errors import ReaderGone
+from .errors import OutputError, ReaderGone
 from .files import atomic_write, fitted_name
 
 if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
@@ -210,6 +210,15 @@ def render(result: ScanResult, format_name: str, options: RenderOptions = Render
     return RENDERERS[format_name](result, options)
 
 
+def make_folder(folder: Path) -> None:
+    """The mirrored `folder` of a recording's outputs, made where it is not (an OutputError where it cannot be:
+    a file in its way, a name the file system refuses)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(folder, f"cannot make the folder for its outputs: {error.strerror}", error.errno) from None
+
+
 def write_result(result: ScanResult, format_name: str, output: str | Path,
                  options: RenderOptions = RenderOptions()) -> None:
     """Write `result` in `format_name` to the file `output`, atomically."""
@@ -246,7 +255,7 @@ class ResultOutputs:
         for result in results:
             for format_name in self.format_names:
                 if stem is not None:
-                    stem.parent.mkdir(parents=True, exist_ok=True)
+                    make_folder(stem.parent)
                     target = stem.parent / fitted_name(stem.name, f".{result.model}.{extension(format_name)}")
                     write_result(result, format_name, target, options)
                 elif self.output is not None:

@@ -477,17 +477,47 @@ def test_a_batch_its_caller_stops_ends_its_workers_and_no_other_process(referenc
         bystander.terminate()
 
 
-def test_an_output_a_batch_in_workers_cannot_write_is_one_line_and_its_exit_code(model_file, tmp_path):
-    # The workers stopped by the failure left Python's warning of leaked semaphores (tqdm's lock) below it.
-    for number in range(3):
-        shutil.copy(FIXTURES / "sample.ts", tmp_path / f"{number}.ts")
-    (tmp_path / "markers" / "0.fixture.srt").mkdir(parents=True)  # in the way of the first's output
+def test_an_output_a_batch_cannot_write_is_one_line_its_exit_code_and_the_batch_goes_on(model_file, tmp_path):
+    # The batch stopped there, and in workers it left Python's warning of leaked semaphores (tqdm's lock) below
+    # its line; a mirrored folder that could not be made was a traceback.
+    for name in ("0.ts", "1.ts", "2.ts", "sub/3.ts"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        shutil.copy(FIXTURES / "sample.ts", tmp_path / name)
+    markers = tmp_path / "markers"
+    (markers / "0.fixture.srt").mkdir(parents=True)  # in the way of the first's output
+    (markers / "sub").write_text("in the way of the folder of 3.ts's outputs")
     finished = subprocess.run([sys.executable, "-m", "speakerspot", "scan", str(tmp_path), "-m", str(model_file), "-q",
-                               "-j", "2", "-f", "srt", "--output-dir", str(tmp_path / "markers")],
-                              capture_output=True, timeout=300)
+                               "-j", "2", "-f", "srt", "--output-dir", str(markers)], capture_output=True, timeout=300)
     assert finished.returncode == 6
     assert finished.stderr.decode().splitlines() == [
-        f"speakerspot: error: {tmp_path / 'markers' / '0.fixture.srt'}: cannot write: Is a directory"]
+        f"speakerspot: error: {markers / '0.fixture.srt'}: cannot write: Is a directory",
+        f"speakerspot: error: {markers / 'sub'}: cannot make the folder for its outputs: File exists"]
+    assert (markers / "1.fixture.srt").read_text() and (markers / "2.fixture.srt").read_text()
+
+
+def test_a_full_or_read_only_file_system_stops_the_batch(reference_model, tmp_path):
+    import errno
+
+    from speakerspot.errors import OutputError
+
+    for number in range(2):
+        shutil.copy(FIXTURES / "sample.ts", tmp_path / f"{number}.ts")
+    recordings = [Recording(tmp_path / f"{number}.ts", tmp_path) for number in range(2)]
+    written = []
+
+    def refused(code):
+        def write(recording, results):
+            written.append(recording.path.name)
+            raise OutputError(recording.path, "cannot write", code)
+        return write
+
+    summary = batch.scan_batch([reference_model], recordings, refused(errno.EISDIR))
+    assert written == ["0.ts", "1.ts"] and len(summary.failures) == 2  # each recording's own problem
+    for code in (errno.ENOSPC, errno.EROFS):
+        written.clear()
+        with pytest.raises(OutputError):
+            batch.scan_batch([reference_model], recordings, refused(code))
+        assert written == ["0.ts"]
 
 
 def test_batch_outcomes_come_in_order_with_failures_and_leaving_the_loop_ends_the_workers(reference_model, tmp_path):
