@@ -171,17 +171,3 @@ def rttm_turns(path: Path, text: str, speaker: str | None) -> list[tuple[float, 
     if not intervals:
         log.warning("%s: no turn of speaker %s; its speakers: %s", path, speaker, ", ".join(sorted(speakers)) or "none")
     return intervals
-    if path.suffix.lower() == ".rttm":
-        if not speaker:
-            raise SpeakerspotError(path, "an RTTM truth file needs the speaker's name (--speaker)")
-        intervals = []
-        for line in text.splitlines():
-            fields = line.split()
-            if len(fields) >= 8 and fields[0] == "SPEAKER" and fields[7] == speaker:
-                start = float(fields[3])
-                intervals.append((start, start + float(fields[4])))
-        return sorted(intervals)
-    try:
-        return [(float(start), float(end)) for start, end in json.loads(text)["intervals"]]
-    except (ValueError, KeyError, TypeError):
-        raise SpeakerspotError(path, 'not a truth file: expected JSON {"intervals": [[start, end], ...]}') from None

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-TS_PACKET_BYTES = 188
+from .audio import TS_PACKET_BYTES
+
 PAT_PID, SDT_PID = 0x00, 0x11
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
 SERVICE_DESCRIPTOR = 0x48

@@ -9,8 +9,9 @@ import numpy as np
 from click.testing import CliRunner
 from media import write_recording
 
+from speakerspot.audio import TS_PACKET_BYTES
 from speakerspot.cli import cli
-from speakerspot.service_tables import TS_PACKET_BYTES, dvb_text, programmes_in, stream_programmes
+from speakerspot.service_tables import dvb_text, programmes_in, stream_programmes
 
 
 def mpeg2_crc(data: bytes) -> bytes:
