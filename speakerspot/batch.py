@@ -5,6 +5,7 @@ isolation, results in order and a summary."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +25,9 @@ from .workers import scan_here, scan_in_workers
 
 if TYPE_CHECKING:  # reading a results index and writing its outputs do not need torch
     from .model import SpeakerModel
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class BatchSummary:
@@ -54,7 +58,19 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
             Recording(given, given)]
         for recording in found:
             recordings.setdefault(recording.path.absolute(), recording)
+        if given.is_dir():
+            warn_of_playlists({r.path.parent for r in found if r.path.suffix.lower() != ".m3u8"})
     return list(recordings.values())
+
+
+def warn_of_playlists(folders: Iterable[Path]) -> None:
+    """Warn where a folder whose media files are scanned holds an HLS playlist: its segments (`seg-001.ts`, a few
+    seconds each) are then each a recording of their own, where the playlist is the recording."""
+    for folder in sorted(folders):
+        playlists = sorted(folder.glob("*.m3u8"))
+        if playlists:
+            log.warning("%s: holds an HLS playlist (%s): its segments are scanned each as a recording; scan the "
+                        "playlist to scan them as one", folder, playlists[0].name)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,22 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path):
     assert [r.relative.as_posix() for r in find_recordings([root], ("*news*",))] == ["2026/11/news.ts"]
 
 
+def test_a_folder_of_an_hls_recording_warns_that_its_segments_are_scanned_one_by_one(tmp_path, caplog):
+    # A recording made as HLS (`ffmpeg -f hls`: play.m3u8 and 6 s segments) gave a result per segment, and
+    # a turn across two segments was two, with nothing said.
+    hls = tmp_path / "news"
+    hls.mkdir()
+    for number in range(2):
+        shutil.copy(FIXTURES / "sample.ts", hls / f"seg-{number:03d}.ts")
+    (hls / "play.m3u8").write_text("#EXTM3U\n#EXTINF:6.0,\nseg-000.ts\n#EXTINF:6.0,\nseg-001.ts\n#EXT-X-ENDLIST\n")
+    assert len(find_recordings([tmp_path])) == 2
+    assert f"{hls}: holds an HLS playlist (play.m3u8): its segments are scanned each as a recording" in caplog.text
+    caplog.clear()
+    assert [r.path.name for r in find_recordings([tmp_path], ("*.m3u8",))] == ["play.m3u8"]
+    assert [r.path.name for r in find_recordings([hls / "play.m3u8"])] == ["play.m3u8"]
+    assert "HLS" not in caplog.text
+
+
 def test_several_models_in_one_pass_score_like_separate_scans(reference_model, tmp_path):
     other = speakerspot.load_model(second_model(reference_model, tmp_path))
     together = speakerspot.scan_many([reference_model, other], FIXTURES / "sample.ts")
