@@ -128,15 +128,21 @@ def media_files(path: str | Path, patterns: tuple[str, ...] = ()) -> list[Path]:
     path = Path(path)
     if path.is_file():
         return [path]
+    return [p for p in visible_files(path) if is_media(p, patterns)]
 
-    def wanted(candidate: Path) -> bool:
-        if any(part.startswith(".") for part in candidate.relative_to(path).parts):
-            return False
-        if patterns:
-            return any(candidate.match(pattern) for pattern in patterns)
-        return candidate.suffix.lower() in MEDIA_EXTENSIONS
 
-    return sorted(p for p in path.rglob("*") if p.is_file() and wanted(p))
+def visible_files(folder: Path) -> list[Path]:
+    """The files under `folder`, recursively, in a stable order, but hidden ones and those in hidden folders
+    (see `media_files`)."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def is_media(path: Path, patterns: tuple[str, ...] = ()) -> bool:
+    """Whether `path` matches one of the glob `patterns`, or without them has a known media extension."""
+    if patterns:
+        return any(path.match(pattern) for pattern in patterns)
+    return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
 def open_container(path: str | Path) -> av.container.InputContainer:
@@ -427,11 +433,11 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
             return None
         stream = select_audio_stream(container, path, audio_track, language)
         seconds = container.duration / av.time_base
-        if not reaches_the_end(path, stream, seconds):
+        size = Path(path).stat().st_size
+        if not reaches_the_end(path, stream, size, seconds):
             log.info("%s: the audio stream of PID %#x stops before the end of the recording: read from the start "
                      "to the end in one piece, to follow the streams that carry on", path, stream.id)
             return None
-        size = Path(path).stat().st_size
         count = max(1, round(seconds / piece_seconds))
         # Timestamps that jump (recordings spliced) make the duration hours too long: no piece is empty.
         bounds = sorted({size * k // count // TS_PACKET_BYTES * TS_PACKET_BYTES for k in range(count)} | {size})
@@ -440,15 +446,14 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
                 for start, end in itertools.pairwise(bounds)]
 
 
-def reaches_the_end(path: str | Path, stream: av.audio.stream.AudioStream, seconds: float) -> bool:
-    """Whether the MPEG-TS file at `path`, of `seconds`, has a packet of `stream` in its last bytes a pause
-    would take (see `pause_bytes`; or cannot be read there). Pieces are each read for the stream the recording
-    begins with: where the programme goes on in other streams (a channel's new PIDs, recordings joined with
-    `cat`), only a reading from the start follows them (see `stream_after`); until 2026-12-07, with several
-    decoders, the rest was lost."""
+def reaches_the_end(path: str | Path, stream: av.audio.stream.AudioStream, size: int, seconds: float) -> bool:
+    """Whether the MPEG-TS file at `path`, of `size` bytes and `seconds`, has a packet of `stream` in its last
+    bytes a pause would take (see `pause_bytes`; or cannot be read there). Pieces are each read for the stream
+    the recording begins with: where the programme goes on in other streams (a channel's new PIDs, recordings
+    joined with `cat`), only a reading from the start follows them (see `stream_after`); until 2026-12-07,
+    with several decoders, the rest was lost."""
     import av
 
-    size = Path(path).stat().st_size
     first = max(0, size - pause_bytes(size / seconds)) // TS_PACKET_BYTES * TS_PACKET_BYTES
     try:
         with contextlib.ExitStack() as opened:

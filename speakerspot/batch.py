@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import media_files, readable_once, recording_path
+from .audio import is_media, readable_once, recording_path, visible_files
 from .config import ScanOptions
 from .errors import OutputError, SpeakerspotError
 from .recordings import Recording, RecordingSegmentCallback
@@ -54,23 +54,29 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
     """
     recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
     for given in map(recording_path, paths):
-        found = [Recording(p, given) for p in media_files(given, patterns)] if given.is_dir() else [
-            Recording(given, given)]
+        if given.is_dir():
+            files = visible_files(given)  # walked once: the media files, and the playlists beside them
+            found = [Recording(p, given) for p in files if is_media(p, patterns)]
+            warn_of_playlists(found, [p for p in files if p.suffix.lower() == ".m3u8"])
+        else:
+            found = [Recording(given, given)]
         for recording in found:
             recordings.setdefault(recording.path.absolute(), recording)
-        if given.is_dir():
-            warn_of_playlists({r.path.parent for r in found if r.path.suffix.lower() != ".m3u8"})
     return list(recordings.values())
 
 
-def warn_of_playlists(folders: Iterable[Path]) -> None:
-    """Warn where a folder whose media files are scanned holds an HLS playlist: its segments (`seg-001.ts`, a few
-    seconds each) are then each a recording of their own, where the playlist is the recording."""
-    for folder in sorted(folders):
-        playlists = sorted(folder.glob("*.m3u8"))
-        if playlists:
+def warn_of_playlists(found: list[Recording], playlists: list[Path]) -> None:
+    """Warn where a folder whose media files are `found` holds one of the HLS `playlists`: its segments
+    (`seg-001.ts`, a few seconds each) are then each a recording of their own, where the playlist is the
+    recording."""
+    scanned = {r.path.parent for r in found if r.path.suffix.lower() != ".m3u8"}
+    first = {}  # a folder's first playlist, in order
+    for playlist in playlists:
+        first.setdefault(playlist.parent, playlist)
+    for folder, playlist in sorted(first.items()):
+        if folder in scanned:
             log.warning("%s: holds an HLS playlist (%s): its segments are scanned each as a recording; scan the "
-                        "playlist to scan them as one", folder, playlists[0].name)
+                        "playlist to scan them as one", folder, playlist.name)
 
 
 @dataclass(frozen=True)
