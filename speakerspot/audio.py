@@ -230,6 +230,12 @@ def select_audio_stream(container: av.container.InputContainer, path: str | Path
         if not 0 <= audio_track < len(streams):
             raise MediaError(path, f"has {len(streams)} audio stream(s); there is no audio track {audio_track}")
         return streams[audio_track]
+    return track_in_language(streams, path, language)
+
+
+def track_in_language(streams: list[av.audio.stream.AudioStream], path: str | Path,
+                      language: str | None) -> av.audio.stream.AudioStream:
+    """The main track (see `main_track`) of `streams`, of those tagged with `language` if given."""
     if language is not None:
         spoken = [stream for stream in streams if (stream.language or "").lower() == language.lower()]
         if not spoken:
@@ -237,6 +243,37 @@ def select_audio_stream(container: av.container.InputContainer, path: str | Path
             raise MediaError(path, f"has no audio stream in language {language!r} (languages: {found})")
         streams = spoken
     return main_track(streams)
+
+
+def track_choice(path: str | Path, audio_track: int | None, language: str | None,
+                 programme: str | None) -> tuple[int | None, str | None]:
+    """(audio_track, language) to read the recording at `path` by (see `select_audio_stream`): as given,
+    or, with `programme`, the number of the track of the channel of that name (see `programme_track`)."""
+    if programme is None:
+        return audio_track, language
+    return programme_track(path, programme, language), None
+
+
+def programme_track(path: str | Path, programme: str, language: str | None) -> int:
+    """The number (an `audio_track`) of the track of the channel named `programme` (as `speakerspot info`
+    lists it, case aside) in the MPEG-TS file at `path`: its track in `language` if given, else its main
+    one. A capture of a whole multiplex numbers its tracks as their PIDs came, which differs from one
+    capture to the next: by name, a batch of captures reads each one's channel."""
+    from .service_tables import stream_programmes  # which imports this module
+
+    if readable_once(path):
+        raise MediaError(path, "is read as it comes: a programme is found in a file's tables, read from its start; "
+                               "pick the track with --audio-track (see `speakerspot info`)")
+    with open_container(path) as container:
+        streams = list(container.streams.audio)
+        programmes = stream_programmes(path) if container.format.name == "mpegts" else {}
+        wanted = programme.casefold()
+        of_programme = [stream for stream in streams if programmes.get(stream.id, "").casefold() == wanted]
+        if not of_programme:
+            named = sorted({programmes[stream.id] for stream in streams if stream.id in programmes})
+            found = f"programmes with audio: {', '.join(named)}" if named else "it names no programme"
+            raise MediaError(path, f"has no audio track of a programme named {programme!r} ({found})")
+        return streams.index(track_in_language(of_programme, path, language))
 
 
 def main_track(streams: list[av.audio.stream.AudioStream]) -> av.audio.stream.AudioStream:

@@ -190,7 +190,21 @@ def segment_options(command):
 
 
 def audio_stream_options(command):
-    """--audio-track and --language: which audio stream of a recording to read."""
+    """--audio-track, --language and --programme: which audio stream of a recording to read."""
+
+    run = command
+
+    @functools.wraps(run)
+    def one_track_choice(*args, audio_track, programme, **kwargs):
+        if audio_track is not None and programme is not None:
+            raise click.UsageError("--audio-track and --programme each pick a track: give one of them")
+        return run(*args, audio_track=audio_track, programme=programme, **kwargs)
+
+    command = click.option("--programme", metavar="NAME",
+                           help="In a capture of a whole multiplex, the track of this channel, by the name "
+                                "`speakerspot info` lists (case aside), e.g. 'ZDF'; with --language, its track "
+                                "in that language. Its track number may differ from one capture to the next; "
+                                "its name does not.")(one_track_choice)
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
     return click.option("--audio-track", type=int,
                         help="Audio stream by number, from 0 (see `speakerspot info`); default: the stream the "
@@ -365,9 +379,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
-def scan(recordings, model_paths, threshold, audio_track, language, format_names, windows, live, output, output_dir,
-         patterns, db_path, force, workers, engine, ray_address, decoders, speech_edges, merge_gap, min_duration,
-         frame_rate, quiet, device):
+def scan(recordings, model_paths, threshold, audio_track, language, programme, format_names, windows, live, output,
+         output_dir, patterns, db_path, force, workers, engine, ray_address, decoders, speech_edges, merge_gap,
+         min_duration, frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -424,7 +438,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
         if scanned_here:
             stack.callback(stop_early_helpers)  # one the scan did not take (the index had the results)
             # Decoding while torch loads, at the usual rate (a model of another rate starts a helper of its own).
-            start_early(found[0].path, DEFAULT_SAMPLE_RATE, audio_track, language, decoders)
+            start_early(found[0].path, DEFAULT_SAMPLE_RATE, audio_track, language, decoders, programme)
         from .model import load_model
 
         models = [load_model(path, device=device) for path in files]
@@ -447,8 +461,9 @@ def scan(recordings, model_paths, threshold, audio_track, language, format_names
             told, write = None, ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
                                               several=len(found) * len(models) > 1, frame_rate=frame_rate)
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
-        options = ScanOptions(threshold=threshold, audio_track=audio_track, language=language, decoders=decoders,
-                              speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
+        options = ScanOptions(threshold=threshold, audio_track=audio_track, language=language, programme=programme,
+                              decoders=decoders, speech_edges=speech_edges, merge_gap=merge_gap,
+                              min_duration=min_duration)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
                              force=force, progress=not quiet, engine=engine, ray_address=ray_address, on_segment=told,
                              # live, a stream followed for days is held in bounded memory; an index stores windows
@@ -527,7 +542,8 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
                                           "(pip install 'speakerspot[plot]').")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
-def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, audio_track, language, png, quiet):
+def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, audio_track, language, programme, png,
+           quiet):
     """Write an HTML report of scan results: per recording, the score timeline with the threshold
     and the segments found (zoom and pan), the segment list, and the audio around each segment,
     played by a click. SOURCES are JSON files of `scan --format json --windows`; or give --db.
@@ -568,7 +584,7 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
     else:
         results = [result for source in sources for result in read_scan_json(source)]
     written = write_report(results, output, truth=truth, audio=not no_audio, audio_track=audio_track,
-                           language=language, failures=failures, png=png, progress=not quiet)
+                           language=language, programme=programme, failures=failures, png=png, progress=not quiet)
     if not quiet:
         more = f" and {len(written) - 1} more file(s)" if len(written) > 1 else ""
         click.echo(f"wrote {written[0]}{more}", err=True)
@@ -594,8 +610,8 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, speech_edges, merge_gap,
-             min_duration, format_name, output, sweep, quiet, device):
+def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, programme, speech_edges,
+             merge_gap, min_duration, format_name, output, sweep, quiet, device):
     """Scan RECORDING and measure the detections against the truth.
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
@@ -627,8 +643,8 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
     truth = read_truth(truth_path, speaker)
     model = load_model(model_path, device=device)
     result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
-                            speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration,
-                            progress=not quiet)
+                            programme=programme, speech_edges=speech_edges, merge_gap=merge_gap,
+                            min_duration=min_duration, progress=not quiet)
     report = evaluate_scan(result, truth)
     rows = threshold_sweep(result, model.decision.with_threshold(threshold), model.front_end.step_seconds, truth,
                            merge_gap=merge_gap, min_seconds=min_duration) if sweep else []
@@ -745,7 +761,7 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
 def info(recording):
     """List the audio streams of RECORDING: number (for --audio-track), PID (MPEG-TS), codec, channels,
     rate, language (for --language), duration, the channel each belongs to where the recording holds
-    several (a capture of a whole multiplex), and which one is scanned by default; `-` reads the
+    several (a capture of a whole multiplex; for --programme), and which one is scanned by default; `-` reads the
     standard input. Given a model file (.pt), describe the model: its name, what it was trained on and
     how healthy it was, its levels (and whether they were tuned since), its memory bank.
 

@@ -13,7 +13,9 @@ from dataclasses import asdict, dataclass
 class ScanOptions:
     """How to scan a recording: `threshold` overrides each model's calibrated one; `audio_track`
     (numbered from 0) or `language` (e.g. "deu") picks an audio stream, by default the one a player
-    would play; `decoders` helper processes decode a long MPEG-TS recording scanned alone (see
+    would play; `programme` (a channel's name, as `speakerspot info` lists it) picks that channel's
+    track in a capture of a whole multiplex (in `language` if given; see `audio.programme_track`);
+    `decoders` helper processes decode a long MPEG-TS recording scanned alone (see
     `decoder_process.decoded_beside`); with `speech_edges`, a segment begins and ends only on windows
     where Silero VAD hears speech (see `edge_speech.EdgeSpeech`); segments closer than `merge_gap`
     seconds are joined into one, and then those shorter than `min_duration` seconds dropped (default: the
@@ -27,12 +29,18 @@ class ScanOptions:
     speech_edges: bool = False
     merge_gap: float = 0.0
     min_duration: float | None = None
+    programme: str | None = None
+
+    def __post_init__(self):
+        if self.audio_track is not None and self.programme is not None:
+            raise ValueError("audio_track and programme each pick a track: give one of them")
 
     def to_json(self) -> str:
         settings = asdict(self)
         del settings["decoders"]
         # Left out at their defaults, as results stored before these options were, so that they are reused.
-        for name, default in (("speech_edges", False), ("merge_gap", 0.0), ("min_duration", None)):
+        for name, default in (("speech_edges", False), ("merge_gap", 0.0), ("min_duration", None),
+                              ("programme", None)):
             if settings[name] == default:
                 del settings[name]
         return json.dumps(settings, sort_keys=True)

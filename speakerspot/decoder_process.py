@@ -51,8 +51,9 @@ from .audio import (
     resampled_batches,
     resampled_chunks,
     timed_chunks,
+    track_choice,
 )
-from .errors import MediaError
+from .errors import MediaError, SpeakerspotError
 from .threads import available_cores
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length
@@ -185,12 +186,17 @@ early_helpers: dict[str, Helper] = {}
 
 
 def start_early(path: str | Path, sample_rate: int, audio_track: int | None = None, language: str | None = None,
-                decoders: int = 1) -> None:
+                decoders: int = 1, programme: str | None = None) -> None:
     """Start a helper for `path` now, so that it decodes while the caller imports torch and loads its
     models (about 1.3 s): a command calls this first. Whatever the recording's length: this process
-    does not open it (see `decoded_beside`), and a short one costs the helper no more than the
-    start-up it runs beside. A helper not taken by the time this process exits is stopped."""
+    does not open it (see `decoded_beside`; but to find the track of a `programme`), and a short one
+    costs the helper no more than the start-up it runs beside. A helper not taken by the time this
+    process exits is stopped."""
     path = Path(path)
+    try:
+        audio_track, language = track_choice(path, audio_track, language, programme)
+    except SpeakerspotError:  # said by the scan, as for any recording of a batch
+        return
     request = helper_request(path, audio_track, language, sample_rate, decoders)
     wanted = helper_pays(path, None) if readable_once(path) else path.is_file() and available_cores() >= 2
     if wanted and request not in early_helpers and (helper := started_helper(request)):

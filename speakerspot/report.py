@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .audio import track_choice
 from .errors import OutputError, SpeakerspotError
 from .files import atomic_write, check_writable, fitted_name, valid_text
 from .segments import ScanResult, recording_duration
@@ -90,15 +91,17 @@ def json_documents(text: str) -> list[dict]:
 
 
 def recording_report(results: list[ScanResult], truth: list[tuple[float, float]] | None = None, audio: bool = True,
-                     audio_track: int | None = None, language: str | None = None) -> RecordingReport:
+                     audio_track: int | None = None, language: str | None = None,
+                     programme: str | None = None) -> RecordingReport:
     """A recording's page contents; with `audio`, excerpts around its segments are cut from the
-    recording (a recording that cannot be read gets a page without them, and a warning)."""
+    recording's track that `audio_track`, `language` or `programme` picks (see `audio.track_choice`; a
+    recording that cannot be read gets a page without them, and a warning)."""
     silent = RecordingReport(results, [], truth)
     if not audio:
         return silent
     spans = snippet_spans([(s.start, s.end) for result in results for s in result.segments], silent.duration)
     try:
-        snippets = cut_snippets(silent.file, spans, audio_track, language)
+        snippets = cut_snippets(silent.file, spans, *track_choice(silent.file, audio_track, language, programme))
     except SpeakerspotError as error:
         log.warning("%s; its page has no audio", error)
         return replace(silent, no_audio_reason=f"No audio: {error}")
@@ -216,7 +219,8 @@ def link(relative_path: str) -> str:
 
 def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[tuple[float, float]] | None = None,
                  audio: bool = True, audio_track: int | None = None, language: str | None = None,
-                 failures: Iterable[tuple[str, str]] = (), png: bool = False, progress: bool = False) -> list[Path]:
+                 programme: str | None = None, failures: Iterable[tuple[str, str]] = (), png: bool = False,
+                 progress: bool = False) -> list[Path]:
     """Write the report of `results` to `output` (an .html path); the files written, pages first.
 
     One recording: its page at `output`. Several: the index page at `output` and each
@@ -243,7 +247,7 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
     written, pages = [], []
     for number, group in enumerate(tqdm(groups, desc="report", unit="recording", disable=not progress or single),
                                    start=1):
-        report = recording_report(group, truth, audio, audio_track, language)
+        report = recording_report(group, truth, audio, audio_track, language, programme)
         path = output if single else folder / fitted_name(f"{number:04d}-{Path(group[0].file).stem}", ".html")
         with atomic_write(path) as file:
             file.write(recording_page(report, None if single else link(f"../{output.name}")))

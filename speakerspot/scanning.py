@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, readable_once, recording_duration
+from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, readable_once, recording_duration, track_choice
 from .config import ScanOptions
 from .decoder_process import decoded_beside
 from .errors import MediaError
@@ -43,8 +43,8 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
     `source` is a path to any recording FFmpeg reads, or mono samples already at the model's
     sample rate: float in [-1, 1], or integer PCM (int16 as a WAV file holds it), scaled alike.
     `options` (or its fields given by name: `threshold=0.2`, `audio_track=1`, `language="deu"`,
-    `speech_edges=True`, `merge_gap=3.0`, `min_duration=5.0`) say which threshold, which audio stream,
-    where segments may begin and end, which are joined and which are too short to keep (see
+    `programme="ZDF"`, `speech_edges=True`, `merge_gap=3.0`, `min_duration=5.0`) say which threshold,
+    which audio stream, where segments may begin and end, which are joined and which are too short to keep (see
     `ScanOptions`; the threshold applies to the window scores averaged over the model's smoothing
     width); `progress` shows a bar on stderr. `decoder_process` decodes a
     recording longer than a minute in a helper process while this one computes (results are the
@@ -184,13 +184,15 @@ def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: Sc
     if isinstance(source, np.ndarray):
         samples = mono_float_samples(source)
         yield "<array>", len(samples) / sample_rate, array_chunks(samples, sample_rate)
-    elif decoder_process:
-        with decoded_beside(source, sample_rate, options.audio_track, options.language,
-                            options.decoders, chunk_seconds) as (duration, chunks):
-            yield str(source), duration, chunks
     else:
-        yield str(source), recording_duration(source), decode_audio(source, sample_rate, options.audio_track,
-                                                                     options.language, chunk_seconds)
+        audio_track, language = track_choice(source, options.audio_track, options.language, options.programme)
+        if decoder_process:
+            with decoded_beside(source, sample_rate, audio_track, language, options.decoders,
+                                chunk_seconds) as (duration, chunks):
+                yield str(source), duration, chunks
+        else:
+            yield str(source), recording_duration(source), decode_audio(source, sample_rate, audio_track, language,
+                                                                         chunk_seconds)
 
 
 def windows_of(chunks: Iterator[AudioChunk], tracker: ChunkTracker, bar: tqdm, front_end: FrontEnd,

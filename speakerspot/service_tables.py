@@ -3,7 +3,7 @@ the broadcast's own tables: the PAT lists the programmes, each one's PMT its str
 
 A capture of a whole multiplex (one tuner, every channel of a transponder: `dvbv5-zap -P`, a mux
 recording) holds the audio tracks of several channels; `speakerspot info` names each track's channel
-with these, and `--audio-track` picks it.
+with these, and `--programme` (by that name) or `--audio-track` picks it.
 """
 
 from __future__ import annotations

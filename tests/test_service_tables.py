@@ -3,14 +3,23 @@ naming it for a capture of a whole multiplex."""
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
+from conftest import SPEECH, words_between_music
 from media import write_recording
 
-from speakerspot.audio import TS_PACKET_BYTES
+import speakerspot
+from speakerspot.audio import TS_PACKET_BYTES, load_audio
 from speakerspot.cli import cli
+from speakerspot.config import ScanOptions
+from speakerspot.features import FrontEnd
 from speakerspot.service_tables import dvb_text, programmes_in, stream_programmes
 
 
@@ -87,20 +96,30 @@ def test_dvb_strings_are_read_in_the_table_they_name():
     assert dvb_text(b"") == ""
 
 
+def multiplex(path: Path, tracks: list[np.ndarray], rate: int, names: list[bytes]) -> Path:
+    """A recording of mono `tracks` (at `rate`), track n of the programme named `names[n]`: FFmpeg's tables
+    (one programme) replaced by a PAT, a PMT per track and an SDT, as a tuner recording a whole
+    transponder writes them."""
+    single = write_recording(path.with_suffix(".single.ts"), tracks[0], rate, extra_tracks=tuple(tracks[1:]))
+    pids = [0x100 + number for number in range(len(tracks))]
+    assert set(stream_programmes(single)) == set(pids)  # FFmpeg's PIDs, of its one service
+    tables = packets(0x00, pat({number + 1: 0x1000 + number for number in range(len(tracks))}))
+    tables += b"".join(packets(0x1000 + number, pmt(number + 1, {pid: 0x03})) for number, pid in enumerate(pids))
+    tables += packets(0x11, sdt({number + 1: name for number, name in enumerate(names)}))
+    data = single.read_bytes()
+    kept = b"".join(data[at:at + TS_PACKET_BYTES] for at in range(0, len(data), TS_PACKET_BYTES)
+                    if (data[at + 1] & 0x1F) << 8 | data[at + 2] not in (0x00, 0x11, 0x1000))
+    path.write_bytes(tables + kept)
+    single.unlink()
+    return path
+
+
 def test_info_names_each_tracks_programme_in_a_capture_of_a_multiplex(tmp_path):
-    # One recording's two tracks made two programmes of a multiplex: its own tables replaced by a PAT, two
-    # PMTs and an SDT, as a tuner recording a whole transponder writes them.
     rate = 16000
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate)).astype(np.float32)
     single = write_recording(tmp_path / "single.ts", tone, rate, extra_tracks=(tone,))
     assert stream_programmes(single) == {0x100: "Service01", 0x101: "Service01"}  # FFmpeg's one service
-    tables = (packets(0x00, pat({1: 0x1000, 2: 0x1001})) + packets(0x1000, pmt(1, {0x100: 0x03}))
-              + packets(0x1001, pmt(2, {0x101: 0x03})) + packets(0x11, sdt({1: b"Das Erste HD", 2: b"\x15ZDF"})))
-    data = single.read_bytes()
-    kept = b"".join(data[at:at + TS_PACKET_BYTES] for at in range(0, len(data), TS_PACKET_BYTES)
-                    if (data[at + 1] & 0x1F) << 8 | data[at + 2] not in (0x00, 0x11, 0x1000))
-    mux = tmp_path / "mux.ts"
-    mux.write_bytes(tables + kept)
+    mux = multiplex(tmp_path / "mux.ts", [tone, tone], rate, [b"Das Erste HD", b"\x15ZDF"])
     result = CliRunner().invoke(cli, ["info", str(mux)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -124,3 +143,47 @@ def test_damaged_tables_are_passed_over_and_their_next_repetition_read():
         for at in rng.sample(range(len(damaged)), 4):
             damaged[at] = rng.randrange(256)
         assert programmes_in(bytes(damaged) + tables) == expected
+
+
+def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path, model_file):
+    # Captures of a multiplex number a channel's tracks as their PIDs came: a batch picks the channel by name.
+    front_end = FrontEnd()
+    rate = front_end.sample_rate
+    words, (start, end) = words_between_music(front_end, music_seconds=6.0)
+    other = np.concatenate([load_audio(path, rate) for path in sorted((SPEECH / "test" / "awb").glob("*.ogg"))])
+    other = np.resize(other, len(words))
+    folder = tmp_path / "captures"
+    folder.mkdir()
+    multiplex(folder / "monday.ts", [other, words], rate, [b"Das Erste HD", b"\x15ZDF"])
+    multiplex(folder / "tuesday.ts", [words, other], rate, [b"ZDF", b"Das Erste HD"])
+    multiplex(folder / "wednesday.ts", [other, other], rate, [b"Das Erste HD", b"3sat"])
+    outputs = tmp_path / "found"
+    result = CliRunner().invoke(cli, ["scan", str(folder), "-m", str(model_file), "--programme", "zdf", "-q",
+                                      "-f", "json", "--output-dir", str(outputs)])
+    assert result.exit_code == 3, result.output  # a recording failed
+    for day in ("monday", "tuesday"):
+        segments = json.loads(next(outputs.glob(f"{day}.*.json")).read_text())["segments"]
+        assert segments and all(start - 1 < s["start"] and s["end"] < end + 1 for s in segments), (day, segments)
+        assert sum(s["end"] - s["start"] for s in segments) > 0.5 * (end - start)
+    assert not list(outputs.glob("wednesday.*"))
+    # The Python API alike.
+    found = speakerspot.scan(speakerspot.load_model(model_file), folder / "tuesday.ts", programme="ZDF")
+    assert [[s.start, s.end] for s in found.segments] == [[s["start"], s["end"]] for s in segments]
+    with pytest.raises(ValueError, match="give one of them"):
+        ScanOptions(audio_track=0, programme="ZDF")
+    assert result.output.splitlines() == [f"speakerspot: error: {folder / 'wednesday.ts'}: has no audio track of a "
+                                          "programme named 'zdf' (programmes with audio: 3sat, Das Erste HD)"]
+    # The other channel: its track, not the target's (on Monday the default, on Tuesday not).
+    for day in ("monday", "tuesday"):
+        other_channel = CliRunner().invoke(cli, ["scan", str(folder / f"{day}.ts"), "-m", str(model_file),
+                                                 "--programme", "Das Erste HD", "-q", "-f", "json"])
+        assert other_channel.exit_code == 0, other_channel.output
+        assert json.loads(other_channel.output)["segments"] == []
+    both = CliRunner().invoke(cli, ["scan", str(folder), "-m", str(model_file), "--programme", "ZDF",
+                                    "--audio-track", "1"])
+    assert both.exit_code == 2 and "--audio-track and --programme each pick a track" in both.output
+    # A pipe brings no tables to look the name up in before its audio: said in one line.
+    piped = subprocess.run([sys.executable, "-m", "speakerspot", "scan", "-", "-m", str(model_file), "--programme",
+                            "ZDF", "-q"], input=(folder / "monday.ts").read_bytes(), capture_output=True, timeout=120)
+    assert piped.returncode == 3 and "a programme is found in a file's tables" in piped.stderr.decode()
+    assert len(piped.stderr.decode().strip().splitlines()) == 1, piped.stderr
