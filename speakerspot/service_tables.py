@@ -8,6 +8,7 @@ with these, and `--programme` (by that name) or `--audio-track` picks it.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -135,20 +136,49 @@ def word(data: bytes, at: int) -> int:
 
 def dvb_text(raw: bytes) -> str:
     """A DVB string (EN 300 468, annex A): its first byte may name its character table; without one, the
-    default table (ISO 6937, read here as Latin-1: the same for ASCII); control codes dropped."""
-    body, encoding = raw, "latin-1"
+    default table (see `default_table_text`); control codes dropped."""
     if raw and 0x01 <= raw[0] <= 0x0B:
-        body, encoding = raw[1:], f"iso8859_{raw[0] + 4}"
+        text = decoded(raw[1:], f"iso8859_{raw[0] + 4}")
     elif raw[:1] == b"\x10" and len(raw) >= 3:
-        body, encoding = raw[3:], f"iso8859_{raw[2]}"
+        text = decoded(raw[3:], f"iso8859_{raw[2]}")
     elif raw[:1] == b"\x11":
-        body, encoding = raw[1:], "utf-16-be"
+        text = decoded(raw[1:], "utf-16-be")
     elif raw[:1] == b"\x15":
-        body, encoding = raw[1:], "utf-8"
+        text = decoded(raw[1:], "utf-8")
     elif raw and raw[0] < 0x20:  # a table this does not read
-        body = raw[1:]
-    try:
-        text = body.decode(encoding, "replace")
-    except LookupError:
-        text = body.decode("latin-1")
+        text = decoded(raw[1:], "latin-1")
+    else:
+        text = default_table_text(raw)
     return "".join(c for c in text if ord(c) >= 0x20 and not 0x80 <= ord(c) < 0xA0).strip()
+
+
+def decoded(body: bytes, encoding: str) -> str:
+    try:
+        return body.decode(encoding, "replace")
+    except LookupError:  # a table number Python has no codec of
+        return body.decode("latin-1")
+
+
+# DVB's default table (EN 300 468, figure A.1): ISO/IEC 6937 with the euro sign at 0xA4; its bytes from
+# 0xA0 (those from 0xC1 to 0xCF are diacritics, see DIACRITICS; unused positions U+FFFD).
+DEFAULT_TABLE_HIGH = ("\u00a0¡¢£€¥\ufffd§¤‘“«←↑→↓°±²³×µ¶·÷’”»¼½¾¿" + "\ufffd" * 16
+                      + "―¹®©™♪¬¦\ufffd\ufffd\ufffd\ufffd⅛⅜⅝⅞ΩÆĐªĦ\ufffdĲĿŁØŒºÞŦŊŉĸæđðħıĳŀłøœßþŧŋ\u00ad")
+# ... where a diacritic is a byte written before its letter: `S\xc8ud` is "Süd" (as German broadcasters
+# name services in this table); read as the letter and a combining mark, composed.
+DIACRITICS = {0xC1: "\u0300", 0xC2: "\u0301", 0xC3: "\u0302", 0xC4: "\u0303", 0xC5: "\u0304", 0xC6: "\u0306",
+              0xC7: "\u0307", 0xC8: "\u0308", 0xCA: "\u030a", 0xCB: "\u0327", 0xCD: "\u030b", 0xCE: "\u0328",
+              0xCF: "\u030c"}
+
+
+def default_table_text(raw: bytes) -> str:
+    """`raw` in DVB's default character table (ISO/IEC 6937 and the euro sign)."""
+    characters, at = [], 0
+    while at < len(raw):
+        byte = raw[at]
+        if byte in DIACRITICS and at + 1 < len(raw) and raw[at + 1] < 0x80:
+            characters += [chr(raw[at + 1]), DIACRITICS[byte]]
+            at += 2
+            continue
+        characters.append(chr(byte) if byte < 0xA0 else DEFAULT_TABLE_HIGH[byte - 0xA0])
+        at += 1
+    return unicodedata.normalize("NFC", "".join(characters))

@@ -93,6 +93,10 @@ def test_dvb_strings_are_read_in_the_table_they_name():
     assert dvb_text(b"\x10\x00\x0fZ\xfcrich") == "Zürich"  # ISO 8859-15, named by number
     assert dvb_text(b"\x11\x00O\x00E\x001") == "OE1"  # UCS-2
     assert dvb_text(b"\x86ZDF\x87 HD") == "ZDF HD"  # the default table; emphasis codes dropped
+    # The default table is ISO 6937's, a diacritic before its letter; read as Latin-1 before 2026-12-07:
+    # "BR Fernsehen S\xc8ud HD", which `--programme "BR Fernsehen Süd HD"` did not find.
+    assert dvb_text(b"BR Fernsehen S\xc8ud HD") == "BR Fernsehen Süd HD"
+    assert dvb_text(b"\xcfCesk\xc1a Stra\xfbe \xa4") == "Českà Straße €"
     assert dvb_text(b"") == ""
 
 
