@@ -1153,6 +1153,10 @@ class PipeBytes:
             start += len(chunk)
         raise AssertionError("unreachable: the chunks end at the last byte received")
 
+    def kept(self) -> bytes:
+        """The bytes still kept, from the first of them on."""
+        return b"".join(self.chunks)
+
     def keep_from(self, position: int) -> None:
         """No container will read again before byte `position`."""
         self.wanted = max(self.wanted, position)

@@ -781,19 +781,20 @@ def info(recording):
     if recording.suffix == ".pt" or (recording.is_file() and zipfile.is_zipfile(recording)):
         describe_model(recording)
         return
-    from .audio import audio_streams, open_container, readable_once, select_audio_stream
-    from .service_tables import stream_programmes
+    from .audio import audio_streams, open_container, pipe_of, select_audio_stream
+    from .service_tables import programmes_in, stream_programmes
 
     with open_container(recording) as container:
         streams = audio_streams(container)
         default = list(container.streams.audio).index(select_audio_stream(container, recording)) if streams else None
-        transport_stream = container.format.name == "mpegts"
+        # A capture of a whole multiplex holds several channels' tracks: each one's channel, from the broadcast's
+        # tables; of a pipe, in the bytes FFmpeg read to tell its streams.
+        pipe = pipe_of(container)
+        programmes = {} if container.format.name != "mpegts" else programmes_in(pipe.kept()) if pipe else \
+            stream_programmes(recording)
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return
-    # A capture of a whole multiplex holds several channels' tracks: each one's channel, from the broadcast's
-    # tables (a pipe is not read again for them).
-    programmes = stream_programmes(recording) if transport_stream and not readable_once(recording) else {}
     several = len({programmes.get(stream.pid) for stream in streams}) > 1
     click.echo("track  pid     codec      channels  rate    language  duration" + ("  programme" if several else ""))
     for stream in streams:

@@ -132,6 +132,13 @@ def test_info_names_each_tracks_programme_in_a_capture_of_a_multiplex(tmp_path):
     assert lines[2].split()[:2] == ["1", "0x101"] and lines[2].rstrip().endswith("ZDF")
     single_listed = CliRunner().invoke(cli, ["info", str(single)]).output
     assert "programme" not in single_listed  # one programme: nothing to tell apart
+    # Through a pipe, from the bytes FFmpeg read to tell the streams (before 2026-12-07: no column).
+    piped = subprocess.run([sys.executable, "-m", "speakerspot", "info", "-"], input=mux.read_bytes(),
+                           capture_output=True, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    piped_lines = piped.stdout.decode().splitlines()
+    assert piped_lines[0].split()[-1] == "programme"
+    assert "Das Erste HD" in piped_lines[1] and piped_lines[2].rstrip().endswith("ZDF")
 
 
 def test_damaged_tables_are_passed_over_and_their_next_repetition_read():
