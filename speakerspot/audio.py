@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import TrackChoice
 from .errors import MediaError
 
 if TYPE_CHECKING:
@@ -216,64 +217,58 @@ def mpeg_audio_codecs(container: av.container.InputContainer, max_packets: int =
 
 
 def select_audio_stream(container: av.container.InputContainer, path: str | Path,
-                        audio_track: int | None = None, language: str | None = None) -> av.audio.stream.AudioStream:
-    """The audio stream numbered `audio_track`; else, of the streams tagged with `language` if given, the
-    main programme track as players pick it: the one the container marks as default, else the first. A
-    track of another kind (audio description, which adds a narrator's voice; a track for the hearing
-    impaired; effects without dialogue) is taken only when no other fits, as FFmpeg's own choice of a
-    best stream passes over those for the impaired."""
+                        track: TrackChoice = TrackChoice()) -> av.audio.stream.AudioStream:
+    """The audio stream numbered `track.audio_track`; else, of the streams of the channel named
+    `track.programme` if given (see `streams_of_programme`), of those tagged with `track.language` if
+    given, the main programme track as players pick it: the one the container marks as default, else
+    the first. A track of another kind (audio description, which adds a narrator's voice; a track for
+    the hearing impaired; effects without dialogue) is taken only when no other fits, as FFmpeg's own
+    choice of a best stream passes over those for the impaired."""
 
     streams = list(container.streams.audio)
     if not streams:
         raise MediaError(path, "has no audio stream")
-    if audio_track is not None:
-        if not 0 <= audio_track < len(streams):
-            raise MediaError(path, f"has {len(streams)} audio stream(s); there is no audio track {audio_track}")
-        return streams[audio_track]
-    return track_in_language(streams, path, language)
-
-
-def track_in_language(streams: list[av.audio.stream.AudioStream], path: str | Path,
-                      language: str | None) -> av.audio.stream.AudioStream:
-    """The main track (see `main_track`) of `streams`, of those tagged with `language` if given."""
-    if language is not None:
-        spoken = [stream for stream in streams if (stream.language or "").lower() == language.lower()]
+    if track.audio_track is not None:
+        if not 0 <= track.audio_track < len(streams):
+            raise MediaError(path, f"has {len(streams)} audio stream(s); there is no audio track {track.audio_track}")
+        return streams[track.audio_track]
+    if track.programme is not None:
+        streams = streams_of_programme(container, path, streams, track.programme)
+    if track.language is not None:
+        spoken = [stream for stream in streams if (stream.language or "").lower() == track.language.lower()]
         if not spoken:
             found = ", ".join(sorted({s.language for s in streams if s.language})) or "none tagged"
-            raise MediaError(path, f"has no audio stream in language {language!r} (languages: {found})")
+            raise MediaError(path, f"has no audio stream in language {track.language!r} (languages: {found})")
         streams = spoken
     return main_track(streams)
 
 
-def track_choice(path: str | Path, audio_track: int | None, language: str | None,
-                 programme: str | None) -> tuple[int | None, str | None]:
-    """(audio_track, language) to read the recording at `path` by (see `select_audio_stream`): as given,
-    or, with `programme`, the number of the track of the channel of that name (see `programme_track`)."""
-    if programme is None:
-        return audio_track, language
-    return programme_track(path, programme, language), None
+def streams_of_programme(container: av.container.InputContainer, path: str | Path,
+                         streams: list[av.audio.stream.AudioStream], programme: str,
+                         ) -> list[av.audio.stream.AudioStream]:
+    """Those of `streams` of the channel named `programme` (as `speakerspot info` lists it, case aside; see
+    `container_programmes`). A capture of a whole multiplex numbers its tracks as their PIDs came, which
+    differs from one capture to the next: by name, a batch of captures reads each one's channel."""
+    programmes = container_programmes(container, path)
+    wanted = programme.casefold()
+    chosen = [stream for stream in streams if programmes.get(stream.id, "").casefold() == wanted]
+    if not chosen:
+        named = sorted({programmes[stream.id] for stream in streams if stream.id in programmes})
+        found = f"programmes with audio: {', '.join(named)}" if named else "it names no programme"
+        raise MediaError(path, f"has no audio track of a programme named {programme!r} ({found})")
+    return chosen
 
 
-def programme_track(path: str | Path, programme: str, language: str | None) -> int:
-    """The number (an `audio_track`) of the track of the channel named `programme` (as `speakerspot info`
-    lists it, case aside) in the MPEG-TS file at `path`: its track in `language` if given, else its main
-    one. A capture of a whole multiplex numbers its tracks as their PIDs came, which differs from one
-    capture to the next: by name, a batch of captures reads each one's channel."""
-    from .service_tables import stream_programmes  # which imports this module
+def container_programmes(container: av.container.InputContainer, path: str | Path) -> dict[int, str]:
+    """The programme (channel) of each stream of the MPEG-TS recording `container` reads, by PID, as the
+    broadcast's tables name it (see `service_tables`): of a file, from its first bytes; of a pipe, from
+    those FFmpeg read to tell its streams. Empty for other containers."""
+    from .service_tables import programmes_in, stream_programmes  # which import this module
 
-    if readable_once(path):
-        raise MediaError(path, "is read as it comes: a programme is found in a file's tables, read from its start; "
-                               "pick the track with --audio-track (see `speakerspot info`)")
-    with open_container(path) as container:
-        streams = list(container.streams.audio)
-        programmes = stream_programmes(path) if container.format.name == "mpegts" else {}
-        wanted = programme.casefold()
-        of_programme = [stream for stream in streams if programmes.get(stream.id, "").casefold() == wanted]
-        if not of_programme:
-            named = sorted({programmes[stream.id] for stream in streams if stream.id in programmes})
-            found = f"programmes with audio: {', '.join(named)}" if named else "it names no programme"
-            raise MediaError(path, f"has no audio track of a programme named {programme!r} ({found})")
-        return streams.index(track_in_language(of_programme, path, language))
+    if container.format.name != "mpegts":
+        return {}
+    pipe = pipe_of(container)
+    return programmes_in(pipe.kept()) if pipe else stream_programmes(path)
 
 
 def main_track(streams: list[av.audio.stream.AudioStream]) -> av.audio.stream.AudioStream:
@@ -308,16 +303,17 @@ def container_origin(container: av.container.InputContainer) -> float:
     return container.start_time / av.time_base if container.start_time is not None else 0.0
 
 
-def decode_audio(path: str | Path, sample_rate: int, audio_track: int | None = None, language: str | None = None,
+def decode_audio(path: str | Path, sample_rate: int, track: TrackChoice = TrackChoice(),
                  chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
-    """Decode one audio stream of `path` to mono float32 at `sample_rate` Hz, in timed chunks.
+    """Decode the audio stream `track` picks (see `select_audio_stream`) of `path` to mono float32 at
+    `sample_rate` Hz, in timed chunks.
 
     Multichannel audio is downmixed with FFmpeg's matrix (the centre channel, where dialogue
     lives, is kept at full weight). Packets that fail to decode are skipped with a warning; a
     change of format mid-stream is followed, of layout or rate (stereo, then 5.1) and of codec on
     the same stream (MP2, then AC3 when the film starts; see `follow_codec_changes`).
     """
-    yield from resampled_chunks(decoded_batches(path, audio_track, language), sample_rate, chunk_seconds)
+    yield from resampled_chunks(decoded_batches(path, track), sample_rate, chunk_seconds)
 
 
 @dataclass(frozen=True)
@@ -333,7 +329,7 @@ class DecodedBatch:
     rebase: float = 0.0
 
 
-def decoded_batches(path: str | Path, audio_track: int | None = None, language: str | None = None,
+def decoded_batches(path: str | Path, track: TrackChoice = TrackChoice(),
                     piece: Piece | None = None) -> Iterator[DecodedBatch]:
     """The first half of `decode_audio`: demuxing, decoding and downmixing, in batches not yet resampled;
     of one `piece` of the recording only, if given (see `Piece`).
@@ -344,7 +340,7 @@ def decoded_batches(path: str | Path, audio_track: int | None = None, language: 
     with contextlib.ExitStack() as opened:
         if piece is None:
             container = opened.enter_context(open_container(path))
-            stream = select_audio_stream(container, path, audio_track, language)
+            stream = select_audio_stream(container, path, track)
             skip_other_streams(container, stream)
             frames = follow_codec_changes(container, stream, path, opened)
             origin = container_origin(container)
@@ -455,9 +451,8 @@ class Piece:
     warmup_bytes: int
 
 
-def recording_pieces(path: str | Path, audio_track: int | None, language: str | None,
-                     piece_seconds: float) -> list[Piece] | None:
-    """The stream `audio_track` or `language` picks (see `select_audio_stream`) of the recording at `path`
+def recording_pieces(path: str | Path, track: TrackChoice, piece_seconds: float) -> list[Piece] | None:
+    """The stream `track` picks (see `select_audio_stream`) of the recording at `path`
     in pieces of about `piece_seconds`, cut by bytes; None where it cannot be cut: not an MPEG-TS file
     (other containers cannot be read from the middle), of unknown length, or whose audio goes on in other
     streams (see `reaches_the_end`)."""
@@ -468,7 +463,7 @@ def recording_pieces(path: str | Path, audio_track: int | None, language: str | 
     with open_container(path) as container:
         if container.format.name != "mpegts" or not container.duration:
             return None
-        stream = select_audio_stream(container, path, audio_track, language)
+        stream = select_audio_stream(container, path, track)
         seconds = container.duration / av.time_base
         size = Path(path).stat().st_size
         if not reaches_the_end(path, stream, size, seconds):
@@ -1297,9 +1292,9 @@ def demux_failure(error: av.error.FFmpegError) -> str:
     return f"damaged data ({error.strerror})"
 
 
-def load_audio(path: str | Path, sample_rate: int, audio_track: int | None = None) -> np.ndarray:
+def load_audio(path: str | Path, sample_rate: int, track: TrackChoice = TrackChoice()) -> np.ndarray:
     """The whole audio track as one mono float32 array (for short clips; recordings should stream)."""
-    chunks = [chunk.samples for chunk in decode_audio(path, sample_rate, audio_track)]
+    chunks = [chunk.samples for chunk in decode_audio(path, sample_rate, track)]
     return np.concatenate(chunks)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import click
 from tqdm import tqdm
 
-from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrainingConfig
+from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrackChoice, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .files import atomic_write, check_writable
 from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS
@@ -190,21 +191,24 @@ def segment_options(command):
 
 
 def audio_stream_options(command):
-    """--audio-track, --language and --programme: which audio stream of a recording to read."""
+    """--audio-track, --language and --programme: which audio stream of a recording to read, handed to
+    `command` as one `track` (a TrackChoice)."""
 
     run = command
 
     @functools.wraps(run)
-    def one_track_choice(*args, audio_track, programme, **kwargs):
-        if audio_track is not None and programme is not None:
-            raise click.UsageError("--audio-track and --programme each pick a track: give one of them")
-        return run(*args, audio_track=audio_track, programme=programme, **kwargs)
+    def with_track(*args, audio_track, language, programme, **kwargs):
+        try:
+            track = TrackChoice(audio_track, language, programme)
+        except ValueError:  # both a number and a programme
+            raise click.UsageError("--audio-track and --programme each pick a track: give one of them") from None
+        return run(*args, track=track, **kwargs)
 
     command = click.option("--programme", metavar="NAME",
                            help="In a capture of a whole multiplex, the track of this channel, by the name "
                                 "`speakerspot info` lists (case aside), e.g. 'ZDF'; with --language, its track "
                                 "in that language. Its track number may differ from one capture to the next; "
-                                "its name does not.")(one_track_choice)
+                                "its name does not.")(with_track)
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
     return click.option("--audio-track", type=int,
                         help="Audio stream by number, from 0 (see `speakerspot info`); default: the stream the "
@@ -379,9 +383,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
-def scan(recordings, model_paths, threshold, audio_track, language, programme, format_names, windows, live, output,
-         output_dir, patterns, db_path, force, workers, engine, ray_address, decoders, speech_edges, merge_gap,
-         min_duration, frame_rate, quiet, device):
+def scan(recordings, model_paths, threshold, track, format_names, windows, live, output, output_dir, patterns,
+         db_path, force, workers, engine, ray_address, decoders, speech_edges, merge_gap, min_duration, frame_rate,
+         quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -438,7 +442,7 @@ def scan(recordings, model_paths, threshold, audio_track, language, programme, f
         if scanned_here:
             stack.callback(stop_early_helpers)  # one the scan did not take (the index had the results)
             # Decoding while torch loads, at the usual rate (a model of another rate starts a helper of its own).
-            start_early(found[0].path, DEFAULT_SAMPLE_RATE, audio_track, language, decoders, programme)
+            start_early(found[0].path, DEFAULT_SAMPLE_RATE, track, decoders)
         from .model import load_model
 
         models = [load_model(path, device=device) for path in files]
@@ -461,9 +465,8 @@ def scan(recordings, model_paths, threshold, audio_track, language, programme, f
             told, write = None, ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
                                               several=len(found) * len(models) > 1, frame_rate=frame_rate)
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
-        options = ScanOptions(threshold=threshold, audio_track=audio_track, language=language, programme=programme,
-                              decoders=decoders, speech_edges=speech_edges, merge_gap=merge_gap,
-                              min_duration=min_duration)
+        options = ScanOptions(threshold=threshold, **dataclasses.asdict(track), decoders=decoders,
+                              speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
                              force=force, progress=not quiet, engine=engine, ray_address=ray_address, on_segment=told,
                              # live, a stream followed for days is held in bounded memory; an index stores windows
@@ -542,8 +545,7 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
                                           "(pip install 'speakerspot[plot]').")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
-def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, audio_track, language, programme, png,
-           quiet):
+def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, track, png, quiet):
     """Write an HTML report of scan results: per recording, the score timeline with the threshold
     and the segments found (zoom and pan), the segment list, and the audio around each segment,
     played by a click. SOURCES are JSON files of `scan --format json --windows`; or give --db.
@@ -583,8 +585,8 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
             failures = [(failure.recording, failure.error) for failure in index.failures(model_name)]
     else:
         results = [result for source in sources for result in read_scan_json(source)]
-    written = write_report(results, output, truth=truth, audio=not no_audio, audio_track=audio_track,
-                           language=language, programme=programme, failures=failures, png=png, progress=not quiet)
+    written = write_report(results, output, truth=truth, audio=not no_audio, track=track, failures=failures, png=png,
+                           progress=not quiet)
     if not quiet:
         more = f" and {len(written) - 1} more file(s)" if len(written) > 1 else ""
         click.echo(f"wrote {written[0]}{more}", err=True)
@@ -610,8 +612,8 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track, language, programme, speech_edges,
-             merge_gap, min_duration, format_name, output, sweep, quiet, device):
+def evaluate(recording, model_path, truth_path, speaker, threshold, track, speech_edges, merge_gap, min_duration,
+             format_name, output, sweep, quiet, device):
     """Scan RECORDING and measure the detections against the truth.
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
@@ -642,9 +644,9 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, audio_track,
         check_writable(output)  # now, not after the scan
     truth = read_truth(truth_path, speaker)
     model = load_model(model_path, device=device)
-    result = scan_recording(model, recording, threshold=threshold, audio_track=audio_track, language=language,
-                            programme=programme, speech_edges=speech_edges, merge_gap=merge_gap,
-                            min_duration=min_duration, progress=not quiet)
+    result = scan_recording(model, recording, threshold=threshold, **dataclasses.asdict(track),
+                            speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration,
+                            progress=not quiet)
     report = evaluate_scan(result, truth)
     rows = threshold_sweep(result, model.decision.with_threshold(threshold), model.front_end.step_seconds, truth,
                            merge_gap=merge_gap, min_seconds=min_duration) if sweep else []
@@ -781,17 +783,12 @@ def info(recording):
     if recording.suffix == ".pt" or (recording.is_file() and zipfile.is_zipfile(recording)):
         describe_model(recording)
         return
-    from .audio import audio_streams, open_container, pipe_of, select_audio_stream
-    from .service_tables import programmes_in, stream_programmes
+    from .audio import audio_streams, container_programmes, open_container, select_audio_stream
 
     with open_container(recording) as container:
         streams = audio_streams(container)
         default = list(container.streams.audio).index(select_audio_stream(container, recording)) if streams else None
-        # A capture of a whole multiplex holds several channels' tracks: each one's channel, from the broadcast's
-        # tables; of a pipe, in the bytes FFmpeg read to tell its streams.
-        pipe = pipe_of(container)
-        programmes = {} if container.format.name != "mpegts" else programmes_in(pipe.kept()) if pipe else \
-            stream_programmes(recording)
+        programmes = container_programmes(container, recording)  # a capture of a whole multiplex: several
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return

@@ -10,12 +10,26 @@ from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
+class TrackChoice:
+    """Which audio stream of a recording to read (see `audio.select_audio_stream`): the one numbered
+    `audio_track` (from 0); else, of the tracks of the channel named `programme` if given (as
+    `speakerspot info` lists it, case aside: a capture of a whole multiplex holds several channels'), of
+    those tagged with `language` (e.g. "deu") if given, the main one, as a player picks it."""
+
+    audio_track: int | None = None
+    language: str | None = None
+    programme: str | None = None
+
+    def __post_init__(self):
+        if self.audio_track is not None and self.programme is not None:
+            raise ValueError("audio_track and programme each pick a track: give one of them")
+
+
+@dataclass(frozen=True)
 class ScanOptions:
-    """How to scan a recording: `threshold` overrides each model's calibrated one; `audio_track`
-    (numbered from 0) or `language` (e.g. "deu") picks an audio stream, by default the one a player
-    would play; `programme` (a channel's name, as `speakerspot info` lists it) picks that channel's
-    track in a capture of a whole multiplex (in `language` if given; see `audio.programme_track`);
-    `decoders` helper processes decode a long MPEG-TS recording scanned alone (see
+    """How to scan a recording: `threshold` overrides each model's calibrated one; `audio_track`,
+    `language` and `programme` pick an audio stream (see `TrackChoice`), by default the one a player
+    would play; `decoders` helper processes decode a long MPEG-TS recording scanned alone (see
     `decoder_process.decoded_beside`); with `speech_edges`, a segment begins and ends only on windows
     where Silero VAD hears speech (see `edge_speech.EdgeSpeech`); segments closer than `merge_gap`
     seconds are joined into one, and then those shorter than `min_duration` seconds dropped (default: the
@@ -32,8 +46,11 @@ class ScanOptions:
     programme: str | None = None
 
     def __post_init__(self):
-        if self.audio_track is not None and self.programme is not None:
-            raise ValueError("audio_track and programme each pick a track: give one of them")
+        TrackChoice(self.audio_track, self.language, self.programme)  # a choice of two tracks is refused now
+
+    @property
+    def track(self) -> TrackChoice:
+        return TrackChoice(self.audio_track, self.language, self.programme)
 
     def to_json(self) -> str:
         settings = asdict(self)

@@ -51,9 +51,9 @@ from .audio import (
     resampled_batches,
     resampled_chunks,
     timed_chunks,
-    track_choice,
 )
-from .errors import MediaError, SpeakerspotError
+from .config import TrackChoice
+from .errors import MediaError
 from .threads import available_cores
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length
@@ -93,41 +93,41 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def decoded_beside(path: str | Path, sample_rate: int, audio_track: int | None = None, language: str | None = None,
-                   decoders: int = 1, chunk_seconds: float = CHUNK_SECONDS,
-                   ) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
-    """(the recording's duration as its header states it, None if unknown; its chunks of `chunk_seconds`,
-    as `audio.decode_audio` gives them), decoded in a helper process where one pays (see `helper_pays`),
-    else in this process: the same chunks either way. A helper started early (`start_early`) is taken;
-    it states the duration itself, so that this process need not load PyAV at all (see `audio`).
+def decoded_beside(path: str | Path, sample_rate: int, track: TrackChoice = TrackChoice(), decoders: int = 1,
+                   chunk_seconds: float = CHUNK_SECONDS) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+    """(the recording's duration as its header states it, None if unknown; the chunks of its stream
+    `track` picks, of `chunk_seconds`, as `audio.decode_audio` gives them), decoded in a helper process
+    where one pays (see `helper_pays`), else in this process: the same chunks either way. A helper
+    started early (`start_early`) is taken; it states the duration itself, so that this process need not
+    load PyAV at all (see `audio`).
 
     With `decoders` > 1, an MPEG-TS recording longer than MAX_SECONDS_FOR_RESAMPLING_IN_HELPER is
     decoded by that many helpers, on pieces of it in turn (`audio.Piece`), and joined here: for a
     machine of many cores, where one decoder is slower than the rest of a scan. On 2 cores it is not
     faster (BENCHMARKS.md, 2026-12-04, thirteenth session)."""
-    helper = early_helpers.pop(helper_request(path, audio_track, language, sample_rate, decoders), None)
+    helper = early_helpers.pop(helper_request(path, track, sample_rate, decoders), None)
     if helper is None:
         seconds = recording_duration(path)
         if not helper_pays(path, seconds):
-            yield seconds, decode_audio(path, sample_rate, audio_track, language, chunk_seconds)
+            yield seconds, decode_audio(path, sample_rate, track, chunk_seconds)
             return
-    with decoded_in_helper(path, sample_rate, audio_track, language, helper, decoders, chunk_seconds) as decoding:
+    with decoded_in_helper(path, sample_rate, track, helper, decoders, chunk_seconds) as decoding:
         yield decoding
 
 
 @contextlib.contextmanager
-def decoded_in_helper(path: str | Path, sample_rate: int, audio_track: int | None = None,
-                      language: str | None = None, helper: Helper | None = None, decoders: int = 1,
-                      chunk_seconds: float = CHUNK_SECONDS) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+def decoded_in_helper(path: str | Path, sample_rate: int, track: TrackChoice = TrackChoice(),
+                      helper: Helper | None = None, decoders: int = 1, chunk_seconds: float = CHUNK_SECONDS,
+                      ) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
     """`decoded_beside` by `helper` (started early) or a helper started now; decoded here where it
     cannot start. The helpers are stopped on leaving the block, wherever the reading was."""
     if helper is None:
-        helper = started_helper(helper_request(path, audio_track, language, sample_rate, decoders))
+        helper = started_helper(helper_request(path, track, sample_rate, decoders))
     helpers = [helper]
     try:
         ready = helper.ready() if helper else None
         if ready is None:
-            yield recording_duration(path), decode_audio(path, sample_rate, audio_track, language, chunk_seconds)
+            yield recording_duration(path), decode_audio(path, sample_rate, track, chunk_seconds)
         elif ready["pieces"]:
             pieces = [Piece(**piece) for piece in ready["pieces"]]
             helpers += [piece_helper(path, pieces[number::decoders]) for number in range(1, decoders)]
@@ -185,19 +185,13 @@ def opens_in_helper(path: str | Path) -> bool:
 early_helpers: dict[str, Helper] = {}
 
 
-def start_early(path: str | Path, sample_rate: int, audio_track: int | None = None, language: str | None = None,
-                decoders: int = 1, programme: str | None = None) -> None:
+def start_early(path: str | Path, sample_rate: int, track: TrackChoice = TrackChoice(), decoders: int = 1) -> None:
     """Start a helper for `path` now, so that it decodes while the caller imports torch and loads its
     models (about 1.3 s): a command calls this first. Whatever the recording's length: this process
-    does not open it (see `decoded_beside`; but to find the track of a `programme`), and a short one
-    costs the helper no more than the start-up it runs beside. A helper not taken by the time this
-    process exits is stopped."""
+    does not open it (see `decoded_beside`), and a short one costs the helper no more than the
+    start-up it runs beside. A helper not taken by the time this process exits is stopped."""
     path = Path(path)
-    try:
-        audio_track, language = track_choice(path, audio_track, language, programme)
-    except SpeakerspotError:  # said by the scan, as for any recording of a batch
-        return
-    request = helper_request(path, audio_track, language, sample_rate, decoders)
+    request = helper_request(path, track, sample_rate, decoders)
     wanted = helper_pays(path, None) if readable_once(path) else path.is_file() and available_cores() >= 2
     if wanted and request not in early_helpers and (helper := started_helper(request)):
         early_helpers[request] = helper
@@ -210,9 +204,8 @@ def stop_early_helpers() -> None:
     early_helpers.clear()
 
 
-def helper_request(path: str | Path, audio_track: int | None, language: str | None, sample_rate: int,
-                   decoders: int = 1) -> str:
-    return json.dumps({"path": str(path), "audio_track": audio_track, "language": language,
+def helper_request(path: str | Path, track: TrackChoice, sample_rate: int, decoders: int = 1) -> str:
+    return json.dumps({"path": str(path), "track": dataclasses.asdict(track),
                        "sample_rate": sample_rate, "resample_up_to_seconds": MAX_SECONDS_FOR_RESAMPLING_IN_HELPER,
                        "decoders": decoders, "piece_seconds": PIECE_SECONDS,
                        "log_level": logging.getLogger().getEffectiveLevel()})
@@ -503,8 +496,7 @@ def planned(request: dict) -> tuple[dict, list[Piece] | None]:
         resamples = (duration or 0) <= request["resample_up_to_seconds"]
         pieces = None
         if not resamples and request["decoders"] > 1:
-            pieces = recording_pieces(request["path"], request["audio_track"], request["language"],
-                                      request["piece_seconds"])
+            pieces = recording_pieces(request["path"], TrackChoice(**request["track"]), request["piece_seconds"])
     except MediaError:  # the decoding says what is wrong, as it would in the caller
         duration, resamples, pieces = None, True, None
     ready = {"duration": duration, "resampled": resamples, "pieces": pieces and [dataclasses.asdict(p) for p in pieces]}
@@ -518,7 +510,7 @@ def serve(request: dict, ready: dict, pieces: list[Piece] | None, out: BinaryIO 
     write_message(out, READY, json.dumps(ready).encode())
     try:
         if pieces is None:
-            batches = decoded_batches(request["path"], request["audio_track"], request["language"])
+            batches = decoded_batches(request["path"], TrackChoice(**request["track"]))
             for batch in resampled_batches(batches, request["sample_rate"]) if ready["resampled"] else batches:
                 write_message(out, BATCH, pack_batch(batch))
         for piece in pieces or []:

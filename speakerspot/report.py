@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .audio import track_choice
+from .config import TrackChoice
 from .errors import OutputError, SpeakerspotError
 from .files import atomic_write, check_writable, fitted_name, valid_text
 from .segments import ScanResult, recording_duration
@@ -91,17 +91,16 @@ def json_documents(text: str) -> list[dict]:
 
 
 def recording_report(results: list[ScanResult], truth: list[tuple[float, float]] | None = None, audio: bool = True,
-                     audio_track: int | None = None, language: str | None = None,
-                     programme: str | None = None) -> RecordingReport:
+                     track: TrackChoice = TrackChoice()) -> RecordingReport:
     """A recording's page contents; with `audio`, excerpts around its segments are cut from the
-    recording's track that `audio_track`, `language` or `programme` picks (see `audio.track_choice`; a
-    recording that cannot be read gets a page without them, and a warning)."""
+    recording's stream `track` picks (a recording that cannot be read gets a page without them, and a
+    warning)."""
     silent = RecordingReport(results, [], truth)
     if not audio:
         return silent
     spans = snippet_spans([(s.start, s.end) for result in results for s in result.segments], silent.duration)
     try:
-        snippets = cut_snippets(silent.file, spans, *track_choice(silent.file, audio_track, language, programme))
+        snippets = cut_snippets(silent.file, spans, track)
     except SpeakerspotError as error:
         log.warning("%s; its page has no audio", error)
         return replace(silent, no_audio_reason=f"No audio: {error}")
@@ -218,9 +217,8 @@ def link(relative_path: str) -> str:
 
 
 def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[tuple[float, float]] | None = None,
-                 audio: bool = True, audio_track: int | None = None, language: str | None = None,
-                 programme: str | None = None, failures: Iterable[tuple[str, str]] = (), png: bool = False,
-                 progress: bool = False) -> list[Path]:
+                 audio: bool = True, track: TrackChoice = TrackChoice(), failures: Iterable[tuple[str, str]] = (),
+                 png: bool = False, progress: bool = False) -> list[Path]:
     """Write the report of `results` to `output` (an .html path); the files written, pages first.
 
     One recording: its page at `output`. Several: the index page at `output` and each
@@ -247,7 +245,7 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
     written, pages = [], []
     for number, group in enumerate(tqdm(groups, desc="report", unit="recording", disable=not progress or single),
                                    start=1):
-        report = recording_report(group, truth, audio, audio_track, language, programme)
+        report = recording_report(group, truth, audio, track)
         path = output if single else folder / fitted_name(f"{number:04d}-{Path(group[0].file).stem}", ".html")
         with atomic_write(path) as file:
             file.write(recording_page(report, None if single else link(f"../{output.name}")))

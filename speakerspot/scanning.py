@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, readable_once, recording_duration, track_choice
+from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, readable_once, recording_duration
 from .config import ScanOptions
 from .decoder_process import decoded_beside
 from .errors import MediaError
@@ -184,15 +184,11 @@ def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: Sc
     if isinstance(source, np.ndarray):
         samples = mono_float_samples(source)
         yield "<array>", len(samples) / sample_rate, array_chunks(samples, sample_rate)
+    elif decoder_process:
+        with decoded_beside(source, sample_rate, options.track, options.decoders, chunk_seconds) as (duration, chunks):
+            yield str(source), duration, chunks
     else:
-        audio_track, language = track_choice(source, options.audio_track, options.language, options.programme)
-        if decoder_process:
-            with decoded_beside(source, sample_rate, audio_track, language, options.decoders,
-                                chunk_seconds) as (duration, chunks):
-                yield str(source), duration, chunks
-        else:
-            yield str(source), recording_duration(source), decode_audio(source, sample_rate, audio_track, language,
-                                                                         chunk_seconds)
+        yield str(source), recording_duration(source), decode_audio(source, sample_rate, options.track, chunk_seconds)
 
 
 def windows_of(chunks: Iterator[AudioChunk], tracker: ChunkTracker, bar: tqdm, front_end: FrontEnd,

@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .config import TrackChoice
 from .decoder_process import decoded_beside
 
 SNIPPET_RATE = 24_000  # Hz: speech keeps its sibilants, and MP3 at this rate is MPEG-2 layer III (every decoder)
@@ -48,15 +49,16 @@ def snippet_spans(segments: Iterable[tuple[float, float]], duration: float) -> l
     return [(start, end) for start, end in spans]
 
 
-def cut_snippets(path: str | Path, spans: list[tuple[float, float]], audio_track: int | None = None,
-                 language: str | None = None) -> list[Snippet]:
-    """MP3 excerpts of `path` over `spans` (sorted, not overlapping), in one streaming pass: only the
-    excerpts being cut are held, so memory does not grow with the recording's length."""
+def cut_snippets(path: str | Path, spans: list[tuple[float, float]], track: TrackChoice = TrackChoice(),
+                 ) -> list[Snippet]:
+    """MP3 excerpts of the stream `track` picks of `path` over `spans` (sorted, not overlapping), in one
+    streaming pass: only the excerpts being cut are held, so memory does not grow with the recording's
+    length."""
     if not spans:
         return []
     encoders: dict[int, Mp3Encoder] = {}
     snippets: list[Snippet] = []  # finished in order: every span before len(snippets) is done
-    with decoded_beside(path, SNIPPET_RATE, audio_track, language) as (_, chunks):
+    with decoded_beside(path, SNIPPET_RATE, track) as (_, chunks):
         for chunk in chunks:
             chunk_start = chunk.start
             chunk_end = chunk_start + len(chunk.samples) / SNIPPET_RATE

@@ -31,6 +31,7 @@ from speakerspot.audio import (
     select_audio_stream,
     stream_decoder,
 )
+from speakerspot.config import TrackChoice
 from speakerspot.errors import MediaError
 
 RATE = 22050
@@ -79,7 +80,7 @@ def test_audio_track_selects_the_stream_and_the_default_is_the_first(tmp_path):
     with open_container(path) as container:
         assert [s.index for s in audio_streams(container)] == [0, 1]
     for track, frequency in ((None, 440), (0, 440), (1, 1000)):
-        samples = load_audio(path, RATE, audio_track=track)[:RATE]
+        samples = load_audio(path, RATE, TrackChoice(audio_track=track))[:RATE]
         assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - frequency) <= 1
 
 
@@ -90,7 +91,7 @@ def test_an_audio_description_track_is_not_scanned_by_default(tmp_path):
                            dispositions=("visual_impaired", ""))
     samples = load_audio(path, RATE)[:RATE]
     assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 1000) <= 1
-    samples = load_audio(path, RATE, audio_track=0)[:RATE]  # still there when asked for
+    samples = load_audio(path, RATE, TrackChoice(audio_track=0))[:RATE]  # still there when asked for
     assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 440) <= 1
 
 
@@ -105,7 +106,7 @@ def test_a_listed_audio_stream_that_sends_nothing_is_passed_over(tmp_path):
     # still there when asked for, and the error names the way to the other
     with pytest.raises(MediaError, match="holds no decodable audio; it has 1 other audio stream: `speakerspot info` "
                                          "lists them, --audio-track picks one"):
-        load_audio(path, RATE, audio_track=0)
+        load_audio(path, RATE, TrackChoice(audio_track=0))
 
 def test_surround_downmix_keeps_the_centre_channel(tmp_path):
     planes = np.zeros((6, 48000 * 2), np.float32)
@@ -179,7 +180,7 @@ def test_video_without_audio_and_a_missing_track_are_clear_errors(tmp_path):
         load_audio(silent_video, RATE)
     path = write_recording(tmp_path / "one.ts", tone(1.0), 16000)
     with pytest.raises(MediaError, match="no audio track 3"):
-        load_audio(path, RATE, audio_track=3)
+        load_audio(path, RATE, TrackChoice(audio_track=3))
 
 
 def test_language_picks_the_tagged_stream_and_an_unknown_one_is_named(tmp_path):
@@ -196,10 +197,10 @@ def test_language_picks_the_tagged_stream_and_an_unknown_one_is_named(tmp_path):
             if packet.dts is not None:
                 packet.stream = streams[packet.stream.index]
                 target.mux(packet)
-    samples = np.concatenate([c.samples for c in decode_audio(remuxed, RATE, language="deu")])[:RATE]
+    samples = np.concatenate([c.samples for c in decode_audio(remuxed, RATE, TrackChoice(language="deu"))])[:RATE]
     assert abs(np.argmax(np.abs(np.fft.rfft(samples))) - 1000) <= 1
     with pytest.raises(MediaError, match=r"no audio stream in language 'fra'.*deu, eng"):
-        list(decode_audio(remuxed, RATE, language="fra"))
+        list(decode_audio(remuxed, RATE, TrackChoice(language="fra")))
 
 
 @pytest.mark.parametrize("rate", [8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000])
@@ -460,7 +461,7 @@ def test_the_codec_changing_back_is_followed_too(tmp_path):
 
 def chunks_in_pieces(path, piece_seconds: float) -> list:
     """The recording decoded piece by piece, the pieces joined, resampled: as several processes give it."""
-    pieces = recording_pieces(path, None, None, piece_seconds)
+    pieces = recording_pieces(path, TrackChoice(), piece_seconds)
     return list(resampled_chunks(joined_pieces(decoded_batches(path, piece=piece) for piece in pieces), RATE))
 
 

@@ -19,6 +19,7 @@ from media import write_recording, write_timed_frames
 import speakerspot
 from speakerspot import audio, decoder_process
 from speakerspot.audio import decode_audio, recording_duration
+from speakerspot.config import TrackChoice
 from speakerspot.decoder_process import (
     BATCH,
     END,
@@ -52,7 +53,7 @@ def test_the_helper_hands_on_the_same_chunks_and_states_the_duration(monkeypatch
     monkeypatch.setattr(decoder_process, "MAX_SECONDS_FOR_RESAMPLING_IN_HELPER", resample_up_to_seconds)
     sample = FIXTURES / "sample.ts"
     assert_same_chunks(decoded_by_helper(sample), list(decode_audio(sample, RATE)))
-    helper = decoder_process.started_helper(decoder_process.helper_request(sample, None, None, RATE))
+    helper = decoder_process.started_helper(decoder_process.helper_request(sample, TrackChoice(), RATE))
     try:
         assert helper.ready() == {"duration": recording_duration(sample), "resampled": resample_up_to_seconds > 92,
                                   "pieces": None}
@@ -222,7 +223,7 @@ def test_a_scan_finds_the_same_with_and_without_the_helper(reference_model):
 
 def test_a_helper_whose_caller_stops_reading_leaves_quietly():
     request = {"path": str(FIXTURES / "sample.ts"), "sample_rate": RATE, "resample_up_to_seconds": 3600.0,
-               "audio_track": None, "language": None, "log_level": logging.WARNING}
+               "track": {"audio_track": None, "language": None, "programme": None}, "log_level": logging.WARNING}
     helper = subprocess.Popen([sys.executable, "-m", "speakerspot.decoder_process", json.dumps(request)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert read_message(helper.stdout)[0] == READY
