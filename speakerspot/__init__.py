@@ -18,7 +18,8 @@ _EXPORTS = {
     "OutputError": "errors",
     "ScanOptions": "config", "ScanResult": "segments", "Segment": "segments", "SpeakerModel": "model",
     "SpeakerspotError": "errors",
-    "TrackChoice": "config", "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training", "evaluate_scan": "evaluation",
+    "TrackChoice": "config", "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training",
+    "evaluate_scan": "evaluation",
     "load_model": "model", "read_truth": "evaluation", "scan": "scanning",
     "scan_many": "scanning", "train": "training",
 }
