@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -50,14 +51,15 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
     """Files as given, and media files found recursively under folders, in a stable order, each once.
 
     A path that does not exist is kept, so that scanning it reports it like any other failure.
-    "-" is the standard input (a capture piped in), read as a pipe is.
+    "-" is the standard input (a capture piped in), read as a pipe is. In a folder, the segments an HLS
+    playlist lists are one recording, the playlist (see `with_playlists`).
     """
     recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
     for given in map(recording_path, paths):
         if given.is_dir():
             files = visible_files(given)  # walked once: the media files, and the playlists beside them
-            found = [Recording(p, given) for p in files if is_media(p, patterns)]
-            warn_of_playlists(found, [p for p in files if p.suffix.lower() == ".m3u8"])
+            found = with_playlists([Recording(p, given) for p in files if is_media(p, patterns)],
+                                   [p for p in files if p.suffix.lower() == ".m3u8"], given, patterns)
         else:
             found = [Recording(given, given)]
         for recording in found:
@@ -65,18 +67,40 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
     return list(recordings.values())
 
 
-def warn_of_playlists(found: list[Recording], playlists: list[Path]) -> None:
-    """Warn where a folder whose media files are `found` holds one of the HLS `playlists`: its segments
-    (`seg-001.ts`, a few seconds each) are then each a recording of their own, where the playlist is the
-    recording."""
-    scanned = {r.path.parent for r in found if r.path.suffix.lower() != ".m3u8"}
-    first = {}  # a folder's first playlist, in order
+def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
+                   patterns: tuple[str, ...]) -> list[Recording]:
+    """`found` (under `root`) with the segments of each HLS media playlist of `playlists` replaced by the
+    playlist: a recording made as HLS (`ffmpeg -f hls`, a recorder's timeshift: `play.m3u8` and segments of
+    a few seconds) is one recording, its times running on from segment to segment. Scanned each alone,
+    its segments gave a result each, their times each from the segment's own start, and a turn across
+    two was two. Where `patterns` chose the files, they are scanned as chosen, with a warning."""
     for playlist in playlists:
-        first.setdefault(playlist.parent, playlist)
-    for folder, playlist in sorted(first.items()):
-        if folder in scanned:
-            log.warning("%s: holds an HLS playlist (%s): its segments are scanned each as a recording; scan the "
-                        "playlist to scan them as one", folder, playlist.name)
+        listed = playlist_segments(playlist)
+        segments = [r for r in found if r.path.resolve() in listed]
+        if not segments:
+            continue
+        if patterns:
+            log.warning("%s: lists %d of the files --glob chose (%s%s): they are scanned each as a recording; "
+                        "scan the playlist to scan them as one", playlist, len(segments), segments[0].path.name,
+                        ", …" if len(segments) > 1 else "")
+            continue
+        log.info("%s: an HLS playlist, scanned as one recording of its %d segments", playlist, len(segments))
+        found = sorted([r for r in found if r not in segments] + [Recording(playlist, root)], key=lambda r: r.path)
+    return found
+
+
+def playlist_segments(playlist: Path) -> set[Path]:
+    """The local files the HLS media playlist at `playlist` lists, resolved; none for a master playlist
+    (it lists the playlists of other renditions), one that cannot be read, or not a playlist."""
+    try:
+        text = playlist.read_text(encoding="utf-8", errors="replace").lstrip("\ufeff")
+    except OSError:
+        return set()
+    if not text.startswith("#EXTM3U") or "#EXT-X-STREAM-INF" in text:
+        return set()
+    uris = (line.strip() for line in text.splitlines())
+    return {(playlist.parent / urllib.parse.unquote(uri)).resolve() for uri in uris
+            if uri and not uri.startswith("#") and "://" not in uri}
 
 
 @dataclass(frozen=True)

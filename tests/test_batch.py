@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -54,20 +55,43 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path):
     assert [r.relative.as_posix() for r in find_recordings([root], ("*news*",))] == ["2026/11/news.ts"]
 
 
-def test_a_folder_of_an_hls_recording_warns_that_its_segments_are_scanned_one_by_one(tmp_path, caplog):
-    # A recording made as HLS (`ffmpeg -f hls`: play.m3u8 and 6 s segments) gave a result per segment, and
-    # a turn across two segments was two, with nothing said.
-    hls = tmp_path / "news"
-    hls.mkdir()
-    for number in range(2):
-        shutil.copy(FIXTURES / "sample.ts", hls / f"seg-{number:03d}.ts")
-    (hls / "play.m3u8").write_text("#EXTM3U\n#EXTINF:6.0,\nseg-000.ts\n#EXTINF:6.0,\nseg-001.ts\n#EXT-X-ENDLIST\n")
-    assert len(find_recordings([tmp_path])) == 2
-    assert f"{hls}: holds an HLS playlist (play.m3u8): its segments are scanned each as a recording" in caplog.text
+def hls_recording(folder: Path, source: Path, segment_seconds: float = 6.0) -> Path:
+    """`source` remuxed as HLS into `folder`, as `ffmpeg -f hls` writes it: play.m3u8 and seg-NNN.ts."""
+    folder.mkdir(parents=True)
+    with av.open(str(source)) as recording, av.open(str(folder / "play.m3u8"), "w", format="hls", options={
+            "hls_time": str(segment_seconds), "hls_list_size": "0",
+            "hls_segment_filename": str(folder / "seg-%03d.ts")}) as playlist:
+        streams = {s.index: playlist.add_stream_from_template(s) for s in recording.streams.audio}
+        for packet in recording.demux():
+            if packet.stream.index in streams and packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                playlist.mux(packet)
+    return folder / "play.m3u8"
+
+
+def test_a_folder_of_an_hls_recording_is_scanned_as_one_recording(tmp_path, model_file, caplog):
+    # A recording made as HLS (`ffmpeg -f hls`: play.m3u8 and 6 s segments) gave a result per segment, each
+    # timed from its own start, and a turn across two segments was two. Now the playlist is the recording.
+    playlist = hls_recording(tmp_path / "archive" / "news", FIXTURES / "sample.ts")
+    segments = sorted(playlist.parent.glob("seg-*.ts"))
+    assert len(segments) >= 10
+    (tmp_path / "archive" / "late.ts").write_bytes((FIXTURES / "sample.ts").read_bytes())
+    found = [r.relative.as_posix() for r in find_recordings([tmp_path / "archive"])]
+    assert found == ["late.ts", "news/play.m3u8"]
+    result = CliRunner().invoke(cli, ["scan", str(tmp_path / "archive"), "-m", str(model_file), "-q", "-f", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in result.output.splitlines()[1:]]
+    by_file = {name: [row[2:4] for row in rows if row[0].endswith(name)] for name in ("late.ts", "news/play.m3u8")}
+    assert len(by_file["late.ts"]) == 5 and by_file["news/play.m3u8"] == by_file["late.ts"]  # the sample's turns
+    # Files chosen by --glob are scanned as chosen, with a warning; a playlist given or chosen is one recording.
     caplog.clear()
+    assert len(find_recordings([tmp_path / "archive"], ("seg-*.ts",))) == len(segments)
+    assert f"{playlist}: lists {len(segments)} of the files --glob chose (seg-000.ts, …)" in caplog.text
     assert [r.path.name for r in find_recordings([tmp_path], ("*.m3u8",))] == ["play.m3u8"]
-    assert [r.path.name for r in find_recordings([hls / "play.m3u8"])] == ["play.m3u8"]
-    assert "HLS" not in caplog.text
+    assert [r.path.name for r in find_recordings([playlist])] == ["play.m3u8"]
+    # A master playlist lists renditions, not segments: its variants' playlists are the recordings.
+    (playlist.parent / "master.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=128000\nplay.m3u8\n")
+    assert [r.relative.as_posix() for r in find_recordings([tmp_path / "archive"])] == found
 
 
 def test_several_models_in_one_pass_score_like_separate_scans(reference_model, tmp_path):
