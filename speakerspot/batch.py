@@ -18,11 +18,12 @@ from tqdm import tqdm
 
 from .audio import is_media, readable_once, recording_path, visible_files
 from .config import ScanOptions
-from .errors import OutputError, SpeakerspotError
+from .errors import SpeakerspotError
 from .recordings import Recording, RecordingSegmentCallback
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
 from .workers import scan_here, scan_in_workers
+from .writers import write_or_fail
 
 if TYPE_CHECKING:  # reading a results index and writing its outputs do not need torch
     from .model import SpeakerModel
@@ -134,12 +135,8 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
             if outcome.error is not None:
                 on_failure(outcome.error)
                 continue
-            try:
-                on_results(outcome.recording, outcome.results)
-            except OutputError as error:  # this recording's outputs (its name, a folder in the way): the rest go on
-                if error.device_wide:  # full or read-only: none could be written
-                    raise
-                summary.failures.append(error)
+            if (error := write_or_fail(on_results, outcome.recording, outcome.results)) is not None:
+                summary.failures.append(error)  # this recording's outputs: the rest go on
                 on_failure(error)
     return summary
 

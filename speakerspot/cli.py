@@ -511,7 +511,7 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
     """
     from .recordings import Recording
     from .results_index import ResultsIndex
-    from .writers import ResultOutputs
+    from .writers import ResultOutputs, write_or_fail
 
     check_outputs(output, output_dir, (), 0)  # -o with --output-dir, refused even with --failed
     with ResultsIndex(db_path) as index:
@@ -525,8 +525,13 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
                               frame_rate=frame_rate)
         root = common_folder(index.recordings(model_name)) if output_dir else None  # mirrored below --output-dir
+        failures = []  # a recording whose outputs cannot be written; the others' are, as in a scan
         for result in index.results(model_name):
-            write(Recording(Path(result.file), root or Path(result.file)), [result])
+            if error := write_or_fail(write, Recording(Path(result.file), root or Path(result.file)), [result]):
+                report_error(error)
+                failures.append(error)
+    if failures:
+        sys.exit(failures[0].exit_code)
 
 
 @cli.command(short_help="Write HTML pages of scan results: timeline, segments, audio.", epilog=EXIT_CODES_HELP)

@@ -226,6 +226,20 @@ def write_result(result: ScanResult, format_name: str, output: str | Path,
         file.write(render(result, format_name, options))
 
 
+def write_or_fail(write: Callable[[Recording, list[ScanResult]], None], recording: Recording,
+                  results: list[ScanResult]) -> OutputError | None:
+    """`write(recording, results)`: None, or the OutputError where this recording's outputs cannot be written
+    (its name, a folder in their way), for the caller to report while it writes the others'; raised where
+    none could be (the file system full or read-only: `OutputError.device_wide`)."""
+    try:
+        write(recording, results)
+    except OutputError as error:
+        if error.device_wide:
+            raise
+        return error
+    return None
+
+
 class ResultOutputs:
     """Writes each recording's results in every format: to stdout, to one file, or to one file per
     recording, model and format (`RECORDING-STEM.MODEL.EXT`) under `output_dir`, mirroring the

@@ -535,6 +535,23 @@ def test_an_output_a_batch_cannot_write_is_one_line_its_exit_code_and_the_batch_
     assert (markers / "1.fixture.srt").read_text() and (markers / "2.fixture.srt").read_text()
 
 
+def test_results_write_the_outputs_they_can_and_say_which_they_cannot(model_file, tmp_path):
+    # `results --output-dir` stopped at the first output it could not write: those after it were never written.
+    for name in ("0.ts", "1.ts"):
+        shutil.copy(FIXTURES / "sample.ts", tmp_path / name)
+    db = tmp_path / "index.sqlite"
+    scanned = CliRunner().invoke(cli, ["scan", str(tmp_path), "-m", str(model_file), "-q", "--db", str(db)])
+    assert scanned.exit_code == 0, scanned.output
+    markers = tmp_path / "markers"
+    (markers / "0.fixture.srt").mkdir(parents=True)  # in the way of the first's output
+    exported = subprocess.run([sys.executable, "-m", "speakerspot", "results", "--db", str(db), "-f", "srt",
+                               "--output-dir", str(markers)], capture_output=True, timeout=120)
+    assert exported.returncode == 6
+    assert exported.stderr.decode().splitlines() == [
+        f"speakerspot: error: {markers / '0.fixture.srt'}: cannot write: Is a directory"]
+    assert (markers / "1.fixture.srt").read_text().count(" --> ") == 5
+
+
 def test_a_full_or_read_only_file_system_stops_the_batch(reference_model, tmp_path):
     import errno
 
