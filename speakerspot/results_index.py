@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ScanOptions
+from .config import ScanOptions, TrackChoice
 from .errors import OutputError
 from .files import check_writable
 from .segments import ScanResult, Segment
@@ -200,6 +200,11 @@ class ResultsIndex:
     def results(self, model: str | None = None) -> Iterator[ScanResult]:
         """Stored results, by recording path then model name; only those of model `model` if given."""
         return map(result_from_row, self.select(RESULT_COLUMNS, "done", model))
+
+    def scanned_tracks(self, model: str | None = None) -> dict[str, TrackChoice]:
+        """The audio stream each recording of `results(model)` was scanned on, as its scan chose it."""
+        return {text_of(recording): ScanOptions(**json.loads(settings)).track
+                for recording, settings in self.select("recording, settings", "done", model)}
 
     def recordings(self, model: str | None = None) -> list[str]:
         """The recordings `results(model)` gives results of, each once."""
