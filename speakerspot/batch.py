@@ -77,7 +77,8 @@ def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
     two was two. Where `patterns` chose the files, they are scanned as chosen, with a warning."""
     for playlist in playlists:
         listed = playlist_segments(playlist)
-        segments = [r for r in found if r.path.resolve() in listed]
+        wanted = set(listed)
+        segments = [r for r in found if r.path.resolve() in wanted]
         if not segments:
             continue
         if patterns:
@@ -86,22 +87,25 @@ def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
                         ", …" if len(segments) > 1 else "")
             continue
         log.info("%s: an HLS playlist, scanned as one recording of its %d segments", playlist, len(segments))
+        if missing := [path for path in listed if not path.exists()]:
+            log.warning("%s: %d of the segments it lists are not there (%s%s): their time is a gap in its scan",
+                        playlist, len(missing), missing[0].name, ", …" if len(missing) > 1 else "")
         found = sorted([r for r in found if r not in segments] + [Recording(playlist, root)], key=lambda r: r.path)
     return found
 
 
-def playlist_segments(playlist: Path) -> set[Path]:
-    """The local files the HLS media playlist at `playlist` lists, resolved; none for a master playlist
-    (it lists the playlists of other renditions), one that cannot be read, or not a playlist."""
+def playlist_segments(playlist: Path) -> list[Path]:
+    """The local files the HLS media playlist at `playlist` lists, resolved, in its order; none for a master
+    playlist (it lists the playlists of other renditions), one that cannot be read, or not a playlist."""
     try:
         text = playlist.read_text(encoding="utf-8", errors="replace").lstrip("\ufeff")
     except OSError:
-        return set()
+        return []
     if not text.startswith("#EXTM3U") or "#EXT-X-STREAM-INF" in text:
-        return set()
+        return []
     uris = (line.strip() for line in text.splitlines())
-    return {(playlist.parent / urllib.parse.unquote(uri)).resolve() for uri in uris
-            if uri and not uri.startswith("#") and "://" not in uri}
+    return [(playlist.parent / urllib.parse.unquote(uri)).resolve() for uri in uris
+            if uri and not uri.startswith("#") and "://" not in uri]
 
 
 @dataclass(frozen=True)

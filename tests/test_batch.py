@@ -89,6 +89,11 @@ def test_a_folder_of_an_hls_recording_is_scanned_as_one_recording(tmp_path, mode
     assert f"{playlist}: lists {len(segments)} of the files --glob chose (seg-000.ts, …)" in caplog.text
     assert [r.path.name for r in find_recordings([tmp_path], ("*.m3u8",))] == ["play.m3u8"]
     assert [r.path.name for r in find_recordings([playlist])] == ["play.m3u8"]
+    # A segment gone (deleted, never copied) is said: its time is a gap in the scan.
+    caplog.clear()
+    segments[1].unlink()
+    assert [r.relative.as_posix() for r in find_recordings([tmp_path / "archive"])] == found
+    assert f"{playlist}: 1 of the segments it lists are not there (seg-001.ts)" in caplog.text
     # A master playlist lists renditions, not segments: its variants' playlists are the recordings.
     (playlist.parent / "master.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=128000\nplay.m3u8\n")
     assert [r.relative.as_posix() for r in find_recordings([tmp_path / "archive"])] == found
