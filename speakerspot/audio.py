@@ -260,15 +260,23 @@ def streams_of_programme(container: av.container.InputContainer, path: str | Pat
 
 
 def container_programmes(container: av.container.InputContainer, path: str | Path) -> dict[int, str]:
-    """The programme (channel) of each stream of the MPEG-TS recording `container` reads, by PID, as the
-    broadcast's tables name it (see `service_tables`): of a file, from its first bytes; of a pipe, from
-    those FFmpeg read to tell its streams. Empty for other containers."""
-    from .service_tables import programmes_in, stream_programmes  # which import this module
+    """The programme (channel) of each stream of the recording `container` reads, by PID, as the broadcast's
+    tables name it (see `service_tables`, `transport_head`)."""
+    from .service_tables import programmes_in  # which imports this module
+
+    return programmes_in(transport_head(container, path))
+
+
+def transport_head(container: av.container.InputContainer, path: str | Path) -> bytes:
+    """The first bytes of the MPEG-TS recording `container` reads (at `path`), where the broadcast's tables
+    are read (see `service_tables`): of a file, its first HEAD_BYTES; of a pipe, those FFmpeg read to tell
+    its streams. None of another container."""
+    from .service_tables import head_of
 
     if container.format.name != "mpegts":
-        return {}
+        return b""
     pipe = pipe_of(container)
-    return programmes_in(pipe.kept()) if pipe else stream_programmes(path)
+    return pipe.kept() if pipe else head_of(path)
 
 
 def main_track(streams: list[av.audio.stream.AudioStream]) -> av.audio.stream.AudioStream:

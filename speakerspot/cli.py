@@ -774,7 +774,8 @@ def enroll(model_path, clips, output, merge_similarity, quiet, device):
 def info(recording):
     """List the audio streams of RECORDING: number (for --audio-track), PID (MPEG-TS), codec, channels,
     rate, language (for --language), duration, the channel each belongs to where the recording holds
-    several (a capture of a whole multiplex; for --programme), and which one is scanned by default; `-` reads the
+    several (a capture of a whole multiplex; for --programme), and which one is scanned by default; and
+    when its 0:00 was broadcast, where a DVB recording holds the broadcast's time tables. `-` reads the
     standard input. Given a model file (.pt), describe the model: its name, what it was trained on and
     how healthy it was, its levels (and whether they were tuned since), its memory bank.
 
@@ -794,12 +795,16 @@ def info(recording):
     if recording.suffix == ".pt" or (recording.is_file() and zipfile.is_zipfile(recording)):
         describe_model(recording)
         return
-    from .audio import audio_streams, container_programmes, open_container, select_audio_stream
+    from .audio import audio_streams, container_origin, open_container, select_audio_stream, transport_head
+    from .service_tables import broadcast_clock, programmes_in
 
     with open_container(recording) as container:
         streams = audio_streams(container)
-        default = list(container.streams.audio).index(select_audio_stream(container, recording)) if streams else None
-        programmes = container_programmes(container, recording)  # a capture of a whole multiplex: several
+        scanned = select_audio_stream(container, recording) if streams else None
+        default = list(container.streams.audio).index(scanned) if scanned else None
+        head = transport_head(container, recording)  # an MPEG-TS recording's tables
+        programmes = programmes_in(head)  # a capture of a whole multiplex: several
+        aired = broadcast_clock(head, scanned.id, container_origin(container)) if scanned and head else None
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return
@@ -815,6 +820,9 @@ def info(recording):
         channels, rate = stream.channels or "?", stream.sample_rate or "?"
         click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {channels:<9} {rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
+    if aired is not None:
+        click.echo(f"0:00 was broadcast at {aired:%Y-%m-%d %H:%M:%S}.{aired.microsecond // 100_000} UTC (by the "
+                   "broadcast's time tables)")
 
 
 def lower_levels_text(decision: Decision) -> str:

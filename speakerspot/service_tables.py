@@ -1,5 +1,6 @@
 """Which programme (a channel: its service, by name) each stream of an MPEG-TS recording belongs to, from
 the broadcast's own tables: the PAT lists the programmes, each one's PMT its streams, the SDT their names.
+And when the recording was broadcast, from its time tables (TDT, TOT) and its programme's clock.
 
 A capture of a whole multiplex (one tuner, every channel of a transponder: `dvbv5-zap -P`, a mux
 recording) holds the audio tracks of several channels; `speakerspot info` names each track's channel
@@ -8,14 +9,21 @@ with these, and `--programme` (by that name) or `--audio-track` picks it.
 
 from __future__ import annotations
 
+import datetime
 import unicodedata
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .audio import TS_PACKET_BYTES
 
-PAT_PID, SDT_PID = 0x00, 0x11
+PAT_PID, SDT_PID, TIME_PID = 0x00, 0x11, 0x14
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
+TDT_TABLE, TOT_TABLE = 0x70, 0x73  # the time, and the time with the local offsets
+MJD_EPOCH = datetime.datetime(1858, 11, 17, tzinfo=datetime.UTC)
+CLOCK_WRAP_SECONDS = 2**33 / 90_000  # a programme's clock counts 33 bits of 90 kHz, then starts again
 SERVICE_DESCRIPTOR = 0x48
 # Read from the start of a recording: DVB repeats its SDT every 2 s at least, which a 40 Mbit/s multiplex
 # fills with 10 MB.
@@ -25,16 +33,35 @@ HEAD_BYTES = 16 << 20
 def stream_programmes(path: str | Path) -> dict[int, str]:
     """The programme of each stream of the MPEG-TS file at `path`, by PID: its name as the SDT gives it,
     else "programme N" (its number); empty where the file holds no PAT in its first HEAD_BYTES."""
+    return programmes_in(head_of(path))
+
+
+def head_of(path: str | Path) -> bytes:
+    """The first HEAD_BYTES of the file at `path`, where its tables are read."""
     with open(path, "rb") as file:
-        head = file.read(HEAD_BYTES)
-    return programmes_in(head)
+        return file.read(HEAD_BYTES)
 
 
 def programmes_in(data: bytes) -> dict[int, str]:
     """`stream_programmes` of MPEG-TS `data`."""
+    tables = read_tables(data)
+    return {pid: tables.names.get(number) or f"programme {number}" for pid, number in tables.programme_of.items()}
+
+
+@dataclass
+class ProgrammeTables:
+    """What a recording's PAT, PMTs and SDT say: each elementary stream's programme (by PID), each
+    programme's name and the PID of the packets that carry its clock (PCR), by programme number."""
+
+    programme_of: dict[int, int] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+    clock_pids: dict[int, int] = field(default_factory=dict)
+
+
+def read_tables(data: bytes) -> ProgrammeTables:
+    """The `ProgrammeTables` of MPEG-TS `data`."""
+    tables = ProgrammeTables()
     pmt_pids: dict[int, int] = {}  # PMT PID: the programme's number
-    streams: dict[int, int] = {}  # elementary stream's PID: its programme's number
-    names: dict[int, str] = {}  # programme number: name
     for pid, section in sections(data, lambda pid: pid in (PAT_PID, SDT_PID) or pid in pmt_pids):
         table, end = section[0], len(section) - 4  # the CRC last
         try:
@@ -45,15 +72,77 @@ def programmes_in(data: bytes) -> dict[int, str]:
                         pmt_pids[pmt_pid] = number
             elif pid in pmt_pids and table == PMT_TABLE:
                 number = word(section, 3)
+                tables.clock_pids[number] = word(section, 8) & 0x1FFF
                 at = 12 + (word(section, 10) & 0x0FFF)  # after the programme's descriptors
                 while at + 5 <= end:
-                    streams[word(section, at + 1) & 0x1FFF] = number
+                    tables.programme_of[word(section, at + 1) & 0x1FFF] = number
                     at += 5 + (word(section, at + 3) & 0x0FFF)
             elif pid == SDT_PID and table == SDT_TABLE:
-                names.update(service_names(section, end))
+                tables.names.update(service_names(section, end))
         except IndexError:  # a section shorter than its lengths say (damaged): the table comes again
             continue
-    return {pid: names.get(number) or f"programme {number}" for pid, number in streams.items()}
+    return tables
+
+
+def broadcast_clock(data: bytes, stream_pid: int, origin: float) -> datetime.datetime | None:
+    """The broadcast's time (UTC) at the 0:00 of the recording whose MPEG-TS `data` begins it, where the
+    stream of PID `stream_pid` is read and 0:00 is `origin` (seconds of its timestamps; see
+    `audio.container_origin`); None where `data` holds no time table, or no clock of its programme.
+
+    A DVB broadcast sends the time (TDT, TOT: PID 0x14) at least every 30 s, to the second; the packets
+    of its programme's clock (PCR) say where on the recording's timeline each one came. Each time table
+    places 0:00 within a second; those of a minute's recording, read together, within a fraction of one.
+    Where they disagree (the recording joins two broadcasts), the first one's is taken."""
+    programme = (tables := read_tables(data)).programme_of.get(stream_pid)
+    clock_pid = tables.clock_pids.get(programme) if programme is not None else None
+    packets = np.frombuffer(data, np.uint8, len(data) // TS_PACKET_BYTES * TS_PACKET_BYTES).reshape(
+        -1, TS_PACKET_BYTES)
+    if clock_pid is None or not len(packets):
+        return None
+    pids = (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2]
+    whole = (packets[:, 0] == 0x47) & ~(packets[:, 1] & 0x80).astype(bool)  # in sync, not marked as damaged
+    timed = whole & (pids == clock_pid) & (packets[:, 3] & 0x20).astype(bool) & (packets[:, 4] >= 7) \
+        & (packets[:, 5] & 0x10).astype(bool)  # an adaptation field holding a PCR
+    at = np.flatnonzero(timed)
+    if len(at) < 2:
+        return None
+    fields = packets[at, 6:12].astype(np.int64)
+    base = fields[:, 0] << 25 | fields[:, 1] << 17 | fields[:, 2] << 9 | fields[:, 3] << 1 | fields[:, 4] >> 7
+    seconds = np.unwrap((base * 300 + ((fields[:, 4] & 1) << 8 | fields[:, 5])) / 27e6, period=CLOCK_WRAP_SECONDS)
+    earliest, latest = [], []  # the times 0:00 may be, by each time table
+    for index in np.flatnonzero(whole & (pids == TIME_PID) & (packets[:, 1] & 0x40).astype(bool)):
+        told = time_table(packets[index].tobytes())
+        if told is None or not at[0] <= index <= at[-1]:
+            continue
+        since_origin = (np.interp(index, at, seconds) - origin + CLOCK_WRAP_SECONDS / 2) % CLOCK_WRAP_SECONDS \
+            - CLOCK_WRAP_SECONDS / 2
+        earliest.append(told - since_origin)
+        latest.append(told + 1 - since_origin)
+    if not earliest:
+        return None
+    low, high = max(earliest), min(latest)
+    if low > high:
+        low, high = earliest[0], latest[0]
+    return datetime.datetime.fromtimestamp((low + high) / 2, datetime.UTC)
+
+
+def time_table(packet: bytes) -> float | None:
+    """The time (UTC, seconds since 1970) of the TDT or TOT that begins in MPEG-TS `packet`, None if
+    none does (or its time cannot be one, or a TOT's CRC fails)."""
+    payload = packet[5 + packet[4]:] if packet[3] & 0x20 else packet[4:]
+    section = payload[1 + payload[0]:] if payload else b""
+    if len(section) < 8 or section[0] not in (TDT_TABLE, TOT_TABLE):
+        return None
+    length = 3 + (word(section, 1) & 0x0FFF)
+    if section[0] == TOT_TABLE and (len(section) < length or crc32_mpeg2(section[:length]) != 0):
+        return None
+    digits = [nibble for byte in section[5:8] for nibble in (byte >> 4, byte & 0x0F)]
+    hours, minutes, secs = (10 * digits[i] + digits[i + 1] for i in (0, 2, 4))
+    if max(digits) > 9 or hours > 23 or minutes > 59 or secs > 59:
+        return None
+    # Modified Julian Date: days since 1858-11-17
+    day = MJD_EPOCH + datetime.timedelta(days=word(section, 3), hours=hours, minutes=minutes, seconds=secs)
+    return day.timestamp()
 
 
 def service_names(section: bytes, end: int) -> Iterator[tuple[int, str]]:

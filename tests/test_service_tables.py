@@ -3,12 +3,14 @@ naming it for a capture of a whole multiplex."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -20,7 +22,7 @@ from speakerspot.audio import TS_PACKET_BYTES, load_audio
 from speakerspot.cli import cli
 from speakerspot.config import ScanOptions
 from speakerspot.features import FrontEnd
-from speakerspot.service_tables import dvb_text, programmes_in, stream_programmes
+from speakerspot.service_tables import broadcast_clock, dvb_text, programmes_in, stream_programmes
 
 
 def mpeg2_crc(data: bytes) -> bytes:
@@ -202,3 +204,54 @@ def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path,
     monday = json.loads(next(outputs.glob("monday.*.json")).read_text())["segments"]
     assert [[s["start"], s["end"]] for s in json.loads(piped.stdout)["segments"]] == \
         [[s["start"], s["end"]] for s in monday]
+
+
+def time_packet(utc: datetime.datetime, offset_table: bool = False) -> bytes:
+    """A TDT (or a TOT, with its CRC and no descriptor) of `utc`, to the second, in one packet of PID 0x14."""
+    mjd = (utc.date() - datetime.date(1858, 11, 17)).days
+    bcd = bytes(int(f"{value:02d}", 16) for value in (utc.hour, utc.minute, utc.second))
+    if offset_table:
+        body = bytes([0x73, 0x70, 5 + 2 + 4, mjd >> 8, mjd & 0xFF]) + bcd + b"\xf0\x00"
+        table = body + mpeg2_crc(body)
+    else:
+        table = bytes([0x70, 0x70, 5, mjd >> 8, mjd & 0xFF]) + bcd
+    return packets(0x14, table)
+
+
+def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clock(tmp_path):
+    # A DVB recording carries the broadcast's time to the second every few seconds; its programme's clock
+    # (PCR) places each on the recording's timeline, and together they place its 0:00 within a fraction.
+    rate = 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(30 * rate) / rate)).astype(np.float32)
+    plain = write_recording(tmp_path / "plain.ts", tone, rate, start_seconds=7.0)
+    with av.open(str(plain)) as container:
+        origin = container.start_time / av.time_base
+        pid = container.streams.audio[0].id
+    zero = datetime.datetime(2026, 12, 6, 19, 0, 2, 400_000, tzinfo=datetime.UTC)  # the broadcast's time at 0:00
+    data = plain.read_bytes()
+    out, told = bytearray(), 0
+    for at in range(0, len(data), TS_PACKET_BYTES):
+        packet = data[at:at + TS_PACKET_BYTES]
+        out += packet
+        if packet[3] & 0x20 and packet[4] >= 7 and packet[5] & 0x10:  # a PCR: the clock as this packet came
+            pcr = int.from_bytes(packet[6:12], "big")
+            seconds = ((pcr >> 15) * 300 + (pcr & 0x1FF)) / 27e6
+            if seconds - origin > 1.3 * told:  # a time table every 1.3 s, as the second it is in
+                now = zero + datetime.timedelta(seconds=seconds - origin)
+                out += time_packet(now.replace(microsecond=0), offset_table=told % 2 == 1)
+                told += 1
+    aired = tmp_path / "aired.ts"
+    aired.write_bytes(bytes(out))
+    assert told >= 15
+    found = broadcast_clock(aired.read_bytes(), pid, origin)
+    assert abs((found - zero).total_seconds()) < 0.15, found
+    listed = CliRunner().invoke(cli, ["info", str(aired)])
+    assert listed.exit_code == 0, listed.output
+    assert "0:00 was broadcast at 2026-12-06 19:00:02." in listed.output.splitlines()[-1]
+    # Without time tables, or with them damaged (a TOT whose CRC fails, a time that cannot be), nothing is said.
+    assert broadcast_clock(plain.read_bytes(), pid, origin) is None
+    assert "broadcast at" not in CliRunner().invoke(cli, ["info", str(plain)]).output
+    for at in range(0, len(out), TS_PACKET_BYTES):
+        if out[at + 1] & 0x1F == 0 and out[at + 2] == 0x14:
+            out[at + 10] = 0x99  # the hour: not a time in a TDT, a failing CRC in a TOT
+    assert broadcast_clock(bytes(out), pid, origin) is None
