@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import speakerspot
-from speakerspot.audio import recording_duration
+from speakerspot.audio import recording_facts
 
 PACKETS = 25 * 188  # bytes sent at a time: 25 MPEG-TS packets
 
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("-m", "--model", type=Path, required=True)
     parser.add_argument("--speed", type=float, default=1.0, help="times faster than real time")
     args = parser.parse_args()
-    duration = recording_duration(args.recording)
+    duration = recording_facts(args.recording).duration
     command = [sys.executable, "-m", "speakerspot", "scan", "-", "-m", str(args.model), "--live", "-f", "jsonl", "-q"]
     live = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     started = time.monotonic()

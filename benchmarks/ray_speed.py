@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from speakerspot.audio import recording_duration
+from speakerspot.audio import recording_facts
 
 SAMPLE = Path(__file__).parent.parent / "tests" / "fixtures" / "sample.ts"
 
@@ -48,7 +48,7 @@ def main() -> None:
         for number in range(arguments.copies):
             shutil.copy(SAMPLE, many / f"{number:03d}.ts")
         shutil.copy(SAMPLE, one / "000.ts")
-        hours = arguments.copies * recording_duration(SAMPLE) / 3600
+        hours = arguments.copies * recording_facts(SAMPLE).duration / 3600
         rows = []
         for engine in ("local", "ray"):
             single = timed_scan(one, arguments.model, engine, 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import datetime
 import errno
 import functools
 import io
@@ -1336,12 +1337,48 @@ def video_frame_rate(path: str | Path) -> float | None:
     return None
 
 
-def recording_duration(path: str | Path) -> float | None:
-    """The container's duration in seconds, as its header states it (None when unknown, and for a
-    pipe: probing it would eat the start of the stream the scan reads)."""
+@dataclass(frozen=True)
+class RecordingFacts:
+    """What a recording says of itself before its audio is decoded: its duration in seconds, as its header
+    states it, and the time (UTC) its 0:00 was broadcast, as its time tables say it (see
+    `service_tables.broadcast_clock`); each None where unknown."""
+
+    duration: float | None = None
+    broadcast_time: datetime.datetime | None = None
+
+    def to_json(self) -> dict:
+        return {"duration": self.duration,
+                "broadcast_time": None if self.broadcast_time is None else self.broadcast_time.isoformat()}
+
+    @classmethod
+    def from_json(cls, facts: dict) -> RecordingFacts:
+        told = facts["broadcast_time"]
+        return cls(facts["duration"], None if told is None else datetime.datetime.fromisoformat(told))
+
+
+def recording_facts(path: str | Path, track: TrackChoice = TrackChoice()) -> RecordingFacts:
+    """The `RecordingFacts` of the recording at `path`, its broadcast time by the stream `track` picks; none of
+    a pipe (probing it would eat the start of the stream the scan reads)."""
     import av
 
     if readable_once(path):
-        return None
+        return RecordingFacts()
     with open_container(path) as container:
-        return container.duration / av.time_base if container.duration else None
+        return RecordingFacts(container.duration / av.time_base if container.duration else None,
+                              container_broadcast_time(container, path, track))
+
+
+def container_broadcast_time(container: av.container.InputContainer, path: str | Path,
+                             track: TrackChoice) -> datetime.datetime | None:
+    """The time (UTC) the 0:00 of the recording `container` reads was broadcast, where its tables say it (see
+    `service_tables.broadcast_clock`), by the clock of the programme of the stream `track` picks."""
+    from .service_tables import broadcast_clock  # which imports this module
+
+    head = transport_head(container, path)
+    if not head:
+        return None
+    try:
+        stream = select_audio_stream(container, path, track)
+    except MediaError:  # said as the recording is decoded
+        return None
+    return broadcast_clock(head, stream.id, container_origin(container))

@@ -795,16 +795,19 @@ def info(recording):
     if recording.suffix == ".pt" or (recording.is_file() and zipfile.is_zipfile(recording)):
         describe_model(recording)
         return
-    from .audio import audio_streams, container_origin, open_container, select_audio_stream, transport_head
-    from .service_tables import broadcast_clock, programmes_in
+    from .audio import (
+        audio_streams,
+        container_broadcast_time,
+        container_programmes,
+        open_container,
+        select_audio_stream,
+    )
 
     with open_container(recording) as container:
         streams = audio_streams(container)
-        scanned = select_audio_stream(container, recording) if streams else None
-        default = list(container.streams.audio).index(scanned) if scanned else None
-        head = transport_head(container, recording)  # an MPEG-TS recording's tables
-        programmes = programmes_in(head)  # a capture of a whole multiplex: several
-        aired = broadcast_clock(head, scanned.id, container_origin(container)) if scanned and head else None
+        default = list(container.streams.audio).index(select_audio_stream(container, recording)) if streams else None
+        programmes = container_programmes(container, recording)  # a capture of a whole multiplex: several
+        aired = container_broadcast_time(container, recording, TrackChoice()) if streams else None
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return

@@ -42,11 +42,12 @@ from .audio import (
     AudioChunk,
     DecodedBatch,
     Piece,
+    RecordingFacts,
     decode_audio,
     decoded_batches,
     joined_pieces,
     readable_once,
-    recording_duration,
+    recording_facts,
     recording_pieces,
     resampled_batches,
     resampled_chunks,
@@ -94,12 +95,12 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def decoded_beside(path: str | Path, sample_rate: int, track: TrackChoice = TrackChoice(), decoders: int = 1,
-                   chunk_seconds: float = CHUNK_SECONDS) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
-    """(the recording's duration as its header states it, None if unknown; the chunks of its stream
-    `track` picks, of `chunk_seconds`, as `audio.decode_audio` gives them), decoded in a helper process
-    where one pays (see `helper_pays`), else in this process: the same chunks either way. A helper
-    started early (`start_early`) is taken; it states the duration itself, so that this process need not
-    load PyAV at all (see `audio`).
+                   chunk_seconds: float = CHUNK_SECONDS) -> Iterator[tuple[RecordingFacts, Iterator[AudioChunk]]]:
+    """(what the recording says of itself: its duration, when it was broadcast, see `audio.RecordingFacts`;
+    the chunks of its stream `track` picks, of `chunk_seconds`, as `audio.decode_audio` gives them),
+    decoded in a helper process where one pays (see `helper_pays`), else in this process: the same chunks
+    either way. A helper started early (`start_early`) is taken; it tells the facts itself, so that this
+    process need not load PyAV at all (see `audio`).
 
     With `decoders` > 1, an MPEG-TS recording longer than MAX_SECONDS_FOR_RESAMPLING_IN_HELPER is
     decoded by that many helpers, on pieces of it in turn (`audio.Piece`), and joined here: for a
@@ -107,9 +108,9 @@ def decoded_beside(path: str | Path, sample_rate: int, track: TrackChoice = Trac
     faster (BENCHMARKS.md, 2026-12-04, thirteenth session)."""
     helper = early_helpers.pop(helper_request(path, track, sample_rate, decoders), None)
     if helper is None:
-        seconds = recording_duration(path)
-        if not helper_pays(path, seconds):
-            yield seconds, decode_audio(path, sample_rate, track, chunk_seconds)
+        facts = recording_facts(path, track)
+        if not helper_pays(path, facts.duration):
+            yield facts, decode_audio(path, sample_rate, track, chunk_seconds)
             return
     with decoded_in_helper(path, sample_rate, track, helper, decoders, chunk_seconds) as decoding:
         yield decoding
@@ -118,7 +119,7 @@ def decoded_beside(path: str | Path, sample_rate: int, track: TrackChoice = Trac
 @contextlib.contextmanager
 def decoded_in_helper(path: str | Path, sample_rate: int, track: TrackChoice = TrackChoice(),
                       helper: Helper | None = None, decoders: int = 1, chunk_seconds: float = CHUNK_SECONDS,
-                      ) -> Iterator[tuple[float | None, Iterator[AudioChunk]]]:
+                      ) -> Iterator[tuple[RecordingFacts, Iterator[AudioChunk]]]:
     """`decoded_beside` by `helper` (started early) or a helper started now; decoded here where it
     cannot start. The helpers are stopped on leaving the block, wherever the reading was."""
     if helper is None:
@@ -127,15 +128,15 @@ def decoded_in_helper(path: str | Path, sample_rate: int, track: TrackChoice = T
     try:
         ready = helper.ready() if helper else None
         if ready is None:
-            yield recording_duration(path), decode_audio(path, sample_rate, track, chunk_seconds)
+            yield recording_facts(path, track), decode_audio(path, sample_rate, track, chunk_seconds)
         elif ready["pieces"]:
             pieces = [Piece(**piece) for piece in ready["pieces"]]
             helpers += [piece_helper(path, pieces[number::decoders]) for number in range(1, decoders)]
-            yield ready["duration"], resampled_chunks(joined_pieces(pieces_of(path, pieces, helpers)), sample_rate,
-                                                      chunk_seconds)
+            yield RecordingFacts.from_json(ready["facts"]), resampled_chunks(
+                joined_pieces(pieces_of(path, pieces, helpers)), sample_rate, chunk_seconds)
         else:
             chunks = timed_chunks if ready["resampled"] else resampled_chunks
-            yield ready["duration"], chunks(helper.batches(path), sample_rate, chunk_seconds)
+            yield RecordingFacts.from_json(ready["facts"]), chunks(helper.batches(path), sample_rate, chunk_seconds)
     finally:
         for started in helpers:
             if started:
@@ -234,8 +235,8 @@ class Helper:
         self.messages = MessageReader(self.process.stdout, MessageReader.AHEAD_BYTES)
 
     def ready(self) -> dict | None:
-        """What the helper says once it has started (the recording's duration, and whether it resamples:
-        see `main`); None where it could not start (an embedded or frozen Python whose `sys.executable`
+        """What the helper says once it has started (the recording's facts, and whether it resamples:
+        see `planned`); None where it could not start (an embedded or frozen Python whose `sys.executable`
         cannot run speakerspot)."""
         kind, payload = self.messages.next()
         if kind != READY:
@@ -472,7 +473,7 @@ def main() -> None:
     messages to stdout."""
     request = json.loads(sys.argv[1])
     if "pieces" in request:  # a further helper (see `piece_helper`)
-        ready = {"duration": None, "resampled": False, "pieces": None}
+        ready = {"facts": RecordingFacts().to_json(), "resampled": False, "pieces": None}
         pieces = [Piece(**piece) for piece in request["pieces"]]
     else:
         ready, pieces = planned(request)
@@ -489,17 +490,20 @@ def main() -> None:
 
 
 def planned(request: dict) -> tuple[dict, list[Piece] | None]:
-    """What the first helper of a recording says when ready (its duration; whether it resamples: up to
-    the caller's length; the pieces, if the recording is decoded in pieces), and the pieces it decodes."""
+    """What the first helper of a recording says when ready (its `audio.RecordingFacts`; whether it
+    resamples: up to the caller's length; the pieces, if the recording is decoded in pieces), and the
+    pieces it decodes."""
+    track = TrackChoice(**request["track"])
     try:
-        duration = recording_duration(request["path"])
-        resamples = (duration or 0) <= request["resample_up_to_seconds"]
+        facts = recording_facts(request["path"], track)
+        resamples = (facts.duration or 0) <= request["resample_up_to_seconds"]
         pieces = None
         if not resamples and request["decoders"] > 1:
-            pieces = recording_pieces(request["path"], TrackChoice(**request["track"]), request["piece_seconds"])
+            pieces = recording_pieces(request["path"], track, request["piece_seconds"])
     except MediaError:  # the decoding says what is wrong, as it would in the caller
-        duration, resamples, pieces = None, True, None
-    ready = {"duration": duration, "resampled": resamples, "pieces": pieces and [dataclasses.asdict(p) for p in pieces]}
+        facts, resamples, pieces = RecordingFacts(), True, None
+    ready = {"facts": facts.to_json(), "resampled": resamples,
+             "pieces": pieces and [dataclasses.asdict(p) for p in pieces]}
     return ready, pieces and pieces[::request["decoders"]]
 
 

@@ -127,6 +127,8 @@ def recording_page(report: RecordingReport, index_href: str | None = None) -> st
     found = ", ".join(f"{html.escape(r.model)}: {len(r.segments)} segment(s), "
                       f"{format_timestamp(sum(s.end - s.start for s in r.segments))[:8]}" for r in report.results)
     back = f'<p><a href="{html.escape(index_href)}">← all recordings</a></p>' if index_href else ""
+    aired = report.results[0].broadcast_time
+    found += f" · 0:00 broadcast at {aired:%Y-%m-%d %H:%M:%S} UTC" if aired else ""
     tracks = "".join(track_section(index, result, report) for index, result in enumerate(report.results))
     legend = ('<p class="legend"><span><i style="background:var(--found)"></i>segment found</span>'
               + ('<span><i style="background:var(--truth)"></i>truth</span>' if report.truth is not None else "")

@@ -24,9 +24,13 @@ import numpy as np
 from .config import ScanOptions, TrackChoice
 from .errors import OutputError
 from .files import check_writable
-from .segments import ScanResult, Segment
+from .segments import ScanResult, Segment, iso_time, time_of
 
-SCHEMA_VERSION = 2  # 2: the decision's stay and edge levels (version 1 files gain them, empty, on opening)
+# 2: the decision's stay and edge levels; 3: when the recording was broadcast (older files gain them, empty, on
+# opening)
+SCHEMA_VERSION = 3
+# The columns each older version gains on opening (empty for the results it holds).
+MIGRATIONS = {1: ("stay_threshold REAL", "edge_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",)}
 FINGERPRINT_BLOCK = 1 << 20  # bytes read at the start, middle and end of a recording
 
 SCHEMA = """
@@ -50,6 +54,7 @@ CREATE TABLE IF NOT EXISTS results (
     scanned_at TEXT NOT NULL,         -- UTC, ISO 8601
     stay_threshold REAL,              -- the level a segment's windows stay above (Decision)
     edge_threshold REAL,              -- the level its first and last windows are above
+    broadcast_time TEXT,              -- when its 0:00 was broadcast, UTC, ISO 8601 (ScanResult.broadcast_time)
     PRIMARY KEY (recording, model_hash)
 );
 """
@@ -112,10 +117,10 @@ class ResultsIndex:
             self.connection.execute("PRAGMA journal_mode=WAL")  # readers never block the scan writing
             self.connection.executescript(SCHEMA)
             version = self.connection.execute("PRAGMA user_version").fetchone()[0]
-            if version == 1:
+            if version in MIGRATIONS:
                 with self.connection:
-                    self.connection.execute("ALTER TABLE results ADD COLUMN stay_threshold REAL")
-                    self.connection.execute("ALTER TABLE results ADD COLUMN edge_threshold REAL")
+                    for added in MIGRATIONS[version]:
+                        self.connection.execute(f"ALTER TABLE results ADD COLUMN {added}")
                     self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version == 0:
                 self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -160,14 +165,14 @@ class ResultsIndex:
             for model_hash, result in zip(model_hashes, results, strict=True):
                 self.forget_other_versions(state.path, result.model, model_hash)
                 self.connection.execute(
-                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?,?)",
                     (stored_text(state.path), model_hash, stored_text(result.model), state.size, state.mtime_ns,
                      state.fingerprint, settings.to_json(), result.threshold, result.duration, scan_seconds,
                      json.dumps([[s.start, s.end, s.score] for s in result.segments]),
                      np.asarray(result.window_times, np.float64).tobytes(),
                      np.asarray(result.window_scores, np.float32).tobytes(),
                      np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now(), result.stay_threshold,
-                     result.edge_threshold))
+                     result.edge_threshold, iso_time(result.broadcast_time)))
 
     def store_failure(self, path: str | Path, model_hashes: list[str], model_names: list[str],
                       settings: ScanOptions, error: str) -> None:
@@ -230,15 +235,16 @@ class ResultsIndex:
 
 
 RESULT_COLUMNS = ("recording, model, threshold, duration, segments, window_times, window_scores, smoothed_scores, "
-                  "stay_threshold, edge_threshold")
+                  "stay_threshold, edge_threshold, broadcast_time")
 
 
 def result_from_row(row: tuple) -> ScanResult:
-    recording, model, threshold, duration, segments, times, scores, smoothed, stay, edge = row
+    recording, model, threshold, duration, segments, times, scores, smoothed, stay, edge, broadcast = row
     return ScanResult(file=text_of(recording), model=text_of(model), threshold=threshold, duration=duration,
                       segments=[Segment(*segment) for segment in json.loads(segments)],
                       window_times=np.frombuffer(times, np.float64), window_scores=np.frombuffer(scores, np.float32),
-                      smoothed_scores=np.frombuffer(smoothed, np.float32), stay_threshold=stay, edge_threshold=edge)
+                      smoothed_scores=np.frombuffer(smoothed, np.float32), stay_threshold=stay, edge_threshold=edge,
+                      broadcast_time=time_of(broadcast))
 
 
 def stored_text(name: str | Path) -> str | bytes:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .audio import CHUNK_SECONDS, AudioChunk, decode_audio, readable_once, recording_duration
+from .audio import CHUNK_SECONDS, AudioChunk, RecordingFacts, decode_audio, readable_once, recording_facts
 from .config import ScanOptions
 from .decoder_process import decoded_beside
 from .errors import MediaError
@@ -125,9 +125,10 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
     count = 0  # windows scanned
     live = on_segment is not None and not isinstance(source, np.ndarray) and readable_once(source)
     with (source_chunks(source, front_end.sample_rate, options, decoder_process,
-                        LIVE_CHUNK_SECONDS if live else CHUNK_SECONDS) as (name, total, chunks),
-          tqdm(total=math.ceil(total) if total else None, unit="s", desc=Path(name).name, disable=not progress,
-               leave=False, bar_format=PROGRESS_FORMAT if total else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
+                        LIVE_CHUNK_SECONDS if live else CHUNK_SECONDS) as (name, facts, chunks),
+          tqdm(total=math.ceil(facts.duration) if facts.duration else None, unit="s", desc=Path(name).name,
+               disable=not progress, leave=False,
+               bar_format=PROGRESS_FORMAT if facts.duration else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
         windows = made_on_a_thread(windows_of(chunks, tracker, bar, front_end, str(models[0].device),
                                               with_samples=speech is not None))
         with contextlib.closing(windows):  # now, not when the garbage collector gets to it
@@ -162,7 +163,8 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
         results.append(ScanResult(file=name, model=model.name, threshold=decision.threshold, duration=tracker.end,
                                   segments=segments, window_times=window_times, window_scores=window_scores,
                                   smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,
-                                  edge_threshold=decision.edge_threshold, window_activity=window_activity))
+                                  edge_threshold=decision.edge_threshold, window_activity=window_activity,
+                                  broadcast_time=facts.broadcast_time))
     return results
 
 
@@ -177,18 +179,19 @@ def tell(models: list[SpeakerModel], settled: list[tuple[int, Segment]], on_segm
 
 @contextlib.contextmanager
 def source_chunks(source: str | Path | np.ndarray, sample_rate: int, options: ScanOptions, decoder_process: bool,
-                  chunk_seconds: float = CHUNK_SECONDS) -> Iterator[tuple[str, float | None, Iterator[AudioChunk]]]:
-    """(name, duration in seconds if known, chunks at `sample_rate`) of an in-memory signal or a
-    recording (chunks of `chunk_seconds`), decoded beside this process if `decoder_process` (see
-    `decoder_process.decoded_beside`)."""
+                  chunk_seconds: float = CHUNK_SECONDS) -> Iterator[tuple[str, RecordingFacts, Iterator[AudioChunk]]]:
+    """(name, what it says of itself: its duration, when it was broadcast, see `audio.RecordingFacts`; chunks
+    at `sample_rate`) of an in-memory signal or a recording (chunks of `chunk_seconds`), decoded beside this
+    process if `decoder_process` (see `decoder_process.decoded_beside`)."""
     if isinstance(source, np.ndarray):
         samples = mono_float_samples(source)
-        yield "<array>", len(samples) / sample_rate, array_chunks(samples, sample_rate)
+        yield "<array>", RecordingFacts(len(samples) / sample_rate), array_chunks(samples, sample_rate)
     elif decoder_process:
-        with decoded_beside(source, sample_rate, options.track, options.decoders, chunk_seconds) as (duration, chunks):
-            yield str(source), duration, chunks
+        with decoded_beside(source, sample_rate, options.track, options.decoders, chunk_seconds) as (facts, chunks):
+            yield str(source), facts, chunks
     else:
-        yield str(source), recording_duration(source), decode_audio(source, sample_rate, options.track, chunk_seconds)
+        yield (str(source), recording_facts(source, options.track),
+               decode_audio(source, sample_rate, options.track, chunk_seconds))
 
 
 def windows_of(chunks: Iterator[AudioChunk], tracker: ChunkTracker, bar: tqdm, front_end: FrontEnd,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -438,12 +439,15 @@ class ScanResult:
     # Each window's sound activity as the decision saw it (see `decide`), so that the windows can be
     # decided again at other levels (`evaluation.threshold_sweep`); None where not kept (JSON, the index).
     window_activity: np.ndarray | None = field(default=None, repr=False)
+    # When the recording's 0:00 was broadcast (UTC), where its time tables say it (see
+    # `service_tables.broadcast_clock`): a segment's start was broadcast this many seconds after it.
+    broadcast_time: datetime.datetime | None = None
 
     def to_dict(self, windows: bool = False) -> dict:
         result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),
                   "stay_threshold": none_or_rounded(self.stay_threshold),
                   "edge_threshold": none_or_rounded(self.edge_threshold),
-                  "duration": round(self.duration, 3),
+                  "duration": round(self.duration, 3), "broadcast_time": iso_time(self.broadcast_time),
                   "segments": [{"start": s.start, "end": s.end, "score": s.score} for s in self.segments]}
         if windows:
             result["windows"] = [{"time": round(float(t), 3), "score": round(float(smoothed), 4),
@@ -462,7 +466,8 @@ class ScanResult:
                    window_times=np.array([w["time"] for w in windows], np.float64),
                    window_scores=np.array([w["raw_score"] for w in windows], np.float32),
                    smoothed_scores=np.array([w["score"] for w in windows], np.float32),
-                   stay_threshold=document.get("stay_threshold"), edge_threshold=document.get("edge_threshold"))
+                   stay_threshold=document.get("stay_threshold"), edge_threshold=document.get("edge_threshold"),
+                   broadcast_time=time_of(document.get("broadcast_time")))
 
 
 def recording_duration(results: list[ScanResult]) -> float:
@@ -472,3 +477,13 @@ def recording_duration(results: list[ScanResult]) -> float:
 
 def none_or_rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def iso_time(time: datetime.datetime | None) -> str | None:
+    """`time` in ISO 8601, to the millisecond (None stays None)."""
+    return None if time is None else time.isoformat(timespec="milliseconds")
+
+
+def time_of(text: str | None) -> datetime.datetime | None:
+    """The time `iso_time` wrote."""
+    return None if text is None else datetime.datetime.fromisoformat(text)

@@ -18,7 +18,7 @@ from media import write_recording, write_timed_frames
 
 import speakerspot
 from speakerspot import audio, decoder_process
-from speakerspot.audio import decode_audio, recording_duration
+from speakerspot.audio import decode_audio, recording_facts
 from speakerspot.config import TrackChoice
 from speakerspot.decoder_process import (
     BATCH,
@@ -55,8 +55,8 @@ def test_the_helper_hands_on_the_same_chunks_and_states_the_duration(monkeypatch
     assert_same_chunks(decoded_by_helper(sample), list(decode_audio(sample, RATE)))
     helper = decoder_process.started_helper(decoder_process.helper_request(sample, TrackChoice(), RATE))
     try:
-        assert helper.ready() == {"duration": recording_duration(sample), "resampled": resample_up_to_seconds > 92,
-                                  "pieces": None}
+        assert helper.ready() == {"facts": recording_facts(sample).to_json(),
+                                  "resampled": resample_up_to_seconds > 92, "pieces": None}
     finally:
         helper.close()
 
@@ -134,7 +134,7 @@ def test_the_helpers_errors_name_the_file_as_decoding_here_does(tmp_path):
 def helper_saying_ready_then(tmp_path, name: str, then: str) -> str:
     """A stand-in for the helper's Python: says it is ready, as the helper does, then runs the shell line `then`."""
     fake = tmp_path / name
-    said = b'{"duration": null, "resampled": true, "pieces": null}'
+    said = b'{"facts": {"duration": null, "broadcast_time": null}, "resampled": true, "pieces": null}'
     ready = "".join(f"\\{byte:03o}" for byte in HEADER.pack(READY, len(said)) + said)
     fake.write_text(f"#!/bin/sh\nprintf '{ready}'\n{then}\n")
     fake.chmod(0o755)

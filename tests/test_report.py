@@ -80,24 +80,28 @@ def test_scan_json_round_trips_and_needs_its_windows(reference_model, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
-def test_an_index_of_version_1_gains_the_levels_and_keeps_its_results(sample_result, tmp_path):
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_index_gains_the_new_columns_and_keeps_its_results(sample_result, tmp_path, version):
+    # Version 1 had no levels, version 2 no broadcast time.
     path = tmp_path / "old.sqlite"
     result = sample_result
-    old_schema = "\n".join(line for line in SCHEMA.splitlines() if "_threshold REAL" not in line)
+    added = ("_threshold REAL", "broadcast_time TEXT") if version == 1 else ("broadcast_time TEXT",)
+    old_schema = "\n".join(line for line in SCHEMA.splitlines() if not any(column in line for column in added))
+    values = "?,?,?,0,0,'','{}','done',NULL,?,?,1.0,?,?,?,?,'now'" + (",NULL,NULL" if version == 2 else "")
     with sqlite3.connect(path) as connection:
         connection.executescript(old_schema)
-        connection.execute("PRAGMA user_version=1")
-        connection.execute("INSERT INTO results VALUES (?,?,?,0,0,'','{}','done',NULL,?,?,1.0,?,?,?,?,'now')",
+        connection.execute(f"PRAGMA user_version={version}")
+        connection.execute(f"INSERT INTO results VALUES ({values})",
                            (result.file, "hash", result.model, result.threshold, result.duration,
                             json.dumps([[s.start, s.end, s.score] for s in result.segments]),
                             result.window_times.tobytes(), result.window_scores.tobytes(),
                             result.smoothed_scores.tobytes()))
     with ResultsIndex(path) as index:
         (stored,) = index.results()
-    assert stored.segments == result.segments and stored.stay_threshold is None
+    assert stored.segments == result.segments and stored.stay_threshold is None and stored.broadcast_time is None
     assert np.array_equal(stored.smoothed_scores, result.smoothed_scores)
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_the_png_shows_the_segments_as_bands(sample_result, tmp_path):

@@ -218,7 +218,7 @@ def time_packet(utc: datetime.datetime, offset_table: bool = False) -> bytes:
     return packets(0x14, table)
 
 
-def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clock(tmp_path):
+def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clock(tmp_path, model_file):
     # A DVB recording carries the broadcast's time to the second every few seconds; its programme's clock
     # (PCR) places each on the recording's timeline, and together they place its 0:00 within a fraction.
     rate = 16000
@@ -248,6 +248,18 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     listed = CliRunner().invoke(cli, ["info", str(aired)])
     assert listed.exit_code == 0, listed.output
     assert "0:00 was broadcast at 2026-12-06 19:00:02." in listed.output.splitlines()[-1]
+    # A scan's results say it (JSON, the index), so that a segment's start can be told as the time it was on air.
+    index = tmp_path / "index.sqlite"
+    scanned = CliRunner().invoke(cli, ["scan", str(aired), "-m", str(model_file), "-q", "-f", "json", "--db",
+                                       str(index)])
+    assert scanned.exit_code == 0, scanned.output
+    told = datetime.datetime.fromisoformat(json.loads(scanned.output)["broadcast_time"])
+    assert abs((told - zero).total_seconds()) < 0.15
+    stored = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "json"])
+    assert json.loads(stored.output)["broadcast_time"] == json.loads(scanned.output)["broadcast_time"]
+    page = tmp_path / "aired.html"
+    assert CliRunner().invoke(cli, ["report", "--db", str(index), "-o", str(page), "-q", "--no-audio"]).exit_code == 0
+    assert "0:00 broadcast at 2026-12-06 19:00:02 UTC" in page.read_text()
     # Without time tables, or with them damaged (a TOT whose CRC fails, a time that cannot be), nothing is said.
     assert broadcast_clock(plain.read_bytes(), pid, origin) is None
     assert "broadcast at" not in CliRunner().invoke(cli, ["info", str(plain)]).output
