@@ -11,6 +11,7 @@ recording allows.
 from __future__ import annotations
 
 import base64
+import datetime
 import functools
 import html
 import json
@@ -150,15 +151,20 @@ def recording_page(report: RecordingReport, index_href: str | None = None) -> st
 
 
 def track_section(index: int, result: ScanResult, report: RecordingReport) -> str:
+    aired = result.broadcast_time  # where known, each segment's start as the time it was on air
+
+    def on_air(start: float) -> str:
+        return f"<td>{aired + datetime.timedelta(seconds=start):%Y-%m-%d %H:%M:%S}</td>" if aired else ""
+
     rows = "".join(
         f'<tr class="segment" data-start="{s.start}" data-end="{s.end}" '
         f'data-snippet="{snippet_of(report.snippets, s.start)}"><td class="number">{number}</td>'
         f"<td>{format_timestamp(s.start)}</td><td>{format_timestamp(s.end)}</td>"
-        f'<td class="number">{s.end - s.start:.1f} s</td><td class="number">{s.score:.3f}</td></tr>'
+        f'<td class="number">{s.end - s.start:.1f} s</td><td class="number">{s.score:.3f}</td>{on_air(s.start)}</tr>'
         for number, s in enumerate(result.segments, start=1))
     table = ('<div class="segments"><table><thead><tr><th class="number">#</th><th>start</th><th>end</th>'
-             '<th class="number">duration</th>'
-             f'<th class="number">score</th></tr></thead><tbody>{rows}</tbody></table></div>' if rows
+             '<th class="number">duration</th><th class="number">score</th>'
+             f'{"<th>on air (UTC)</th>" if aired else ""}</tr></thead><tbody>{rows}</tbody></table></div>' if rows
              else '<p class="hint">No segment found.</p>')
     return (f'<section class="track"><h2>{html.escape(result.model)}</h2>'
             f'<canvas class="timeline" id="timeline-{index}"></canvas>{table}</section>')

@@ -221,9 +221,9 @@ def time_packet(utc: datetime.datetime, offset_table: bool = False) -> bytes:
 def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clock(tmp_path, model_file):
     # A DVB recording carries the broadcast's time to the second every few seconds; its programme's clock
     # (PCR) places each on the recording's timeline, and together they place its 0:00 within a fraction.
-    rate = 16000
-    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(30 * rate) / rate)).astype(np.float32)
-    plain = write_recording(tmp_path / "plain.ts", tone, rate, start_seconds=7.0)
+    front_end = FrontEnd()
+    words, _ = words_between_music(front_end, music_seconds=10.0)  # the target's words, some 28 s in all
+    plain = write_recording(tmp_path / "plain.ts", words, front_end.sample_rate, start_seconds=7.0)
     with av.open(str(plain)) as container:
         origin = container.start_time / av.time_base
         pid = container.streams.audio[0].id
@@ -260,6 +260,8 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     page = tmp_path / "aired.html"
     assert CliRunner().invoke(cli, ["report", "--db", str(index), "-o", str(page), "-q", "--no-audio"]).exit_code == 0
     assert "0:00 broadcast at 2026-12-06 19:00:02 UTC" in page.read_text()
+    first = json.loads(scanned.output)["segments"][0]["start"]  # the words found, and when they were on air
+    assert f"<td>{told + datetime.timedelta(seconds=first):%Y-%m-%d %H:%M:%S}</td>" in page.read_text()
     # Without time tables, or with them damaged (a TOT whose CRC fails, a time that cannot be), nothing is said.
     assert broadcast_clock(plain.read_bytes(), pid, origin) is None
     assert "broadcast at" not in CliRunner().invoke(cli, ["info", str(plain)]).output
