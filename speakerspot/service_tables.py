@@ -25,6 +25,7 @@ PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex t
 TDT_TABLE, TOT_TABLE = 0x70, 0x73  # the time, and the time with the local offsets
 MJD_EPOCH = datetime.datetime(1858, 11, 17, tzinfo=datetime.UTC)
 CLOCK_WRAP_SECONDS = 2**33 / 90_000  # a programme's clock counts 33 bits of 90 kHz, then starts again
+MAX_CLOCK_STEP_SECONDS = 0.5  # between two of its clock packets (sent at least every 0.1 s)
 SERVICE_DESCRIPTOR = 0x48
 # Read from the start of a recording: DVB repeats its SDT every 2 s at least, which a 40 Mbit/s multiplex
 # fills with 10 MB.
@@ -96,8 +97,8 @@ def broadcast_clock(data: bytes, stream_pid: int, origin: float) -> datetime.dat
 
     A DVB broadcast sends the time (TDT, TOT: PID 0x14) at least every 30 s, to the second; the packets
     of its programme's clock (PCR) say where on the recording's timeline each one came. Each time table
-    places 0:00 within a second; those of a minute's recording, read together, within a fraction of one.
-    Where they disagree (the recording joins two broadcasts), the first one's is taken."""
+    places 0:00 within a second; those of a minute's recording, read together, within a fraction of one,
+    those that disagree with most of them (damaged, or of another broadcast joined on) left out."""
     packets = np.frombuffer(data, np.uint8, len(data) // TS_PACKET_BYTES * TS_PACKET_BYTES).reshape(
         -1, TS_PACKET_BYTES)
     pids = (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2]
@@ -117,6 +118,14 @@ def broadcast_clock(data: bytes, stream_pid: int, origin: float) -> datetime.dat
     fields = packets[at, 6:12].astype(np.int64)
     base = fields[:, 0] << 25 | fields[:, 1] << 17 | fields[:, 2] << 9 | fields[:, 3] << 1 | fields[:, 4] >> 7
     seconds = np.unwrap((base * 300 + ((fields[:, 4] & 1) << 8 | fields[:, 5])) / 27e6, period=CLOCK_WRAP_SECONDS)
+    # A programme's clock comes at least every 0.1 s: one a reception error damaged steps wildly from both of
+    # its neighbours (a jump where broadcasts join, from one only).
+    step = np.diff(seconds)
+    plausible = (step >= 0) & (step <= MAX_CLOCK_STEP_SECONDS)
+    kept = np.concatenate([[plausible[0]], plausible[:-1] | plausible[1:], [plausible[-1]]])
+    at, seconds = at[kept], seconds[kept]
+    if len(at) < 2:
+        return None
     earliest, latest = [], []  # the times 0:00 may be, by each time table
     for index in told_at:
         told = time_table(packets[index].tobytes())
@@ -128,9 +137,14 @@ def broadcast_clock(data: bytes, stream_pid: int, origin: float) -> datetime.dat
         latest.append(told + 1 - since_origin)
     if not earliest:
         return None
-    low, high = max(earliest), min(latest)
-    if low > high:
-        low, high = earliest[0], latest[0]
+    # The second most of them agree on: a table a reception error damaged, or one of another broadcast
+    # joined on, is left out.
+    count = len(earliest)
+    agreeing = max(([j for j in range(count) if earliest[j] <= latest[i] and earliest[i] <= latest[j]]
+                    for i in range(count)), key=len)
+    low, high = max(earliest[j] for j in agreeing), min(latest[j] for j in agreeing)
+    if low > high:  # agreeing each with one, not all together
+        low, high = earliest[agreeing[0]], latest[agreeing[0]]
     return datetime.datetime.fromtimestamp((low + high) / 2, datetime.UTC)
 
 
