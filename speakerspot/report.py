@@ -11,7 +11,6 @@ recording allows.
 from __future__ import annotations
 
 import base64
-import datetime
 import functools
 import html
 import json
@@ -151,10 +150,10 @@ def recording_page(report: RecordingReport, index_href: str | None = None) -> st
 
 
 def track_section(index: int, result: ScanResult, report: RecordingReport) -> str:
-    aired = result.broadcast_time  # where known, each segment's start as the time it was on air
+    aired = result.broadcast_time is not None  # each segment's start as the time it was on air
 
     def on_air(start: float) -> str:
-        return f"<td>{aired + datetime.timedelta(seconds=start):%Y-%m-%d %H:%M:%S}</td>" if aired else ""
+        return f"<td>{result.on_air(start):%Y-%m-%d %H:%M:%S}</td>" if aired else ""
 
     rows = "".join(
         f'<tr class="segment" data-start="{s.start}" data-end="{s.end}" '

@@ -443,6 +443,10 @@ class ScanResult:
     # `service_tables.broadcast_clock`): a segment's start was broadcast this many seconds after it.
     broadcast_time: datetime.datetime | None = None
 
+    def on_air(self, seconds: float) -> datetime.datetime | None:
+        """When the recording's time `seconds` was broadcast (UTC), where known (see `broadcast_time`)."""
+        return None if self.broadcast_time is None else self.broadcast_time + datetime.timedelta(seconds=seconds)
+
     def to_dict(self, windows: bool = False) -> dict:
         result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),
                   "stay_threshold": none_or_rounded(self.stay_threshold),

@@ -83,8 +83,11 @@ def txt_line(segment: Segment) -> str:
 
 
 def render_txt(result: ScanResult, options: RenderOptions) -> str:
-    """One line per segment for people (see `txt_line`)."""
-    return "".join(f"{txt_line(s)}\n" for s in result.segments)
+    """One line per segment for people (see `txt_line`), and when it was on air where the recording says
+    when it was broadcast (see `ScanResult.broadcast_time`)."""
+    aired = result.broadcast_time is not None
+    return "".join(f"{txt_line(s)}" + (f"  on air {result.on_air(s.start):%Y-%m-%d %H:%M:%S} UTC" if aired else "")
+                   + "\n" for s in result.segments)
 
 
 def render_json(result: ScanResult, options: RenderOptions) -> str:

@@ -261,7 +261,10 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     assert CliRunner().invoke(cli, ["report", "--db", str(index), "-o", str(page), "-q", "--no-audio"]).exit_code == 0
     assert "0:00 broadcast at 2026-12-06 19:00:02 UTC" in page.read_text()
     first = json.loads(scanned.output)["segments"][0]["start"]  # the words found, and when they were on air
-    assert f"<td>{told + datetime.timedelta(seconds=first):%Y-%m-%d %H:%M:%S}</td>" in page.read_text()
+    on_air = f"{told + datetime.timedelta(seconds=first):%Y-%m-%d %H:%M:%S}"
+    assert f"<td>{on_air}</td>" in page.read_text()
+    lines = CliRunner().invoke(cli, ["scan", str(aired), "-m", str(model_file), "-q"]).output.splitlines()
+    assert lines[0].endswith(f"  on air {on_air} UTC")  # the txt output, for people
     # Reception errors: a byte damaged here and there, the recording cut short. A damaged clock packet or time
     # table is left out (before: one copy in 3,000 off by 36 minutes).
     first_table = next(at for at in range(0, len(out), TS_PACKET_BYTES) if out[at + 2] == 0x14)
