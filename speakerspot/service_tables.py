@@ -99,9 +99,7 @@ def broadcast_clock(data: bytes, stream_pid: int, origin: float) -> datetime.dat
     of its programme's clock (PCR) say where on the recording's timeline each one came. Each time table
     places 0:00 within a second; those of a minute's recording, read together, within a fraction of one,
     those that disagree with most of them (damaged, or of another broadcast joined on) left out."""
-    packets = np.frombuffer(data, np.uint8, len(data) // TS_PACKET_BYTES * TS_PACKET_BYTES).reshape(
-        -1, TS_PACKET_BYTES)
-    pids = (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2]
+    packets, pids = packet_rows(data)
     whole = (packets[:, 0] == 0x47) & ~(packets[:, 1] & 0x80).astype(bool)  # in sync, not marked as damaged
     told_at = np.flatnonzero(whole & (pids == TIME_PID) & (packets[:, 1] & 0x40).astype(bool))
     if not len(told_at):  # most recordings but DVB captures: their tables need not be read
@@ -204,13 +202,18 @@ def sections(data: bytes, wanted: Callable[[int], bool]) -> Iterator[tuple[int, 
         yield from whole_sections(pid, partial)
 
 
+def packet_rows(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """MPEG-TS `data` as a row of bytes per packet (a partial packet at the end left out), and each one's PID."""
+    packets = np.frombuffer(data, np.uint8, len(data) // TS_PACKET_BYTES * TS_PACKET_BYTES).reshape(
+        -1, TS_PACKET_BYTES)
+    return packets, (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2]
+
+
 def table_packets(data: bytes) -> Iterator[int]:
     """Where the packets of MPEG-TS `data` that may carry tables begin: those of the PIDs below 0x20 (the
     PAT, the SDT, the time tables) and of the PIDs the PAT may name for PMTs, which carry no PES. Looking
     at each of a 16 MB head's 89,000 packets in Python took 0.15 s; most are audio and video PES."""
-    packets = np.frombuffer(data, np.uint8, len(data) // TS_PACKET_BYTES * TS_PACKET_BYTES).reshape(
-        -1, TS_PACKET_BYTES)
-    pids = (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2]
+    packets, pids = packet_rows(data)
     payload = np.minimum(np.where(packets[:, 3] & 0x20, 5 + packets[:, 4].astype(np.int32), 4), TS_PACKET_BYTES - 3)
     rows = np.arange(len(packets))
     starts_pes = (packets[:, 1] & 0x40).astype(bool) & (packets[rows, payload] == 0) \
