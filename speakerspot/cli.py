@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrackChoice, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .files import atomic_write, check_writable
-from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS
+from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS, clock_text
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .model import SpeakerModel
@@ -824,7 +824,7 @@ def info(recording):
         click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {channels:<9} {rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
     if aired is not None:
-        click.echo(f"0:00 was broadcast at {aired:%Y-%m-%d %H:%M:%S}.{aired.microsecond // 100_000} UTC (by the "
+        click.echo(f"0:00 was broadcast at {clock_text(aired)}.{aired.microsecond // 100_000} UTC (by the "
                    "broadcast's time tables)")
 
 

@@ -29,7 +29,7 @@ from .errors import OutputError, SpeakerspotError
 from .files import atomic_write, check_writable, fitted_name, valid_text
 from .segments import ScanResult, recording_duration
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
-from .writers import format_timestamp
+from .writers import clock_text, format_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def recording_page(report: RecordingReport, index_href: str | None = None) -> st
                       f"{format_timestamp(sum(s.end - s.start for s in r.segments))[:8]}" for r in report.results)
     back = f'<p><a href="{html.escape(index_href)}">← all recordings</a></p>' if index_href else ""
     aired = report.results[0].broadcast_time
-    found += f" · 0:00 broadcast at {aired:%Y-%m-%d %H:%M:%S} UTC" if aired else ""
+    found += f" · 0:00 broadcast at {clock_text(aired)} UTC" if aired else ""
     tracks = "".join(track_section(index, result, report) for index, result in enumerate(report.results))
     legend = ('<p class="legend"><span><i style="background:var(--found)"></i>segment found</span>'
               + ('<span><i style="background:var(--truth)"></i>truth</span>' if report.truth is not None else "")
@@ -153,7 +153,7 @@ def track_section(index: int, result: ScanResult, report: RecordingReport) -> st
     aired = result.broadcast_time is not None  # each segment's start as the time it was on air
 
     def on_air(start: float) -> str:
-        return f"<td>{result.on_air(start):%Y-%m-%d %H:%M:%S}</td>" if aired else ""
+        return f"<td>{clock_text(result.on_air(start))}</td>" if aired else ""
 
     rows = "".join(
         f'<tr class="segment" data-start="{s.start}" data-end="{s.end}" '

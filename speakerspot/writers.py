@@ -22,6 +22,8 @@ from .errors import OutputError, ReaderGone
 from .files import atomic_write, fitted_name
 
 if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
+    import datetime
+
     from .recordings import Recording
     from .segments import ScanResult, Segment
 
@@ -77,6 +79,11 @@ def timecode(frame: int, frame_rate: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // nominal:02d}{separator}{rest % nominal:02d}"
 
 
+def clock_text(time: datetime.datetime) -> str:
+    """A time something was on air, for people: `YYYY-MM-DD HH:MM:SS` (the zone is the time's own, UTC here)."""
+    return f"{time:%Y-%m-%d %H:%M:%S}"
+
+
 def txt_line(segment: Segment) -> str:
     """A segment for people: `HH:MM:SS.s – HH:MM:SS.s  score`."""
     return f"{format_timestamp(segment.start)} – {format_timestamp(segment.end)}  {segment.score:.3f}"
@@ -86,7 +93,7 @@ def render_txt(result: ScanResult, options: RenderOptions) -> str:
     """One line per segment for people (see `txt_line`), and when it was on air where the recording says
     when it was broadcast (see `ScanResult.broadcast_time`)."""
     aired = result.broadcast_time is not None
-    return "".join(f"{txt_line(s)}" + (f"  on air {result.on_air(s.start):%Y-%m-%d %H:%M:%S} UTC" if aired else "")
+    return "".join(f"{txt_line(s)}" + (f"  on air {clock_text(result.on_air(s.start))} UTC" if aired else "")
                    + "\n" for s in result.segments)
 
 
