@@ -32,12 +32,6 @@ SERVICE_DESCRIPTOR = 0x48
 HEAD_BYTES = 16 << 20
 
 
-def stream_programmes(path: str | Path) -> dict[int, str]:
-    """The programme of each stream of the MPEG-TS file at `path`, by PID: its name as the SDT gives it,
-    else "programme N" (its number); empty where the file holds no PAT in its first HEAD_BYTES."""
-    return programmes_in(head_of(path))
-
-
 def head_of(path: str | Path) -> bytes:
     """The first HEAD_BYTES of the file at `path`, where its tables are read."""
     with open(path, "rb") as file:
@@ -45,7 +39,8 @@ def head_of(path: str | Path) -> bytes:
 
 
 def programmes_in(data: bytes) -> dict[int, str]:
-    """`stream_programmes` of MPEG-TS `data`."""
+    """The programme of each stream of MPEG-TS `data` (a recording's first bytes), by PID: its name as the SDT
+    gives it, else "programme N" (its number); empty where `data` holds no PAT."""
     tables = read_tables(data)
     return {pid: tables.names.get(number) or f"programme {number}" for pid, number in tables.programme_of.items()}
 

@@ -22,7 +22,7 @@ from speakerspot.audio import TS_PACKET_BYTES, load_audio
 from speakerspot.cli import cli
 from speakerspot.config import ScanOptions
 from speakerspot.features import FrontEnd
-from speakerspot.service_tables import broadcast_clock, dvb_text, programmes_in, stream_programmes
+from speakerspot.service_tables import broadcast_clock, dvb_text, head_of, programmes_in
 
 
 def mpeg2_crc(data: bytes) -> bytes:
@@ -108,7 +108,7 @@ def multiplex(path: Path, tracks: list[np.ndarray], rate: int, names: list[bytes
     transponder writes them."""
     single = write_recording(path.with_suffix(".single.ts"), tracks[0], rate, extra_tracks=tuple(tracks[1:]))
     pids = [0x100 + number for number in range(len(tracks))]
-    assert set(stream_programmes(single)) == set(pids)  # FFmpeg's PIDs, of its one service
+    assert set(programmes_in(head_of(single))) == set(pids)  # FFmpeg's PIDs, of its one service
     tables = packets(0x00, pat({number + 1: 0x1000 + number for number in range(len(tracks))}))
     tables += b"".join(packets(0x1000 + number, pmt(number + 1, {pid: 0x03})) for number, pid in enumerate(pids))
     tables += packets(0x11, sdt({number + 1: name for number, name in enumerate(names)}))
@@ -124,7 +124,7 @@ def test_info_names_each_tracks_programme_in_a_capture_of_a_multiplex(tmp_path):
     rate = 16000
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate)).astype(np.float32)
     single = write_recording(tmp_path / "single.ts", tone, rate, extra_tracks=(tone,))
-    assert stream_programmes(single) == {0x100: "Service01", 0x101: "Service01"}  # FFmpeg's one service
+    assert programmes_in(head_of(single)) == {0x100: "Service01", 0x101: "Service01"}  # FFmpeg's one service
     mux = multiplex(tmp_path / "mux.ts", [tone, tone], rate, [b"Das Erste HD", b"\x15ZDF"])
     result = CliRunner().invoke(cli, ["info", str(mux)])
     assert result.exit_code == 0, result.output
