@@ -271,7 +271,7 @@ def container_programmes(container: av.container.InputContainer, path: str | Pat
 def transport_head(container: av.container.InputContainer, path: str | Path) -> bytes:
     """The first bytes of the MPEG-TS recording `container` reads (at `path`), where the broadcast's tables
     are read (see `service_tables`): of a file, its first HEAD_BYTES; of a pipe, those FFmpeg read to tell
-    its streams. None of another container."""
+    its streams. Empty for another container."""
     from .service_tables import head_of
 
     if container.format.name != "mpegts":
