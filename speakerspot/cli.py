@@ -557,7 +557,8 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
     and the segments found (zoom and pan), the segment list, and the audio around each segment,
     played by a click. SOURCES are JSON files of `scan --format json --windows`; or give --db. The
     excerpts come from the audio stream --audio-track, --language or --programme picks; without them,
-    from the default stream, or with --db from the one each recording was scanned on.
+    from the one each recording was scanned on (as its JSON or the index says; JSON that does not say:
+    the default stream).
 
     \b
     The page is one self-contained file (scripts, styles and audio inline), which opens offline in
@@ -584,7 +585,7 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
     if output.is_dir():
         named_after = db_path or (sources[0] if len(sources) == 1 else Path("index"))
         output = output / f"{named_after.stem}.html"
-    failures, scanned_tracks = [], None
+    failures = []
     if db_path:
         from .results_index import ResultsIndex
 
@@ -592,12 +593,12 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
             check_model_name(index, model_name)
             results = list(index.results(model_name))
             failures = [(failure.recording, failure.error) for failure in index.failures(model_name)]
-            if track == TrackChoice():  # no stream named: each recording's excerpts from the one it was scanned on
-                scanned_tracks = index.scanned_tracks(model_name)
     else:
         results = [result for source in sources for result in read_scan_json(source)]
-    written = write_report(results, output, truth=truth, audio=not no_audio, track=track, failures=failures, png=png,
-                           progress=not quiet, scanned_tracks=scanned_tracks)
+    # no stream named: each recording's excerpts from the one it was scanned on
+    written = write_report(results, output, truth=truth, audio=not no_audio,
+                           track=None if track == TrackChoice() else track, failures=failures, png=png,
+                           progress=not quiet)
     if not quiet:
         more = f" and {len(written) - 1} more file(s)" if len(written) > 1 else ""
         click.echo(f"wrote {written[0]}{more}", err=True)

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -224,16 +224,15 @@ def link(relative_path: str) -> str:
 
 
 def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[tuple[float, float]] | None = None,
-                 audio: bool = True, track: TrackChoice = TrackChoice(), failures: Iterable[tuple[str, str]] = (),
-                 png: bool = False, progress: bool = False,
-                 scanned_tracks: Mapping[str, TrackChoice] | None = None) -> list[Path]:
+                 audio: bool = True, track: TrackChoice | None = None, failures: Iterable[tuple[str, str]] = (),
+                 png: bool = False, progress: bool = False) -> list[Path]:
     """Write the report of `results` to `output` (an .html path); the files written, pages first.
 
     One recording: its page at `output`. Several: the index page at `output` and each
     recording's page in the folder `OUTPUT-STEM_files` beside it. `truth` is for one recording
     only. With `png`, a picture of each recording's timelines beside its page (`speakerspot[plot]`).
-    The excerpts are cut from the audio stream `track` picks, or that a recording was scanned on where
-    `scanned_tracks` has it (see `ResultsIndex.scanned_tracks`).
+    The excerpts are cut from the audio stream `track` picks, by default from the one each recording
+    was scanned on (`ScanResult.track`).
     """
     output = check_writable(output)  # now, not after cutting the audio
     groups = group_by_recording(results)
@@ -255,7 +254,7 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
     written, pages = [], []
     for number, group in enumerate(tqdm(groups, desc="report", unit="recording", disable=not progress or single),
                                    start=1):
-        report = recording_report(group, truth, audio, (scanned_tracks or {}).get(group[0].file, track))
+        report = recording_report(group, truth, audio, group[0].track if track is None else track)
         path = output if single else folder / fitted_name(f"{number:04d}-{Path(group[0].file).stem}", ".html")
         with atomic_write(path) as file:
             file.write(recording_page(report, None if single else link(f"../{output.name}")))

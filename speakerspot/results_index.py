@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ScanOptions, TrackChoice
+from .config import ScanOptions
 from .errors import OutputError
 from .files import check_writable
 from .segments import ScanResult, Segment, iso_time, time_of
@@ -206,11 +206,6 @@ class ResultsIndex:
         """Stored results, by recording path then model name; only those of model `model` if given."""
         return map(result_from_row, self.select(RESULT_COLUMNS, "done", model))
 
-    def scanned_tracks(self, model: str | None = None) -> dict[str, TrackChoice]:
-        """The audio stream each recording of `results(model)` was scanned on, as its scan chose it."""
-        return {text_of(recording): ScanOptions(**json.loads(settings)).track
-                for recording, settings in self.select("recording, settings", "done", model)}
-
     def recordings(self, model: str | None = None) -> list[str]:
         """The recordings `results(model)` gives results of, each once."""
         return sorted({text_of(row[0]) for row in self.select("recording", "done", model)})
@@ -235,16 +230,16 @@ class ResultsIndex:
 
 
 RESULT_COLUMNS = ("recording, model, threshold, duration, segments, window_times, window_scores, smoothed_scores, "
-                  "stay_threshold, edge_threshold, broadcast_time")
+                  "stay_threshold, edge_threshold, broadcast_time, settings")
 
 
 def result_from_row(row: tuple) -> ScanResult:
-    recording, model, threshold, duration, segments, times, scores, smoothed, stay, edge, broadcast = row
+    recording, model, threshold, duration, segments, times, scores, smoothed, stay, edge, broadcast, settings = row
     return ScanResult(file=text_of(recording), model=text_of(model), threshold=threshold, duration=duration,
                       segments=[Segment(*segment) for segment in json.loads(segments)],
                       window_times=np.frombuffer(times, np.float64), window_scores=np.frombuffer(scores, np.float32),
                       smoothed_scores=np.frombuffer(smoothed, np.float32), stay_threshold=stay, edge_threshold=edge,
-                      broadcast_time=time_of(broadcast))
+                      broadcast_time=time_of(broadcast), track=ScanOptions(**json.loads(settings)).track)
 
 
 def stored_text(name: str | Path) -> str | bytes:

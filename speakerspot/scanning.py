@@ -164,7 +164,7 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                                   segments=segments, window_times=window_times, window_scores=window_scores,
                                   smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,
                                   edge_threshold=decision.edge_threshold, window_activity=window_activity,
-                                  broadcast_time=facts.broadcast_time))
+                                  broadcast_time=facts.broadcast_time, track=options.track))
     return results
 
 

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from .config import TrackChoice
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -442,6 +444,8 @@ class ScanResult:
     # When the recording's 0:00 was broadcast (UTC), where its time tables say it (see
     # `service_tables.broadcast_clock`): a segment's start was broadcast this many seconds after it.
     broadcast_time: datetime.datetime | None = None
+    # The audio stream the scan read, as its options chose it, so that a report plays what was scanned.
+    track: TrackChoice = TrackChoice()
 
     def on_air(self, seconds: float) -> datetime.datetime | None:
         """When the recording's time `seconds` was broadcast (UTC), where known (see `broadcast_time`)."""
@@ -452,6 +456,7 @@ class ScanResult:
                   "stay_threshold": none_or_rounded(self.stay_threshold),
                   "edge_threshold": none_or_rounded(self.edge_threshold),
                   "duration": round(self.duration, 3), "broadcast_time": iso_time(self.broadcast_time),
+                  "track": asdict(self.track),
                   "segments": [{"start": s.start, "end": s.end, "score": s.score} for s in self.segments]}
         if windows:
             result["windows"] = [{"time": round(float(t), 3), "score": round(float(smoothed), 4),
@@ -471,7 +476,8 @@ class ScanResult:
                    window_scores=np.array([w["raw_score"] for w in windows], np.float32),
                    smoothed_scores=np.array([w["score"] for w in windows], np.float32),
                    stay_threshold=document.get("stay_threshold"), edge_threshold=document.get("edge_threshold"),
-                   broadcast_time=time_of(document.get("broadcast_time")))
+                   broadcast_time=time_of(document.get("broadcast_time")),
+                   track=TrackChoice(**document.get("track", {})))
 
 
 def recording_duration(results: list[ScanResult]) -> float:

@@ -64,8 +64,9 @@ def test_cli_trains_and_scans_with_json_output(tmp_path):
     assert scanned.exit_code == 0, scanned.output
     document = json.loads(output.read_text())
     assert set(document) == {"file", "model", "threshold", "stay_threshold", "edge_threshold", "duration",
-                             "broadcast_time", "segments", "windows"}
+                             "broadcast_time", "track", "segments", "windows"}
     assert document["broadcast_time"] is None  # the sample holds no time tables
+    assert document["track"] == {"audio_track": None, "language": None, "programme": None}  # the default stream
     assert document["threshold"] >= document["edge_threshold"] >= document["stay_threshold"]
     assert document["model"] == "target"
     assert abs(document["duration"] - 91.66) < 0.2

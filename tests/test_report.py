@@ -275,9 +275,10 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_needs_one_re
     assert "made with --no-audio" in page and "data:audio/mpeg" not in page
 
 
-def test_a_report_of_an_index_cuts_its_excerpts_from_the_stream_each_recording_was_scanned_on(model_file, tmp_path):
+def test_a_report_cuts_its_excerpts_from_the_stream_each_recording_was_scanned_on(model_file, tmp_path):
     # The excerpts came from the default stream, whichever the scan had read: a scan of a recording's second
-    # track (--audio-track 1, --programme) played another track's sound unless the report was told again.
+    # track (--audio-track 1, --programme) played another track's sound unless the report was told again;
+    # of an index, then of scan JSON (which now says the stream it scanned).
     from conftest import words_between_music
 
     from speakerspot.features import FrontEnd
@@ -288,13 +289,15 @@ def test_a_report_of_an_index_cuts_its_excerpts_from_the_stream_each_recording_w
     recording = write_recording(tmp_path / "two.ts", tone, front_end.sample_rate, extra_tracks=(words,))
     database = tmp_path / "index.sqlite"
     runner = CliRunner()
+    scan_json = tmp_path / "two.json"
     scanned = runner.invoke(cli, ["scan", str(recording), "-m", str(model_file), "--audio-track", "1", "--db",
-                                  str(database), "-q"])
-    assert scanned.exit_code == 0 and scanned.output.strip(), scanned.output  # the words found on track 1
-    pages = {}
-    for name, track in (("stored", []), ("track0", ["--audio-track", "0"]), ("track1", ["--audio-track", "1"])):
-        made = runner.invoke(cli, ["report", "--db", str(database), "-o", str(tmp_path / f"{name}.html"), "-q",
-                                   *track])
-        assert made.exit_code == 0, made.output
-        pages[name] = (tmp_path / f"{name}.html").read_bytes()
-    assert pages["stored"] == pages["track1"] != pages["track0"]
+                                  str(database), "-q", "-f", "json", "--windows", "-o", str(scan_json)])
+    assert json.loads(scan_json.read_text())["segments"], scanned.output  # the words found on track 1
+    assert json.loads(scan_json.read_text())["track"] == {"audio_track": 1, "language": None, "programme": None}
+    for source in (["--db", str(database)], [str(scan_json)]):
+        pages = {}
+        for name, track in (("stored", []), ("track0", ["--audio-track", "0"]), ("track1", ["--audio-track", "1"])):
+            made = runner.invoke(cli, ["report", *source, "-o", str(tmp_path / f"{name}.html"), "-q", *track])
+            assert made.exit_code == 0, made.output
+            pages[name] = (tmp_path / f"{name}.html").read_bytes()
+        assert pages["stored"] == pages["track1"] != pages["track0"], source
