@@ -105,7 +105,9 @@ def render_jsonl(result: ScanResult, options: RenderOptions) -> str:
     return json.dumps(result.to_dict(windows=options.windows), separators=(",", ":")) + "\n"
 
 
-CSV_HEADER = ("file", "model", "start", "end", "score")
+# on_air: when the segment's start was broadcast (UTC, ISO 8601), where the recording says (see
+# `ScanResult.broadcast_time`); empty where not, and in `scan --live` lines
+CSV_HEADER = ("file", "model", "start", "end", "score", "on_air")
 
 
 def csv_rows(rows: Iterable[Iterable[object]]) -> str:
@@ -114,12 +116,15 @@ def csv_rows(rows: Iterable[Iterable[object]]) -> str:
     return buffer.getvalue()
 
 
-def csv_row(file: str, model: str, segment: Segment) -> list[object]:
-    return [file, model, segment.start, segment.end, segment.score]
+def csv_row(file: str, model: str, segment: Segment, on_air: datetime.datetime | None = None) -> list[object]:
+    from .segments import iso_time
+
+    return [file, model, segment.start, segment.end, segment.score, iso_time(on_air)]
 
 
 def render_csv(result: ScanResult, options: RenderOptions) -> str:
-    return csv_rows([CSV_HEADER, *(csv_row(result.file, result.model, s) for s in result.segments)])
+    return csv_rows([CSV_HEADER, *(csv_row(result.file, result.model, s, result.on_air(s.start))
+                                   for s in result.segments)])
 
 
 def label(result: ScanResult, score: float) -> str:
@@ -319,8 +324,8 @@ LIVE_FORMATS = ("txt", "jsonl", "csv", "rttm")
 
 class SegmentLines:
     """Each segment of a scan as a line on `stream` (None: stdout) the moment it is decided, flushed at once
-    (`scan --live`), in one of `LIVE_FORMATS`: txt as `render_txt` writes it, followed by the model's
-    name where `several` models scan; jsonl one object per segment (file, model, start, end, score); csv
+    (`scan --live`), in one of `LIVE_FORMATS`: txt as `txt_line` writes it, followed by the model's
+    name where `several` models scan; jsonl one object per segment (a CSV row's fields, `on_air` null); csv
     one table, its header first; rttm as `render_rttm`. Lines are written between tqdm's bars."""
 
     def __init__(self, format_name: str, several: bool = False, stream: TextIO | None = None):

@@ -3,7 +3,9 @@ naming it for a capture of a whole multiplex."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import json
 import random
 import subprocess
@@ -265,6 +267,9 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     assert f"<td>{on_air}</td>" in page.read_text()
     lines = CliRunner().invoke(cli, ["scan", str(aired), "-m", str(model_file), "-q"]).output.splitlines()
     assert lines[0].endswith(f"  on air {on_air} UTC")  # the txt output, for people
+    table = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "csv"]).output  # for spreadsheets
+    row = next(csv.DictReader(io.StringIO(table)))
+    assert datetime.datetime.fromisoformat(row["on_air"]) == told + datetime.timedelta(seconds=float(row["start"]))
     # Reception errors: a byte damaged here and there, the recording cut short. A damaged clock packet or time
     # table is left out (before: one copy in 3,000 off by 36 minutes).
     first_table = next(at for at in range(0, len(out), TS_PACKET_BYTES) if out[at + 2] == 0x14)

@@ -50,6 +50,7 @@ def test_csv_reads_back_with_the_csv_module():
     rows = list(csv.DictReader(io.StringIO(RENDERERS["csv"](RESULT, RenderOptions()))))
     assert [(float(r["start"]), float(r["end"])) for r in rows] == [(1.25, 4.5), (3725.5, 3731.04)]
     assert rows[0]["file"] == "/rec/news 1.ts" and rows[0]["model"] == "anna"
+    assert rows[0]["on_air"] == ""  # not known: the recording holds no broadcast time
 
 
 @pytest.mark.parametrize("format_name", ["srt", "vtt"])
