@@ -63,6 +63,8 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
                                    [p for p in files if p.suffix.lower() == ".m3u8"], given, patterns)
         else:
             found = [Recording(given, given)]
+            if given.suffix.lower() == ".m3u8":
+                warn_of_missing_segments(given, playlist_segments(given))
         for recording in found:
             recordings.setdefault(recording.path.absolute(), recording)
     return list(recordings.values())
@@ -87,11 +89,16 @@ def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
                         ", …" if len(segments) > 1 else "")
             continue
         log.info("%s: an HLS playlist, scanned as one recording of its %d segments", playlist, len(segments))
-        if missing := [path for path in listed if not path.exists()]:
-            log.warning("%s: %d of the segments it lists are not there (%s%s): their time is a gap in its scan",
-                        playlist, len(missing), missing[0].name, ", …" if len(missing) > 1 else "")
+        warn_of_missing_segments(playlist, listed)
         found = sorted([r for r in found if r not in segments] + [Recording(playlist, root)], key=lambda r: r.path)
     return found
+
+
+def warn_of_missing_segments(playlist: Path, listed: list[Path]) -> None:
+    """Say which of the segments `listed` by `playlist` are not there (FFmpeg passes over them)."""
+    if missing := [path for path in listed if not path.exists()]:
+        log.warning("%s: %d of the segments it lists are not there (%s%s): their time is a gap in its scan",
+                    playlist, len(missing), missing[0].name, ", …" if len(missing) > 1 else "")
 
 
 def playlist_segments(playlist: Path) -> list[Path]:

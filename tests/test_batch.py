@@ -94,6 +94,9 @@ def test_a_folder_of_an_hls_recording_is_scanned_as_one_recording(tmp_path, mode
     segments[1].unlink()
     assert [r.relative.as_posix() for r in find_recordings([tmp_path / "archive"])] == found
     assert f"{playlist}: 1 of the segments it lists are not there (seg-001.ts)" in caplog.text
+    caplog.clear()  # and where the playlist is given itself (before, not said)
+    assert [r.path for r in find_recordings([playlist])] == [playlist]
+    assert f"{playlist}: 1 of the segments it lists are not there (seg-001.ts)" in caplog.text
     # A master playlist lists renditions, not segments: its variants' playlists are the recordings.
     (playlist.parent / "master.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=128000\nplay.m3u8\n")
     assert [r.relative.as_posix() for r in find_recordings([tmp_path / "archive"])] == found
