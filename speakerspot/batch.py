@@ -5,6 +5,7 @@ isolation, results in order and a summary."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import time
 import urllib.parse
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import is_media, readable_once, recording_path, visible_files
+from .audio import is_media, readable_once, recording_facts, recording_path, visible_files
 from .config import ScanOptions
 from .errors import SpeakerspotError
 from .recordings import Recording, RecordingSegmentCallback
@@ -195,6 +196,10 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
             stored = [index.lookup(state, model_hash, options) for model_hash in model_hashes]
         if stored and all(stored):
             summary.skipped += 1
+            if index.unread_broadcast_time(state.path):  # stored before the index held it
+                aired = broadcast_time_of(recording.path, options)
+                index.store_broadcast_time(state.path, aired)
+                stored = [replace(result, broadcast_time=aired) for result in stored]
             yield from in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
             continue
         to_scan.append(recording)
@@ -230,6 +235,15 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
             bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)
             yield from in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
+
+
+def broadcast_time_of(path: Path, options: ScanOptions) -> datetime.datetime | None:
+    """When the recording at `path` was broadcast, by the stream `options` pick (None where it does not say
+    or cannot be read now)."""
+    try:
+        return recording_facts(path, options.track).broadcast_time
+    except (SpeakerspotError, OSError):
+        return None
 
 
 def namesakes(models: list[SpeakerModel]) -> dict[str, list[int]]:

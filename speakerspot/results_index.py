@@ -9,6 +9,7 @@ row, or, if only the time moved (a copy, a `touch`), its content fingerprint doe
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import json
@@ -31,6 +32,9 @@ from .segments import ScanResult, Segment, iso_time, time_of
 SCHEMA_VERSION = 3
 # The columns each older version gains on opening (empty for the results it holds).
 MIGRATIONS = {1: ("stay_threshold REAL", "edge_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",)}
+# The broadcast time of a result stored before the index held it: read from the recording by the next scan
+# that finds it unchanged (see `unread_broadcast_time`), not scanned again for it.
+UNREAD = "unread"
 FINGERPRINT_BLOCK = 1 << 20  # bytes read at the start, middle and end of a recording
 
 SCHEMA = """
@@ -121,6 +125,7 @@ class ResultsIndex:
                 with self.connection:
                     for added in MIGRATIONS[version]:
                         self.connection.execute(f"ALTER TABLE results ADD COLUMN {added}")
+                    self.connection.execute("UPDATE results SET broadcast_time = ? WHERE status = 'done'", (UNREAD,))
                     self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version == 0:
                 self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -173,6 +178,17 @@ class ResultsIndex:
                      np.asarray(result.window_scores, np.float32).tobytes(),
                      np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now(), result.stay_threshold,
                      result.edge_threshold, iso_time(result.broadcast_time)))
+
+    def unread_broadcast_time(self, path: Path) -> bool:
+        """Whether a stored result of the recording at `path` (resolved) predates the broadcast time's column."""
+        return self.connection.execute("SELECT 1 FROM results WHERE recording = ? AND broadcast_time = ?",
+                                       (stored_text(path), UNREAD)).fetchone() is not None
+
+    def store_broadcast_time(self, path: Path, broadcast_time: datetime.datetime | None) -> None:
+        """Store the broadcast time of the recording at `path` (resolved) with its results."""
+        with self.connection:
+            self.connection.execute("UPDATE results SET broadcast_time = ? WHERE recording = ? AND status = 'done'",
+                                    (iso_time(broadcast_time), stored_text(path)))
 
     def store_failure(self, path: str | Path, model_hashes: list[str], model_names: list[str],
                       settings: ScanOptions, error: str) -> None:
@@ -239,7 +255,8 @@ def result_from_row(row: tuple) -> ScanResult:
                       segments=[Segment(*segment) for segment in json.loads(segments)],
                       window_times=np.frombuffer(times, np.float64), window_scores=np.frombuffer(scores, np.float32),
                       smoothed_scores=np.frombuffer(smoothed, np.float32), stay_threshold=stay, edge_threshold=edge,
-                      broadcast_time=time_of(broadcast), track=ScanOptions(**json.loads(settings)).track)
+                      broadcast_time=None if broadcast == UNREAD else time_of(broadcast),
+                      track=ScanOptions(**json.loads(settings)).track)
 
 
 def stored_text(name: str | Path) -> str | bytes:
