@@ -1372,13 +1372,18 @@ def container_broadcast_time(container: av.container.InputContainer, path: str |
                              track: TrackChoice) -> datetime.datetime | None:
     """The time (UTC) the 0:00 of the recording `container` reads was broadcast, where its tables say it (see
     `service_tables.broadcast_clock`), by the clock of the programme of the stream `track` picks."""
-    from .service_tables import broadcast_clock  # which imports this module
+    import av
 
-    head = transport_head(container, path)
-    if not head:
+    from .service_tables import broadcast_clock, file_broadcast_clock  # which import this module
+
+    if container.format.name != "mpegts":
         return None
     try:
         stream = select_audio_stream(container, path, track)
     except MediaError:  # said as the recording is decoded
         return None
-    return broadcast_clock(head, stream.id, container_origin(container))
+    if pipe := pipe_of(container):
+        return broadcast_clock(pipe.kept(), stream.id, container_origin(container))
+    duration = container.duration / av.time_base if container.duration else None
+    return file_broadcast_clock(path, stream.id, container_origin(container),
+                                Path(path).stat().st_size / duration if duration else None)

@@ -32,6 +32,15 @@ SERVICE_DESCRIPTOR = 0x48
 HEAD_BYTES = 16 << 20
 
 
+# DVB sends its time tables at least this often (EN 300 468): a recording with none in its first this many
+# seconds has none.
+TIME_TABLE_SECONDS = 30
+# Each block read past the head begins with the end of the one before (whole packets), where the clock
+# packets around a time table at its start lie (a programme's clock comes every 0.1 s at least).
+BLOCK_BYTES = HEAD_BYTES // TS_PACKET_BYTES * TS_PACKET_BYTES
+BLOCK_OVERLAP_BYTES = (1 << 20) // TS_PACKET_BYTES * TS_PACKET_BYTES
+
+
 def head_of(path: str | Path) -> bytes:
     """The first HEAD_BYTES of the file at `path`, where its tables are read."""
     with open(path, "rb") as file:
@@ -85,7 +94,7 @@ def read_tables(data: bytes) -> ProgrammeTables:
     return tables
 
 
-def broadcast_clock(data: bytes, stream_pid: int, origin: float) -> datetime.datetime | None:
+def broadcast_clock(data: bytes | memoryview, stream_pid: int, origin: float) -> datetime.datetime | None:
     """The broadcast's time (UTC) at the 0:00 of the recording whose MPEG-TS `data` begins it, where the
     stream of PID `stream_pid` is read and 0:00 is `origin` (seconds of its timestamps; see
     `audio.container_origin`); None where `data` holds no time table, or no clock of its programme.
@@ -139,6 +148,24 @@ def broadcast_clock(data: bytes, stream_pid: int, origin: float) -> datetime.dat
     if low > high:  # agreeing each with one, not all together
         low, high = earliest[agreeing[0]], latest[agreeing[0]]
     return datetime.datetime.fromtimestamp((low + high) / 2, datetime.UTC)
+
+
+def file_broadcast_clock(path: str | Path, stream_pid: int, origin: float,
+                         bytes_per_second: float | None) -> datetime.datetime | None:
+    """`broadcast_clock` of the MPEG-TS file at `path`, read a block at a time from its start until a block
+    tells it, or, where the file says its `bytes_per_second`, until TIME_TABLE_SECONDS of its stream past
+    its head hold no time table (without it, the head only). A capture of a whole multiplex (40 Mbit/s)
+    fills its 16 MB head in 3 s, where a time table may come 30 s apart: its time was mostly not found."""
+    limit = BLOCK_BYTES + TIME_TABLE_SECONDS * (bytes_per_second or 0)
+    buffer = memoryview(bytearray(BLOCK_OVERLAP_BYTES + BLOCK_BYTES))  # one, not a fresh 16 MB each block
+    kept = 0  # bytes at its start: the end of the block before
+    with open(path, "rb") as file:
+        while file.tell() < limit and (size := file.readinto(buffer[kept:])):
+            if (found := broadcast_clock(buffer[:kept + size], stream_pid, origin)) is not None:
+                return found
+            end, kept = kept + size, min(kept + size, BLOCK_OVERLAP_BYTES)
+            buffer[:kept] = buffer[end - kept:end]
+    return None
 
 
 def time_table(packet: bytes) -> float | None:

@@ -22,11 +22,11 @@ from conftest import SPEECH, words_between_music
 from media import write_recording
 
 import speakerspot
-from speakerspot.audio import TS_PACKET_BYTES, load_audio
+from speakerspot.audio import TS_PACKET_BYTES, load_audio, recording_facts
 from speakerspot.cli import cli
 from speakerspot.config import ScanOptions
 from speakerspot.features import FrontEnd
-from speakerspot.service_tables import broadcast_clock, dvb_text, head_of, programmes_in
+from speakerspot.service_tables import HEAD_BYTES, broadcast_clock, dvb_text, head_of, programmes_in
 
 
 def mpeg2_crc(data: bytes) -> bytes:
@@ -222,6 +222,28 @@ def time_packet(utc: datetime.datetime, offset_table: bool = False) -> bytes:
     return packets(0x14, table)
 
 
+ZERO = datetime.datetime(2026, 12, 6, 19, 0, 2, 400_000, tzinfo=datetime.UTC)  # the broadcast's time at 0:00
+
+
+def with_time_tables(data: bytes, origin: float, first: float = 0.0, padding: int = 0) -> tuple[bytes, int]:
+    """The MPEG-TS recording `data` (0:00 at `origin`, broadcast at ZERO) with a time table every 1.3 s from
+    `first` s on, each the second the clock packet before it says (alternately TDT and TOT), and `padding`
+    null packets after each packet (as a multiplex of many channels fills its bytes); and how many tables."""
+    null = bytes([0x47, 0x1F, 0xFF, 0x10]) + b"\xff" * (TS_PACKET_BYTES - 4)
+    out, told = bytearray(), 0
+    for at in range(0, len(data), TS_PACKET_BYTES):
+        packet = data[at:at + TS_PACKET_BYTES]
+        out += packet + null * padding
+        if packet[3] & 0x20 and packet[4] >= 7 and packet[5] & 0x10:  # a PCR: the clock as this packet came
+            pcr = int.from_bytes(packet[6:12], "big")
+            seconds = ((pcr >> 15) * 300 + (pcr & 0x1FF)) / 27e6
+            if seconds - origin > first + 1.3 * told:
+                now = ZERO + datetime.timedelta(seconds=seconds - origin)
+                out += time_packet(now.replace(microsecond=0), offset_table=told % 2 == 1)
+                told += 1
+    return bytes(out), told
+
+
 def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clock(tmp_path, model_file):
     # A DVB recording carries the broadcast's time to the second every few seconds; its programme's clock
     # (PCR) places each on the recording's timeline, and together they place its 0:00 within a fraction.
@@ -231,24 +253,12 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     with av.open(str(plain)) as container:
         origin = container.start_time / av.time_base
         pid = container.streams.audio[0].id
-    zero = datetime.datetime(2026, 12, 6, 19, 0, 2, 400_000, tzinfo=datetime.UTC)  # the broadcast's time at 0:00
-    data = plain.read_bytes()
-    out, told = bytearray(), 0
-    for at in range(0, len(data), TS_PACKET_BYTES):
-        packet = data[at:at + TS_PACKET_BYTES]
-        out += packet
-        if packet[3] & 0x20 and packet[4] >= 7 and packet[5] & 0x10:  # a PCR: the clock as this packet came
-            pcr = int.from_bytes(packet[6:12], "big")
-            seconds = ((pcr >> 15) * 300 + (pcr & 0x1FF)) / 27e6
-            if seconds - origin > 1.3 * told:  # a time table every 1.3 s, as the second it is in
-                now = zero + datetime.timedelta(seconds=seconds - origin)
-                out += time_packet(now.replace(microsecond=0), offset_table=told % 2 == 1)
-                told += 1
+    out, told = with_time_tables(plain.read_bytes(), origin)
     aired = tmp_path / "aired.ts"
-    aired.write_bytes(bytes(out))
+    aired.write_bytes(out)
     assert told >= 15
     found = broadcast_clock(aired.read_bytes(), pid, origin)
-    assert abs((found - zero).total_seconds()) < 0.15, found
+    assert abs((found - ZERO).total_seconds()) < 0.15, found
     listed = CliRunner().invoke(cli, ["info", str(aired)])
     assert listed.exit_code == 0, listed.output
     assert "0:00 was broadcast at 2026-12-06 19:00:02." in listed.output.splitlines()[-1]
@@ -258,7 +268,7 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
                                        str(index)])
     assert scanned.exit_code == 0, scanned.output
     told = datetime.datetime.fromisoformat(json.loads(scanned.output)["broadcast_time"])
-    assert abs((told - zero).total_seconds()) < 0.15
+    assert abs((told - ZERO).total_seconds()) < 0.15
     stored = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "json"])
     assert json.loads(stored.output)["broadcast_time"] == json.loads(scanned.output)["broadcast_time"]
     # An index of version 2 (before the broadcast time) holds none: the next scan, finding the recording
@@ -291,18 +301,38 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     clock_before = max(at for at in range(0, first_table, TS_PACKET_BYTES) if out[at + 3] & 0x20 and out[at + 5] & 0x10)
     wrong = bytearray(out[:first_table + 1000 * TS_PACKET_BYTES])  # some 8 s: the first few tables
     wrong[clock_before + 6] ^= 0x40  # its clock 2**31 / 90 kHz off, 6.6 hours
-    assert abs((broadcast_clock(bytes(wrong), pid, origin) - zero).total_seconds()) < 0.5
+    assert abs((broadcast_clock(bytes(wrong), pid, origin) - ZERO).total_seconds()) < 0.5
     rng = random.Random(1)
     for _ in range(300):
         damaged = bytearray(out[:rng.randrange(len(out) // 8, len(out))])
         for _ in range(rng.randint(1, 200)):
             damaged[rng.randrange(len(damaged))] = rng.randrange(256)
         found = broadcast_clock(bytes(damaged), pid, origin)
-        assert found is None or abs((found - zero).total_seconds()) < 0.5
+        assert found is None or abs((found - ZERO).total_seconds()) < 0.5
     # Without time tables, or with them damaged (a TOT whose CRC fails, a time that cannot be), nothing is said.
     assert broadcast_clock(plain.read_bytes(), pid, origin) is None
     assert "broadcast at" not in CliRunner().invoke(cli, ["info", str(plain)]).output
-    for at in range(0, len(out), TS_PACKET_BYTES):
-        if out[at + 1] & 0x1F == 0 and out[at + 2] == 0x14:
-            out[at + 10] = 0x99  # the hour: not a time in a TDT, a failing CRC in a TOT
-    assert broadcast_clock(bytes(out), pid, origin) is None
+    untimed = bytearray(out)
+    for at in range(0, len(untimed), TS_PACKET_BYTES):
+        if untimed[at + 1] & 0x1F == 0 and untimed[at + 2] == 0x14:
+            untimed[at + 10] = 0x99  # the hour: not a time in a TDT, a failing CRC in a TOT
+    assert broadcast_clock(bytes(untimed), pid, origin) is None
+
+
+def test_a_multiplex_capture_whose_first_time_table_comes_past_its_head_is_timed(tmp_path):
+    # A capture of a whole multiplex (40 Mbit/s) fills the 16 MB read first in 3 s, and DVB sends its time
+    # tables up to 30 s apart: where the first came later, the recording was not timed.
+    rate = 22_050
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(28 * rate) / rate)).astype(np.float32)
+    plain = write_recording(tmp_path / "plain.ts", tone, rate, start_seconds=7.0)
+    with av.open(str(plain)) as container:
+        origin = container.start_time / av.time_base
+        pid = container.streams.audio[0].id
+    out, told = with_time_tables(plain.read_bytes(), origin, first=15.0, padding=60)
+    multiplex = tmp_path / "multiplex.ts"
+    multiplex.write_bytes(out)
+    first_table = next(at for at in range(0, len(out), TS_PACKET_BYTES) if out[at + 2] == 0x14)
+    assert told >= 5 and first_table > HEAD_BYTES
+    assert broadcast_clock(head_of(multiplex), pid, origin) is None  # none in its head
+    found = recording_facts(multiplex).broadcast_time
+    assert found is not None and abs((found - ZERO).total_seconds()) < 0.5, found
