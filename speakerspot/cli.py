@@ -825,8 +825,7 @@ def info(recording):
         click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {channels:<9} {rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
     if aired is not None:
-        click.echo(f"0:00 was broadcast at {clock_text(aired)}.{aired.microsecond // 100_000} UTC (by the "
-                   "broadcast's time tables)")
+        click.echo(f"0:00 was broadcast at {clock_text(aired, tenths=True)} (by the broadcast's time tables)")
 
 
 def lower_levels_text(decision: Decision) -> str:

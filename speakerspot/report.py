@@ -128,7 +128,7 @@ def recording_page(report: RecordingReport, index_href: str | None = None) -> st
                       f"{format_timestamp(sum(s.end - s.start for s in r.segments))[:8]}" for r in report.results)
     back = f'<p><a href="{html.escape(index_href)}">← all recordings</a></p>' if index_href else ""
     aired = report.results[0].broadcast_time
-    found += f" · 0:00 broadcast at {clock_text(aired)} UTC" if aired else ""
+    found += f" · 0:00 broadcast at {clock_text(aired)}" if aired else ""
     tracks = "".join(track_section(index, result, report) for index, result in enumerate(report.results))
     legend = ('<p class="legend"><span><i style="background:var(--found)"></i>segment found</span>'
               + ('<span><i style="background:var(--truth)"></i>truth</span>' if report.truth is not None else "")
@@ -163,7 +163,7 @@ def track_section(index: int, result: ScanResult, report: RecordingReport) -> st
         for number, s in enumerate(result.segments, start=1))
     table = ('<div class="segments"><table><thead><tr><th class="number">#</th><th>start</th><th>end</th>'
              '<th class="number">duration</th><th class="number">score</th>'
-             f'{"<th>on air (UTC)</th>" if aired else ""}</tr></thead><tbody>{rows}</tbody></table></div>' if rows
+             f'{"<th>on air</th>" if aired else ""}</tr></thead><tbody>{rows}</tbody></table></div>' if rows
              else '<p class="hint">No segment found.</p>')
     return (f'<section class="track"><h2>{html.escape(result.model)}</h2>'
             f'<canvas class="timeline" id="timeline-{index}"></canvas>{table}</section>')

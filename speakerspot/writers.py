@@ -79,9 +79,12 @@ def timecode(frame: int, frame_rate: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // nominal:02d}{separator}{rest % nominal:02d}"
 
 
-def clock_text(time: datetime.datetime) -> str:
-    """A time something was on air, for people: `YYYY-MM-DD HH:MM:SS` (the zone is the time's own, UTC here)."""
-    return f"{time:%Y-%m-%d %H:%M:%S}"
+def clock_text(time: datetime.datetime, tenths: bool = False) -> str:
+    """A time something was on air, for people: in this machine's time zone (TZ), named, as `date` shows it:
+    `YYYY-MM-DD HH:MM:SS CET` (`HH:MM:SS.s` with `tenths`). The machine formats give it in UTC."""
+    local = time.astimezone()
+    fraction = f".{local.microsecond // 100_000}" if tenths else ""
+    return f"{local:%Y-%m-%d %H:%M:%S}{fraction} {local:%Z}"
 
 
 def txt_line(segment: Segment) -> str:
@@ -93,7 +96,7 @@ def render_txt(result: ScanResult, options: RenderOptions) -> str:
     """One line per segment for people (see `txt_line`), and when it was on air where the recording says
     when it was broadcast (see `ScanResult.broadcast_time`)."""
     aired = result.broadcast_time is not None
-    return "".join(f"{txt_line(s)}" + (f"  on air {clock_text(result.on_air(s.start))} UTC" if aired else "")
+    return "".join(f"{txt_line(s)}" + (f"  on air {clock_text(result.on_air(s.start))}" if aired else "")
                    + "\n" for s in result.segments)
 
 

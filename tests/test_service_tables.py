@@ -8,10 +8,12 @@ import datetime
 import io
 import json
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -244,9 +246,22 @@ def with_time_tables(data: bytes, origin: float, first: float = 0.0, padding: in
     return bytes(out), told
 
 
-def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clock(tmp_path, model_file):
+@pytest.fixture
+def time_zone(monkeypatch):
+    """Sets this process's time zone (TZ: a POSIX rule, which needs no time zone database); undone after."""
+    def set_zone(rule: str) -> None:
+        monkeypatch.setenv("TZ", rule)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clock(tmp_path, model_file, time_zone):
     # A DVB recording carries the broadcast's time to the second every few seconds; its programme's clock
     # (PCR) places each on the recording's timeline, and together they place its 0:00 within a fraction.
+    time_zone("UTC0")  # outputs for people give it in the machine's time zone
     front_end = FrontEnd()
     words, _ = words_between_music(front_end, music_seconds=10.0)  # the target's words, some 28 s in all
     plain = write_recording(tmp_path / "plain.ts", words, front_end.sample_rate, start_seconds=7.0)
@@ -261,7 +276,8 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     assert abs((found - ZERO).total_seconds()) < 0.15, found
     listed = CliRunner().invoke(cli, ["info", str(aired)])
     assert listed.exit_code == 0, listed.output
-    assert "0:00 was broadcast at 2026-12-06 19:00:02." in listed.output.splitlines()[-1]
+    assert re.fullmatch(r"0:00 was broadcast at 2026-12-06 19:00:02\.\d UTC \(by the broadcast's time tables\)",
+                        listed.output.splitlines()[-1])
     # A scan's results say it (JSON, the index), so that a segment's start can be told as the time it was on air.
     index = tmp_path / "index.sqlite"
     scanned = CliRunner().invoke(cli, ["scan", str(aired), "-m", str(model_file), "-q", "-f", "json", "--db",
@@ -289,9 +305,15 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     assert "0:00 broadcast at 2026-12-06 19:00:02 UTC" in page.read_text()
     first = json.loads(scanned.output)["segments"][0]["start"]  # the words found, and when they were on air
     on_air = f"{told + datetime.timedelta(seconds=first):%Y-%m-%d %H:%M:%S}"
-    assert f"<td>{on_air}</td>" in page.read_text()
+    assert f"<td>{on_air} UTC</td>" in page.read_text()
     lines = CliRunner().invoke(cli, ["scan", str(aired), "-m", str(model_file), "-q"]).output.splitlines()
     assert lines[0].endswith(f"  on air {on_air} UTC")  # the txt output, for people
+    time_zone("CET-1CEST,M3.5.0,M10.5.0/3")  # as a machine in Germany shows it, in December
+    lines = CliRunner().invoke(cli, ["scan", str(aired), "-m", str(model_file), "-q"]).output.splitlines()
+    in_berlin = f"{told + datetime.timedelta(hours=1, seconds=first):%Y-%m-%d %H:%M:%S}"
+    assert lines[0].endswith(f"  on air {in_berlin} CET")
+    assert CliRunner().invoke(cli, ["info", str(aired)]).output.splitlines()[-1].startswith(
+        "0:00 was broadcast at 2026-12-06 20:00:02.")
     table = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "csv"]).output  # for spreadsheets
     row = next(csv.DictReader(io.StringIO(table)))
     assert datetime.datetime.fromisoformat(row["on_air"]) == told + datetime.timedelta(seconds=float(row["start"]))
