@@ -174,8 +174,10 @@ def index_page(reports: list[tuple[str, list[ScanResult]]], failures: Iterable[t
     found per speaker, and recordings that could not be scanned (path, why)."""
     models = sorted({result.model for _, results in reports for result in results})
     rows = [{"name": results[0].file, "href": href, "duration": recording_duration(results),
+             "on_air": clock_text(results[0].broadcast_time) if results[0].broadcast_time else None,
              "found": {r.model: [round(sum(s.end - s.start for s in r.segments), 1), len(r.segments)]
                        for r in results}} for href, results in reports]
+    aired = any(row["on_air"] for row in rows)  # a column of when each was broadcast, where any says it
     summary = "".join(
         f"<tr><td>{html.escape(model)}</td>"
         f'<td class="number">{sum(1 for row in rows if row["found"].get(model, [0, 0])[1])}</td>'
@@ -192,13 +194,13 @@ def index_page(reports: list[tuple[str, list[ScanResult]]], failures: Iterable[t
             '<th class="number">segments</th><th class="number">time found</th></tr></thead>'
             f"<tbody>{summary}</tbody></table>"
             + (f"<h2>Not scanned</h2><ul>{failed}</ul>" if failed else "")
-            + '<h2>Recordings</h2><div class="pager"><input type="search" id="filter" placeholder="filter by name">'
-            '<button id="previous-page">◀</button><button id="next-page">▶</button>'
+            + '<h2>Recordings</h2><div class="pager"><input type="search" id="filter" placeholder="filter by name'
+            + (' or day' if aired else '') + '"><button id="previous-page">◀</button><button id="next-page">▶</button>'
             '<span class="status" id="page-label"></span></div>'
-            f'<table><thead><tr><th>recording</th><th class="number">length</th>{model_headers}</tr></thead>'
-            '<tbody id="recordings"></tbody></table>'
+            f'<table><thead><tr><th>recording</th>{"<th>on air</th>" if aired else ""}<th class="number">length</th>'
+            f'{model_headers}</tr></thead><tbody id="recordings"></tbody></table>'
             '<p class="hint">Time found per speaker, and its number of segments.</p>')
-    return page("speakerspot report", body, {"kind": "index", "models": models, "rows": rows})
+    return page("speakerspot report", body, {"kind": "index", "models": models, "rows": rows, "aired": aired})
 
 
 @functools.cache

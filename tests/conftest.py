@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,18 @@ def torch_threads_kept():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def time_zone(monkeypatch):
+    """Sets this process's time zone (TZ: a POSIX rule, which needs no time zone database); undone after."""
+    def set_zone(rule: str) -> None:
+        monkeypatch.setenv("TZ", rule)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
 
 
 def read_clip(path: Path) -> tuple[np.ndarray, int]:

@@ -7,6 +7,7 @@ segment plays the recording there.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import os
@@ -232,17 +233,27 @@ def test_links_reach_pages_of_recordings_named_with_a_hash_or_latin1_bytes(brows
     page.close()
 
 
-def test_an_index_of_a_thousand_recordings_shows_a_page_at_a_time(browser, sample_result, tmp_path):
-    results = [replace(sample_result, file=f"/archive/day-{number:04d}.ts") for number in range(1000)]
+def test_an_index_of_a_thousand_recordings_shows_a_page_at_a_time(browser, sample_result, tmp_path, time_zone):
+    # every other one with the time it was broadcast (a DVB recording's time tables), shown and filtered by
+    time_zone("UTC0")
+    first = datetime.datetime(2026, 1, 1, 19, 0, tzinfo=datetime.UTC)
+    results = [replace(sample_result, file=f"/archive/day-{number:04d}.ts",
+                       broadcast_time=None if number % 2 else first + datetime.timedelta(days=number))
+               for number in range(1000)]
     assert len(group_by_recording(results)) == 1000
     write_report(results, tmp_path / "archive.html", audio=False)
     page, errors = open_page(browser, tmp_path / "archive.html")
     assert page.locator("#recordings tr").count() == 100
     assert page.inner_text("#page-label").startswith("page 1 of 10")
+    assert [page.inner_text(f"#recordings tr >> nth={n} >> td >> nth=1") for n in (0, 1)] == [
+        "2026-01-01 19:00:00 UTC", "–"]
     page.click("#next-page")
     assert page.inner_text("#recordings tr >> nth=0").startswith("/archive/day-0100.ts")
     page.fill("#filter", "day-0999")
     assert page.locator("#recordings tr").count() == 1
+    page.fill("#filter", "2027-05-16")  # a day: the recording broadcast then, 500 days after the first
+    assert page.locator("#recordings tr").count() == 1
+    assert page.inner_text("#recordings tr >> nth=0").startswith("/archive/day-0500.ts")
     assert errors == []
     page.close()
 

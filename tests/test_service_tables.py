@@ -13,7 +13,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import av
@@ -244,18 +243,6 @@ def with_time_tables(data: bytes, origin: float, first: float = 0.0, padding: in
                 out += time_packet(now.replace(microsecond=0), offset_table=told % 2 == 1)
                 told += 1
     return bytes(out), told
-
-
-@pytest.fixture
-def time_zone(monkeypatch):
-    """Sets this process's time zone (TZ: a POSIX rule, which needs no time zone database); undone after."""
-    def set_zone(rule: str) -> None:
-        monkeypatch.setenv("TZ", rule)
-        time.tzset()
-
-    yield set_zone
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clock(tmp_path, model_file, time_zone):

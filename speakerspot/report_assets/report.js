@@ -286,6 +286,7 @@
         link.textContent = row.name;
         name.appendChild(link);
         line.appendChild(name);
+        if (data.aired) line.appendChild(cell(row.on_air || "–"));
         line.appendChild(cell(clock(row.duration).slice(0, 8), "number"));
         data.models.forEach((model) => {
           const [seconds, segments] = row.found[model] || [0, 0];
@@ -298,7 +299,7 @@
 
     filter.addEventListener("input", () => {
       const words = filter.value.toLowerCase();
-      shown = data.rows.filter((row) => row.name.toLowerCase().includes(words));
+      shown = data.rows.filter((row) => `${row.name}\n${row.on_air || ""}`.toLowerCase().includes(words));
       page = 0;
       render();
     });
