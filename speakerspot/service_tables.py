@@ -35,6 +35,9 @@ HEAD_BYTES = 16 << 20
 # DVB sends its time tables at least this often (EN 300 468): a recording with none in its first this many
 # seconds has none.
 TIME_TABLE_SECONDS = 30
+# A DVB multiplex carries at most some 80 Mbit/s (DVB-S2, DVB-T2): a file whose duration FFmpeg tells wrong
+# (its timestamps jump) is not read through for time tables it may not hold.
+MAX_BYTES_PER_SECOND = 10_000_000
 # Each block read past the head begins with the end of the one before (whole packets), where the clock
 # packets around a time table at its start lie (a programme's clock comes every 0.1 s at least).
 BLOCK_BYTES = HEAD_BYTES // TS_PACKET_BYTES * TS_PACKET_BYTES
@@ -156,7 +159,7 @@ def file_broadcast_clock(path: str | Path, stream_pid: int, origin: float,
     tells it, or, where the file says its `bytes_per_second`, until TIME_TABLE_SECONDS of its stream past
     its head hold no time table (without it, the head only). A capture of a whole multiplex (40 Mbit/s)
     fills its 16 MB head in 3 s, where a time table may come 30 s apart: its time was mostly not found."""
-    limit = BLOCK_BYTES + TIME_TABLE_SECONDS * (bytes_per_second or 0)
+    limit = BLOCK_BYTES + TIME_TABLE_SECONDS * min(bytes_per_second or 0, MAX_BYTES_PER_SECOND)
     buffer = memoryview(bytearray(BLOCK_OVERLAP_BYTES + BLOCK_BYTES))  # one, not a fresh 16 MB each block
     kept = 0  # bytes at its start: the end of the block before
     with open(path, "rb") as file:
