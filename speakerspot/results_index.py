@@ -28,12 +28,13 @@ from .files import check_writable
 from .segments import ScanResult, Segment, iso_time, time_of
 
 # 2: the decision's stay and edge levels; 3: when the recording was broadcast (older files gain them, empty, on
-# opening)
-SCHEMA_VERSION = 3
+# opening); 4: a result without one reads it once more (version 3 read a recording's first 16 MB only)
+SCHEMA_VERSION = 4
 # The columns each older version gains on opening (empty for the results it holds).
-MIGRATIONS = {1: ("stay_threshold REAL", "edge_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",)}
-# The broadcast time of a result stored before the index held it: read from the recording by the next scan
-# that finds it unchanged (see `unread_broadcast_time`), not scanned again for it.
+MIGRATIONS = {1: ("stay_threshold REAL", "edge_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",),
+              3: ()}
+# The broadcast time of a result stored without one by an older version: read from the recording by the next
+# scan that finds it unchanged (see `unread_broadcast_time`), not scanned again for it.
 UNREAD = "unread"
 FINGERPRINT_BLOCK = 1 << 20  # bytes read at the start, middle and end of a recording
 
@@ -125,7 +126,8 @@ class ResultsIndex:
                 with self.connection:
                     for added in MIGRATIONS[version]:
                         self.connection.execute(f"ALTER TABLE results ADD COLUMN {added}")
-                    self.connection.execute("UPDATE results SET broadcast_time = ? WHERE status = 'done'", (UNREAD,))
+                    self.connection.execute("UPDATE results SET broadcast_time = ? WHERE status = 'done' AND "
+                                            "broadcast_time IS NULL", (UNREAD,))
                     self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version == 0:
                 self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")

@@ -26,7 +26,7 @@ from media import write_recording
 
 from speakerspot.cli import cli
 from speakerspot.report import group_by_recording, read_scan_json, write_report
-from speakerspot.results_index import SCHEMA, ResultsIndex
+from speakerspot.results_index import SCHEMA, SCHEMA_VERSION, ResultsIndex
 from speakerspot.scanning import scan
 from speakerspot.snippets import MAX_SEGMENT_SECONDS, PADDING_SECONDS, SNIPPET_RATE, cut_snippets, snippet_spans
 
@@ -81,14 +81,14 @@ def test_scan_json_round_trips_and_needs_its_windows(reference_model, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_index_gains_the_new_columns_and_keeps_its_results(sample_result, tmp_path, version):
-    # Version 1 had no levels, version 2 no broadcast time.
+    # Version 1 had no levels, version 2 no broadcast time, version 3 read it from a recording's first 16 MB only.
     path = tmp_path / "old.sqlite"
     result = sample_result
-    added = ("_threshold REAL", "broadcast_time TEXT") if version == 1 else ("broadcast_time TEXT",)
+    added = {1: ("_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",), 3: ()}[version]
     old_schema = "\n".join(line for line in SCHEMA.splitlines() if not any(column in line for column in added))
-    values = "?,?,?,0,0,'','{}','done',NULL,?,?,1.0,?,?,?,?,'now'" + (",NULL,NULL" if version == 2 else "")
+    values = "?,?,?,0,0,'','{}','done',NULL,?,?,1.0,?,?,?,?,'now'" + ",NULL" * {1: 0, 2: 2, 3: 3}[version]
     with sqlite3.connect(path) as connection:
         connection.executescript(old_schema)
         connection.execute(f"PRAGMA user_version={version}")
@@ -102,7 +102,8 @@ def test_an_older_index_gains_the_new_columns_and_keeps_its_results(sample_resul
     assert stored.segments == result.segments and stored.stay_threshold is None and stored.broadcast_time is None
     assert np.array_equal(stored.smoothed_scores, result.smoothed_scores)
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert connection.execute("SELECT broadcast_time FROM results").fetchall() == [("unread",)]  # read on a rerun
 
 
 def test_the_png_shows_the_segments_as_bands(sample_result, tmp_path):

@@ -274,19 +274,23 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     assert abs((told - ZERO).total_seconds()) < 0.15
     stored = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "json"])
     assert json.loads(stored.output)["broadcast_time"] == json.loads(scanned.output)["broadcast_time"]
-    # An index of version 2 (before the broadcast time) holds none: the next scan, finding the recording
-    # unchanged, reads it from the recording's tables and stores it, without scanning again.
-    older = tmp_path / "older.sqlite"
-    shutil.copy(index, older)
-    with sqlite3.connect(older) as connection:
-        connection.execute("ALTER TABLE results DROP COLUMN broadcast_time")
-        connection.execute("PRAGMA user_version=2")
-        scanned_at = connection.execute("SELECT scanned_at FROM results").fetchall()
-    again = CliRunner().invoke(cli, ["scan", str(aired), "-m", str(model_file), "-q", "-f", "json", "--db", str(older)])
-    assert json.loads(again.output) == json.loads(scanned.output)
-    with sqlite3.connect(older) as connection:  # not scanned again
-        assert connection.execute("SELECT scanned_at FROM results").fetchall() == scanned_at
-    assert CliRunner().invoke(cli, ["results", "--db", str(older), "-f", "json"]).output == stored.output
+    # An index of version 2 (before the broadcast time) holds none, nor one of version 3 where the time came
+    # past the first 16 MB: the next scan, finding the recording unchanged, reads it from the recording's
+    # tables and stores it, without scanning again.
+    for version in (2, 3):
+        older = tmp_path / f"version-{version}.sqlite"
+        shutil.copy(index, older)
+        with sqlite3.connect(older) as connection:
+            connection.execute("ALTER TABLE results DROP COLUMN broadcast_time" if version == 2 else
+                               "UPDATE results SET broadcast_time = NULL")
+            connection.execute(f"PRAGMA user_version={version}")
+            scanned_at = connection.execute("SELECT scanned_at FROM results").fetchall()
+        again = CliRunner().invoke(cli, ["scan", str(aired), "-m", str(model_file), "-q", "-f", "json", "--db",
+                                         str(older)])
+        assert json.loads(again.output) == json.loads(scanned.output)
+        with sqlite3.connect(older) as connection:  # not scanned again
+            assert connection.execute("SELECT scanned_at FROM results").fetchall() == scanned_at
+        assert CliRunner().invoke(cli, ["results", "--db", str(older), "-f", "json"]).output == stored.output
     page = tmp_path / "aired.html"
     assert CliRunner().invoke(cli, ["report", "--db", str(index), "-o", str(page), "-q", "--no-audio"]).exit_code == 0
     assert "0:00 broadcast at 2026-12-06 19:00:02 UTC" in page.read_text()
