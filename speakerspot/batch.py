@@ -189,51 +189,54 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
     in_order = OrderedDelivery(recordings)
     to_scan: list[Recording] = []
     states: dict[Recording, FileState] = {}
-    for recording in recordings:
-        stored = None
-        state = file_state(recording.path) if index is not None else None
-        if state is not None and not force:
-            stored = [index.lookup(state, model_hash, options) for model_hash in model_hashes]
-        if stored and all(stored):
-            summary.skipped += 1
-            if index.unread_broadcast_time(state.path):  # stored before the index held it
-                aired = broadcast_time_of(recording.path, options)
-                index.store_broadcast_time(state.path, aired)
-                stored = [replace(result, broadcast_time=aired) for result in stored]
-            yield from in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
-            continue
-        to_scan.append(recording)
-        with contextlib.suppress(OSError):  # unreadable: its scan says why, and no result is stored
-            if state is not None and state.fingerprint:  # read now, before the scan
-                states[recording] = state
-    if engine == "ray":
-        from .ray_engine import scan_on_ray
-
-        outcomes = scan_on_ray(models, to_scan, options, ray_address, workers)
-    elif len(to_scan) <= 1 or workers <= 1:
-        outcomes = scan_here(models, to_scan, options, progress=progress and len(recordings) == 1,
-                             on_segment=on_segment, keep_windows=keep_windows)
-    else:
-        outcomes = scan_in_workers(models, to_scan, options, workers)
     bar = tqdm(total=len(recordings), initial=summary.skipped, desc="recordings", unit="file", leave=False,
                disable=not progress or len(recordings) == 1)
-    # Closed whatever ends the loop (the caller stopping included), which stops the workers at once.
-    with bar, contextlib.closing(outcomes):
-        for recording, (outcome, seconds) in outcomes:
-            bar.update()
-            if isinstance(outcome, SpeakerspotError):
-                summary.failures.append(outcome)
-                if index is not None:
-                    index.store_failure(recording.path, model_hashes, [m.name for m in models], options, str(outcome))
-                yield BatchOutcome(recording, error=outcome)
-                yield from in_order.skip(recording)
+    with bar:  # from the index's look-ups on: an archive's are many, and some read the recording
+        for recording in recordings:
+            stored = None
+            state = file_state(recording.path) if index is not None else None
+            if state is not None and not force:
+                stored = [index.lookup(state, model_hash, options) for model_hash in model_hashes]
+            if stored and all(stored):
+                summary.skipped += 1
+                bar.update()
+                if index.unread_broadcast_time(state.path):  # stored without it by an older version
+                    aired = broadcast_time_of(recording.path, options)
+                    index.store_broadcast_time(state.path, aired)
+                    stored = [replace(result, broadcast_time=aired) for result in stored]
+                yield from in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
                 continue
-            if index is not None and recording in states:
-                index.store(states[recording], model_hashes, outcome, options, seconds)
-            summary.scanned += 1
-            summary.audio_seconds += outcome[0].duration
-            bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)
-            yield from in_order.deliver(recording, outcome)
+            to_scan.append(recording)
+            with contextlib.suppress(OSError):  # unreadable: its scan says why, and no result is stored
+                if state is not None and state.fingerprint:  # read now, before the scan
+                    states[recording] = state
+        if engine == "ray":
+            from .ray_engine import scan_on_ray
+
+            outcomes = scan_on_ray(models, to_scan, options, ray_address, workers)
+        elif len(to_scan) <= 1 or workers <= 1:
+            outcomes = scan_here(models, to_scan, options, progress=progress and len(recordings) == 1,
+                                 on_segment=on_segment, keep_windows=keep_windows)
+        else:
+            outcomes = scan_in_workers(models, to_scan, options, workers)
+        # Closed whatever ends the loop (the caller stopping included), which stops the workers at once.
+        with contextlib.closing(outcomes):
+            for recording, (outcome, seconds) in outcomes:
+                bar.update()
+                if isinstance(outcome, SpeakerspotError):
+                    summary.failures.append(outcome)
+                    if index is not None:
+                        index.store_failure(recording.path, model_hashes, [m.name for m in models], options,
+                                            str(outcome))
+                    yield BatchOutcome(recording, error=outcome)
+                    yield from in_order.skip(recording)
+                    continue
+                if index is not None and recording in states:
+                    index.store(states[recording], model_hashes, outcome, options, seconds)
+                summary.scanned += 1
+                summary.audio_seconds += outcome[0].duration
+                bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)
+                yield from in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
 
 
