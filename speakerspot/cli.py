@@ -499,8 +499,9 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
                    "folders below the one that holds every recording.")
 @click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
 @fps_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar (shown with --output-dir).")
 @reports_errors
-def results(db_path, model_name, format_names, windows, output, output_dir, failed, frame_rate):
+def results(db_path, model_name, format_names, windows, output, output_dir, failed, frame_rate, quiet):
     """Print or export what a results index holds, without scanning again.
 
     \b
@@ -527,7 +528,9 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
                               frame_rate=frame_rate)
         root = common_folder(index.recordings(model_name)) if output_dir else None  # mirrored below --output-dir
         failures = []  # a recording whose outputs cannot be written; the others' are, as in a scan
-        for result in index.results(model_name):
+        # files of thousands of results take a while; on stdout, the results themselves show the progress
+        for result in tqdm(index.results(model_name), total=stored, desc="results", unit="result", leave=False,
+                           disable=quiet or output_dir is None):
             if error := write_or_fail(write, Recording(Path(result.file), root or Path(result.file)), [result]):
                 report_error(error)
                 failures.append(error)

@@ -553,7 +553,7 @@ def test_results_write_the_outputs_they_can_and_say_which_they_cannot(model_file
     markers = tmp_path / "markers"
     (markers / "0.fixture.srt").mkdir(parents=True)  # in the way of the first's output
     exported = subprocess.run([sys.executable, "-m", "speakerspot", "results", "--db", str(db), "-f", "srt",
-                               "--output-dir", str(markers)], capture_output=True, timeout=120)
+                               "--output-dir", str(markers), "-q"], capture_output=True, timeout=120)
     assert exported.returncode == 6
     assert exported.stderr.decode().splitlines() == [
         f"speakerspot: error: {markers / '0.fixture.srt'}: cannot write: Is a directory"]
