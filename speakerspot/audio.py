@@ -312,6 +312,13 @@ def container_origin(container: av.container.InputContainer) -> float:
     return container.start_time / av.time_base if container.start_time is not None else 0.0
 
 
+def container_duration(container: av.container.InputContainer) -> float | None:
+    """The recording's duration in seconds, as its header states it (None where it does not)."""
+    import av
+
+    return container.duration / av.time_base if container.duration else None
+
+
 def decode_audio(path: str | Path, sample_rate: int, track: TrackChoice = TrackChoice(),
                  chunk_seconds: float = CHUNK_SECONDS) -> Iterator[AudioChunk]:
     """Decode the audio stream `track` picks (see `select_audio_stream`) of `path` to mono float32 at
@@ -465,15 +472,13 @@ def recording_pieces(path: str | Path, track: TrackChoice, piece_seconds: float)
     in pieces of about `piece_seconds`, cut by bytes; None where it cannot be cut: not an MPEG-TS file
     (other containers cannot be read from the middle), of unknown length, or whose audio goes on in other
     streams (see `reaches_the_end`)."""
-    import av
-
     if readable_once(path):
         return None
     with open_container(path) as container:
-        if container.format.name != "mpegts" or not container.duration:
+        seconds = container_duration(container)
+        if container.format.name != "mpegts" or not seconds:
             return None
         stream = select_audio_stream(container, path, track)
-        seconds = container.duration / av.time_base
         size = Path(path).stat().st_size
         if not reaches_the_end(path, stream, size, seconds):
             log.info("%s: the audio stream of PID %#x stops before the end of the recording: read from the start "
@@ -1359,31 +1364,27 @@ class RecordingFacts:
 def recording_facts(path: str | Path, track: TrackChoice = TrackChoice()) -> RecordingFacts:
     """The `RecordingFacts` of the recording at `path`, its broadcast time by the stream `track` picks; none of
     a pipe (probing it would eat the start of the stream the scan reads)."""
-    import av
-
     if readable_once(path):
         return RecordingFacts()
     with open_container(path) as container:
-        return RecordingFacts(container.duration / av.time_base if container.duration else None,
-                              container_broadcast_time(container, path, track))
+        duration = container_duration(container)
+        try:
+            stream = select_audio_stream(container, path, track)
+        except MediaError:  # said as the recording is decoded
+            return RecordingFacts(duration)
+        return RecordingFacts(duration, container_broadcast_time(container, path, stream))
 
 
 def container_broadcast_time(container: av.container.InputContainer, path: str | Path,
-                             track: TrackChoice) -> datetime.datetime | None:
+                             stream: av.audio.stream.AudioStream) -> datetime.datetime | None:
     """The time (UTC) the 0:00 of the recording `container` reads was broadcast, where its tables say it (see
-    `service_tables.broadcast_clock`), by the clock of the programme of the stream `track` picks."""
-    import av
-
+    `service_tables.broadcast_clock`), by the clock of the programme of `stream`."""
     from .service_tables import broadcast_clock, file_broadcast_clock  # which import this module
 
     if container.format.name != "mpegts":
         return None
-    try:
-        stream = select_audio_stream(container, path, track)
-    except MediaError:  # said as the recording is decoded
-        return None
     if pipe := pipe_of(container):
         return broadcast_clock(pipe.kept(), stream.id, container_origin(container))
-    duration = container.duration / av.time_base if container.duration else None
+    duration = container_duration(container)
     return file_broadcast_clock(path, stream.id, container_origin(container),
                                 Path(path).stat().st_size / duration if duration else None)

@@ -810,9 +810,10 @@ def info(recording):
 
     with open_container(recording) as container:
         streams = audio_streams(container)
-        default = list(container.streams.audio).index(select_audio_stream(container, recording)) if streams else None
+        scanned = select_audio_stream(container, recording) if streams else None
+        default = list(container.streams.audio).index(scanned) if scanned else None
         programmes = container_programmes(container, recording)  # a capture of a whole multiplex: several
-        aired = container_broadcast_time(container, recording, TrackChoice()) if streams else None
+        aired = container_broadcast_time(container, recording, scanned) if scanned else None
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return
