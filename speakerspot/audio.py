@@ -21,7 +21,7 @@ import itertools
 import logging
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,8 @@ from .errors import MediaError
 
 if TYPE_CHECKING:
     import av
+
+    from .service_tables import PipeClock
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +101,12 @@ MPEG_AUDIO_LAYERS = {3: "mp1", 2: "mp2", 1: "mp3"}  # by the layer bits of an MP
 
 @dataclass(frozen=True)
 class AudioChunk:
-    """Mono float32 `samples` at the decoder's sample rate, the first at `start` seconds."""
+    """Mono float32 `samples` at the decoder's sample rate, the first at `start` seconds; on the chunk after a
+    pipe's time tables first told it, when the recording's 0:00 was broadcast (see `DecodedBatch`)."""
 
     start: float
     samples: np.ndarray
+    broadcast_time: datetime.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -343,6 +347,9 @@ class DecodedBatch:
     # `start` less the first frame's timestamp (from the recording's 0:00): where the timestamps jumped
     # (a discontinuity), the audio is counted on and this moves (see `Timeline`)
     rebase: float = 0.0
+    # When the recording's 0:00 was broadcast, on the batch after a pipe's time tables first told it (a
+    # file's is read before its audio: see `recording_facts`)
+    broadcast_time: datetime.datetime | None = None
 
 
 def decoded_batches(path: str | Path, track: TrackChoice = TrackChoice(),
@@ -353,13 +360,18 @@ def decoded_batches(path: str | Path, track: TrackChoice = TrackChoice(),
     Downmixing comes first so that the helper process sends the fewest bytes: mono float is a sixth of
     5.1 float, and MP2 decodes fastest to float (see FASTER_DECODERS).
     """
+    from .service_tables import PipeClock  # which imports this module
+
     with contextlib.ExitStack() as opened:
+        clock = None
         if piece is None:
             container = opened.enter_context(open_container(path))
             stream = select_audio_stream(container, path, track)
             skip_other_streams(container, stream)
-            frames = follow_codec_changes(container, stream, path, opened)
             origin = container_origin(container)
+            if (pipe := pipe_of(container)) and container.format.name == "mpegts":
+                clock = PipeClock(pipe, stream.id, origin)
+            frames = follow_codec_changes(container, stream, path, opened)
         else:
             frames = piece_frames(path, piece, opened)
             origin = piece.origin
@@ -369,10 +381,10 @@ def decoded_batches(path: str | Path, track: TrackChoice = TrackChoice(),
             signature = FrameBatch.signature_of(frame)
             if batch.samples and (after_gap or batch.full() or signature != batch.signature
                                   or abs(rebase - batch.rebase) > GAP_SECONDS):
-                yield batch.take()
+                yield batch.take(clock)
             batch.append(frame, signature, start, after_gap, rebase)
         if batch.samples:
-            yield batch.take()
+            yield batch.take(clock)
         if timeline.failed_packets:
             log.warning("%s: skipped %d packet(s) that failed to decode", path, timeline.failed_packets)
         if timeline.end is None and piece is None:  # a piece may fall in a gap in the audio
@@ -619,8 +631,10 @@ class FrameBatch:
             plane.append(array)
         self.samples += frame.samples
 
-    def take(self) -> DecodedBatch:
-        """The frames collected so far, as one batch; the next batch starts empty."""
+    def take(self, clock: PipeClock | None = None) -> DecodedBatch:
+        """The frames collected so far, as one batch (with when the recording's 0:00 was broadcast where
+        `clock`, a pipe's, first tells it); the next batch starts empty."""
+        aired = clock.told(self.start) if clock else None
         format_name, layout, rate = self.signature
         planes = np.empty((len(self.planes), sum(len(array) for array in self.planes[0])), self.planes[0][0].dtype)
         for row, plane in zip(planes, self.planes, strict=True):
@@ -630,7 +644,7 @@ class FrameBatch:
             samples = mono_downmix_weights(layout) @ planes
         else:
             samples = self.downmixer.resample(planes, format_name, layout, rate)
-        return DecodedBatch(self.start, self.after_gap, rate, samples, self.rebase)
+        return DecodedBatch(self.start, self.after_gap, rate, samples, self.rebase, aired)
 
 
 def resampled_chunks(batches: Iterable[DecodedBatch], sample_rate: int,
@@ -647,7 +661,7 @@ def resampled_batches(batches: Iterable[DecodedBatch], sample_rate: int) -> Iter
         if batch.after_gap:
             yield from held_batch(resampler, sample_rate)
         samples = resampler.resample(batch.samples[None], "flt", "mono", batch.rate)
-        yield DecodedBatch(batch.start, batch.after_gap, sample_rate, samples, batch.rebase)
+        yield DecodedBatch(batch.start, batch.after_gap, sample_rate, samples, batch.rebase, batch.broadcast_time)
     yield from held_batch(resampler, sample_rate)
 
 
@@ -668,6 +682,7 @@ def timed_chunks(batches: Iterable[DecodedBatch], sample_rate: int,
             chunker.start = batch.start
         elif batch.after_gap:
             yield from chunker.restart(batch.start)
+        chunker.broadcast_time = batch.broadcast_time or chunker.broadcast_time
         yield from chunker.add(batch.samples)
     yield from chunker.restart(None)
 
@@ -738,6 +753,7 @@ class Chunker:
         self.start: float | None = None  # time of the first pending sample
         self.pending: list[np.ndarray] = []
         self.count = 0  # pending samples
+        self.broadcast_time: datetime.datetime | None = None  # for the next chunk (see `AudioChunk`)
 
     def add(self, samples: np.ndarray) -> Iterator[AudioChunk]:
         if len(samples):
@@ -749,7 +765,8 @@ class Chunker:
     def restart(self, start: float | None) -> Iterator[AudioChunk]:
         """Hand on what is pending; what comes next starts at `start`."""
         if self.count:
-            yield AudioChunk(self.start, np.concatenate(self.pending))
+            yield AudioChunk(self.start, np.concatenate(self.pending), self.broadcast_time)
+            self.broadcast_time = None
         self.start, self.pending, self.count = start, [], 0
 
 
@@ -1139,6 +1156,7 @@ class PipeBytes:
         self.first = 0  # the pipe's byte the first kept chunk begins with
         self.received = 0
         self.wanted = 0  # the first byte a container may read again
+        self.on_bytes: Callable[[bytes], None] | None = None  # told each new byte (see `service_tables.PipeClock`)
 
     def view(self, offset: int) -> PipeView:
         """The pipe as a file beginning at its byte `offset` (one still kept, or the next to come)."""
@@ -1153,6 +1171,8 @@ class PipeBytes:
                 self.chunks.append(data)
                 self.received += len(data)
                 self.drop_unwanted()
+                if self.on_bytes:
+                    self.on_bytes(data)
             return self.received - len(data), data
         start = self.first
         for chunk in self.chunks:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .audio import is_media, readable_once, recording_facts, recording_path, visible_files
 from .config import ScanOptions
 from .errors import SpeakerspotError
-from .recordings import Recording, RecordingSegmentCallback
+from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegmentCallback
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
 from .workers import scan_here, scan_in_workers
@@ -131,6 +131,7 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
                options: ScanOptions = ScanOptions(), workers: int = 1, index: ResultsIndex | None = None,
                force: bool = False, progress: bool = False, engine: str = "local",
                ray_address: str | None = None, on_segment: RecordingSegmentCallback | None = None,
+               on_broadcast_time: RecordingBroadcastTimeCallback | None = None,
                keep_windows: bool = True) -> BatchSummary:
     """`batch_outcomes` (see there for the settings) handing each recording's results to
     `on_results` and each failure to `on_failure`; the summary of what the batch did. An OutputError of
@@ -139,7 +140,8 @@ def scan_batch(models: list[SpeakerModel], recordings: list[Recording],
     summary = BatchSummary()
     outcomes = batch_outcomes(models, recordings, options=options, workers=workers, index=index, force=force,
                               progress=progress, engine=engine, ray_address=ray_address, summary=summary,
-                              on_segment=on_segment, keep_windows=keep_windows)
+                              on_segment=on_segment, on_broadcast_time=on_broadcast_time,
+                              keep_windows=keep_windows)
     # Closed when a callback fails (an output that cannot be written, stdout's reader gone): the workers stop
     # then, as `batch_outcomes` says, not when the process exits.
     with contextlib.closing(outcomes):
@@ -157,6 +159,7 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
                    options: ScanOptions = ScanOptions(), workers: int = 1, index: ResultsIndex | None = None,
                    force: bool = False, progress: bool = False, engine: str = "local", ray_address: str | None = None,
                    summary: BatchSummary | None = None, on_segment: RecordingSegmentCallback | None = None,
+                   on_broadcast_time: RecordingBroadcastTimeCallback | None = None,
                    keep_windows: bool = True) -> Iterator[BatchOutcome]:
     """Scan every recording with every model: each recording's results in the order of
     `recordings`, each failure as it happens (the batch goes on); `summary`, if given, is kept up
@@ -170,9 +173,10 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
     process keeps the index and hands on the results as before.
 
     `on_segment(recording, model_name, segment)` is called with each segment as soon as it is decided,
-    while its recording is scanned (see `scan`), and `keep_windows` False leaves the windows out of the
-    results: only where recordings are scanned in this process (`workers` 1, or a single recording, and
-    engine "local").
+    while its recording is scanned, `on_broadcast_time(recording, time)` with when its 0:00 was broadcast,
+    as soon as it is known (see `scan`), and `keep_windows` False leaves the windows out of the results:
+    only where recordings are scanned in this process (`workers` 1, or a single recording, and engine
+    "local"). A recording whose results the index holds is not scanned: its results say its broadcast time.
     """
     if shared := namesakes(models):
         raise ValueError(f"several models named {', '.join(map(repr, shared))}: their outputs and stored results "
@@ -180,9 +184,10 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
     from .model import refuse_base_encoders  # here: a batch that scans nothing need not import torch
 
     refuse_base_encoders(models)  # before any recording, not once for each
-    if (on_segment is not None or not keep_windows) and (engine != "local" or (workers > 1 and len(recordings) > 1)):
-        raise ValueError("on_segment and keep_windows need the recordings scanned in this process: engine 'local' "
-                         "and 1 worker")
+    told_as_scanned = on_segment is not None or on_broadcast_time is not None or not keep_windows
+    if told_as_scanned and (engine != "local" or (workers > 1 and len(recordings) > 1)):
+        raise ValueError("on_segment, on_broadcast_time and keep_windows need the recordings scanned in this "
+                         "process: engine 'local' and 1 worker")
     model_hashes = [model.fingerprint() for model in models] if index else []
     summary = summary if summary is not None else BatchSummary()
     started = time.monotonic()
@@ -216,7 +221,8 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
             outcomes = scan_on_ray(models, to_scan, options, ray_address, workers)
         elif len(to_scan) <= 1 or workers <= 1:
             outcomes = scan_here(models, to_scan, options, progress=progress and len(recordings) == 1,
-                                 on_segment=on_segment, keep_windows=keep_windows)
+                                 on_segment=on_segment, on_broadcast_time=on_broadcast_time,
+                                 keep_windows=keep_windows)
         else:
             outcomes = scan_in_workers(models, to_scan, options, workers)
         # Closed whatever ends the loop (the caller stopping included), which stops the workers at once.

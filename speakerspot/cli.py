@@ -350,8 +350,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 @click.option("--live", is_flag=True,
               help="Print each segment on stdout as soon as it is decided, while the recording is read: "
                    "follow a live stream piped in, 7-21 s after each turn ends (see the examples). One "
-                   "recording, one format of one line per segment (txt, jsonl, csv, rttm); not with -o, "
-                   "--output-dir or --speech-edges.")
+                   "recording, one format of one line per segment (txt, jsonl, csv, rttm); each says when "
+                   "it was on air once a DVB stream's time tables told it. Not with -o, --output-dir or "
+                   "--speech-edges.")
 @output_or_stdout_option("one recording, one model, one format")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write RECORDING-STEM.MODEL.FORMAT files here, mirroring the folders scanned.")
@@ -472,6 +473,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
                               speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
                              force=force, progress=not quiet, engine=engine, ray_address=ray_address, on_segment=told,
+                             on_broadcast_time=told.broadcast_time if told else None,
                              # live, a stream followed for days is held in bounded memory; an index stores windows
                              keep_windows=not live or db_path is not None)
     if len(found) > 1 and not quiet:

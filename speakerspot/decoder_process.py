@@ -18,6 +18,7 @@ import atexit
 import collections
 import contextlib
 import dataclasses
+import datetime
 import json
 import logging
 import os
@@ -358,7 +359,8 @@ class MessageReader:
 
 
 def pack_batch(batch: DecodedBatch) -> bytes:
-    info = {"start": batch.start, "after_gap": batch.after_gap, "rate": batch.rate, "rebase": batch.rebase}
+    info = {"start": batch.start, "after_gap": batch.after_gap, "rate": batch.rate, "rebase": batch.rebase,
+            "broadcast_time": None if batch.broadcast_time is None else batch.broadcast_time.isoformat()}
     description = json.dumps(info).encode()
     # Joined from the array's own buffer: one copy of the samples, not two (tobytes, then +).
     return b"".join([BATCH_INFO_LENGTH.pack(len(description)), description, memoryview(batch.samples)])
@@ -368,7 +370,9 @@ def unpack_batch(payload: bytes) -> DecodedBatch:
     (length,) = BATCH_INFO_LENGTH.unpack_from(payload)
     info = json.loads(payload[BATCH_INFO_LENGTH.size:BATCH_INFO_LENGTH.size + length])
     samples = np.frombuffer(payload, np.float32, offset=BATCH_INFO_LENGTH.size + length)
-    return DecodedBatch(info["start"], info["after_gap"], info["rate"], samples, info["rebase"])
+    aired = info["broadcast_time"]
+    return DecodedBatch(info["start"], info["after_gap"], info["rate"], samples, info["rebase"],
+                        None if aired is None else datetime.datetime.fromisoformat(aired))
 
 
 def widen_pipe(pipe: BinaryIO) -> None:

@@ -3,6 +3,7 @@ processes (`workers`) and Ray tasks (`ray_engine`) share."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .config import ScanOptions
 from .errors import MediaError, ReaderGone, SpeakerspotError
-from .segments import ScanResult, Segment, SegmentCallback
+from .segments import BroadcastTimeCallback, ScanResult, Segment, SegmentCallback
 
 if TYPE_CHECKING:  # a batch that scans nothing (all stored in its index) does not import torch
     from .model import SpeakerModel
@@ -36,6 +37,8 @@ class Recording:
 
 # Called with a recording, a model's name and a segment, as soon as the segment is decided (see `scan`).
 RecordingSegmentCallback = Callable[[Recording, str, Segment], None]
+# Called with a recording and when its 0:00 was broadcast, as soon as it is known (see `scan`).
+RecordingBroadcastTimeCallback = Callable[[Recording, datetime.datetime], None]
 
 # What scanning one recording gives: its results (one per model) or the error, and the wall seconds.
 Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
@@ -43,16 +46,18 @@ Outcome = tuple[list[ScanResult] | SpeakerspotError, float]
 
 def scan_one(models: list[SpeakerModel], path: Path, options: ScanOptions, progress: bool = False,
              decoder_process: bool = True, on_segment: SegmentCallback | None = None,
-             keep_windows: bool = True) -> Outcome:
-    """Scan one recording, turning any failure into an error naming the file (`on_segment`, `keep_windows`:
-    see `scan`)."""
+             on_broadcast_time: BroadcastTimeCallback | None = None, keep_windows: bool = True) -> Outcome:
+    """Scan one recording, turning any failure into an error naming the file (`on_segment`,
+    `on_broadcast_time`, `keep_windows`: see `scan`)."""
     from .scanning import scan_many
 
     started = time.monotonic()
     try:
         results: list[ScanResult] | SpeakerspotError = scan_many(models, path, options, progress=progress,
                                                                  decoder_process=decoder_process,
-                                                                 on_segment=on_segment, keep_windows=keep_windows)
+                                                                 on_segment=on_segment,
+                                                                 on_broadcast_time=on_broadcast_time,
+                                                                 keep_windows=keep_windows)
     except MediaError as error:
         results = error
     except ReaderGone:

@@ -4,6 +4,7 @@ asked of a speech detector)."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import math
 from array import array
@@ -20,7 +21,7 @@ from .decoder_process import decoded_beside
 from .errors import MediaError
 from .features import FrontEnd, WindowBatch, stream_windows
 from .model import SpeakerModel, refuse_base_encoders
-from .segments import ScanResult, Segment, SegmentCallback, SettledSegments, decide
+from .segments import BroadcastTimeCallback, ScanResult, Segment, SegmentCallback, SettledSegments, decide
 from .threads import made_on_a_thread
 
 # tqdm drops the total when the count passes it (a damaged file holds more audio than its header
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 
 def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
          progress: bool = False, decoder_process: bool = True, on_segment: SegmentCallback | None = None,
-         keep_windows: bool = True, **changes: float | int | str | bool | None) -> ScanResult:
+         on_broadcast_time: BroadcastTimeCallback | None = None, keep_windows: bool = True,
+         **changes: float | int | str | bool | None) -> ScanResult:
     """Find where the model's target speaks in `source`.
 
     `source` is a path to any recording FFmpeg reads, or mono samples already at the model's
@@ -58,22 +60,27 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
     `on_segment(model_name, segment)` is called with each segment as soon as the audio after it can no
     longer change it, while the scan goes on: a live stream (a pipe, `/dev/stdin`) is followed as it
     plays, 7-21 s behind a turn's end (see `segments.SettledSegments`). In the end it has been
-    called with every segment of the result, in order. `keep_windows` False leaves every window's time
-    and score out of the result (its window arrays are empty; the segments are the same): with it,
-    memory stays bounded however long a stream is followed. Neither goes with `speech_edges`, which
-    decides a segment's edges later.
+    called with every segment of the result, in order. `on_broadcast_time(time)` is called with when the
+    recording's 0:00 was broadcast (UTC), where its DVB time tables say it (`ScanResult.broadcast_time`), as
+    soon as it is known: a file's before its first segment, a pipe's once the stream brought a time table
+    (DVB sends one every 30 s at least); a segment's time on air is then this plus its start.
+    `keep_windows` False leaves every window's time and score out of the result (its window arrays are
+    empty; the segments are the same): with it, memory stays bounded however long a stream is followed.
+    Neither goes with `speech_edges`, which decides a segment's edges later.
     """
     return scan_many([model], source, options, progress=progress, decoder_process=decoder_process,
-                     on_segment=on_segment, keep_windows=keep_windows, **changes)[0]
+                     on_segment=on_segment, on_broadcast_time=on_broadcast_time, keep_windows=keep_windows,
+                     **changes)[0]
 
 
 def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, options: ScanOptions = ScanOptions(), *,
               progress: bool = False, decoder_process: bool = True, on_segment: SegmentCallback | None = None,
-              keep_windows: bool = True, **changes: float | int | str | bool | None) -> list[ScanResult]:
+              on_broadcast_time: BroadcastTimeCallback | None = None, keep_windows: bool = True,
+              **changes: float | int | str | bool | None) -> list[ScanResult]:
     """`scan` for several models at once: the recording is decoded and turned into features once
     per front end the models use (one pass when they were trained alike), and every model scores
     the same windows. Results come in the order of `models`; `on_segment` is called with each model's
-    segments as they are decided (each model's in order)."""
+    segments as they are decided (each model's in order), `on_broadcast_time` as in `scan`."""
     options = replace(options, **changes)
     if (on_segment is not None or not keep_windows) and options.speech_edges:
         raise ValueError("segments are not decided as the windows come with speech_edges (needed by on_segment "
@@ -90,13 +97,13 @@ def scan_many(models: list[SpeakerModel], source: str | Path | np.ndarray, optio
     for front_end, indices in groups.items():
         group = [models[i] for i in indices]
         results.update(zip(indices, scan_pass(group, front_end, source, options, progress, decoder_process,
-                                              on_segment, keep_windows), strict=True))
+                                              on_segment, on_broadcast_time, keep_windows), strict=True))
     return [results[i] for i in range(len(models))]
 
 
 def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Path | np.ndarray, options: ScanOptions,
               progress: bool, decoder_process: bool, on_segment: SegmentCallback | None = None,
-              keep_windows: bool = True) -> list[ScanResult]:
+              on_broadcast_time: BroadcastTimeCallback | None = None, keep_windows: bool = True) -> list[ScanResult]:
     """One pass over `source`: decode, features, then every model's scores and decisions.
 
     Decoding (or reading the helper's messages) and features run on a thread of their own, the
@@ -123,16 +130,26 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                               options.min_duration) if on_segment or not keep_windows else None
     told: list[list[Segment]] = [[] for _ in models]  # the segments settled, where windows are not kept
     count = 0  # windows scanned
+    aired: datetime.datetime | None = None  # told `on_broadcast_time`: a file's at once, a pipe's when it comes
+
+    def tell_broadcast_time() -> None:
+        nonlocal aired
+        if on_broadcast_time and tracker.broadcast_time != aired:
+            aired = tracker.broadcast_time
+            on_broadcast_time(aired)
+
     live = on_segment is not None and not isinstance(source, np.ndarray) and readable_once(source)
     with (source_chunks(source, front_end.sample_rate, options, decoder_process,
                         LIVE_CHUNK_SECONDS if live else CHUNK_SECONDS) as (name, facts, chunks),
           tqdm(total=math.ceil(facts.duration) if facts.duration else None, unit="s", desc=Path(name).name,
                disable=not progress, leave=False,
                bar_format=PROGRESS_FORMAT if facts.duration else PROGRESS_FORMAT_UNKNOWN_LENGTH) as bar):
+        tracker.broadcast_time = facts.broadcast_time
         windows = made_on_a_thread(windows_of(chunks, tracker, bar, front_end, str(models[0].device),
                                               with_samples=speech is not None))
         with contextlib.closing(windows):  # now, not when the garbage collector gets to it
             for batch in windows:
+                tell_broadcast_time()
                 count += len(batch.centres)
                 batch_scores = [model.score(batch.mels) for model in models]
                 if keep_windows:
@@ -144,6 +161,7 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                     speech.add(batch, batch_scores)
                 if settled:
                     tell(models, settled.add(batch.centres, batch.activity, batch_scores), on_segment, told)
+        tell_broadcast_time()
         if settled:
             tell(models, settled.finish(), on_segment, told)
     if not count:  # else a recording too short to scan would read as one without the target
@@ -164,7 +182,7 @@ def scan_pass(models: list[SpeakerModel], front_end: FrontEnd, source: str | Pat
                                   segments=segments, window_times=window_times, window_scores=window_scores,
                                   smoothed_scores=smoothed, stay_threshold=decision.stay_threshold,
                                   edge_threshold=decision.edge_threshold, window_activity=window_activity,
-                                  broadcast_time=facts.broadcast_time, track=options.track))
+                                  broadcast_time=tracker.broadcast_time, track=options.track))
     return results
 
 
@@ -205,14 +223,17 @@ def windows_of(chunks: Iterator[AudioChunk], tracker: ChunkTracker, bar: tqdm, f
 
 
 class ChunkTracker:
-    """Passes chunks through, advancing a progress bar and remembering where the audio ends."""
+    """Passes chunks through, advancing a progress bar and remembering where the audio ends, and when its 0:00
+    was broadcast where a pipe's chunks tell it (see `AudioChunk`)."""
 
     def __init__(self, sample_rate: int):
         self.sample_rate = sample_rate
         self.end = 0.0
+        self.broadcast_time: datetime.datetime | None = None
 
     def follow(self, chunks: Iterator[AudioChunk], bar: tqdm) -> Iterator[AudioChunk]:
         for chunk in chunks:
+            self.broadcast_time = chunk.broadcast_time or self.broadcast_time
             end = chunk.start + len(chunk.samples) / self.sample_rate
             if bar.total is not None and end > bar.total:  # more audio than the header said
                 bar.total = math.ceil(end)

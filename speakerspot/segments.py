@@ -121,6 +121,8 @@ def joined(segments: list[Segment], merge_gap: float) -> list[Segment]:
 
 # Called with a model's name and a segment of its target, as soon as that segment is decided.
 SegmentCallback = Callable[[str, Segment], None]
+# Called with when a recording's 0:00 was broadcast (UTC), as soon as its time tables tell it.
+BroadcastTimeCallback = Callable[[datetime.datetime], None]
 
 
 class Stretches:

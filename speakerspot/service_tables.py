@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import TS_PACKET_BYTES
+from .audio import TS_PACKET_BYTES, PipeBytes
 
 PAT_PID, SDT_PID, TIME_PID, NULL_PID = 0x00, 0x11, 0x14, 0x1FFF
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
@@ -42,6 +42,9 @@ MAX_BYTES_PER_SECOND = 10_000_000
 # packets around a time table at its start lie (a programme's clock comes every 0.1 s at least).
 BLOCK_BYTES = HEAD_BYTES // TS_PACKET_BYTES * TS_PACKET_BYTES
 BLOCK_OVERLAP_BYTES = (1 << 20) // TS_PACKET_BYTES * TS_PACKET_BYTES
+# A pipe's bytes are read for time tables each time this many more came: a channel's 5 Mbit/s bring it in
+# 0.4 s, so that the time is known before the first segment of a stream followed live is printed.
+PIPE_TRY_BYTES = 256 << 10
 
 
 def head_of(path: str | Path) -> bytes:
@@ -169,6 +172,53 @@ def file_broadcast_clock(path: str | Path, stream_pid: int, origin: float,
             end, kept = kept + size, min(kept + size, BLOCK_OVERLAP_BYTES)
             buffer[:kept] = buffer[end - kept:end]
     return None
+
+
+class PipeClock:
+    """`broadcast_clock` of an MPEG-TS stream read from a pipe, from its bytes as they pass (a pipe is not
+    read twice: see `audio.PipeBytes`), in blocks as `file_broadcast_clock` reads a file's. The block so far
+    is read each PIPE_TRY_BYTES more, before its start is dropped, and once the stream's audio reaches
+    TIME_TABLE_SECONDS past its first; once a time is found, or none by then, the bytes are not looked at."""
+
+    def __init__(self, pipe: PipeBytes, stream_pid: int, origin: float):
+        self.pipe, self.stream_pid, self.origin = pipe, stream_pid, origin
+        self.block = bytearray(pipe.kept())  # what FFmpeg read to open the stream: the pipe from its start
+        self.untried = len(self.block)
+        self.first: float | None = None  # the first audio's time
+        self.found: datetime.datetime | None = None
+        self.reading = True
+        pipe.on_bytes = self.add
+
+    def add(self, data: bytes) -> None:
+        if len(self.block) + len(data) > BLOCK_OVERLAP_BYTES + BLOCK_BYTES:  # on with the end of this block
+            self.read_block()
+            if not self.reading:
+                return
+            del self.block[:len(self.block) - len(self.block) % TS_PACKET_BYTES - BLOCK_OVERLAP_BYTES]
+        self.block += data
+        self.untried += len(data)
+
+    def read_block(self) -> None:
+        self.untried = 0
+        self.found = broadcast_clock(memoryview(self.block), self.stream_pid, self.origin)
+        if self.found is not None:
+            self.stop()
+
+    def stop(self) -> None:
+        self.reading, self.pipe.on_bytes, self.block = False, None, bytearray()
+
+    def told(self, seconds: float) -> datetime.datetime | None:
+        """The time the stream's 0:00 was broadcast, once, as its audio reaches `seconds`: where it is first
+        found; None before, after, and where the stream holds no time table."""
+        if self.reading:
+            self.first = seconds if self.first is None else self.first
+            last = seconds - self.first >= TIME_TABLE_SECONDS
+            if self.untried >= PIPE_TRY_BYTES or last:
+                self.read_block()
+            if last:
+                self.stop()
+        found, self.found = self.found, None
+        return found
 
 
 def time_table(packet: bytes) -> float | None:

@@ -24,7 +24,14 @@ from tqdm import tqdm
 from .audio import readable_once
 from .config import ScanOptions
 from .errors import MediaError
-from .recordings import PIPE_NOT_READ_AGAIN, Outcome, Recording, RecordingSegmentCallback, scan_one
+from .recordings import (
+    PIPE_NOT_READ_AGAIN,
+    Outcome,
+    Recording,
+    RecordingBroadcastTimeCallback,
+    RecordingSegmentCallback,
+    scan_one,
+)
 from .threads import available_cores
 
 if TYPE_CHECKING:
@@ -33,11 +40,13 @@ if TYPE_CHECKING:
 
 def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: ScanOptions, progress: bool,
               on_segment: RecordingSegmentCallback | None = None,
+              on_broadcast_time: RecordingBroadcastTimeCallback | None = None,
               keep_windows: bool = True) -> Iterator[tuple[Recording, Outcome]]:
     for recording in recordings:
         told = functools.partial(on_segment, recording) if on_segment else None
+        aired = functools.partial(on_broadcast_time, recording) if on_broadcast_time else None
         yield recording, scan_one(models, recording.path, options, progress, on_segment=told,
-                                  keep_windows=keep_windows)
+                                  on_broadcast_time=aired, keep_windows=keep_windows)
 
 
 WORKER_DIED = "the process scanning it died (a crash in the decoder, or out of memory)"

@@ -8,6 +8,7 @@ ffmetadata (FFmpeg chapters, to mux the markers into the recording), edl (CMX360
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import itertools
 import json
@@ -22,8 +23,6 @@ from .errors import OutputError, ReaderGone
 from .files import atomic_write, fitted_name
 
 if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
-    import datetime
-
     from .recordings import Recording
     from .segments import ScanResult, Segment
 
@@ -327,27 +326,36 @@ LIVE_FORMATS = ("txt", "jsonl", "csv", "rttm")
 
 class SegmentLines:
     """Each segment of a scan as a line on `stream` (None: stdout) the moment it is decided, flushed at once
-    (`scan --live`), in one of `LIVE_FORMATS`: txt as `txt_line` writes it, followed by the model's
-    name where `several` models scan; jsonl one object per segment (a CSV row's fields, `on_air` null); csv
-    one table, its header first; rttm as `render_rttm`. Lines are written between tqdm's bars."""
+    (`scan --live`), in one of `LIVE_FORMATS`: txt as `render_txt` writes it, followed by the model's
+    name where `several` models scan; jsonl one object per segment (a CSV row's fields); csv one table, its
+    header first; rttm as `render_rttm`. Lines are written between tqdm's bars. A segment's time on air is
+    told once its recording's broadcast time is (`broadcast_time`; a stream's, once it brought a time table)."""
 
     def __init__(self, format_name: str, several: bool = False, stream: TextIO | None = None):
         if format_name not in LIVE_FORMATS:
             raise ValueError(f"{format_name} is not a format of one line per segment ({', '.join(LIVE_FORMATS)})")
         self.format_name, self.several, self.stream = format_name, several, stream
         self.csv_started = False
+        self.broadcast_times: dict[Path, datetime.datetime] = {}
+
+    def broadcast_time(self, recording: Recording, time: datetime.datetime) -> None:
+        """The recording's 0:00 was broadcast at `time`."""
+        self.broadcast_times[recording.path] = time
 
     def __call__(self, recording: Recording, model_name: str, segment: Segment) -> None:
         from tqdm import tqdm
 
         file = str(recording.path)
+        aired = self.broadcast_times.get(recording.path)
+        on_air = None if aired is None else aired + datetime.timedelta(seconds=segment.start)
         if self.format_name == "txt":
-            line = txt_line(segment) + (f"  {model_name}\n" if self.several else "\n")
+            line = (txt_line(segment) + (f"  on air {clock_text(on_air)}" if on_air else "")
+                    + (f"  {model_name}\n" if self.several else "\n"))
         elif self.format_name == "jsonl":  # the fields of a CSV row
-            line = json.dumps(dict(zip(CSV_HEADER, csv_row(file, model_name, segment), strict=True)),
+            line = json.dumps(dict(zip(CSV_HEADER, csv_row(file, model_name, segment, on_air), strict=True)),
                               separators=(",", ":")) + "\n"
         elif self.format_name == "csv":
-            line = csv_rows([CSV_HEADER] * (not self.csv_started) + [csv_row(file, model_name, segment)])
+            line = csv_rows([CSV_HEADER] * (not self.csv_started) + [csv_row(file, model_name, segment, on_air)])
             self.csv_started = True
         else:
             line = rttm_line(file, model_name, segment)

@@ -7,12 +7,14 @@ import csv
 import datetime
 import io
 import json
+import os
 import random
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import av
@@ -349,3 +351,52 @@ def test_a_multiplex_capture_whose_first_time_table_comes_past_its_head_is_timed
     assert broadcast_clock(head_of(multiplex), pid, origin) is None  # none in its head
     found = recording_facts(multiplex).broadcast_time
     assert found is not None and abs((found - ZERO).total_seconds()) < 0.5, found
+
+
+def test_a_stream_followed_live_tells_when_each_segment_was_on_air(tmp_path, reference_model, model_file):
+    # A channel followed live (`dvbv5-zap … | speakerspot scan - --live`) was timed from the moment the pipe
+    # opened only: a desk following it for days worked out the time on air itself, and a stream scanned from
+    # a pipe had no broadcast time. Its time tables are read from its bytes as they pass; here the first
+    # comes 15 s in, 17 MB past what FFmpeg reads to open the stream (a multiplex's null packets between).
+    front_end = FrontEnd()
+    words, _ = words_between_music(front_end, music_seconds=10.0)
+    plain = write_recording(tmp_path / "plain.ts", words, front_end.sample_rate, start_seconds=7.0)
+    with av.open(str(plain)) as container:
+        origin = container.start_time / av.time_base
+        pid = container.streams.audio[0].id
+    out, _ = with_time_tables(plain.read_bytes(), origin, first=15.0, padding=60)
+    first_table = next(at for at in range(0, len(out), TS_PACKET_BYTES) if out[at + 2] == 0x14)
+    assert first_table > HEAD_BYTES and broadcast_clock(out[:first_table], pid, origin) is None
+    scan = [sys.executable, "-m", "speakerspot", "scan", "-", "-m", str(model_file), "-q"]
+    live = subprocess.run([*scan, "--live", "-f", "csv"], input=out, capture_output=True, timeout=300,
+                          env={**os.environ, "TZ": "UTC0"})
+    assert live.returncode == 0, live.stderr
+    rows = list(csv.DictReader(io.StringIO(live.stdout.decode())))
+    assert rows, live.stdout
+    for row in rows:  # the words begin some 9 s in, and are told after the first time table
+        on_air = datetime.datetime.fromisoformat(row["on_air"]) - datetime.timedelta(seconds=float(row["start"]))
+        assert abs((on_air - ZERO).total_seconds()) < 0.5, row
+    lines = subprocess.run([*scan, "--live"], input=out, capture_output=True, timeout=300,
+                           env={**os.environ, "TZ": "UTC0"}).stdout.decode().splitlines()
+    assert len(lines) == len(rows) and all(re.search(r"  on air 2026-12-06 19:00:\d\d UTC$", line) for line in lines)
+    whole = json.loads(subprocess.run([*scan, "-f", "json"], input=out, capture_output=True, timeout=300).stdout)
+    assert abs((datetime.datetime.fromisoformat(whole["broadcast_time"]) - ZERO).total_seconds()) < 0.5
+    # The Python API tells it as soon as it is known, before the segments it times.
+    stream = tmp_path / "live.ts"
+    os.mkfifo(stream)
+    player = threading.Thread(target=lambda: Path(stream).write_bytes(out))
+    player.start()
+    events: list[object] = []
+    result = speakerspot.scan(reference_model, stream, on_segment=lambda name, segment: events.append(segment),
+                              on_broadcast_time=events.append)
+    player.join()
+    assert events == [result.broadcast_time, *result.segments] and result.segments
+    assert abs((result.broadcast_time - ZERO).total_seconds()) < 0.5
+    # A file's is read before its audio: `--live` on a file times its segments too (before: on_air empty).
+    timed = tmp_path / "timed.ts"
+    timed.write_bytes(out)
+    told = CliRunner().invoke(cli, ["scan", str(timed), "-m", str(model_file), "-q", "--live", "-f", "jsonl"])
+    segment = json.loads(told.output.splitlines()[0])
+    aired = speakerspot.scan(reference_model, timed).broadcast_time
+    on_air = aired + datetime.timedelta(seconds=segment["start"])
+    assert abs((datetime.datetime.fromisoformat(segment["on_air"]) - on_air).total_seconds()) <= 0.0005  # to the ms
