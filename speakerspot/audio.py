@@ -30,11 +30,17 @@ import numpy as np
 
 from .config import TrackChoice
 from .errors import MediaError
+from .service_tables import (
+    TS_PACKET_BYTES,
+    PipeClock,
+    broadcast_clock,
+    file_broadcast_clock,
+    head_of,
+    programmes_in,
+)
 
 if TYPE_CHECKING:
     import av
-
-    from .service_tables import PipeClock
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +89,6 @@ GAP_SECONDS = 0.1
 MAX_GAP_SECONDS = 6 * 3600.0
 # MPEG-TS timestamps are 33 bits at 90 kHz: they wrap after about 26.5 hours.
 MPEG_TS_WRAP_SECONDS = 2**33 / 90000
-TS_PACKET_BYTES = 188
 # A piece (see `Piece`) is decoded from this much audio before it, so that the decoder's state when its
 # first frame comes is that of a decoding from the start (MP2's synthesis filter bank holds less than a
 # frame); with fewer than WARMUP_FRAMES frames there, from further back (WARMUP_TRIES times at most).
@@ -267,8 +272,6 @@ def streams_of_programme(container: av.container.InputContainer, path: str | Pat
 def container_programmes(container: av.container.InputContainer, path: str | Path) -> dict[int, str]:
     """The programme (channel) of each stream of the recording `container` reads, by PID, as the broadcast's
     tables name it (see `service_tables`, `transport_head`)."""
-    from .service_tables import programmes_in  # which imports this module
-
     return programmes_in(transport_head(container, path))
 
 
@@ -276,8 +279,6 @@ def transport_head(container: av.container.InputContainer, path: str | Path) -> 
     """The first bytes of the MPEG-TS recording `container` reads (at `path`), where the broadcast's tables
     are read (see `service_tables`): of a file, its first HEAD_BYTES; of a pipe, those FFmpeg read to tell
     its streams. Empty for another container."""
-    from .service_tables import head_of
-
     if container.format.name != "mpegts":
         return b""
     pipe = pipe_of(container)
@@ -360,8 +361,6 @@ def decoded_batches(path: str | Path, track: TrackChoice = TrackChoice(),
     Downmixing comes first so that the helper process sends the fewest bytes: mono float is a sixth of
     5.1 float, and MP2 decodes fastest to float (see FASTER_DECODERS).
     """
-    from .service_tables import PipeClock  # which imports this module
-
     with contextlib.ExitStack() as opened:
         clock = None
         if piece is None:
@@ -370,7 +369,9 @@ def decoded_batches(path: str | Path, track: TrackChoice = TrackChoice(),
             skip_other_streams(container, stream)
             origin = container_origin(container)
             if (pipe := pipe_of(container)) and container.format.name == "mpegts":
-                clock = PipeClock(pipe, stream.id, origin)
+                # from the pipe's first bytes, which FFmpeg read to open it, on
+                clock = PipeClock(pipe.kept(), stream.id, origin)
+                pipe.on_bytes = clock.add
             frames = follow_codec_changes(container, stream, path, opened)
         else:
             frames = piece_frames(path, piece, opened)
@@ -1399,8 +1400,6 @@ def container_broadcast_time(container: av.container.InputContainer, path: str |
                              stream: av.audio.stream.AudioStream) -> datetime.datetime | None:
     """The time (UTC) the 0:00 of the recording `container` reads was broadcast, where its tables say it (see
     `service_tables.broadcast_clock`), by the clock of the programme of `stream`."""
-    from .service_tables import broadcast_clock, file_broadcast_clock  # which import this module
-
     if container.format.name != "mpegts":
         return None
     if pipe := pipe_of(container):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import TS_PACKET_BYTES, PipeBytes
+TS_PACKET_BYTES = 188  # an MPEG-TS packet: a sync byte, its PID and flags, 184 bytes of payload
 
 PAT_PID, SDT_PID, TIME_PID, NULL_PID = 0x00, 0x11, 0x14, 0x1FFF
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
@@ -175,21 +175,23 @@ def file_broadcast_clock(path: str | Path, stream_pid: int, origin: float,
 
 
 class PipeClock:
-    """`broadcast_clock` of an MPEG-TS stream read from a pipe, from its bytes as they pass (a pipe is not
-    read twice: see `audio.PipeBytes`), in blocks as `file_broadcast_clock` reads a file's. The block so far
-    is read each PIPE_TRY_BYTES more, before its start is dropped, and once the stream's audio reaches
-    TIME_TABLE_SECONDS past its first; once a time is found, or none by then, the bytes are not looked at."""
+    """`broadcast_clock` of an MPEG-TS stream read from a pipe, from its bytes as they pass (`add`; a pipe is
+    not read twice: see `audio.PipeBytes`), in blocks as `file_broadcast_clock` reads a file's, from its
+    `first_bytes` on. The block so far is read each PIPE_TRY_BYTES more, before its start is dropped, and
+    once the stream's audio reaches TIME_TABLE_SECONDS past its first; once a time is found, or none by
+    then, the bytes are not looked at."""
 
-    def __init__(self, pipe: PipeBytes, stream_pid: int, origin: float):
-        self.pipe, self.stream_pid, self.origin = pipe, stream_pid, origin
-        self.block = bytearray(pipe.kept())  # what FFmpeg read to open the stream: the pipe from its start
+    def __init__(self, first_bytes: bytes, stream_pid: int, origin: float):
+        self.stream_pid, self.origin = stream_pid, origin
+        self.block = bytearray(first_bytes)
         self.untried = len(self.block)
         self.first: float | None = None  # the first audio's time
         self.found: datetime.datetime | None = None
         self.reading = True
-        pipe.on_bytes = self.add
 
     def add(self, data: bytes) -> None:
+        if not self.reading:
+            return
         if len(self.block) + len(data) > BLOCK_OVERLAP_BYTES + BLOCK_BYTES:  # on with the end of this block
             self.read_block()
             if not self.reading:
@@ -205,7 +207,7 @@ class PipeClock:
             self.stop()
 
     def stop(self) -> None:
-        self.reading, self.pipe.on_bytes, self.block = False, None, bytearray()
+        self.reading, self.block = False, bytearray()
 
     def told(self, seconds: float) -> datetime.datetime | None:
         """The time the stream's 0:00 was broadcast, once, as its audio reaches `seconds`: where it is first

@@ -25,11 +25,11 @@ from conftest import SPEECH, words_between_music
 from media import write_recording
 
 import speakerspot
-from speakerspot.audio import TS_PACKET_BYTES, load_audio, recording_facts
+from speakerspot.audio import load_audio, recording_facts
 from speakerspot.cli import cli
 from speakerspot.config import ScanOptions
 from speakerspot.features import FrontEnd
-from speakerspot.service_tables import HEAD_BYTES, broadcast_clock, dvb_text, head_of, programmes_in
+from speakerspot.service_tables import HEAD_BYTES, TS_PACKET_BYTES, broadcast_clock, dvb_text, head_of, programmes_in
 
 
 def mpeg2_crc(data: bytes) -> bytes:
