@@ -31,6 +31,8 @@ import numpy as np
 from .config import TrackChoice
 from .errors import MediaError
 from .service_tables import (
+    SYNC_BYTE,
+    SYNC_PACKETS,
     TS_PACKET_BYTES,
     PipeClock,
     broadcast_clock,
@@ -1055,11 +1057,6 @@ class DamagedData:
 
     position: int
     problem: str
-
-
-# MPEG-TS packets begin again where this many sync bytes follow one another a packet apart.
-SYNC_PACKETS = 8
-SYNC_BYTE = 0x47
 
 
 def after_damage(path: str | Path, container: av.container.InputContainer, damage: DamagedData,

@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 TS_PACKET_BYTES = 188  # an MPEG-TS packet: a sync byte, its PID and flags, 184 bytes of payload
+SYNC_BYTE = 0x47
+# MPEG-TS packets begin where this many sync bytes follow one another a packet apart.
+SYNC_PACKETS = 8
 
 PAT_PID, SDT_PID, TIME_PID, NULL_PID = 0x00, 0x11, 0x14, 0x1FFF
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
@@ -109,8 +112,8 @@ def broadcast_clock(data: bytes | memoryview, stream_pid: int, origin: float) ->
     of its programme's clock (PCR) say where on the recording's timeline each one came. Each time table
     places 0:00 within a second; those of a minute's recording, read together, within a fraction of one,
     those that disagree with most of them (damaged, or of another broadcast joined on) left out."""
-    packets, pids = packet_rows(data)
-    whole = (packets[:, 0] == 0x47) & ~(packets[:, 1] & 0x80).astype(bool)  # in sync, not marked as damaged
+    packets, pids, _ = packet_rows(data)
+    whole = (packets[:, 0] == SYNC_BYTE) & ~(packets[:, 1] & 0x80).astype(bool)  # in sync, not marked as damaged
     told_at = np.flatnonzero(whole & (pids == TIME_PID) & (packets[:, 1] & 0x40).astype(bool))
     if not len(told_at):  # most recordings but DVB captures: their tables need not be read
         return None
@@ -196,7 +199,7 @@ class PipeClock:
             self.read_block()
             if not self.reading:
                 return
-            del self.block[:len(self.block) - len(self.block) % TS_PACKET_BYTES - BLOCK_OVERLAP_BYTES]
+            del self.block[:-BLOCK_OVERLAP_BYTES]
         self.block += data
         self.untried += len(data)
 
@@ -265,7 +268,7 @@ def sections(data: bytes, wanted: Callable[[int], bool]) -> Iterator[tuple[int, 
         packet = data[start:start + TS_PACKET_BYTES]
         pid = word(packet, 1) & 0x1FFF
         # not in sync, marked as damaged in transmission, or without payload
-        if packet[0] != 0x47 or packet[1] & 0x80 or not packet[3] & 0x10 or not wanted(pid):
+        if packet[0] != SYNC_BYTE or packet[1] & 0x80 or not packet[3] & 0x10 or not wanted(pid):
             continue
         payload = packet[5 + packet[4]:] if packet[3] & 0x20 else packet[4:]  # after an adaptation field
         if packet[1] & 0x40 and payload:  # a section begins here, `pointer` bytes in
@@ -279,25 +282,36 @@ def sections(data: bytes, wanted: Callable[[int], bool]) -> Iterator[tuple[int, 
         yield from whole_sections(pid, partial)
 
 
-def packet_rows(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """MPEG-TS `data` as a row of bytes per packet (a partial packet at the end left out), and each one's PID."""
-    packets = np.frombuffer(data, np.uint8, len(data) // TS_PACKET_BYTES * TS_PACKET_BYTES).reshape(
-        -1, TS_PACKET_BYTES)
-    return packets, (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2]
+def packet_rows(data: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+    """MPEG-TS `data` as a row of bytes per packet (partial packets at either end left out), each one's PID,
+    and the byte the first begins at (see `packet_offset`)."""
+    offset = packet_offset(data)
+    count = (len(data) - offset) // TS_PACKET_BYTES
+    packets = np.frombuffer(data, np.uint8, count * TS_PACKET_BYTES, offset).reshape(-1, TS_PACKET_BYTES)
+    return packets, (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2], offset
+
+
+def packet_offset(data: bytes) -> int:
+    """Where the first whole packet of MPEG-TS `data` begins: bytes cut from a stream at any byte (what a pipe
+    keeps of what it read, a file split anywhere) begin inside one. The first byte at which SYNC_PACKETS
+    sync bytes follow a packet apart; 0 where none does."""
+    head = np.frombuffer(data, np.uint8, min(len(data), TS_PACKET_BYTES * SYNC_PACKETS))
+    return next((offset for offset in range(min(TS_PACKET_BYTES, len(head)))
+                 if (head[offset::TS_PACKET_BYTES] == SYNC_BYTE).all()), 0)
 
 
 def table_packets(data: bytes) -> Iterator[int]:
     """Where the packets of MPEG-TS `data` that may carry tables begin: those of the PIDs below 0x20 (the
     PAT, the SDT, the time tables) and of the PIDs the PAT may name for PMTs, which carry no PES. Looking
     at each of a 16 MB head's 89,000 packets in Python took 0.15 s; most are audio and video PES."""
-    packets, pids = packet_rows(data)
+    packets, pids, offset = packet_rows(data)
     payload = np.minimum(np.where(packets[:, 3] & 0x20, 5 + packets[:, 4].astype(np.int32), 4), TS_PACKET_BYTES - 3)
     rows = np.arange(len(packets))
     starts_pes = (packets[:, 1] & 0x40).astype(bool) & (packets[rows, payload] == 0) \
         & (packets[rows, payload + 1] == 0) & (packets[rows, payload + 2] == 1)  # a PES begins: 00 00 01
     pes_pids = np.unique(pids[starts_pes])
     candidates = (pids < 0x20) | ~np.isin(pids, pes_pids) & (pids != NULL_PID)
-    return (int(index) * TS_PACKET_BYTES for index in np.flatnonzero(candidates))
+    return (offset + int(index) * TS_PACKET_BYTES for index in np.flatnonzero(candidates))
 
 
 def whole_sections(pid: int, partial: dict[int, bytearray]) -> Iterator[tuple[int, bytes]]:

@@ -29,7 +29,15 @@ from speakerspot.audio import load_audio, recording_facts
 from speakerspot.cli import cli
 from speakerspot.config import ScanOptions
 from speakerspot.features import FrontEnd
-from speakerspot.service_tables import HEAD_BYTES, TS_PACKET_BYTES, broadcast_clock, dvb_text, head_of, programmes_in
+from speakerspot.service_tables import (
+    HEAD_BYTES,
+    TS_PACKET_BYTES,
+    PipeClock,
+    broadcast_clock,
+    dvb_text,
+    head_of,
+    programmes_in,
+)
 
 
 def mpeg2_crc(data: bytes) -> bytes:
@@ -400,3 +408,34 @@ def test_a_stream_followed_live_tells_when_each_segment_was_on_air(tmp_path, ref
     aired = speakerspot.scan(reference_model, timed).broadcast_time
     on_air = aired + datetime.timedelta(seconds=segment["start"])
     assert abs((datetime.datetime.fromisoformat(segment["on_air"]) - on_air).total_seconds()) <= 0.0005  # to the ms
+
+
+def test_a_pipes_time_tables_are_read_as_its_bytes_pass_from_whatever_byte_they_begin(tmp_path):
+    # What a pipe keeps of what FFmpeg read to open it may begin inside a packet (reads end anywhere, and it
+    # keeps the last 16 MB or so): the tables are read from the first whole packet on, here from bytes kept from
+    # byte 1000 on, and fed in pieces that end inside packets, as a pipe brings them.
+    rate = 22_050
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(28 * rate) / rate)).astype(np.float32)
+    plain = write_recording(tmp_path / "plain.ts", tone, rate, start_seconds=7.0)
+    with av.open(str(plain)) as container:
+        origin = container.start_time / av.time_base
+        pid = container.streams.audio[0].id
+    out, _ = with_time_tables(plain.read_bytes(), origin, first=15.0, padding=60)
+    assert abs((broadcast_clock(out[1000:], pid, origin) - ZERO).total_seconds()) < 0.5
+    assert programmes_in(out[1000:]) == programmes_in(out)
+
+    def fed(data: bytes) -> list[datetime.datetime | None]:
+        """What a clock tells, fed `data` from byte 1000 on, as the audio reaches each piece's time."""
+        clock = PipeClock(data[1000:3_000_001], pid, origin)
+        told = []
+        for at in range(3_000_001, len(data), 100_003):
+            clock.add(data[at:at + 100_003])
+            told.append(clock.told(at / len(data) * 28.0))
+        return told
+
+    told = [time for time in fed(out) if time is not None]
+    assert len(told) == 1 and abs((told[0] - ZERO).total_seconds()) < 0.5  # once, when it is found
+    padded = b"".join(packet + bytes([0x47, 0x1F, 0xFF, 0x10]) + b"\xff" * (TS_PACKET_BYTES - 4)
+                      for packet in (plain.read_bytes()[at:at + TS_PACKET_BYTES]
+                                     for at in range(0, plain.stat().st_size, TS_PACKET_BYTES)))
+    assert fed(padded) == [None] * len(fed(padded))  # a stream without time tables: never
