@@ -342,20 +342,32 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     assert broadcast_clock(bytes(untimed), pid, origin) is None
 
 
-def test_a_multiplex_capture_whose_first_time_table_comes_past_its_head_is_timed(tmp_path):
-    # A capture of a whole multiplex (40 Mbit/s) fills the 16 MB read first in 3 s, and DVB sends its time
-    # tables up to 30 s apart: where the first came later, the recording was not timed.
+def tone_recording(tmp_path: Path) -> Path:
+    """A 28 s MPEG-TS recording of a tone, 0:00 at 7 s of its timestamps."""
     rate = 22_050
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(28 * rate) / rate)).astype(np.float32)
-    plain = write_recording(tmp_path / "plain.ts", tone, rate, start_seconds=7.0)
+    return write_recording(tmp_path / "plain.ts", tone, rate, start_seconds=7.0)
+
+
+def as_in_a_multiplex(plain: Path) -> tuple[bytes, float, int]:
+    """The MPEG-TS recording `plain` as a capture of a whole multiplex holds it: 60 null packets after each of
+    its own (36 MB for 28 s), time tables from 15 s on, the first past its first 16 MB; and its 0:00 (seconds
+    of its timestamps) and its audio's PID."""
     with av.open(str(plain)) as container:
         origin = container.start_time / av.time_base
         pid = container.streams.audio[0].id
     out, told = with_time_tables(plain.read_bytes(), origin, first=15.0, padding=60)
+    first_table = next(at for at in range(0, len(out), TS_PACKET_BYTES) if out[at + 2] == 0x14)
+    assert told >= 5 and first_table > HEAD_BYTES and broadcast_clock(out[:first_table], pid, origin) is None
+    return out, origin, pid
+
+
+def test_a_multiplex_capture_whose_first_time_table_comes_past_its_head_is_timed(tmp_path):
+    # A capture of a whole multiplex (40 Mbit/s) fills the 16 MB read first in 3 s, and DVB sends its time
+    # tables up to 30 s apart: where the first came later, the recording was not timed.
+    out, origin, pid = as_in_a_multiplex(tone_recording(tmp_path))
     multiplex = tmp_path / "multiplex.ts"
     multiplex.write_bytes(out)
-    first_table = next(at for at in range(0, len(out), TS_PACKET_BYTES) if out[at + 2] == 0x14)
-    assert told >= 5 and first_table > HEAD_BYTES
     assert broadcast_clock(head_of(multiplex), pid, origin) is None  # none in its head
     found = recording_facts(multiplex).broadcast_time
     assert found is not None and abs((found - ZERO).total_seconds()) < 0.5, found
@@ -368,13 +380,8 @@ def test_a_stream_followed_live_tells_when_each_segment_was_on_air(tmp_path, ref
     # comes 15 s in, 17 MB past what FFmpeg reads to open the stream (a multiplex's null packets between).
     front_end = FrontEnd()
     words, _ = words_between_music(front_end, music_seconds=10.0)
-    plain = write_recording(tmp_path / "plain.ts", words, front_end.sample_rate, start_seconds=7.0)
-    with av.open(str(plain)) as container:
-        origin = container.start_time / av.time_base
-        pid = container.streams.audio[0].id
-    out, _ = with_time_tables(plain.read_bytes(), origin, first=15.0, padding=60)
-    first_table = next(at for at in range(0, len(out), TS_PACKET_BYTES) if out[at + 2] == 0x14)
-    assert first_table > HEAD_BYTES and broadcast_clock(out[:first_table], pid, origin) is None
+    out, _, _ = as_in_a_multiplex(write_recording(tmp_path / "plain.ts", words, front_end.sample_rate,
+                                                  start_seconds=7.0))
     scan = [sys.executable, "-m", "speakerspot", "scan", "-", "-m", str(model_file), "-q"]
     live = subprocess.run([*scan, "--live", "-f", "csv"], input=out, capture_output=True, timeout=300,
                           env={**os.environ, "TZ": "UTC0"})
@@ -414,13 +421,8 @@ def test_a_pipes_time_tables_are_read_as_its_bytes_pass_from_whatever_byte_they_
     # What a pipe keeps of what FFmpeg read to open it may begin inside a packet (reads end anywhere, and it
     # keeps the last 16 MB or so): the tables are read from the first whole packet on, here from bytes kept from
     # byte 1000 on, and fed in pieces that end inside packets, as a pipe brings them.
-    rate = 22_050
-    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(28 * rate) / rate)).astype(np.float32)
-    plain = write_recording(tmp_path / "plain.ts", tone, rate, start_seconds=7.0)
-    with av.open(str(plain)) as container:
-        origin = container.start_time / av.time_base
-        pid = container.streams.audio[0].id
-    out, _ = with_time_tables(plain.read_bytes(), origin, first=15.0, padding=60)
+    plain = tone_recording(tmp_path)
+    out, origin, pid = as_in_a_multiplex(plain)
     assert abs((broadcast_clock(out[1000:], pid, origin) - ZERO).total_seconds()) < 0.5
     assert programmes_in(out[1000:]) == programmes_in(out)
 
