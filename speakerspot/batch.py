@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import logging
 import time
 import urllib.parse
@@ -69,6 +70,19 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
         for recording in found:
             recordings.setdefault(recording.path.absolute(), recording)
     return list(recordings.values())
+
+
+def shard_of(recordings: list[Recording], number: int, count: int) -> list[Recording]:
+    """The recordings of share `number` (1 to `count`) of `count`: a batch shared among machines that reach the
+    same archive, each scanning one share into an index of its own (`scan --shard 2/3`), with no cluster. A
+    recording's share is picked by a hash of its path below the folder it was found in (`Recording.relative`),
+    so that machines that mount the archive at different paths share it alike, and a recording keeps its share
+    as others come and go."""
+    if not 1 <= number <= count:
+        raise ValueError(f"share {number} of {count}: the share is a number from 1 to {count}")
+    return [recording for recording in recordings
+            if int.from_bytes(hashlib.sha256(recording.relative.as_posix().encode()).digest()[:8]) % count
+            == number - 1]
 
 
 def with_playlists(found: list[Recording], playlists: list[Path], root: Path,

@@ -151,6 +151,16 @@ def check_outputs(output: Path | None, output_dir: Path | None, format_names: tu
                                "cannot share stdout; use --output-dir (or -f txt, json, csv or rttm)")
 
 
+def parse_shard(context: click.Context, parameter: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """`--shard K/N` as (K, N), 1 <= K <= N."""
+    if value is None:
+        return None
+    number, _, count = value.partition("/")
+    if not (number.isdigit() and count.isdigit() and 1 <= int(number) <= int(count)):
+        raise click.BadParameter(f"{value!r} is not K/N with 1 <= K <= N (e.g. 2/3: the second of three shares)")
+    return int(number), int(count)
+
+
 def check_live(recordings: int, format_names: tuple[str, ...], output: Path | None, output_dir: Path | None,
                speech_edges: bool, engine: str) -> None:
     """Refuse what `scan --live` cannot do: it prints one recording's segments on stdout as they come."""
@@ -216,11 +226,21 @@ def audio_stream_options(command):
                              "tracks for the hearing impaired and a stream that sends nothing.")(command)
 
 
-def check_model_name(index: ResultsIndex, model_name: str | None) -> None:
-    """Refuse a --model the index has never seen, which would otherwise print nothing (a typo)."""
-    if model_name is not None and model_name not in (names := index.model_names()):
-        raise click.UsageError(f"{index.path} holds no model named {model_name!r} "
-                               f"(it holds {', '.join(map(repr, names)) or 'none'})")
+def opened_indexes(stack: contextlib.ExitStack, paths: tuple[Path, ...], model_name: str | None) -> list[ResultsIndex]:
+    """The results indexes at `paths` (one machine's each, as `scan --shard` writes them), open until `stack`
+    closes, read as one; a --model none of them has seen, which would otherwise print nothing (a typo), and an
+    index given twice, whose results would come twice, are refused."""
+    from .results_index import ResultsIndex
+
+    if len({path.resolve() for path in paths}) < len(paths):
+        raise click.UsageError("an index is given twice with --db: its results would come twice")
+    indexes = [stack.enter_context(ResultsIndex(path)) for path in paths]
+    names = sorted({name for index in indexes for name in index.model_names()})
+    if model_name is not None and model_name not in names:
+        one = len(paths) == 1
+        raise click.UsageError(f"{', '.join(map(str, paths))} hold{'s' if one else ''} no model named {model_name!r} "
+                               f"({'it holds' if one else 'they hold'} {', '.join(map(repr, names)) or 'none'})")
+    return indexes
 
 
 class CommandsInOrderOfUse(click.Group):
@@ -364,6 +384,10 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
                    "recording is done, and recordings already stored, unchanged, with the same model and "
                    "settings are not scanned again; see `speakerspot results`.")
 @click.option("--force", is_flag=True, help="With --db: scan again even what is stored and unchanged.")
+@click.option("--shard", callback=parse_shard, metavar="K/N",
+              help="Scan share K of N of the recordings found, for N machines that each scan one share (with "
+                   "an index of their own, outputs on shared storage): every machine, given the same folder "
+                   "wherever it is mounted, picks the same recordings for share K.")
 @click.option("-j", "--workers", type=click.IntRange(min=1),
               help="Recordings scanned at once, each in its own process. Default: the number of cores "
                    "(1 with a CUDA device). With --engine ray and no --ray-address: the CPUs of the local "
@@ -385,8 +409,8 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 @device_option
 @reports_errors
 def scan(recordings, model_paths, threshold, track, format_names, windows, live, output, output_dir, patterns,
-         db_path, force, workers, engine, ray_address, decoders, speech_edges, merge_gap, min_duration, frame_rate,
-         quiet, device):
+         db_path, force, shard, workers, engine, ray_address, decoders, speech_edges, merge_gap, min_duration,
+         frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -412,7 +436,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
       tail -c +1 -f /pvr/recording-in-progress.ts | speakerspot scan - -m models/anna.pt --live
     """
     from .audio import DEFAULT_SAMPLE_RATE
-    from .batch import find_recordings, namesakes, scan_batch
+    from .batch import find_recordings, namesakes, scan_batch, shard_of
     from .decoder_process import start_early, stop_early_helpers
     from .results_index import ResultsIndex
     from .threads import available_cores
@@ -426,6 +450,13 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
     if not found:
         raise MediaError(", ".join(map(str, recordings)),
                          f"no files matching {' or '.join(patterns)}" if patterns else "no media files found")
+    if shard:
+        shared = shard_of(found, *shard)
+        if not quiet or not shared:
+            click.echo(f"shard {shard[0]}/{shard[1]}: {len(shared)} of {len(found)} recordings", err=True)
+        if not shared:
+            return
+        found = shared
     check_outputs(output, output_dir, format_names, len(found))  # now, before torch loads; with the models below
     if live:
         check_live(len(found), format_names, output, output_dir, speech_edges, engine)
@@ -489,8 +520,10 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
 
 
 @cli.command(short_help="Print or export what a results index holds.", epilog=EXIT_CODES_HELP)
-@click.option("--db", "db_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Results index written by `speakerspot scan --db`.")
+@click.option("--db", "db_paths", required=True, multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Results index written by `speakerspot scan --db`; repeat to read several as one (each "
+                   "machine's of `scan --shard`).")
 @click.option("-m", "--model", "model_name", help="Only this model's results (its name, as scan prints it).")
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
               default=("txt",), show_default=True, help="Output format; repeat for several (as for scan).")
@@ -503,7 +536,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (shown with --output-dir).")
 @reports_errors
-def results(db_path, model_name, format_names, windows, output, output_dir, failed, frame_rate, quiet):
+def results(db_paths, model_name, format_names, windows, output, output_dir, failed, frame_rate, quiet):
     """Print or export what a results index holds, without scanning again.
 
     \b
@@ -512,26 +545,28 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
       speakerspot results --db archive.sqlite --model anna -f csv > anna.csv
       speakerspot results --db archive.sqlite -f srt -f edl --output-dir markers/
       speakerspot results --db archive.sqlite --failed
+      speakerspot results --db machine-1.sqlite --db machine-2.sqlite -f csv > all.csv
     """
     from .recordings import Recording
-    from .results_index import ResultsIndex
     from .writers import ResultOutputs, write_or_fail
 
     check_outputs(output, output_dir, (), 0)  # -o with --output-dir, refused even with --failed
-    with ResultsIndex(db_path) as index:
-        check_model_name(index, model_name)
+    with contextlib.ExitStack() as stack:
+        indexes = opened_indexes(stack, db_paths, model_name)
         if failed:
-            for failure in index.failures(model_name):
+            for failure in (failure for index in indexes for failure in index.failures(model_name)):
                 click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
             return
-        stored = index.count(model_name)
+        stored = sum(index.count(model_name) for index in indexes)
         check_outputs(output, output_dir, format_names, stored)
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
                               frame_rate=frame_rate)
-        root = common_folder(index.recordings(model_name)) if output_dir else None  # mirrored below --output-dir
+        # mirrored below --output-dir
+        root = common_folder([r for index in indexes for r in index.recordings(model_name)]) if output_dir else None
         failures = []  # a recording whose outputs cannot be written; the others' are, as in a scan
         # files of thousands of results take a while; on stdout, the results themselves show the progress
-        for result in tqdm(index.results(model_name), total=stored, desc="results", unit="result", leave=False,
+        stored_results = (result for index in indexes for result in index.results(model_name))
+        for result in tqdm(stored_results, total=stored, desc="results", unit="result", leave=False,
                            disable=quiet or output_dir is None):
             if error := write_or_fail(write, Recording(Path(result.file), root or Path(result.file)), [result]):
                 report_error(error)
@@ -542,8 +577,9 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
 
 @cli.command(short_help="Write HTML pages of scan results: timeline, segments, audio.", epilog=EXIT_CODES_HELP)
 @click.argument("sources", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Report what this results index holds (instead of scan JSON files).")
+@click.option("--db", "db_paths", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Report what this results index holds (instead of scan JSON files); repeat to report several "
+                   "as one.")
 @click.option("-m", "--model", "model_name", help="With --db: only this model's results (its name).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="The report's HTML file, or a folder to write it in (named after the JSON file or the index; "
@@ -558,7 +594,7 @@ def results(db_path, model_name, format_names, windows, output, output_dir, fail
                                           "(pip install 'speakerspot[plot]').")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
-def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, track, png, quiet):
+def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio, track, png, quiet):
     """Write an HTML report of scan results: per recording, the score timeline with the threshold
     and the segments found (zoom and pan), the segment list, and the audio around each segment,
     played by a click. SOURCES are JSON files of `scan --format json --windows`; or give --db. The
@@ -579,9 +615,9 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
     """
     from .report import read_scan_json, write_report
 
-    if bool(sources) == bool(db_path):
+    if bool(sources) == bool(db_paths):
         raise click.UsageError("give scan JSON files or --db, one of the two")
-    if model_name and not db_path:
+    if model_name and not db_paths:
         raise click.UsageError("--model goes with --db")
     truth = None
     if truth_path:
@@ -589,16 +625,16 @@ def report(sources, db_path, model_name, output, truth_path, speaker, no_audio, 
 
         truth = read_truth(truth_path, speaker)
     if output.is_dir():
-        named_after = db_path or (sources[0] if len(sources) == 1 else Path("index"))
+        given = db_paths or sources
+        named_after = given[0] if len(given) == 1 else Path("index")
         output = output / f"{named_after.stem}.html"
     failures = []
-    if db_path:
-        from .results_index import ResultsIndex
-
-        with ResultsIndex(db_path) as index:
-            check_model_name(index, model_name)
-            results = list(index.results(model_name))
-            failures = [(failure.recording, failure.error) for failure in index.failures(model_name)]
+    if db_paths:
+        with contextlib.ExitStack() as stack:
+            indexes = opened_indexes(stack, db_paths, model_name)
+            results = [result for index in indexes for result in index.results(model_name)]
+            failures = [(failure.recording, failure.error)
+                        for index in indexes for failure in index.failures(model_name)]
     else:
         results = [result for source in sources for result in read_scan_json(source)]
     # no stream named: each recording's excerpts from the one it was scanned on

@@ -605,3 +605,60 @@ def test_batch_outcomes_come_in_order_with_failures_and_leaving_the_loop_ends_th
             break  # the caller stops here: the workers must not outlive the loop
     outcomes.close()
     assert multiprocessing.active_children() == []
+
+
+def test_machines_without_a_cluster_share_a_folder_alike_wherever_it_is_mounted(model_file, tmp_path):
+    # Several machines that reach one archive (a NAS) and form no cluster: each scans one share into an index of
+    # its own, its outputs on the shared storage; together they scan every recording once.
+    root = archive(tmp_path)
+    elsewhere = shutil.copytree(root, tmp_path / "mounted" / "elsewhere")
+    found = find_recordings([root])
+    for count in (1, 2, 3, 7):
+        shares = [batch.shard_of(found, number, count) for number in range(1, count + 1)]
+        assert sorted(r.path for share in shares for r in share) == sorted(r.path for r in found)  # each once
+        assert [[r.relative for r in share] for share in shares] == \
+            [[r.relative for r in batch.shard_of(find_recordings([elsewhere]), number, count)]
+             for number in range(1, count + 1)]
+    # A recording keeps its share as others come.
+    (root / "2026" / "12").mkdir()
+    shutil.copy(FIXTURES / "sample.ts", root / "2026" / "12" / "new.ts")
+    grown = find_recordings([root])
+    for number in (1, 2, 3):
+        assert set(batch.shard_of(found, number, 3)) <= set(batch.shard_of(grown, number, 3))
+    with pytest.raises(ValueError, match="from 1 to 3"):
+        batch.shard_of(found, 4, 3)
+    # Two machines' shares: the outputs of one scan of the whole folder, each failure in its share alone.
+    whole, shared = tmp_path / "whole", tmp_path / "shared"
+    everything = scan_folder(root, model_file, "-f", "csv", "--output-dir", str(whole), "-q")
+    assert everything.exit_code == 3  # broken.ts
+    codes = []
+    for number in (1, 2):
+        one = scan_folder(root, model_file, "-f", "csv", "--output-dir", str(shared), "--shard", f"{number}/2",
+                          "--db", str(tmp_path / f"machine-{number}.sqlite"))
+        broken = any(r.relative.name == "broken.ts" for r in batch.shard_of(grown, number, 2))
+        codes.append(one.exit_code)
+        assert one.exit_code == (3 if broken else 0), one.output
+        assert f"shard {number}/2: {len(batch.shard_of(grown, number, 2))} of 4 recordings" in one.output
+    assert sorted(codes) == [0, 3]
+    outputs = sorted(p.relative_to(whole) for p in whole.rglob("*.csv"))
+    assert outputs == sorted(p.relative_to(shared) for p in shared.rglob("*.csv")) and len(outputs) == 3
+    assert all((whole / p).read_text() == (shared / p).read_text() for p in outputs)
+    empty = next(number for number in range(1, 8) if not batch.shard_of(grown, number, 7))
+    nothing = scan_folder(root, model_file, "--shard", f"{empty}/7")
+    assert nothing.exit_code == 0 and f"shard {empty}/7: 0 of 4 recordings" in nothing.output
+    assert scan_folder(root, model_file, "--shard", "0/2").exit_code == 2
+    # The machines' indexes read as one: the rows of one scan of the whole folder, one table, one report.
+    indexes = [arg for number in (1, 2) for arg in ("--db", str(tmp_path / f"machine-{number}.sqlite"))]
+    merged = CliRunner().invoke(cli, ["results", *indexes, "-f", "csv"])
+    assert merged.exit_code == 0, merged.output
+    assert merged.output.count("file,model,") == 1
+    assert sorted(merged.output.splitlines()[1:]) == \
+        sorted(row for p in outputs for row in (whole / p).read_text().splitlines()[1:])
+    failed = CliRunner().invoke(cli, ["results", *indexes, "--failed"]).output
+    assert [line.split("\t")[0] for line in failed.splitlines()] == [str(root / "2026" / "broken.ts")]
+    page = tmp_path / "all.html"
+    reported = CliRunner().invoke(cli, ["report", *indexes, "-o", str(page), "--no-audio", "-q"])
+    assert reported.exit_code == 0, reported.output
+    assert all(name in page.read_text() for name in ("news.ts", "late.ts", "new.ts", "broken.ts"))
+    twice = CliRunner().invoke(cli, ["results", *indexes[:2], *indexes[:2]])
+    assert twice.exit_code == 2 and "given twice" in twice.output
