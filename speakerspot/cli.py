@@ -427,6 +427,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
       speakerspot scan news.ts -m models/anna.pt --format json --windows -o news.json
       speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
+      speakerspot scan /nas/pvr -m models/ --shard 2/3 --db pvr-2.sqlite --output-dir /nas/markers   (machine 2 of 3)
       cat capture.ts | speakerspot scan - -m models/anna.pt     (- is the standard input)
 
     \b
