@@ -40,6 +40,7 @@ from .service_tables import (
     head_of,
     programmes_in,
 )
+from .sidecars import enigma2_recording_time
 
 if TYPE_CHECKING:
     import av
@@ -1380,8 +1381,9 @@ class RecordingFacts:
 
 
 def recording_facts(path: str | Path, track: TrackChoice = TrackChoice()) -> RecordingFacts:
-    """The `RecordingFacts` of the recording at `path`, its broadcast time by the stream `track` picks; none of
-    a pipe (probing it would eat the start of the stream the scan reads)."""
+    """The `RecordingFacts` of the recording at `path`, its broadcast time by the stream `track` picks (where
+    its time tables do not say it, when an Enigma2 receiver began it: see `sidecars`); none of a pipe (probing
+    it would eat the start of the stream the scan reads)."""
     if readable_once(path):
         return RecordingFacts()
     with open_container(path) as container:
@@ -1390,7 +1392,8 @@ def recording_facts(path: str | Path, track: TrackChoice = TrackChoice()) -> Rec
             stream = select_audio_stream(container, path, track)
         except MediaError:  # said as the recording is decoded
             return RecordingFacts(duration)
-        return RecordingFacts(duration, container_broadcast_time(container, path, stream))
+        return RecordingFacts(duration, container_broadcast_time(container, path, stream)
+                              or enigma2_recording_time(path))
 
 
 def container_broadcast_time(container: av.container.InputContainer, path: str | Path,

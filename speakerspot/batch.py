@@ -24,6 +24,7 @@ from .errors import SpeakerspotError
 from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegmentCallback
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
+from .sidecars import enigma2_recording_time
 from .workers import scan_here, scan_in_workers
 from .writers import write_or_fail
 
@@ -219,10 +220,7 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
             if stored and all(stored):
                 summary.skipped += 1
                 bar.update()
-                if index.unread_broadcast_time(state.path):  # stored without it by an older version
-                    aired = broadcast_time_of(recording.path, options)
-                    index.store_broadcast_time(state.path, aired)
-                    stored = [replace(result, broadcast_time=aired) for result in stored]
+                stored = with_broadcast_time(index, state.path, stored, options)
                 yield from in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
                 continue
             to_scan.append(recording)
@@ -258,6 +256,21 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
                 bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)
                 yield from in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
+
+
+def with_broadcast_time(index: ResultsIndex, path: Path, stored: list[ScanResult],
+                        options: ScanOptions) -> list[ScanResult]:
+    """The `stored` results of the recording at `path` (resolved), with the broadcast time they lack read now
+    and stored with them: where an older version stored them without it, from the recording; where none was
+    found when they were scanned, from an Enigma2 receiver's .meta file beside it (read since 2026-12-07)."""
+    if index.unread_broadcast_time(path):
+        aired = broadcast_time_of(path, options)
+    elif stored[0].broadcast_time is None and (began := enigma2_recording_time(path)) is not None:
+        aired = began
+    else:
+        return stored
+    index.store_broadcast_time(path, aired)
+    return [replace(result, broadcast_time=aired) for result in stored]
 
 
 def broadcast_time_of(path: Path, options: ScanOptions) -> datetime.datetime | None:

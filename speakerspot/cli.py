@@ -846,6 +846,7 @@ def info(recording):
         open_container,
         select_audio_stream,
     )
+    from .sidecars import enigma2_meta_path, enigma2_recording_time
 
     with open_container(recording) as container:
         streams = audio_streams(container)
@@ -853,6 +854,7 @@ def info(recording):
         default = list(container.streams.audio).index(scanned) if scanned else None
         programmes = container_programmes(container, recording)  # a capture of a whole multiplex: several
         aired = container_broadcast_time(container, recording, scanned) if scanned else None
+    began = enigma2_recording_time(recording) if scanned and aired is None else None
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return
@@ -870,6 +872,9 @@ def info(recording):
                    f"{stream.language or '-':<9} {duration}{marker}")
     if aired is not None:
         click.echo(f"0:00 was broadcast at {clock_text(aired, tenths=True)} (by the broadcast's time tables)")
+    elif began is not None:
+        click.echo(f"0:00 was broadcast at {clock_text(began)} (when the recorder began it, by its "
+                   f"{enigma2_meta_path(recording).name}: to about a second)")
 
 
 def lower_levels_text(decision: Decision) -> str:

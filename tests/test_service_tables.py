@@ -441,3 +441,52 @@ def test_a_pipes_time_tables_are_read_as_its_bytes_pass_from_whatever_byte_they_
                       for packet in (plain.read_bytes()[at:at + TS_PACKET_BYTES]
                                      for at in range(0, plain.stat().st_size, TS_PACKET_BYTES)))
     assert fed(padded) == [None] * len(fed(padded))  # a stream without time tables: never
+
+
+def enigma2_meta(began: int, first_line: str = "1:0:19:283D:3FB:1:C00000:0:0:0:") -> str:
+    """An Enigma2 receiver's .meta file of a recording it began at `began` (seconds since 1970, UTC)."""
+    return f"{first_line}\nTagesschau\nNachrichten\n{began}\n\n2520000\n1634284\n"
+
+
+def test_a_recording_of_an_enigma2_receiver_is_timed_by_the_meta_file_beside_it(tmp_path, model_file, time_zone):
+    # Enigma2 receivers (Dreambox, VU+) record a channel's own streams without the broadcast's time tables, and
+    # write when they began into NAME.ts.meta: their recordings had no time on air.
+    time_zone("UTC0")
+    front_end = FrontEnd()
+    words, _ = words_between_music(front_end, music_seconds=10.0)
+    recording = write_recording(tmp_path / "20261206 1900 - Das Erste HD - Tagesschau.ts", words,
+                                front_end.sample_rate, start_seconds=7.0)
+    began = datetime.datetime(2026, 12, 6, 19, 0, 12, tzinfo=datetime.UTC)
+    index = tmp_path / "index.sqlite"
+    untimed = CliRunner().invoke(cli, ["scan", str(recording), "-m", str(model_file), "-q", "-f", "json",
+                                       "--db", str(index)])
+    assert json.loads(untimed.output)["broadcast_time"] is None
+    Path(f"{recording}.meta").write_text(enigma2_meta(int(began.timestamp())))
+    timed = CliRunner().invoke(cli, ["scan", str(recording), "-m", str(model_file), "-q", "-f", "csv"])
+    row = next(csv.DictReader(io.StringIO(timed.output)))
+    assert datetime.datetime.fromisoformat(row["on_air"]) == began + datetime.timedelta(seconds=float(row["start"]))
+    assert CliRunner().invoke(cli, ["info", str(recording)]).output.splitlines()[-1] == (
+        f"0:00 was broadcast at 2026-12-06 19:00:12 UTC (when the recorder began it, by its {recording.name}.meta: "
+        "to about a second)")
+    # The index that stored it without a time gains it on the next run, without scanning again.
+    with sqlite3.connect(index) as connection:
+        scanned_at = connection.execute("SELECT scanned_at FROM results").fetchall()
+    again = CliRunner().invoke(cli, ["scan", str(recording), "-m", str(model_file), "-q", "-f", "json",
+                                     "--db", str(index)])
+    assert datetime.datetime.fromisoformat(json.loads(again.output)["broadcast_time"]) == began
+    with sqlite3.connect(index) as connection:
+        assert connection.execute("SELECT scanned_at FROM results").fetchall() == scanned_at
+    stored = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "json"]).output
+    assert datetime.datetime.fromisoformat(json.loads(stored)["broadcast_time"]) == began
+    # The recording's own time tables, where it has them, come first; a .meta file that is not one is not read.
+    with av.open(str(recording)) as container:
+        origin = container.start_time / av.time_base
+    tabled = tmp_path / "tabled.ts"
+    tabled.write_bytes(with_time_tables(recording.read_bytes(), origin)[0])
+    Path(f"{tabled}.meta").write_text(enigma2_meta(int(began.timestamp())))
+    assert abs((recording_facts(tabled).broadcast_time - ZERO).total_seconds()) < 0.5
+    for wrong in (enigma2_meta(int(began.timestamp()), first_line="not a service reference"),
+                  enigma2_meta(86_400),  # 1970: no recording's
+                  "1:0:19:283D:3FB:1:C00000:0:0:0:\nTagesschau\n", "\x00\xff garbage"):
+        Path(f"{recording}.meta").write_text(wrong)
+        assert recording_facts(recording).broadcast_time is None, wrong

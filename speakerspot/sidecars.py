@@ -1,0 +1,42 @@
+"""What a PVR writes beside a recording, where the recording itself does not say it.
+
+Enigma2 receivers (Dreambox, VU+, and the images built on them: OpenPLi, OpenATV, OpenViX) record a
+channel's own streams and leave the broadcast's time tables out; beside each `NAME.ts` they write
+`NAME.ts.meta`, seven lines at most: the service reference, the programme's name, its description, the
+time the recording began (seconds since 1970, UTC), tags, its length and size (openatv/enigma2,
+doc/FILEFORMAT). That time is when the recorder wrote its first bytes: the recording's 0:00, to about a
+second.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from pathlib import Path
+
+# The first line of an Enigma2 .meta file: a service reference, `1:0:19:283D:3FB:1:C00000:0:0:0:`.
+SERVICE_REFERENCE = re.compile(r"\d+:\d+:[0-9A-Fa-f]+:[0-9A-Fa-f]+:")
+EARLIEST = datetime.datetime(1995, 1, 1, tzinfo=datetime.UTC)  # before DVB, a time is not a recording's
+MAX_META_BYTES = 1 << 16
+
+
+def enigma2_meta_path(path: str | Path) -> Path:
+    return Path(f"{path}.meta")
+
+
+def enigma2_recording_time(path: str | Path) -> datetime.datetime | None:
+    """The time (UTC) an Enigma2 receiver began the recording at `path`, as its `.meta` file beside it says
+    (see above); None where there is none, or it is not one (its first line no service reference, its
+    fourth no time a recording can have begun at)."""
+    try:
+        with open(enigma2_meta_path(path), "rb") as file:
+            lines = file.read(MAX_META_BYTES).decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    if len(lines) < 4 or not SERVICE_REFERENCE.match(lines[0]) or not lines[3].strip().isdigit():
+        return None
+    try:
+        began = datetime.datetime.fromtimestamp(int(lines[3]), datetime.UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return began if EARLIEST <= began <= datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1) else None
