@@ -61,9 +61,10 @@ def scan(model: SpeakerModel, source: str | Path | np.ndarray, options: ScanOpti
     longer change it, while the scan goes on: a live stream (a pipe, `/dev/stdin`) is followed as it
     plays, 7-21 s behind a turn's end (see `segments.SettledSegments`). In the end it has been
     called with every segment of the result, in order. `on_broadcast_time(time)` is called with when the
-    recording's 0:00 was broadcast (UTC), where its DVB time tables say it (`ScanResult.broadcast_time`), as
-    soon as it is known: a file's before its first segment, a pipe's once the stream brought a time table
-    (DVB sends one every 30 s at least); a segment's time on air is then this plus its start.
+    recording's 0:00 was broadcast (UTC), where its DVB time tables or its recorder say it
+    (`ScanResult.broadcast_time`), as soon as it is known: a file's before its first segment, a pipe's once
+    the stream brought a time table (DVB sends one every 30 s at least); a segment's time on air is then
+    this plus its start.
     `keep_windows` False leaves every window's time and score out of the result (its window arrays are
     empty; the segments are the same): with it, memory stays bounded however long a stream is followed.
     Neither goes with `speech_edges`, which decides a segment's edges later.

@@ -424,6 +424,11 @@ def segment_start(centre: float, step_seconds: float) -> float:
     return round(max(0.0, centre - step_seconds / 2), 3)
 
 
+def time_on_air(broadcast_time: datetime.datetime | None, seconds: float) -> datetime.datetime | None:
+    """When the time `seconds` of a recording whose 0:00 was broadcast at `broadcast_time` was (None: unknown)."""
+    return None if broadcast_time is None else broadcast_time + datetime.timedelta(seconds=seconds)
+
+
 @dataclass
 class ScanResult:
     """What a scan found: segments, and every window's centre time (s), score and smoothed score;
@@ -444,14 +449,15 @@ class ScanResult:
     # decided again at other levels (`evaluation.threshold_sweep`); None where not kept (JSON, the index).
     window_activity: np.ndarray | None = field(default=None, repr=False)
     # When the recording's 0:00 was broadcast (UTC), where its time tables say it (see
-    # `service_tables.broadcast_clock`): a segment's start was broadcast this many seconds after it.
+    # `service_tables.broadcast_clock`) or its recorder (`sidecars`): a segment's start was broadcast this many
+    # seconds after it.
     broadcast_time: datetime.datetime | None = None
     # The audio stream the scan read, as its options chose it, so that a report plays what was scanned.
     track: TrackChoice = TrackChoice()
 
     def on_air(self, seconds: float) -> datetime.datetime | None:
         """When the recording's time `seconds` was broadcast (UTC), where known (see `broadcast_time`)."""
-        return None if self.broadcast_time is None else self.broadcast_time + datetime.timedelta(seconds=seconds)
+        return time_on_air(self.broadcast_time, seconds)
 
     def to_dict(self, windows: bool = False) -> dict:
         result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),

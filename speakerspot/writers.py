@@ -86,17 +86,17 @@ def clock_text(time: datetime.datetime, tenths: bool = False) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S}{fraction} {local:%Z}"
 
 
-def txt_line(segment: Segment) -> str:
-    """A segment for people: `HH:MM:SS.s – HH:MM:SS.s  score`."""
-    return f"{format_timestamp(segment.start)} – {format_timestamp(segment.end)}  {segment.score:.3f}"
+def txt_line(segment: Segment, on_air: datetime.datetime | None = None) -> str:
+    """A segment for people: `HH:MM:SS.s – HH:MM:SS.s  score`, followed by `  on air` and when its start was
+    (`on_air`; see `clock_text`) where known."""
+    line = f"{format_timestamp(segment.start)} – {format_timestamp(segment.end)}  {segment.score:.3f}"
+    return line + (f"  on air {clock_text(on_air)}" if on_air else "")
 
 
 def render_txt(result: ScanResult, options: RenderOptions) -> str:
-    """One line per segment for people (see `txt_line`), and when it was on air where the recording says
+    """One line per segment for people (see `txt_line`), with when it was on air where the recording says
     when it was broadcast (see `ScanResult.broadcast_time`)."""
-    aired = result.broadcast_time is not None
-    return "".join(f"{txt_line(s)}" + (f"  on air {clock_text(result.on_air(s.start))}" if aired else "")
-                   + "\n" for s in result.segments)
+    return "".join(txt_line(s, result.on_air(s.start)) + "\n" for s in result.segments)
 
 
 def render_json(result: ScanResult, options: RenderOptions) -> str:
@@ -345,12 +345,12 @@ class SegmentLines:
     def __call__(self, recording: Recording, model_name: str, segment: Segment) -> None:
         from tqdm import tqdm
 
+        from .segments import time_on_air
+
         file = str(recording.path)
-        aired = self.broadcast_times.get(recording.path)
-        on_air = None if aired is None else aired + datetime.timedelta(seconds=segment.start)
+        on_air = time_on_air(self.broadcast_times.get(recording.path), segment.start)
         if self.format_name == "txt":
-            line = (txt_line(segment) + (f"  on air {clock_text(on_air)}" if on_air else "")
-                    + (f"  {model_name}\n" if self.several else "\n"))
+            line = txt_line(segment, on_air) + (f"  {model_name}\n" if self.several else "\n")
         elif self.format_name == "jsonl":  # the fields of a CSV row
             line = json.dumps(dict(zip(CSV_HEADER, csv_row(file, model_name, segment, on_air), strict=True)),
                               separators=(",", ":")) + "\n"
