@@ -22,7 +22,7 @@ from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS, clock_text
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .model import SpeakerModel
-    from .results_index import ResultsIndex
+    from .results_index import IndexesAsOne
     from .segments import Decision
 
 EXIT_CODES_HELP = """\b
@@ -226,16 +226,16 @@ def audio_stream_options(command):
                              "tracks for the hearing impaired and a stream that sends nothing.")(command)
 
 
-def opened_indexes(stack: contextlib.ExitStack, paths: tuple[Path, ...], model_name: str | None) -> list[ResultsIndex]:
+def opened_indexes(stack: contextlib.ExitStack, paths: tuple[Path, ...], model_name: str | None) -> IndexesAsOne:
     """The results indexes at `paths` (one machine's each, as `scan --shard` writes them), open until `stack`
     closes, read as one; a --model none of them has seen, which would otherwise print nothing (a typo), and an
-    index given twice, whose results would come twice, are refused."""
-    from .results_index import ResultsIndex
+    index given twice are refused."""
+    from .results_index import IndexesAsOne, ResultsIndex
 
     if len({path.resolve() for path in paths}) < len(paths):
-        raise click.UsageError("an index is given twice with --db: its results would come twice")
-    indexes = [stack.enter_context(ResultsIndex(path)) for path in paths]
-    names = sorted({name for index in indexes for name in index.model_names()})
+        raise click.UsageError("an index is given twice with --db")
+    indexes = IndexesAsOne([stack.enter_context(ResultsIndex(path)) for path in paths])
+    names = indexes.model_names()
     if model_name is not None and model_name not in names:
         one = len(paths) == 1
         raise click.UsageError(f"{', '.join(map(str, paths))} hold{'s' if one else ''} no model named {model_name!r} "
@@ -555,19 +555,18 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
     with contextlib.ExitStack() as stack:
         indexes = opened_indexes(stack, db_paths, model_name)
         if failed:
-            for failure in (failure for index in indexes for failure in index.failures(model_name)):
+            for failure in indexes.failures(model_name):
                 click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
             return
-        stored = sum(index.count(model_name) for index in indexes)
+        stored = indexes.count(model_name)
         check_outputs(output, output_dir, format_names, stored)
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
                               frame_rate=frame_rate)
         # mirrored below --output-dir
-        root = common_folder([r for index in indexes for r in index.recordings(model_name)]) if output_dir else None
+        root = common_folder(indexes.recordings(model_name)) if output_dir else None
         failures = []  # a recording whose outputs cannot be written; the others' are, as in a scan
         # files of thousands of results take a while; on stdout, the results themselves show the progress
-        stored_results = (result for index in indexes for result in index.results(model_name))
-        for result in tqdm(stored_results, total=stored, desc="results", unit="result", leave=False,
+        for result in tqdm(indexes.results(model_name), total=stored, desc="results", unit="result", leave=False,
                            disable=quiet or output_dir is None):
             if error := write_or_fail(write, Recording(Path(result.file), root or Path(result.file)), [result]):
                 report_error(error)
@@ -633,9 +632,8 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
     if db_paths:
         with contextlib.ExitStack() as stack:
             indexes = opened_indexes(stack, db_paths, model_name)
-            results = [result for index in indexes for result in index.results(model_name)]
-            failures = [(failure.recording, failure.error)
-                        for index in indexes for failure in index.failures(model_name)]
+            results = list(indexes.results(model_name))
+            failures = [(failure.recording, failure.error) for failure in indexes.failures(model_name)]
     else:
         results = [result for source in sources for result in read_scan_json(source)]
     # no stream named: each recording's excerpts from the one it was scanned on

@@ -238,8 +238,9 @@ class ResultsIndex:
                 for recording, name, error, scanned_at in self.select("recording, model, error, scanned_at", "failed",
                                                                        model)]
 
-    def select(self, columns: str, status: str, model: str | None) -> sqlite3.Cursor:
-        query, parameters = f"SELECT {columns} FROM results WHERE status = ?", [status]
+    def select(self, columns: str, status: str | None, model: str | None) -> sqlite3.Cursor:
+        """Rows of this status (any if None) and model (any if None), by recording and model."""
+        query, parameters = f"SELECT {columns} FROM results WHERE status = coalesce(?, status)", [status]
         if model is not None:
             query += " AND model = ?"
             parameters.append(stored_text(model))
@@ -279,3 +280,52 @@ def text_of(stored: str | bytes) -> str:
 
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class IndexesAsOne:
+    """Several results indexes read as one (each machine's of `scan --shard`). A recording that more than one of
+    them holds for a model (its shares drawn again with another count, a failure retried on another machine) comes
+    once, as the index that scanned it last holds it, as one index keeps the latest row of each recording and model.
+    A recording is the same in two indexes by its path, or, for machines that mount the archive at different paths,
+    by its file name and content (its fingerprint; a failure, which has none, by its path only); copies of one
+    recording under one name in other folders are then one, with one result."""
+
+    def __init__(self, indexes: list[ResultsIndex]):
+        self.indexes = indexes
+
+    def model_names(self) -> list[str]:
+        return sorted({name for index in self.indexes for name in index.model_names()})
+
+    def results(self, model: str | None = None) -> Iterator[ScanResult]:
+        """The results of every index, by index then as `ResultsIndex.results` orders them, each recording once."""
+        latest = self.latest_rows(model)
+        return (result for index, kept in zip(self.indexes, latest, strict=True) for result in index.results(model)
+                if (result.file, result.model, "done") in kept)
+
+    def recordings(self, model: str | None = None) -> list[str]:
+        """The recordings `results(model)` gives results of, each once."""
+        return sorted({row[0] for kept in self.latest_rows(model) for row in kept if row[2] == "done"})
+
+    def count(self, model: str | None = None) -> int:
+        """How many results `results(model)` gives."""
+        return sum(row[2] == "done" for kept in self.latest_rows(model) for row in kept)
+
+    def failures(self, model: str | None = None) -> list[StoredFailure]:
+        """The recordings whose last run, in whichever index, could not scan them, and why."""
+        latest = self.latest_rows(model)
+        return [failure for index, kept in zip(self.indexes, latest, strict=True) for failure in index.failures(model)
+                if (failure.recording, failure.model, "failed") in kept]
+
+    def latest_rows(self, model: str | None) -> list[set[tuple[str, str, str]]]:
+        """Each index's (recording, model name, status) rows that no other index holds a later row of."""
+        rows = sorted(((scanned_at, position, text_of(recording), text_of(name), fingerprint, status)
+                       for position, index in enumerate(self.indexes)
+                       for recording, name, fingerprint, scanned_at, status in
+                       index.select("recording, model, fingerprint, scanned_at, status", None, model)), reverse=True)
+        holder: dict[tuple, int] = {}  # a recording's path, or name and content: the index that scanned it last
+        kept: list[set[tuple[str, str, str]]] = [set() for _ in self.indexes]
+        for _, position, recording, name, fingerprint, status in rows:  # latest first; in one second, the later given
+            keys = [(name, recording)] + ([(name, Path(recording).name, fingerprint)] if fingerprint else [])
+            if {holder.setdefault(key, position) for key in keys} == {position}:
+                kept[position].add((recording, name, status))
+        return kept

@@ -629,7 +629,8 @@ def test_machines_without_a_cluster_share_a_folder_alike_wherever_it_is_mounted(
         batch.shard_of(found, 4, 3)
     # Two machines' shares: the outputs of one scan of the whole folder, each failure in its share alone.
     whole, shared = tmp_path / "whole", tmp_path / "shared"
-    everything = scan_folder(root, model_file, "-f", "csv", "--output-dir", str(whole), "-q")
+    everything = scan_folder(root, model_file, "-f", "csv", "--output-dir", str(whole), "-q",
+                             "--db", str(tmp_path / "whole.sqlite"))
     assert everything.exit_code == 3  # broken.ts
     codes = []
     for number in (1, 2):
@@ -662,3 +663,23 @@ def test_machines_without_a_cluster_share_a_folder_alike_wherever_it_is_mounted(
     assert all(name in page.read_text() for name in ("news.ts", "late.ts", "new.ts", "broken.ts"))
     twice = CliRunner().invoke(cli, ["results", *indexes[:2], *indexes[:2]])
     assert twice.exit_code == 2 and "given twice" in twice.output
+    # Indexes that hold the same recordings (the whole folder's, scanned first; the same as another machine that
+    # mounts the archive elsewhere stored it): each recording once, as the index that scanned it last holds it.
+    moved = shutil.copy(tmp_path / "whole.sqlite", tmp_path / "moved.sqlite")
+    with sqlite3.connect(moved) as connection:
+        connection.execute("UPDATE results SET recording = replace(recording, ?, ?)", (str(root), str(elsewhere)))
+    for first in ("whole", "moved"):
+        again = CliRunner().invoke(cli, ["results", "--db", str(tmp_path / f"{first}.sqlite"), *indexes, "-f", "csv"])
+        assert again.output == merged.output
+    # A failure retried on another machine: the later result stands.
+    shutil.copy(FIXTURES / "sample.ts", root / "2026" / "broken.ts")
+    number = next(n for n in (1, 2) if any(r.relative.name == "broken.ts" for r in batch.shard_of(grown, n, 2)))
+    retried = scan_folder(root, model_file, "--shard", f"{number}/2", "--db", indexes[2 * number - 1])
+    assert retried.exit_code == 0, retried.output
+    every = ["--db", str(tmp_path / "whole.sqlite"), *indexes]
+    assert CliRunner().invoke(cli, ["results", *every, "--failed"]).output == ""
+    rows = {}
+    for row in csv.reader(io.StringIO(CliRunner().invoke(cli, ["results", *every, "-f", "csv"]).output)):
+        rows.setdefault(Path(row[0]).name, []).append(row[1:])
+    assert sorted(rows) == ["broken.ts", "file", "late.ts", "new.ts", "news.ts"]
+    assert rows["broken.ts"] == rows["late.ts"]
