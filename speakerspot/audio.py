@@ -1392,8 +1392,19 @@ def recording_facts(path: str | Path, track: TrackChoice = TrackChoice()) -> Rec
             stream = select_audio_stream(container, path, track)
         except MediaError:  # said as the recording is decoded
             return RecordingFacts(duration)
-        return RecordingFacts(duration, container_broadcast_time(container, path, stream)
-                              or enigma2_recording_time(path))
+        return RecordingFacts(duration, broadcast_time_and_source(container, path, stream)[0])
+
+
+def broadcast_time_and_source(container: av.container.InputContainer, path: str | Path,
+                              stream: av.audio.stream.AudioStream) -> tuple[datetime.datetime | None, str | None]:
+    """When the 0:00 of the recording `container` reads was broadcast (UTC) and what says it: "tables" (its time
+    tables, see `container_broadcast_time`), or where they do not, "enigma2" (when an Enigma2 receiver began it,
+    see `sidecars`); (None, None) where neither does."""
+    if (aired := container_broadcast_time(container, path, stream)) is not None:
+        return aired, "tables"
+    if (began := enigma2_recording_time(path)) is not None:
+        return began, "enigma2"
+    return None, None
 
 
 def container_broadcast_time(container: av.container.InputContainer, path: str | Path,

@@ -839,20 +839,19 @@ def info(recording):
         return
     from .audio import (
         audio_streams,
-        container_broadcast_time,
+        broadcast_time_and_source,
         container_programmes,
         open_container,
         select_audio_stream,
     )
-    from .sidecars import enigma2_meta_path, enigma2_recording_time
+    from .sidecars import enigma2_meta_path
 
     with open_container(recording) as container:
         streams = audio_streams(container)
         scanned = select_audio_stream(container, recording) if streams else None
         default = list(container.streams.audio).index(scanned) if scanned else None
         programmes = container_programmes(container, recording)  # a capture of a whole multiplex: several
-        aired = container_broadcast_time(container, recording, scanned) if scanned else None
-    began = enigma2_recording_time(recording) if scanned and aired is None else None
+        aired, source = broadcast_time_and_source(container, recording, scanned) if scanned else (None, None)
     if not streams:
         click.echo(f"{recording}: no audio stream")
         return
@@ -868,10 +867,10 @@ def info(recording):
         channels, rate = stream.channels or "?", stream.sample_rate or "?"
         click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {channels:<9} {rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
-    if aired is not None:
+    if source == "tables":
         click.echo(f"0:00 was broadcast at {clock_text(aired, tenths=True)} (by the broadcast's time tables)")
-    elif began is not None:
-        click.echo(f"0:00 was broadcast at {clock_text(began)} (when the recorder began it, by its "
+    elif source == "enigma2":
+        click.echo(f"0:00 was broadcast at {clock_text(aired)} (when the recorder began it, by its "
                    f"{enigma2_meta_path(recording).name}: to about a second)")
 
 
