@@ -193,7 +193,8 @@ def audio_streams(container: av.container.InputContainer) -> list[AudioStreamInf
     layers = mpeg_audio_codecs(container)
     infos = []
     for number, stream in enumerate(container.streams.audio):
-        duration = float(stream.duration * stream.time_base) if stream.duration else None
+        # Matroska and WebM give a stream no duration of its own (FFmpeg: "?"): the recording's, as it states it
+        duration = float(stream.duration * stream.time_base) if stream.duration else container_duration(container)
         infos.append(AudioStreamInfo(
             index=number, pid=stream.id if container.format.name == "mpegts" else None,
             # "mp3", not its decoder's name "mp3float"

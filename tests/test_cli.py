@@ -232,7 +232,9 @@ def test_info_lists_streams_and_the_default(tmp_path):
     mp3 = write_recording(tmp_path / "mp3.ts", tone, 16000, codec="libmp3lame")
     assert run("info", str(mp3)).output.splitlines()[1].split()[2] == "mp3"  # not its decoder's "mp3float"
     mkv = write_recording(tmp_path / "one.mkv", tone, 16000)
-    assert run("info", str(mkv)).output.splitlines()[1].split()[1] == "-"  # only MPEG-TS streams have a PID
+    mkv_stream = run("info", str(mkv)).output.splitlines()[1].split()
+    assert mkv_stream[1] == "-"  # only MPEG-TS streams have a PID
+    assert mkv_stream[6:8] == ["2.0", "s"]  # Matroska gives a stream no duration: the file's (before: "?")
     # `-` is the standard input, as for scan (before 2026-12-06: "-: no such file")
     piped = subprocess.run([sys.executable, "-m", "speakerspot", "info", "-"], input=path.read_bytes(),
                            capture_output=True, timeout=120)
