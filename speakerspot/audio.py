@@ -30,6 +30,7 @@ import numpy as np
 
 from .config import TrackChoice
 from .errors import MediaError
+from .pieces import is_vdr_recording, open_recording, recording_size
 from .service_tables import (
     SYNC_BYTE,
     SYNC_PACKETS,
@@ -166,13 +167,16 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "no such file")
-    if path.is_dir():
+    pieces = is_vdr_recording(path)
+    if path.is_dir() and not pieces:
         raise MediaError(path, "is a directory, not a recording")
-    if path.is_file() and path.stat().st_size == 0:  # a pipe has no size, and may be read
+    if (path.is_file() or pieces) and recording_size(path) == 0:  # a pipe has no size, and may be read
         raise MediaError(path, "is empty")
     try:
         if readable_once(path):
             return av.open(PipeBytes(path).view(0), metadata_errors="ignore", buffer_size=PIPE_READ_BYTES)
+        if pieces:
+            return av.open(open_recording(path), format="mpegts", metadata_errors="ignore")
         return av.open(str(path), metadata_errors="ignore")
     except av.error.EOFError:  # the file ends inside the headers FFmpeg reads to tell what it holds
         raise MediaError(path, "ends before FFmpeg can tell what it holds: cut short, or not a media file") from None
@@ -496,7 +500,7 @@ def recording_pieces(path: str | Path, track: TrackChoice, piece_seconds: float)
         if container.format.name != "mpegts" or not seconds:
             return None
         stream = select_audio_stream(container, path, track)
-        size = Path(path).stat().st_size
+        size = recording_size(path)
         if not reaches_the_end(path, stream, size, seconds):
             log.info("%s: the audio stream of PID %#x stops before the end of the recording: read from the start "
                      "to the end in one piece, to follow the streams that carry on", path, stream.id)
@@ -1024,7 +1028,7 @@ def warn_if_stopped_early(path: str | Path, container: av.container.InputContain
     an MPEG-TS file (at its bit rate) and no stream carried on: the rest of the recording is not scanned."""
     if container.format.name != "mpegts" or readable_once(path) or position < 0 or not container.bit_rate:
         return
-    size = Path(path).stat().st_size
+    size = recording_size(path)
     seconds = (size - position) * 8 / container.bit_rate
     if seconds > STOPPED_EARLY_SECONDS:
         before = f"{seconds:.0f} s" if seconds < 600 else f"{seconds / 60:.0f} min"
@@ -1089,7 +1093,7 @@ def damaged_bytes(path: str | Path, packet_start: int, block_bytes: int = 1 << 2
     """(first, end) of the first damaged bytes after the MPEG-TS packet at byte `packet_start`: where
     packets stop following one another, and where SYNC_PACKETS of them do again; None where none follow."""
     run = TS_PACKET_BYTES * SYNC_PACKETS
-    with open(path, "rb") as file:
+    with open_recording(path) as file:
         position, first = packet_start, None
         while True:
             file.seek(position)
@@ -1119,7 +1123,7 @@ class FileTail(io.RawIOBase):
     """A file seen from byte `offset` on, for FFmpeg to read as if it started there."""
 
     def __init__(self, path: str | Path, offset: int):
-        self.file = open(path, "rb")  # closed with this object
+        self.file = open_recording(path)  # closed with this object
         self.offset = offset
         self.file.seek(offset)
 
@@ -1418,4 +1422,4 @@ def container_broadcast_time(container: av.container.InputContainer, path: str |
         return broadcast_clock(pipe.kept(), stream.id, container_origin(container))
     duration = container_duration(container)
     return file_broadcast_clock(path, stream.id, container_origin(container),
-                                Path(path).stat().st_size / duration if duration else None)
+                                recording_size(path) / duration if duration else None)

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from .audio import is_media, readable_once, recording_facts, recording_path, visible_files
 from .config import ScanOptions
 from .errors import SpeakerspotError
+from .pieces import VDR_PIECE, is_vdr_recording
 from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegmentCallback
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
@@ -56,14 +57,16 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
 
     A path that does not exist is kept, so that scanning it reports it like any other failure.
     "-" is the standard input (a capture piped in), read as a pipe is. In a folder, the segments an HLS
-    playlist lists are one recording, the playlist (see `with_playlists`).
+    playlist lists are one recording, the playlist (see `with_playlists`), and the pieces of a VDR recording
+    one, its folder (see `pieces`).
     """
     recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
     for given in map(recording_path, paths):
-        if given.is_dir():
+        if given.is_dir() and not is_vdr_recording(given):
             files = visible_files(given)  # walked once: the media files, and the playlists beside them
-            found = with_playlists([Recording(p, given) for p in files if is_media(p, patterns)],
-                                   [p for p in files if p.suffix.lower() == ".m3u8"], given, patterns)
+            found = with_vdr_recordings(
+                with_playlists([Recording(p, given) for p in files if is_media(p, patterns)],
+                               [p for p in files if p.suffix.lower() == ".m3u8"], given, patterns), given)
         else:
             found = [Recording(given, given)]
             if given.suffix.lower() == ".m3u8":
@@ -108,6 +111,17 @@ def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
         warn_of_missing_segments(playlist, listed)
         found = sorted([r for r in found if r not in segments] + [Recording(playlist, root)], key=lambda r: r.path)
     return found
+
+
+def with_vdr_recordings(found: list[Recording], root: Path) -> list[Recording]:
+    """`found` (under `root`) with the pieces of each VDR recording (NAME.rec/00001.ts, 00002.ts, …) replaced by
+    the recording, its folder: scanned apart, each piece's times began at 0:00 again, not as VDR plays them."""
+    folders = {r.path.parent for r in found if VDR_PIECE.fullmatch(r.path.name) and is_vdr_recording(r.path.parent)}
+    if not folders:
+        return found
+    pieces = [r for r in found if r.path.parent in folders and VDR_PIECE.fullmatch(r.path.name)]
+    return sorted([r for r in found if r not in pieces] + [Recording(folder, root) for folder in folders],
+                  key=lambda r: r.path)
 
 
 def warn_of_missing_segments(playlist: Path, listed: list[Path]) -> None:

@@ -56,6 +56,7 @@ from .audio import (
 )
 from .config import TrackChoice
 from .errors import MediaError
+from .pieces import is_vdr_recording
 from .threads import available_cores
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length
@@ -194,7 +195,8 @@ def start_early(path: str | Path, sample_rate: int, track: TrackChoice = TrackCh
     start-up it runs beside. A helper not taken by the time this process exits is stopped."""
     path = Path(path)
     request = helper_request(path, track, sample_rate, decoders)
-    wanted = helper_pays(path, None) if readable_once(path) else path.is_file() and available_cores() >= 2
+    on_disk = path.is_file() or is_vdr_recording(path)
+    wanted = helper_pays(path, None) if readable_once(path) else on_disk and available_cores() >= 2
     if wanted and request not in early_helpers and (helper := started_helper(request)):
         early_helpers[request] = helper
 

@@ -25,6 +25,7 @@ import numpy as np
 from .config import ScanOptions
 from .errors import OutputError
 from .files import check_writable
+from .pieces import open_recording, recording_status
 from .segments import ScanResult, Segment, iso_time, time_of
 
 # 2: the decision's stay and edge levels; 3: when the recording was broadcast (older files gain them, empty, on
@@ -80,8 +81,7 @@ class FileState:
 
     @classmethod
     def of(cls, path: str | Path) -> FileState:
-        status = os.stat(path)
-        return cls(Path(path).resolve(), status.st_size, status.st_mtime_ns)
+        return cls(Path(path).resolve(), *recording_status(path))
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -95,8 +95,8 @@ def file_fingerprint(path: str | Path) -> str:
     in place without changing its size or those blocks is not detected (use --force).
     """
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as file:
-        size = os.fstat(file.fileno()).st_size
+    with open_recording(path) as file:
+        size = file.seek(0, os.SEEK_END)
         digest.update(size.to_bytes(8, "little"))
         for offset in sorted({0, max(0, size // 2 - FINGERPRINT_BLOCK // 2), max(0, size - FINGERPRINT_BLOCK)}):
             file.seek(offset)
@@ -196,8 +196,7 @@ class ResultsIndex:
                       settings: ScanOptions, error: str) -> None:
         """Record that a recording could not be scanned (it is retried on the next run)."""
         try:
-            status = os.stat(path)
-            size, mtime_ns = status.st_size, status.st_mtime_ns
+            size, mtime_ns = recording_status(path)
         except OSError:
             size, mtime_ns = -1, -1
         recording = Path(path).resolve()

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .pieces import open_recording
+
 TS_PACKET_BYTES = 188  # an MPEG-TS packet: a sync byte, its PID and flags, 184 bytes of payload
 SYNC_BYTE = 0x47
 # MPEG-TS packets begin where this many sync bytes follow one another a packet apart.
@@ -52,7 +54,7 @@ PIPE_TRY_BYTES = 256 << 10
 
 def head_of(path: str | Path) -> bytes:
     """The first HEAD_BYTES of the file at `path`, where its tables are read."""
-    with open(path, "rb") as file:
+    with open_recording(path) as file:
         return file.read(HEAD_BYTES)
 
 
@@ -168,7 +170,7 @@ def file_broadcast_clock(path: str | Path, stream_pid: int, origin: float,
     limit = BLOCK_BYTES + TIME_TABLE_SECONDS * min(bytes_per_second or 0, MAX_BYTES_PER_SECOND)
     buffer = memoryview(bytearray(BLOCK_OVERLAP_BYTES + BLOCK_BYTES))  # one, not a fresh 16 MB each block
     kept = 0  # bytes at its start: the end of the block before
-    with open(path, "rb") as file:
+    with open_recording(path) as file:
         while file.tell() < limit and (size := file.readinto(buffer[kept:])):
             if (found := broadcast_clock(buffer[:kept + size], stream_pid, origin)) is not None:
                 return found

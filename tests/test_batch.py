@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -28,6 +29,7 @@ from speakerspot import batch, results_index, workers
 from speakerspot.batch import find_recordings
 from speakerspot.cli import cli
 from speakerspot.recordings import Recording
+from speakerspot.results_index import ResultsIndex
 
 
 def archive(tmp_path):
@@ -683,3 +685,39 @@ def test_machines_without_a_cluster_share_a_folder_alike_wherever_it_is_mounted(
         rows.setdefault(Path(row[0]).name, []).append(row[1:])
     assert sorted(rows) == ["broken.ts", "file", "late.ts", "new.ts", "news.ts"]
     assert rows["broken.ts"] == rows["late.ts"]
+
+
+def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_player_plays(reference_model,
+                                                                                           tmp_path):
+    # VDR writes a recording as NAME.rec/00001.ts, 00002.ts, … (a new file every 2000 MB, cut where a group of
+    # pictures begins) and plays them as one; scanned apart, each piece's times began at 0:00 again.
+    data = (FIXTURES / "sample.ts").read_bytes()
+    folder = tmp_path / "video" / "Tagesschau" / "2026-12-01.20.00.5-0.rec"
+    folder.mkdir(parents=True)
+    cuts = [0, len(data) // 188 // 3 * 188, len(data) // 188 * 2 // 3 * 188, len(data)]
+    pieces = [data[start:end] for start, end in itertools.pairwise(cuts)]
+    (folder / "info").write_text("C S19.2E-1-1019-10301 Das Erste HD\nT Tagesschau\n")
+    (folder / "index").write_bytes(bytes(16))
+    for number, piece in enumerate(pieces[:2], 1):  # still being recorded: two pieces so far
+        (folder / f"{number:05d}.ts").write_bytes(piece)
+    (found,) = find_recordings([tmp_path / "video"])
+    assert found.path == folder and found.relative == Path("Tagesschau", folder.name)
+    assert find_recordings([folder]) == [Recording(folder, folder)]  # given itself
+    whole = speakerspot.scan(reference_model, FIXTURES / "sample.ts")
+    stored = []
+    with ResultsIndex(tmp_path / "index.sqlite") as index:
+        def scan():
+            return batch.scan_batch([reference_model], [found], lambda r, results: stored.append(results[0]),
+                                    index=index)
+
+        first = scan()
+        assert (first.scanned, first.skipped) == (1, 0) and len(stored) == 1
+        assert 55 < stored[0].duration < 65  # two pieces of 92 s in three
+        (folder / "00003.ts").write_bytes(pieces[2])  # the recording goes on: scanned again
+        again = scan()
+        assert (again.scanned, again.skipped) == (1, 0) and len(stored) == 2
+        assert scan().skipped == 1
+    joined = stored[1]
+    assert joined.duration == pytest.approx(whole.duration, abs=0.05)
+    assert [(s.start, s.end) for s in joined.segments] == [(s.start, s.end) for s in whole.segments]
+    np.testing.assert_allclose(joined.window_scores, whole.window_scores, atol=1e-5)
