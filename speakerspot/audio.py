@@ -30,7 +30,7 @@ import numpy as np
 
 from .config import TrackChoice
 from .errors import MediaError
-from .pieces import is_vdr_recording, open_recording, recording_size
+from .pieces import is_vdr_recording, is_vdr_transport_stream, open_recording, recording_size
 from .service_tables import (
     SYNC_BYTE,
     SYNC_PACKETS,
@@ -175,8 +175,9 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     try:
         if readable_once(path):
             return av.open(PipeBytes(path).view(0), metadata_errors="ignore", buffer_size=PIPE_READ_BYTES)
-        if pieces:
-            return av.open(open_recording(path), format="mpegts", metadata_errors="ignore")
+        if pieces:  # FFmpeg tells MPEG-PS (VDR's old PES) by its content
+            return av.open(open_recording(path), format="mpegts" if is_vdr_transport_stream(path) else None,
+                           metadata_errors="ignore")
         return av.open(str(path), metadata_errors="ignore")
     except av.error.EOFError:  # the file ends inside the headers FFmpeg reads to tell what it holds
         raise MediaError(path, "ends before FFmpeg can tell what it holds: cut short, or not a media file") from None

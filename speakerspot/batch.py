@@ -66,7 +66,8 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
             files = visible_files(given)  # walked once: the media files, and the playlists beside them
             found = with_vdr_recordings(
                 with_playlists([Recording(p, given) for p in files if is_media(p, patterns)],
-                               [p for p in files if p.suffix.lower() == ".m3u8"], given, patterns), given)
+                               [p for p in files if p.suffix.lower() == ".m3u8"], given, patterns),
+                [p for p in files if VDR_PIECE.fullmatch(p.name) and (not patterns or is_media(p, patterns))], given)
         else:
             found = [Recording(given, given)]
             if given.suffix.lower() == ".m3u8":
@@ -113,15 +114,15 @@ def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
     return found
 
 
-def with_vdr_recordings(found: list[Recording], root: Path) -> list[Recording]:
-    """`found` (under `root`) with the pieces of each VDR recording (NAME.rec/00001.ts, 00002.ts, …) replaced by
-    the recording, its folder: scanned apart, each piece's times began at 0:00 again, not as VDR plays them."""
-    folders = {r.path.parent for r in found if VDR_PIECE.fullmatch(r.path.name) and is_vdr_recording(r.path.parent)}
+def with_vdr_recordings(found: list[Recording], pieces: list[Path], root: Path) -> list[Recording]:
+    """`found` (under `root`) with each VDR recording that files of `pieces` belong to (NAME.rec/00001.ts,
+    00002.ts, …; 001.vdr, … of older VDRs, which are no media files by their name) in place of its files: the
+    recording, its folder. Scanned apart, each file's times began at 0:00 again, not as VDR plays them."""
+    folders = {piece.parent for piece in pieces if is_vdr_recording(piece.parent)}
     if not folders:
         return found
-    pieces = [r for r in found if r.path.parent in folders and VDR_PIECE.fullmatch(r.path.name)]
-    return sorted([r for r in found if r not in pieces] + [Recording(folder, root) for folder in folders],
-                  key=lambda r: r.path)
+    return sorted([r for r in found if not (r.path.parent in folders and VDR_PIECE.fullmatch(r.path.name))]
+                  + [Recording(folder, root) for folder in folders], key=lambda r: r.path)
 
 
 def warn_of_missing_segments(playlist: Path, listed: list[Path]) -> None:

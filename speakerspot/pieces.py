@@ -2,8 +2,9 @@
 
 VDR (the Linux video disk recorder) writes each recording in a folder of its own, `TITLE/2026-12-01.20.15.5-0.rec/`,
 as `00001.ts`, `00002.ts`, … (a new file every 2000 MB by default, cut where a group of pictures begins), beside its
-`index`, `info` and `marks`; its player plays them as one, its times running on from the first. Such a folder is one
-recording here: its pieces are read as one stream of bytes, in their order.
+`index`, `info` and `marks`; before version 1.7.3 (2009) as `001.vdr`, `002.vdr`, … of MPEG PES, which FFmpeg reads as
+MPEG-PS. Its player plays them as one, its times running on from the first. Such a folder is one recording here: its
+files are read as one stream of bytes, in their order.
 """
 
 from __future__ import annotations
@@ -14,24 +15,38 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-VDR_PIECE = re.compile(r"\d{5}\.ts")  # 00001.ts … 65535.ts
+VDR_PIECE = re.compile(r"\d{5}\.ts|\d{3}\.vdr")
+VDR_PIECE_NAMES = ("{:05d}.ts", "{:03d}.vdr")  # MPEG-TS, and the PES of VDR before 1.7.3
 VDR_SUFFIX = ".rec"
 
 
-def is_vdr_recording(path: str | Path) -> bool:
-    """Whether `path` is a VDR recording's folder: NAME.rec holding 00001.ts."""
+def vdr_piece_name(path: str | Path) -> str | None:
+    """How the files of the VDR recording whose folder is `path` are named ("{:05d}.ts" or "{:03d}.vdr"); None
+    where `path` is no such folder (NAME.rec holding the first of them)."""
     path = Path(path)
-    return path.suffix == VDR_SUFFIX and (path / "00001.ts").is_file()
+    if path.suffix != VDR_SUFFIX:
+        return None
+    return next((name for name in VDR_PIECE_NAMES if (path / name.format(1)).is_file()), None)
+
+
+def is_vdr_recording(path: str | Path) -> bool:
+    """Whether `path` is a VDR recording's folder."""
+    return vdr_piece_name(path) is not None
+
+
+def is_vdr_transport_stream(path: str | Path) -> bool:
+    """Whether `path` is a VDR recording's folder of MPEG-TS files."""
+    return vdr_piece_name(path) == VDR_PIECE_NAMES[0]
 
 
 def recording_pieces(path: str | Path) -> list[Path]:
-    """The files the recording at `path` is made of, in order: a VDR recording's pieces (up to the first one
-    missing, as VDR's player reads them), or the file itself."""
+    """The files the recording at `path` is made of, in order: a VDR recording's (up to the first one missing, as
+    VDR's player reads them), or the file itself."""
     path = Path(path)
-    if not is_vdr_recording(path):
+    if (name := vdr_piece_name(path)) is None:
         return [path]
     pieces = []
-    while (piece := path / f"{len(pieces) + 1:05d}.ts").is_file():
+    while (piece := path / name.format(len(pieces) + 1)).is_file():
         pieces.append(piece)
     return pieces
 

@@ -690,7 +690,8 @@ def test_machines_without_a_cluster_share_a_folder_alike_wherever_it_is_mounted(
 def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_player_plays(reference_model,
                                                                                            tmp_path):
     # VDR writes a recording as NAME.rec/00001.ts, 00002.ts, … (a new file every 2000 MB, cut where a group of
-    # pictures begins) and plays them as one; scanned apart, each piece's times began at 0:00 again.
+    # pictures begins) and plays them as one; scanned apart, each piece's times began at 0:00 again, and an older
+    # VDR's 001.vdr, … were not found at all.
     data = (FIXTURES / "sample.ts").read_bytes()
     folder = tmp_path / "video" / "Tagesschau" / "2026-12-01.20.00.5-0.rec"
     folder.mkdir(parents=True)
@@ -717,7 +718,22 @@ def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_pl
         again = scan()
         assert (again.scanned, again.skipped) == (1, 0) and len(stored) == 2
         assert scan().skipped == 1
-    joined = stored[1]
-    assert joined.duration == pytest.approx(whole.duration, abs=0.05)
-    assert [(s.start, s.end) for s in joined.segments] == [(s.start, s.end) for s in whole.segments]
-    np.testing.assert_allclose(joined.window_scores, whole.window_scores, atol=1e-5)
+    # VDR before 1.7.3 (2009) wrote MPEG PES as 001.vdr, 002.vdr, … beside index.vdr, marks.vdr, summary.vdr
+    old = tmp_path / "video" / "Film" / "2005-03-01.20:15.50.99.rec"
+    old.mkdir(parents=True)
+    with av.open(str(FIXTURES / "sample.ts")) as source, av.open(str(tmp_path / "ps.mpg"), "w", format="vob") as ps:
+        copied = ps.add_stream_from_template(source.streams.audio[0])
+        for packet in source.demux(source.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = copied
+                ps.mux(packet)
+    data = (tmp_path / "ps.mpg").read_bytes()
+    (old / "001.vdr").write_bytes(data[:len(data) // 2 // 2048 * 2048])  # at a pack
+    (old / "002.vdr").write_bytes(data[len(data) // 2 // 2048 * 2048:])
+    for name in ("index.vdr", "marks.vdr", "summary.vdr"):
+        (old / name).write_bytes(bytes(8))
+    assert [r.path for r in find_recordings([tmp_path / "video"])] == [old, folder]
+    for joined in (stored[1], speakerspot.scan(reference_model, old)):
+        assert joined.duration == pytest.approx(whole.duration, abs=0.05)
+        assert [(s.start, s.end) for s in joined.segments] == [(s.start, s.end) for s in whole.segments]
+        np.testing.assert_allclose(joined.window_scores, whole.window_scores, atol=1e-5)
