@@ -265,7 +265,7 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
                     yield from in_order.skip(recording)
                     continue
                 if index is not None and recording in states:
-                    index.store(states[recording], model_hashes, outcome, options, seconds)
+                    index.store(states[recording], model_hashes, outcome, options, seconds, recording.relative)
                 summary.scanned += 1
                 summary.audio_seconds += outcome[0].duration
                 bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)

@@ -533,7 +533,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
 @output_or_stdout_option("one result, one format")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write RECORDING-STEM.MODEL.FORMAT files here, one per result and format, mirroring the "
-                   "folders below the one that holds every recording.")
+                   "folders below the one the scan was given, as `scan --output-dir` did.")
 @click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (shown with --output-dir).")
@@ -563,13 +563,16 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
         check_outputs(output, output_dir, format_names, stored)
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
                               frame_rate=frame_rate)
-        # mirrored below --output-dir
-        root = common_folder(indexes.recordings(model_name)) if output_dir else None
+        # mirrored below --output-dir as their scans mirrored them; a result stored before 2026-12-07, which does
+        # not say below which folder, below the folder that holds all such
+        relatives = indexes.relatives(model_name) if output_dir else {}
+        root = common_folder([r for r in indexes.recordings(model_name) if r not in relatives]) if output_dir else None
         failures = []  # a recording whose outputs cannot be written; the others' are, as in a scan
         # files of thousands of results take a while; on stdout, the results themselves show the progress
         for result in tqdm(indexes.results(model_name), total=stored, desc="results", unit="result", leave=False,
                            disable=quiet or output_dir is None):
-            if error := write_or_fail(write, Recording(Path(result.file), root or Path(result.file)), [result]):
+            recording = Recording.as_scanned(Path(result.file), relatives.get(result.file), root)
+            if error := write_or_fail(write, recording, [result]):
                 report_error(error)
                 failures.append(error)
     if failures:

@@ -34,6 +34,15 @@ class Recording:
     def relative(self) -> Path:
         return self.path.relative_to(self.root) if self.root != self.path else Path(self.path.name)
 
+    @classmethod
+    def as_scanned(cls, path: Path, relative: Path | None, root: Path | None) -> Recording:
+        """The recording at `path` under the folder its scan was given, which `relative`, its path below that
+        folder (as a results index stores it), tells; else under `root` (or alone, without one)."""
+        count = len(relative.parts) if relative is not None else 0
+        if count and path.parts[-count:] == relative.parts:
+            return cls(path, Path(*path.parts[:-count]))
+        return cls(path, root or path)
+
 
 # Called with a recording, a model's name and a segment, as soon as the segment is decided (see `scan`).
 RecordingSegmentCallback = Callable[[Recording, str, Segment], None]

@@ -29,11 +29,13 @@ from .pieces import open_recording, recording_status
 from .segments import ScanResult, Segment, iso_time, time_of
 
 # 2: the decision's stay and edge levels; 3: when the recording was broadcast (older files gain them, empty, on
-# opening); 4: a result without one reads it once more (version 3 read a recording's first 16 MB only)
-SCHEMA_VERSION = 4
+# opening); 4: a result without one reads it once more (version 3 read a recording's first 16 MB only); 5: the
+# recording's path below the folder the scan was given
+SCHEMA_VERSION = 5
 # The columns each older version gains on opening (empty for the results it holds).
-MIGRATIONS = {1: ("stay_threshold REAL", "edge_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",),
-              3: ()}
+MIGRATIONS = {1: ("stay_threshold REAL", "edge_threshold REAL", "broadcast_time TEXT", "relative TEXT"),
+              2: ("broadcast_time TEXT", "relative TEXT"), 3: ("relative TEXT",), 4: ("relative TEXT",)}
+FIRST_VERSION_READING_EVERY_BROADCAST_TIME = 4
 # The broadcast time of a result stored without one by an older version: read from the recording by the next
 # scan that finds it unchanged (see `unread_broadcast_time`), not scanned again for it.
 UNREAD = "unread"
@@ -61,6 +63,7 @@ CREATE TABLE IF NOT EXISTS results (
     stay_threshold REAL,              -- the level a segment's windows stay above (Decision)
     edge_threshold REAL,              -- the level its first and last windows are above
     broadcast_time TEXT,              -- when its 0:00 was broadcast, UTC, ISO 8601 (ScanResult.broadcast_time)
+    relative TEXT,                    -- its path below the folder the scan was given, which outputs mirror
     PRIMARY KEY (recording, model_hash)
 );
 """
@@ -126,8 +129,9 @@ class ResultsIndex:
                 with self.connection:
                     for added in MIGRATIONS[version]:
                         self.connection.execute(f"ALTER TABLE results ADD COLUMN {added}")
-                    self.connection.execute("UPDATE results SET broadcast_time = ? WHERE status = 'done' AND "
-                                            "broadcast_time IS NULL", (UNREAD,))
+                    if version < FIRST_VERSION_READING_EVERY_BROADCAST_TIME:
+                        self.connection.execute("UPDATE results SET broadcast_time = ? WHERE status = 'done' AND "
+                                                "broadcast_time IS NULL", (UNREAD,))
                     self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version == 0:
                 self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -166,20 +170,22 @@ class ResultsIndex:
         return result_from_row(row[3:])
 
     def store(self, state: FileState, model_hashes: list[str], results: list[ScanResult], settings: ScanOptions,
-              scan_seconds: float) -> None:
-        """Record a recording's results, one per model, in one transaction."""
+              scan_seconds: float, relative: Path | None = None) -> None:
+        """Record a recording's results, one per model, in one transaction; `relative`: its path below the folder
+        the scan was given (`Recording.relative`), which `results --output-dir` mirrors as the scan did."""
         with self.connection:
             for model_hash, result in zip(model_hashes, results, strict=True):
                 self.forget_other_versions(state.path, result.model, model_hash)
                 self.connection.execute(
-                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (stored_text(state.path), model_hash, stored_text(result.model), state.size, state.mtime_ns,
                      state.fingerprint, settings.to_json(), result.threshold, result.duration, scan_seconds,
                      json.dumps([[s.start, s.end, s.score] for s in result.segments]),
                      np.asarray(result.window_times, np.float64).tobytes(),
                      np.asarray(result.window_scores, np.float32).tobytes(),
                      np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now(), result.stay_threshold,
-                     result.edge_threshold, iso_time(result.broadcast_time)))
+                     result.edge_threshold, iso_time(result.broadcast_time),
+                     None if relative is None else stored_text(relative.as_posix())))
 
     def unread_broadcast_time(self, path: Path) -> bool:
         """Whether a stored result of the recording at `path` (resolved) predates the broadcast time's column."""
@@ -226,6 +232,12 @@ class ResultsIndex:
     def recordings(self, model: str | None = None) -> list[str]:
         """The recordings `results(model)` gives results of, each once."""
         return sorted({text_of(row[0]) for row in self.select("recording", "done", model)})
+
+    def relatives(self, model: str | None = None) -> dict[str, Path]:
+        """The path of each recording of `recordings(model)` below the folder its scan was given, where the index
+        knows it (a result stored before version 5 does not)."""
+        return {text_of(recording): Path(text_of(relative))
+                for recording, relative in self.select("recording, relative", "done", model) if relative is not None}
 
     def count(self, model: str | None = None) -> int:
         """How many results `results(model)` gives."""
@@ -304,6 +316,12 @@ class IndexesAsOne:
     def recordings(self, model: str | None = None) -> list[str]:
         """The recordings `results(model)` gives results of, each once."""
         return sorted({row[0] for kept in self.latest_rows(model) for row in kept if row[2] == "done"})
+
+    def relatives(self, model: str | None = None) -> dict[str, Path]:
+        """As `ResultsIndex.relatives`, of the recordings `results(model)` gives."""
+        done = [{row[0] for row in kept if row[2] == "done"} for kept in self.latest_rows(model)]
+        return {recording: relative for index, recordings in zip(self.indexes, done, strict=True)
+                for recording, relative in index.relatives(model).items() if recording in recordings}
 
     def count(self, model: str | None = None) -> int:
         """How many results `results(model)` gives."""

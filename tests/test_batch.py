@@ -274,6 +274,16 @@ def test_results_prints_what_the_index_holds(model_file, tmp_path):
     for path in out.rglob("*.json"):
         document = json.loads(path.read_text())
         assert document["segments"] == fresh[Path(document["file"])]["segments"]
+    # mirrored as the scan mirrored them: below the folder the scan was given, not the deepest that holds them
+    # (before 2026-12-07 a scan of pvr/2026, which finds 11/news.ts, wrote 11/news…, results news…)
+    scanned_out, exported_out, db = tmp_path / "scanned", tmp_path / "exported", tmp_path / "2026.sqlite"
+    assert scan_folder(root / "2026", model_file, "--db", str(db), "-f", "srt", "--output-dir", str(scanned_out),
+                       "-q").exit_code == 3  # broken.ts
+    exported = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "srt", "--output-dir", str(exported_out)])
+    assert exported.exit_code == 0, exported.output
+    written = sorted(path.relative_to(scanned_out).as_posix() for path in scanned_out.rglob("*.srt"))
+    assert written == ["11/news.fixture.srt"]
+    assert sorted(path.relative_to(exported_out).as_posix() for path in exported_out.rglob("*.srt")) == written
 
 
 def test_models_of_one_name_are_refused_before_anything_is_scanned(reference_model, tmp_path):
@@ -659,6 +669,10 @@ def test_machines_without_a_cluster_share_a_folder_alike_wherever_it_is_mounted(
         sorted(row for p in outputs for row in (whole / p).read_text().splitlines()[1:])
     failed = CliRunner().invoke(cli, ["results", *indexes, "--failed"]).output
     assert [line.split("\t")[0] for line in failed.splitlines()] == [str(root / "2026" / "broken.ts")]
+    exported = tmp_path / "exported"  # exported again: the files the machines wrote
+    assert CliRunner().invoke(cli, ["results", *indexes, "-f", "csv", "--output-dir", str(exported)]).exit_code == 0
+    assert sorted(p.relative_to(exported) for p in exported.rglob("*.csv")) == outputs
+    assert all((exported / p).read_text() == (shared / p).read_text() for p in outputs)
     page = tmp_path / "all.html"
     reported = CliRunner().invoke(cli, ["report", *indexes, "-o", str(page), "--no-audio", "-q"])
     assert reported.exit_code == 0, reported.output

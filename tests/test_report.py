@@ -81,14 +81,16 @@ def test_scan_json_round_trips_and_needs_its_windows(reference_model, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_an_older_index_gains_the_new_columns_and_keeps_its_results(sample_result, tmp_path, version):
-    # Version 1 had no levels, version 2 no broadcast time, version 3 read it from a recording's first 16 MB only.
+    # Version 1 had no levels, version 2 no broadcast time, version 3 read it from a recording's first 16 MB only,
+    # version 4 did not store the recording's path below the folder scanned.
     path = tmp_path / "old.sqlite"
     result = sample_result
-    added = {1: ("_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",), 3: ()}[version]
+    added = {1: ("_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",), 3: (), 4: ()}[version]
+    added += ("relative TEXT",)
     old_schema = "\n".join(line for line in SCHEMA.splitlines() if not any(column in line for column in added))
-    values = "?,?,?,0,0,'','{}','done',NULL,?,?,1.0,?,?,?,?,'now'" + ",NULL" * {1: 0, 2: 2, 3: 3}[version]
+    values = "?,?,?,0,0,'','{}','done',NULL,?,?,1.0,?,?,?,?,'now'" + ",NULL" * {1: 0, 2: 2, 3: 3, 4: 3}[version]
     with sqlite3.connect(path) as connection:
         connection.executescript(old_schema)
         connection.execute(f"PRAGMA user_version={version}")
@@ -103,7 +105,9 @@ def test_an_older_index_gains_the_new_columns_and_keeps_its_results(sample_resul
     assert np.array_equal(stored.smoothed_scores, result.smoothed_scores)
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        assert connection.execute("SELECT broadcast_time FROM results").fetchall() == [("unread",)]  # read on a rerun
+        # read on a rerun, where an older version did not read it all; version 4's none stays none
+        assert connection.execute("SELECT broadcast_time FROM results").fetchall() == [
+            (None,) if version == 4 else ("unread",)]
 
 
 def test_the_png_shows_the_segments_as_bands(sample_result, tmp_path):

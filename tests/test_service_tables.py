@@ -291,6 +291,7 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
         older = tmp_path / f"version-{version}.sqlite"
         shutil.copy(index, older)
         with sqlite3.connect(older) as connection:
+            connection.execute("ALTER TABLE results DROP COLUMN relative")
             connection.execute("ALTER TABLE results DROP COLUMN broadcast_time" if version == 2 else
                                "UPDATE results SET broadcast_time = NULL")
             connection.execute(f"PRAGMA user_version={version}")
