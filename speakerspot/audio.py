@@ -30,7 +30,6 @@ import numpy as np
 
 from .config import TrackChoice
 from .errors import MediaError
-from .pieces import is_vdr_recording, is_vdr_transport_stream, open_recording, recording_size
 from .service_tables import (
     SYNC_BYTE,
     SYNC_PACKETS,
@@ -42,6 +41,7 @@ from .service_tables import (
     programmes_in,
 )
 from .sidecars import enigma2_recording_time
+from .split_recordings import is_vdr_recording, is_vdr_transport_stream, open_recording, recording_size
 
 if TYPE_CHECKING:
     import av
@@ -167,15 +167,15 @@ def open_container(path: str | Path) -> av.container.InputContainer:
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "no such file")
-    pieces = is_vdr_recording(path)
-    if path.is_dir() and not pieces:
+    vdr = is_vdr_recording(path)  # a folder of files read as one
+    if path.is_dir() and not vdr:
         raise MediaError(path, "is a directory, not a recording")
-    if (path.is_file() or pieces) and recording_size(path) == 0:  # a pipe has no size, and may be read
+    if (path.is_file() or vdr) and recording_size(path) == 0:  # a pipe has no size, and may be read
         raise MediaError(path, "is empty")
     try:
         if readable_once(path):
             return av.open(PipeBytes(path).view(0), metadata_errors="ignore", buffer_size=PIPE_READ_BYTES)
-        if pieces:  # FFmpeg tells MPEG-PS (VDR's old PES) by its content
+        if vdr:  # FFmpeg tells MPEG-PS (VDR's old PES) by its content
             return av.open(open_recording(path), format="mpegts" if is_vdr_transport_stream(path) else None,
                            metadata_errors="ignore")
         return av.open(str(path), metadata_errors="ignore")

@@ -21,11 +21,11 @@ from tqdm import tqdm
 from .audio import is_media, readable_once, recording_facts, recording_path, visible_files
 from .config import ScanOptions
 from .errors import SpeakerspotError
-from .pieces import VDR_PIECE, is_vdr_recording
 from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegmentCallback
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
 from .sidecars import enigma2_recording_time
+from .split_recordings import VDR_FILE, is_vdr_recording
 from .workers import scan_here, scan_in_workers
 from .writers import write_or_fail
 
@@ -57,8 +57,8 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
 
     A path that does not exist is kept, so that scanning it reports it like any other failure.
     "-" is the standard input (a capture piped in), read as a pipe is. In a folder, the segments an HLS
-    playlist lists are one recording, the playlist (see `with_playlists`), and the pieces of a VDR recording
-    one, its folder (see `pieces`).
+    playlist lists are one recording, the playlist (see `with_playlists`), and the files of a VDR recording
+    one, its folder (see `split_recordings`).
     """
     recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
     for given in map(recording_path, paths):
@@ -67,7 +67,7 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
             found = with_vdr_recordings(
                 with_playlists([Recording(p, given) for p in files if is_media(p, patterns)],
                                [p for p in files if p.suffix.lower() == ".m3u8"], given, patterns),
-                [p for p in files if VDR_PIECE.fullmatch(p.name) and (not patterns or is_media(p, patterns))], given)
+                [p for p in files if VDR_FILE.fullmatch(p.name) and (not patterns or is_media(p, patterns))], given)
         else:
             found = [Recording(given, given)]
             if given.suffix.lower() == ".m3u8":
@@ -114,14 +114,14 @@ def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
     return found
 
 
-def with_vdr_recordings(found: list[Recording], pieces: list[Path], root: Path) -> list[Recording]:
-    """`found` (under `root`) with each VDR recording that files of `pieces` belong to (NAME.rec/00001.ts,
+def with_vdr_recordings(found: list[Recording], vdr_files: list[Path], root: Path) -> list[Recording]:
+    """`found` (under `root`) with each VDR recording that files of `vdr_files` belong to (NAME.rec/00001.ts,
     00002.ts, …; 001.vdr, … of older VDRs, which are no media files by their name) in place of its files: the
     recording, its folder. Scanned apart, each file's times began at 0:00 again, not as VDR plays them."""
-    folders = {piece.parent for piece in pieces if is_vdr_recording(piece.parent)}
+    folders = {file.parent for file in vdr_files if is_vdr_recording(file.parent)}
     if not folders:
         return found
-    return sorted([r for r in found if not (r.path.parent in folders and VDR_PIECE.fullmatch(r.path.name))]
+    return sorted([r for r in found if not (r.path.parent in folders and VDR_FILE.fullmatch(r.path.name))]
                   + [Recording(folder, root) for folder in folders], key=lambda r: r.path)
 
 

@@ -56,7 +56,7 @@ from .audio import (
 )
 from .config import TrackChoice
 from .errors import MediaError
-from .pieces import is_vdr_recording
+from .split_recordings import is_vdr_recording
 from .threads import available_cores
 
 HEADER = struct.Struct("<cQ")  # message kind, payload length

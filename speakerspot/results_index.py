@@ -25,8 +25,8 @@ import numpy as np
 from .config import ScanOptions
 from .errors import OutputError
 from .files import check_writable
-from .pieces import open_recording, recording_status
 from .segments import ScanResult, Segment, iso_time, time_of
+from .split_recordings import open_recording, recording_status
 
 # 2: the decision's stay and edge levels; 3: when the recording was broadcast (older files gain them, empty, on
 # opening); 4: a result without one reads it once more (version 3 read a recording's first 16 MB only); 5: the

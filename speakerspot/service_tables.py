@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .pieces import open_recording
+from .split_recordings import open_recording
 
 TS_PACKET_BYTES = 188  # an MPEG-TS packet: a sync byte, its PID and flags, 184 bytes of payload
 SYNC_BYTE = 0x47

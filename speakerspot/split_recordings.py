@@ -15,72 +15,72 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-VDR_PIECE = re.compile(r"\d{5}\.ts|\d{3}\.vdr")
-VDR_PIECE_NAMES = ("{:05d}.ts", "{:03d}.vdr")  # MPEG-TS, and the PES of VDR before 1.7.3
+VDR_FILE = re.compile(r"\d{5}\.ts|\d{3}\.vdr")
+VDR_FILE_NAMES = ("{:05d}.ts", "{:03d}.vdr")  # MPEG-TS, and the PES of VDR before 1.7.3
 VDR_SUFFIX = ".rec"
 
 
-def vdr_piece_name(path: str | Path) -> str | None:
+def vdr_file_name(path: str | Path) -> str | None:
     """How the files of the VDR recording whose folder is `path` are named ("{:05d}.ts" or "{:03d}.vdr"); None
     where `path` is no such folder (NAME.rec holding the first of them)."""
     path = Path(path)
     if path.suffix != VDR_SUFFIX:
         return None
-    return next((name for name in VDR_PIECE_NAMES if (path / name.format(1)).is_file()), None)
+    return next((name for name in VDR_FILE_NAMES if (path / name.format(1)).is_file()), None)
 
 
 def is_vdr_recording(path: str | Path) -> bool:
     """Whether `path` is a VDR recording's folder."""
-    return vdr_piece_name(path) is not None
+    return vdr_file_name(path) is not None
 
 
 def is_vdr_transport_stream(path: str | Path) -> bool:
     """Whether `path` is a VDR recording's folder of MPEG-TS files."""
-    return vdr_piece_name(path) == VDR_PIECE_NAMES[0]
+    return vdr_file_name(path) == VDR_FILE_NAMES[0]
 
 
-def recording_pieces(path: str | Path) -> list[Path]:
+def recording_files(path: str | Path) -> list[Path]:
     """The files the recording at `path` is made of, in order: a VDR recording's (up to the first one missing, as
     VDR's player reads them), or the file itself."""
     path = Path(path)
-    if (name := vdr_piece_name(path)) is None:
+    if (name := vdr_file_name(path)) is None:
         return [path]
-    pieces = []
-    while (piece := path / name.format(len(pieces) + 1)).is_file():
-        pieces.append(piece)
-    return pieces
+    files = []
+    while (file := path / name.format(len(files) + 1)).is_file():
+        files.append(file)
+    return files
 
 
 def recording_size(path: str | Path) -> int:
-    """The recording's bytes: its pieces' together."""
-    return sum(piece.stat().st_size for piece in recording_pieces(path))
+    """The recording's bytes: its files' together."""
+    return sum(file.stat().st_size for file in recording_files(path))
 
 
 def recording_status(path: str | Path) -> tuple[int, int]:
-    """(bytes, modification time in ns) of the recording: its pieces' together, and the latest of them (a piece
+    """(bytes, modification time in ns) of the recording: its files' together, and the latest of them (a file
     added while it was being recorded, or edited, changes it)."""
-    statuses = [os.stat(piece) for piece in recording_pieces(path)]
+    statuses = [os.stat(file) for file in recording_files(path)]
     return sum(s.st_size for s in statuses), max(s.st_mtime_ns for s in statuses)
 
 
 def open_recording(path: str | Path) -> BinaryIO:
-    """The recording's bytes, readable and seekable: the file, or a VDR recording's pieces one after another."""
-    pieces = recording_pieces(path)
-    if len(pieces) == 1 and pieces[0] == Path(path):
+    """The recording's bytes, readable and seekable: the file, or a VDR recording's files one after another."""
+    files = recording_files(path)
+    if len(files) == 1 and files[0] == Path(path):
         return open(path, "rb")
-    return io.BufferedReader(JoinedPieces(pieces))
+    return io.BufferedReader(JoinedFiles(files))
 
 
-class JoinedPieces(io.RawIOBase):
+class JoinedFiles(io.RawIOBase):
     """Files read as one, one after another."""
 
-    def __init__(self, pieces: list[Path]):
-        self.pieces = pieces
-        self.starts = [0]  # the byte each piece begins at, and the end
-        for piece in pieces:
-            self.starts.append(self.starts[-1] + piece.stat().st_size)
+    def __init__(self, files: list[Path]):
+        self.files = files
+        self.starts = [0]  # the byte each file begins at, and the end
+        for file in files:
+            self.starts.append(self.starts[-1] + file.stat().st_size)
         self.position = 0
-        self.current: tuple[int, BinaryIO] | None = None  # the piece open, by number
+        self.current: tuple[int, BinaryIO] | None = None  # the file open, by number
 
     def readable(self) -> bool:
         return True
@@ -89,12 +89,12 @@ class JoinedPieces(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        number = next((n for n in range(len(self.pieces)) if self.position < self.starts[n + 1]), None)
+        number = next((n for n in range(len(self.files)) if self.position < self.starts[n + 1]), None)
         if number is None:
             return 0  # the end
         if self.current is None or self.current[0] != number:
-            self.close_piece()
-            self.current = (number, open(self.pieces[number], "rb", buffering=0))
+            self.close_file()
+            self.current = (number, open(self.files[number], "rb", buffering=0))
         file = self.current[1]
         file.seek(self.position - self.starts[number])
         count = file.readinto(memoryview(buffer)[:self.starts[number + 1] - self.position])
@@ -109,11 +109,11 @@ class JoinedPieces(io.RawIOBase):
     def tell(self) -> int:
         return self.position
 
-    def close_piece(self) -> None:
+    def close_file(self) -> None:
         if self.current is not None:
             self.current[1].close()
             self.current = None
 
     def close(self) -> None:
-        self.close_piece()
+        self.close_file()
         super().close()
