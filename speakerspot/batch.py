@@ -25,7 +25,7 @@ from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegm
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
 from .sidecars import enigma2_recording_time
-from .split_recordings import VDR_FILE, is_vdr_recording
+from .split_recordings import VDR_FILE, is_vdr_recording, unread_vdr_files
 from .workers import scan_here, scan_in_workers
 from .writers import write_or_fail
 
@@ -74,6 +74,10 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
                 warn_of_missing_segments(given, playlist_segments(given))
         for recording in found:
             recordings.setdefault(recording.path.absolute(), recording)
+            if is_vdr_recording(recording.path) and (unread := unread_vdr_files(recording.path)):
+                names = ", ".join(file.name for file in unread[:3]) + (", …" if len(unread) > 3 else "")
+                log.warning("%s: %s follow%s a missing file: not read (VDR plays up to the gap too)", recording.path,
+                            names, "s" if len(unread) == 1 else "")
     return list(recordings.values())
 
 

@@ -51,6 +51,14 @@ def recording_files(path: str | Path) -> list[Path]:
     return files
 
 
+def unread_vdr_files(path: str | Path) -> list[Path]:
+    """The files of the VDR recording whose folder is `path` that follow a missing one, which `recording_files`
+    leaves out (VDR's player stops at the gap too)."""
+    read = set(recording_files(path))
+    return sorted(file for file in Path(path).iterdir() if VDR_FILE.fullmatch(file.name) and file not in read
+                  and file.suffix == Path(vdr_file_name(path) or "").suffix)
+
+
 def recording_size(path: str | Path) -> int:
     """The recording's bytes: its files' together."""
     return sum(file.stat().st_size for file in recording_files(path))

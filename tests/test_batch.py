@@ -702,7 +702,7 @@ def test_machines_without_a_cluster_share_a_folder_alike_wherever_it_is_mounted(
 
 
 def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_player_plays(reference_model,
-                                                                                           tmp_path):
+                                                                                           tmp_path, caplog):
     # VDR writes a recording as NAME.rec/00001.ts, 00002.ts, … (a new file every 2000 MB, cut where a group of
     # pictures begins) and plays them as one; scanned apart, each piece's times began at 0:00 again, and an older
     # VDR's 001.vdr, … were not found at all.
@@ -751,3 +751,7 @@ def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_pl
         assert joined.duration == pytest.approx(whole.duration, abs=0.05)
         assert [(s.start, s.end) for s in joined.segments] == [(s.start, s.end) for s in whole.segments]
         np.testing.assert_allclose(joined.window_scores, whole.window_scores, atol=1e-5)
+    # a file missing: VDR plays up to it, and so does the scan, saying so
+    (folder / "00002.ts").unlink()
+    assert find_recordings([folder]) == [Recording(folder, folder)]
+    assert f"{folder}: 00003.ts follows a missing file: not read" in caplog.text
