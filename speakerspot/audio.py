@@ -50,7 +50,8 @@ log = logging.getLogger(__name__)
 
 # Broadcast captures (MPEG-TS as DVB receivers, Topfield and Windows Media Center write it, MXF as
 # broadcast archives keep it), video files and audio files; FFmpeg reads each by its content.
-MEDIA_EXTENSIONS = frozenset({".ts", ".m2ts", ".mts", ".m2t", ".trp", ".tp", ".wtv", ".dvr-ms", ".mxf",
+# .rec: a Topfield PVR's recording, MPEG-TS (a VDR recording's NAME.rec is a folder: see `split_recordings`)
+MEDIA_EXTENSIONS = frozenset({".ts", ".m2ts", ".mts", ".m2t", ".trp", ".tp", ".rec", ".wtv", ".dvr-ms", ".mxf",
                               ".mkv", ".mka", ".mp4", ".m4v", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".vob",
                               ".wmv", ".flv", ".3gp",
                               ".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".m4a", ".aac",

@@ -746,7 +746,8 @@ def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_pl
     (old / "002.vdr").write_bytes(data[len(data) // 2 // 2048 * 2048:])
     for name in ("index.vdr", "marks.vdr", "summary.vdr"):
         (old / name).write_bytes(bytes(8))
-    assert [r.path for r in find_recordings([tmp_path / "video"])] == [old, folder]
+    topfield = shutil.copy(FIXTURES / "sample.ts", tmp_path / "video" / "Tagesschau_20261201.rec")  # a file
+    assert [r.path for r in find_recordings([tmp_path / "video"])] == [old, folder, topfield]
     for joined in (stored[1], speakerspot.scan(reference_model, old)):
         assert joined.duration == pytest.approx(whole.duration, abs=0.05)
         assert [(s.start, s.end) for s in joined.segments] == [(s.start, s.end) for s in whole.segments]
