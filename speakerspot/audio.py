@@ -38,6 +38,7 @@ from .service_tables import (
     broadcast_clock,
     file_broadcast_clock,
     head_of,
+    packets_begin,
     programmes_in,
 )
 from .sidecars import enigma2_recording_time
@@ -1112,10 +1113,7 @@ def damaged_bytes(path: str | Path, packet_start: int, block_bytes: int = 1 << 2
             count = len(data) - run + 1
             if count <= 0:
                 return None
-            starts = np.ones(count, bool)
-            for packet in range(SYNC_PACKETS):
-                starts &= data[packet * TS_PACKET_BYTES:packet * TS_PACKET_BYTES + count] == SYNC_BYTE
-            found = np.flatnonzero(starts)
+            found = np.flatnonzero(packets_begin(data, count))
             if len(found):
                 return first, position + int(found[0])
             position += count

@@ -296,10 +296,20 @@ def packet_rows(data: bytes) -> tuple[np.ndarray, np.ndarray, int]:
 def packet_offset(data: bytes) -> int:
     """Where the first whole packet of MPEG-TS `data` begins: bytes cut from a stream at any byte (what a pipe
     keeps of what it read, a file split anywhere) begin inside one. The first byte at which SYNC_PACKETS
-    sync bytes follow a packet apart; 0 where none does."""
+    sync bytes follow a packet apart; 0 where none does (or `data` is shorter than that run)."""
     head = np.frombuffer(data, np.uint8, min(len(data), TS_PACKET_BYTES * SYNC_PACKETS))
-    return next((offset for offset in range(min(TS_PACKET_BYTES, len(head)))
-                 if (head[offset::TS_PACKET_BYTES] == SYNC_BYTE).all()), 0)
+    found = np.flatnonzero(packets_begin(head, TS_PACKET_BYTES))
+    return int(found[0]) if len(found) else 0
+
+
+def packets_begin(data: np.ndarray, count: int) -> np.ndarray:
+    """Whether packets begin at each of the first `count` bytes of MPEG-TS `data`: SYNC_PACKETS sync bytes
+    follow from it a packet apart (where `data` holds them; none is counted beyond its end)."""
+    count = max(0, min(count, len(data) - TS_PACKET_BYTES * (SYNC_PACKETS - 1)))
+    begin = np.ones(count, bool)
+    for packet in range(SYNC_PACKETS):
+        begin &= data[packet * TS_PACKET_BYTES:packet * TS_PACKET_BYTES + count] == SYNC_BYTE
+    return begin
 
 
 def table_packets(data: bytes) -> Iterator[int]:
