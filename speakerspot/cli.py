@@ -848,7 +848,8 @@ def info(recording):
         open_container,
         select_audio_stream,
     )
-    from .sidecars import enigma2_meta_path
+    from .sidecars import enigma2_meta_path, vdr_programme
+    from .split_recordings import is_vdr_recording, recording_files
 
     with open_container(recording) as container:
         streams = audio_streams(container)
@@ -871,6 +872,10 @@ def info(recording):
         channels, rate = stream.channels or "?", stream.sample_rate or "?"
         click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {channels:<9} {rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
+    if is_vdr_recording(recording):
+        files, programme = recording_files(recording), vdr_programme(recording)
+        click.echo(f"a VDR recording of {len(files)} file(s), {files[0].name} to {files[-1].name}, read as one"
+                   + (f": {programme}" if programme else ""))
     if source == "tables":
         click.echo(f"0:00 was broadcast at {clock_text(aired, tenths=True)} (by the broadcast's time tables)")
     elif source == "enigma2":

@@ -6,6 +6,10 @@ channel's own streams and leave the broadcast's time tables out; beside each `NA
 time the recording began (seconds since 1970, UTC), tags, its length and size (openatv/enigma2,
 doc/FILEFORMAT). That time is when the recorder wrote its first bytes: the recording's 0:00, to about a
 second.
+
+VDR writes `info` into a recording's folder (`info.vdr` before version 1.7.3), a line per field, each
+begun by its letter: `C` the channel (its ID, then its name), `T` the title, `S` a subtitle, `E` the EPG
+event (its start, not the recording's), `D` a description.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 SERVICE_REFERENCE = re.compile(r"\d+:\d+:[0-9A-Fa-f]+:[0-9A-Fa-f]+:")
 EARLIEST = datetime.datetime(1995, 1, 1, tzinfo=datetime.UTC)  # before DVB, a time is not a recording's
 MAX_META_BYTES = 1 << 16
+VDR_INFO_NAMES = ("info", "info.vdr")  # VDR since 1.7.3, before
 
 
 def enigma2_meta_path(path: str | Path) -> Path:
@@ -40,3 +45,18 @@ def enigma2_recording_time(path: str | Path) -> datetime.datetime | None:
     except (OverflowError, ValueError, OSError):
         return None
     return began if EARLIEST <= began <= datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1) else None
+
+
+def vdr_programme(folder: str | Path) -> str | None:
+    """"TITLE, CHANNEL" of the VDR recording whose folder is `folder`, as its info file names them; None where
+    it has none, or names neither."""
+    for name in VDR_INFO_NAMES:
+        try:
+            with open(Path(folder) / name, "rb") as file:
+                lines = file.read(MAX_META_BYTES).decode("utf-8", "replace").splitlines()
+        except OSError:
+            continue
+        fields = {line[0]: line[2:].strip() for line in lines if len(line) > 2 and line[1] == " "}
+        named = [fields.get("T"), fields.get("C", "").partition(" ")[2].strip()]
+        return ", ".join(part for part in named if part) or None
+    return None

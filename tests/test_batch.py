@@ -718,6 +718,8 @@ def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_pl
     (found,) = find_recordings([tmp_path / "video"])
     assert found.path == folder and found.relative == Path("Tagesschau", folder.name)
     assert find_recordings([folder]) == [Recording(folder, folder)]  # given itself
+    assert CliRunner().invoke(cli, ["info", str(folder)]).output.splitlines()[-1] == \
+        "a VDR recording of 2 file(s), 00001.ts to 00002.ts, read as one: Tagesschau, Das Erste HD"
     whole = speakerspot.scan(reference_model, FIXTURES / "sample.ts")
     stored = []
     with ResultsIndex(tmp_path / "index.sqlite") as index:
