@@ -303,6 +303,8 @@ class IndexesAsOne:
 
     def __init__(self, indexes: list[ResultsIndex]):
         self.indexes = indexes
+        # `latest_rows` by model, decided once: a command counts, mirrors and writes the same rows
+        self.latest: dict[str | None, list[set[tuple[str, str, str]]]] = {}
 
     def model_names(self) -> list[str]:
         return sorted({name for index in self.indexes for name in index.model_names()})
@@ -335,6 +337,11 @@ class IndexesAsOne:
 
     def latest_rows(self, model: str | None) -> list[set[tuple[str, str, str]]]:
         """Each index's (recording, model name, status) rows that no other index holds a later row of."""
+        if model not in self.latest:
+            self.latest[model] = self.read_latest_rows(model)
+        return self.latest[model]
+
+    def read_latest_rows(self, model: str | None) -> list[set[tuple[str, str, str]]]:
         rows = sorted(((scanned_at, position, text_of(recording), text_of(name), fingerprint, status)
                        for position, index in enumerate(self.indexes)
                        for recording, name, fingerprint, scanned_at, status in
