@@ -31,6 +31,7 @@ import numpy as np
 from .config import TrackChoice
 from .errors import MediaError
 from .service_tables import (
+    PACKET_SIZES,
     SYNC_BYTE,
     SYNC_PACKETS,
     TS_PACKET_BYTES,
@@ -38,6 +39,7 @@ from .service_tables import (
     broadcast_clock,
     file_broadcast_clock,
     head_of,
+    packet_layout,
     packets_begin,
     programmes_in,
 )
@@ -1094,28 +1096,34 @@ def after_damage(path: str | Path, container: av.container.InputContainer, damag
 
 def damaged_bytes(path: str | Path, packet_start: int, block_bytes: int = 1 << 20) -> tuple[int, int] | None:
     """(first, end) of the first damaged bytes after the MPEG-TS packet at byte `packet_start`: where
-    packets stop following one another, and where SYNC_PACKETS of them do again; None where none follow."""
-    run = TS_PACKET_BYTES * SYNC_PACKETS
+    packets stop following one another, and where SYNC_PACKETS of them do again; None where none follow.
+    Packets of 192 or 204 bytes as well (see `service_tables.PACKET_SIZES`), their size read in the
+    packets before (which the demuxer read)."""
     with open_recording(path) as file:
-        position, first = packet_start, None
+        back = max(0, packet_start - max(PACKET_SIZES) * SYNC_PACKETS)
+        file.seek(back)
+        found = packet_layout(file.read(packet_start - back + max(PACKET_SIZES) * (SYNC_PACKETS + 1)))
+        layout = replace(found, first=back + found.first)
+        run = layout.size * SYNC_PACKETS
+        position, first = layout.next_packet(packet_start), None
         while True:
             file.seek(position)
             data = np.frombuffer(file.read(block_bytes + run), np.uint8)
             if first is None:  # walking packet by packet
-                synced = data[::TS_PACKET_BYTES] == SYNC_BYTE
+                synced = data[::layout.size] == SYNC_BYTE
                 if synced.all():
                     if len(data) < block_bytes + run:
                         return None  # the file ends without damage the demuxer could not pass
-                    position += block_bytes // TS_PACKET_BYTES * TS_PACKET_BYTES
+                    position += block_bytes // layout.size * layout.size
                     continue
-                position = first = position + int(np.argmin(synced)) * TS_PACKET_BYTES
+                position = first = position + int(np.argmin(synced)) * layout.size
                 continue
             count = len(data) - run + 1
             if count <= 0:
                 return None
-            found = np.flatnonzero(packets_begin(data, count))
-            if len(found):
-                return first, position + int(found[0])
+            begins = np.flatnonzero(packets_begin(data, count, layout.size))
+            if len(begins):
+                return first - layout.lead, position + int(begins[0]) - layout.lead
             position += count
 
 

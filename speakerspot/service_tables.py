@@ -24,6 +24,11 @@ TS_PACKET_BYTES = 188  # an MPEG-TS packet: a sync byte, its PID and flags, 184 
 SYNC_BYTE = 0x47
 # MPEG-TS packets begin where this many sync bytes follow one another a packet apart.
 SYNC_PACKETS = 8
+# Recorders write the packets as they are, each after 4 bytes of its arrival time (M2TS: AVCHD, Blu-ray,
+# Topfield's recorders), or each before 16 bytes of Reed-Solomon parity (some DVB cards' raw captures):
+# FFmpeg reads the three.
+PACKET_SIZES = (TS_PACKET_BYTES, 192, 204)
+ARRIVAL_TIME_BYTES = 4
 
 PAT_PID, SDT_PID, TIME_PID, NULL_PID = 0x00, 0x11, 0x14, 0x1FFF
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
@@ -284,31 +289,54 @@ def sections(data: bytes, wanted: Callable[[int], bool]) -> Iterator[tuple[int, 
         yield from whole_sections(pid, partial)
 
 
-def packet_rows(data: bytes) -> tuple[np.ndarray, np.ndarray, int]:
-    """MPEG-TS `data` as a row of bytes per packet (partial packets at either end left out), each one's PID,
-    and the byte the first begins at (see `packet_offset`)."""
-    offset = packet_offset(data)
-    count = (len(data) - offset) // TS_PACKET_BYTES
-    packets = np.frombuffer(data, np.uint8, count * TS_PACKET_BYTES, offset).reshape(-1, TS_PACKET_BYTES)
-    return packets, (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2], offset
+@dataclass(frozen=True)
+class PacketLayout:
+    """Where MPEG-TS packets lie in a recording's bytes: the sync byte of the first whole one (`first`),
+    and a packet's `size` (see PACKET_SIZES)."""
+
+    first: int
+    size: int
+
+    @property
+    def lead(self) -> int:
+        """The bytes a packet is written after (its arrival time, in 192-byte packets)."""
+        return ARRIVAL_TIME_BYTES if self.size == 192 else 0
+
+    def next_packet(self, position: int) -> int:
+        """The sync byte of the first packet at or after byte `position`."""
+        return self.first + max(0, -(-(position - self.first) // self.size)) * self.size
 
 
-def packet_offset(data: bytes) -> int:
-    """Where the first whole packet of MPEG-TS `data` begins: bytes cut from a stream at any byte (what a pipe
-    keeps of what it read, a file split anywhere) begin inside one. The first byte at which SYNC_PACKETS
-    sync bytes follow a packet apart; 0 where none does (or `data` is shorter than that run)."""
-    head = np.frombuffer(data, np.uint8, min(len(data), TS_PACKET_BYTES * SYNC_PACKETS))
-    found = np.flatnonzero(packets_begin(head, TS_PACKET_BYTES))
-    return int(found[0]) if len(found) else 0
+def packet_rows(data: bytes) -> tuple[np.ndarray, np.ndarray, PacketLayout]:
+    """MPEG-TS `data` as a row of its 188 bytes per packet (partial packets at either end left out), each
+    one's PID, and where they lie (see `packet_layout`)."""
+    layout = packet_layout(data)
+    count = max(0, (len(data) - layout.first - TS_PACKET_BYTES) // layout.size + 1)
+    whole = np.frombuffer(data, np.uint8, len(data) - layout.first, layout.first)
+    packets = np.lib.stride_tricks.as_strided(whole, (count, TS_PACKET_BYTES), (layout.size, 1), writeable=False)
+    return packets, (packets[:, 1].astype(np.int32) & 0x1F) << 8 | packets[:, 2], layout
 
 
-def packets_begin(data: np.ndarray, count: int) -> np.ndarray:
-    """Whether packets begin at each of the first `count` bytes of MPEG-TS `data`: SYNC_PACKETS sync bytes
-    follow from it a packet apart (where `data` holds them; none is counted beyond its end)."""
-    count = max(0, min(count, len(data) - TS_PACKET_BYTES * (SYNC_PACKETS - 1)))
+def packet_layout(data: bytes) -> PacketLayout:
+    """Where the packets of MPEG-TS `data` lie: bytes cut from a stream at any byte (what a pipe keeps of
+    what it read, a file split anywhere) begin inside one, and a recorder may write them in packets of
+    192 or 204 bytes. The first byte at which SYNC_PACKETS sync bytes follow a packet apart, of the
+    packet size that has the earliest; 188-byte packets from byte 0 where none has (or `data` is
+    shorter than such a run)."""
+    head = np.frombuffer(data, np.uint8, min(len(data), max(PACKET_SIZES) * (SYNC_PACKETS + 1)))
+    found = [PacketLayout(int(begins[0]), size) for size in PACKET_SIZES
+             if len(begins := np.flatnonzero(packets_begin(head, size, size)))]
+    return min(found, key=lambda layout: layout.first, default=PacketLayout(0, TS_PACKET_BYTES))
+
+
+def packets_begin(data: np.ndarray, count: int, size: int = TS_PACKET_BYTES) -> np.ndarray:
+    """Whether packets of `size` bytes begin (their sync byte) at each of the first `count` bytes of
+    MPEG-TS `data`: SYNC_PACKETS sync bytes follow from it `size` bytes apart (where `data` holds them;
+    none is counted beyond its end)."""
+    count = max(0, min(count, len(data) - size * (SYNC_PACKETS - 1)))
     begin = np.ones(count, bool)
     for packet in range(SYNC_PACKETS):
-        begin &= data[packet * TS_PACKET_BYTES:packet * TS_PACKET_BYTES + count] == SYNC_BYTE
+        begin &= data[packet * size:packet * size + count] == SYNC_BYTE
     return begin
 
 
@@ -316,14 +344,14 @@ def table_packets(data: bytes) -> Iterator[int]:
     """Where the packets of MPEG-TS `data` that may carry tables begin: those of the PIDs below 0x20 (the
     PAT, the SDT, the time tables) and of the PIDs the PAT may name for PMTs, which carry no PES. Looking
     at each of a 16 MB head's 89,000 packets in Python took 0.15 s; most are audio and video PES."""
-    packets, pids, offset = packet_rows(data)
+    packets, pids, layout = packet_rows(data)
     payload = np.minimum(np.where(packets[:, 3] & 0x20, 5 + packets[:, 4].astype(np.int32), 4), TS_PACKET_BYTES - 3)
     rows = np.arange(len(packets))
     starts_pes = (packets[:, 1] & 0x40).astype(bool) & (packets[rows, payload] == 0) \
         & (packets[rows, payload + 1] == 0) & (packets[rows, payload + 2] == 1)  # a PES begins: 00 00 01
     pes_pids = np.unique(pids[starts_pes])
     candidates = (pids < 0x20) | ~np.isin(pids, pes_pids) & (pids != NULL_PID)
-    return (offset + int(index) * TS_PACKET_BYTES for index in np.flatnonzero(candidates))
+    return (layout.first + int(index) * layout.size for index in np.flatnonzero(candidates))
 
 
 def whole_sections(pid: int, partial: dict[int, bytearray]) -> Iterator[tuple[int, bytes]]:

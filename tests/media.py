@@ -209,3 +209,18 @@ def audio_byte_offset(path: Path, seconds: float) -> int:
             if (packet.pts - first) * stream.time_base >= seconds:
                 return packet.pos
     raise ValueError(f"{path} holds less than {seconds} s of audio")
+
+
+def in_packets_of(data: bytes, size: int) -> bytes:
+    """The MPEG-TS recording `data` in packets of `size` bytes as other recorders write them: 192, each
+    after 4 bytes of its arrival time (30 bits at 27 MHz: M2TS, AVCHD, Blu-ray, Topfield's recorders),
+    or 204, each before 16 bytes of Reed-Solomon parity (a DVB card's raw capture)."""
+    assert size in (192, 204) and len(data) % 188 == 0
+    out = bytearray()
+    for number, at in enumerate(range(0, len(data), 188)):
+        packet = data[at:at + 188]
+        if size == 192:
+            out += (number * 2700 & 0x3FFFFFFF).to_bytes(4, "big") + packet
+        else:
+            out += packet + bytes((number * 7 + k) % 256 for k in range(16))
+    return bytes(out)

@@ -8,7 +8,7 @@ import time
 import av
 import numpy as np
 import pytest
-from media import with_zeroed_bytes, write_recording
+from media import in_packets_of, with_zeroed_bytes, write_recording
 
 from speakerspot.audio import decode_audio, demux_failure
 from speakerspot.errors import MediaError
@@ -60,13 +60,18 @@ def test_a_recording_cut_in_the_middle_keeps_the_audio_before_the_cut(small_ts, 
     assert 2.0 < decoded < 4.0
 
 
-def test_audio_after_a_run_of_zeros_is_read_on_and_keeps_its_time(tmp_path, caplog):
+@pytest.mark.parametrize("packet_bytes", [188, 192, 204])
+def test_audio_after_a_run_of_zeros_is_read_on_and_keeps_its_time(tmp_path, caplog, packet_bytes):
     # A failed disk block or copy leaves zeros mid-file; FFmpeg's demuxer gave up on 300 kB of them,
-    # and the rest of the recording was lost. Beeps of 0.4 s every 2 s, 20 s in all.
+    # and the rest of the recording was lost. Beeps of 0.4 s every 2 s, 20 s in all. The same in packets
+    # of 192 bytes (M2TS, Topfield's recorders) or 204 (with parity): there reading stopped at the zeros
+    # until 2026-12-07.
     times = np.arange(16000 * 20) / 16000
     beeps = (np.sin(2 * np.pi * 440 * times) * ((times % 2) < 0.4) * 0.3).astype(np.float32)
-    path = with_zeroed_bytes(write_recording(tmp_path / "zeros.ts", beeps, 16000, start_seconds=5000.0, video=True),
-                             0.4, 300_000)
+    path = write_recording(tmp_path / "zeros.ts", beeps, 16000, start_seconds=5000.0, video=True)
+    if packet_bytes != 188:
+        path.write_bytes(in_packets_of(path.read_bytes(), packet_bytes))
+    path = with_zeroed_bytes(path, 0.4, 300_000)
     chunks = list(decode_audio(path, RATE))
     assert f"{path}: bytes" in caplog.text and "damaged: skipped, reading on after them" in caplog.text
     ends = [c.start + len(c.samples) / RATE for c in chunks]

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import SPEECH, words_between_music
-from media import write_recording
+from media import in_packets_of, write_recording
 
 import speakerspot
 from speakerspot.audio import load_audio, recording_facts
@@ -271,6 +271,13 @@ def test_when_a_recording_was_broadcast_is_read_from_its_time_tables_and_its_clo
     assert told >= 15
     found = broadcast_clock(aired.read_bytes(), pid, origin)
     assert abs((found - ZERO).total_seconds()) < 0.15, found
+    # A recorder that writes packets of 192 or 204 bytes (M2TS, Topfield's, a DVB card's raw capture) records
+    # the same tables: before, its recordings had no time on air.
+    for size in (192, 204):
+        recorded = tmp_path / f"aired-{size}.m2ts"
+        recorded.write_bytes(in_packets_of(out, size))
+        found = recording_facts(recorded).broadcast_time
+        assert found is not None and abs((found - ZERO).total_seconds()) < 0.15, (size, found)
     listed = CliRunner().invoke(cli, ["info", str(aired)])
     assert listed.exit_code == 0, listed.output
     assert re.fullmatch(r"0:00 was broadcast at 2026-12-06 19:00:02\.\d UTC \(by the broadcast's time tables\)",
