@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import hashlib
 import logging
+import os
 import time
 import urllib.parse
 from collections import deque
@@ -61,6 +62,7 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
     one, its folder (see `split_recordings`).
     """
     recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
+    linked: list[tuple[Path, Path]] = []  # (path, the path of the same file found first)
     for given in map(recording_path, paths):
         if given.is_dir() and not is_vdr_recording(given):
             files = visible_files(given)  # walked once: the media files, and the playlists beside them
@@ -73,12 +75,25 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
             if given.suffix.lower() == ".m3u8":
                 warn_of_missing_segments(given, playlist_segments(given))
         for recording in found:
-            recordings.setdefault(recording.path.absolute(), recording)
+            kept = recordings.setdefault(same_file_key(recording.path), recording)
+            if kept.path.absolute() != recording.path.absolute():
+                linked.append((recording.path, kept.path))
             if is_vdr_recording(recording.path) and (unread := unread_vdr_files(recording.path)):
                 names = ", ".join(file.name for file in unread[:3]) + (", …" if len(unread) > 3 else "")
                 log.warning("%s: %s follow%s a missing file: not read (VDR plays up to the gap too)", recording.path,
                             names, "s" if len(unread) == 1 else "")
+    if linked:
+        (path, first), more = linked[0], len(linked) - 1
+        log.warning("%s: the same file as %s (a symbolic link)%s: scanned once, under the name found first", path,
+                    first, f", and {more} more reached twice so" if more else "")
     return list(recordings.values())
+
+
+def same_file_key(path: Path) -> Path:
+    """What `path` is the same recording as another by: the file or folder its symbolic links lead to (a
+    folder of links to recordings under readable names, as MythTV's `mythlink.pl` makes, beside the
+    recordings themselves), else its absolute path (a pipe, a file not there)."""
+    return Path(os.path.realpath(path)) if path.is_file() or path.is_dir() else path.absolute()
 
 
 def shard_of(recordings: list[Recording], number: int, count: int) -> list[Recording]:

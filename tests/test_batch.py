@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import json
+import logging
 import os
 import re
 import shutil
@@ -50,10 +51,21 @@ def second_model(reference_model, tmp_path):
     return other.save(tmp_path / "other.pt")
 
 
-def test_folders_are_searched_recursively_in_a_stable_order(tmp_path):
+def test_folders_are_searched_recursively_in_a_stable_order(tmp_path, caplog):
     root = archive(tmp_path)
     found = [r.relative.as_posix() for r in find_recordings([root])]
     assert found == ["2026/11/news.ts", "2026/broken.ts", "late.ts"]
+    # A folder of links to the recordings under readable names (MythTV's mythlink.pl) beside them: each
+    # recording once, as found first (before: twice, its outputs twice under two names).
+    (root / "titles").mkdir()
+    (root / "titles" / "News 2026-11-30.ts").symlink_to(root / "2026" / "11" / "news.ts")
+    (root / "titles" / "Late show.ts").symlink_to(Path("..") / "late.ts")
+    with caplog.at_level(logging.WARNING):
+        found = [r.relative.as_posix() for r in find_recordings([root, root / "late.ts"])]
+    assert found == ["2026/11/news.ts", "2026/broken.ts", "late.ts"]
+    assert caplog.text.count("symbolic link") == 1
+    assert f"{root / 'titles' / 'Late show.ts'}: the same file as {root / 'late.ts'} (a symbolic link), and 1 " \
+        "more reached twice so: scanned once, under the name found first" in caplog.text
     assert [r.relative.as_posix() for r in find_recordings([root], ("*news*",))] == ["2026/11/news.ts"]
 
 
