@@ -20,6 +20,7 @@ import io
 import itertools
 import logging
 import math
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -152,9 +153,19 @@ def media_files(path: str | Path, patterns: tuple[str, ...] = ()) -> list[Path]:
 
 def visible_files(folder: Path) -> list[Path]:
     """The files under `folder`, recursively, in a stable order, but hidden ones and those in hidden folders
-    (see `media_files`)."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    (see `media_files`). Symbolic links to folders are followed, as a media player's library does (an
+    archive spread over disks, `pvr/disk2 -> /mnt/disk2/pvr`; until 2026-12-07 such a folder was passed
+    over without a word), each folder walked once: a link back to a folder above is not a loop."""
+    files, walked = [], set()
+    for parent, folders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(parent)
+        if real in walked:
+            folders.clear()
+            continue
+        walked.add(real)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        files += (path for name in names if not name.startswith(".") and (path := Path(parent, name)).is_file())
+    return sorted(files)
 
 
 def is_media(path: Path, patterns: tuple[str, ...] = ()) -> bool:

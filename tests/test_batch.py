@@ -66,6 +66,14 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path, caplog):
     assert caplog.text.count("symbolic link") == 1
     assert f"{root / 'titles' / 'Late show.ts'}: the same file as {root / 'late.ts'} (a symbolic link), and 1 " \
         "more reached twice so: scanned once, under the name found first" in caplog.text
+    # A folder of the archive on another disk, linked into it, is searched too (before: passed over without
+    # a word), and a link back to a folder above is no loop.
+    (tmp_path / "disk2" / "pvr").mkdir(parents=True)
+    shutil.copy(FIXTURES / "sample.ts", tmp_path / "disk2" / "pvr" / "old.ts")
+    (root / "2025").symlink_to(tmp_path / "disk2" / "pvr")
+    (root / "2026" / "11" / "up").symlink_to(Path("..") / "..")
+    found = [r.relative.as_posix() for r in find_recordings([root])]
+    assert found == ["2025/old.ts", "2026/11/news.ts", "2026/broken.ts", "late.ts"]
     assert [r.relative.as_posix() for r in find_recordings([root], ("*news*",))] == ["2026/11/news.ts"]
 
 
