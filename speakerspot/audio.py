@@ -155,16 +155,26 @@ def visible_files(folder: Path) -> list[Path]:
     """The files under `folder`, recursively, in a stable order, but hidden ones and those in hidden folders
     (see `media_files`). Symbolic links to folders are followed, as a media player's library does (an
     archive spread over disks, `pvr/disk2 -> /mnt/disk2/pvr`; until 2026-12-07 such a folder was passed
-    over without a word), each folder walked once: a link back to a folder above is not a loop."""
+    over without a word), each folder walked once: a link back to a folder above is not a loop. A folder
+    that cannot be read, and a link to what is not there (a disk not mounted), are named in a warning."""
     files, walked = [], set()
-    for parent, folders, names in os.walk(folder, followlinks=True):
+
+    def unreadable(error: OSError) -> None:
+        log.warning("%s: cannot be read (%s): what it holds is passed over", error.filename, error.strerror)
+
+    for parent, folders, names in os.walk(folder, onerror=unreadable, followlinks=True):
         real = os.path.realpath(parent)
         if real in walked:
             folders.clear()
             continue
         walked.add(real)
         folders[:] = sorted(name for name in folders if not name.startswith("."))
-        files += (path for name in names if not name.startswith(".") and (path := Path(parent, name)).is_file())
+        for path in (Path(parent, name) for name in names if not name.startswith(".")):
+            if path.is_file():
+                files.append(path)
+            elif path.is_symlink() and not path.exists():
+                log.warning("%s: a symbolic link to %s, which is not there (a disk not mounted?): passed over",
+                            path, os.readlink(path))
     return sorted(files)
 
 

@@ -74,6 +74,11 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path, caplog):
     (root / "2026" / "11" / "up").symlink_to(Path("..") / "..")
     found = [r.relative.as_posix() for r in find_recordings([root])]
     assert found == ["2025/old.ts", "2026/11/news.ts", "2026/broken.ts", "late.ts"]
+    # A link to a disk not mounted is said, not passed over without a word.
+    (root / "2024").symlink_to(tmp_path / "disk3" / "pvr")
+    assert [r.relative.as_posix() for r in find_recordings([root])] == found
+    assert f"{root / '2024'}: a symbolic link to {tmp_path / 'disk3' / 'pvr'}, which is not there (a disk not " \
+        "mounted?): passed over" in caplog.text
     assert [r.relative.as_posix() for r in find_recordings([root], ("*news*",))] == ["2026/11/news.ts"]
 
 
