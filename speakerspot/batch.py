@@ -26,7 +26,7 @@ from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegm
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
 from .sidecars import enigma2_recording_time
-from .split_recordings import VDR_FILE, is_vdr_recording, unread_vdr_files
+from .split_recordings import VDR_DELETED_SUFFIX, VDR_FILE, is_vdr_recording, unread_vdr_files
 from .workers import scan_here, scan_in_workers
 from .writers import write_or_fail
 
@@ -136,12 +136,18 @@ def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
 def with_vdr_recordings(found: list[Recording], vdr_files: list[Path], root: Path) -> list[Recording]:
     """`found` (under `root`) with each VDR recording that files of `vdr_files` belong to (NAME.rec/00001.ts,
     00002.ts, …; 001.vdr, … of older VDRs, which are no media files by their name) in place of its files: the
-    recording, its folder. Scanned apart, each file's times began at 0:00 again, not as VDR plays them."""
+    recording, its folder. Scanned apart, each file's times began at 0:00 again, not as VDR plays them. A
+    recording deleted in VDR (NAME.del, until VDR removes it) is passed over, with a warning; given itself,
+    it is scanned."""
     folders = {file.parent for file in vdr_files if is_vdr_recording(file.parent)}
     if not folders:
         return found
+    if deleted := sorted(folder for folder in folders if folder.suffix == VDR_DELETED_SUFFIX):
+        log.warning("%s: a recording deleted in VDR (until VDR removes it): passed over%s", deleted[0],
+                    f", and {len(deleted) - 1} more" if len(deleted) > 1 else "")
     return sorted([r for r in found if not (r.path.parent in folders and VDR_FILE.fullmatch(r.path.name))]
-                  + [Recording(folder, root) for folder in folders], key=lambda r: r.path)
+                  + [Recording(folder, root) for folder in folders if folder.suffix != VDR_DELETED_SUFFIX],
+                  key=lambda r: r.path)
 
 
 def warn_of_missing_segments(playlist: Path, listed: list[Path]) -> None:

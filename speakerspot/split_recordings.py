@@ -18,13 +18,14 @@ from typing import BinaryIO
 VDR_FILE = re.compile(r"\d{5}\.ts|\d{3}\.vdr")
 VDR_FILE_NAMES = ("{:05d}.ts", "{:03d}.vdr")  # MPEG-TS, and the PES of VDR before 1.7.3
 VDR_SUFFIX = ".rec"
+VDR_DELETED_SUFFIX = ".del"  # a recording deleted in VDR, renamed so until VDR removes it (minutes later)
 
 
 def vdr_file_name(path: str | Path) -> str | None:
     """How the files of the VDR recording whose folder is `path` are named ("{:05d}.ts" or "{:03d}.vdr"); None
-    where `path` is no such folder (NAME.rec holding the first of them)."""
+    where `path` is no such folder (NAME.rec, or NAME.del deleted, holding the first of them)."""
     path = Path(path)
-    if path.suffix != VDR_SUFFIX:
+    if path.suffix not in (VDR_SUFFIX, VDR_DELETED_SUFFIX):
         return None
     return next((name for name in VDR_FILE_NAMES if (path / name.format(1)).is_file()), None)
 

@@ -774,7 +774,12 @@ def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_pl
     for name in ("index.vdr", "marks.vdr", "summary.vdr"):
         (old / name).write_bytes(bytes(8))
     topfield = shutil.copy(FIXTURES / "sample.ts", tmp_path / "video" / "Tagesschau_20261201.rec")  # a file
+    # A recording deleted in VDR (NAME.del, until VDR removes it) is passed over, not scanned file by file;
+    # given itself, it is scanned.
+    deleted = shutil.copytree(folder, folder.with_name("2026-11-30.20.00.5-0.del"))
     assert [r.path for r in find_recordings([tmp_path / "video"])] == [old, folder, topfield]
+    assert f"{deleted}: a recording deleted in VDR (until VDR removes it): passed over" in caplog.text
+    assert find_recordings([deleted]) == [Recording(deleted, deleted)]
     for joined in (stored[1], speakerspot.scan(reference_model, old)):
         assert joined.duration == pytest.approx(whole.duration, abs=0.05)
         assert [(s.start, s.end) for s in joined.segments] == [(s.start, s.end) for s in whole.segments]
