@@ -156,7 +156,8 @@ def visible_files(folder: Path) -> list[Path]:
     (see `media_files`). Symbolic links to folders are followed, as a media player's library does (an
     archive spread over disks, `pvr/disk2 -> /mnt/disk2/pvr`; until 2026-12-07 such a folder was passed
     over without a word), each folder walked once: a link back to a folder above is not a loop. A folder
-    that cannot be read, and a link to what is not there (a disk not mounted), are named in a warning."""
+    that cannot be read, and a link to what is not there (a disk not mounted) named as a folder or a media
+    file, are named in a warning."""
     files, walked = [], set()
 
     def unreadable(error: OSError) -> None:
@@ -172,7 +173,7 @@ def visible_files(folder: Path) -> list[Path]:
         for path in (Path(parent, name) for name in names if not name.startswith(".")):
             if path.is_file():
                 files.append(path)
-            elif path.is_symlink() and not path.exists():
+            elif path.is_symlink() and not path.exists() and (not path.suffix or is_media(path)):
                 log.warning("%s: a symbolic link to %s, which is not there (a disk not mounted?): passed over",
                             path, os.readlink(path))
     return sorted(files)
