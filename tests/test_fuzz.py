@@ -3,8 +3,9 @@ one line naming the file and exit 3; never a traceback, never a hang.
 
 Seeded mutations of a small MPEG-TS (MP2 48 kHz stereo, MPEG-2 video, a second audio track, first
 PTS at 10 h): bit flips, truncations, splices of two captures, zeroed PAT/PMT packets, zeroed runs,
-garbage appended, a 0-byte file. `make test` runs FUZZ_CASES of them (default 14, two of each kind), each scanned
-twice in a subprocess (with the bar, and with -q); `make fuzz` runs 300.
+garbage appended, a 0-byte file, bit flips and a zeroed run in 192-byte packets (M2TS). `make test`
+runs FUZZ_CASES of them (default 16, two of each kind), each scanned twice in a subprocess (with the
+bar, and with -q); `make fuzz` runs 300.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import held_out_programme
-from media import write_recording
+from media import in_packets_of, write_recording
 
-CASES = int(os.environ.get("FUZZ_CASES", "14"))
+CASES = int(os.environ.get("FUZZ_CASES", "16"))
 TIMEOUT_SECONDS = 120  # a 20-second capture scans in about a second; this is a hang
 TS_PACKET = 188
-MUTATIONS = ("bit flips", "truncation", "splice", "zeroed PAT/PMT", "zeroed run", "garbage appended", "empty")
+MUTATIONS = ("bit flips", "truncation", "splice", "zeroed PAT/PMT", "zeroed run", "garbage appended", "empty",
+             "M2TS, bit flips and a zeroed run")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,12 @@ def mutate(first: bytes, second: bytes, kind: str, rng: np.random.Generator) -> 
         data += rng.integers(0, 256, int(rng.integers(1, 200_000)), dtype=np.uint8).tobytes()
     elif kind == "empty":
         data = bytearray()
+    elif kind.startswith("M2TS"):  # 192-byte packets, as camcorders and Topfield's recorders write them
+        data = bytearray(in_packets_of(first, 192))
+        for position in rng.integers(0, len(data), size=rng.integers(1, 100)):
+            data[position] ^= 1 << int(rng.integers(8))
+        start, length = int(rng.integers(0, len(data))), int(rng.integers(1, len(data) // 4))
+        data[start:start + length] = bytes(len(data[start:start + length]))
     return bytes(data)
 
 
