@@ -1,6 +1,7 @@
 """Which programme (a channel: its service, by name) each stream of an MPEG-TS recording belongs to, from
-the broadcast's own tables: the PAT lists the programmes, each one's PMT its streams, the SDT their names.
-And when the recording was broadcast, from its time tables (TDT, TOT) and its programme's clock.
+the broadcast's own tables: the PAT lists the programmes, each one's PMT its streams, the SDT their names
+(DVB; ATSC's virtual channel table). And when the recording was broadcast, from its time tables (DVB's
+TDT, TOT; ATSC's STT) and its programme's clock.
 
 A capture of a whole multiplex (one tuner, every channel of a transponder: `dvbv5-zap -P`, a mux
 recording) holds the audio tracks of several channels; `speakerspot info` names each track's channel
@@ -34,6 +35,12 @@ PAT_PID, SDT_PID, TIME_PID, NULL_PID = 0x00, 0x11, 0x14, 0x1FFF
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
 TDT_TABLE, TOT_TABLE = 0x70, 0x73  # the time, and the time with the local offsets
 MJD_EPOCH = datetime.datetime(1858, 11, 17, tzinfo=datetime.UTC)
+# ATSC (North America, South Korea) sends its own tables on one PID (PSIP, A/65): each channel's name in a
+# virtual channel table (terrestrial or cable), the time in the system time table, in GPS seconds.
+PSIP_PID = 0x1FFB
+TVCT_TABLE, CVCT_TABLE, STT_TABLE = 0xC8, 0xC9, 0xCD
+GPS_EPOCH = datetime.datetime(1980, 1, 6, tzinfo=datetime.UTC)
+VCT_CHANNEL_BYTES = 32  # a channel's fields before its descriptors
 CLOCK_WRAP_SECONDS = 2**33 / 90_000  # a programme's clock counts 33 bits of 90 kHz, then starts again
 MAX_CLOCK_STEP_SECONDS = 0.5  # between two of its clock packets (sent at least every 0.1 s)
 SERVICE_DESCRIPTOR = 0x48
@@ -85,7 +92,7 @@ def read_tables(data: bytes) -> ProgrammeTables:
     tables = ProgrammeTables()
     pmt_pids: dict[int, int] = {}  # PMT PID: the programme's number
     read: set[bytes] = set()  # each table comes again every 0.1-2 s, mostly the same
-    for pid, section in sections(data, lambda pid: pid in (PAT_PID, SDT_PID) or pid in pmt_pids):
+    for pid, section in sections(data, lambda pid: pid in (PAT_PID, SDT_PID, PSIP_PID) or pid in pmt_pids):
         if section in read:
             continue
         read.add(section)
@@ -105,6 +112,8 @@ def read_tables(data: bytes) -> ProgrammeTables:
                     at += 5 + (word(section, at + 3) & 0x0FFF)
             elif pid == SDT_PID and table == SDT_TABLE:
                 tables.names.update(service_names(section, end))
+            elif pid == PSIP_PID and table in (TVCT_TABLE, CVCT_TABLE):
+                tables.names.update(virtual_channel_names(section, end))
         except IndexError:  # a section shorter than its lengths say (damaged): the table comes again
             continue
     return tables
@@ -121,7 +130,7 @@ def broadcast_clock(data: bytes | memoryview, stream_pid: int, origin: float) ->
     those that disagree with most of them (damaged, or of another broadcast joined on) left out."""
     packets, pids, _ = packet_rows(data)
     whole = (packets[:, 0] == SYNC_BYTE) & ~(packets[:, 1] & 0x80).astype(bool)  # in sync, not marked as damaged
-    told_at = np.flatnonzero(whole & (pids == TIME_PID) & (packets[:, 1] & 0x40).astype(bool))
+    told_at = np.flatnonzero(whole & ((pids == TIME_PID) | (pids == PSIP_PID)) & (packets[:, 1] & 0x40).astype(bool))
     if not len(told_at):  # most recordings but DVB captures: their tables need not be read
         return None
     programme = (tables := read_tables(data)).programme_of.get(stream_pid)
@@ -234,15 +243,18 @@ class PipeClock:
 
 
 def time_table(packet: bytes) -> float | None:
-    """The time (UTC, seconds since 1970) of the TDT or TOT that begins in MPEG-TS `packet`, None if
-    none does (or its time cannot be one, or a TOT's CRC fails)."""
+    """The time (UTC, seconds since 1970) of the TDT or TOT (DVB), or the STT (ATSC), that begins in
+    MPEG-TS `packet`, None if none does (or its time cannot be one, or a TOT's or STT's CRC fails)."""
     payload = packet[5 + packet[4]:] if packet[3] & 0x20 else packet[4:]
     section = payload[1 + payload[0]:] if payload else b""
-    if len(section) < 8 or section[0] not in (TDT_TABLE, TOT_TABLE):
+    if len(section) < 8 or section[0] not in (TDT_TABLE, TOT_TABLE, STT_TABLE):
         return None
     length = 3 + (word(section, 1) & 0x0FFF)
-    if section[0] == TOT_TABLE and (len(section) < length or crc32_mpeg2(section[:length]) != 0):
+    if section[0] != TDT_TABLE and (len(section) < length or crc32_mpeg2(section[:length]) != 0):
         return None
+    if section[0] == STT_TABLE:  # GPS seconds, and how many leap seconds GPS is ahead of UTC
+        gps_seconds = int.from_bytes(section[9:13], "big") if length >= 20 else 0
+        return (GPS_EPOCH + datetime.timedelta(seconds=gps_seconds - section[13])).timestamp() if gps_seconds else None
     digits = [nibble for byte in section[5:8] for nibble in (byte >> 4, byte & 0x0F)]
     hours, minutes, secs = (10 * digits[i] + digits[i + 1] for i in (0, 2, 4))
     if max(digits) > 9 or hours > 23 or minutes > 59 or secs > 59:
@@ -265,6 +277,19 @@ def service_names(section: bytes, end: int) -> Iterator[tuple[int, str]]:
                 yield number, dvb_text(section[name_at + 1:name_at + 1 + section[name_at]])
             at += 2 + size
         at = services_end
+
+
+def virtual_channel_names(section: bytes, end: int) -> Iterator[tuple[int, str]]:
+    """(programme number, short name) of the channels of this multiplex in an ATSC virtual channel table
+    `section` (its loop ends at `end`): up to 7 UTF-16 characters, as a receiver lists them ("WNET-HD")."""
+    at = 10  # after the protocol version and the number of channels
+    for _ in range(section[9]):
+        if at + VCT_CHANNEL_BYTES > end:
+            return
+        if word(section, at + 22) == word(section, 3):  # not a channel of another multiplex it lists
+            name = section[at:at + 14].decode("utf-16-be", "replace")
+            yield word(section, at + 24), "".join(c for c in name if ord(c) >= 0x20).strip()
+        at += VCT_CHANNEL_BYTES + (word(section, at + 30) & 0x03FF)
 
 
 def sections(data: bytes, wanted: Callable[[int], bool]) -> Iterator[tuple[int, bytes]]:

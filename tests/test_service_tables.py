@@ -233,13 +233,32 @@ def time_packet(utc: datetime.datetime, offset_table: bool = False) -> bytes:
     return packets(0x14, table)
 
 
+def system_time_packet(utc: datetime.datetime) -> bytes:
+    """ATSC's STT of `utc`, to the second: GPS seconds since 1980-01-06, 18 leap seconds ahead of UTC."""
+    gps = round((utc - datetime.datetime(1980, 1, 6, tzinfo=datetime.UTC)).total_seconds()) + 18
+    return packets(0x1FFB, section(0xCD, 0, b"\x00" + gps.to_bytes(4, "big") + bytes([18, 0xE0, 0])))
+
+
+def virtual_channels(multiplex: int, channels: list[tuple[int, int, str]]) -> bytes:
+    """ATSC's terrestrial virtual channel table of multiplex `multiplex`: (its multiplex, programme number,
+    short name) per channel."""
+    body = bytes([0, len(channels)])
+    for channel_multiplex, number, name in channels:
+        body += name.encode("utf-16-be").ljust(14, b"\x00") + bytes([0xF0, 0x34, 0x04, 0x04]) + bytes(4)
+        body += bytes([channel_multiplex >> 8, channel_multiplex & 0xFF, number >> 8, number & 0xFF])
+        body += bytes([0x0D, 0xC2, 0, 1, 0xFC, 0])  # flags and service type, source id, no descriptor
+    return section(0xC8, multiplex, body + bytes([0xFC, 0]))
+
+
 ZERO = datetime.datetime(2026, 12, 6, 19, 0, 2, 400_000, tzinfo=datetime.UTC)  # the broadcast's time at 0:00
 
 
-def with_time_tables(data: bytes, origin: float, first: float = 0.0, padding: int = 0) -> tuple[bytes, int]:
+def with_time_tables(data: bytes, origin: float, first: float = 0.0, padding: int = 0,
+                     atsc: bool = False) -> tuple[bytes, int]:
     """The MPEG-TS recording `data` (0:00 at `origin`, broadcast at ZERO) with a time table every 1.3 s from
-    `first` s on, each the second the clock packet before it says (alternately TDT and TOT), and `padding`
-    null packets after each packet (as a multiplex of many channels fills its bytes); and how many tables."""
+    `first` s on, each the second the clock packet before it says (alternately TDT and TOT; with `atsc`,
+    STTs), and `padding` null packets after each packet (as a multiplex of many channels fills its bytes);
+    and how many tables."""
     null = bytes([0x47, 0x1F, 0xFF, 0x10]) + b"\xff" * (TS_PACKET_BYTES - 4)
     out, told = bytearray(), 0
     for at in range(0, len(data), TS_PACKET_BYTES):
@@ -250,7 +269,8 @@ def with_time_tables(data: bytes, origin: float, first: float = 0.0, padding: in
             seconds = ((pcr >> 15) * 300 + (pcr & 0x1FF)) / 27e6
             if seconds - origin > first + 1.3 * told:
                 now = ZERO + datetime.timedelta(seconds=seconds - origin)
-                out += time_packet(now.replace(microsecond=0), offset_table=told % 2 == 1)
+                second = now.replace(microsecond=0)
+                out += system_time_packet(second) if atsc else time_packet(second, offset_table=told % 2 == 1)
                 told += 1
     return bytes(out), told
 
@@ -368,6 +388,33 @@ def as_in_a_multiplex(plain: Path) -> tuple[bytes, float, int]:
     first_table = next(at for at in range(0, len(out), TS_PACKET_BYTES) if out[at + 2] == 0x14)
     assert told >= 5 and first_table > HEAD_BYTES and broadcast_clock(out[:first_table], pid, origin) is None
     return out, origin, pid
+
+
+def test_an_atsc_recording_is_named_and_timed_by_its_psip_tables(tmp_path, time_zone):
+    # ATSC (North America) names its channels in a virtual channel table and sends the time in GPS seconds,
+    # on PID 0x1FFB, not in an SDT and a TDT: its channels were "programme 3", its recordings untimed.
+    data = (packets(0x00, pat({3: 0x1000, 4: 0x1001})) + packets(0x1000, pmt(3, {0x100: 0x81}))
+            + packets(0x1001, pmt(4, {0x200: 0x81}))
+            + packets(0x1FFB, virtual_channels(0x0A01, [(0x0A01, 3, "WNET-HD"), (0x0A01, 4, "KIDS"),
+                                                        (0x0B02, 3, "WXYZ")])))  # one of another multiplex
+    assert programmes_in(data) == {0x100: "WNET-HD", 0x200: "KIDS"}
+    time_zone("UTC0")
+    plain = tone_recording(tmp_path)
+    with av.open(str(plain)) as container:
+        origin = container.start_time / av.time_base
+        pid = container.streams.audio[0].id
+    out, told = with_time_tables(plain.read_bytes(), origin, atsc=True)
+    assert told >= 15
+    assert abs((broadcast_clock(out, pid, origin) - ZERO).total_seconds()) < 0.15
+    aired = tmp_path / "aired.ts"
+    aired.write_bytes(out)
+    assert re.fullmatch(r"0:00 was broadcast at 2026-12-06 19:00:02\.\d UTC \(by the broadcast's time tables\)",
+                        CliRunner().invoke(cli, ["info", str(aired)]).output.splitlines()[-1])
+    damaged = bytearray(out)  # each STT's CRC failing: no time
+    for at in range(0, len(damaged), TS_PACKET_BYTES):
+        if damaged[at + 1] & 0x1F == 0x1F and damaged[at + 2] == 0xFB:
+            damaged[at + 15] ^= 0x01
+    assert broadcast_clock(bytes(damaged), pid, origin) is None
 
 
 def test_a_multiplex_capture_whose_first_time_table_comes_past_its_head_is_timed(tmp_path):
