@@ -822,7 +822,7 @@ def info(recording):
     """List the audio streams of RECORDING: number (for --audio-track), PID (MPEG-TS), codec, channels,
     rate, language (for --language), duration, the channel each belongs to where the recording holds
     several (a capture of a whole multiplex; for --programme), and which one is scanned by default; and
-    when its 0:00 was broadcast, where a DVB recording holds the broadcast's time tables. `-` reads the
+    when its 0:00 was broadcast, where a DVB or ATSC recording holds the broadcast's time tables. `-` reads the
     standard input. Given a model file (.pt), describe the model: its name, what it was trained on and
     how healthy it was, its levels (and whether they were tuned since), its memory bank.
 
