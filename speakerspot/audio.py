@@ -55,11 +55,16 @@ log = logging.getLogger(__name__)
 # Broadcast captures (MPEG-TS as DVB receivers, Topfield and Windows Media Center write it, MXF as
 # broadcast archives keep it), video files and audio files; FFmpeg reads each by its content.
 # .rec: a Topfield PVR's recording, MPEG-TS (a VDR recording's NAME.rec is a folder: see `split_recordings`)
-MEDIA_EXTENSIONS = frozenset({".ts", ".m2ts", ".mts", ".m2t", ".trp", ".tp", ".rec", ".wtv", ".dvr-ms", ".mxf",
-                              ".mkv", ".mka", ".mp4", ".m4v", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".vob",
-                              ".wmv", ".flv", ".3gp",
-                              ".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".m4a", ".aac",
-                              ".ac3", ".wma", ".aif", ".aiff", ".caf"})
+# Recorders' and camcorders' (a DVD recorder's .vro, a TiVo's .ty, MythTV's old .nuv, a camcorder's .tod),
+# broadcast playout's (.mxf, .gxf), older archives' (RealMedia, ASF, DV) and audio files. Not .ps (PostScript
+# more often than MPEG-PS) nor .mod (a tracker's music more often than a camcorder's MPEG-PS).
+MEDIA_EXTENSIONS = frozenset({".ts", ".m2ts", ".mts", ".m2t", ".trp", ".tp", ".tod", ".rec", ".wtv", ".dvr-ms",
+                              ".ty", ".nuv", ".vro", ".mxf", ".gxf", ".dv",
+                              ".mkv", ".mka", ".mp4", ".m4v", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".m2p",
+                              ".vob", ".wmv", ".asf", ".rm", ".rmvb", ".flv", ".f4v", ".ogv", ".3gp", ".3g2",
+                              ".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".spx", ".mp3", ".mp2", ".mpa",
+                              ".m4a", ".aac", ".ac3", ".eac3", ".ec3", ".dts", ".wma", ".ra", ".amr", ".wv",
+                              ".ape", ".au", ".aif", ".aiff", ".caf"})
 CHUNK_SECONDS = 10.0
 # The rate models compute their features at unless trained otherwise (`features.FrontEnd`).
 DEFAULT_SAMPLE_RATE = 22050

@@ -224,3 +224,14 @@ def in_packets_of(data: bytes, size: int) -> bytes:
         else:
             out += packet + bytes((number * 7 + k) % 256 for k in range(16))
     return bytes(out)
+
+
+def remuxed(source: Path, target: Path, container_format: str) -> Path:
+    """The first audio stream of `source`, its packets as they are, in a `container_format` file at `target`."""
+    with av.open(str(source)) as recording, av.open(str(target), "w", format=container_format) as out:
+        copied = out.add_stream_from_template(recording.streams.audio[0])
+        for packet in recording.demux(recording.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = copied
+                out.mux(packet)
+    return target

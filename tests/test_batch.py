@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import FIXTURES, SPEECH
+from media import remuxed
 
 import speakerspot
 from speakerspot import batch, results_index, workers
@@ -80,6 +81,22 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path, caplog):
     assert f"{root / '2024'}: a symbolic link to {tmp_path / 'disk3' / 'pvr'}, which is not there (a disk not " \
         "mounted?): passed over" in caplog.text
     assert [r.relative.as_posix() for r in find_recordings([root], ("*news*",))] == ["2026/11/news.ts"]
+
+
+def test_recordings_of_dvd_recorders_camcorders_and_older_archives_are_found(reference_model, tmp_path):
+    # A DVD recorder's VR_MOVIE.VRO (MPEG-PS), a camcorder's .TOD (MPEG-TS), an older archive's ASF were no
+    # media files by their names: a folder walk passed over them without a word.
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    remuxed(FIXTURES / "sample.ts", folder / "VR_MOVIE.VRO", "vob")
+    shutil.copy(FIXTURES / "sample.ts", folder / "MOV001.TOD")
+    remuxed(FIXTURES / "sample.ts", folder / "interview.asf", "asf")
+    (folder / "notes.ps").write_text("%!PS-Adobe-3.0\n")  # PostScript, not MPEG-PS
+    assert [r.path.name for r in find_recordings([folder])] == ["MOV001.TOD", "VR_MOVIE.VRO", "interview.asf"]
+    whole = speakerspot.scan(reference_model, FIXTURES / "sample.ts")
+    for name in ("VR_MOVIE.VRO", "interview.asf"):
+        scanned = speakerspot.scan(reference_model, folder / name)
+        assert [(s.start, s.end) for s in scanned.segments] == [(s.start, s.end) for s in whole.segments]
 
 
 def hls_recording(folder: Path, source: Path, segment_seconds: float = 6.0) -> Path:
@@ -762,13 +779,7 @@ def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_pl
     # VDR before 1.7.3 (2009) wrote MPEG PES as 001.vdr, 002.vdr, … beside index.vdr, marks.vdr, summary.vdr
     old = tmp_path / "video" / "Film" / "2005-03-01.20:15.50.99.rec"
     old.mkdir(parents=True)
-    with av.open(str(FIXTURES / "sample.ts")) as source, av.open(str(tmp_path / "ps.mpg"), "w", format="vob") as ps:
-        copied = ps.add_stream_from_template(source.streams.audio[0])
-        for packet in source.demux(source.streams.audio[0]):
-            if packet.dts is not None:
-                packet.stream = copied
-                ps.mux(packet)
-    data = (tmp_path / "ps.mpg").read_bytes()
+    data = remuxed(FIXTURES / "sample.ts", tmp_path / "ps.mpg", "vob").read_bytes()
     (old / "001.vdr").write_bytes(data[:len(data) // 2 // 2048 * 2048])  # at a pack
     (old / "002.vdr").write_bytes(data[len(data) // 2 // 2048 * 2048:])
     for name in ("index.vdr", "marks.vdr", "summary.vdr"):
