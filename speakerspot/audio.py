@@ -156,13 +156,13 @@ def media_files(path: str | Path, patterns: tuple[str, ...] = ()) -> list[Path]:
     return [p for p in visible_files(path) if is_media(p, patterns)]
 
 
-def visible_files(folder: Path) -> list[Path]:
+def visible_files(folder: Path, on_folder: Callable[[int], object] | None = None) -> list[Path]:
     """The files under `folder`, recursively, in a stable order, but hidden ones and those in hidden folders
     (see `media_files`). Symbolic links to folders are followed, as a media player's library does (an
     archive spread over disks, `pvr/disk2 -> /mnt/disk2/pvr`; until 2026-12-07 such a folder was passed
     over without a word), each folder walked once: a link back to a folder above is not a loop. A folder
     that cannot be read, and a link to what is not there (a disk not mounted) named as a folder or a media
-    file, are named in a warning."""
+    file, are named in a warning. `on_folder` is told how many files each folder walked held."""
     files, walked = [], set()
 
     def unreadable(error: OSError) -> None:
@@ -181,6 +181,8 @@ def visible_files(folder: Path) -> list[Path]:
             elif path.is_symlink() and not path.exists() and (not path.suffix or is_media(path)):
                 log.warning("%s: a symbolic link to %s, which is not there (a disk not mounted?): passed over",
                             path, os.readlink(path))
+        if on_folder:
+            on_folder(len(names))
     return sorted(files)
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # reading a results index and writing its outputs do not need
     from .model import SpeakerModel
 
 log = logging.getLogger(__name__)
+SEARCH_BAR_DELAY_SECONDS = 2.0
 
 
 @dataclass
@@ -53,8 +54,11 @@ class BatchSummary:
         return self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
 
-def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ()) -> list[Recording]:
+def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = (),
+                    progress: bool = False) -> list[Recording]:
     """Files as given, and media files found recursively under folders, in a stable order, each once.
+    With `progress`, a bar counts the files looked at where a folder's walk takes more than
+    SEARCH_BAR_DELAY_SECONDS (an archive on a network share: 8.6 s for /usr's 100,000 files here).
 
     A path that does not exist is kept, so that scanning it reports it like any other failure.
     "-" is the standard input (a capture piped in), read as a pipe is. In a folder, the segments an HLS
@@ -65,7 +69,9 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = ())
     linked: list[tuple[Path, Path]] = []  # (path, the path of the same file found first)
     for given in map(recording_path, paths):
         if given.is_dir() and not is_vdr_recording(given):
-            files = visible_files(given)  # walked once: the media files, and the playlists beside them
+            with tqdm(desc=f"searching {given}", unit=" files", delay=SEARCH_BAR_DELAY_SECONDS, leave=False,
+                      disable=not progress) as bar:
+                files = visible_files(given, bar.update)  # walked once: the media files, and the playlists beside them
             found = with_vdr_recordings(
                 with_playlists([Recording(p, given) for p in files if is_media(p, patterns)],
                                [p for p in files if p.suffix.lower() == ".m3u8"], given, patterns),

@@ -449,7 +449,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
     files = list({path.resolve(): path for path in found_models}.values())  # a model given twice scans once
     if not files:
         raise click.UsageError(f"no model files (*.pt) in {', '.join(map(str, model_paths))}")
-    found = find_recordings(recordings, patterns)
+    found = find_recordings(recordings, patterns, progress=not quiet)
     if not found:
         raise MediaError(", ".join(map(str, recordings)),
                          f"no files matching {' or '.join(patterns)}" if patterns else "no media files found")
