@@ -83,6 +83,17 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path, caplog):
     assert [r.relative.as_posix() for r in find_recordings([root], ("*news*",))] == ["2026/11/news.ts"]
 
 
+def test_searching_folders_counts_the_files_looked_at_where_it_takes_long(tmp_path, monkeypatch, capsys):
+    # An archive on a network share took minutes to search without a word; the bar shows only past a delay,
+    # here none.
+    root = archive(tmp_path)
+    monkeypatch.setattr(batch, "SEARCH_BAR_DELAY_SECONDS", 0)
+    assert len(find_recordings([root], progress=True)) == 3
+    assert f"searching {root}: 0 files" in capsys.readouterr().err
+    find_recordings([root])
+    assert capsys.readouterr().err == ""
+
+
 def test_recordings_of_dvd_recorders_camcorders_and_older_archives_are_found(reference_model, tmp_path):
     # A DVD recorder's VR_MOVIE.VRO (MPEG-PS), a camcorder's .TOD (MPEG-TS), an older archive's ASF were no
     # media files by their names: a folder walk passed over them without a word.
