@@ -8,7 +8,6 @@ import contextlib
 import datetime
 import hashlib
 import logging
-import os
 import time
 import urllib.parse
 from collections import deque
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import is_media, readable_once, recording_facts, recording_path, visible_files
+from .audio import is_media, readable_once, recording_facts, recording_path, same_file_key, visible_files
 from .config import ScanOptions
 from .errors import SpeakerspotError
 from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegmentCallback
@@ -93,13 +92,6 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = (),
         log.warning("%s: the same file as %s (a symbolic link)%s: scanned once, under the name found first", path,
                     first, f", and {more} more reached twice so" if more else "")
     return list(recordings.values())
-
-
-def same_file_key(path: Path) -> Path:
-    """What `path` is the same recording as another by: the file or folder its symbolic links lead to (a
-    folder of links to recordings under readable names, as MythTV's `mythlink.pl` makes, beside the
-    recordings themselves), else its absolute path (a pipe, a file not there)."""
-    return Path(os.path.realpath(path)) if path.is_file() or path.is_dir() else path.absolute()
 
 
 def shard_of(recordings: list[Recording], number: int, count: int) -> list[Recording]:

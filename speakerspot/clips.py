@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import load_audio, media_files
+from .audio import load_audio, media_files, same_file_key
 from .config import TrainingConfig
 from .errors import MediaError, TrainingDataError
 from .features import FrontEnd
@@ -104,15 +104,19 @@ def find_clips(folder: str | Path) -> list[Path]:
 
 
 def clips_in(folders: Iterable[str | Path], role: str, after: Iterable[Path] = ()) -> list[Path]:
-    """`find_clips` of each folder (or file) in turn, after the clips `after`, each clip once,
-    refusing a folder without any, named (the `role` of its clips says which)."""
-    clips = dict.fromkeys(after)
+    """`find_clips` of each folder (or file) in turn, after the clips `after`, each clip once (also one
+    reached again through a symbolic link, with a warning: trained twice, and held back as one copy while
+    the other trained, it made the held-back EER look better than it was), refusing a folder without any,
+    named (the `role` of its clips says which)."""
+    clips = {same_file_key(path): path for path in after}
     for folder in folders:
         found = find_clips(folder)
         if not found:
             raise TrainingDataError(folder, f"no {role} clips found: no audio or video file in it")
-        clips.update(dict.fromkeys(found))
-    return list(clips)
+        for path in found:
+            if (kept := clips.setdefault(same_file_key(path), path)).absolute() != path.absolute():
+                log.warning("%s: the same file as %s (a symbolic link): used once", path, kept)
+    return list(clips.values())
 
 
 def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Path]]:

@@ -125,6 +125,8 @@ def bad_inputs(tmp_path, model_file):
     newer["format_version"] = 99
     torch.save(newer, tmp_path / "newer.pt")
     (tmp_path / "empty").mkdir()
+    (tmp_path / "linked").mkdir()  # a clip of the negatives linked in among the positives
+    (tmp_path / "linked" / "clip.wav").symlink_to(sorted((SPEECH / "train" / "slt").iterdir())[0])
     (tmp_path / "notadb.sqlite").write_text("not a database " * 100)
     rng = np.random.default_rng(0)
     for folder, seconds, level in (("short", 0.5, 0.1), ("silent", 4.0, 0.0)):
@@ -169,6 +171,7 @@ CASES = [
     (["train", "--pos", "{d}/short", "--neg", SLT, "-o", "{d}/m.pt"], 5, "short.wav (0.50 s)"),
     (["train", "--pos", "{d}/silent", "--neg", SLT, "-o", "{d}/m.pt"], 5, "silent.wav (silent)"),
     (["train", "--pos", SLT, "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
+    (["train", "--pos", "{d}/linked", "--neg", SLT, "-o", "{d}/m.pt"], 5, "both as a positive and as a negative"),
     (["train", "--pos", "{d}/nowhere", "--neg", "{d}/empty", "-o", "{d}/m.pt"], 5, "nowhere: no such file or folder"),
     (["enroll", "{m}", "{d}/nowhere.wav"], 5, "nowhere.wav: no such file or folder"),
     (["enroll", "{m}", "{d}/empty"], 5, "empty: no positive clips found"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import replace
 
@@ -280,7 +281,7 @@ def test_bad_training_data_is_named(tmp_path):
     assert find_clips(empty) == []
 
 
-def test_clips_of_several_folders_come_once_each_and_an_empty_folder_is_named(tmp_path):
+def test_clips_of_several_folders_come_once_each_and_an_empty_folder_is_named(tmp_path, caplog):
     rms = SPEECH / "train" / "rms"
     clips = clips_in([rms, rms / "00.ogg", SPEECH / "test" / "rms"], "positive")
     assert clips == find_clips(rms) + find_clips(SPEECH / "test" / "rms")  # 00.ogg once, in its folder's place
@@ -290,6 +291,14 @@ def test_clips_of_several_folders_come_once_each_and_an_empty_folder_is_named(tm
     (tmp_path / "empty").mkdir()
     with pytest.raises(TrainingDataError, match=f"{tmp_path / 'empty'}: no negative clips found"):
         clips_in([rms, tmp_path / "empty"], "negative")
+    # A clip linked into another folder of clips: once (before: trained twice, and one copy could be held
+    # back while the other trained).
+    (tmp_path / "by-date").mkdir()
+    (tmp_path / "by-date" / "monday.ogg").symlink_to(rms / "00.ogg")
+    with caplog.at_level(logging.WARNING):
+        assert clips_in([rms, tmp_path / "by-date"], "positive") == find_clips(rms)
+    assert f"{tmp_path / 'by-date' / 'monday.ogg'}: the same file as {rms / '00.ogg'} (a symbolic link): used " \
+        "once" in caplog.text
 
 
 def test_hidden_files_in_a_clip_folder_are_passed_over(tmp_path):
