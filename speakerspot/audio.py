@@ -187,10 +187,9 @@ def visible_files(folder: Path, on_folder: Callable[[int], object] | None = None
 
 
 def same_file_key(path: Path) -> Path:
-    """What `path` is the same recording or clip as another by: the file or folder its symbolic links lead
-    to (a folder of links to recordings under readable names, as MythTV's `mythlink.pl` makes, beside the
-    recordings themselves; a clip linked into two folders), else its absolute path (a pipe, a file not
-    there)."""
+    """What `path` is the same recording as another by: the file or folder its symbolic links lead to (a
+    folder of links to recordings under readable names, as MythTV's `mythlink.pl` makes, beside the
+    recordings themselves), else its absolute path (a pipe, a file not there)."""
     return Path(os.path.realpath(path)) if path.is_file() or path.is_dir() else path.absolute()
 
 

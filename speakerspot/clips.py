@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import load_audio, media_files, same_file_key
+from .audio import load_audio, media_files
 from .config import TrainingConfig
 from .errors import MediaError, TrainingDataError
 from .features import FrontEnd
@@ -105,18 +106,31 @@ def find_clips(folder: str | Path) -> list[Path]:
 
 def clips_in(folders: Iterable[str | Path], role: str, after: Iterable[Path] = ()) -> list[Path]:
     """`find_clips` of each folder (or file) in turn, after the clips `after`, each clip once (also one
-    reached again through a symbolic link, with a warning: trained twice, and held back as one copy while
-    the other trained, it made the held-back EER look better than it was), refusing a folder without any,
-    named (the `role` of its clips says which)."""
-    clips = {same_file_key(path): path for path in after}
+    reached again as a copy or through a symbolic link, with a warning: trained twice, and held back as one
+    copy while the other trained, it made the held-back EER look better than it was), refusing a folder
+    without any, named (the `role` of its clips says which)."""
+    clips = {clip_identity(path): path for path in after}
     for folder in folders:
         found = find_clips(folder)
         if not found:
             raise TrainingDataError(folder, f"no {role} clips found: no audio or video file in it")
         for path in found:
-            if (kept := clips.setdefault(same_file_key(path), path)).absolute() != path.absolute():
-                log.warning("%s: the same file as %s (a symbolic link): used once", path, kept)
+            if (kept := clips.setdefault(clip_identity(path), path)).absolute() != path.absolute():
+                log.warning("%s: the same file as %s (a copy or a link): used once", path, kept)
     return list(clips.values())
+
+
+def clip_identity(path: Path) -> tuple[int, str] | Path:
+    """What a clip is the same clip as another by: its bytes (a copy, `clip (1).wav`, or a link to it), or
+    its absolute path where it cannot be read (said when it is decoded)."""
+    try:
+        with open(path, "rb") as file:
+            digest = hashlib.sha256()
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+            return file.tell(), digest.hexdigest()
+    except OSError:
+        return path.absolute()
 
 
 def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Path]]:

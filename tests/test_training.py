@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -291,14 +292,16 @@ def test_clips_of_several_folders_come_once_each_and_an_empty_folder_is_named(tm
     (tmp_path / "empty").mkdir()
     with pytest.raises(TrainingDataError, match=f"{tmp_path / 'empty'}: no negative clips found"):
         clips_in([rms, tmp_path / "empty"], "negative")
-    # A clip linked into another folder of clips: once (before: trained twice, and one copy could be held
-    # back while the other trained).
+    # A clip linked into another folder of clips, and another copied there: once each (before: trained
+    # twice, and one copy could be held back while the other trained).
     (tmp_path / "by-date").mkdir()
     (tmp_path / "by-date" / "monday.ogg").symlink_to(rms / "00.ogg")
+    shutil.copy(rms / "01.ogg", tmp_path / "by-date" / "01 (1).ogg")
     with caplog.at_level(logging.WARNING):
         assert clips_in([rms, tmp_path / "by-date"], "positive") == find_clips(rms)
-    assert f"{tmp_path / 'by-date' / 'monday.ogg'}: the same file as {rms / '00.ogg'} (a symbolic link): used " \
+    assert f"{tmp_path / 'by-date' / 'monday.ogg'}: the same file as {rms / '00.ogg'} (a copy or a link): used " \
         "once" in caplog.text
+    assert f"{tmp_path / 'by-date' / '01 (1).ogg'}: the same file as {rms / '01.ogg'}" in caplog.text
 
 
 def test_hidden_files_in_a_clip_folder_are_passed_over(tmp_path):
