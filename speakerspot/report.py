@@ -28,7 +28,9 @@ from .config import TrackChoice
 from .errors import OutputError, SpeakerspotError
 from .files import atomic_write, check_writable, fitted_name, valid_text
 from .segments import ScanResult, recording_duration
+from .sidecars import vdr_programme
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
+from .split_recordings import is_vdr_recording
 from .writers import clock_text, format_timestamp
 
 log = logging.getLogger(__name__)
@@ -113,8 +115,11 @@ def snippet_of(snippets: list[Snippet], time: float) -> int:
 
 
 def recording_page(report: RecordingReport, index_href: str | None = None) -> str:
-    """The HTML page of one recording (see the module's docstring)."""
+    """The HTML page of one recording (see the module's docstring): named by its file, or a VDR recording,
+    whose folder is named by when it began, by its title and channel as VDR's info file names them."""
     name = Path(report.file).name
+    if is_vdr_recording(report.file) and (programme := vdr_programme(report.file)):
+        name = f"{programme} ({name})"
     data = {"kind": "recording", "duration": report.duration, "truth": report.truth,
             "no_audio_reason": report.no_audio_reason,
             "snippets": [{"start": s.start, "end": s.end,

@@ -31,6 +31,7 @@ from speakerspot import batch, results_index, workers
 from speakerspot.batch import find_recordings
 from speakerspot.cli import cli
 from speakerspot.recordings import Recording
+from speakerspot.report import write_report
 from speakerspot.results_index import ResultsIndex
 
 
@@ -802,6 +803,8 @@ def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_pl
     assert [r.path for r in find_recordings([tmp_path / "video"])] == [old, folder, topfield]
     assert f"{deleted}: a recording deleted in VDR (until VDR removes it): passed over" in caplog.text
     assert find_recordings([deleted]) == [Recording(deleted, deleted)]
+    page = write_report([stored[1]], tmp_path / "vdr.html", audio=False)[0].read_text()  # named as VDR names it
+    assert f"<h1>Tagesschau, Das Erste HD ({folder.name})</h1>" in page
     for joined in (stored[1], speakerspot.scan(reference_model, old)):
         assert joined.duration == pytest.approx(whole.duration, abs=0.05)
         assert [(s.start, s.end) for s in joined.segments] == [(s.start, s.end) for s in whole.segments]
