@@ -186,10 +186,15 @@ def visible_files(folder: Path, on_folder: Callable[[int], object] | None = None
     return sorted(files)
 
 
-def same_file_key(path: Path) -> Path:
-    """What `path` is the same recording as another by: the file or folder its symbolic links lead to (a
-    folder of links to recordings under readable names, as MythTV's `mythlink.pl` makes, beside the
-    recordings themselves), else its absolute path (a pipe, a file not there)."""
+def same_file_key(path: Path) -> Path | tuple[int, int]:
+    """What `path` is the same recording as another by: a file of several hard links by its device and
+    inode (snapshots of an archive, `cp -al`, rsnapshot: each recording in every snapshot); else the file
+    or folder its symbolic links lead to (a folder of links to recordings under readable names, as MythTV's
+    `mythlink.pl` makes, beside the recordings themselves); else its absolute path (a pipe, a file not
+    there). Only a file that counts several links is known by its inode: a network file system may number
+    files in ways of its own, and it then counts one link each."""
+    if path.is_file() and (status := path.stat()).st_nlink > 1:
+        return status.st_dev, status.st_ino
     return Path(os.path.realpath(path)) if path.is_file() or path.is_dir() else path.absolute()
 
 

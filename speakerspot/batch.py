@@ -64,7 +64,7 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = (),
     playlist lists are one recording, the playlist (see `with_playlists`), and the files of a VDR recording
     one, its folder (see `split_recordings`).
     """
-    recordings: dict[Path, Recording] = {}  # a file reached twice is scanned once
+    recordings: dict[Path | tuple[int, int], Recording] = {}  # a file reached twice is scanned once
     linked: list[tuple[Path, Path]] = []  # (path, the path of the same file found first)
     for given in map(recording_path, paths):
         if given.is_dir() and not is_vdr_recording(given):
@@ -89,7 +89,7 @@ def find_recordings(paths: Iterable[str | Path], patterns: tuple[str, ...] = (),
                             names, "s" if len(unread) == 1 else "")
     if linked:
         (path, first), more = linked[0], len(linked) - 1
-        log.warning("%s: the same file as %s (a symbolic link)%s: scanned once, under the name found first", path,
+        log.warning("%s: the same file as %s (a link)%s: scanned once, under the name found first", path,
                     first, f", and {more} more reached twice so" if more else "")
     return list(recordings.values())
 

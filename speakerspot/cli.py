@@ -418,7 +418,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
     recording carries the broadcast's time, also when each segment was on air (txt, csv, json). In a
     folder, a recording made as HLS (play.m3u8 and its segments) is one recording, the playlist, and a VDR
     recording (NAME.rec/00001.ts, 00002.ts, …, or an old VDR's 001.vdr, …) one, its folder; a file reached
-    twice (through a symbolic link too) is scanned once. A recording that cannot be read is reported
+    twice (through a symbolic or hard link too) is scanned once. A recording that cannot be read is reported
     and skipped; the others are scanned, and the exit code says that some failed. Interrupted, a scan
     with --db resumes where it stopped. A capture of a whole multiplex: --programme picks a channel's
     track by name.

@@ -65,9 +65,14 @@ def test_folders_are_searched_recursively_in_a_stable_order(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         found = [r.relative.as_posix() for r in find_recordings([root, root / "late.ts"])]
     assert found == ["2026/11/news.ts", "2026/broken.ts", "late.ts"]
-    assert caplog.text.count("symbolic link") == 1
-    assert f"{root / 'titles' / 'Late show.ts'}: the same file as {root / 'late.ts'} (a symbolic link), and 1 " \
+    assert caplog.text.count("the same file as") == 1
+    assert f"{root / 'titles' / 'Late show.ts'}: the same file as {root / 'late.ts'} (a link), and 1 " \
         "more reached twice so: scanned once, under the name found first" in caplog.text
+    # A snapshot of the archive made of hard links (`cp -al`, rsnapshot): each recording once too.
+    shutil.rmtree(root / "titles")
+    os.link(root / "late.ts", root / "zz-snapshot-late.ts")
+    assert [r.relative.as_posix() for r in find_recordings([root])] == found
+    os.unlink(root / "zz-snapshot-late.ts")
     # A folder of the archive on another disk, linked into it, is searched too (before: passed over without
     # a word), and a link back to a folder above is no loop.
     (tmp_path / "disk2" / "pvr").mkdir(parents=True)
