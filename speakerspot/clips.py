@@ -109,6 +109,23 @@ def clips_in(folders: Iterable[str | Path], role: str, after: Iterable[Path] = (
     reached again as a copy or through a symbolic link, with a warning: trained twice, and held back as one
     copy while the other trained, it made the held-back EER look better than it was), refusing a folder
     without any, named (the `role` of its clips says which)."""
+    return list(identified_clips(folders, role, after).values())
+
+
+def positive_and_negative_clips(positives: Iterable[str | Path],
+                                negatives: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
+    """`clips_in` of the positives and of the negatives, refusing a clip among both (a copy or a link too)."""
+    positive_clips, negative_clips = identified_clips(positives, "positive"), identified_clips(negatives, "negative")
+    for identity, path in positive_clips.items():
+        if (negative := negative_clips.get(identity)) is not None:
+            also = "" if negative.absolute() == path.absolute() else f" (as {negative})"
+            raise TrainingDataError(path, f"is given both as a positive and as a negative clip{also}")
+    return list(positive_clips.values()), list(negative_clips.values())
+
+
+def identified_clips(folders: Iterable[str | Path], role: str,
+                     after: Iterable[Path] = ()) -> dict[tuple[int, str] | Path, Path]:
+    """The clips of `clips_in`, by their `clip_identity`."""
     clips = {clip_identity(path): path for path in after}
     for folder in folders:
         found = find_clips(folder)
@@ -117,7 +134,7 @@ def clips_in(folders: Iterable[str | Path], role: str, after: Iterable[Path] = (
         for path in found:
             if (kept := clips.setdefault(clip_identity(path), path)).absolute() != path.absolute():
                 log.warning("%s: the same file as %s (a copy or a link): used once", path, kept)
-    return list(clips.values())
+    return clips
 
 
 def clip_identity(path: Path) -> tuple[int, str] | Path:

@@ -28,8 +28,9 @@ SYNC_PACKETS = 8
 # Recorders write the packets as they are, each after 4 bytes of its arrival time (M2TS: AVCHD, Blu-ray,
 # Topfield's recorders), or each before 16 bytes of Reed-Solomon parity (some DVB cards' raw captures):
 # FFmpeg reads the three.
-PACKET_SIZES = (TS_PACKET_BYTES, 192, 204)
-ARRIVAL_TIME_BYTES = 4
+ARRIVAL_TIME_BYTES, PARITY_BYTES = 4, 16
+M2TS_PACKET_BYTES = ARRIVAL_TIME_BYTES + TS_PACKET_BYTES
+PACKET_SIZES = (TS_PACKET_BYTES, M2TS_PACKET_BYTES, TS_PACKET_BYTES + PARITY_BYTES)
 
 PAT_PID, SDT_PID, TIME_PID, NULL_PID = 0x00, 0x11, 0x14, 0x1FFF
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
@@ -325,7 +326,7 @@ class PacketLayout:
     @property
     def lead(self) -> int:
         """The bytes a packet is written after (its arrival time, in 192-byte packets)."""
-        return ARRIVAL_TIME_BYTES if self.size == 192 else 0
+        return ARRIVAL_TIME_BYTES if self.size == M2TS_PACKET_BYTES else 0
 
     def next_packet(self, position: int) -> int:
         """The sync byte of the first packet at or after byte `position`."""

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .augment import mask_spectra
 from .calibration import calibrate, describe_health, health
-from .clips import clip_identity, clips_in, load_clips, split_validation
+from .clips import clips_in, load_clips, positive_and_negative_clips, split_validation
 from .config import MERGE_SIMILARITY, PRECISIONS, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
@@ -172,12 +172,7 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     started = time.monotonic()
     torch_device(device)  # a device this machine lacks is said now, not after the clips are read
     config = replace(config, precision=training_precision(config.precision, device))  # stored as trained
-    positive_paths, negative_paths = clips_in(positives, "positive"), clips_in(negatives, "negative")
-    negative_clips = {clip_identity(path): path for path in negative_paths}
-    for path in positive_paths:
-        if (negative := negative_clips.get(clip_identity(path))) is not None:  # a copy or a link too
-            also = "" if negative.absolute() == path.absolute() else f" (as {negative})"
-            raise TrainingDataError(path, f"is given both as a positive and as a negative clip{also}")
+    positive_paths, negative_paths = positive_and_negative_clips(positives, negatives)
     positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0,
                                 min_heard_share=config.min_heard_speech_share, max_seconds=config.max_clip_seconds)
     negative_clips = load_clips(negative_paths, front_end, "negative", max_seconds=config.max_clip_seconds)
