@@ -254,7 +254,7 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
             stored = None
             state = file_state(recording.path) if index is not None else None
             if state is not None and not force:
-                stored = [index.lookup(state, model_hash, options) for model_hash in model_hashes]
+                stored = [index.lookup(state, model_hash, options, recording.relative) for model_hash in model_hashes]
             if stored and all(stored):
                 summary.skipped += 1
                 bar.update()

@@ -381,8 +381,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
                    "Default: the media extensions (.ts .m2ts .trp .wtv .mxf .mkv .mp4 .mpg .wav .flac .mp3 …).")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Results index (SQLite, created on first use): every result is stored as soon as its "
-                   "recording is done, and recordings already stored, unchanged, with the same model and "
-                   "settings are not scanned again; see `speakerspot results`.")
+                   "recording is done, and recordings already stored, unchanged (or moved: the same content "
+                   "where nothing is left under the old path), with the same model and settings are not "
+                   "scanned again; see `speakerspot results`.")
 @click.option("--force", is_flag=True, help="With --db: scan again even what is stored and unchanged.")
 @click.option("--shard", callback=parse_shard, metavar="K/N",
               help="Scan share K of N of the recordings found, for N machines that each scan one share (with "

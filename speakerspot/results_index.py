@@ -4,7 +4,9 @@ One row per recording and model name: a new version of a model (retrained, or en
 replaces its predecessor's row when it scans the recording. A row is written in one transaction
 when its recording is done, so killing the process at any moment loses no completed result and
 leaves no half result. A recording is "unchanged" when its size and modification time match the
-row, or, if only the time moved (a copy, a `touch`), its content fingerprint does.
+row, or, if only the time moved (a copy, a `touch`), its content fingerprint does. A recording moved or renamed
+keeps its results: found under no path the index holds, it is known by its content where the path of that content's
+row holds nothing any more.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import datetime
 import functools
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -41,6 +44,8 @@ FIRST_VERSION_READING_EVERY_BROADCAST_TIME = 4
 UNREAD = "unread"
 FINGERPRINT_BLOCK = 1 << 20  # bytes read at the start, middle and end of a recording
 
+log = logging.getLogger(__name__)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     recording TEXT NOT NULL,          -- absolute path
@@ -66,6 +71,8 @@ CREATE TABLE IF NOT EXISTS results (
     relative TEXT,                    -- its path below the folder the scan was given, which outputs mirror
     PRIMARY KEY (recording, model_hash)
 );
+-- a recording under a new path is looked up by its content (ResultsIndex.moved_here)
+CREATE INDEX IF NOT EXISTS results_by_content ON results (fingerprint);
 """
 
 
@@ -150,13 +157,17 @@ class ResultsIndex:
     def close(self) -> None:
         self.connection.close()
 
-    def lookup(self, state: FileState, model_hash: str, settings: ScanOptions) -> ScanResult | None:
-        """The stored result of this recording and model, if it is done and the file is unchanged."""
+    def lookup(self, state: FileState, model_hash: str, settings: ScanOptions,
+               relative: Path | None = None) -> ScanResult | None:
+        """The stored result of this recording and model, if it is done and the file is unchanged; where none is
+        stored under its path, that of a recording moved here (see `moved_here`; `relative` as `store` takes it)."""
         row = self.connection.execute(
             "SELECT size, mtime_ns, fingerprint, " + RESULT_COLUMNS + " FROM results "
             "WHERE recording = ? AND model_hash = ? AND settings = ? AND status = 'done'",
             (stored_text(state.path), model_hash, settings.to_json())).fetchone()
-        if row is None or row[0] != state.size:
+        if row is None:
+            return self.moved_here(state, model_hash, settings, relative)
+        if row[0] != state.size:
             return None
         if row[1] != state.mtime_ns:
             try:
@@ -168,6 +179,31 @@ class ResultsIndex:
                 self.connection.execute("UPDATE results SET mtime_ns = ? WHERE recording = ? AND model_hash = ?",
                                         (state.mtime_ns, stored_text(state.path), model_hash))
         return result_from_row(row[3:])
+
+    def moved_here(self, state: FileState, model_hash: str, settings: ScanOptions,
+                   relative: Path | None) -> ScanResult | None:
+        """The stored result of a recording of this content (size and fingerprint), model and settings whose file is
+        no longer where it was scanned: moved or renamed here (to another disk, into a folder of its series), it is
+        not scanned again. Its row moves to this path; a copy whose original is still there is scanned as a recording
+        of its own."""
+        try:
+            fingerprint = state.fingerprint
+        except OSError:  # scanned, it says why
+            return None
+        rows = self.connection.execute(
+            "SELECT recording, model FROM results WHERE size = ? AND fingerprint = ? AND model_hash = ? AND "
+            "settings = ? AND status = 'done'", (state.size, fingerprint, model_hash, settings.to_json())).fetchall()
+        gone, model = next((row for row in rows if not os.path.lexists(text_of(row[0]))), (None, None))
+        if gone is None:
+            return None
+        here = stored_text(state.path)
+        with self.connection:  # this path's failure, result with other settings or of an older model: replaced
+            self.connection.execute("DELETE FROM results WHERE recording = ? AND model = ?", (here, model))
+            self.connection.execute(
+                "UPDATE results SET recording = ?, mtime_ns = ?, relative = ? WHERE recording = ? AND model_hash = ?",
+                (here, state.mtime_ns, stored_relative(relative), gone, model_hash))
+        log.info("%s: moved here from %s: its stored results are kept, not scanned again", state.path, text_of(gone))
+        return self.lookup(state, model_hash, settings, relative)
 
     def store(self, state: FileState, model_hashes: list[str], results: list[ScanResult], settings: ScanOptions,
               scan_seconds: float, relative: Path | None = None) -> None:
@@ -184,8 +220,7 @@ class ResultsIndex:
                      np.asarray(result.window_times, np.float64).tobytes(),
                      np.asarray(result.window_scores, np.float32).tobytes(),
                      np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now(), result.stay_threshold,
-                     result.edge_threshold, iso_time(result.broadcast_time),
-                     None if relative is None else stored_text(relative.as_posix())))
+                     result.edge_threshold, iso_time(result.broadcast_time), stored_relative(relative)))
 
     def unread_broadcast_time(self, path: Path) -> bool:
         """Whether a stored result of the recording at `path` (resolved) predates the broadcast time's column."""
@@ -282,6 +317,11 @@ def stored_text(name: str | Path) -> str | bytes:
     except UnicodeEncodeError:
         return os.fsencode(text)
     return text
+
+
+def stored_relative(relative: Path | None) -> str | bytes | None:
+    """A recording's path below the folder its scan was given, as the index holds it (the same on every system)."""
+    return None if relative is None else stored_text(relative.as_posix())
 
 
 def text_of(stored: str | bytes) -> str:

@@ -299,6 +299,29 @@ def test_a_results_index_skips_what_is_unchanged_and_rescans_what_changed(model_
     assert "unchanged" not in scan_folder(root, model_file, "--db", str(db), "--merge-gap", "3").output
 
 
+def test_a_recording_moved_in_the_archive_keeps_its_results_and_a_copy_is_scanned(model_file, tmp_path, caplog):
+    root = archive(tmp_path)
+    news = root / "2026" / "11" / "news.ts"
+    with news.open("ab") as file:  # another recording than late.ts
+        file.write((FIXTURES / "sample.ts").read_bytes()[:188 * 100])
+    db, out = tmp_path / "results.sqlite", tmp_path / "markers"
+    assert "scanned 2 of 3" in scan_folder(root, model_file, "--db", str(db), "--output-dir", str(out)).output
+    (root / "series").mkdir()
+    moved = news.rename(root / "series" / "news 2026-11-30.ts")  # filed into a folder of its series
+    shutil.copy(root / "late.ts", root / "late copy.ts")  # beside its original: a recording of its own
+    with caplog.at_level(logging.INFO, "speakerspot"):
+        again = scan_folder(root, model_file, "--db", str(db), "--output-dir", str(out))
+    assert "scanned 1 of 4 recordings, 2 unchanged, 1 failed" in again.output
+    assert f"{moved}: moved here from {news}: its stored results are kept, not scanned again" in caplog.messages
+    with ResultsIndex(db) as index:
+        assert index.recordings() == sorted(str(root / name) for name in ("late copy.ts", "late.ts",
+                                                                          "series/news 2026-11-30.ts"))
+        assert index.relatives()[str(moved)] == Path("series/news 2026-11-30.ts")
+    before = json.loads((out / "2026" / "11" / "news.fixture.json").read_text())
+    after = json.loads((out / "series" / "news 2026-11-30.fixture.json").read_text())
+    assert after["file"] == str(moved) and after["segments"] == before["segments"]
+
+
 def test_options_at_their_defaults_are_stored_as_before_they_existed():
     # so that results an index stored before the options were added are found again, not scanned again
     assert speakerspot.ScanOptions(decoders=2).to_json() == '{"audio_track": null, "language": null, "threshold": null}'
