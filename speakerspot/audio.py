@@ -40,6 +40,7 @@ from .service_tables import (
     broadcast_clock,
     file_broadcast_clock,
     head_of,
+    is_programme,
     packet_layout,
     packets_begin,
     programmes_in,
@@ -314,8 +315,7 @@ def streams_of_programme(container: av.container.InputContainer, path: str | Pat
     `container_programmes`). A capture of a whole multiplex numbers its tracks as their PIDs came, which
     differs from one capture to the next: by name, a batch of captures reads each one's channel."""
     programmes = container_programmes(container, path)
-    wanted = programme.casefold()
-    chosen = [stream for stream in streams if programmes.get(stream.id, "").casefold() == wanted]
+    chosen = [stream for stream in streams if is_programme(programmes.get(stream.id, ""), programme)]
     if not chosen:
         named = sorted({programmes[stream.id] for stream in streams if stream.id in programmes})
         found = f"programmes with audio: {', '.join(named)}" if named else "it names no programme"

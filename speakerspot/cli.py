@@ -216,7 +216,8 @@ def audio_stream_options(command):
 
     command = click.option("--programme", metavar="NAME",
                            help="In a capture of a whole multiplex, the track of this channel, by the name "
-                                "`speakerspot info` lists (case aside), e.g. 'ZDF'; with --language, its track "
+                                "`speakerspot info` lists (case aside), e.g. 'ZDF'; an ATSC channel ('13.1 "
+                                "WNET-HD') also by its number or its short name alone; with --language, its track "
                                 "in that language. Its track number may differ from one capture to the next; "
                                 "its name does not.")(with_track)
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ PSIP_PID = 0x1FFB
 TVCT_TABLE, CVCT_TABLE, STT_TABLE = 0xC8, 0xC9, 0xCD
 GPS_EPOCH = datetime.datetime(1980, 1, 6, tzinfo=datetime.UTC)
 VCT_CHANNEL_BYTES = 32  # a channel's fields before its descriptors
+ATSC_CHANNEL_NUMBER = re.compile(r"\d+\.\d+")  # major.minor, as a receiver shows it
 CLOCK_WRAP_SECONDS = 2**33 / 90_000  # a programme's clock counts 33 bits of 90 kHz, then starts again
 MAX_CLOCK_STEP_SECONDS = 0.5  # between two of its clock packets (sent at least every 0.1 s)
 SERVICE_DESCRIPTOR = 0x48
@@ -281,16 +283,27 @@ def service_names(section: bytes, end: int) -> Iterator[tuple[int, str]]:
 
 
 def virtual_channel_names(section: bytes, end: int) -> Iterator[tuple[int, str]]:
-    """(programme number, short name) of the channels of this multiplex in an ATSC virtual channel table
-    `section` (its loop ends at `end`): up to 7 UTF-16 characters, as a receiver lists them ("WNET-HD")."""
+    """(programme number, name) of the channels of this multiplex in an ATSC virtual channel table `section`
+    (its loop ends at `end`), named as a receiver lists them: the channel's number, major and minor, and its
+    short name, up to 7 UTF-16 characters ("13.1 WNET-HD")."""
     at = 10  # after the protocol version and the number of channels
     for _ in range(section[9]):
         if at + VCT_CHANNEL_BYTES > end:
             return
         if word(section, at + 22) == word(section, 3):  # not a channel of another multiplex it lists
-            name = section[at:at + 14].decode("utf-16-be", "replace")
-            yield word(section, at + 24), "".join(c for c in name if ord(c) >= 0x20).strip()
+            short = section[at:at + 14].decode("utf-16-be", "replace")
+            numbers = int.from_bytes(section[at + 14:at + 17], "big")  # 4 reserved bits, 10 of major, 10 of minor
+            name = f"{numbers >> 10 & 0x3FF}.{numbers & 0x3FF} " + "".join(c for c in short if ord(c) >= 0x20)
+            yield word(section, at + 24), name.strip()
         at += VCT_CHANNEL_BYTES + (word(section, at + 30) & 0x03FF)
+
+
+def is_programme(name: str, wanted: str) -> bool:
+    """Whether `wanted` names the programme `name` (as `programmes_in` gives it), case aside: its whole name, or of
+    an ATSC channel ("13.1 WNET-HD") its number or its short name alone."""
+    name, wanted = name.casefold(), wanted.casefold()
+    number, _, short = name.partition(" ")
+    return wanted == name or (bool(ATSC_CHANNEL_NUMBER.fullmatch(number)) and wanted in (number, short))
 
 
 def sections(data: bytes, wanted: Callable[[int], bool]) -> Iterator[tuple[int, bytes]]:

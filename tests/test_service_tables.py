@@ -36,6 +36,7 @@ from speakerspot.service_tables import (
     broadcast_clock,
     dvb_text,
     head_of,
+    is_programme,
     programmes_in,
 )
 
@@ -239,12 +240,13 @@ def system_time_packet(utc: datetime.datetime) -> bytes:
     return packets(0x1FFB, section(0xCD, 0, b"\x00" + gps.to_bytes(4, "big") + bytes([18, 0xE0, 0])))
 
 
-def virtual_channels(multiplex: int, channels: list[tuple[int, int, str]]) -> bytes:
+def virtual_channels(multiplex: int, channels: list[tuple[int, int, str]], major: int = 13) -> bytes:
     """ATSC's terrestrial virtual channel table of multiplex `multiplex`: (its multiplex, programme number,
-    short name) per channel."""
+    short name) per channel, numbered `major`.1, `major`.2, …"""
     body = bytes([0, len(channels)])
-    for channel_multiplex, number, name in channels:
-        body += name.encode("utf-16-be").ljust(14, b"\x00") + bytes([0xF0, 0x34, 0x04, 0x04]) + bytes(4)
+    for minor, (channel_multiplex, number, name) in enumerate(channels, 1):
+        numbers = 0xF << 20 | major << 10 | minor  # 4 reserved bits, then major and minor, 10 bits each
+        body += name.encode("utf-16-be").ljust(14, b"\x00") + numbers.to_bytes(3, "big") + bytes([0x04]) + bytes(4)
         body += bytes([channel_multiplex >> 8, channel_multiplex & 0xFF, number >> 8, number & 0xFF])
         body += bytes([0x0D, 0xC2, 0, 1, 0xFC, 0])  # flags and service type, source id, no descriptor
     return section(0xC8, multiplex, body + bytes([0xFC, 0]))
@@ -397,7 +399,10 @@ def test_an_atsc_recording_is_named_and_timed_by_its_psip_tables(tmp_path, time_
             + packets(0x1001, pmt(4, {0x200: 0x81}))
             + packets(0x1FFB, virtual_channels(0x0A01, [(0x0A01, 3, "WNET-HD"), (0x0A01, 4, "KIDS"),
                                                         (0x0B02, 3, "WXYZ")])))  # one of another multiplex
-    assert programmes_in(data) == {0x100: "WNET-HD", 0x200: "KIDS"}
+    assert programmes_in(data) == {0x100: "13.1 WNET-HD", 0x200: "13.2 KIDS"}  # as a receiver lists them
+    assert [name for name in ("13.1 wnet-hd", "13.1", "wnet-hd", "13.2", "WNET", "13", "1") if
+            is_programme("13.1 WNET-HD", name)] == ["13.1 wnet-hd", "13.1", "wnet-hd"]
+    assert not is_programme("ZDF", "") and is_programme("3sat", "3SAT")
     time_zone("UTC0")
     plain = tone_recording(tmp_path)
     with av.open(str(plain)) as container:
