@@ -366,7 +366,8 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
               default=("txt",), show_default=True,
               help="Output format; repeat for several. txt: one line per segment; json/jsonl: segments and "
                    "metadata; csv; srt/vtt: subtitles a player shows; rttm: NIST; audacity: label track; "
-                   "ffmetadata: FFmpeg chapters; edl: CMX3600 for video editors.")
+                   "ffmetadata: FFmpeg chapters; edl: CMX3600 for video editors; xspf: a playlist of the "
+                   "segments that VLC plays one after another.")
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
 @click.option("--live", is_flag=True,
               help="Print each segment on stdout as soon as it is decided, while the recording is read: "

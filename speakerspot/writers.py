@@ -2,7 +2,8 @@
 
 txt (people), json, jsonl (one object per recording), csv, srt and vtt (a player shows the
 markers as subtitles), rttm (NIST, as diarization tools read it), audacity (label track),
-ffmetadata (FFmpeg chapters, to mux the markers into the recording), edl (CMX3600, for editors).
+ffmetadata (FFmpeg chapters, to mux the markers into the recording), edl (CMX3600, for editors), xspf (a
+playlist of the segments, for VLC).
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+from xml.sax.saxutils import escape
 
 from .errors import OutputError, ReaderGone
-from .files import atomic_write, fitted_name
+from .files import atomic_write, fitted_name, valid_text
 
 if TYPE_CHECKING:  # the CLI reads the format names at start-up without paying for numpy
     from .recordings import Recording
     from .segments import ScanResult, Segment
 
 EDL_FRAMES_PER_SECOND = 25.0  # PAL/DVB timecode, for a recording without video
+VLC_PLAYLIST = "http://www.videolan.org/vlc/playlist/0"  # the application of VLC's XSPF extension
 
 log = logging.getLogger(__name__)
 
@@ -206,10 +209,33 @@ def render_edl(result: ScanResult, options: RenderOptions) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_xspf(result: ScanResult, options: RenderOptions) -> str:
+    """XSPF playlist (xspf.org) with VLC's options: a track per segment, the recording played from the segment's
+    start to its end, so that opening it in VLC plays where the target speaks, one segment after another. The
+    recording by its absolute file URI; the audio stream the scan read, where it was chosen by number or by
+    language, by VLC's `audio-track` or `audio-language` (a channel chosen by `--programme`: VLC's own choice
+    of a multiplex's channel, which may be another)."""
+    location = escape(Path(result.file).absolute().as_uri())  # the URI keeps a name's bytes; titles show them
+    chosen = ([f"audio-track={result.track.audio_track}"] if result.track.audio_track is not None else []) + (
+        [f"audio-language={result.track.language}"] if result.track.language else [])
+    tracks = []
+    for number, s in enumerate(result.segments):
+        title = f"{format_timestamp(s.start)} – {format_timestamp(s.end)}  {label(result, s.score)}"
+        vlc_options = [f"start-time={s.start:.3f}", f"stop-time={s.end:.3f}", *chosen]
+        tracks.append(f"  <track>\n   <location>{location}</location>\n   <title>{escape(valid_text(title))}</title>\n"
+                      f"   <extension application=\"{VLC_PLAYLIST}\">\n    <vlc:id>{number}</vlc:id>\n"
+                      + "".join(f"    <vlc:option>{escape(option)}</vlc:option>\n" for option in vlc_options)
+                      + "   </extension>\n  </track>\n")
+    title = escape(valid_text(f"{Path(result.file).name}: {result.model}"))
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<playlist version="1" xmlns="http://xspf.org/ns/0/" '
+            f'xmlns:vlc="http://www.videolan.org/vlc/playlist/ns/0/">\n <title>{title}</title>\n <trackList>\n'
+            + "".join(tracks) + " </trackList>\n</playlist>\n")
+
+
 RENDERERS: dict[str, Callable[[ScanResult, RenderOptions], str]] = {
     "txt": render_txt, "json": render_json, "jsonl": render_jsonl, "csv": render_csv, "srt": render_srt,
     "vtt": render_vtt, "rttm": render_rttm, "audacity": render_audacity, "ffmetadata": render_ffmetadata,
-    "edl": render_edl,
+    "edl": render_edl, "xspf": render_xspf,
 }
 EXTENSIONS = {"audacity": "labels.txt", "ffmetadata": "ffmeta"}
 FORMAT_NAMES = tuple(RENDERERS)

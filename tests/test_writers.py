@@ -9,15 +9,27 @@ import os
 import re
 import subprocess
 import sys
+import urllib.parse
+from dataclasses import replace
+from xml.etree import ElementTree
 
 import av
 import numpy as np
 import pycmx
 import pytest
 
+from speakerspot.config import TrackChoice
 from speakerspot.files import temporary_prefix
 from speakerspot.segments import ScanResult, Segment
-from speakerspot.writers import FORMAT_NAMES, RENDERERS, RenderOptions, extension, format_timestamp, write_result
+from speakerspot.writers import (
+    FORMAT_NAMES,
+    RENDERERS,
+    VLC_PLAYLIST,
+    RenderOptions,
+    extension,
+    format_timestamp,
+    write_result,
+)
 
 SEGMENTS = [Segment(1.25, 4.5, 0.91), Segment(3725.5, 3731.04, 0.8)]
 RESULT = ScanResult(file="/rec/news 1.ts", model="anna", threshold=0.5, duration=4000.0, segments=SEGMENTS,
@@ -120,16 +132,34 @@ def test_edl_at_29_97_fps_counts_drop_frame():
     assert edit.source_in == "01:02:05;15"
 
 
+def test_an_xspf_playlist_plays_each_segment_of_the_recording_with_vlc_s_options(tmp_path):
+    names = {"": "http://xspf.org/ns/0/", "vlc": "http://www.videolan.org/vlc/playlist/ns/0/"}
+    recording = os.fsdecode(bytes(tmp_path) + b"/Nachrichten \xe4 & 1.ts")  # a Latin-1 name: not UTF-8
+    for track, wanted in ((TrackChoice(), []), (TrackChoice(audio_track=1), ["audio-track=1"]),
+                          (TrackChoice(language="deu"), ["audio-language=deu"])):
+        text = RENDERERS["xspf"](replace(RESULT, file=recording, track=track), RenderOptions())
+        playlist = ElementTree.fromstring(text.encode("utf-8", "surrogateescape"))  # as written to the file
+        tracks = playlist.findall("trackList/track", names)
+        assert len(tracks) == len(SEGMENTS)
+        for element, segment in zip(tracks, SEGMENTS, strict=True):
+            location = urllib.parse.urlparse(element.findtext("location", namespaces=names))
+            assert location.scheme == "file" and urllib.parse.unquote_to_bytes(location.path) == os.fsencode(recording)
+            options = [o.text for o in element.findall(f"extension[@application='{VLC_PLAYLIST}']/vlc:option", names)]
+            assert options == [f"start-time={segment.start:.3f}", f"stop-time={segment.end:.3f}", *wanted]
+        assert [t.findtext("extension/vlc:id", namespaces=names) for t in tracks] == ["0", "1"]  # each its own
+        assert tracks[1].findtext("title", namespaces=names) == "01:02:05.5 – 01:02:11.0  anna (0.80)"
+        assert playlist.findtext("title", namespaces=names) == "Nachrichten \ufffd & 1.ts: anna"
+
+
 def test_every_format_has_a_renderer_and_writes_atomically(tmp_path):
-    assert set(FORMAT_NAMES) == {"txt", "json", "jsonl", "csv", "srt", "vtt", "rttm", "audacity", "ffmetadata", "edl"}
+    assert set(FORMAT_NAMES) == {"txt", "json", "jsonl", "csv", "srt", "vtt", "rttm", "audacity", "ffmetadata", "edl",
+                                 "xspf"}
     for format_name in FORMAT_NAMES:
         assert written(tmp_path, format_name).read_text()
     assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_several_results_on_one_stream_stay_one_csv_table_and_json_lines(tmp_path):
-    from dataclasses import replace
-
     from speakerspot.recordings import Recording
     from speakerspot.writers import ResultOutputs
 
