@@ -95,8 +95,10 @@ def training_precision(precision: str, device: str) -> str:
 
     Only AMX makes bfloat16 pay: a training step (192 windows) took 38-46 ms in bfloat16 against 59-64 ms
     in float32 with AMX, 87 against 67 ms with AVX-512 BF16 alone, 155 against 60 ms and 733 against 126 ms
-    where bfloat16 is emulated (AVX-512, AVX2; oneDNN limited to each on an AMX machine). Not chosen on a
-    GPU: not measured there (BENCHMARKS.md, 2026-12-05, twenty-fourth session)."""
+    where bfloat16 is emulated (AVX-512, AVX2; oneDNN limited to each on an AMX machine). An AMD EPYC of the
+    Zen 5 generation (AVX-512 BF16 of its own, no AMX) trains dev in 44.7 s in bfloat16 against 53.9 s: one
+    CPU faster, one slower, so AVX-512 BF16 alone does not choose it. Not chosen on a GPU: not measured
+    there (BENCHMARKS.md, 2026-12-05, twenty-fourth session; 2026-12-07, thirty-ninth)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
     if precision != "auto":
