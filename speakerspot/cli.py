@@ -148,7 +148,7 @@ def check_outputs(output: Path | None, output_dir: Path | None, format_names: tu
         raise click.UsageError("several formats cannot share stdout (it would not parse as either); use --output-dir")
     if results > 1 and (single := [name for name in format_names if name not in STREAM_FORMATS]):
         raise click.UsageError(f"{single[0]} holds the segments of one recording for one model: several results "
-                               "cannot share stdout; use --output-dir (or -f txt, json, csv or rttm)")
+                               "cannot share stdout; use --output-dir (or -f txt, json, csv, rttm or xspf)")
 
 
 def parse_shard(context: click.Context, parameter: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -513,6 +513,8 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
                              on_broadcast_time=told.broadcast_time if told else None,
                              # live, a stream followed for days is held in bounded memory; an index stores windows
                              keep_windows=not live or db_path is not None)
+        if not live:
+            write.finish()
     if len(found) > 1 and not quiet:
         skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""
@@ -549,6 +551,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
     Examples:
       speakerspot results --db archive.sqlite
       speakerspot results --db archive.sqlite --model anna -f csv > anna.csv
+      speakerspot results --db archive.sqlite --model anna -f xspf > anna.xspf   # VLC plays every turn
       speakerspot results --db archive.sqlite -f srt -f edl --output-dir markers/
       speakerspot results --db archive.sqlite --failed
       speakerspot results --db machine-1.sqlite --db machine-2.sqlite -f csv > all.csv
@@ -579,6 +582,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
             if error := write_or_fail(write, recording, [result]):
                 report_error(error)
                 failures.append(error)
+        write.finish()
     if failures:
         sys.exit(failures[0].exit_code)
 

@@ -211,25 +211,38 @@ def render_edl(result: ScanResult, options: RenderOptions) -> str:
 
 def render_xspf(result: ScanResult, options: RenderOptions) -> str:
     """XSPF playlist (xspf.org) with VLC's options: a track per segment, the recording played from the segment's
-    start to its end, so that opening it in VLC plays where the target speaks, one segment after another. The
-    recording by its absolute file URI; the audio stream the scan read, where it was chosen by number or by
-    language, by VLC's `audio-track` or `audio-language` (a channel chosen by `--programme`: VLC's own choice
-    of a multiplex's channel, which may be another)."""
+    start to its end, so that opening it in VLC plays where the target speaks, one segment after another (see
+    `xspf_tracks`). Several results on stdout make one playlist of them all (see `ResultOutputs`)."""
+    return xspf_head(f"{Path(result.file).name}: {result.model}") + xspf_tracks(result, 0) + XSPF_TAIL
+
+
+def xspf_head(title: str) -> str:
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<playlist version="1" xmlns="http://xspf.org/ns/0/" '
+            f'xmlns:vlc="http://www.videolan.org/vlc/playlist/ns/0/">\n <title>{escape(valid_text(title))}</title>\n'
+            f" <trackList>\n")
+
+
+XSPF_TAIL = " </trackList>\n</playlist>\n"
+
+
+def xspf_tracks(result: ScanResult, first_id: int) -> str:
+    """A playlist's tracks of `result`'s segments, numbered (VLC's ids, each a track's own) from `first_id`: the
+    recording by its absolute file URI, titled by its name and the segment; the audio stream the scan read, where
+    it was chosen by number or by language, by VLC's `audio-track` or `audio-language` (a channel chosen by
+    `--programme`: VLC's own choice of a multiplex's channel, which may be another)."""
     location = escape(Path(result.file).absolute().as_uri())  # the URI keeps a name's bytes; titles show them
     chosen = ([f"audio-track={result.track.audio_track}"] if result.track.audio_track is not None else []) + (
         [f"audio-language={result.track.language}"] if result.track.language else [])
     tracks = []
-    for number, s in enumerate(result.segments):
-        title = f"{format_timestamp(s.start)} – {format_timestamp(s.end)}  {label(result, s.score)}"
+    for number, s in enumerate(result.segments, first_id):
+        title = (f"{Path(result.file).name} {format_timestamp(s.start)} – {format_timestamp(s.end)}  "
+                 f"{label(result, s.score)}")
         vlc_options = [f"start-time={s.start:.3f}", f"stop-time={s.end:.3f}", *chosen]
         tracks.append(f"  <track>\n   <location>{location}</location>\n   <title>{escape(valid_text(title))}</title>\n"
                       f"   <extension application=\"{VLC_PLAYLIST}\">\n    <vlc:id>{number}</vlc:id>\n"
                       + "".join(f"    <vlc:option>{escape(option)}</vlc:option>\n" for option in vlc_options)
                       + "   </extension>\n  </track>\n")
-    title = escape(valid_text(f"{Path(result.file).name}: {result.model}"))
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<playlist version="1" xmlns="http://xspf.org/ns/0/" '
-            f'xmlns:vlc="http://www.videolan.org/vlc/playlist/ns/0/">\n <title>{title}</title>\n <trackList>\n'
-            + "".join(tracks) + " </trackList>\n</playlist>\n")
+    return "".join(tracks)
 
 
 RENDERERS: dict[str, Callable[[ScanResult, RenderOptions], str]] = {
@@ -241,7 +254,7 @@ EXTENSIONS = {"audacity": "labels.txt", "ffmetadata": "ffmeta"}
 FORMAT_NAMES = tuple(RENDERERS)
 # The formats whose results, several in one stream, still say which recording and model each segment is of
 # (txt with a header each, JSON lines, one CSV table, RTTM); the others are one recording's for one model.
-STREAM_FORMATS = frozenset({"txt", "json", "jsonl", "csv", "rttm"})
+STREAM_FORMATS = frozenset({"txt", "json", "jsonl", "csv", "rttm", "xspf"})
 
 
 def extension(format_name: str) -> str:
@@ -288,8 +301,9 @@ class ResultOutputs:
     recording, model and format (`RECORDING-STEM.MODEL.EXT`) under `output_dir`, mirroring the
     folders scanned (a recording whose outputs would overwrite another's, as `rec.mp4` beside
     `rec.ts`, is named in full: `rec.mp4.MODEL.EXT`; see `output_stem`). On stdout, several JSON
-    documents become JSON lines and several CSV tables one table, so the stream stays parseable;
-    several txt results get a `# file [model]` header each. EDL timecode runs at `frame_rate`, else
+    documents become JSON lines, several CSV tables one table and several playlists one (ended by `finish`),
+    so the stream stays parseable; several txt results get a `# file [model]` header each. EDL timecode runs
+    at `frame_rate`, else
     at the recording's own video frame rate. `stream` stands for stdout (None: `sys.stdout` as it is
     when a result is written)."""
 
@@ -299,6 +313,7 @@ class ResultOutputs:
         self.format_names, self.windows, self.output, self.output_dir = tuple(format_names), windows, output, output_dir
         self.several, self.frame_rate, self.stream = several, frame_rate, stream
         self.csv_started = False
+        self.playlist_tracks: int | None = None  # several results' playlist on stdout: its tracks so far
         self.claimed: dict[Path, Path] = {}  # the output names given (folder / stem), and their recordings
 
     def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
@@ -320,6 +335,12 @@ class ResultOutputs:
                 else:
                     self.to_stdout(result, format_name, options)
 
+    def finish(self) -> None:
+        """End what several results on stdout left open: their playlist."""
+        if self.playlist_tracks is not None:
+            (self.stream or sys.stdout).write(XSPF_TAIL)
+            self.playlist_tracks = None
+
     def output_stem(self, recording: Recording) -> Path:
         """Where `recording`'s outputs go, but for `.MODEL.EXT`: its stem in the mirrored folder, unless an
         earlier recording of this batch has it (`rec.ts` beside `rec.mp4`, or two roots holding
@@ -339,6 +360,13 @@ class ResultOutputs:
         if self.several and format_name == "txt":
             stream.write(f"# {result.file} [{result.model}]\n")
         shown = "jsonl" if self.several and format_name == "json" else format_name
+        if self.several and shown == "xspf":  # one playlist of every result's segments, ended by `finish`
+            if self.playlist_tracks is None:
+                stream.write(xspf_head("speakerspot: segments of several recordings"))
+                self.playlist_tracks = 0
+            stream.write(xspf_tracks(result, self.playlist_tracks))
+            self.playlist_tracks += len(result.segments)
+            return
         text = render(result, shown, options)
         if shown == "csv" and self.csv_started:  # one table: the header once
             text = text.split("\n", 1)[1]
@@ -362,6 +390,7 @@ class SegmentLines:
             raise ValueError(f"{format_name} is not a format of one line per segment ({', '.join(LIVE_FORMATS)})")
         self.format_name, self.several, self.stream = format_name, several, stream
         self.csv_started = False
+        self.playlist_tracks: int | None = None  # several results' playlist on stdout: its tracks so far
         self.broadcast_times: dict[Path, datetime.datetime] = {}
 
     def broadcast_time(self, recording: Recording, time: datetime.datetime) -> None:

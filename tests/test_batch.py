@@ -15,9 +15,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from xml.etree import ElementTree
 
 import av
 import numpy as np
@@ -344,6 +346,16 @@ def test_results_prints_what_the_index_holds(model_file, tmp_path):
     assert failed.output.count("\n") == 1 and "broken.ts" in failed.output
     unknown = CliRunner().invoke(cli, ["results", "--db", str(db), "-m", "nobody"])  # a typo: said, not silence
     assert unknown.exit_code == 2 and "holds no model named 'nobody' (it holds 'fixture')" in unknown.output
+    # one playlist of every recording's segments, to play through them all in VLC
+    playlist = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "xspf"])
+    assert playlist.exit_code == 0, playlist.output
+    names = {"": "http://xspf.org/ns/0/", "vlc": "http://www.videolan.org/vlc/playlist/ns/0/"}
+    tracks = ElementTree.fromstring(playlist.stdout).findall("trackList/track", names)
+    assert [(urllib.parse.unquote(urllib.parse.urlparse(t.findtext("location", namespaces=names)).path),
+             t.findall("extension/vlc:option", names)[0].text) for t in tracks] == [
+        (document["file"], f"start-time={segment['start']:.3f}") for document in kept.values()
+        for segment in document["segments"]]
+    assert [t.findtext("extension/vlc:id", namespaces=names) for t in tracks] == [str(n) for n in range(len(tracks))]
     # subtitles are one recording's: several go to files of their own, not one after another on stdout
     refused = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "srt"])
     assert refused.exit_code == 2 and "use --output-dir" in refused.output

@@ -147,7 +147,8 @@ def test_an_xspf_playlist_plays_each_segment_of_the_recording_with_vlc_s_options
             options = [o.text for o in element.findall(f"extension[@application='{VLC_PLAYLIST}']/vlc:option", names)]
             assert options == [f"start-time={segment.start:.3f}", f"stop-time={segment.end:.3f}", *wanted]
         assert [t.findtext("extension/vlc:id", namespaces=names) for t in tracks] == ["0", "1"]  # each its own
-        assert tracks[1].findtext("title", namespaces=names) == "01:02:05.5 – 01:02:11.0  anna (0.80)"
+        assert (tracks[1].findtext("title", namespaces=names)
+                == "Nachrichten \ufffd & 1.ts 01:02:05.5 – 01:02:11.0  anna (0.80)")
         assert playlist.findtext("title", namespaces=names) == "Nachrichten \ufffd & 1.ts: anna"
 
 
