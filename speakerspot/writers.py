@@ -228,8 +228,10 @@ XSPF_TAIL = " </trackList>\n</playlist>\n"
 def xspf_tracks(result: ScanResult, first_id: int) -> str:
     """A playlist's tracks of `result`'s segments, numbered (VLC's ids, each a track's own) from `first_id`: the
     recording by its absolute file URI, titled by its name and the segment; the audio stream the scan read, where
-    it was chosen by number or by language, by VLC's `audio-track` or `audio-language` (a channel chosen by
-    `--programme`: VLC's own choice of a multiplex's channel, which may be another)."""
+    it was chosen by number or by language, by VLC's `audio-track` or `audio-language`. A channel chosen by
+    `--programme` is VLC's own choice of a multiplex's channels, which may be another: VLC 3.0.24 given its
+    `program` option (the channel's service ID) played that channel, but from the recording's start, not the
+    segment's (measured on a two-channel capture of FFmpeg's muxer)."""
     location = escape(Path(result.file).absolute().as_uri())  # the URI keeps a name's bytes; titles show them
     chosen = ([f"audio-track={result.track.audio_track}"] if result.track.audio_track is not None else []) + (
         [f"audio-language={result.track.language}"] if result.track.language else [])
