@@ -326,6 +326,9 @@ class ResultOutputs:
             frame_rate = video_frame_rate(recording.path)
         options = RenderOptions(windows=self.windows, frame_rate=frame_rate)
         stem = self.output_stem(recording) if self.output_dir is not None else None
+        if "xspf" in self.format_names and results and results[0].track.programme is not None:
+            log.warning("%s: its playlist (xspf) cannot choose the channel %r: VLC plays the capture's first "
+                        "channel at the segments' times", recording.path, results[0].track.programme)
         for result in results:
             for format_name in self.format_names:
                 if stem is not None:

@@ -174,7 +174,7 @@ def test_damaged_tables_are_passed_over_and_their_next_repetition_read():
         assert programmes_in(bytes(damaged) + tables) == expected
 
 
-def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path, model_file):
+def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path, model_file, caplog):
     # Captures of a multiplex number a channel's tracks as their PIDs came: a batch picks the channel by name.
     front_end = FrontEnd()
     rate = front_end.sample_rate
@@ -188,8 +188,12 @@ def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path,
     multiplex(folder / "wednesday.ts", [other, other], rate, [b"Das Erste HD", b"3sat"])
     outputs = tmp_path / "found"
     result = CliRunner().invoke(cli, ["scan", str(folder), "-m", str(model_file), "--programme", "zdf", "-q",
-                                      "-f", "json", "--output-dir", str(outputs)])
+                                      "-f", "json", "-f", "xspf", "--output-dir", str(outputs)])
     assert result.exit_code == 3, result.output  # a recording failed
+    # VLC, given the channel, plays it from the recording's start: a playlist cannot choose it, and says so
+    assert [m for m in caplog.messages if "(xspf)" in m] == [
+        f"{folder / day}.ts: its playlist (xspf) cannot choose the channel 'zdf': VLC plays the capture's first "
+        "channel at the segments' times" for day in ("monday", "tuesday")]
     for day in ("monday", "tuesday"):
         segments = json.loads(next(outputs.glob(f"{day}.*.json")).read_text())["segments"]
         assert segments and all(start - 1 < s["start"] and s["end"] < end + 1 for s in segments), (day, segments)
