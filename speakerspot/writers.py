@@ -255,7 +255,8 @@ RENDERERS: dict[str, Callable[[ScanResult, RenderOptions], str]] = {
 EXTENSIONS = {"audacity": "labels.txt", "ffmetadata": "ffmeta"}
 FORMAT_NAMES = tuple(RENDERERS)
 # The formats whose results, several in one stream, still say which recording and model each segment is of
-# (txt with a header each, JSON lines, one CSV table, RTTM); the others are one recording's for one model.
+# (txt with a header each, JSON lines, one CSV table, RTTM, one playlist); the others are one recording's for one
+# model.
 STREAM_FORMATS = frozenset({"txt", "json", "jsonl", "csv", "rttm", "xspf"})
 
 
@@ -305,9 +306,8 @@ class ResultOutputs:
     `rec.ts`, is named in full: `rec.mp4.MODEL.EXT`; see `output_stem`). On stdout, several JSON
     documents become JSON lines, several CSV tables one table and several playlists one (ended by `finish`),
     so the stream stays parseable; several txt results get a `# file [model]` header each. EDL timecode runs
-    at `frame_rate`, else
-    at the recording's own video frame rate. `stream` stands for stdout (None: `sys.stdout` as it is
-    when a result is written)."""
+    at `frame_rate`, else at the recording's own video frame rate. `stream` stands for stdout (None:
+    `sys.stdout` as it is when a result is written)."""
 
     def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
                  output_dir: Path | None = None, several: bool = False, frame_rate: float | None = None,
