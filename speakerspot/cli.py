@@ -330,7 +330,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
       speakerspot train --pos anna/studio --pos anna/phone --neg others --neg jingles -o models/anna.pt
       speakerspot train clips/ --target anna -o models/anna.pt
     """
-    from .clips import clips_in, labeled_folders
+    from .clips import labeled_folders
     from .training import train as train_model
     from .training import training_report
 
@@ -340,12 +340,10 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
     if labeled_folder is None and not (positive_folders and negative_folders):
         raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
     positives, negatives = labeled_folders(labeled_folder, target) if labeled_folder is not None else ([], [])
-    # --pos and --neg add to a labeled folder's clips
-    positives = clips_in(positive_folders, "positive", after=positives)
-    negatives = clips_in(negative_folders, "negative", after=negatives)
     output = check_writable(model_file(output))  # now, not after the training
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed, precision=precision)
-    model = train_model(positives, negatives, config=config, base=base,
+    # --pos and --neg add to a labeled folder's clips (each clip read once, by `train`, to know it once)
+    model = train_model([*positives, *positive_folders], [*negatives, *negative_folders], config=config, base=base,
                         require_separation=not force, device=device, name=output.stem, progress=not quiet)
     model.save(output)
     click.echo(f"wrote {output}: {training_report(model.training_summary)}", err=True)

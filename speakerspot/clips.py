@@ -104,12 +104,20 @@ def find_clips(folder: str | Path) -> list[Path]:
     return media_files(folder)
 
 
-def clips_in(folders: Iterable[str | Path], role: str, after: Iterable[Path] = ()) -> list[Path]:
-    """`find_clips` of each folder (or file) in turn, after the clips `after`, each clip once (also one
-    reached again as a copy or through a symbolic link, with a warning: trained twice, and held back as one
-    copy while the other trained, it made the held-back EER look better than it was), refusing a folder
-    without any, named (the `role` of its clips says which)."""
-    return list(identified_clips(folders, role, after).values())
+def clips_found(folder: str | Path, role: str) -> list[Path]:
+    """`find_clips` of `folder` (or a file), refusing a folder without any, named (the `role` of its clips
+    says which)."""
+    found = find_clips(folder)
+    if not found:
+        raise TrainingDataError(folder, f"no {role} clips found: no audio or video file in it")
+    return found
+
+
+def clips_in(folders: Iterable[str | Path], role: str) -> list[Path]:
+    """`clips_found` of each folder (or file) in turn, each clip once (also one reached again as a copy or
+    through a symbolic link, with a warning: trained twice, and held back as one copy while the other
+    trained, it made the held-back EER look better than it was)."""
+    return list(identified_clips(folders, role).values())
 
 
 def positive_and_negative_clips(positives: Iterable[str | Path],
@@ -123,15 +131,11 @@ def positive_and_negative_clips(positives: Iterable[str | Path],
     return list(positive_clips.values()), list(negative_clips.values())
 
 
-def identified_clips(folders: Iterable[str | Path], role: str,
-                     after: Iterable[Path] = ()) -> dict[tuple[int, str] | Path, Path]:
+def identified_clips(folders: Iterable[str | Path], role: str) -> dict[tuple[int, str] | Path, Path]:
     """The clips of `clips_in`, by their `clip_identity`."""
-    clips = {clip_identity(path): path for path in after}
+    clips: dict[tuple[int, str] | Path, Path] = {}
     for folder in folders:
-        found = find_clips(folder)
-        if not found:
-            raise TrainingDataError(folder, f"no {role} clips found: no audio or video file in it")
-        for path in found:
+        for path in clips_found(folder, role):
             if (kept := clips.setdefault(clip_identity(path), path)).absolute() != path.absolute():
                 log.warning("%s: the same file as %s (a copy or a link): used once", path, kept)
     return clips
@@ -159,7 +163,7 @@ def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Pat
     negatives = [clip for label in labels if label != target for clip in find_clips(root / label)]
     if not negatives:
         raise TrainingDataError(root, f"no negative clips found: no audio or video file outside {target!r}")
-    return clips_in([root / target], "positive"), negatives
+    return clips_found(root / target, "positive"), negatives  # each clip once: in `train`, which identifies them
 
 
 def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False,

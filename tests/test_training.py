@@ -286,9 +286,9 @@ def test_clips_of_several_folders_come_once_each_and_an_empty_folder_is_named(tm
     rms = SPEECH / "train" / "rms"
     clips = clips_in([rms, rms / "00.ogg", SPEECH / "test" / "rms"], "positive")
     assert clips == find_clips(rms) + find_clips(SPEECH / "test" / "rms")  # 00.ogg once, in its folder's place
-    # After a labeled folder's clips: those first, a clip among them not again.
+    # After a labeled folder's clips (`train LABELED --target … --pos …`): those first, a clip among them not again.
     first = find_clips(SPEECH / "test" / "rms")
-    assert clips_in([rms, first[0]], "positive", after=first) == first + find_clips(rms)
+    assert clips_in([*first, rms, first[0]], "positive") == first + find_clips(rms)
     (tmp_path / "empty").mkdir()
     with pytest.raises(TrainingDataError, match=f"{tmp_path / 'empty'}: no negative clips found"):
         clips_in([rms, tmp_path / "empty"], "negative")
