@@ -22,6 +22,7 @@ import logging
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -194,9 +195,14 @@ def same_file_key(path: Path) -> Path | tuple[int, int]:
     `mythlink.pl` makes, beside the recordings themselves); else its absolute path (a pipe, a file not
     there). Only a file that counts several links is known by its inode: a network file system may number
     files in ways of its own, and it then counts one link each."""
-    if path.is_file() and (status := path.stat()).st_nlink > 1:
+    try:
+        status = path.stat()  # once: a folder walk asks this of each of its files
+    except OSError:
+        return path.absolute()
+    if stat.S_ISREG(status.st_mode) and status.st_nlink > 1:
         return status.st_dev, status.st_ino
-    return Path(os.path.realpath(path)) if path.is_file() or path.is_dir() else path.absolute()
+    return Path(os.path.realpath(path)) if stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode) else (
+        path.absolute())
 
 
 def is_media(path: Path, patterns: tuple[str, ...] = ()) -> bool:
