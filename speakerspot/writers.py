@@ -233,12 +233,12 @@ def xspf_tracks(result: ScanResult, first_id: int) -> str:
     `program` option (the channel's service ID) played that channel, but from the recording's start, not the
     segment's (measured on a two-channel capture of FFmpeg's muxer)."""
     location = escape(Path(result.file).absolute().as_uri())  # the URI keeps a name's bytes; titles show them
+    name = Path(result.file).name
     chosen = ([f"audio-track={result.track.audio_track}"] if result.track.audio_track is not None else []) + (
         [f"audio-language={result.track.language}"] if result.track.language else [])
     tracks = []
     for number, s in enumerate(result.segments, first_id):
-        title = (f"{Path(result.file).name} {format_timestamp(s.start)} – {format_timestamp(s.end)}  "
-                 f"{label(result, s.score)}")
+        title = f"{name} {format_timestamp(s.start)} – {format_timestamp(s.end)}  {label(result, s.score)}"
         vlc_options = [f"start-time={s.start:.3f}", f"stop-time={s.end:.3f}", *chosen]
         tracks.append(f"  <track>\n   <location>{location}</location>\n   <title>{escape(valid_text(title))}</title>\n"
                       f"   <extension application=\"{VLC_PLAYLIST}\">\n    <vlc:id>{number}</vlc:id>\n"
