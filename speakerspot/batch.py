@@ -8,6 +8,7 @@ import contextlib
 import datetime
 import hashlib
 import logging
+import os
 import time
 import urllib.parse
 from collections import deque
@@ -294,6 +295,42 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
                 bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)
                 yield from in_order.deliver(recording, outcome)
     summary.wall_seconds = time.monotonic() - started
+
+
+def forget_deleted_recordings(index: ResultsIndex, folder: Path) -> list[str]:
+    """Forget the stored results and failures of the recordings below `folder` that are no longer there: deleted
+    from the archive (one moved within it was found by content under its new path when it was scanned; see
+    `ResultsIndex.moved_here`). Those whose nearest folder still there is empty are kept, with a warning: an empty
+    folder is what a disk not mounted leaves. Returns the recordings forgotten."""
+    folder = folder.resolve()
+    gone: list[str] = []
+    kept: dict[Path, int] = {}
+    for recording in sorted(index.stored_recordings()):
+        path = Path(recording)
+        if not path.is_relative_to(folder) or os.path.lexists(path):
+            continue
+        nearest = path.parent
+        while nearest != folder and not os.path.lexists(nearest):
+            nearest = nearest.parent
+        if holds_nothing(nearest):
+            kept[nearest] = kept.get(nearest, 0) + 1
+        else:
+            log.info("%s: no longer there: its stored results are forgotten", recording)
+            gone.append(recording)
+    index.forget(gone)
+    for empty, count in kept.items():
+        log.warning("%s: empty (a disk not mounted?): the stored results of %d recording%s below it are kept", empty,
+                    count, "s" if count > 1 else "")
+    return gone
+
+
+def holds_nothing(folder: Path) -> bool:
+    """Whether `folder` is empty, or cannot be listed: what a disk not mounted leaves of its mount point."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return True
 
 
 def with_broadcast_time(index: ResultsIndex, path: Path, stored: list[ScanResult],

@@ -385,6 +385,10 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
                    "where nothing is left under the old path), with the same model and settings are not "
                    "scanned again; see `speakerspot results`.")
 @click.option("--force", is_flag=True, help="With --db: scan again even what is stored and unchanged.")
+@click.option("--forget-deleted", is_flag=True,
+              help="With --db and folders: after the scan, forget the stored results of recordings below them that "
+                   "are no longer there (a recording moved within them keeps its results). Those below a folder "
+                   "left empty are kept: a disk not mounted leaves its mount point empty.")
 @click.option("--shard", callback=parse_shard, metavar="K/N",
               help="Scan share K of N of the recordings found, for N machines that each scan one share (with "
                    "an index of their own, outputs on shared storage): every machine, given the same folder "
@@ -410,8 +414,8 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 @device_option
 @reports_errors
 def scan(recordings, model_paths, threshold, track, format_names, windows, live, output, output_dir, patterns,
-         db_path, force, shard, workers, engine, ray_address, decoders, speech_edges, merge_gap, min_duration,
-         frame_rate, quiet, device):
+         db_path, force, forget_deleted, shard, workers, engine, ray_address, decoders, speech_edges, merge_gap,
+         min_duration, frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -439,10 +443,11 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
       ffmpeg -nostdin -i udp://239.1.1.1:1234 -map 0:a:0 -c copy -f mpegts - | speakerspot scan - -m models/ --live
       tail -c +1 -f /pvr/recording-in-progress.ts | speakerspot scan - -m models/anna.pt --live
     """
-    from .audio import DEFAULT_SAMPLE_RATE
-    from .batch import find_recordings, namesakes, scan_batch, shard_of
+    from .audio import DEFAULT_SAMPLE_RATE, recording_path
+    from .batch import find_recordings, forget_deleted_recordings, namesakes, scan_batch, shard_of
     from .decoder_process import start_early, stop_early_helpers
     from .results_index import ResultsIndex
+    from .split_recordings import is_vdr_recording
     from .threads import available_cores
     from .writers import ResultOutputs, SegmentLines
 
@@ -466,6 +471,9 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
         check_live(len(found), format_names, output, output_dir, speech_edges, engine)
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
+    folders = [path for path in map(recording_path, recordings) if path.is_dir() and not is_vdr_recording(path)]
+    if forget_deleted and not (db_path and folders):
+        raise click.UsageError("--forget-deleted goes with --db and a folder to scan")
     if output:
         check_writable(output)  # now, not after the scan
     if ray_address and engine != "ray":
@@ -513,6 +521,10 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
                              keep_windows=not live or db_path is not None)
         if not live:
             write.finish()
+        for folder in folders if forget_deleted else []:
+            if (gone := forget_deleted_recordings(index, folder)) and not quiet:
+                click.echo(f"{folder}: forgot the stored results of {len(gone)} recording"
+                           f"{'s' if len(gone) > 1 else ''} no longer there", err=True)
     if len(found) > 1 and not quiet:
         skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""

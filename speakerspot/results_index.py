@@ -6,7 +6,8 @@ when its recording is done, so killing the process at any moment loses no comple
 leaves no half result. A recording is "unchanged" when its size and modification time match the
 row, or, if only the time moved (a copy, a `touch`), its content fingerprint does. A recording moved or renamed
 keeps its results: found under no path the index holds, it is known by its content where the path of that content's
-row holds nothing any more.
+row holds nothing any more. A recording deleted from the archive is forgotten when asked (see
+`batch.forget_missing`).
 """
 
 from __future__ import annotations
@@ -255,6 +256,16 @@ class ResultsIndex:
         enrolled in place): the index keeps the latest result of each recording and model name."""
         self.connection.execute("DELETE FROM results WHERE recording = ? AND model = ? AND model_hash != ?",
                                 (stored_text(recording), stored_text(model), model_hash))
+
+    def stored_recordings(self) -> set[str]:
+        """Every recording the index holds a result or a failure of."""
+        return {text_of(row[0]) for row in self.connection.execute("SELECT DISTINCT recording FROM results")}
+
+    def forget(self, recordings: list[str]) -> None:
+        """Drop every row of these recordings (as `stored_recordings` names them), in one transaction."""
+        with self.connection:
+            self.connection.executemany("DELETE FROM results WHERE recording = ?",
+                                        [(stored_text(recording),) for recording in recordings])
 
     def model_names(self) -> list[str]:
         """The names of the models the index holds results or failures of."""

@@ -324,6 +324,39 @@ def test_a_recording_moved_in_the_archive_keeps_its_results_and_a_copy_is_scanne
     assert after["file"] == str(moved) and after["segments"] == before["segments"]
 
 
+def test_recordings_deleted_from_the_archive_are_forgotten_when_asked_and_not_under_an_empty_folder(
+        model_file, tmp_path, caplog):
+    root = archive(tmp_path)
+    (root / "disk2").mkdir()  # a disk mounted below the archive
+    sample = (FIXTURES / "sample.ts").read_bytes()
+    (root / "disk2" / "old.ts").write_bytes(sample + sample[:188 * 100])  # each another recording than late.ts
+    (root / "2026" / "11" / "news.ts").write_bytes(sample + sample[:188 * 200])
+    db = tmp_path / "results.sqlite"
+    assert "scanned 3 of 4 recordings, 1 failed" in scan_folder(root, model_file, "--db", str(db)).output
+    shutil.rmtree(root / "2026")  # a year deleted: news.ts, and broken.ts of which a failure is stored
+    (root / "disk2" / "old.ts").unlink()  # its mount point left empty, as by a disk not mounted
+    (root / "series").mkdir()
+    moved = (root / "late.ts").rename(root / "series" / "late.ts")
+    with caplog.at_level(logging.INFO, "speakerspot"):
+        assert scan_folder(root, model_file, "--db", str(db)).exit_code == 0  # by itself it forgets nothing
+    assert f"{moved}: moved here from {root / 'late.ts'}: its stored results are kept, not scanned again" \
+        in caplog.messages
+    with ResultsIndex(db) as index:
+        assert len(index.stored_recordings()) == 4
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "speakerspot"):
+        again = scan_folder(root, model_file, "--db", str(db), "--forget-deleted")
+    assert again.exit_code == 0 and "moved here" not in caplog.text
+    assert f"{root}: forgot the stored results of 2 recordings no longer there" in again.output
+    assert f"{root / 'disk2'}: empty (a disk not mounted?): the stored results of 1 recording below it are kept" \
+        in caplog.messages
+    with ResultsIndex(db) as index:
+        assert index.stored_recordings() == {str(moved), str(root / "disk2" / "old.ts")}
+        assert index.failures() == []
+    refused = CliRunner().invoke(cli, ["scan", str(moved), "-m", str(model_file), "--db", str(db), "--forget-deleted"])
+    assert refused.exit_code == 2 and "--forget-deleted goes with --db and a folder to scan" in refused.output
+
+
 def test_options_at_their_defaults_are_stored_as_before_they_existed():
     # so that results an index stored before the options were added are found again, not scanned again
     assert speakerspot.ScanOptions(decoders=2).to_json() == '{"audio_track": null, "language": null, "threshold": null}'
