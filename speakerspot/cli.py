@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .config import MERGE_SIMILARITY, PRECISIONS, ScanOptions, TrackChoice, TrainingConfig
 from .errors import LOG_FORMAT, MediaError, SpeakerspotError
 from .files import atomic_write, check_writable
-from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS, clock_text
+from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS, clock_text, format_named_by
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .model import SpeakerModel
@@ -94,6 +94,23 @@ def output_or_stdout_option(what: str):
     return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                         callback=standard_output_as_none,
                         help=f"Write here instead of stdout ({what}; -: stdout).")
+
+
+FORMAT_DEFAULT_HELP = "Default: the format -o's file name ends in (-o anna.srt: srt), else txt."
+
+
+def formats_for(format_names: tuple[str, ...], output: Path | None,
+                choices: tuple[str, ...] = FORMAT_NAMES) -> tuple[str, ...]:
+    """The output formats -f asked for; none asked, the one of `choices` that -o's file name ends in (`-o anna.srt`),
+    else txt. A file named for another format than -f's (other than .txt, which many formats are written to) is
+    written as -f asks, with a warning."""
+    named = format_named_by(output, choices) if output else None
+    if not format_names:
+        return (named or "txt",)
+    if named not in (None, "txt", *format_names):
+        logging.getLogger("speakerspot").warning("%s: written as %s, as -f asks, though its name says %s", output,
+                                                 format_names[0], named)
+    return format_names
 
 
 def common_folder(paths: list[str]) -> Path | None:
@@ -361,11 +378,10 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
                    "The design's reference, 0.7, was on the cosine to the target alone.")
 @audio_stream_options
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
-              default=("txt",), show_default=True,
               help="Output format; repeat for several. txt: one line per segment; json/jsonl: segments and "
                    "metadata; csv; srt/vtt: subtitles a player shows; rttm: NIST; audacity: label track; "
                    "ffmetadata: FFmpeg chapters; edl: CMX3600 for video editors; xspf: a playlist of the "
-                   "segments that VLC plays one after another.")
+                   "segments that VLC plays one after another. " + FORMAT_DEFAULT_HELP)
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
 @click.option("--live", is_flag=True,
               help="Print each segment on stdout as soon as it is decided, while the recording is read: "
@@ -451,6 +467,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
     from .threads import available_cores
     from .writers import ResultOutputs, SegmentLines
 
+    format_names = formats_for(format_names, output)
     found_models = (p for given in model_paths for p in (sorted(given.glob("*.pt")) if given.is_dir() else [given]))
     files = list({path.resolve(): path for path in found_models}.values())  # a model given twice scans once
     if not files:
@@ -544,7 +561,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
                    "machine's of `scan --shard`).")
 @click.option("-m", "--model", "model_name", help="Only this model's results (its name, as scan prints it).")
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
-              default=("txt",), show_default=True, help="Output format; repeat for several (as for scan).")
+              help="Output format; repeat for several (as for scan). " + FORMAT_DEFAULT_HELP)
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
 @output_or_stdout_option("one result, one format")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -569,6 +586,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
     from .recordings import Recording
     from .writers import ResultOutputs, write_or_fail
 
+    format_names = formats_for(format_names, output)
     check_outputs(output, output_dir, (), 0)  # -o with --output-dir, refused even with --failed
     with contextlib.ExitStack() as stack:
         indexes = opened_indexes(stack, db_paths, model_name)
@@ -678,7 +696,7 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
 @audio_stream_options
 @speech_edges_option
 @segment_options
-@click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), default="txt", show_default=True)
+@click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), help=FORMAT_DEFAULT_HELP)
 @output_or_stdout_option("the figures")
 @click.option("--sweep", is_flag=True,
               help="Also score the recording at other thresholds: the levels moved together from 0.3 below to 0.3 "
@@ -710,6 +728,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, track, speec
     from .model import load_model
     from .scanning import scan as scan_recording
 
+    (format_name,) = formats_for((format_name,) if format_name else (), output, choices=("txt", "json"))
     if truth_path.suffix.lower() == ".rttm" and not speaker:
         raise click.UsageError("an RTTM truth file holds several speakers: name the target's with --speaker")
     if sweep and speech_edges:

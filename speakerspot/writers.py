@@ -264,6 +264,14 @@ def extension(format_name: str) -> str:
     return EXTENSIONS.get(format_name, format_name)
 
 
+def format_named_by(path: Path, format_names: Iterable[str] = FORMAT_NAMES) -> str | None:
+    """The format of `format_names` whose file extension `path`'s name ends in (`anna.srt`: srt; `anna.labels.txt`:
+    audacity), None if none."""
+    name = path.name.lower()
+    longest_first = sorted(format_names, key=lambda format_name: -len(extension(format_name)))
+    return next((format_name for format_name in longest_first if name.endswith(f".{extension(format_name)}")), None)
+
+
 def render(result: ScanResult, format_name: str, options: RenderOptions = RenderOptions()) -> str:
     """`result` as text in `format_name`."""
     return RENDERERS[format_name](result, options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import select
 import signal
@@ -53,9 +54,9 @@ def test_eval_prints_figures_as_json_or_writes_them(model_file, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["frame_f1"] >= 0.8 and report["turns"] == 5
-    written = tmp_path / "figures.json"
+    written = tmp_path / "figures.json"  # JSON, as its name says
     result = run("eval", str(FIXTURES / "sample.ts"), "-m", str(model_file), "--truth",
-                 str(FIXTURES / "sample_truth.json"), "-q", "--format", "json", "-o", str(written))
+                 str(FIXTURES / "sample_truth.json"), "-q", "-o", str(written))
     assert result.exit_code == 0 and result.output == "" and json.loads(written.read_text()) == report
     printed = run("eval", SAMPLE, "-m", str(model_file), "--truth", TRUTH, "-q")
     assert printed.exit_code == 0, printed.output
@@ -301,6 +302,22 @@ def test_output_dash_is_the_standard_output(model_file, tmp_path, monkeypatch):
     assert to_dash.exit_code == 0, to_dash.output
     assert to_dash.output == to_stdout.output and to_stdout.output.count("\n") >= 2
     assert not list(tmp_path.iterdir())  # no file named "-"
+
+
+def test_an_output_file_is_written_in_the_format_its_name_says_unless_f_says_another(model_file, tmp_path, caplog):
+    printed = {name: run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", name).output
+               for name in ("txt", "srt", "audacity")}
+    assert len(set(printed.values())) == 3 and all(text.count("\n") >= 2 for text in printed.values())
+    for file_name, format_name in (("anna.SRT", "srt"), ("anna.labels.txt", "audacity"), ("anna.txt", "txt"),
+                                   ("anna.markers", "txt")):
+        written = tmp_path / file_name
+        assert run("scan", SAMPLE, "-m", str(model_file), "-q", "-o", str(written)).exit_code == 0
+        assert written.read_text() == printed[format_name], file_name
+    with caplog.at_level(logging.WARNING, "speakerspot"):
+        assert run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "srt", "-o", str(tmp_path / "anna.csv")
+                   ).exit_code == 0
+    assert (tmp_path / "anna.csv").read_text() == printed["srt"]
+    assert caplog.messages == [f"{tmp_path / 'anna.csv'}: written as srt, as -f asks, though its name says csv"]
 
 
 def test_enroll_adds_clips_to_the_memory_bank_without_retraining(model_file, tmp_path):
