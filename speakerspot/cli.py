@@ -199,6 +199,15 @@ def model_file(path: Path) -> Path:
     return path if path.suffix == ".pt" else path.with_name(path.name + ".pt")
 
 
+def found_model_files(context: click.Context, parameter: click.Parameter, value):
+    """Model paths as given, each with `.pt` added where only that exists (`-m models/anna` for models/anna.pt, as
+    `train -o models/anna` named it)."""
+    def found(path: Path) -> Path:
+        return model_file(path) if not path.exists() and model_file(path).exists() else path
+
+    return tuple(map(found, value)) if isinstance(value, tuple) else found(value)
+
+
 def speech_edges_option(command):
     return click.option("--speech-edges", is_flag=True,
                         help="Begin and end segments only where a speech detector (Silero VAD) hears speech: music "
@@ -369,6 +378,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 @cli.command(short_help="Find where the models' voices speak in recordings.", epilog=EXIT_CODES_HELP)
 @click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-m", "--model", "model_paths", required=True, multiple=True, type=click.Path(path_type=Path),
+              callback=found_model_files,
               help="Model file written by `speakerspot train`, or a folder of them; repeat for several people "
                    "(each recording is decoded once and scored by every model).")
 @click.option("-t", "--threshold", type=float,
@@ -688,7 +698,7 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
 @cli.command("eval", short_help="Scan an annotated recording and score what was found.", epilog=EXIT_CODES_HELP)
 @click.argument("recording", type=click.Path(path_type=Path))
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),
-              help="Model file written by `speakerspot train`.")
+              callback=found_model_files, help="Model file written by `speakerspot train`.")
 @click.option("--truth", "truth_path", required=True, type=click.Path(path_type=Path),
               help='The target\'s true turns: JSON {"intervals": [[start, end], ...]} or RTTM (with --speaker).')
 @click.option("--speaker", help="With an RTTM truth file: the speaker name of the target.")
@@ -779,7 +789,7 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, track, speec
 
 
 @cli.command(short_help="Set a model's threshold, as chosen with `eval --sweep`.", epilog=EXIT_CODES_HELP)
-@click.argument("model_path", type=click.Path(path_type=Path))
+@click.argument("model_path", type=click.Path(path_type=Path), callback=found_model_files)
 @click.option("-t", "--threshold", type=float, required=True,
               help="The model's new threshold; the levels below it (where a segment's windows stay, and its "
                    "ends) move with it.")
@@ -816,7 +826,7 @@ def tune(model_path, threshold, output, quiet):
 
 
 @cli.command(short_help="Add clips of the target to a model, without retraining.", epilog=EXIT_CODES_HELP)
-@click.argument("model_path", type=click.Path(path_type=Path))
+@click.argument("model_path", type=click.Path(path_type=Path), callback=found_model_files)
 @click.argument("clips", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the enlarged model here, named after this file as train names a model (.pt "

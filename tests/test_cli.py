@@ -295,6 +295,13 @@ def test_a_model_given_twice_scans_once(model_file):
     assert twice.output == once.output and once.output.count("\n") >= 2  # not two models of one name, refused
 
 
+def test_a_model_named_without_pt_is_found_as_train_named_it(model_file):
+    with_pt = run("scan", SAMPLE, "-m", str(model_file), "-q")
+    without = run("scan", SAMPLE, "-m", str(model_file.with_suffix("")), "-q")  # train -o models/anna: anna.pt
+    assert without.exit_code == 0, without.output
+    assert without.output == with_pt.output and with_pt.output.count("\n") >= 2
+
+
 def test_output_dash_is_the_standard_output(model_file, tmp_path, monkeypatch):
     to_stdout = run("scan", SAMPLE, "-m", str(model_file), "-q", "-f", "csv")
     monkeypatch.chdir(tmp_path)
