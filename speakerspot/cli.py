@@ -636,8 +636,10 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
                    "index.html for several JSON files); with several recordings, their pages go in "
                    "OUTPUT-STEM_files/ beside it.")
 @click.option("--truth", "truth_path", type=click.Path(path_type=Path),
-              help="One recording's true turns, drawn under its timeline (JSON intervals, or RTTM with --speaker).")
-@click.option("--speaker", help="With an RTTM truth file: the speaker name of the target.")
+              help="One recording's true turns, drawn under its timeline (JSON intervals, RTTM with --speaker, or an "
+                   "Audacity label track, .txt, as for eval).")
+@click.option("--speaker", help="With an RTTM truth file: the speaker name of the target; with Audacity labels: the "
+                                "label of the target's regions (default: every region).")
 @click.option("--no-audio", is_flag=True, help="Cut no excerpts (faster; the recordings need not be at hand).")
 @audio_stream_options
 @click.option("--png", is_flag=True, help="Also a PNG picture of each recording's timelines, beside its page "
@@ -700,8 +702,11 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),
               callback=found_model_files, help="Model file written by `speakerspot train`.")
 @click.option("--truth", "truth_path", required=True, type=click.Path(path_type=Path),
-              help='The target\'s true turns: JSON {"intervals": [[start, end], ...]} or RTTM (with --speaker).')
-@click.option("--speaker", help="With an RTTM truth file: the speaker name of the target.")
+              help='The target\'s true turns: JSON {"intervals": [[start, end], ...]}, RTTM (with --speaker), or an '
+                   "Audacity label track (.txt: File > Export > Export Labels; every region, or those --speaker "
+                   "names).")
+@click.option("--speaker", help="With an RTTM truth file: the speaker name of the target; with Audacity labels: the "
+                                "label of the target's regions (default: every region).")
 @click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
 @audio_stream_options
 @speech_edges_option

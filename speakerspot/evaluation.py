@@ -128,17 +128,24 @@ def best_in_sweep(rows: list[tuple[float, Evaluation]], every_turn: bool = False
 
 
 def read_truth(path: str | Path, speaker: str | None = None) -> list[tuple[float, float]]:
-    """Truth intervals from JSON (`{"intervals": [[start, end], ...]}`) or RTTM (with `speaker`), in order.
-    An interval that does not start at 0 or later and end after it starts is refused (it made every figure
-    false), as is a line of RTTM whose onset or duration is not a number; an RTTM without a turn of `speaker`
-    is taken as a recording where it does not speak, with a warning naming the speakers it has."""
+    """Truth intervals from JSON (`{"intervals": [[start, end], ...]}`), RTTM (with `speaker`) or an Audacity label
+    track (`.txt`, as Audacity exports one: start, end and label, tab-separated; with `speaker`, the regions labelled
+    so, else every region), in order. An interval that does not start at 0 or later and end after it starts is
+    refused (it made every figure false), as is a line of RTTM or of labels whose times are not numbers; a file
+    without a turn of `speaker` is taken as a recording where it does not speak, with a warning naming the speakers
+    it has."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as error:
         raise SpeakerspotError(path, f"cannot read the truth file: {error.strerror}") from None
     if path.suffix.lower() == ".rttm":
-        intervals = rttm_turns(path, text, speaker)
+        if not speaker:
+            raise SpeakerspotError(path, "an RTTM truth file needs the speaker's name (--speaker)")
+        intervals = turns_of(path, speaker, rttm_turns(path, text))
+    elif path.suffix.lower() == ".txt" and not text.lstrip().startswith("{"):  # JSON named .txt is read as JSON
+        labelled = audacity_regions(path, text)
+        intervals = turns_of(path, speaker, labelled) if speaker else [(start, end) for _, start, end in labelled]
     else:
         try:
             intervals = [(float(start), float(end)) for start, end in json.loads(text)["intervals"]]
@@ -151,23 +158,51 @@ def read_truth(path: str | Path, speaker: str | None = None) -> list[tuple[float
     return sorted(intervals)
 
 
-def rttm_turns(path: Path, text: str, speaker: str | None) -> list[tuple[float, float]]:
-    """The (start, end) of each SPEAKER line of `speaker` in RTTM `text` (of the file at `path`)."""
-    if not speaker:
-        raise SpeakerspotError(path, "an RTTM truth file needs the speaker's name (--speaker)")
-    intervals, speakers = [], set()
+def rttm_turns(path: Path, text: str) -> list[tuple[str, float, float]]:
+    """The (speaker, start, end) of each SPEAKER line in RTTM `text` (of the file at `path`)."""
+    turns = []
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if len(fields) < 8 or fields[0] != "SPEAKER":
             continue
-        speakers.add(fields[7])
-        if fields[7] == speaker:
-            try:
-                start, duration = float(fields[3]), float(fields[4])
-            except ValueError:
-                raise SpeakerspotError(path, f"line {number}: its onset and duration are not numbers: "
-                                             f"{line.strip()}") from None
-            intervals.append((start, start + duration))
+        try:
+            start, duration = float(fields[3]), float(fields[4])
+        except ValueError:
+            raise SpeakerspotError(path, f"line {number}: its onset and duration are not numbers: "
+                                         f"{line.strip()}") from None
+        turns.append((fields[7], start, start + duration))
+    return turns
+
+
+def audacity_regions(path: Path, text: str) -> list[tuple[str, float, float]]:
+    """The (label, start, end) of each region of an Audacity label track `text` (of the file at `path`): lines of
+    start, end and label, tab-separated, as `scan -f audacity` writes them. A point label (its end its start) marks
+    no turn and is passed over, with a warning; so are the frequency lines a spectral selection adds (begun by a
+    backslash)."""
+    regions, points = [], 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.startswith("\\"):
+            continue
+        fields = line.split("\t")
+        try:
+            start, end = float(fields[0]), float(fields[1])
+        except (ValueError, IndexError):
+            raise SpeakerspotError(path, f"line {number}: not a label of an Audacity label track (start, end and "
+                                         f"label, tab-separated): {line.strip()}") from None
+        if end == start:
+            points += 1
+        else:
+            regions.append((fields[2].strip() if len(fields) > 2 else "", start, end))
+    if points:
+        log.warning("%s: %d point label%s passed over: a turn is a region, its start and its end", path, points,
+                    "s" if points > 1 else "")
+    return regions
+
+
+def turns_of(path: Path, speaker: str, labelled: list[tuple[str, float, float]]) -> list[tuple[float, float]]:
+    """The (start, end) of `speaker`'s turns among `labelled` (speaker, start, end), read from the file at `path`."""
+    intervals = [(start, end) for name, start, end in labelled if name == speaker]
     if not intervals:
-        log.warning("%s: no turn of speaker %s; its speakers: %s", path, speaker, ", ".join(sorted(speakers)) or "none")
+        speakers = sorted({name for name, _, _ in labelled if name})
+        log.warning("%s: no turn of speaker %s; its speakers: %s", path, speaker, ", ".join(speakers) or "none")
     return intervals

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from speakerspot.errors import SpeakerspotError
 from speakerspot.evaluation import evaluate, read_truth
@@ -56,6 +57,32 @@ def test_truth_from_json_and_rttm(tmp_path):
     bad.write_text("[1, 2]")
     with pytest.raises(SpeakerspotError, match="not a truth file"):
         read_truth(bad)
+
+
+def test_truth_from_an_audacity_label_track(tmp_path, caplog):
+    labels = tmp_path / "news.txt"  # as Audacity exports labels, with a spectral selection's frequency line
+    labels.write_text("3.000000\t4.500000\tanna\n\\\t300.000000\t3400.000000\n1.000000\t2.000000\tanna\n"
+                      "2.000000\t3.000000\tbob\n5.000000\t5.000000\tapplause\n6.000000\t7.250000\n")
+    assert read_truth(labels) == [(1.0, 2.0), (2.0, 3.0), (3.0, 4.5), (6.0, 7.25)]  # every region
+    assert read_truth(labels, "anna") == [(1.0, 2.0), (3.0, 4.5)]
+    assert "news.txt: 1 point label passed over: a turn is a region, its start and its end" in caplog.text
+    assert read_truth(labels, "ana") == [] and "no turn of speaker ana; its speakers: anna, bob" in caplog.text
+    labels.write_text(json.dumps({"intervals": [[1, 2]]}))  # JSON, named .txt
+    assert read_truth(labels) == [(1.0, 2.0)]
+    labels.write_text("1.0\t2.0\tanna\n1,5\t2,5\tanna\n")  # a decimal comma
+    with pytest.raises(SpeakerspotError, match="line 2: not a label of an Audacity label track"):
+        read_truth(labels)
+
+
+def test_scan_audacity_labels_read_back_as_truth_are_its_segments(tmp_path, reference_model):
+    from speakerspot.scanning import scan
+    from speakerspot.writers import render
+
+    result = scan(reference_model, FIXTURES / "sample.ts")
+    labels = tmp_path / "sample.labels.txt"
+    labels.write_text(render(result, "audacity"))
+    assert len(result.segments) >= 2
+    assert read_truth(labels) == [(pytest.approx(s.start), pytest.approx(s.end)) for s in result.segments]
 
 
 @pytest.mark.parametrize("intervals", [[[3, 1]], [[-1, 2]], [[2, 2]], [[1, "nan"]], [[1, 1e400]]])
