@@ -5,10 +5,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import datetime
 import functools
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +25,7 @@ from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS, clock_text, for
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .model import SpeakerModel
     from .results_index import IndexesAsOne
-    from .segments import Decision
+    from .segments import Decision, ScanResult
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -166,6 +168,20 @@ def check_outputs(output: Path | None, output_dir: Path | None, format_names: tu
     if results > 1 and (single := [name for name in format_names if name not in STREAM_FORMATS]):
         raise click.UsageError(f"{single[0]} holds the segments of one recording for one model: several results "
                                "cannot share stdout; use --output-dir (or -f txt, json, csv, rttm or xspf)")
+
+
+ON_AIR_TIME_EXAMPLES = "2026-11-30, '2026-11-30 20:15', 2026-11-30T20:15+01:00"
+
+
+def parse_on_air_time(context: click.Context, parameter: click.Parameter,
+                      value: str | None) -> datetime.datetime | None:
+    """A date, or a date and time, in ISO 8601; in this machine's time zone (TZ) unless it names one."""
+    if value is None:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(value).astimezone()  # a naive time is taken as local
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date or a date and time (e.g. {ON_AIR_TIME_EXAMPLES})") from None
 
 
 def parse_shard(context: click.Context, parameter: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -577,11 +593,17 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write RECORDING-STEM.MODEL.FORMAT files here, one per result and format, mirroring the "
                    "folders below the one the scan was given, as `scan --output-dir` did.")
+@click.option("--aired-since", "since", callback=parse_on_air_time, metavar="WHEN",
+              help="Only the segments on air at WHEN or later (" + ON_AIR_TIME_EXAMPLES + "; in this machine's "
+                   "time zone, TZ, unless it names one), and the recordings that hold any; recordings that do not "
+                   "say when they were on air are left out, with a warning.")
+@click.option("--aired-before", "before", callback=parse_on_air_time, metavar="WHEN",
+              help="Only the segments on air before WHEN (as --aired-since).")
 @click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (shown with --output-dir).")
 @reports_errors
-def results(db_paths, model_name, format_names, windows, output, output_dir, failed, frame_rate, quiet):
+def results(db_paths, model_name, format_names, windows, output, output_dir, since, before, failed, frame_rate, quiet):
     """Print or export what a results index holds, without scanning again.
 
     \b
@@ -590,6 +612,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
       speakerspot results --db archive.sqlite --model anna -f csv > anna.csv
       speakerspot results --db archive.sqlite --model anna -f xspf > anna.xspf   # VLC plays every turn
       speakerspot results --db archive.sqlite -f srt -f edl --output-dir markers/
+      speakerspot results --db archive.sqlite -m anna --aired-since 2026-11-01 --aired-before 2026-12-01 -f csv
       speakerspot results --db archive.sqlite --failed
       speakerspot results --db machine-1.sqlite --db machine-2.sqlite -f csv > all.csv
     """
@@ -601,10 +624,31 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
     with contextlib.ExitStack() as stack:
         indexes = opened_indexes(stack, db_paths, model_name)
         if failed:
+            if since or before:
+                raise click.UsageError("--failed lists recordings that were not scanned: not with --aired-since or "
+                                       "--aired-before")
             for failure in indexes.failures(model_name):
                 click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
             return
-        stored = indexes.count(model_name)
+
+        def chosen_results() -> Iterator[ScanResult]:
+            for result in indexes.results(model_name):
+                if not (since or before):
+                    yield result
+                elif (aired := result.aired_within(since, before)) is not None:
+                    yield aired
+
+        if since or before:  # counted first, for the checks below and the bar
+            stored = untimed = 0
+            for result in indexes.results(model_name):
+                untimed += result.broadcast_time is None
+                stored += result.aired_within(since, before) is not None
+            if untimed:
+                logging.getLogger("speakerspot").warning(
+                    "%d result%s of recordings that do not say when they were on air left out", untimed,
+                    "s" if untimed > 1 else "")
+        else:
+            stored = indexes.count(model_name)
         check_outputs(output, output_dir, format_names, stored)
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
                               frame_rate=frame_rate)
@@ -614,7 +658,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, fai
         root = common_folder([r for r in indexes.recordings(model_name) if r not in relatives]) if output_dir else None
         failures = []  # a recording whose outputs cannot be written; the others' are, as in a scan
         # files of thousands of results take a while; on stdout, the results themselves show the progress
-        for result in tqdm(indexes.results(model_name), total=stored, desc="results", unit="result", leave=False,
+        for result in tqdm(chosen_results(), total=stored, desc="results", unit="result", leave=False,
                            disable=quiet or output_dir is None):
             recording = Recording.as_scanned(Path(result.file), relatives.get(result.file), root)
             if error := write_or_fail(write, recording, [result]):

@@ -459,6 +459,16 @@ class ScanResult:
         """When the recording's time `seconds` was broadcast (UTC), where known (see `broadcast_time`)."""
         return time_on_air(self.broadcast_time, seconds)
 
+    def aired_within(self, since: datetime.datetime | None, before: datetime.datetime | None) -> ScanResult | None:
+        """This result with only the segments whose start was on air at `since` or later and before `before` (None:
+        no bound); None where none was, or the recording does not say when it was on air."""
+        if self.broadcast_time is None:
+            return None
+        kept = [segment for segment in self.segments
+                if (since is None or self.on_air(segment.start) >= since)
+                and (before is None or self.on_air(segment.start) < before)]
+        return replace(self, segments=kept) if kept else None
+
     def to_dict(self, windows: bool = False) -> dict:
         result = {"file": self.file, "model": self.model, "threshold": round(self.threshold, 4),
                   "stay_threshold": none_or_rounded(self.stay_threshold),

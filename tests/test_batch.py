@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import itertools
 import json
@@ -411,6 +412,39 @@ def test_results_prints_what_the_index_holds(model_file, tmp_path):
     written = sorted(path.relative_to(scanned_out).as_posix() for path in scanned_out.rglob("*.srt"))
     assert written == ["11/news.fixture.srt"]
     assert sorted(path.relative_to(exported_out).as_posix() for path in exported_out.rglob("*.srt")) == written
+
+
+def test_results_on_air_within_a_time_span_are_its_segments_and_recordings(tmp_path, time_zone, caplog):
+    utc = datetime.timezone.utc
+    aired = {"evening.ts": datetime.datetime(2026, 11, 30, 19, 0, tzinfo=utc),  # 20:00 in Berlin
+             "morning.ts": datetime.datetime(2026, 12, 1, 8, 0, tzinfo=utc), "untimed.ts": None}
+    db = tmp_path / "archive.sqlite"
+    with ResultsIndex(db) as index:
+        for name, broadcast_time in aired.items():
+            (tmp_path / name).write_bytes(name.encode() * 1000)
+            segments = [speakerspot.Segment(10.0, 15.0, 0.5), speakerspot.Segment(3000.0, 3010.0, 0.4)]
+            result = speakerspot.ScanResult(str(tmp_path / name), "anna", 0.1, 3600.0, segments, np.zeros(0),
+                                            np.zeros(0, np.float32), np.zeros(0, np.float32),
+                                            broadcast_time=broadcast_time)
+            index.store(results_index.FileState.of(tmp_path / name), ["hash"], [result], speakerspot.ScanOptions(),
+                        1.0)
+    time_zone("CET-1")  # a time without a zone is this machine's: Berlin's in winter
+
+    def rows(*options):
+        given = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "csv", *options])
+        assert given.exit_code == 0, given.output
+        return [(Path(row["file"]).name, float(row["start"]), row["on_air"]) for row in csv.DictReader(
+            io.StringIO(given.stdout))]
+
+    assert len(rows()) == 6
+    assert rows("--aired-since", "2026-11-30 20:30", "--aired-before", "2026-12-01") == [
+        ("evening.ts", 3000.0, "2026-11-30T19:50:00.000+00:00")]
+    assert "1 result of recordings that do not say when they were on air left out" in caplog.messages
+    assert rows("--aired-since", "2026-12-01T08:00:10Z") == [("morning.ts", 10.0, "2026-12-01T08:00:10.000+00:00"),
+                                                             ("morning.ts", 3000.0, "2026-12-01T08:50:00.000+00:00")]
+    assert rows("--aired-before", "2026-11-30T19:00:10+00:00") == []  # a segment at the bound is after it
+    refused = CliRunner().invoke(cli, ["results", "--db", str(db), "--aired-since", "30.11.2026"])
+    assert refused.exit_code == 2 and "'30.11.2026' is not a date or a date and time" in refused.output
 
 
 def test_models_of_one_name_are_refused_before_anything_is_scanned(reference_model, tmp_path):
