@@ -10,7 +10,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -182,6 +182,41 @@ def parse_on_air_time(context: click.Context, parameter: click.Parameter,
         return datetime.datetime.fromisoformat(value).astimezone()  # a naive time is taken as local
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date or a date and time (e.g. {ON_AIR_TIME_EXAMPLES})") from None
+
+
+def aired_options(command):
+    """--aired-since and --aired-before: the results on air within a span (see `aired_results`)."""
+    command = click.option("--aired-before", "before", callback=parse_on_air_time, metavar="WHEN",
+                           help="Only the segments on air before WHEN (as --aired-since).")(command)
+    return click.option("--aired-since", "since", callback=parse_on_air_time, metavar="WHEN",
+                        help="Only the segments on air at WHEN or later (" + ON_AIR_TIME_EXAMPLES + "; in this "
+                             "machine's time zone, TZ, unless it names one), and the recordings that hold any; "
+                             "recordings that do not say when they were on air are left out, with a warning.")(command)
+
+
+def aired_results(results: Iterable[ScanResult], since: datetime.datetime | None,
+                  before: datetime.datetime | None) -> Iterator[ScanResult]:
+    """`results`; with `since` or `before`, those of their segments on air in the span, and the results that hold
+    any (see `ScanResult.aired_within`)."""
+    for result in results:
+        if not (since or before):
+            yield result
+        elif (aired := result.aired_within(since, before)) is not None:
+            yield aired
+
+
+def count_aired(results: Iterable[ScanResult], since: datetime.datetime | None,
+                before: datetime.datetime | None) -> int:
+    """How many results `aired_results` gives of `results`; those left out as they do not say when they were on
+    air are told in a warning."""
+    kept = untimed = 0
+    for result in results:
+        untimed += result.broadcast_time is None
+        kept += not (since or before) or result.aired_within(since, before) is not None
+    if untimed and (since or before):
+        logging.getLogger("speakerspot").warning("%d result%s of recordings that do not say when they were on air "
+                                                 "left out", untimed, "s" if untimed > 1 else "")
+    return kept
 
 
 def parse_shard(context: click.Context, parameter: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -593,12 +628,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write RECORDING-STEM.MODEL.FORMAT files here, one per result and format, mirroring the "
                    "folders below the one the scan was given, as `scan --output-dir` did.")
-@click.option("--aired-since", "since", callback=parse_on_air_time, metavar="WHEN",
-              help="Only the segments on air at WHEN or later (" + ON_AIR_TIME_EXAMPLES + "; in this machine's "
-                   "time zone, TZ, unless it names one), and the recordings that hold any; recordings that do not "
-                   "say when they were on air are left out, with a warning.")
-@click.option("--aired-before", "before", callback=parse_on_air_time, metavar="WHEN",
-              help="Only the segments on air before WHEN (as --aired-since).")
+@aired_options
 @click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (shown with --output-dir).")
@@ -630,25 +660,9 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
             for failure in indexes.failures(model_name):
                 click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
             return
-
-        def chosen_results() -> Iterator[ScanResult]:
-            for result in indexes.results(model_name):
-                if not (since or before):
-                    yield result
-                elif (aired := result.aired_within(since, before)) is not None:
-                    yield aired
-
-        if since or before:  # counted first, for the checks below and the bar
-            stored = untimed = 0
-            for result in indexes.results(model_name):
-                untimed += result.broadcast_time is None
-                stored += result.aired_within(since, before) is not None
-            if untimed:
-                logging.getLogger("speakerspot").warning(
-                    "%d result%s of recordings that do not say when they were on air left out", untimed,
-                    "s" if untimed > 1 else "")
-        else:
-            stored = indexes.count(model_name)
+        # those in a span counted first, for the checks below and the bar
+        stored = count_aired(indexes.results(model_name), since, before) if since or before else \
+            indexes.count(model_name)
         check_outputs(output, output_dir, format_names, stored)
         write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
                               frame_rate=frame_rate)
@@ -658,7 +672,8 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
         root = common_folder([r for r in indexes.recordings(model_name) if r not in relatives]) if output_dir else None
         failures = []  # a recording whose outputs cannot be written; the others' are, as in a scan
         # files of thousands of results take a while; on stdout, the results themselves show the progress
-        for result in tqdm(chosen_results(), total=stored, desc="results", unit="result", leave=False,
+        chosen = aired_results(indexes.results(model_name), since, before)
+        for result in tqdm(chosen, total=stored, desc="results", unit="result", leave=False,
                            disable=quiet or output_dir is None):
             recording = Recording.as_scanned(Path(result.file), relatives.get(result.file), root)
             if error := write_or_fail(write, recording, [result]):
@@ -688,9 +703,10 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
 @audio_stream_options
 @click.option("--png", is_flag=True, help="Also a PNG picture of each recording's timelines, beside its page "
                                           "(pip install 'speakerspot[plot]').")
+@aired_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
-def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio, track, png, quiet):
+def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio, track, png, since, before, quiet):
     """Write an HTML report of scan results: per recording, the score timeline with the threshold
     and the segments found (zoom and pan), the segment list, and the audio around each segment,
     played by a click. SOURCES are JSON files of `scan --format json --windows`; or give --db. The
@@ -732,6 +748,8 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
             failures = [(failure.recording, failure.error) for failure in indexes.failures(model_name)]
     else:
         results = [result for source in sources for result in read_scan_json(source)]
+    count_aired(results, since, before)  # told what it leaves out
+    results = list(aired_results(results, since, before))
     # no stream named: each recording's excerpts from the one it was scanned on
     written = write_report(results, output, truth=truth, audio=not no_audio,
                            track=None if track == TrackChoice() else track, failures=failures, png=png,

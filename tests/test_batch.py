@@ -443,6 +443,10 @@ def test_results_on_air_within_a_time_span_are_its_segments_and_recordings(tmp_p
     assert rows("--aired-since", "2026-12-01T08:00:10Z") == [("morning.ts", 10.0, "2026-12-01T08:00:10.000+00:00"),
                                                              ("morning.ts", 3000.0, "2026-12-01T08:50:00.000+00:00")]
     assert rows("--aired-before", "2026-11-30T19:00:10+00:00") == []  # a segment at the bound is after it
+    page = tmp_path / "evening.html"  # a report of the same span: the one recording on air in it
+    assert CliRunner().invoke(cli, ["report", "--db", str(db), "--aired-since", "2026-11-30 20:30", "--aired-before",
+                                    "2026-12-01", "--no-audio", "-q", "-o", str(page)]).exit_code == 0
+    assert "evening.ts" in page.read_text() and "morning.ts" not in page.read_text()
     refused = CliRunner().invoke(cli, ["results", "--db", str(db), "--aired-since", "30.11.2026"])
     assert refused.exit_code == 2 and "'30.11.2026' is not a date or a date and time" in refused.output
 
