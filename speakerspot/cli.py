@@ -359,7 +359,8 @@ def cli(debug: bool, verbose: bool) -> None:
               help="Folder (searched recursively) or file of clips of the target voice; repeat for several "
                    "(clips from several recordings teach the voice rather than one session).")
 @click.option("--neg", "negative_folders", multiple=True, type=click.Path(path_type=Path),
-              help="Folder (searched recursively) or file of clips of other voices; repeat for several.")
+              help="Folder (searched recursively) or file of clips of other voices; repeat for several. "
+                   "Default: the voices of 36 other people shipped with speakerspot.")
 @click.option("--target", help="With LABELED_FOLDER: the subfolder holding the target's clips; "
                                "every other subfolder is negative.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -390,9 +391,11 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
 
     Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
     subfolder per speaker and --target naming the target's (--pos and --neg then add to its
-    clips). Clips may be any format, sample rate and length; clips that cannot be decoded, shorter
-    than a window (about 2 s) or silent are left out with a warning naming them, and pauses, music
-    and applause inside the target's clips are found and not learnt as the target.
+    clips). Without --neg, the voices of 36 other people shipped with speakerspot (LibriSpeech
+    readers) are the negatives; clips of the other voices of your recordings teach more. Clips may be
+    any format, sample rate and length; clips that cannot be decoded, shorter than a window (about
+    2 s) or silent are left out with a warning naming them, and pauses, music and applause inside
+    the target's clips are found and not learnt as the target.
     The shipped base encoder, which knows voices in general, is fine-tuned on them (--base none
     trains one from scratch). A fifth of the clips is held back to calibrate the model's
     threshold; the summary printed at the end reports its equal-error rate and whether the model
@@ -404,6 +407,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
     \b
     Examples:
       speakerspot train --pos clips/anna --neg clips/others -o models/anna.pt
+      speakerspot train --pos clips/anna -o models/anna.pt      (against the shipped voices of others)
       speakerspot train --pos anna/studio --pos anna/phone --neg others --neg jingles -o models/anna.pt
       speakerspot train clips/ --target anna -o models/anna.pt
     """
@@ -414,8 +418,8 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
     if (labeled_folder is None) != (target is None):
         raise click.UsageError("LABELED_FOLDER needs --target LABEL" if target is None else
                                "--target names a subfolder of a LABELED_FOLDER; give one")
-    if labeled_folder is None and not (positive_folders and negative_folders):
-        raise click.UsageError("give --pos and --neg, or a LABELED_FOLDER with --target")
+    if labeled_folder is None and not positive_folders:
+        raise click.UsageError("give --pos (and --neg), or a LABELED_FOLDER with --target")
     positives, negatives = labeled_folders(labeled_folder, target) if labeled_folder is not None else ([], [])
     output = check_writable(model_file(output))  # now, not after the training
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed, precision=precision)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .augment import mask_spectra
 from .calibration import calibrate, describe_health, health
-from .clips import clips_in, load_clips, positive_and_negative_clips, split_validation
+from .clips import clips_in, find_clips, load_clips, positive_and_negative_clips, split_validation
 from .config import MERGE_SIMILARITY, PRECISIONS, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
@@ -62,6 +62,21 @@ def parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]
 # editable install) beside the package, in an installed one under the environment's share/.
 SHIPPED_BASE_PLACES = (Path(__file__).resolve().parent.parent / "models" / "base.pt",
                        Path(sys.prefix) / "share" / "speakerspot" / "base.pt")
+
+
+# The voices of other people `train` uses where it is given no negatives (`models/make_others.py` builds them): in a
+# checkout's models/, or where installing speakerspot put them.
+SHIPPED_OTHERS_PLACES = (Path(__file__).resolve().parent.parent / "models" / "others",
+                         Path(sys.prefix) / "share" / "speakerspot" / "others")
+
+
+def shipped_others() -> Path:
+    """The folder of the shipped voices of other people (see SHIPPED_OTHERS_PLACES)."""
+    for place in SHIPPED_OTHERS_PLACES:
+        if place.is_dir():
+            return place
+    raise TrainingDataError(SHIPPED_OTHERS_PLACES[-1], "the voices of other people shipped with speakerspot are "
+                                                      "missing (reinstall it), and no negative clips were given")
 
 
 def base_path(base: str | Path | None) -> Path | None:
@@ -153,7 +168,7 @@ def gentler(config: TrainingConfig) -> TrainingConfig:
                    warmup_epochs=max(2 * config.warmup_epochs, 2))
 
 
-def train(positives: list[str | Path], negatives: list[str | Path], *, front_end: FrontEnd = FrontEnd(),
+def train(positives: list[str | Path], negatives: list[str | Path] | None = None, *, front_end: FrontEnd = FrontEnd(),
           encoder_config: EncoderConfig = EncoderConfig(), config: TrainingConfig = TrainingConfig(),
           base: str | Path | None = "default", require_separation: bool = True, device: str = "cpu",
           name: str = "model", progress: bool = False) -> SpeakerModel:
@@ -165,7 +180,8 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     broadcast-like chains, and used to report the validation EER and to calibrate the model's
     threshold (see `validate`). `base` is a model file whose encoder is fine-tuned, "default" for
     the one shipped with speakerspot, or None for a new encoder trained from scratch (with
-    `encoder_config`).
+    `encoder_config`). Without `negatives` (None or empty), the voices of other people shipped with
+    speakerspot are the negatives (see `shipped_others`), with a warning.
 
     An encoder that collapsed (every window embedded alike, see `health`) is trained once more on a
     gentler schedule; if it collapses again, or if the held-back clips do not separate (with
@@ -174,6 +190,11 @@ def train(positives: list[str | Path], negatives: list[str | Path], *, front_end
     started = time.monotonic()
     torch_device(device)  # a device this machine lacks is said now, not after the clips are read
     config = replace(config, precision=training_precision(config.precision, device))  # stored as trained
+    if not negatives:
+        negatives = [shipped_others()]
+        log.warning("no negative clips given: training against the %d voices of other people shipped with speakerspot "
+                    "(LibriSpeech readers); clips of the other voices of your recordings (presenters, guests, "
+                    "jingles) teach the model what it must not take for the target", len(find_clips(negatives[0])))
     positive_paths, negative_paths = positive_and_negative_clips(positives, negatives)
     positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0,
                                 min_heard_share=config.min_heard_speech_share, max_seconds=config.max_clip_seconds)

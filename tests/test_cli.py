@@ -180,7 +180,7 @@ CASES = [
     (["tune", "{m}", "-t", "0", "-o", "{d}/nodir/anna.pt"], 6, "does not exist"),
     (["train", "{d}", "-o", "{d}/m.pt"], 2, "needs --target"),
     (["train", "--pos", SLT, "--neg", SLT, "--target", "slt", "-o", "{d}/m.pt"], 2, "--target names a subfolder"),
-    (["train", "--pos", SLT, "-o", "{d}/m.pt"], 2, "give --pos and --neg"),
+    (["train", "--neg", SLT, "-o", "{d}/m.pt"], 2, "give --pos (and --neg)"),
     # --pos and --neg add to a labeled folder's clips: here the same clips come on both sides.
     (["train", str(SPEECH / "train"), "--target", "rms", "--neg", str(SPEECH / "train" / "rms"), "-o", "{d}/m.pt"],
      5, "both as a positive and as a negative"),
@@ -293,6 +293,18 @@ def test_a_model_given_twice_scans_once(model_file):
     twice = run("scan", SAMPLE, "-m", str(model_file), "-m", str(model_file.parent / "." / model_file.name), "-q")
     assert twice.exit_code == 0, twice.output
     assert twice.output == once.output and once.output.count("\n") >= 2  # not two models of one name, refused
+
+
+def test_train_without_negatives_trains_against_the_shipped_voices_of_others(tmp_path, caplog):
+    import speakerspot
+
+    with caplog.at_level(logging.WARNING, "speakerspot"):
+        result = run("train", "--pos", str(SPEECH / "train" / "rms"), "-o", str(tmp_path / "rms.pt"), "--epochs", "1",
+                     "--force", "-q")
+    assert result.exit_code == 0, result.output
+    assert "no negative clips given: training against the 36 voices of other people shipped" in caplog.text
+    summary = speakerspot.load_model(tmp_path / "rms.pt").training_summary
+    assert summary["negative_clips"] == 36 and summary["negative_seconds"] > 300  # LibriSpeech readers, 7.6 min
 
 
 def test_a_model_named_without_pt_is_found_as_train_named_it(model_file):
