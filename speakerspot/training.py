@@ -190,7 +190,8 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
     started = time.monotonic()
     torch_device(device)  # a device this machine lacks is said now, not after the clips are read
     config = replace(config, precision=training_precision(config.precision, device))  # stored as trained
-    if not negatives:
+    shipped_negatives = not negatives
+    if shipped_negatives:
         negatives = [shipped_others()]
         log.warning("no negative clips given: training against the %d voices of other people shipped with speakerspot "
                     "(LibriSpeech readers); clips of the other voices of your recordings (presenters, guests, "
@@ -257,6 +258,7 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
         "positive_speech_seconds": round(sum(float(c.speech.sum()) for c in positive_clips if c.speech is not None)
                                          * VAD_FRAME_SECONDS, 1),
         "negative_seconds": round(sum(len(c.samples) for c in negative_clips) / rate, 1),
+        "shipped_negatives": shipped_negatives,  # the voices of others shipped with speakerspot, none being given
         "validation_clips": len(val_pos) + len(val_neg),
         "config": asdict(attempt_config), "base": None if base is None else base_description(base),
         "final_loss": round(float(np.mean(losses[-attempt_config.steps_per_epoch:])), 4) if losses else None,
@@ -270,9 +272,10 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
 
 def training_report(summary: dict) -> str:
     """What a user needs to trust a model, in words: the clips, the held-back EER and the health line."""
+    shipped = ", the voices of others shipped with speakerspot" if summary.get("shipped_negatives") else ""
     lines = [f"{summary['positive_clips']} positive clips ({summary['positive_seconds']} s, "
              f"{summary['positive_speech_seconds']} s of it speech), {summary['negative_clips']} negative "
-             f"({summary['negative_seconds']} s), {summary['seconds']} s of training"
+             f"({summary['negative_seconds']} s{shipped}), {summary['seconds']} s of training"
              + (f" from the base {summary['base']['file']}" if summary.get("base") else "")]
     validation, figures = summary["validation"], summary["health"]
     if validation:

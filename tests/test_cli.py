@@ -305,6 +305,8 @@ def test_train_without_negatives_trains_against_the_shipped_voices_of_others(tmp
     assert "no negative clips given: training against the 36 voices of other people shipped" in caplog.text
     summary = speakerspot.load_model(tmp_path / "rms.pt").training_summary
     assert summary["negative_clips"] == 36 and summary["negative_seconds"] > 300  # LibriSpeech readers, 7.6 min
+    described = run("info", str(tmp_path / "rms.pt")).output
+    assert f"36 negative ({summary['negative_seconds']} s, the voices of others shipped with speakerspot)" in described
 
 
 def test_a_model_named_without_pt_is_found_as_train_named_it(model_file):
