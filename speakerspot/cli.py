@@ -24,7 +24,7 @@ from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS, clock_text, for
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
     from .model import SpeakerModel
-    from .results_index import IndexesAsOne
+    from .results_index import IndexesAsOne, ResultsIndex
     from .segments import Decision, ScanResult
 
 EXIT_CODES_HELP = """\b
@@ -217,6 +217,16 @@ def count_aired(results: Iterable[ScanResult], since: datetime.datetime | None,
         logging.getLogger("speakerspot").warning("%d result%s of recordings that do not say when they were on air "
                                                  "left out", untimed, "s" if untimed > 1 else "")
     return kept
+
+
+def forget_deleted_below(index: ResultsIndex, folders: list[Path], quiet: bool) -> None:
+    """`scan --forget-deleted`: the stored results of recordings deleted below `folders` forgotten, and said."""
+    from .batch import forget_deleted_recordings
+
+    for folder in folders:
+        if (gone := forget_deleted_recordings(index, folder)) and not quiet:
+            click.echo(f"{folder}: forgot the stored results of {len(gone)} recording{'s' if len(gone) > 1 else ''} "
+                       "no longer there", err=True)
 
 
 def parse_shard(context: click.Context, parameter: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -525,7 +535,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
       tail -c +1 -f /pvr/recording-in-progress.ts | speakerspot scan - -m models/anna.pt --live
     """
     from .audio import DEFAULT_SAMPLE_RATE, recording_path
-    from .batch import find_recordings, forget_deleted_recordings, namesakes, scan_batch, shard_of
+    from .batch import find_recordings, namesakes, scan_batch, shard_of
     from .decoder_process import start_early, stop_early_helpers
     from .results_index import ResultsIndex
     from .split_recordings import is_vdr_recording
@@ -541,11 +551,17 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
     if not found:
         raise MediaError(", ".join(map(str, recordings)),
                          f"no files matching {' or '.join(patterns)}" if patterns else "no media files found")
+    folders = [path for path in map(recording_path, recordings) if path.is_dir() and not is_vdr_recording(path)]
+    if forget_deleted and not (db_path and folders):
+        raise click.UsageError("--forget-deleted goes with --db and a folder to scan")
     if shard:
         shared = shard_of(found, *shard)
         if not quiet or not shared:
             click.echo(f"shard {shard[0]}/{shard[1]}: {len(shared)} of {len(found)} recordings", err=True)
         if not shared:
+            if forget_deleted:  # its recordings deleted are still this share's index's to forget
+                with ResultsIndex(db_path) as index:
+                    forget_deleted_below(index, folders, quiet)
             return
         found = shared
     check_outputs(output, output_dir, format_names, len(found))  # now, before torch loads; with the models below
@@ -553,9 +569,6 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
         check_live(len(found), format_names, output, output_dir, speech_edges, engine)
     if force and not db_path:
         raise click.UsageError("--force goes with --db")
-    folders = [path for path in map(recording_path, recordings) if path.is_dir() and not is_vdr_recording(path)]
-    if forget_deleted and not (db_path and folders):
-        raise click.UsageError("--forget-deleted goes with --db and a folder to scan")
     if output:
         check_writable(output)  # now, not after the scan
     if ray_address and engine != "ray":
@@ -603,10 +616,8 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
                              keep_windows=not live or db_path is not None)
         if not live:
             write.finish()
-        for folder in folders if forget_deleted else []:
-            if (gone := forget_deleted_recordings(index, folder)) and not quiet:
-                click.echo(f"{folder}: forgot the stored results of {len(gone)} recording"
-                           f"{'s' if len(gone) > 1 else ''} no longer there", err=True)
+        if forget_deleted:
+            forget_deleted_below(index, folders, quiet)
     if len(found) > 1 and not quiet:
         skipped = f", {summary.skipped} unchanged" if summary.skipped else ""
         failed = f", {len(summary.failures)} failed" if summary.failures else ""

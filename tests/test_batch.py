@@ -345,6 +345,7 @@ def test_recordings_deleted_from_the_archive_are_forgotten_when_asked_and_not_un
     with ResultsIndex(db) as index:
         assert len(index.stored_recordings()) == 4
     caplog.clear()
+    shutil.copy(db, tmp_path / "before.sqlite")
     with caplog.at_level(logging.INFO, "speakerspot"):
         again = scan_folder(root, model_file, "--db", str(db), "--forget-deleted")
     assert again.exit_code == 0 and "moved here" not in caplog.text
@@ -354,6 +355,14 @@ def test_recordings_deleted_from_the_archive_are_forgotten_when_asked_and_not_un
     with ResultsIndex(db) as index:
         assert index.stored_recordings() == {str(moved), str(root / "disk2" / "old.ts")}
         assert index.failures() == []
+    # a machine whose share of the folder is empty forgets what was deleted from its index too
+    shutil.copy(tmp_path / "before.sqlite", tmp_path / "share.sqlite")
+    empty = next(number for number in (1, 2) if not batch.shard_of(find_recordings([root]), number, 2))
+    shared = scan_folder(root, model_file, "--db", str(tmp_path / "share.sqlite"), "--forget-deleted", "--shard",
+                         f"{empty}/2")
+    assert shared.exit_code == 0 and f"shard {empty}/2: 0 of 1 recordings" in shared.output
+    with ResultsIndex(tmp_path / "share.sqlite") as index:
+        assert index.stored_recordings() == {str(moved), str(root / "disk2" / "old.ts")}
     refused = CliRunner().invoke(cli, ["scan", str(moved), "-m", str(model_file), "--db", str(db), "--forget-deleted"])
     assert refused.exit_code == 2 and "--forget-deleted goes with --db and a folder to scan" in refused.output
 
