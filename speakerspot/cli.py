@@ -154,20 +154,21 @@ def models_of_voices(files: list[Path], models: list[SpeakerModel], given: tuple
 
 def check_outputs(output: Path | None, output_dir: Path | None, format_names: tuple[str, ...], results: int) -> None:
     """Refuse outputs that cannot hold `results` results (recordings times models) in `format_names`: -o with
-    --output-dir; -o, one file, for more than one result in one format; on stdout, several formats, or several
-    results in a format of one recording's segments for one model (srt, vtt, edl...), which would not parse."""
+    --output-dir; -o, one file, in several formats; on stdout, several formats; on stdout or in -o's file,
+    several results in a format of one recording's segments for one model (srt, vtt, edl...), which would not
+    parse."""
     if output and output_dir:
         raise click.UsageError("-o and --output-dir: give one of the two")
-    if output and results * len(format_names) > 1:
-        raise click.UsageError(f"-o writes one result (one recording, one model) in one format; here "
-                               f"{results} result(s) in {len(format_names)} format(s): use --output-dir")
-    if output or output_dir:
+    if output and len(format_names) > 1:
+        raise click.UsageError(f"-o writes one format; here {len(format_names)}: use --output-dir")
+    if output_dir:
         return
+    shared = "-o's file" if output else "stdout"
     if len(set(format_names)) > 1:
         raise click.UsageError("several formats cannot share stdout (it would not parse as either); use --output-dir")
     if results > 1 and (single := [name for name in format_names if name not in STREAM_FORMATS]):
         raise click.UsageError(f"{single[0]} holds the segments of one recording for one model: several results "
-                               "cannot share stdout; use --output-dir (or -f txt, json, csv, rttm or xspf)")
+                               f"cannot share {shared}; use --output-dir (or -f txt, json, csv, rttm or xspf)")
 
 
 ON_AIR_TIME_EXAMPLES = "2026-11-30, '2026-11-30 20:15', 2026-11-30T20:15+01:00"
@@ -464,7 +465,8 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
                    "recording, one format of one line per segment (txt, jsonl, csv, rttm); each says when "
                    "it was on air once a DVB stream's time tables told it. Not with -o, --output-dir or "
                    "--speech-edges.")
-@output_or_stdout_option("one recording, one model, one format")
+@output_or_stdout_option("one format; for several recordings or models, txt, json, csv, rttm or xspf, each "
+                         "written as stdout gets it")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write RECORDING-STEM.MODEL.FORMAT files here, mirroring the folders scanned.")
 @click.option("--glob", "patterns", multiple=True,
@@ -604,8 +606,9 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
         if live:  # every segment is printed as it comes, not again with its recording's results
             told, write = SegmentLines(format_names[0], several=len(models) > 1), lambda recording, results: None
         else:
-            told, write = None, ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
-                                              several=len(found) * len(models) > 1, frame_rate=frame_rate)
+            told, write = None, stack.enter_context(ResultOutputs(
+                format_names, windows=windows, output=output, output_dir=output_dir,
+                several=len(found) * len(models) > 1, frame_rate=frame_rate))
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
         options = ScanOptions(threshold=threshold, **dataclasses.asdict(track), decoders=decoders,
                               speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
@@ -639,7 +642,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
               help="Output format; repeat for several (as for scan). " + FORMAT_DEFAULT_HELP)
 @click.option("--windows", is_flag=True, help="With json/jsonl: include every window's time and score.")
-@output_or_stdout_option("one result, one format")
+@output_or_stdout_option("one format; for several results, txt, json, csv, rttm or xspf, as stdout gets it")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write RECORDING-STEM.MODEL.FORMAT files here, one per result and format, mirroring the "
                    "folders below the one the scan was given, as `scan --output-dir` did.")
@@ -679,8 +682,8 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
         stored = count_aired(indexes.results(model_name), since, before) if since or before else \
             indexes.count(model_name)
         check_outputs(output, output_dir, format_names, stored)
-        write = ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir, several=stored > 1,
-                              frame_rate=frame_rate)
+        write = stack.enter_context(ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
+                                                  several=stored > 1, frame_rate=frame_rate))
         # mirrored below --output-dir as their scans mirrored them; a result stored before 2026-12-07, which does
         # not say below which folder, below the folder that holds all such
         relatives = indexes.relatives(model_name) if output_dir else {}

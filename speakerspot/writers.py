@@ -8,6 +8,7 @@ playlist of the segments, for VLC).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import io
@@ -313,9 +314,11 @@ class ResultOutputs:
     folders scanned (a recording whose outputs would overwrite another's, as `rec.mp4` beside
     `rec.ts`, is named in full: `rec.mp4.MODEL.EXT`; see `output_stem`). On stdout, several JSON
     documents become JSON lines, several CSV tables one table and several playlists one (ended by `finish`),
-    so the stream stays parseable; several txt results get a `# file [model]` header each. EDL timecode runs
-    at `frame_rate`, else at the recording's own video frame rate. `stream` stands for stdout (None:
-    `sys.stdout` as it is when a result is written)."""
+    so the stream stays parseable; several txt results get a `# file [model]` header each. Several results
+    in one `output` file (a format of STREAM_FORMATS) are written as stdout gets them, into a temporary
+    file that `finish` puts in place; used as a context manager, an error or Ctrl-C before `finish` leaves
+    no file. EDL timecode runs at `frame_rate`, else at the recording's own video frame rate. `stream`
+    stands for stdout (None: `sys.stdout` as it is when a result is written)."""
 
     def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
                  output_dir: Path | None = None, several: bool = False, frame_rate: float | None = None,
@@ -325,6 +328,14 @@ class ResultOutputs:
         self.csv_started = False
         self.playlist_tracks: int | None = None  # several results' playlist on stdout: its tracks so far
         self.claimed: dict[Path, Path] = {}  # the output names given (folder / stem), and their recordings
+        self.output_file = contextlib.ExitStack()  # several results' `output`, open from the first to `finish`
+        self.output_stream: TextIO | None = None
+
+    def __enter__(self) -> ResultOutputs:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.output_file.__exit__(*exc_info)  # an error: the temporary file is removed, `output` left as it was
 
     def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
         frame_rate = self.frame_rate
@@ -343,16 +354,25 @@ class ResultOutputs:
                     make_folder(stem.parent)
                     target = stem.parent / fitted_name(stem.name, f".{result.model}.{extension(format_name)}")
                     write_result(result, format_name, target, options)
-                elif self.output is not None:
+                elif self.output is not None and not self.several:
                     write_result(result, format_name, self.output, options)
                 else:
                     self.to_stdout(result, format_name, options)
 
     def finish(self) -> None:
-        """End what several results on stdout left open: their playlist."""
+        """End what several results on stdout or in `output` left open: their playlist, the file."""
         if self.playlist_tracks is not None:
-            (self.stream or sys.stdout).write(XSPF_TAIL)
+            self.results_stream().write(XSPF_TAIL)
             self.playlist_tracks = None
+        self.output_file.close()
+
+    def results_stream(self) -> TextIO:
+        """Where several results go: stdout, or the temporary file of `output`, opened by the first."""
+        if self.output is None:
+            return self.stream or sys.stdout
+        if self.output_stream is None:
+            self.output_stream = self.output_file.enter_context(atomic_write(self.output))
+        return self.output_stream
 
     def output_stem(self, recording: Recording) -> Path:
         """Where `recording`'s outputs go, but for `.MODEL.EXT`: its stem in the mirrored folder, unless an
@@ -369,7 +389,7 @@ class ResultOutputs:
         return folder / name
 
     def to_stdout(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
-        stream = self.stream or sys.stdout
+        stream = self.results_stream()
         if self.several and format_name == "txt":
             stream.write(f"# {result.file} [{result.model}]\n")
         shown = "jsonl" if self.several and format_name == "json" else format_name

@@ -36,6 +36,7 @@ from speakerspot.cli import cli
 from speakerspot.recordings import Recording
 from speakerspot.report import write_report
 from speakerspot.results_index import ResultsIndex
+from speakerspot.writers import ResultOutputs
 
 
 def archive(tmp_path):
@@ -221,6 +222,25 @@ def test_several_results_on_stdout_make_one_csv_table_or_json_lines(model_file, 
     table = list(csv.DictReader(io.StringIO(scanned("csv"))))  # one header, every segment a row
     assert len(table) == sum(len(d["segments"]) for d in documents) > 0
     assert {row["model"] for row in table} <= {"fixture", "other"}
+
+
+def test_several_results_in_one_output_file_are_what_stdout_gets_and_an_error_leaves_none(model_file, tmp_path):
+    root = archive(tmp_path)
+    (root / "2026" / "broken.ts").unlink()
+    for format_name, file_name in (("csv", "all.csv"), ("json", "all.jsonl"), ("xspf", "all.xspf")):
+        printed = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-f", format_name, "-q"])
+        written = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-q", "-o",
+                                           str(tmp_path / file_name)])  # the format its name says
+        assert written.exit_code == 0 and written.stdout == "", written.output
+        assert (tmp_path / file_name).read_text() == printed.stdout and printed.stdout.count("\n") >= 2
+    refused = CliRunner().invoke(cli, ["scan", str(root), "-m", str(model_file), "-o", str(tmp_path / "all.srt")])
+    assert refused.exit_code == 2 and "several results cannot share -o's file" in refused.output
+    stopped = tmp_path / "stopped.csv"
+    result = speakerspot.scan(speakerspot.load_model(model_file), FIXTURES / "sample.ts")
+    with pytest.raises(KeyboardInterrupt), ResultOutputs(["csv"], output=stopped, several=True) as write:
+        write(Recording(FIXTURES / "sample.ts", FIXTURES), [result])
+        raise KeyboardInterrupt  # Ctrl-C before the batch's end: no file, no temporary one
+    assert not list(tmp_path.glob("*stopped*"))
 
 
 def test_dash_o_refuses_several_outputs(model_file, tmp_path):
