@@ -212,12 +212,21 @@ def is_media(path: Path, patterns: tuple[str, ...] = ()) -> bool:
     return path.suffix.lower() in MEDIA_EXTENSIONS
 
 
+# A command-line argument that names a stream by URL (http://, udp://…), which speakerspot reads through a pipe.
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
 def open_container(path: str | Path) -> av.container.InputContainer:
     """Open `path` with FFmpeg, turning every failure into a MediaError naming the file."""
     import av
 
     path = Path(path)
     if not path.exists():
+        if URL.match(str(path)):  # the path joined its "//" into one
+            url = str(path).replace(":/", "://", 1)
+            fetch = (f"curl -sN '{url}'" if url.lower().startswith(("http:", "https:")) else
+                     f"ffmpeg -nostdin -i '{url}' -map 0:a:0 -c copy -f mpegts -")
+            raise MediaError(url, f"a URL, not a file: pipe the stream in, `{fetch} | speakerspot scan -`")
         raise MediaError(path, "no such file")
     vdr = is_vdr_recording(path)  # a folder of files read as one
     if path.is_dir() and not vdr:
