@@ -767,7 +767,10 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
     else:
         results = [result for source in sources for result in read_scan_json(source)]
     count_aired(results, since, before)  # told what it leaves out
-    results = list(aired_results(results, since, before))
+    results, given = list(aired_results(results, since, before)), len(results)
+    if given and not results:
+        raise SpeakerspotError(None, f"no segment of the {given} result{'s' if given > 1 else ''} was on air in that "
+                                     "span: no report written")
     # no stream named: each recording's excerpts from the one it was scanned on
     written = write_report(results, output, truth=truth, audio=not no_audio,
                            track=None if track == TrackChoice() else track, failures=failures, png=png,

@@ -476,6 +476,10 @@ def test_results_on_air_within_a_time_span_are_its_segments_and_recordings(tmp_p
     assert CliRunner().invoke(cli, ["report", "--db", str(db), "--aired-since", "2026-11-30 20:30", "--aired-before",
                                     "2026-12-01", "--no-audio", "-q", "-o", str(page)]).exit_code == 0
     assert "evening.ts" in page.read_text() and "morning.ts" not in page.read_text()
+    nothing = CliRunner().invoke(cli, ["report", "--db", str(db), "--aired-since", "2027-01-01", "--no-audio", "-q",
+                                       "-o", str(tmp_path / "2027.html")])
+    assert nothing.exit_code == 1 and "no segment of the 3 results was on air in that span" in nothing.output
+    assert not (tmp_path / "2027.html").exists()
     refused = CliRunner().invoke(cli, ["results", "--db", str(db), "--aired-since", "30.11.2026"])
     assert refused.exit_code == 2 and "'30.11.2026' is not a date or a date and time" in refused.output
 
