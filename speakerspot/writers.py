@@ -317,8 +317,9 @@ class ResultOutputs:
     so the stream stays parseable; several txt results get a `# file [model]` header each. Several results
     in one `output` file (a format of STREAM_FORMATS) are written as stdout gets them, into a temporary
     file that `finish` puts in place; used as a context manager, an error or Ctrl-C before `finish` leaves
-    no file. EDL timecode runs at `frame_rate`, else at the recording's own video frame rate. `stream`
-    stands for stdout (None: `sys.stdout` as it is when a result is written)."""
+    no file, and ends a playlist begun on stdout, so that what was written still parses. EDL timecode runs
+    at `frame_rate`, else at the recording's own video frame rate. `stream` stands for stdout (None:
+    `sys.stdout` as it is when a result is written)."""
 
     def __init__(self, format_names: Iterable[str], *, windows: bool = False, output: Path | None = None,
                  output_dir: Path | None = None, several: bool = False, frame_rate: float | None = None,
@@ -336,6 +337,9 @@ class ResultOutputs:
 
     def __exit__(self, *exc_info) -> None:
         self.output_file.__exit__(*exc_info)  # an error: the temporary file is removed, `output` left as it was
+        if self.output is None and self.playlist_tracks is not None:  # stopped part way: stdout's playlist ended
+            with contextlib.suppress(OSError):  # a reader gone
+                self.finish()
 
     def __call__(self, recording: Recording, results: list[ScanResult]) -> None:
         frame_rate = self.frame_rate

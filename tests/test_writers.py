@@ -160,6 +160,18 @@ def test_every_format_has_a_renderer_and_writes_atomically(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_a_playlist_of_several_results_stopped_part_way_still_parses(tmp_path):
+    from speakerspot.recordings import Recording
+    from speakerspot.writers import ResultOutputs
+
+    stream = io.StringIO()
+    with pytest.raises(KeyboardInterrupt), ResultOutputs(["xspf"], several=True, stream=stream) as write:
+        write(Recording(tmp_path / "x.ts", tmp_path), [RESULT])
+        raise KeyboardInterrupt  # Ctrl-C before the batch's end, which would `finish` it
+    tracks = ElementTree.fromstring(stream.getvalue()).findall(".//{http://xspf.org/ns/0/}track")
+    assert len(tracks) == len(RESULT.segments) >= 2
+
+
 def test_several_results_on_one_stream_stay_one_csv_table_and_json_lines(tmp_path):
     from speakerspot.recordings import Recording
     from speakerspot.writers import ResultOutputs
