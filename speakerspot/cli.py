@@ -208,13 +208,13 @@ def aired_results(results: Iterable[ScanResult], since: datetime.datetime | None
 
 def count_aired(results: Iterable[ScanResult], since: datetime.datetime | None,
                 before: datetime.datetime | None) -> int:
-    """How many results `aired_results` gives of `results`; those left out as they do not say when they were on
-    air are told in a warning."""
+    """How many results `aired_results` gives of `results` with a span (`since` or `before`); those left out as they
+    do not say when they were on air are told in a warning."""
     kept = untimed = 0
     for result in results:
         untimed += result.broadcast_time is None
-        kept += not (since or before) or result.aired_within(since, before) is not None
-    if untimed and (since or before):
+        kept += result.aired_within(since, before) is not None
+    if untimed:
         logging.getLogger("speakerspot").warning("%d result%s of recordings that do not say when they were on air "
                                                  "left out", untimed, "s" if untimed > 1 else "")
     return kept
@@ -766,7 +766,8 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
             failures = [(failure.recording, failure.error) for failure in indexes.failures(model_name)]
     else:
         results = [result for source in sources for result in read_scan_json(source)]
-    count_aired(results, since, before)  # told what it leaves out
+    if since or before:
+        count_aired(results, since, before)  # told what it leaves out
     results, given = list(aired_results(results, since, before)), len(results)
     if given and not results:
         raise SpeakerspotError(None, f"no segment of the {given} result{'s' if given > 1 else ''} was on air in that "

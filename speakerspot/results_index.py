@@ -7,7 +7,7 @@ leaves no half result. A recording is "unchanged" when its size and modification
 row, or, if only the time moved (a copy, a `touch`), its content fingerprint does. A recording moved or renamed
 keeps its results: found under no path the index holds, it is known by its content where the path of that content's
 row holds nothing any more. A recording deleted from the archive is forgotten when asked (see
-`batch.forget_missing`).
+`batch.forget_deleted_recordings`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from . import __version__
 from .augment import mask_spectra
 from .calibration import calibrate, describe_health, health
-from .clips import clips_in, find_clips, load_clips, positive_and_negative_clips, split_validation
+from .clips import clips_in, load_clips, positive_and_negative_clips, split_validation
 from .config import MERGE_SIMILARITY, PRECISIONS, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
@@ -191,12 +191,12 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
     torch_device(device)  # a device this machine lacks is said now, not after the clips are read
     config = replace(config, precision=training_precision(config.precision, device))  # stored as trained
     shipped_negatives = not negatives
+    positive_paths, negative_paths = positive_and_negative_clips(positives, [shipped_others()] if shipped_negatives
+                                                                 else negatives)
     if shipped_negatives:
-        negatives = [shipped_others()]
         log.warning("no negative clips given: training against the %d voices of other people shipped with speakerspot "
                     "(LibriSpeech readers); clips of the other voices of your recordings (presenters, guests, "
-                    "jingles) teach the model what it must not take for the target", len(find_clips(negatives[0])))
-    positive_paths, negative_paths = positive_and_negative_clips(positives, negatives)
+                    "jingles) teach the model what it must not take for the target", len(negative_paths))
     positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0,
                                 min_heard_share=config.min_heard_speech_share, max_seconds=config.max_clip_seconds)
     negative_clips = load_clips(negative_paths, front_end, "negative", max_seconds=config.max_clip_seconds)

@@ -327,7 +327,7 @@ class ResultOutputs:
         self.format_names, self.windows, self.output, self.output_dir = tuple(format_names), windows, output, output_dir
         self.several, self.frame_rate, self.stream = several, frame_rate, stream
         self.csv_started = False
-        self.playlist_tracks: int | None = None  # several results' playlist on stdout: its tracks so far
+        self.playlist_tracks: int | None = None  # several results' playlist (stdout, -o's file): its tracks so far
         self.claimed: dict[Path, Path] = {}  # the output names given (folder / stem), and their recordings
         self.output_file = contextlib.ExitStack()  # several results' `output`, open from the first to `finish`
         self.output_stream: TextIO | None = None
@@ -361,7 +361,7 @@ class ResultOutputs:
                 elif self.output is not None and not self.several:
                     write_result(result, format_name, self.output, options)
                 else:
-                    self.to_stdout(result, format_name, options)
+                    self.to_results_stream(result, format_name, options)
 
     def finish(self) -> None:
         """End what several results on stdout or in `output` left open: their playlist, the file."""
@@ -392,7 +392,7 @@ class ResultOutputs:
                         recording.path.stem)
         return folder / name
 
-    def to_stdout(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
+    def to_results_stream(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
         stream = self.results_stream()
         if self.several and format_name == "txt":
             stream.write(f"# {result.file} [{result.model}]\n")
@@ -427,7 +427,6 @@ class SegmentLines:
             raise ValueError(f"{format_name} is not a format of one line per segment ({', '.join(LIVE_FORMATS)})")
         self.format_name, self.several, self.stream = format_name, several, stream
         self.csv_started = False
-        self.playlist_tracks: int | None = None  # several results' playlist on stdout: its tracks so far
         self.broadcast_times: dict[Path, datetime.datetime] = {}
 
     def broadcast_time(self, recording: Recording, time: datetime.datetime) -> None:
