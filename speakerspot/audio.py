@@ -46,7 +46,7 @@ from .service_tables import (
     packets_begin,
     programmes_in,
 )
-from .sidecars import enigma2_recording_time
+from .sidecars import recorder_start
 from .split_recordings import is_vdr_recording, is_vdr_transport_stream, open_recording, recording_size
 
 if TYPE_CHECKING:
@@ -1401,6 +1401,7 @@ def load_audio(path: str | Path, sample_rate: int, track: TrackChoice = TrackCho
 
 
 STANDARD_INPUT = Path("/dev/stdin")  # what "-" names on the command line
+BY_TIME_TABLES = "by the broadcast's time tables"  # what says when a recording was on air, where they do
 
 
 def recording_path(given: str | Path) -> Path:
@@ -1466,14 +1467,12 @@ def recording_facts(path: str | Path, track: TrackChoice = TrackChoice()) -> Rec
 
 def broadcast_time_and_source(container: av.container.InputContainer, path: str | Path,
                               stream: av.audio.stream.AudioStream) -> tuple[datetime.datetime | None, str | None]:
-    """When the 0:00 of the recording `container` reads was broadcast (UTC) and what says it: "tables" (its time
-    tables, see `container_broadcast_time`), or where they do not, "enigma2" (when an Enigma2 receiver began it,
-    see `sidecars`); (None, None) where neither does."""
+    """When the 0:00 of the recording `container` reads was broadcast (UTC) and what says it, in words:
+    `BY_TIME_TABLES` (see `container_broadcast_time`), or where they do not, its recorder (when it began the
+    recording, see `sidecars.recorder_start`); (None, None) where neither does."""
     if (aired := container_broadcast_time(container, path, stream)) is not None:
-        return aired, "tables"
-    if (began := enigma2_recording_time(path)) is not None:
-        return began, "enigma2"
-    return None, None
+        return aired, BY_TIME_TABLES
+    return recorder_start(path) or (None, None)
 
 
 def container_broadcast_time(container: av.container.InputContainer, path: str | Path,

@@ -25,7 +25,7 @@ from .errors import SpeakerspotError
 from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegmentCallback
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult
-from .sidecars import enigma2_recording_time
+from .sidecars import recorder_start
 from .split_recordings import VDR_DELETED_SUFFIX, VDR_FILE, is_vdr_recording, unread_vdr_files
 from .workers import scan_here, scan_in_workers
 from .writers import write_or_fail
@@ -337,11 +337,12 @@ def with_broadcast_time(index: ResultsIndex, path: Path, stored: list[ScanResult
                         options: ScanOptions) -> list[ScanResult]:
     """The `stored` results of the recording at `path` (resolved), with the broadcast time they lack read now
     and stored with them: where an older version stored them without it, from the recording; where none was
-    found when they were scanned, from an Enigma2 receiver's .meta file beside it (read since 2026-12-07)."""
+    found when they were scanned, from what its recorder says of when it began it (`sidecars.recorder_start`:
+    Enigma2's .meta files read since 2026-12-07, VDR's and MythTV's names since 2026-12-08)."""
     if index.unread_broadcast_time(path):
         aired = broadcast_time_of(path, options)
-    elif stored[0].broadcast_time is None and (began := enigma2_recording_time(path)) is not None:
-        aired = began
+    elif stored[0].broadcast_time is None and (began := recorder_start(path)) is not None:
+        aired = began[0]
     else:
         return stored
     index.store_broadcast_time(path, aired)

@@ -983,13 +983,14 @@ def info(recording):
         describe_model(recording)
         return
     from .audio import (
+        BY_TIME_TABLES,
         audio_streams,
         broadcast_time_and_source,
         container_programmes,
         open_container,
         select_audio_stream,
     )
-    from .sidecars import enigma2_meta_path, vdr_programme
+    from .sidecars import vdr_programme
     from .split_recordings import is_vdr_recording, recording_files
 
     with open_container(recording) as container:
@@ -1017,11 +1018,8 @@ def info(recording):
         files, programme = recording_files(recording), vdr_programme(recording)
         click.echo(f"a VDR recording of {len(files)} file(s), {files[0].name} to {files[-1].name}, read as one"
                    + (f": {programme}" if programme else ""))
-    if source == "tables":
-        click.echo(f"0:00 was broadcast at {clock_text(aired, tenths=True)} (by the broadcast's time tables)")
-    elif source == "enigma2":
-        click.echo(f"0:00 was broadcast at {clock_text(aired)} (when the recorder began it, by its "
-                   f"{enigma2_meta_path(recording).name}: to about a second)")
+    if aired is not None:
+        click.echo(f"0:00 was broadcast at {clock_text(aired, tenths=source == BY_TIME_TABLES)} ({source})")
 
 
 def lower_levels_text(decision: Decision) -> str:

@@ -1,4 +1,4 @@
-"""What a PVR writes beside a recording, where the recording itself does not say it.
+"""What a PVR writes beside a recording or into its name, where the recording itself does not say it.
 
 Enigma2 receivers (Dreambox, VU+, and the images built on them: OpenPLi, OpenATV, OpenViX) record a
 channel's own streams and leave the broadcast's time tables out; beside each `NAME.ts` they write
@@ -9,7 +9,13 @@ second.
 
 VDR writes `info` into a recording's folder (`info.vdr` before version 1.7.3), a line per field, each
 begun by its letter: `C` the channel (its ID, then its name), `T` the title, `S` a subtitle, `E` the EPG
-event (its start, not the recording's), `D` a description.
+event (its start, not the recording's), `D` a description. It names a recording's folder after the time
+the recording began, in the VDR machine's time zone, to the minute: `YYYY-MM-DD.hh.mm.CHANNEL-INSTANCE.rec`
+(before 1.7.3 `YYYY-MM-DD.hh.mm.PRIORITY.LIFETIME.rec`; recording.c, DATAFORMATTS and DATAFORMATPES), and
+reads that name back as local time itself. A timer's recording begins at the timer's minute.
+
+MythTV names a recording `CHANID_YYYYMMDDhhmmss.EXT` after the time its recording began, in UTC since
+MythTV 0.26 (2012; ProgramInfo::CreateRecordBasename, MythDate::kFilename).
 """
 
 from __future__ import annotations
@@ -23,6 +29,21 @@ SERVICE_REFERENCE = re.compile(r"\d+:\d+:[0-9A-Fa-f]+:[0-9A-Fa-f]+:")
 EARLIEST = datetime.datetime(1995, 1, 1, tzinfo=datetime.UTC)  # before DVB, a time is not a recording's
 MAX_META_BYTES = 1 << 16
 VDR_INFO_NAMES = ("info", "info.vdr")  # VDR since 1.7.3, before
+VDR_FOLDER_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)\.(\d\d)[.:](\d\d)\.\d+[-.]\d+\.(?:rec|del)")
+MYTHTV_FILE_TIME = re.compile(r"\d{1,6}_(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)\.\w+")
+
+
+def recorder_start(path: str | Path) -> tuple[datetime.datetime, str] | None:
+    """When the PVR that made the recording at `path` began it (UTC), as it says beside the recording or in its
+    name (see above), and how it says it, in words for `info`; None where it does not."""
+    path = Path(path)
+    if (began := enigma2_recording_time(path)) is not None:
+        return began, f"when the recorder began it, by its {enigma2_meta_path(path).name}: to about a second"
+    if (began := named_time(VDR_FOLDER_TIME, path.name, utc=False)) is not None:
+        return began, "when VDR began it, by its folder's name, read in this machine's time zone: to the minute"
+    if (began := named_time(MYTHTV_FILE_TIME, path.name, utc=True)) is not None:
+        return began, "when MythTV began it, by its file name (UTC): to a few seconds"
+    return None
 
 
 def enigma2_meta_path(path: str | Path) -> Path:
@@ -44,7 +65,26 @@ def enigma2_recording_time(path: str | Path) -> datetime.datetime | None:
         began = datetime.datetime.fromtimestamp(int(lines[3]), datetime.UTC)
     except (OverflowError, ValueError, OSError):
         return None
-    return began if EARLIEST <= began <= datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1) else None
+    return began if could_have_begun(began) else None
+
+
+def named_time(pattern: re.Pattern[str], name: str, utc: bool) -> datetime.datetime | None:
+    """The time (UTC) in the file name `name` where the whole of it is `pattern`, whose groups are the year,
+    month, day, hour, minute (and second) in UTC or else in this machine's time zone; None where it is not, or
+    holds no time a recording can have begun at."""
+    if not (match := pattern.fullmatch(name)):
+        return None
+    try:
+        named = datetime.datetime(*map(int, match.groups()))
+    except ValueError:  # the 31st of a month of 30 days
+        return None
+    # A naive time's astimezone() reads it in this machine's zone (TZ), summer time as it was on that day.
+    began = (named.replace(tzinfo=datetime.UTC) if utc else named).astimezone(datetime.UTC)
+    return began if could_have_begun(began) else None
+
+
+def could_have_begun(began: datetime.datetime) -> bool:
+    return EARLIEST <= began <= datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
 
 
 def vdr_programme(folder: str | Path) -> str | None:

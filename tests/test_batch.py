@@ -900,7 +900,8 @@ def test_machines_without_a_cluster_share_a_folder_alike_wherever_it_is_mounted(
 
 
 def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_player_plays(reference_model,
-                                                                                           tmp_path, caplog):
+                                                                                           tmp_path, caplog,
+                                                                                           time_zone):
     # VDR writes a recording as NAME.rec/00001.ts, 00002.ts, … (a new file every 2000 MB, cut where a group of
     # pictures begins) and plays them as one; scanned apart, each piece's times began at 0:00 again, and an older
     # VDR's 001.vdr, … were not found at all.
@@ -916,8 +917,11 @@ def test_a_vdr_recording_of_several_files_is_scanned_as_the_one_recording_its_pl
     (found,) = find_recordings([tmp_path / "video"])
     assert found.path == folder and found.relative == Path("Tagesschau", folder.name)
     assert find_recordings([folder]) == [Recording(folder, folder)]  # given itself
-    assert CliRunner().invoke(cli, ["info", str(folder)]).output.splitlines()[-1] == \
-        "a VDR recording of 2 file(s), 00001.ts to 00002.ts, read as one: Tagesschau, Das Erste HD"
+    time_zone("UTC0")
+    assert CliRunner().invoke(cli, ["info", str(folder)]).output.splitlines()[-2:] == [
+        "a VDR recording of 2 file(s), 00001.ts to 00002.ts, read as one: Tagesschau, Das Erste HD",
+        "0:00 was broadcast at 2026-12-01 20:00:00 UTC (when VDR began it, by its folder's name, read in this "
+        "machine's time zone: to the minute)"]
     whole = speakerspot.scan(reference_model, FIXTURES / "sample.ts")
     stored = []
     with ResultsIndex(tmp_path / "index.sqlite") as index:

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import SPEECH, words_between_music
-from media import in_packets_of, write_recording
+from media import in_packets_of, remuxed, write_recording
 
 import speakerspot
 from speakerspot.audio import load_audio, recording_facts
@@ -553,3 +553,41 @@ def test_a_recording_of_an_enigma2_receiver_is_timed_by_the_meta_file_beside_it(
                   "1:0:19:283D:3FB:1:C00000:0:0:0:\nTagesschau\n", "\x00\xff garbage"):
         Path(f"{recording}.meta").write_text(wrong)
         assert recording_facts(recording).broadcast_time is None, wrong
+
+
+def test_vdr_and_mythtv_recordings_are_timed_by_their_names(tmp_path, model_file, time_zone):
+    # VDR names a recording's folder after when it began (in its machine's time zone, to the minute), MythTV
+    # names its file so (in UTC): neither keeps the broadcast's time tables, and their recordings were untimed.
+    time_zone("CET-1CEST,M3.5.0,M10.5.0/3")  # Berlin's
+    front_end = FrontEnd()
+    words, _ = words_between_music(front_end, music_seconds=6.0)
+    recording = write_recording(tmp_path / "plain.ts", words, front_end.sample_rate, start_seconds=7.0)
+    vdr = tmp_path / "video" / "Tagesschau" / "2026-07-01.20.15.5-0.rec"  # summer time: 18:15 UTC
+    vdr.mkdir(parents=True)
+    shutil.copy(recording, vdr / "00001.ts")
+    mythtv = shutil.copy(recording, tmp_path / "1051_20261206190012.ts")
+    began = {vdr: datetime.datetime(2026, 7, 1, 18, 15, tzinfo=datetime.UTC),
+             mythtv: datetime.datetime(2026, 12, 6, 19, 0, 12, tzinfo=datetime.UTC)}
+    for path, time in began.items():
+        assert recording_facts(path).broadcast_time == time
+        scanned = CliRunner().invoke(cli, ["scan", str(path), "-m", str(model_file), "-q", "-f", "csv"])
+        row = next(csv.DictReader(io.StringIO(scanned.output)))
+        assert datetime.datetime.fromisoformat(row["on_air"]) == time + datetime.timedelta(seconds=float(row["start"]))
+    info = CliRunner().invoke(cli, ["info", str(vdr)]).output.splitlines()[-1]
+    assert info == ("0:00 was broadcast at 2026-07-01 20:15:00 CEST (when VDR began it, by its folder's name, "
+                    "read in this machine's time zone: to the minute)")
+    assert CliRunner().invoke(cli, ["info", str(mythtv)]).output.splitlines()[-1] == (
+        "0:00 was broadcast at 2026-12-06 20:00:12 CET (when MythTV began it, by its file name (UTC): "
+        "to a few seconds)")
+    # VDR before 1.7.3 named its folders with a colon or a dot between the hour and the minute; in winter, CET.
+    old = vdr.with_name("2005-03-01.20:15.50.99.rec")
+    old.mkdir()
+    remuxed(recording, old / "001.vdr", "vob")
+    assert recording_facts(old).broadcast_time == datetime.datetime(2005, 3, 1, 19, 15, tzinfo=datetime.UTC)
+    # Names that only look like theirs hold no time: a 30th of February, a 13th month, 1970, a name with more in it.
+    for name in ("2026-02-30.20.15.5-0.rec", "1970-01-01.20.15.5-0.rec", "Tagesschau 2026-07-01.20.15.5-0.rec"):
+        shutil.copytree(vdr, vdr.with_name(name))
+        assert recording_facts(vdr.with_name(name)).broadcast_time is None, name
+    for name in ("1051_20261306190012.ts", "1051_19700101000000.ts", "copy of 1051_20261206190012.ts",
+                 "1051_2026120619001.ts"):
+        assert recording_facts(shutil.copy(recording, tmp_path / name)).broadcast_time is None, name
