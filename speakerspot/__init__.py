@@ -20,7 +20,7 @@ _EXPORTS = {
     "SpeakerspotError": "errors",
     "TrackChoice": "config", "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training",
     "evaluate_scan": "evaluation",
-    "load_model": "model", "read_truth": "evaluation", "scan": "scanning",
+    "load_model": "model", "read_truth": "evaluation", "recording_turns": "clips", "scan": "scanning",
     "scan_many": "scanning", "train": "training",
 }
 __all__ = sorted(_EXPORTS)

@@ -338,7 +338,7 @@ def with_broadcast_time(index: ResultsIndex, path: Path, stored: list[ScanResult
     """The `stored` results of the recording at `path` (resolved), with the broadcast time they lack read now
     and stored with them: where an older version stored them without it, from the recording; where none was
     found when they were scanned, from what its recorder says of when it began it (`sidecars.recorder_start`:
-    Enigma2's .meta files read since 2026-12-07, VDR's and MythTV's names since 2026-12-08)."""
+    Enigma2's .meta files, VDR's and MythTV's names; read since 2026-12-07)."""
     if index.unread_broadcast_time(path):
         aired = broadcast_time_of(path, options)
     elif stored[0].broadcast_time is None and (began := recorder_start(path)) is not None:

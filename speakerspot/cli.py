@@ -364,6 +364,11 @@ def cli(debug: bool, verbose: bool) -> None:
         logging.getLogger("speakerspot").setLevel(logging.DEBUG)
 
 
+speaker_option = click.option(
+    "--speaker", help="With an RTTM truth file: the speaker name of the target; with Audacity labels: the label of the "
+                      "target's regions (default: every region).")
+
+
 @cli.command(short_help="Train a model of one voice from labeled clips.", epilog=EXIT_CODES_HELP)
 @click.argument("labeled_folder", required=False, type=click.Path(path_type=Path))
 @click.option("--pos", "positive_folders", multiple=True, type=click.Path(path_type=Path),
@@ -374,6 +379,12 @@ def cli(debug: bool, verbose: bool) -> None:
                    "Default: the voices of 36 other people shipped with speakerspot.")
 @click.option("--target", help="With LABELED_FOLDER: the subfolder holding the target's clips; "
                                "every other subfolder is negative.")
+@click.option("--turns", "turn_files", multiple=True, nargs=2, metavar="RECORDING TRUTH",
+              type=click.Path(exists=True, path_type=Path),
+              help="The target's turns in RECORDING, where TRUTH marks them (as `eval --truth` reads it: JSON, "
+                   "RTTM with --speaker, an Audacity label track), among the positives: the voice through that "
+                   "programme's studio or line. Repeat for several recordings.")
+@speaker_option
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write, e.g. models/anna.pt (.pt is added to a name without it, as `scan -m "
                    "FOLDER` finds model files by it); its name (anna) names the model in outputs and in a results "
@@ -396,14 +407,15 @@ def cli(debug: bool, verbose: bool) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def train(labeled_folder, positive_folders, negative_folders, target, output, epochs, margin, seed, base, precision,
-          force, quiet, device):
+def train(labeled_folder, positive_folders, negative_folders, target, turn_files, speaker, output, epochs, margin,
+          seed, base, precision, force, quiet, device):
     """Train a model of one voice from labeled clips.
 
     Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
     subfolder per speaker and --target naming the target's (--pos and --neg then add to its
-    clips). Without --neg, the voices of 36 other people shipped with speakerspot (LibriSpeech
-    readers) are the negatives; clips of the other voices of your recordings teach more. Clips may be
+    clips). --turns adds the target's turns in a recording, as a truth file marks them (a scan's
+    Audacity labels, corrected). Without --neg, the voices of 36 other people shipped with speakerspot
+    (LibriSpeech readers) are the negatives; clips of the other voices of your recordings teach more. Clips may be
     any format, sample rate and length; clips that cannot be decoded, shorter than a window (about
     2 s) or silent are left out with a warning naming them, and pauses, music and applause inside
     the target's clips are found and not learnt as the target.
@@ -421,22 +433,24 @@ def train(labeled_folder, positive_folders, negative_folders, target, output, ep
       speakerspot train --pos clips/anna -o models/anna.pt      (against the shipped voices of others)
       speakerspot train --pos anna/studio --pos anna/phone --neg others --neg jingles -o models/anna.pt
       speakerspot train clips/ --target anna -o models/anna.pt
+      speakerspot train --pos clips/anna --turns news.ts news.labels.txt -o models/anna.pt
     """
-    from .clips import labeled_folders
+    from .clips import labeled_folders, recording_turns
     from .training import train as train_model
     from .training import training_report
 
     if (labeled_folder is None) != (target is None):
         raise click.UsageError("LABELED_FOLDER needs --target LABEL" if target is None else
                                "--target names a subfolder of a LABELED_FOLDER; give one")
-    if labeled_folder is None and not positive_folders:
-        raise click.UsageError("give --pos (and --neg), or a LABELED_FOLDER with --target")
+    if labeled_folder is None and not positive_folders and not turn_files:
+        raise click.UsageError("give --pos (and --neg), --turns RECORDING TRUTH, or a LABELED_FOLDER with --target")
     positives, negatives = labeled_folders(labeled_folder, target) if labeled_folder is not None else ([], [])
+    turns = [turn for recording, truth in turn_files for turn in recording_turns(recording, truth, speaker)]
     output = check_writable(model_file(output))  # now, not after the training
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed, precision=precision)
     # --pos and --neg add to a labeled folder's clips (each clip read once, by `train`, to know it once)
-    model = train_model([*positives, *positive_folders], [*negatives, *negative_folders], config=config, base=base,
-                        require_separation=not force, device=device, name=output.stem, progress=not quiet)
+    model = train_model([*positives, *positive_folders], [*negatives, *negative_folders], turns=turns, config=config,
+                        base=base, require_separation=not force, device=device, name=output.stem, progress=not quiet)
     model.save(output)
     click.echo(f"wrote {output}: {training_report(model.training_summary)}", err=True)
 
@@ -715,8 +729,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
 @click.option("--truth", "truth_path", type=click.Path(path_type=Path),
               help="One recording's true turns, drawn under its timeline (JSON intervals, RTTM with --speaker, or an "
                    "Audacity label track, .txt, as for eval).")
-@click.option("--speaker", help="With an RTTM truth file: the speaker name of the target; with Audacity labels: the "
-                                "label of the target's regions (default: every region).")
+@speaker_option
 @click.option("--no-audio", is_flag=True, help="Cut no excerpts (faster; the recordings need not be at hand).")
 @audio_stream_options
 @click.option("--png", is_flag=True, help="Also a PNG picture of each recording's timelines, beside its page "
@@ -789,8 +802,7 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
               help='The target\'s true turns: JSON {"intervals": [[start, end], ...]}, RTTM (with --speaker), or an '
                    "Audacity label track (.txt: File > Export > Export Labels; every region, or those --speaker "
                    "names).")
-@click.option("--speaker", help="With an RTTM truth file: the speaker name of the target; with Audacity labels: the "
-                                "label of the target's regions (default: every region).")
+@speaker_option
 @click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
 @audio_stream_options
 @speech_edges_option

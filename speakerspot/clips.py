@@ -1,24 +1,49 @@
-"""Training clips: found in folders, decoded, their speech marked, some held back."""
+"""Training clips: found in folders or cut from a recording where a truth file marks them, decoded, their speech
+marked, some held back."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .audio import load_audio, media_files
+from .audio import CHUNK_SECONDS, decode_audio, load_audio, media_files
 from .config import TrainingConfig
 from .errors import MediaError, TrainingDataError
+from .evaluation import read_truth
 from .features import FrontEnd
 from .speech_activity import VAD_FRAME_SECONDS, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans, true_runs
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """A stretch of a recording taken as a clip, `start` to `end` seconds as a scan of it counts them: a turn of
+    the target in a programme, where a truth file marks it (see `recording_turns`)."""
+
+    recording: Path
+    start: float
+    end: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.recording.name} {self.start:.1f}-{self.end:.1f} s"
+
+    def __str__(self) -> str:
+        return f"{self.recording} {self.start:.1f}-{self.end:.1f} s"
+
+
+def recording_turns(recording: str | Path, truth: str | Path, speaker: str | None = None) -> list[Excerpt]:
+    """The turns `truth` marks in `recording` (a truth file as `evaluation.read_truth` reads it: JSON, RTTM with
+    `speaker`, an Audacity label track), as excerpts to train on."""
+    return [Excerpt(Path(recording), start, end) for start, end in read_truth(truth, speaker)]
 
 
 @dataclass
@@ -26,7 +51,7 @@ class Clip:
     """A training clip: mono `samples` at the front end's rate, and for positives `speech`, whether each
     32 ms frame is speech (`speech_activity.speech_frames`; None: every window counts)."""
 
-    path: Path
+    path: Path | Excerpt
     samples: np.ndarray
     speech: np.ndarray | None = None
 
@@ -166,7 +191,7 @@ def labeled_folders(root: str | Path, target: str) -> tuple[list[Path], list[Pat
     return clips_found(root / target, "positive"), negatives  # each clip once: in `train`, which identifies them
 
 
-def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: bool = False,
+def load_clips(paths: list[Path | Excerpt], front_end: FrontEnd, role: str, find_speech: bool = False,
                min_heard_share: float = TrainingConfig.min_heard_speech_share,
                max_seconds: float = TrainingConfig.max_clip_seconds) -> list[Clip]:
     """Decode clips at the front end's rate; with `find_speech`, mark their speech (see `Clip`).
@@ -185,11 +210,9 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
     if not paths:
         raise TrainingDataError(None, f"no {role} clips found")
     clips, undecodable, skipped = [], [], []
-    for path in paths:
-        try:
-            samples = load_audio(path, front_end.sample_rate)
-        except MediaError as error:
-            undecodable.append((path, error.problem))
+    for path, samples in zip(paths, decoded(paths, front_end.sample_rate), strict=True):
+        if isinstance(samples, MediaError):
+            undecodable.append((path, samples.problem))
             continue
         if len(samples) < front_end.min_samples:
             skipped.append((path, f"{len(samples) / front_end.sample_rate:.2f} s"))
@@ -200,8 +223,8 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
         clips.append(Clip(path, samples))
     if find_speech:
         unheard = []
-        for clip, speech in zip(clips, speech_frames([load_audio(c.path, VAD_SAMPLE_RATE) for c in clips]),
-                                strict=True):
+        heard = list(decoded([c.path for c in clips], VAD_SAMPLE_RATE))
+        for clip, speech in zip(clips, speech_frames(heard), strict=True):
             if speech.mean() >= min_heard_share:
                 clip.speech = speech
             else:
@@ -216,7 +239,8 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
         if len(paths) == 1:
             kind, [(path, why)] = next((kind, found) for kind, found in left_out.items() if found)
             raise TrainingDataError(path, f"not a usable {role} clip, {kind}: {path.name} ({why})")
-        folders = ", ".join(sorted({str(path.parent) for path in paths}))
+        folders = ", ".join(sorted({str((path.recording if isinstance(path, Excerpt) else path).parent)
+                                    for path in paths}))
         why = "; ".join(f"{len(found)} {kind}: {named(found)}" for kind, found in left_out.items() if found)
         raise TrainingDataError(folders, f"no usable {role} clips among {len(paths)}: {why}")
     for kind, found in left_out.items():
@@ -225,7 +249,46 @@ def load_clips(paths: list[Path], front_end: FrontEnd, role: str, find_speech: b
     return [piece for clip in clips for piece in clip.pieces(front_end.sample_rate, max_seconds)]
 
 
-def named(clips: list[tuple[Path, str]]) -> str:
+def decoded(sources: list[Path | Excerpt], sample_rate: int) -> Iterator[np.ndarray | MediaError]:
+    """The samples of each clip of `sources` at `sample_rate` in turn, or the MediaError it cannot be decoded for;
+    the excerpts of a recording cut from one pass over it (a recording that cannot be read raises)."""
+    excerpts = [source for source in sources if isinstance(source, Excerpt)]
+    cut = {excerpt: samples for recording in dict.fromkeys(excerpt.recording for excerpt in excerpts)
+           for excerpt, samples in excerpt_samples(recording, [e for e in excerpts if e.recording == recording],
+                                                   sample_rate).items()}
+    for source in sources:
+        if isinstance(source, Excerpt):
+            yield cut[source]
+            continue
+        try:
+            yield load_audio(source, sample_rate)
+        except MediaError as error:
+            yield error
+
+
+def excerpt_samples(recording: Path, excerpts: list[Excerpt], sample_rate: int) -> dict[Excerpt, np.ndarray]:
+    """The samples of each of `excerpts` of `recording` at `sample_rate`, at the times a scan gives (the decoder's
+    timeline: a gap in the broadcast stays silent), keeping only the excerpts' audio as the recording streams by.
+    An excerpt that ends past the recording's end by more than a chunk is refused: its truth is another's."""
+    cut = {excerpt: np.zeros(round((excerpt.end - excerpt.start) * sample_rate), np.float32) for excerpt in excerpts}
+    end = 0.0
+    for chunk in decode_audio(recording, sample_rate):
+        chunk_end = chunk.start + len(chunk.samples) / sample_rate
+        for excerpt, samples in cut.items():
+            first, last = max(excerpt.start, chunk.start), min(excerpt.end, chunk_end)
+            if first < last:
+                at, source = round((first - excerpt.start) * sample_rate), round((first - chunk.start) * sample_rate)
+                count = min(len(samples) - at, len(chunk.samples) - source, round((last - first) * sample_rate))
+                samples[at:at + count] = chunk.samples[source:source + count]
+        end = max(end, chunk_end)
+    if beyond := [excerpt for excerpt in excerpts if excerpt.end > end + CHUNK_SECONDS]:
+        raise TrainingDataError(recording, f"turns given past its end ({end:.1f} s): {len(beyond)} of "
+                                           f"{len(excerpts)}, the first ending at {beyond[0].end:.1f} s: is the "
+                                           "truth file this recording's?")
+    return cut
+
+
+def named(clips: list[tuple[Path | Excerpt, str]]) -> str:
     """Clips and what was found of each, as warnings name them: by their path, as a clip folder may hold
     clips of one name in several subfolders (a speaker's, a session's)."""
     return ", ".join(f"{path} ({what})" for path, what in clips)

@@ -9,6 +9,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from . import __version__
 from .augment import mask_spectra
 from .calibration import calibrate, describe_health, health
-from .clips import clips_in, load_clips, positive_and_negative_clips, split_validation
+from .clips import Excerpt, clips_in, load_clips, positive_and_negative_clips, split_validation
 from .config import MERGE_SIMILARITY, PRECISIONS, TrainingConfig
 from .encoder import EncoderConfig, SpeakerEncoder
 from .errors import ModelFileError, TrainingDataError
@@ -168,13 +169,16 @@ def gentler(config: TrainingConfig) -> TrainingConfig:
                    warmup_epochs=max(2 * config.warmup_epochs, 2))
 
 
-def train(positives: list[str | Path], negatives: list[str | Path] | None = None, *, front_end: FrontEnd = FrontEnd(),
-          encoder_config: EncoderConfig = EncoderConfig(), config: TrainingConfig = TrainingConfig(),
+def train(positives: list[str | Path], negatives: list[str | Path] | None = None, *, turns: Iterable[Excerpt] = (),
+          front_end: FrontEnd = FrontEnd(), encoder_config: EncoderConfig = EncoderConfig(),
+          config: TrainingConfig = TrainingConfig(),
           base: str | Path | None = "default", require_separation: bool = True, device: str = "cpu",
           name: str = "model", progress: bool = False) -> SpeakerModel:
     """Train a model of the target voice from positive clips (the target) and negative clips (others).
 
-    Each clip is a file, or a folder searched recursively (see `clips.clips_in`). Clips may be any
+    Each clip is a file, or a folder searched recursively (see `clips.clips_in`); `turns`, stretches of
+    recordings where the target speaks (`clips.recording_turns`: its turns in a programme, marked in a
+    truth file), are positive clips too. Clips may be any
     format, rate and length; those that cannot be decoded, shorter than one window or
     silent are left out with a warning (see `load_clips`). A share of the clips is held back, put through
     broadcast-like chains, and used to report the validation EER and to calibrate the model's
@@ -197,8 +201,9 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
         log.warning("no negative clips given: training against the %d voices of other people shipped with speakerspot "
                     "(LibriSpeech readers); clips of the other voices of your recordings (presenters, guests, "
                     "jingles) teach the model what it must not take for the target", len(negative_paths))
-    positive_clips = load_clips(positive_paths, front_end, "positive", find_speech=config.min_speech_share > 0,
-                                min_heard_share=config.min_heard_speech_share, max_seconds=config.max_clip_seconds)
+    positive_clips = load_clips([*positive_paths, *turns], front_end, "positive",
+                                find_speech=config.min_speech_share > 0, min_heard_share=config.min_heard_speech_share,
+                                max_seconds=config.max_clip_seconds)
     negative_clips = load_clips(negative_paths, front_end, "negative", max_seconds=config.max_clip_seconds)
     base = base_path(base)
     base_encoder = None if base is None else load_base(base, front_end, device)

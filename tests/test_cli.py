@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import av
 import numpy as np
@@ -311,6 +312,38 @@ def test_train_without_negatives_trains_against_the_shipped_voices_of_others(tmp
     assert summary["negative_clips"] == 36 and summary["negative_seconds"] > 300  # LibriSpeech readers, 7.6 min
     described = run("info", str(tmp_path / "rms.pt")).output
     assert f"36 negative ({summary['negative_seconds']} s, the voices of others shipped with speakerspot)" in described
+
+
+def test_train_takes_the_target_turns_a_truth_file_marks_in_a_recording(tmp_path):
+    # A programme checked by hand (the scan's labels corrected in Audacity) trained on as it is: until
+    # 2026-12-07 its turns had to be cut into clips with ffmpeg first.
+    import speakerspot
+    from speakerspot.audio import load_audio
+    from speakerspot.clips import Excerpt, excerpt_samples
+
+    turns = json.loads((FIXTURES / "sample_truth.json").read_text())["intervals"]
+    labels = tmp_path / "sample.labels.txt"  # Audacity's label track: the target's turns, and a jingle
+    labels.write_text("".join(f"{start:.6f}\t{end:.6f}\trms\n" for start, end in turns[:3])
+                      + "20.000000\t24.000000\tjingle\n")
+    result = run("train", "--turns", SAMPLE, str(labels), "--speaker", "rms", "--neg", str(SPEECH / "train" / "awb"),
+                 "-o", str(tmp_path / "rms.pt"), "--epochs", "1", "--force", "-q")
+    assert result.exit_code == 0, result.output
+    summary = speakerspot.load_model(tmp_path / "rms.pt").training_summary
+    assert summary["positive_clips"] == 3  # the jingle's region is not the target's
+    assert summary["positive_seconds"] == pytest.approx(sum(end - start for start, end in turns[:3]), abs=0.1)
+    # Each turn is the audio the scan reads at those times.
+    whole = load_audio(SAMPLE, 22050)
+    cut = excerpt_samples(Path(SAMPLE), [Excerpt(Path(SAMPLE), *turn) for turn in turns], 22050)
+    for (start, end), samples in zip(turns, cut.values(), strict=True):
+        assert len(samples) == round((end - start) * 22050)
+        np.testing.assert_array_equal(samples, whole[round(start * 22050):round(start * 22050) + len(samples)])
+    # A truth file of another recording, whose turns lie past this one's end, is refused before training.
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"intervals": [[30.0, 34.0], [600.0, 604.5]]}))
+    refused = run("train", "--turns", SAMPLE, str(other), "-o", str(tmp_path / "x.pt"), "-q")
+    assert refused.exit_code == 5 and not (tmp_path / "x.pt").exists()
+    assert f"{SAMPLE}: turns given past its end (91.7 s): 1 of 2, the first ending at 604.5 s: is the truth file " \
+           "this recording's?" in refused.output
 
 
 def test_a_model_named_without_pt_is_found_as_train_named_it(model_file):
