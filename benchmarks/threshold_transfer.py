@@ -27,7 +27,7 @@ CALIBRATED = SWEEP_SHIFTS.index(0.0)
 def swept(model: speakerspot.SpeakerModel, folder: Path) -> list[tuple[float, Evaluation]]:
     result = speakerspot.scan(model, folder / "test" / "broadcast.ts")
     truth = read_truth(folder / "test" / "truth.json")
-    return threshold_sweep(result, model.decision, model.front_end.step_seconds, truth)
+    return threshold_sweep([(result, truth)], model.decision, model.front_end.step_seconds)
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ _EXPORTS = {
     "ScanOptions": "config", "ScanResult": "segments", "Segment": "segments", "SpeakerModel": "model",
     "SpeakerspotError": "errors",
     "TrackChoice": "config", "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training",
-    "evaluate_scan": "evaluation",
+    "evaluate_scan": "evaluation", "evaluate_scans": "evaluation",
     "load_model": "model", "read_truth": "evaluation", "recording_turns": "clips", "scan": "scanning",
     "scan_many": "scanning", "train": "training",
 }

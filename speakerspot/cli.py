@@ -23,6 +23,7 @@ from .files import atomic_write, check_writable
 from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS, clock_text, format_named_by
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
+    from .evaluation import Evaluation
     from .model import SpeakerModel
     from .results_index import IndexesAsOne, ResultsIndex
     from .segments import Decision, ScanResult
@@ -794,14 +795,14 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
         click.echo(f"wrote {written[0]}{more}", err=True)
 
 
-@cli.command("eval", short_help="Scan an annotated recording and score what was found.", epilog=EXIT_CODES_HELP)
-@click.argument("recording", type=click.Path(path_type=Path))
+@cli.command("eval", short_help="Scan annotated recordings and score what was found.", epilog=EXIT_CODES_HELP)
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),
               callback=found_model_files, help="Model file written by `speakerspot train`.")
-@click.option("--truth", "truth_path", required=True, type=click.Path(path_type=Path),
+@click.option("--truth", "truth_paths", required=True, multiple=True, type=click.Path(path_type=Path),
               help='The target\'s true turns: JSON {"intervals": [[start, end], ...]}, RTTM (with --speaker), or an '
                    "Audacity label track (.txt: File > Export > Export Labels; every region, or those --speaker "
-                   "names).")
+                   "names). One per recording, in the same order.")
 @speaker_option
 @click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
 @audio_stream_options
@@ -810,50 +811,57 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
 @click.option("-f", "--format", "format_name", type=click.Choice(["txt", "json"]), help=FORMAT_DEFAULT_HELP)
 @output_or_stdout_option("the figures")
 @click.option("--sweep", is_flag=True,
-              help="Also score the recording at other thresholds: the levels moved together from 0.3 below to 0.3 "
+              help="Also score the recordings at other thresholds: the levels moved together from 0.3 below to 0.3 "
                    "above the threshold in steps of 0.05 (the windows decided again, not scanned again), to choose "
-                   "a --threshold for recordings like this one.")
+                   "a --threshold for recordings like these.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def evaluate(recording, model_path, truth_path, speaker, threshold, track, speech_edges, merge_gap, min_duration,
+def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, speech_edges, merge_gap, min_duration,
              format_name, output, sweep, quiet, device):
-    """Scan RECORDING and measure the detections against the truth.
+    """Scan RECORDINGS and measure the detections against their truth (one --truth each).
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
     turns found (half a turn covered), false alarms per hour (segments less than 20% on truth)
-    and the window equal-error rate (of the smoothed scores the threshold is compared to).
+    and the window equal-error rate (of the smoothed scores the threshold is compared to). Of
+    several recordings, each one's figures, then those of all of them as one (frames, turns and
+    windows pooled, false alarms over their whole length).
 
     \b
-    With --sweep, a table of the same figures at other thresholds follows; one annotated recording
-    is a small sample, so a threshold chosen on it is worth checking on another.
+    With --sweep, a table of the same figures at other thresholds follows (of all the recordings);
+    one annotated recording is a small sample: a threshold chosen on several holds better.
 
     \b
     Examples:
       speakerspot eval news.ts --model models/anna.pt --truth news-truth.json
       speakerspot eval news.ts -m models/anna.pt --truth news-truth.json --sweep
+      speakerspot eval mon.ts tue.ts -m models/anna.pt --truth mon.labels.txt --truth tue.labels.txt --sweep
     """
     import json
 
-    from .evaluation import SWEEP_SHIFTS, best_in_sweep, evaluate_scan, read_truth, threshold_sweep
+    from .evaluation import SWEEP_SHIFTS, best_in_sweep, evaluate_scan, evaluate_scans, read_truth, threshold_sweep
     from .model import load_model
     from .scanning import scan as scan_recording
 
     (format_name,) = formats_for((format_name,) if format_name else (), output, choices=("txt", "json"))
-    if truth_path.suffix.lower() == ".rttm" and not speaker:
+    if len(truth_paths) != len(recordings):
+        raise click.UsageError(f"give one --truth per recording, in the same order: {len(recordings)} recording(s), "
+                               f"{len(truth_paths)} truth file(s)")
+    if any(path.suffix.lower() == ".rttm" for path in truth_paths) and not speaker:
         raise click.UsageError("an RTTM truth file holds several speakers: name the target's with --speaker")
     if sweep and speech_edges:
         raise click.UsageError("--sweep cannot go with --speech-edges: the speech detector is asked about the "
                                "segments' edges at one threshold only")
     if output is not None:
         check_writable(output)  # now, not after the scan
-    truth = read_truth(truth_path, speaker)
+    truths = [read_truth(path, speaker) for path in truth_paths]  # all now, not after the scans
     model = load_model(model_path, device=device)
-    result = scan_recording(model, recording, threshold=threshold, **dataclasses.asdict(track),
-                            speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration,
-                            progress=not quiet)
-    report = evaluate_scan(result, truth)
-    rows = threshold_sweep(result, model.decision.with_threshold(threshold), model.front_end.step_seconds, truth,
+    scans = [(scan_recording(model, recording, threshold=threshold, **dataclasses.asdict(track),
+                             speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration,
+                             progress=not quiet), truth) for recording, truth in zip(recordings, truths, strict=True)]
+    result = scans[0][0]
+    report = evaluate_scans(scans)
+    rows = threshold_sweep(scans, model.decision.with_threshold(threshold), model.front_end.step_seconds,
                            merge_gap=merge_gap, min_seconds=min_duration) if sweep else []
     every_turn_found = any(row.turns_found == row.turns for _, row in rows)
     best = {"best_threshold": rows[best_in_sweep(rows)][0] if rows else None,  # what a user would `tune` to
@@ -861,14 +869,15 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, track, speec
     if format_name == "json":
         swept = {"sweep": [{"threshold": level, **{key: value for key, value in row.to_dict().items() if key != "eer"}}
                            for level, row in rows], **best} if sweep else {}
-        lines = [json.dumps({"file": result.file, "model": result.model, "threshold": result.threshold,
-                             **report.to_dict(), **swept})]
+        each = {"recordings": [{"file": scanned.file, **evaluate_scan(scanned, truth).to_dict()}
+                               for scanned, truth in scans]} if len(scans) > 1 else {"file": result.file}
+        lines = [json.dumps({**each, "model": result.model, "threshold": result.threshold, **report.to_dict(),
+                             **swept})]
     else:
-        eer = "n/a" if report.eer is None else f"{report.eer:.1%}"
-        lines = [f"frame precision {report.frame_precision:.3f}  recall {report.frame_recall:.3f}  "
-                 f"F1 {report.frame_f1:.3f}", f"turns found {report.turns_found}/{report.turns}  "
-                 f"false alarms {report.false_alarm_segments} ({report.false_alarms_per_hour:.1f}/hour)  "
-                 f"window EER {eer}  (threshold {result.threshold:.3f})"]
+        lines = [f"{scanned.file}: {figures_text(evaluate_scan(scanned, truth), ', ')}"
+                 for scanned, truth in scans] if len(scans) > 1 else []
+        lines += [f"all {len(scans)} recordings:"] if len(scans) > 1 else []
+        lines += [figures_text(report, "\n") + f"  (threshold {result.threshold:.3f})"]
         if rows:
             lines.append("threshold  precision  recall     F1  turns  false alarms (per hour)")
         for position, (level, row) in enumerate(rows):
@@ -878,15 +887,23 @@ def evaluate(recording, model_path, truth_path, speaker, threshold, track, speec
                          + ("  <- as scanned" if SWEEP_SHIFTS[position] == 0 else ""))
         if rows:
             every_turn = (f"{best['best_threshold_every_turn']:.3f}" if every_turn_found else "none finds every turn")
+            check = "A threshold chosen on one recording is worth checking on a second; to" if len(scans) == 1 else "To"
             lines += [f"best F1 here: threshold {best['best_threshold']:.3f}; best finding every turn: {every_turn}. "
-                      "A threshold chosen on one recording is worth checking on a second; to store one in the "
-                      f"model: speakerspot tune {model_path} -t THRESHOLD"]
+                      f"{check} store one in the model: speakerspot tune {model_path} -t THRESHOLD"]
     text = "".join(line + "\n" for line in lines)
     if output is None:
         click.echo(text, nl=False)
         return
     with atomic_write(output) as file:
         file.write(text)
+
+
+def figures_text(report: Evaluation, between: str) -> str:
+    """`eval`'s figures of `report`: frames, then (after `between`) turns, false alarms and the window EER."""
+    eer = "n/a" if report.eer is None else f"{report.eer:.1%}"
+    return (f"frame precision {report.frame_precision:.3f}  recall {report.frame_recall:.3f}  F1 {report.frame_f1:.3f}"
+            f"{between}turns found {report.turns_found}/{report.turns}  false alarms {report.false_alarm_segments} "
+            f"({report.false_alarms_per_hour:.1f}/hour)  window EER {eer}")
 
 
 @cli.command(short_help="Set a model's threshold, as chosen with `eval --sweep`.", epilog=EXIT_CODES_HELP)

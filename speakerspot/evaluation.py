@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,27 +93,62 @@ def evaluate(segments: list[tuple[float, float]], truth: list[tuple[float, float
                       eer=eer)
 
 
+# A scan and the truth of its recording: what `eval` scores.
+AnnotatedScan = tuple[ScanResult, list[tuple[float, float]]]
+Spans = list[tuple[float, float]]
+
+
 def evaluate_scan(result: ScanResult, truth: list[tuple[float, float]], collar: float = COLLAR_SECONDS) -> Evaluation:
     """`evaluate` a scan: its segments, and its windows' smoothed scores (those the threshold is compared to)."""
-    return evaluate([(s.start, s.end) for s in result.segments], truth, result.duration, result.window_times,
-                    result.smoothed_scores, collar)
+    return evaluate_scans([(result, truth)], collar)
 
 
-def threshold_sweep(result: ScanResult, decision: Decision, step_seconds: float, truth: list[tuple[float, float]],
+def evaluate_scans(scans: list[AnnotatedScan], collar: float = COLLAR_SECONDS) -> Evaluation:
+    """`evaluate_scan` of several annotated recordings as one: their frames, turns, segments and windows pooled,
+    the false alarms per hour of their whole length, so that a threshold is judged on all of them at once."""
+    return evaluate_end_to_end([([(s.start, s.end) for s in result.segments], truth, result.duration,
+                                 result.window_times, result.smoothed_scores) for result, truth in scans], collar)
+
+
+def evaluate_end_to_end(recordings: list[tuple[Spans, Spans, float, np.ndarray | None, np.ndarray | None]],
+                        collar: float = COLLAR_SECONDS) -> Evaluation:
+    """`evaluate` of recordings given as (segments, truth, duration, window times, window scores), laid end to
+    end with a gap between them that keeps a truth boundary's collar to its own recording, each beginning on the
+    frame grid (so that its frames are those it has alone)."""
+    segments, truth, times, scores, offset, end = [], [], [], [], 0.0, 0.0
+    for part_segments, part_truth, duration, part_times, part_scores in recordings:
+        segments += [(start + offset, end + offset) for start, end in part_segments]
+        truth += [(start + offset, end + offset) for start, end in part_truth]
+        if part_times is not None and part_scores is not None:
+            times.append(np.asarray(part_times) + offset)
+            scores.append(np.asarray(part_scores))
+        end = offset + duration
+        offset = math.ceil((end + collar) / GRID_SECONDS) * GRID_SECONDS
+    windowed = len(times) == len(recordings)
+    pooled = evaluate(segments, truth, end, np.concatenate(times) if windowed else None,
+                      np.concatenate(scores) if windowed else None, collar)
+    hours = sum(duration for _, _, duration, _, _ in recordings) / 3600
+    return replace(pooled, false_alarms_per_hour=round(pooled.false_alarm_segments / hours, 2) if hours else 0.0)
+
+
+def threshold_sweep(scans: list[AnnotatedScan], decision: Decision, step_seconds: float,
                     shifts: tuple[float, ...] = SWEEP_SHIFTS, merge_gap: float = 0.0,
                     min_seconds: float | None = None) -> list[tuple[float, Evaluation]]:
-    """(threshold, evaluation) with `decision`'s levels moved together by each of `shifts`: the scan's
-    windows decided again (segments joined and dropped as `decide` says), as a scan with that
-    `--threshold` would decide them, not scanned again. The window EER does not depend on the levels:
-    it is left out (None)."""
-    if result.window_activity is None:
+    """(threshold, evaluation of every scan of `scans` as one, see `evaluate_scans`) with `decision`'s levels
+    moved together by each of `shifts`: the scans' windows decided again (segments joined and dropped as
+    `decide` says), as a scan with that `--threshold` would decide them, not scanned again. The window EER
+    does not depend on the levels: it is left out (None)."""
+    if any(result.window_activity is None for result, _ in scans):
         raise ValueError("the result keeps no window activity (from JSON or an index): scan the recording")
     rows = []
     for shift in shifts:
         moved = decision.with_threshold(round(decision.threshold + shift, 4))
-        _, segments = decide(result.window_times, result.window_scores, result.window_activity, moved, step_seconds,
-                             merge_gap, min_seconds)
-        rows.append((moved.threshold, evaluate([(s.start, s.end) for s in segments], truth, result.duration)))
+        decided = [decide(result.window_times, result.window_scores, result.window_activity, moved, step_seconds,
+                          merge_gap, min_seconds)[1] for result, _ in scans]
+        rows.append((moved.threshold, evaluate_end_to_end([([(s.start, s.end) for s in segments], truth,
+                                                             result.duration, None, None)
+                                                            for segments, (result, truth) in zip(decided, scans,
+                                                                                                 strict=True)])))
     return rows
 
 

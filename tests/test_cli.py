@@ -92,6 +92,36 @@ def test_eval_sweep_scores_other_thresholds_as_a_scan_at_them_would(model_file):
     assert run("eval", *common, "--sweep", "--speech-edges").exit_code == 2
 
 
+def test_eval_of_several_recordings_pools_their_frames_turns_and_windows(model_file, tmp_path):
+    # A threshold is better chosen on several annotated recordings than on one: eval took one.
+    single = json.loads(run("eval", SAMPLE, "-m", str(model_file), "--truth", TRUTH, "-q", "-f", "json",
+                            "--sweep").output)
+    first_two = tmp_path / "first_two.json"  # the same recording, where the target's last three turns go unmarked
+    intervals = json.loads(Path(TRUTH).read_text())["intervals"]
+    first_two.write_text(json.dumps({"intervals": intervals[:2]}))
+    both = run("eval", SAMPLE, SAMPLE, "-m", str(model_file), "--truth", TRUTH, "--truth", TRUTH, "-q", "-f", "json",
+               "--sweep")
+    assert both.exit_code == 0, both.output
+    pooled = json.loads(both.output)
+    assert [r["turns"] for r in pooled["recordings"]] == [5, 5] and pooled["turns"] == 10
+    assert pooled["turns_found"] == 2 * single["turns_found"]
+    for figure in ("frame_precision", "frame_recall", "frame_f1", "false_alarms_per_hour", "eer"):
+        assert pooled[figure] == single[figure], figure  # twice the same: the same ratios
+        assert pooled["recordings"][1][figure] == single[figure]
+    assert [row["frame_f1"] for row in pooled["sweep"]] == [row["frame_f1"] for row in single["sweep"]]
+    mixed = json.loads(run("eval", SAMPLE, SAMPLE, "-m", str(model_file), "--truth", TRUTH, "--truth",
+                           str(first_two), "-q", "-f", "json").output)
+    assert mixed["turns"] == 7 and mixed["false_alarm_segments"] > single["false_alarm_segments"]
+    assert mixed["frame_precision"] < single["frame_precision"]  # the unmarked turns count against it
+    printed = run("eval", SAMPLE, SAMPLE, "-m", str(model_file), "--truth", TRUTH, "--truth", str(first_two), "-q")
+    lines = printed.output.splitlines()
+    assert lines[0].startswith(f"{SAMPLE}: frame precision ") and ", turns found 5/5" in lines[0]
+    assert lines[2] == "all 2 recordings:" and lines[4].startswith("turns found ")
+    refused = run("eval", SAMPLE, SAMPLE, "-m", str(model_file), "--truth", TRUTH, "-q")
+    assert refused.exit_code == 2 and "give one --truth per recording, in the same order: 2 recording(s), " \
+        "1 truth file(s)" in refused.output
+
+
 def test_speech_edges_keep_music_out_of_a_segment_in_scan_and_eval(reference_model, model_file, tmp_path):
     signal, (first_word, last_word) = words_between_music(reference_model.front_end)
     soundfile.write(tmp_path / "music.wav", signal, reference_model.front_end.sample_rate)
