@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -29,6 +30,8 @@ FALSE_ALARM_COVERAGE = 0.2
 # How far `threshold_sweep` moves a model's levels: about as far as the best levels of the development
 # sets' models lay from their calibrated ones (-0.325 to +0.225; BENCHMARKS.md, 2026-12-06).
 SWEEP_SHIFTS = tuple(round(0.05 * step, 2) for step in range(-6, 7))
+# A label `scan -f audacity` writes: the model's name and the segment's mean score, "anna (0.12)".
+SCORED_LABEL = re.compile(r"(.+) \([+-]?\d+(?:\.\d+)?\)")
 
 
 @dataclass(frozen=True)
@@ -211,9 +214,9 @@ def rttm_turns(path: Path, text: str) -> list[tuple[str, float, float]]:
 
 def audacity_regions(path: Path, text: str) -> list[tuple[str, float, float]]:
     """The (label, start, end) of each region of an Audacity label track `text` (of the file at `path`): lines of
-    start, end and label, tab-separated, as `scan -f audacity` writes them. A point label (its end its start) marks
-    no turn and is passed over, with a warning; so are the frequency lines a spectral selection adds (begun by a
-    backslash)."""
+    start, end and label, tab-separated, as `scan -f audacity` writes them, whose labels, "MODEL (SCORE)", are read
+    as the model's name. A point label (its end its start) marks no turn and is passed over, with a warning; so are
+    the frequency lines a spectral selection adds (begun by a backslash)."""
     regions, points = [], 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.startswith("\\"):
@@ -227,7 +230,9 @@ def audacity_regions(path: Path, text: str) -> list[tuple[str, float, float]]:
         if end == start:
             points += 1
         else:
-            regions.append((fields[2].strip() if len(fields) > 2 else "", start, end))
+            label = fields[2].strip() if len(fields) > 2 else ""
+            scored = SCORED_LABEL.fullmatch(label)
+            regions.append((scored[1] if scored else label, start, end))
     if points:
         log.warning("%s: %d point label%s passed over: a turn is a region, its start and its end", path, points,
                     "s" if points > 1 else "")

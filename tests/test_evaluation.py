@@ -83,6 +83,11 @@ def test_scan_audacity_labels_read_back_as_truth_are_its_segments(tmp_path, refe
     labels.write_text(render(result, "audacity"))
     assert len(result.segments) >= 2
     assert read_truth(labels) == [(pytest.approx(s.start), pytest.approx(s.end)) for s in result.segments]
+    # Its labels name the model and each segment's score, "fixture (-0.06)": --speaker names the model. A region
+    # corrected by hand and labelled so, without a score, is the model's too; another name is another speaker's.
+    labels.write_text(render(result, "audacity") + "70.000000\t72.000000\tfixture\n80.000000\t81.000000\tbob\n")
+    corrected = sorted([(s.start, s.end) for s in result.segments] + [(70.0, 72.0)])
+    assert read_truth(labels, result.model) == [(pytest.approx(start), pytest.approx(end)) for start, end in corrected]
 
 
 @pytest.mark.parametrize("intervals", [[[3, 1]], [[-1, 2]], [[2, 2]], [[1, "nan"]], [[1, 1e400]]])
