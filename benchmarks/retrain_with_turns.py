@@ -98,7 +98,7 @@ def main() -> None:
             rest = arguments.output / f"{folder.name}-rest"
             rest.mkdir(exist_ok=True)
             stretches = [Excerpt(recording, start, end) for start, end in rest_before(truth, split)]
-            for number, samples in enumerate(excerpt_samples(recording, stretches, 22050).values()):
+            for number, samples in enumerate(excerpt_samples(stretches, 22050).values()):
                 soundfile.write(rest / f"{number:03d}.wav", samples, 22050)
             negatives["turns and the rest"] = [folder / "train" / "neg", rest]
         runs = [second_half(speakerspot.scan(speakerspot.load_model(committed), recording), truth, split)]

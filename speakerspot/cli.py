@@ -384,8 +384,10 @@ speaker_option = click.option(
               type=click.Path(exists=True, path_type=Path),
               help="The target's turns in RECORDING, where TRUTH marks them (as `eval --truth` reads it: JSON, "
                    "RTTM with --speaker, an Audacity label track), among the positives: the voice through that "
-                   "programme's studio or line. Repeat for several recordings.")
+                   "programme's studio or line. Repeat for several recordings. Its audio stream is the one "
+                   "--audio-track, --language or --programme pick, as for the scan.")
 @speaker_option
+@audio_stream_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Model file to write, e.g. models/anna.pt (.pt is added to a name without it, as `scan -m "
                    "FOLDER` finds model files by it); its name (anna) names the model in outputs and in a results "
@@ -408,8 +410,8 @@ speaker_option = click.option(
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @device_option
 @reports_errors
-def train(labeled_folder, positive_folders, negative_folders, target, turn_files, speaker, output, epochs, margin,
-          seed, base, precision, force, quiet, device):
+def train(labeled_folder, positive_folders, negative_folders, target, turn_files, speaker, track, output, epochs,
+          margin, seed, base, precision, force, quiet, device):
     """Train a model of one voice from labeled clips.
 
     Give the target's clips with --pos and other voices with --neg, or one LABELED_FOLDER with a
@@ -446,7 +448,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, turn_files
     if labeled_folder is None and not positive_folders and not turn_files:
         raise click.UsageError("give --pos (and --neg), --turns RECORDING TRUTH, or a LABELED_FOLDER with --target")
     positives, negatives = labeled_folders(labeled_folder, target) if labeled_folder is not None else ([], [])
-    turns = [turn for recording, truth in turn_files for turn in recording_turns(recording, truth, speaker)]
+    turns = [turn for recording, truth in turn_files for turn in recording_turns(recording, truth, speaker, track)]
     output = check_writable(model_file(output))  # now, not after the training
     config = TrainingConfig(epochs=epochs, margin=margin, seed=seed, precision=precision)
     # --pos and --neg add to a labeled folder's clips (each clip read once, by `train`, to know it once)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .audio import CHUNK_SECONDS, decode_audio, load_audio, media_files
-from .config import TrainingConfig
+from .config import TrackChoice, TrainingConfig
 from .errors import MediaError, TrainingDataError
 from .evaluation import read_truth
 from .features import FrontEnd
@@ -25,12 +25,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Excerpt:
-    """A stretch of a recording taken as a clip, `start` to `end` seconds as a scan of it counts them: a turn of
-    the target in a programme, where a truth file marks it (see `recording_turns`)."""
+    """A stretch of a recording's audio stream `track` picks, taken as a clip, `start` to `end` seconds as a scan
+    of it counts them: a turn of the target in a programme, where a truth file marks it (see `recording_turns`)."""
 
     recording: Path
     start: float
     end: float
+    track: TrackChoice = TrackChoice()
 
     @property
     def name(self) -> str:
@@ -40,10 +41,12 @@ class Excerpt:
         return f"{self.recording} {self.start:.1f}-{self.end:.1f} s"
 
 
-def recording_turns(recording: str | Path, truth: str | Path, speaker: str | None = None) -> list[Excerpt]:
-    """The turns `truth` marks in `recording` (a truth file as `evaluation.read_truth` reads it: JSON, RTTM with
-    `speaker`, an Audacity label track), as excerpts to train on."""
-    return [Excerpt(Path(recording), start, end) for start, end in read_truth(truth, speaker)]
+def recording_turns(recording: str | Path, truth: str | Path, speaker: str | None = None,
+                    track: TrackChoice = TrackChoice()) -> list[Excerpt]:
+    """The turns `truth` marks in the audio stream `track` picks of `recording` (a truth file as
+    `evaluation.read_truth` reads it: JSON, RTTM with `speaker`, an Audacity label track), as excerpts to train
+    on."""
+    return [Excerpt(Path(recording), start, end, track) for start, end in read_truth(truth, speaker)]
 
 
 @dataclass
@@ -253,9 +256,9 @@ def decoded(sources: list[Path | Excerpt], sample_rate: int) -> Iterator[np.ndar
     """The samples of each clip of `sources` at `sample_rate` in turn, or the MediaError it cannot be decoded for;
     the excerpts of a recording cut from one pass over it (a recording that cannot be read raises)."""
     excerpts = [source for source in sources if isinstance(source, Excerpt)]
-    cut = {excerpt: samples for recording in dict.fromkeys(excerpt.recording for excerpt in excerpts)
-           for excerpt, samples in excerpt_samples(recording, [e for e in excerpts if e.recording == recording],
-                                                   sample_rate).items()}
+    cut = {excerpt: samples for stream in dict.fromkeys((excerpt.recording, excerpt.track) for excerpt in excerpts)
+           for excerpt, samples in excerpt_samples(
+               [e for e in excerpts if (e.recording, e.track) == stream], sample_rate).items()}
     for source in sources:
         if isinstance(source, Excerpt):
             yield cut[source]
@@ -266,13 +269,15 @@ def decoded(sources: list[Path | Excerpt], sample_rate: int) -> Iterator[np.ndar
             yield error
 
 
-def excerpt_samples(recording: Path, excerpts: list[Excerpt], sample_rate: int) -> dict[Excerpt, np.ndarray]:
-    """The samples of each of `excerpts` of `recording` at `sample_rate`, at the times a scan gives (the decoder's
-    timeline: a gap in the broadcast stays silent), keeping only the excerpts' audio as the recording streams by.
-    An excerpt that ends past the recording's end by more than a chunk is refused: its truth is another's."""
+def excerpt_samples(excerpts: list[Excerpt], sample_rate: int) -> dict[Excerpt, np.ndarray]:
+    """The samples of each of `excerpts`, all of one recording's one audio stream, at `sample_rate`, at the times
+    a scan gives (the decoder's timeline: a gap in the broadcast stays silent), keeping only the excerpts' audio
+    as the recording streams by. An excerpt that ends past the recording's end by more than a chunk is refused:
+    its truth is another recording's."""
+    recording, track = excerpts[0].recording, excerpts[0].track
     cut = {excerpt: np.zeros(round((excerpt.end - excerpt.start) * sample_rate), np.float32) for excerpt in excerpts}
     end = 0.0
-    for chunk in decode_audio(recording, sample_rate):
+    for chunk in decode_audio(recording, sample_rate, track):
         chunk_end = chunk.start + len(chunk.samples) / sample_rate
         for excerpt, samples in cut.items():
             first, last = max(excerpt.start, chunk.start), min(excerpt.end, chunk_end)

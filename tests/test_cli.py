@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import soundfile
 from click.testing import CliRunner
-from conftest import FIXTURES, SPEECH, words_between_music
+from conftest import FIXTURES, SPEECH, read_clip, words_between_music
+from media import write_recording
 
 from speakerspot.cli import cli
 from speakerspot.training import base_path
@@ -363,10 +364,21 @@ def test_train_takes_the_target_turns_a_truth_file_marks_in_a_recording(tmp_path
     assert summary["positive_seconds"] == pytest.approx(sum(end - start for start, end in turns[:3]), abs=0.1)
     # Each turn is the audio the scan reads at those times.
     whole = load_audio(SAMPLE, 22050)
-    cut = excerpt_samples(Path(SAMPLE), [Excerpt(Path(SAMPLE), *turn) for turn in turns], 22050)
+    cut = excerpt_samples([Excerpt(Path(SAMPLE), *turn) for turn in turns], 22050)
     for (start, end), samples in zip(turns, cut.values(), strict=True):
         assert len(samples) == round((end - start) * 22050)
         np.testing.assert_array_equal(samples, whole[round(start * 22050):round(start * 22050) + len(samples)])
+    # The turns come from the audio stream the scan read: --audio-track picks it, as for the scan.
+    speech = np.concatenate([read_clip(SPEECH / "train" / "rms" / f"0{n}.ogg")[0] for n in range(3)])
+    two = write_recording(tmp_path / "two.ts", np.zeros_like(speech), 16000, extra_tracks=(speech,))
+    spoken = tmp_path / "two.json"
+    spoken.write_text(json.dumps({"intervals": [[0.5, len(speech) / 16000 - 0.5]]}))
+    silent = run("train", "--turns", str(two), str(spoken), "-o", str(tmp_path / "silent.pt"), "-q")
+    assert silent.exit_code == 5 and "silent" in silent.output and not (tmp_path / "silent.pt").exists()
+    picked = run("train", "--turns", str(two), str(spoken), "--audio-track", "1", "--neg",
+                 str(SPEECH / "train" / "awb"), "-o", str(tmp_path / "picked.pt"), "--epochs", "1", "--force", "-q")
+    assert picked.exit_code == 0, picked.output
+    assert speakerspot.load_model(tmp_path / "picked.pt").training_summary["positive_speech_seconds"] > 3
     # A truth file of another recording, whose turns lie past this one's end, is refused before training.
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"intervals": [[30.0, 34.0], [600.0, 604.5]]}))
