@@ -801,10 +801,11 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
 @click.argument("recordings", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-m", "--model", "model_path", required=True, type=click.Path(path_type=Path),
               callback=found_model_files, help="Model file written by `speakerspot train`.")
-@click.option("--truth", "truth_paths", required=True, multiple=True, type=click.Path(path_type=Path),
+@click.option("--truth", "truth_paths", multiple=True, type=click.Path(path_type=Path),
               help='The target\'s true turns: JSON {"intervals": [[start, end], ...]}, RTTM (with --speaker), or an '
                    "Audacity label track (.txt: File > Export > Export Labels; every region, or those --speaker "
-                   "names). One per recording, in the same order.")
+                   "names). One per recording, in the same order; default: the file beside each recording named "
+                   "after it, REC.labels.txt, REC.truth.json or REC.rttm.")
 @speaker_option
 @click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
 @audio_stream_options
@@ -841,11 +842,26 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
     """
     import json
 
-    from .evaluation import SWEEP_SHIFTS, best_in_sweep, evaluate_scan, evaluate_scans, read_truth, threshold_sweep
+    from .evaluation import (
+        SWEEP_SHIFTS,
+        TRUTH_BESIDE,
+        best_in_sweep,
+        evaluate_scan,
+        evaluate_scans,
+        read_truth,
+        threshold_sweep,
+        truth_beside,
+    )
     from .model import load_model
     from .scanning import scan as scan_recording
 
     (format_name,) = formats_for((format_name,) if format_name else (), output, choices=("txt", "json"))
+    if not truth_paths:  # the truth beside each recording, named after it
+        truth_paths = [truth_beside(recording) for recording in recordings]
+        if None in truth_paths:
+            missing = recordings[truth_paths.index(None)]
+            raise click.UsageError(f"give --truth, or a truth file beside each recording named after it: none beside "
+                                   f"{missing} ({', '.join(missing.stem + suffix for suffix in TRUTH_BESIDE)})")
     if len(truth_paths) != len(recordings):
         raise click.UsageError(f"give one --truth per recording, in the same order: {len(recordings)} recording(s), "
                                f"{len(truth_paths)} truth file(s)")

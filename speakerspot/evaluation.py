@@ -165,6 +165,18 @@ def best_in_sweep(rows: list[tuple[float, Evaluation]], every_turn: bool = False
     return max(finding_all or range(len(rows)), key=lambda i: (rows[i][1].frame_f1, -abs(i - middle)))
 
 
+# Where `eval` looks for a recording's truth when none is given: beside it, by its name (an Audacity label track
+# as `scan -o REC.labels.txt` names one, to correct by hand; JSON; RTTM).
+TRUTH_BESIDE = (".labels.txt", ".truth.json", ".rttm")
+
+
+def truth_beside(recording: str | Path) -> Path | None:
+    """The truth file beside `recording`, named after it (`TRUTH_BESIDE`, the first found); None where none is."""
+    recording = Path(recording)
+    return next((path for suffix in TRUTH_BESIDE if (path := recording.with_name(recording.stem + suffix)).is_file()),
+                None)
+
+
 def read_truth(path: str | Path, speaker: str | None = None) -> list[tuple[float, float]]:
     """Truth intervals from JSON (`{"intervals": [[start, end], ...]}`), RTTM (with `speaker`) or an Audacity label
     track (`.txt`, as Audacity exports one: start, end and label, tab-separated; with `speaker`, the regions labelled

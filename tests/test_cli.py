@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -121,6 +122,20 @@ def test_eval_of_several_recordings_pools_their_frames_turns_and_windows(model_f
     refused = run("eval", SAMPLE, SAMPLE, "-m", str(model_file), "--truth", TRUTH, "-q")
     assert refused.exit_code == 2 and "give one --truth per recording, in the same order: 2 recording(s), " \
         "1 truth file(s)" in refused.output
+    # Without --truth, each recording's truth is the file beside it named after it.
+    shutil.copy(SAMPLE, tmp_path / "monday.ts")
+    shutil.copy(TRUTH, tmp_path / "monday.truth.json")
+    shutil.copy(SAMPLE, tmp_path / "tuesday.ts")
+    (tmp_path / "tuesday.labels.txt").write_text("".join(f"{start}\t{end}\tanna\n" for start, end in intervals[:2]))
+    beside = run("eval", str(tmp_path / "monday.ts"), str(tmp_path / "tuesday.ts"), "-m", str(model_file), "-q",
+                 "-f", "json")
+    assert beside.exit_code == 0, beside.output
+    assert {key: value for key, value in json.loads(beside.output).items() if key != "recordings"} == \
+        {key: value for key, value in mixed.items() if key != "recordings"}
+    (tmp_path / "tuesday.labels.txt").unlink()
+    unlabelled = run("eval", str(tmp_path / "monday.ts"), str(tmp_path / "tuesday.ts"), "-m", str(model_file), "-q")
+    assert unlabelled.exit_code == 2 and f"none beside {tmp_path / 'tuesday.ts'} (tuesday.labels.txt, " \
+        "tuesday.truth.json, tuesday.rttm)" in unlabelled.output
 
 
 def test_speech_edges_keep_music_out_of_a_segment_in_scan_and_eval(reference_model, model_file, tmp_path):
