@@ -258,6 +258,9 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
         "speakerspot_version": __version__,
         # Files, not the pieces long ones were cut into (see `Clip.pieces`).
         "positive_clips": len({c.path for c in positive_clips}),
+        # Of them, turns cut from recordings (`turns`), and how many recordings.
+        "positive_turns": len({c.path for c in positive_clips if isinstance(c.path, Excerpt)}),
+        "turn_recordings": len({c.path.recording for c in positive_clips if isinstance(c.path, Excerpt)}),
         "negative_clips": len({c.path for c in negative_clips}),
         "positive_seconds": round(sum(len(c.samples) for c in positive_clips) / rate, 1),
         "positive_speech_seconds": round(sum(float(c.speech.sum()) for c in positive_clips if c.speech is not None)
@@ -278,7 +281,9 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
 def training_report(summary: dict) -> str:
     """What a user needs to trust a model, in words: the clips, the held-back EER and the health line."""
     shipped = ", the voices of others shipped with speakerspot" if summary.get("shipped_negatives") else ""
-    lines = [f"{summary['positive_clips']} positive clips ({summary['positive_seconds']} s, "
+    turns = (f", {summary['positive_turns']} of them turns in {summary['turn_recordings']} recording"
+             + ("s" if summary["turn_recordings"] > 1 else "")) if summary.get("positive_turns") else ""
+    lines = [f"{summary['positive_clips']} positive clips ({summary['positive_seconds']} s{turns}, "
              f"{summary['positive_speech_seconds']} s of it speech), {summary['negative_clips']} negative "
              f"({summary['negative_seconds']} s{shipped}), {summary['seconds']} s of training"
              + (f" from the base {summary['base']['file']}" if summary.get("base") else "")]
