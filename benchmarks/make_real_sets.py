@@ -3,7 +3,7 @@ the base encoder's corpus, never a target of the shared sets), one like the shar
 the reader heard in two "sessions".
 
     python benchmarks/make_real_sets.py --speech ../shared/real-speech --bench ../shared/bench \
-        [-o benchmarks/cache/sets] [--second-draw -o benchmarks/cache/second-draw]
+        [-o benchmarks/cache/sets] [--second-draw -o benchmarks/cache/second-draw] [--draw 2 -o DIR]
 
 `real-NNN/` is made as `../shared/bench/real-1998` is: five of the reader's utterances as recorded
 in `train/pos/`, the same negatives, a broadcast of the reader's other utterances among other readers,
@@ -139,10 +139,9 @@ def write_clip(path: Path, samples: np.ndarray, rng: np.random.Generator) -> Non
     soundfile.write(path, samples * gain, RATE)
 
 
-def build(target: str, speech: Path, bench: Path, output: Path, seed: int, sessions: bool,
-          second_draw: bool = False) -> None:
-    """One set; with `second_draw`, the same training clips and another broadcast of the reader (the
-    same utterances of the target, among other readers, in another order, through other chains)."""
+def build(target: str, speech: Path, bench: Path, output: Path, seed: int, sessions: bool, draw: int = 0) -> None:
+    """One set; with a `draw` above 0, the same training clips and another broadcast of the reader, one for each
+    draw (the same utterances of the target, among other readers, in another order, through other chains)."""
     rng = np.random.default_rng(seed)
     folder = output / (f"real-{target}-sessions" if sessions else f"real-{target}")
     (folder / "train" / "pos").mkdir(parents=True, exist_ok=True)
@@ -162,8 +161,8 @@ def build(target: str, speech: Path, bench: Path, output: Path, seed: int, sessi
     negatives = sorted((bench / "real-1998" / "train" / "neg").iterdir())
     for path in negatives:
         write_clip(folder / "train" / "neg" / f"{path.stem}.wav", load_audio(path, RATE), rng)
-    if second_draw:
-        rng = np.random.default_rng(seed + 1000)
+    if draw:
+        rng = np.random.default_rng(seed + 1000 * draw)
     heard_in_broadcasts = sorted({event["source"] for events in bench.glob("*/test/events.json")
                                   for event in json.loads(events.read_text()) if "train-clean-100" in event["source"]})
     others = [speech / "train-clean-100" / Path(source).name for source in heard_in_broadcasts]
@@ -210,14 +209,14 @@ def main() -> None:
     parser.add_argument("--speech", type=Path, default=Path("../shared/real-speech"))
     parser.add_argument("--bench", type=Path, default=Path("../shared/bench"))
     parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/cache/sets"))
-    parser.add_argument("--second-draw", action="store_true",
-                        help="the same training clips, another broadcast of each reader (for "
-                             "benchmarks/threshold_transfer.py); write them to another --output")
+    parser.add_argument("--draw", type=int, default=0,
+                        help="above 0: the same training clips, another broadcast of each reader, one per number "
+                             "(for benchmarks/threshold_transfer.py); write them to another --output")
+    parser.add_argument("--second-draw", action="store_const", const=1, dest="draw", help="--draw 1")
     arguments = parser.parse_args()
     for seed, target in enumerate(TARGETS):
         for sessions, set_seed in ((True, seed), (False, len(TARGETS) + seed)):
-            build(target, arguments.speech, arguments.bench, arguments.output, set_seed, sessions,
-                  arguments.second_draw)
+            build(target, arguments.speech, arguments.bench, arguments.output, set_seed, sessions, arguments.draw)
 
 
 if __name__ == "__main__":

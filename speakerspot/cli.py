@@ -832,7 +832,7 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
 
     \b
     With --sweep, a table of the same figures at other thresholds follows (of all the recordings);
-    one annotated recording is a small sample: a threshold chosen on several holds better.
+    one annotated recording is a small sample: a threshold chosen on several is less at its mercy.
 
     \b
     Examples:
