@@ -447,6 +447,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, turn_files
                                "--target names a subfolder of a LABELED_FOLDER; give one")
     if labeled_folder is None and not positive_folders and not turn_files:
         raise click.UsageError("give --pos (and --neg), --turns RECORDING TRUTH, or a LABELED_FOLDER with --target")
+    if not turn_files and (speaker or track != TrackChoice()):
+        raise click.UsageError("--speaker, --audio-track, --language and --programme are for the recordings of "
+                               "--turns: give --turns RECORDING TRUTH")
     positives, negatives = labeled_folders(labeled_folder, target) if labeled_folder is not None else ([], [])
     turns = [turn for recording, truth in turn_files for turn in recording_turns(recording, truth, speaker, track)]
     output = check_writable(model_file(output))  # now, not after the training

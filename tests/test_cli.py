@@ -395,6 +395,8 @@ def test_train_takes_the_target_turns_a_truth_file_marks_in_a_recording(tmp_path
                  str(SPEECH / "train" / "awb"), "-o", str(tmp_path / "picked.pt"), "--epochs", "1", "--force", "-q")
     assert picked.exit_code == 0, picked.output
     assert speakerspot.load_model(tmp_path / "picked.pt").training_summary["positive_speech_seconds"] > 3
+    assert run("train", "--pos", str(SPEECH / "train" / "rms"), "--audio-track", "1", "-o", str(tmp_path / "y.pt"),
+               "-q").exit_code == 2  # the stream of --turns' recordings, without --turns
     # A truth file of another recording, whose turns lie past this one's end, is refused before training.
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"intervals": [[30.0, 34.0], [600.0, 604.5]]}))
