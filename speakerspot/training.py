@@ -283,7 +283,7 @@ def training_report(summary: dict) -> str:
     shipped = ", the voices of others shipped with speakerspot" if summary.get("shipped_negatives") else ""
     turns = (f", {summary['positive_turns']} of them turns in {summary['turn_recordings']} recording"
              + ("s" if summary["turn_recordings"] > 1 else "")) if summary.get("positive_turns") else ""
-    lines = [f"{summary['positive_clips']} positive clips ({summary['positive_seconds']} s{turns}, "
+    lines = [f"{summary['positive_clips']} positive clips{turns} ({summary['positive_seconds']} s, "
              f"{summary['positive_speech_seconds']} s of it speech), {summary['negative_clips']} negative "
              f"({summary['negative_seconds']} s{shipped}), {summary['seconds']} s of training"
              + (f" from the base {summary['base']['file']}" if summary.get("base") else "")]

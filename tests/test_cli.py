@@ -376,7 +376,7 @@ def test_train_takes_the_target_turns_a_truth_file_marks_in_a_recording(tmp_path
     assert result.exit_code == 0, result.output
     summary = speakerspot.load_model(tmp_path / "rms.pt").training_summary
     assert summary["positive_clips"] == 3 and summary["positive_turns"] == 3  # the jingle's region is not the target's
-    assert f"3 positive clips ({summary['positive_seconds']} s, 3 of them turns in 1 recording, " in result.output
+    assert f"3 positive clips, 3 of them turns in 1 recording ({summary['positive_seconds']} s, " in result.output
     assert summary["positive_seconds"] == pytest.approx(sum(end - start for start, end in turns[:3]), abs=0.1)
     # Each turn is the audio the scan reads at those times.
     whole = load_audio(SAMPLE, 22050)
