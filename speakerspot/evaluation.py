@@ -118,17 +118,17 @@ def evaluate_end_to_end(recordings: list[tuple[Spans, Spans, float, np.ndarray |
     """`evaluate` of recordings given as (segments, truth, duration, window times, window scores), laid end to
     end with a gap between them that keeps a truth boundary's collar to its own recording, each beginning on the
     frame grid (so that its frames are those it has alone)."""
-    segments, truth, times, scores, offset, end = [], [], [], [], 0.0, 0.0
+    segments, truth, times, scores, offset, length = [], [], [], [], 0.0, 0.0
     for part_segments, part_truth, duration, part_times, part_scores in recordings:
         segments += [(start + offset, end + offset) for start, end in part_segments]
         truth += [(start + offset, end + offset) for start, end in part_truth]
         if part_times is not None and part_scores is not None:
             times.append(np.asarray(part_times) + offset)
             scores.append(np.asarray(part_scores))
-        end = offset + duration
-        offset = math.ceil((end + collar) / GRID_SECONDS) * GRID_SECONDS
+        length = offset + duration  # of the recordings laid so far
+        offset = math.ceil((length + collar) / GRID_SECONDS) * GRID_SECONDS
     windowed = len(times) == len(recordings)
-    pooled = evaluate(segments, truth, end, np.concatenate(times) if windowed else None,
+    pooled = evaluate(segments, truth, length, np.concatenate(times) if windowed else None,
                       np.concatenate(scores) if windowed else None, collar)
     hours = sum(duration for _, _, duration, _, _ in recordings) / 3600
     return replace(pooled, false_alarms_per_hour=round(pooled.false_alarm_segments / hours, 2) if hours else 0.0)
