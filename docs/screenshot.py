@@ -29,7 +29,7 @@ def main() -> None:
     result = replace(result, file=os.path.relpath(FIXTURES / "sample.ts"))
     with tempfile.TemporaryDirectory() as folder:
         page_path = Path(folder) / "sample.html"
-        write_report([result], page_path, truth=read_truth(FIXTURES / "sample_truth.json"))
+        write_report([result], page_path, truths=[read_truth(FIXTURES / "sample_truth.json")])
         with chromium() as browser:
             page, errors = open_page(browser, page_path)
             page.click("tr.segment >> nth=1")

@@ -732,9 +732,10 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
               help="The report's HTML file, or a folder to write it in (named after the JSON file or the index; "
                    "index.html for several JSON files); with several recordings, their pages go in "
                    "OUTPUT-STEM_files/ beside it.")
-@click.option("--truth", "truth_path", type=click.Path(path_type=Path),
-              help="One recording's true turns, drawn under its timeline (JSON intervals, RTTM with --speaker, or an "
-                   "Audacity label track, .txt, as for eval).")
+@click.option("--truth", "truth_paths", multiple=True, type=click.Path(path_type=Path),
+              help="A recording's true turns, drawn under its timeline (JSON intervals, RTTM with --speaker, or an "
+                   "Audacity label track, .txt, as for eval); of several recordings, one each, in the order they "
+                   "come in the JSON files.")
 @speaker_option
 @click.option("--no-audio", is_flag=True, help="Cut no excerpts (faster; the recordings need not be at hand).")
 @audio_stream_options
@@ -743,7 +744,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
 @aired_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
-def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio, track, png, since, before, quiet):
+def report(sources, db_paths, model_name, output, truth_paths, speaker, no_audio, track, png, since, before, quiet):
     """Write an HTML report of scan results: per recording, the score timeline with the threshold
     and the segments found (zoom and pan), the segment list, and the audio around each segment,
     played by a click. SOURCES are JSON files of `scan --format json --windows`; or give --db. The
@@ -768,11 +769,11 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
         raise click.UsageError("give scan JSON files or --db, one of the two")
     if model_name and not db_paths:
         raise click.UsageError("--model goes with --db")
-    truth = None
-    if truth_path:
+    truths = None
+    if truth_paths:
         from .evaluation import read_truth
 
-        truth = read_truth(truth_path, speaker)
+        truths = [read_truth(path, speaker) for path in truth_paths]
     if output.is_dir():
         given = db_paths or sources
         named_after = given[0] if len(given) == 1 else Path("index")
@@ -792,7 +793,7 @@ def report(sources, db_paths, model_name, output, truth_path, speaker, no_audio,
         raise SpeakerspotError(None, f"no segment of the {given} result{'s' if given > 1 else ''} was on air in that "
                                      "span: no report written")
     # no stream named: each recording's excerpts from the one it was scanned on
-    written = write_report(results, output, truth=truth, audio=not no_audio,
+    written = write_report(results, output, truths=truths, audio=not no_audio,
                            track=None if track == TrackChoice() else track, failures=failures, png=png,
                            progress=not quiet)
     if not quiet:

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -230,14 +230,16 @@ def link(relative_path: str) -> str:
     return urllib.parse.quote(os.fsencode(relative_path))
 
 
-def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[tuple[float, float]] | None = None,
-                 audio: bool = True, track: TrackChoice | None = None, failures: Iterable[tuple[str, str]] = (),
-                 png: bool = False, progress: bool = False) -> list[Path]:
+def write_report(results: Iterable[ScanResult], output: str | Path,
+                 truths: Sequence[list[tuple[float, float]]] | None = None, audio: bool = True,
+                 track: TrackChoice | None = None, failures: Iterable[tuple[str, str]] = (), png: bool = False,
+                 progress: bool = False) -> list[Path]:
     """Write the report of `results` to `output` (an .html path); the files written, pages first.
 
     One recording: its page at `output`. Several: the index page at `output` and each
-    recording's page in the folder `OUTPUT-STEM_files` beside it. `truth` is for one recording
-    only. With `png`, a picture of each recording's timelines beside its page (`speakerspot[plot]`).
+    recording's page in the folder `OUTPUT-STEM_files` beside it. `truths`, one recording's true turns for
+    each recording in the order they first appear in `results`, are drawn under their timelines. With
+    `png`, a picture of each recording's timelines beside its page (`speakerspot[plot]`).
     The excerpts are cut from the audio stream `track` picks, by default from the one each recording
     was scanned on (`ScanResult.track`).
     """
@@ -245,8 +247,9 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
     groups = group_by_recording(results)
     if not groups:
         raise SpeakerspotError(None, "no results to report")
-    if truth is not None and len(groups) > 1:
-        raise SpeakerspotError(None, f"a truth file is for one recording; the results hold {len(groups)}")
+    if truths is not None and len(truths) != len(groups):
+        raise SpeakerspotError(None, f"give one truth file per recording, in the order they come: the results hold "
+                                     f"{len(groups)} recording(s), {len(truths)} truth file(s) were given")
     if png:
         from .plot import require_matplotlib
 
@@ -261,7 +264,8 @@ def write_report(results: Iterable[ScanResult], output: str | Path, truth: list[
     written, pages = [], []
     for number, group in enumerate(tqdm(groups, desc="report", unit="recording", disable=not progress or single),
                                    start=1):
-        report = recording_report(group, truth, audio, group[0].track if track is None else track)
+        report = recording_report(group, None if truths is None else truths[number - 1], audio,
+                                  group[0].track if track is None else track)
         path = output if single else folder / fitted_name(f"{number:04d}-{Path(group[0].file).stem}", ".html")
         with atomic_write(path) as file:
             file.write(recording_page(report, None if single else link(f"../{output.name}")))

@@ -263,7 +263,14 @@ def test_an_index_of_a_thousand_recordings_shows_a_page_at_a_time(browser, sampl
     page.close()
 
 
-def test_json_lines_of_several_recordings_make_an_index_and_a_truth_needs_one_recording(model_file, tmp_path):
+def page_data(page: Path) -> dict:
+    """What a report page hands its script: the JSON of its `report-data` element."""
+    text = page.read_text()
+    start = text.index('id="report-data">') + len('id="report-data">')
+    return json.loads(text[start:text.index("</script>", start)].replace("<\\/", "</"))
+
+
+def test_json_lines_of_several_recordings_make_an_index_and_a_truth_for_each(model_file, tmp_path):
     for name in ("a.ts", "b.ts"):
         shutil.copy(FIXTURES / "sample.ts", tmp_path / name)
     runner = CliRunner()
@@ -275,7 +282,16 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_needs_one_re
     assert [Path(r.file).name for r in read_scan_json(lines)] == ["a.ts", "b.ts"]
     refused = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "r.html"), "-q",
                                   "--truth", str(FIXTURES / "sample_truth.json")])
-    assert refused.exit_code == 1 and "a truth file is for one recording; the results hold 2" in refused.output
+    assert refused.exit_code == 1 and "give one truth file per recording, in the order they come: the results hold " \
+        "2 recording(s), 1 truth file(s) were given" in refused.output
+    first_two = tmp_path / "first_two.json"  # b's truth: its first two turns
+    first_two.write_text(json.dumps({"intervals": json.loads((FIXTURES / "sample_truth.json").read_text())
+                                     ["intervals"][:2]}))
+    truthful = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "t.html"), "-q", "--no-audio",
+                                   "--truth", str(FIXTURES / "sample_truth.json"), "--truth", str(first_two)])
+    assert truthful.exit_code == 0, truthful.output
+    drawn = [page_data(tmp_path / "t_files" / name)["truth"] for name in ("0001-a.html", "0002-b.html")]
+    assert [len(truth) for truth in drawn] == [5, 2]
     nowhere = tmp_path / "missing" / "r.html"
     refused = runner.invoke(cli, ["report", str(lines), "-o", str(nowhere), "-q", "--no-audio"])
     assert refused.exit_code == 6 and refused.output.strip().splitlines() == [
