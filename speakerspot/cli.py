@@ -769,6 +769,8 @@ def report(sources, db_paths, model_name, output, truth_paths, speaker, no_audio
         raise click.UsageError("give scan JSON files or --db, one of the two")
     if model_name and not db_paths:
         raise click.UsageError("--model goes with --db")
+    if db_paths and len(truth_paths) > 1:  # an index lists its recordings in an order of its own
+        raise click.UsageError("several --truth go with JSON files, in their order; with --db, one recording's")
     truths = None
     if truth_paths:
         from .evaluation import read_truth

@@ -292,6 +292,11 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_for_each(mod
     assert truthful.exit_code == 0, truthful.output
     drawn = [page_data(tmp_path / "t_files" / name)["truth"] for name in ("0001-a.html", "0002-b.html")]
     assert [len(truth) for truth in drawn] == [5, 2]
+    index = tmp_path / "both.sqlite"
+    assert runner.invoke(cli, ["scan", str(tmp_path / "a.ts"), "-m", str(model_file), "--db", str(index), "-q",
+                               "-j", "1"]).exit_code == 0
+    assert runner.invoke(cli, ["report", "--db", str(index), "-o", str(tmp_path / "d.html"), "-q", "--no-audio",
+                               "--truth", str(first_two), "--truth", str(first_two)]).exit_code == 2
     nowhere = tmp_path / "missing" / "r.html"
     refused = runner.invoke(cli, ["report", str(lines), "-o", str(nowhere), "-q", "--no-audio"])
     assert refused.exit_code == 6 and refused.output.strip().splitlines() == [
