@@ -9,7 +9,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -59,25 +59,26 @@ def parameter_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]
     return [{"params": decayed, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
-# The base encoder that ships with speakerspot (made by models/make_base.py): in a checkout (or an
-# editable install) beside the package, in an installed one under the environment's share/.
-SHIPPED_BASE_PLACES = (Path(__file__).resolve().parent.parent / "models" / "base.pt",
-                       Path(sys.prefix) / "share" / "speakerspot" / "base.pt")
+# Where the files that ship with speakerspot are: in a checkout (or an editable install) beside the package, in
+# an installed one under the environment's share/ (pyproject.toml's data-files). Among them the base encoder
+# (models/make_base.py) and the voices of other people `train` uses where it is given no negatives
+# (models/make_others.py).
+SHIPPED_PLACES = (Path(__file__).resolve().parent.parent / "models", Path(sys.prefix) / "share" / "speakerspot")
 
 
-# The voices of other people `train` uses where it is given no negatives (`models/make_others.py` builds them): in a
-# checkout's models/, or where installing speakerspot put them.
-SHIPPED_OTHERS_PLACES = (Path(__file__).resolve().parent.parent / "models" / "others",
-                         Path(sys.prefix) / "share" / "speakerspot" / "others")
+def shipped(name: str, found: Callable[[Path], bool]) -> Path | None:
+    """`name` as shipped with speakerspot: in the first of SHIPPED_PLACES where `found` (Path.is_file,
+    Path.is_dir) says it is."""
+    return next((place / name for place in SHIPPED_PLACES if found(place / name)), None)
 
 
 def shipped_others() -> Path:
-    """The folder of the shipped voices of other people (see SHIPPED_OTHERS_PLACES)."""
-    for place in SHIPPED_OTHERS_PLACES:
-        if place.is_dir():
-            return place
-    raise TrainingDataError(SHIPPED_OTHERS_PLACES[-1], "the voices of other people shipped with speakerspot are "
-                                                      "missing (reinstall it), and no negative clips were given")
+    """The folder of the shipped voices of other people."""
+    if (others := shipped("others", Path.is_dir)) is None:
+        raise TrainingDataError(SHIPPED_PLACES[-1] / "others", "the voices of other people shipped with speakerspot "
+                                                               "are missing (reinstall it), and no negative clips "
+                                                               "were given")
+    return others
 
 
 def base_path(base: str | Path | None) -> Path | None:
@@ -85,11 +86,10 @@ def base_path(base: str | Path | None) -> Path | None:
     if base is None or str(base) == "none":
         return None
     if str(base) == "default":
-        for place in SHIPPED_BASE_PLACES:
-            if place.is_file():
-                return place
-        raise ModelFileError(SHIPPED_BASE_PLACES[-1], "the shipped base model is missing (reinstall speakerspot, "
-                                                      "or train from scratch with --base none)")
+        if (shipped_base := shipped("base.pt", Path.is_file)) is None:
+            raise ModelFileError(SHIPPED_PLACES[-1] / "base.pt", "the shipped base model is missing (reinstall "
+                                                                 "speakerspot, or train from scratch with --base none)")
+        return shipped_base
     return Path(base)
 
 
