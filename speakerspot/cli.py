@@ -834,7 +834,8 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
     turns found (half a turn covered), false alarms per hour (segments less than 20% on truth)
     and the window equal-error rate (of the smoothed scores the threshold is compared to). Of
     several recordings, each one's figures, then those of all of them as one (frames, turns and
-    windows pooled, false alarms over their whole length).
+    windows pooled, false alarms over their whole length); one that cannot be read is told in
+    one line and left out, the others are scored, and the exit code says so.
 
     \b
     With --sweep, a table of the same figures at other thresholds follows (of all the recordings);
@@ -880,10 +881,18 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
         check_writable(output)  # now, not after the scan
     truths = [read_truth(path, speaker) for path in truth_paths]  # all now, not after the scans
     model = load_model(model_path, device=device)
-    scans = [(scan_recording(model, recording, threshold=threshold, **dataclasses.asdict(track),
-                             speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration,
-                             progress=not quiet), truth) for recording, truth in zip(recordings, truths, strict=True)]
-    result = scans[0][0]
+    scans, unread = [], {}  # by position: a recording that cannot be read is told and left out, the others scored
+    for position, (recording, truth) in enumerate(zip(recordings, truths, strict=True)):
+        try:
+            scans.append((scan_recording(model, recording, threshold=threshold, **dataclasses.asdict(track),
+                                         speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration,
+                                         progress=not quiet), truth))
+        except MediaError as error:
+            report_error(error)
+            unread[position] = error
+    if not scans:
+        sys.exit(next(iter(unread.values())).exit_code)
+    result, several = scans[0][0], len(recordings) > 1
     report = evaluate_scans(scans)
     rows = threshold_sweep(scans, model.decision.with_threshold(threshold), model.front_end.step_seconds,
                            merge_gap=merge_gap, min_seconds=min_duration) if sweep else []
@@ -893,14 +902,19 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
     if format_name == "json":
         swept = {"sweep": [{"threshold": level, **{key: value for key, value in row.to_dict().items() if key != "eer"}}
                            for level, row in rows], **best} if sweep else {}
-        each = {"recordings": [{"file": scanned.file, **evaluate_scan(scanned, truth).to_dict()}
-                               for scanned, truth in scans]} if len(scans) > 1 else {"file": result.file}
+        figures = iter([{"file": scanned.file, **evaluate_scan(scanned, truth).to_dict()} for scanned, truth in scans])
+        listed = [{"file": str(recording), "error": unread[position].problem} if position in unread else next(figures)
+                  for position, recording in enumerate(recordings)]
+        each = {"recordings": listed} if several else {"file": result.file}
         lines = [json.dumps({**each, "model": result.model, "threshold": result.threshold, **report.to_dict(),
                              **swept})]
     else:
         lines = [f"{scanned.file}: {figures_text(evaluate_scan(scanned, truth), ', ')}"
-                 for scanned, truth in scans] if len(scans) > 1 else []
-        lines += [f"all {len(scans)} recordings:"] if len(scans) > 1 else []
+                 for scanned, truth in scans] if several else []
+        if several:
+            lines.append(f"all {len(scans)} recordings:" if not unread else
+                         f"the {len(scans)} recording(s) read, as one ({len(unread)} of {len(recordings)} could not "
+                         f"be read: {', '.join(str(recordings[p]) for p in unread)}):")
         lines += [figures_text(report, "\n") + f"  (threshold {result.threshold:.3f})"]
         if rows:
             lines.append("threshold  precision  recall     F1  turns  false alarms (per hour)")
@@ -917,9 +931,11 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
     text = "".join(line + "\n" for line in lines)
     if output is None:
         click.echo(text, nl=False)
-        return
-    with atomic_write(output) as file:
-        file.write(text)
+    else:
+        with atomic_write(output) as file:
+            file.write(text)
+    if unread:
+        sys.exit(next(iter(unread.values())).exit_code)
 
 
 def figures_text(report: Evaluation, between: str) -> str:

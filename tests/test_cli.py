@@ -136,6 +136,26 @@ def test_eval_of_several_recordings_pools_their_frames_turns_and_windows(model_f
     unlabelled = run("eval", str(tmp_path / "monday.ts"), str(tmp_path / "tuesday.ts"), "-m", str(model_file), "-q")
     assert unlabelled.exit_code == 2 and f"none beside {tmp_path / 'tuesday.ts'} (tuesday.labels.txt, " \
         "tuesday.truth.json, tuesday.rttm)" in unlabelled.output
+    # One that cannot be read is told in one line and left out; the others are scored, and the exit code says so.
+    (tmp_path / "tuesday.ts").write_text("not a recording\n")
+    with_unread = run("eval", str(tmp_path / "tuesday.ts"), str(tmp_path / "monday.ts"), "-m", str(model_file),
+                      "--truth", TRUTH, "--truth", TRUTH, "-q", "-f", "json")
+    assert with_unread.exit_code == 3
+    told = with_unread.stderr.splitlines()
+    assert len(told) == 1 and told[0].startswith(f"speakerspot: error: {tmp_path / 'tuesday.ts'}: ")
+    scored = json.loads(with_unread.stdout)
+    assert scored["recordings"][0] == {"file": str(tmp_path / "tuesday.ts"), "error": told[0].split(": ", 3)[3]}
+    assert scored["recordings"][1]["file"] == str(tmp_path / "monday.ts") and scored["turns"] == 5
+    assert {key: scored[key] for key in single if key not in ("file", "sweep", "best_threshold",
+                                                             "best_threshold_every_turn")} == \
+        {key: value for key, value in single.items() if key not in ("file", "sweep", "best_threshold",
+                                                                     "best_threshold_every_turn")}
+    printed = run("eval", str(tmp_path / "tuesday.ts"), str(tmp_path / "monday.ts"), "-m", str(model_file),
+                  "--truth", TRUTH, "--truth", TRUTH, "-q")
+    assert printed.exit_code == 3 and f"the 1 recording(s) read, as one (1 of 2 could not be read: " \
+        f"{tmp_path / 'tuesday.ts'}):" in printed.stdout.splitlines()
+    none_read = run("eval", str(tmp_path / "tuesday.ts"), "-m", str(model_file), "--truth", TRUTH, "-q")
+    assert none_read.exit_code == 3 and none_read.stdout == "" and len(none_read.stderr.splitlines()) == 1
 
 
 def test_speech_edges_keep_music_out_of_a_segment_in_scan_and_eval(reference_model, model_file, tmp_path):
