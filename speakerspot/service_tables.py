@@ -36,6 +36,11 @@ PACKET_SIZES = (TS_PACKET_BYTES, M2TS_PACKET_BYTES, TS_PACKET_BYTES + PARITY_BYT
 PAT_PID, SDT_PID, TIME_PID, NULL_PID = 0x00, 0x11, 0x14, 0x1FFF
 PAT_TABLE, PMT_TABLE, SDT_TABLE = 0x00, 0x02, 0x42  # the SDT of the multiplex the recording is of
 TDT_TABLE, TOT_TABLE = 0x70, 0x73  # the time, and the time with the local offsets
+# Japan's ISDB (ARIB STD-B10) sends the same time tables in Japan's time, UTC+9, not in UTC. Its programmes
+# are told by three descriptors of their PMT found together (as VLC tells them): a conditional access
+# descriptor of B-CAS's system (0x0005), the digital copy control and the access control descriptors.
+CA_DESCRIPTOR, CA_SYSTEM_BCAS, COPY_CONTROL_DESCRIPTOR, ACCESS_CONTROL_DESCRIPTOR = 0x09, 0x0005, 0xC1, 0xF6
+JAPAN_TIME_AHEAD_SECONDS = 9 * 3600
 MJD_EPOCH = datetime.datetime(1858, 11, 17, tzinfo=datetime.UTC)
 # ATSC (North America, South Korea) sends its own tables on one PID (PSIP, A/65): each channel's name in a
 # virtual channel table (terrestrial or cable), the time in the system time table, in GPS seconds.
@@ -88,6 +93,7 @@ class ProgrammeTables:
     programme_of: dict[int, int] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)
     clock_pids: dict[int, int] = field(default_factory=dict)
+    japanese: set[int] = field(default_factory=set)  # ISDB's programmes, whose time tables say Japan's time
 
 
 def read_tables(data: bytes) -> ProgrammeTables:
@@ -110,6 +116,8 @@ def read_tables(data: bytes) -> ProgrammeTables:
                 number = word(section, 3)
                 tables.clock_pids[number] = word(section, 8) & 0x1FFF
                 at = 12 + (word(section, 10) & 0x0FFF)  # after the programme's descriptors
+                if is_japanese(section[12:min(at, end)]):
+                    tables.japanese.add(number)
                 while at + 5 <= end:
                     tables.programme_of[word(section, at + 1) & 0x1FFF] = number
                     at += 5 + (word(section, at + 3) & 0x0FFF)
@@ -127,10 +135,11 @@ def broadcast_clock(data: bytes | memoryview, stream_pid: int, origin: float) ->
     stream of PID `stream_pid` is read and 0:00 is `origin` (seconds of its timestamps; see
     `audio.container_origin`); None where `data` holds no time table, or no clock of its programme.
 
-    A DVB broadcast sends the time (TDT, TOT: PID 0x14) at least every 30 s, to the second; the packets
-    of its programme's clock (PCR) say where on the recording's timeline each one came. Each time table
-    places 0:00 within a second; those of a minute's recording, read together, within a fraction of one,
-    those that disagree with most of them (damaged, or of another broadcast joined on) left out."""
+    A DVB broadcast sends the time (TDT, TOT: PID 0x14; Japan's ISDB in Japan's time, see CA_SYSTEM_BCAS)
+    at least every 30 s, to the second; the packets of its programme's clock (PCR) say where on the
+    recording's timeline each one came. Each time table places 0:00 within a second; those of a minute's
+    recording, read together, within a fraction of one, those that disagree with most of them (damaged,
+    or of another broadcast joined on) left out."""
     packets, pids, _ = packet_rows(data)
     whole = (packets[:, 0] == SYNC_BYTE) & ~(packets[:, 1] & 0x80).astype(bool)  # in sync, not marked as damaged
     told_at = np.flatnonzero(whole & ((pids == TIME_PID) | (pids == PSIP_PID)) & (packets[:, 1] & 0x40).astype(bool))
@@ -157,10 +166,13 @@ def broadcast_clock(data: bytes | memoryview, stream_pid: int, origin: float) ->
     if len(at) < 2:
         return None
     earliest, latest = [], []  # the times 0:00 may be, by each time table
+    japanese = programme in tables.japanese
     for index in told_at:
         told = time_table(packets[index].tobytes())
         if told is None or not at[0] <= index <= at[-1]:
             continue
+        if japanese and pids[index] == TIME_PID:
+            told -= JAPAN_TIME_AHEAD_SECONDS
         since_origin = (np.interp(index, at, seconds) - origin + CLOCK_WRAP_SECONDS / 2) % CLOCK_WRAP_SECONDS \
             - CLOCK_WRAP_SECONDS / 2
         earliest.append(told - since_origin)
@@ -265,6 +277,16 @@ def time_table(packet: bytes) -> float | None:
     # Modified Julian Date: days since 1858-11-17
     day = MJD_EPOCH + datetime.timedelta(days=word(section, 3), hours=hours, minutes=minutes, seconds=secs)
     return day.timestamp()
+
+
+def is_japanese(descriptors: bytes) -> bool:
+    """Whether a PMT's programme `descriptors` are those of Japan's ISDB (see CA_SYSTEM_BCAS)."""
+    found, at = set(), 0  # tags, a conditional access descriptor's as (tag, its system)
+    while at + 2 <= len(descriptors):
+        tag, size = descriptors[at], descriptors[at + 1]
+        found.add((tag, word(descriptors, at + 2)) if tag == CA_DESCRIPTOR and size >= 2 else tag)
+        at += 2 + size
+    return {(CA_DESCRIPTOR, CA_SYSTEM_BCAS), COPY_CONTROL_DESCRIPTOR, ACCESS_CONTROL_DESCRIPTOR} <= found
 
 
 def service_names(section: bytes, end: int) -> Iterator[tuple[int, str]]:

@@ -260,11 +260,11 @@ ZERO = datetime.datetime(2026, 12, 6, 19, 0, 2, 400_000, tzinfo=datetime.UTC)  #
 
 
 def with_time_tables(data: bytes, origin: float, first: float = 0.0, padding: int = 0,
-                     atsc: bool = False) -> tuple[bytes, int]:
+                     atsc: bool = False, ahead: datetime.timedelta = datetime.timedelta(0)) -> tuple[bytes, int]:
     """The MPEG-TS recording `data` (0:00 at `origin`, broadcast at ZERO) with a time table every 1.3 s from
     `first` s on, each the second the clock packet before it says (alternately TDT and TOT; with `atsc`,
-    STTs), and `padding` null packets after each packet (as a multiplex of many channels fills its bytes);
-    and how many tables."""
+    STTs; `ahead` of UTC, as Japan's are), and `padding` null packets after each packet (as a multiplex of
+    many channels fills its bytes); and how many tables."""
     null = bytes([0x47, 0x1F, 0xFF, 0x10]) + b"\xff" * (TS_PACKET_BYTES - 4)
     out, told = bytearray(), 0
     for at in range(0, len(data), TS_PACKET_BYTES):
@@ -274,7 +274,7 @@ def with_time_tables(data: bytes, origin: float, first: float = 0.0, padding: in
             pcr = int.from_bytes(packet[6:12], "big")
             seconds = ((pcr >> 15) * 300 + (pcr & 0x1FF)) / 27e6
             if seconds - origin > first + 1.3 * told:
-                now = ZERO + datetime.timedelta(seconds=seconds - origin)
+                now = ZERO + ahead + datetime.timedelta(seconds=seconds - origin)
                 second = now.replace(microsecond=0)
                 out += system_time_packet(second) if atsc else time_packet(second, offset_table=told % 2 == 1)
                 told += 1
@@ -424,6 +424,46 @@ def test_an_atsc_recording_is_named_and_timed_by_its_psip_tables(tmp_path, time_
         if damaged[at + 1] & 0x1F == 0x1F and damaged[at + 2] == 0xFB:
             damaged[at + 15] ^= 0x01
     assert broadcast_clock(bytes(damaged), pid, origin) is None
+
+
+def with_programme_descriptors(data: bytes, descriptors: bytes) -> bytes:
+    """The MPEG-TS recording `data`, as FFmpeg writes one (a PMT of one packet on PID 0x1000), with
+    `descriptors` before its programme's own."""
+    out = bytearray(data)
+    for at in range(0, len(out), TS_PACKET_BYTES):
+        if out[at + 1] & 0x5F == 0x50 and out[at + 2] == 0x00:  # a PMT begins on PID 0x1000
+            old = out[at + 5:at + 8 + (int.from_bytes(out[at + 6:at + 8], "big") & 0x0FFF)]
+            info = int.from_bytes(old[10:12], "big") & 0x0FFF
+            head, rest = bytearray(old[:12]), old[12:-4]
+            head[1:3] = (0xB000 | len(old) - 3 + len(descriptors)).to_bytes(2, "big")
+            head[10:12] = (0xF000 | info + len(descriptors)).to_bytes(2, "big")
+            table = bytes(head) + descriptors + rest
+            out[at + 4:at + TS_PACKET_BYTES] = (b"\x00" + table + mpeg2_crc(table)).ljust(184, b"\xff")
+    return bytes(out)
+
+
+def test_a_japanese_isdb_recording_is_timed_from_its_tables_in_japans_time(tmp_path, time_zone):
+    # Japan's ISDB sends the same time tables in Japan's time (UTC+9): its recordings were timed 9 hours late.
+    time_zone("UTC0")
+    plain = tone_recording(tmp_path)
+    with av.open(str(plain)) as container:
+        origin = container.start_time / av.time_base
+        pid = container.streams.audio[0].id
+    in_japan, _ = with_time_tables(plain.read_bytes(), origin, ahead=datetime.timedelta(hours=9))
+    bcas = bytes([0x09, 4, 0x00, 0x05, 0xE0, 0x01])  # B-CAS's conditional access, its ECMs on PID 0x0001
+    copy_control, access_control = bytes([0xC1, 1, 0x84]), bytes([0xF6, 4, 0x00, 0x05, 0xE0, 0x01])
+    isdb = with_programme_descriptors(in_japan, bcas + copy_control + access_control)
+    assert programmes_in(isdb) == programmes_in(in_japan)  # the PMT read as before
+    assert abs((broadcast_clock(isdb, pid, origin) - ZERO).total_seconds()) < 0.15
+    aired = tmp_path / "aired.ts"
+    aired.write_bytes(isdb)
+    time_zone("JST-9")  # as a machine in Japan shows it
+    assert re.fullmatch(r"0:00 was broadcast at 2026-12-07 04:00:02\.\d JST \(by the broadcast's time tables\)",
+                        CliRunner().invoke(cli, ["info", str(aired)]).output.splitlines()[-1])
+    # Two of the three (a DVB broadcaster's own descriptors use the same private tags): DVB's time, as told.
+    for partial in (copy_control + access_control, bcas + copy_control):
+        dvb = with_programme_descriptors(in_japan, partial)
+        assert abs((broadcast_clock(dvb, pid, origin) - ZERO).total_seconds() - 9 * 3600) < 0.15
 
 
 def test_a_multiplex_capture_whose_first_time_table_comes_past_its_head_is_timed(tmp_path):
