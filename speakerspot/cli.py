@@ -736,6 +736,9 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
               help="A recording's true turns, drawn under its timeline (JSON intervals, RTTM with --speaker, or an "
                    "Audacity label track, .txt, as for eval); of several recordings, one each, in the order they "
                    "come in the JSON files.")
+@click.option("--truth-beside", is_flag=True,
+              help="Each recording's true turns from the file beside it named after it, as eval finds them "
+                   "(REC.labels.txt, REC.truth.json or REC.rttm), where there is one: also with --db.")
 @speaker_option
 @click.option("--no-audio", is_flag=True, help="Cut no excerpts (faster; the recordings need not be at hand).")
 @audio_stream_options
@@ -744,7 +747,8 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
 @aired_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
-def report(sources, db_paths, model_name, output, truth_paths, speaker, no_audio, track, png, since, before, quiet):
+def report(sources, db_paths, model_name, output, truth_paths, truth_beside, speaker, no_audio, track, png, since,
+           before, quiet):
     """Write an HTML report of scan results: per recording, the score timeline with the threshold
     and the segments found (zoom and pan), the segment list, and the audio around each segment,
     played by a click. SOURCES are JSON files of `scan --format json --windows`; or give --db. The
@@ -770,12 +774,13 @@ def report(sources, db_paths, model_name, output, truth_paths, speaker, no_audio
     if model_name and not db_paths:
         raise click.UsageError("--model goes with --db")
     if db_paths and len(truth_paths) > 1:  # an index lists its recordings in an order of its own
-        raise click.UsageError("several --truth go with JSON files, in their order; with --db, one recording's")
-    truths = None
-    if truth_paths:
-        from .evaluation import read_truth
+        raise click.UsageError("several --truth go with JSON files, in their order; with --db, one recording's "
+                               "(--truth-beside finds each recording's by its name)")
+    if truth_paths and truth_beside:
+        raise click.UsageError("give --truth or --truth-beside, not both")
+    from .evaluation import read_truth
 
-        truths = [read_truth(path, speaker) for path in truth_paths]
+    truths = [read_truth(path, speaker) for path in truth_paths] if truth_paths else None
     if output.is_dir():
         given = db_paths or sources
         named_after = given[0] if len(given) == 1 else Path("index")
@@ -794,6 +799,8 @@ def report(sources, db_paths, model_name, output, truth_paths, speaker, no_audio
     if given and not results:
         raise SpeakerspotError(None, f"no segment of the {given} result{'s' if given > 1 else ''} was on air in that "
                                      "span: no report written")
+    if truth_beside:
+        truths = truths_beside(dict.fromkeys(result.file for result in results), speaker, quiet)
     # no stream named: each recording's excerpts from the one it was scanned on
     written = write_report(results, output, truths=truths, audio=not no_audio,
                            track=None if track == TrackChoice() else track, failures=failures, png=png,
@@ -801,6 +808,18 @@ def report(sources, db_paths, model_name, output, truth_paths, speaker, no_audio
     if not quiet:
         more = f" and {len(written) - 1} more file(s)" if len(written) > 1 else ""
         click.echo(f"wrote {written[0]}{more}", err=True)
+
+
+def truths_beside(recordings: Iterable[str], speaker: str | None,
+                  quiet: bool) -> list[list[tuple[float, float]] | None]:
+    """Each of `recordings`' true turns from the file beside it named after it (None where there is none), and
+    a line saying of how many they were found."""
+    from .evaluation import read_truth, truth_beside
+
+    paths = [truth_beside(recording) for recording in recordings]
+    if not quiet:
+        click.echo(f"true turns beside {len(paths) - paths.count(None)} of {len(paths)} recording(s)", err=True)
+    return [None if path is None else read_truth(path, speaker) for path in paths]
 
 
 @cli.command("eval", short_help="Scan annotated recordings and score what was found.", epilog=EXIT_CODES_HELP)

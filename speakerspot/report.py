@@ -231,14 +231,15 @@ def link(relative_path: str) -> str:
 
 
 def write_report(results: Iterable[ScanResult], output: str | Path,
-                 truths: Sequence[list[tuple[float, float]]] | None = None, audio: bool = True,
+                 truths: Sequence[list[tuple[float, float]] | None] | None = None, audio: bool = True,
                  track: TrackChoice | None = None, failures: Iterable[tuple[str, str]] = (), png: bool = False,
                  progress: bool = False) -> list[Path]:
     """Write the report of `results` to `output` (an .html path); the files written, pages first.
 
     One recording: its page at `output`. Several: the index page at `output` and each
     recording's page in the folder `OUTPUT-STEM_files` beside it. `truths`, one recording's true turns for
-    each recording in the order they first appear in `results`, are drawn under their timelines. With
+    each recording in the order they first appear in `results` (None: not known), are drawn under their
+    timelines. With
     `png`, a picture of each recording's timelines beside its page (`speakerspot[plot]`).
     The excerpts are cut from the audio stream `track` picks, by default from the one each recording
     was scanned on (`ScanResult.track`).

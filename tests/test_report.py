@@ -297,6 +297,20 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_for_each(mod
                                "-j", "1"]).exit_code == 0
     assert runner.invoke(cli, ["report", "--db", str(index), "-o", str(tmp_path / "d.html"), "-q", "--no-audio",
                                "--truth", str(first_two), "--truth", str(first_two)]).exit_code == 2
+    # With --truth-beside, each recording's truth is the file beside it named after it, also from an index.
+    assert runner.invoke(cli, ["scan", str(tmp_path / "b.ts"), "-m", str(model_file), "--db", str(index), "-q",
+                               "-j", "1"]).exit_code == 0
+    intervals = json.loads(first_two.read_text())["intervals"]
+    (tmp_path / "b.labels.txt").write_text("".join(f"{start}\t{end}\tanna\n" for start, end in intervals))
+    beside = runner.invoke(cli, ["report", "--db", str(index), "-o", str(tmp_path / "d.html"), "--no-audio",
+                                 "--truth-beside"])
+    assert beside.exit_code == 0, beside.output
+    assert "true turns beside 1 of 2 recording(s)" in beside.stderr
+    drawn = {name: page_data(page)["truth"] for page in (tmp_path / "d_files").iterdir()
+             for name in ("a", "b") if page.name.endswith(f"-{name}.html")}
+    assert drawn == {"a": None, "b": intervals}  # none beside a: no truth drawn, not one without turns
+    assert runner.invoke(cli, ["report", "--db", str(index), "-o", str(tmp_path / "d.html"), "-q", "--truth-beside",
+                               "--truth", str(first_two)]).exit_code == 2
     nowhere = tmp_path / "missing" / "r.html"
     refused = runner.invoke(cli, ["report", str(lines), "-o", str(nowhere), "-q", "--no-audio"])
     assert refused.exit_code == 6 and refused.output.strip().splitlines() == [
