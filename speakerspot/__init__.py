@@ -21,7 +21,7 @@ _EXPORTS = {
     "TrackChoice": "config", "TrainingConfig": "config", "TrainingDataError": "errors", "enroll": "training",
     "evaluate_scan": "evaluation", "evaluate_scans": "evaluation",
     "load_model": "model", "read_truth": "evaluation", "recording_turns": "clips", "scan": "scanning",
-    "scan_many": "scanning", "train": "training",
+    "scan_many": "scanning", "train": "training", "truth_beside": "evaluation",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from conftest import FIXTURES, SPEECH, read_clip, words_between_music
 from media import write_recording
 
+import speakerspot
 from speakerspot.cli import cli
 from speakerspot.training import base_path
 
@@ -127,6 +128,7 @@ def test_eval_of_several_recordings_pools_their_frames_turns_and_windows(model_f
     shutil.copy(TRUTH, tmp_path / "monday.truth.json")
     shutil.copy(SAMPLE, tmp_path / "tuesday.ts")
     (tmp_path / "tuesday.labels.txt").write_text("".join(f"{start}\t{end}\tanna\n" for start, end in intervals[:2]))
+    assert speakerspot.truth_beside(tmp_path / "monday.ts") == tmp_path / "monday.truth.json"  # the Python API's
     beside = run("eval", str(tmp_path / "monday.ts"), str(tmp_path / "tuesday.ts"), "-m", str(model_file), "-q",
                  "-f", "json")
     assert beside.exit_code == 0, beside.output
