@@ -23,7 +23,6 @@ from .files import atomic_write, check_writable
 from .writers import FORMAT_NAMES, LIVE_FORMATS, STREAM_FORMATS, clock_text, format_named_by
 
 if TYPE_CHECKING:  # imported by the commands that use it, so that `--help` starts fast
-    from .evaluation import Evaluation
     from .model import SpeakerModel
     from .results_index import IndexesAsOne, ResultsIndex
     from .segments import Decision, ScanResult
@@ -928,13 +927,13 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
         lines = [json.dumps({**each, "model": result.model, "threshold": result.threshold, **report.to_dict(),
                              **swept})]
     else:
-        lines = [f"{scanned.file}: {figures_text(evaluate_scan(scanned, truth), ', ')}"
+        lines = [f"{scanned.file}: {evaluate_scan(scanned, truth).text()}"
                  for scanned, truth in scans] if several else []
         if several:
             lines.append(f"all {len(scans)} recordings:" if not unread else
                          f"the {len(scans)} recording(s) read, as one ({len(unread)} of {len(recordings)} could not "
                          f"be read: {', '.join(str(recordings[p]) for p in unread)}):")
-        lines += [figures_text(report, "\n") + f"  (threshold {result.threshold:.3f})"]
+        lines += [report.text("\n") + f"  (threshold {result.threshold:.3f})"]
         if rows:
             lines.append("threshold  precision  recall     F1  turns  false alarms (per hour)")
         for position, (level, row) in enumerate(rows):
@@ -955,14 +954,6 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
             file.write(text)
     if unread:
         sys.exit(next(iter(unread.values())).exit_code)
-
-
-def figures_text(report: Evaluation, between: str) -> str:
-    """`eval`'s figures of `report`: frames, then (after `between`) turns, false alarms and the window EER."""
-    eer = "n/a" if report.eer is None else f"{report.eer:.1%}"
-    return (f"frame precision {report.frame_precision:.3f}  recall {report.frame_recall:.3f}  F1 {report.frame_f1:.3f}"
-            f"{between}turns found {report.turns_found}/{report.turns}  false alarms {report.false_alarm_segments} "
-            f"({report.false_alarms_per_hour:.1f}/hour)  window EER {eer}")
 
 
 @cli.command(short_help="Set a model's threshold, as chosen with `eval --sweep`.", epilog=EXIT_CODES_HELP)

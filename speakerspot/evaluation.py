@@ -49,6 +49,14 @@ class Evaluation:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def text(self, between: str = ", ") -> str:
+        """The figures as `eval` prints them: frames, then (after `between`) turns, false alarms and the window
+        EER."""
+        eer = "n/a" if self.eer is None else f"{self.eer:.1%}"
+        return (f"frame precision {self.frame_precision:.3f}  recall {self.frame_recall:.3f}  F1 {self.frame_f1:.3f}"
+                f"{between}turns found {self.turns_found}/{self.turns}  false alarms {self.false_alarm_segments} "
+                f"({self.false_alarms_per_hour:.1f}/hour)  window EER {eer}")
+
 
 def grid_index(seconds: float) -> int:
     return max(0, round(seconds / GRID_SECONDS))

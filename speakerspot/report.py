@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from .config import TrackChoice
 from .errors import OutputError, SpeakerspotError
+from .evaluation import evaluate_scan
 from .files import atomic_write, check_writable, fitted_name, valid_text
 from .segments import ScanResult, recording_duration
 from .sidecars import vdr_programme
@@ -170,7 +171,10 @@ def track_section(index: int, result: ScanResult, report: RecordingReport) -> st
              '<th class="number">duration</th><th class="number">score</th>'
              f'{"<th>on air</th>" if aired else ""}</tr></thead><tbody>{rows}</tbody></table></div>' if rows
              else '<p class="hint">No segment found.</p>')
-    return (f'<section class="track"><h2>{html.escape(result.model)}</h2>'
+    # what `eval` would print of this scan, against the truth drawn
+    figures = (f'<p class="meta">Against the truth: {evaluate_scan(result, report.truth).text()}</p>'
+               if report.truth is not None else "")
+    return (f'<section class="track"><h2>{html.escape(result.model)}</h2>{figures}'
             f'<canvas class="timeline" id="timeline-{index}"></canvas>{table}</section>')
 
 

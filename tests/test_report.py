@@ -25,6 +25,7 @@ from conftest import FIXTURES
 from media import write_recording
 
 from speakerspot.cli import cli
+from speakerspot.evaluation import evaluate_scan
 from speakerspot.report import group_by_recording, read_scan_json, write_report
 from speakerspot.results_index import SCHEMA, SCHEMA_VERSION, ResultsIndex
 from speakerspot.scanning import scan
@@ -292,6 +293,11 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_for_each(mod
     assert truthful.exit_code == 0, truthful.output
     drawn = [page_data(tmp_path / "t_files" / name)["truth"] for name in ("0001-a.html", "0002-b.html")]
     assert [len(truth) for truth in drawn] == [5, 2]
+    # Each model's figures against the truth drawn, as eval prints them (b's last three turns unmarked).
+    scanned_b = read_scan_json(lines)[1]
+    figures = evaluate_scan(scanned_b, json.loads(first_two.read_text())["intervals"])
+    assert figures.turns == 2 and figures.false_alarm_segments > 0  # the unmarked turns found
+    assert f"Against the truth: {figures.text()}</p>" in (tmp_path / "t_files" / "0002-b.html").read_text()
     index = tmp_path / "both.sqlite"
     assert runner.invoke(cli, ["scan", str(tmp_path / "a.ts"), "-m", str(model_file), "--db", str(index), "-q",
                                "-j", "1"]).exit_code == 0
@@ -324,6 +330,7 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_for_each(mod
     assert in_folder.exit_code == 0, in_folder.output
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["both.html", "both_files"]
     assert "made with --no-audio" in page and "data:audio/mpeg" not in page
+    assert "Against the truth" not in page  # no truth, no figures
 
 
 def test_a_report_cuts_its_excerpts_from_the_stream_each_recording_was_scanned_on(model_file, tmp_path):
