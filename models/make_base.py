@@ -302,14 +302,16 @@ def main() -> None:
     parser.add_argument("--start", type=Path, help="continue the training of this base file's encoder")
     parser.add_argument("--limit", type=int, help="use only the first N files (a quick trial)")
     parser.add_argument("--probe", help="only print the probe's figures of this model file, or of 'teacher'")
+    parser.add_argument("--front-end", default="{}", help="FrontEnd fields to change, as JSON")
     arguments = parser.parse_args()
     if arguments.probe:
-        front_end = FrontEnd()
+        front_end = replace(FrontEnd(), **json.loads(arguments.front_end))
         if arguments.probe == "teacher":
             teacher = Teacher(arguments.teacher)
             print(probe(lambda signal: teacher.embed(signal, front_end), arguments.speech, front_end))
         else:
             model = speakerspot.load_model(arguments.probe)
+            front_end = model.front_end
             print(probe(lambda signal: model.embed(clip_windows(signal, front_end)).numpy(), arguments.speech,
                         front_end))
         return
@@ -318,7 +320,8 @@ def main() -> None:
     config = PretrainingConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
     if config.mixed_signals and not arguments.teacher:
         parser.error("mixed_signals: only a teacher labels mixtures (give --teacher)")
-    front_end, encoder_config = FrontEnd(), replace(BASE_ENCODER, **json.loads(arguments.encoder))
+    front_end = replace(FrontEnd(), **json.loads(arguments.front_end))
+    encoder_config = replace(BASE_ENCODER, **json.loads(arguments.encoder))
     files = corpus(arguments.speech, arguments.exclude_sets)[:arguments.limit]
     signals, labels = speaker_signals(files, front_end, config.speed_factors)
     teacher = teacher_embeddings(signals, front_end, arguments.teacher, arguments.cache) if arguments.teacher else None

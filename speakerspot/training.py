@@ -93,13 +93,14 @@ def base_path(base: str | Path | None) -> Path | None:
     return Path(base)
 
 
-def load_base(path: Path, front_end: FrontEnd, device: str) -> SpeakerEncoder:
-    """The encoder of a base model file, to fine-tune; its front end must be the one asked for."""
+def load_base(path: Path, front_end: FrontEnd | None, device: str) -> tuple[SpeakerEncoder, FrontEnd]:
+    """The encoder of a base model file, to fine-tune, and the features it computes, which must be `front_end`
+    where one is asked for."""
     base = load_model(path, device=device)
-    if base.front_end != front_end:
+    if front_end is not None and base.front_end != front_end:
         raise ModelFileError(path, "the base model computes other features than this training asks for "
                                    f"({base.front_end} ≠ {front_end})")
-    return base.encoder.without_base()  # a fine-tuned model's own encoder is fine-tuned further
+    return base.encoder.without_base(), base.front_end  # a fine-tuned model's own encoder is fine-tuned further
 
 
 # What each precision but "auto" autocasts training's forward passes to (None: nothing).
@@ -170,7 +171,7 @@ def gentler(config: TrainingConfig) -> TrainingConfig:
 
 
 def train(positives: list[str | Path], negatives: list[str | Path] | None = None, *, turns: Iterable[Excerpt] = (),
-          front_end: FrontEnd = FrontEnd(), encoder_config: EncoderConfig = EncoderConfig(),
+          front_end: FrontEnd | None = None, encoder_config: EncoderConfig = EncoderConfig(),
           config: TrainingConfig = TrainingConfig(),
           base: str | Path | None = "default", require_separation: bool = True, device: str = "cpu",
           name: str = "model", progress: bool = False) -> SpeakerModel:
@@ -184,7 +185,8 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
     broadcast-like chains, and used to report the validation EER and to calibrate the model's
     threshold (see `validate`). `base` is a model file whose encoder is fine-tuned, "default" for
     the one shipped with speakerspot, or None for a new encoder trained from scratch (with
-    `encoder_config`). Without `negatives` (None or empty), the voices of other people shipped with
+    `encoder_config`). The features are `front_end`'s, by default the base's (a base computes its own; from
+    scratch, `FrontEnd()`'s). Without `negatives` (None or empty), the voices of other people shipped with
     speakerspot are the negatives (see `shipped_others`), with a warning.
 
     An encoder that collapsed (every window embedded alike, see `health`) is trained once more on a
@@ -201,12 +203,12 @@ def train(positives: list[str | Path], negatives: list[str | Path] | None = None
         log.warning("no negative clips given: training against the %d voices of other people shipped with speakerspot "
                     "(LibriSpeech readers); clips of the other voices of your recordings (presenters, guests, "
                     "jingles) teach the model what it must not take for the target", len(negative_paths))
+    base = base_path(base)
+    base_encoder, front_end = (None, front_end or FrontEnd()) if base is None else load_base(base, front_end, device)
     positive_clips = load_clips([*positive_paths, *turns], front_end, "positive",
                                 find_speech=config.min_speech_share > 0, min_heard_share=config.min_heard_speech_share,
                                 max_seconds=config.max_clip_seconds)
     negative_clips = load_clips(negative_paths, front_end, "negative", max_seconds=config.max_clip_seconds)
-    base = base_path(base)
-    base_encoder = None if base is None else load_base(base, front_end, device)
 
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
