@@ -18,19 +18,13 @@ class EncoderConfig:
     blocks: int = 3
     kernel_size: int = 5
     embedding_dim: int = 128
-    # How many of the first blocks halve the frames before the pooling (None: every block). Three halvings
-    # leave 5 of a 2 s window's 44 frames to pool their statistics over; one leaves 22 (being measured).
-    time_pools: int | None = None
     pooling: str = "mean"  # over time: "mean", or "mean+std" (statistics pooling, as x-vectors and CAM++ do)
     # The encoder also holds the frozen base it was fine-tuned from, and embeds a window as both see it
     # (see `SpeakerEncoder.forward`).
     with_base: bool = False
 
     def to_dict(self) -> dict:
-        fields = asdict(self)
-        if self.time_pools is None:  # left out: a model file as the releases before it wrote one, which they read
-            del fields["time_pools"]
-        return fields
+        return asdict(self)
 
     @property
     def output_dim(self) -> int:
@@ -70,10 +64,9 @@ class SpeakerEncoder(nn.Module):
         self.base = SpeakerEncoder(replace(config, with_base=False)).requires_grad_(False) if config.with_base else None
         layers: list[nn.Module] = []
         in_channels = config.n_mels
-        pools = config.blocks if config.time_pools is None else config.time_pools
-        for block in range(config.blocks):
+        for _ in range(config.blocks):
             layers += [TimeConv(in_channels, config.channels, config.kernel_size, padding=config.kernel_size // 2),
-                       nn.BatchNorm2d(config.channels), nn.ReLU(), *([nn.MaxPool2d((1, 2))] if block < pools else [])]
+                       nn.BatchNorm2d(config.channels), nn.ReLU(), nn.MaxPool2d((1, 2))]
             in_channels = config.channels
         self.blocks = nn.Sequential(*layers)
         if config.pooling not in POOLINGS:
