@@ -243,8 +243,8 @@ def write_report(results: Iterable[ScanResult], output: str | Path,
     One recording: its page at `output`. Several: the index page at `output` and each
     recording's page in the folder `OUTPUT-STEM_files` beside it. `truths`, one recording's true turns for
     each recording in the order they first appear in `results` (None: not known), are drawn under their
-    timelines. With
-    `png`, a picture of each recording's timelines beside its page (`speakerspot[plot]`).
+    timelines, with each model's figures against them. With `png`, a picture of each recording's timelines
+    beside its page (`speakerspot[plot]`).
     The excerpts are cut from the audio stream `track` picks, by default from the one each recording
     was scanned on (`ScanResult.track`).
     """
