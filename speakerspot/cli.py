@@ -809,6 +809,31 @@ def report(sources, db_paths, model_name, output, truth_paths, truth_beside, spe
         click.echo(f"wrote {written[0]}{more}", err=True)
 
 
+def annotated_recordings(paths: Iterable[Path]) -> list[Path]:
+    """The recordings given, and those found under the folders given that have a truth beside them (the others are
+    left out, with a warning naming how many); a folder that holds none is a usage error."""
+    from .batch import find_recordings
+    from .evaluation import truth_beside
+
+    kept, unannotated = [], []
+    for path in paths:
+        if not path.is_dir():
+            kept.append(path)
+            continue
+        found = [recording.path for recording in find_recordings([path])]
+        annotated = [recording for recording in found if truth_beside(recording) is not None]
+        if not annotated:
+            raise click.UsageError(f"{path}: holds no recording with a truth file beside it named after it "
+                                   f"(REC.labels.txt, REC.truth.json or REC.rttm)")
+        kept += annotated
+        unannotated += [recording for recording in found if recording not in annotated]
+    if unannotated:
+        names = ", ".join(map(str, unannotated[:3])) + (", …" if len(unannotated) > 3 else "")
+        logging.getLogger("speakerspot").warning("%d recording(s) without a truth beside them left out: %s",
+                                                 len(unannotated), names)
+    return kept
+
+
 def truths_beside(recordings: Iterable[str], speaker: str | None,
                   quiet: bool) -> list[list[tuple[float, float]] | None]:
     """Each of `recordings`' true turns from the file beside it named after it (None where there is none), and
@@ -846,7 +871,8 @@ def truths_beside(recordings: Iterable[str], speaker: str | None,
 @reports_errors
 def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, speech_edges, merge_gap, min_duration,
              format_name, output, sweep, quiet, device):
-    """Scan RECORDINGS and measure the detections against their truth (one --truth each).
+    """Scan RECORDINGS and measure the detections against their truth (one --truth each). A folder
+    given stands for the recordings under it that have a truth file beside them.
 
     Prints frame precision, recall and F1 (0.1 s grid, 0.5 s collar around truth boundaries),
     turns found (half a turn covered), false alarms per hour (segments less than 20% on truth)
@@ -864,6 +890,7 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
       speakerspot eval news.ts --model models/anna.pt --truth news-truth.json
       speakerspot eval news.ts -m models/anna.pt --truth news-truth.json --sweep
       speakerspot eval mon.ts tue.ts -m models/anna.pt --truth mon.labels.txt --truth tue.labels.txt --sweep
+      speakerspot eval annotated/ -m models/anna.pt --sweep   # each recording with a truth beside it
     """
     import json
 
@@ -881,6 +908,11 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
     from .scanning import scan as scan_recording
 
     (format_name,) = formats_for((format_name,) if format_name else (), output, choices=("txt", "json"))
+    if any(recording.is_dir() for recording in recordings):
+        if truth_paths:
+            raise click.UsageError("a folder's recordings are scored against the truth beside each: give files "
+                                   "with --truth")
+        recordings = annotated_recordings(recordings)
     if not truth_paths:  # the truth beside each recording, named after it
         truth_paths = [truth_beside(recording) for recording in recordings]
         if None in truth_paths:

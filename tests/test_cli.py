@@ -95,7 +95,7 @@ def test_eval_sweep_scores_other_thresholds_as_a_scan_at_them_would(model_file):
     assert run("eval", *common, "--sweep", "--speech-edges").exit_code == 2
 
 
-def test_eval_of_several_recordings_pools_their_frames_turns_and_windows(model_file, tmp_path):
+def test_eval_of_several_recordings_pools_their_frames_turns_and_windows(model_file, tmp_path, caplog):
     # A threshold is better chosen on several annotated recordings than on one: eval took one.
     single = json.loads(run("eval", SAMPLE, "-m", str(model_file), "--truth", TRUTH, "-q", "-f", "json",
                             "--sweep").output)
@@ -134,6 +134,24 @@ def test_eval_of_several_recordings_pools_their_frames_turns_and_windows(model_f
     assert beside.exit_code == 0, beside.output
     assert {key: value for key, value in json.loads(beside.output).items() if key != "recordings"} == \
         {key: value for key, value in mixed.items() if key != "recordings"}
+    # A folder: its recordings with a truth beside them, those without left out with a warning.
+    folder = tmp_path / "annotated"
+    folder.mkdir()
+    for name in ("monday.ts", "monday.truth.json", "tuesday.ts", "tuesday.labels.txt"):
+        shutil.copy(tmp_path / name, folder / name)
+    shutil.copy(SAMPLE, folder / "unannotated.ts")
+    with caplog.at_level(logging.WARNING, "speakerspot"):
+        in_folder = run("eval", str(folder), "-m", str(model_file), "-q", "-f", "json")
+    assert in_folder.exit_code == 0, in_folder.output
+    assert {key: value for key, value in json.loads(in_folder.stdout).items() if key != "recordings"} == \
+        {key: value for key, value in mixed.items() if key != "recordings"}
+    assert f"1 recording(s) without a truth beside them left out: {folder / 'unannotated.ts'}" in caplog.text
+    assert run("eval", str(folder), "-m", str(model_file), "--truth", TRUTH, "-q").exit_code == 2
+    empty = tmp_path / "unannotated"
+    empty.mkdir()
+    shutil.copy(SAMPLE, empty / "news.ts")
+    none_there = run("eval", str(empty), "-m", str(model_file), "-q")
+    assert none_there.exit_code == 2 and "holds no recording with a truth file beside it" in none_there.output
     (tmp_path / "tuesday.labels.txt").unlink()
     unlabelled = run("eval", str(tmp_path / "monday.ts"), str(tmp_path / "tuesday.ts"), "-m", str(model_file), "-q")
     assert unlabelled.exit_code == 2 and f"none beside {tmp_path / 'tuesday.ts'} (tuesday.labels.txt, " \
