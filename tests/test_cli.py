@@ -233,7 +233,9 @@ CASES = [
     (["scan", "{d}/missing.ts", "-m", "{m}"], 3, "missing.ts: no such file"),
     (["scan", "{d}/empty", "-m", "{m}"], 3, "empty: no media files found"),
     (["scan", "{d}", "-m", "{m}", "--glob", "*.mkv", "--glob", "*.mxf"], 3, "no files matching *.mkv or *.mxf"),
-    (["eval", "{d}/empty", "-m", "{m}", "--truth", TRUTH], 3, "empty: is a directory"),
+    (["eval", "{d}/empty", "-m", "{m}", "--truth", TRUTH], 2, "a folder's recordings are scored against the truth "
+     "beside each"),
+    (["eval", "{d}/empty", "-m", "{m}"], 2, "empty: holds no recording with a truth file beside it"),
     (["scan", "{d}/notmedia.ts", "-m", "{m}"], 3, "notmedia.ts: not a media file"),
     (["scan", "{d}/empty.ts", "-m", "{m}"], 3, "empty.ts: is empty"),
     (["scan", "{d}/truncated.ts", "-m", "{m}"], 3, "truncated.ts: its audio stream holds no decodable audio"),
