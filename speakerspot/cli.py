@@ -766,7 +766,7 @@ def report(sources, db_paths, model_name, output, truth_paths, truth_beside, spe
       speakerspot report news.json -o news.html --truth news-truth.json
       speakerspot report --db archive.sqlite -o archive.html
     """
-    from .report import read_scan_json, write_report
+    from .report import group_by_recording, read_scan_json, write_report
 
     if bool(sources) == bool(db_paths):
         raise click.UsageError("give scan JSON files or --db, one of the two")
@@ -799,7 +799,7 @@ def report(sources, db_paths, model_name, output, truth_paths, truth_beside, spe
         raise SpeakerspotError(None, f"no segment of the {given} result{'s' if given > 1 else ''} was on air in that "
                                      "span: no report written")
     if truth_beside:
-        truths = truths_beside(dict.fromkeys(result.file for result in results), speaker, quiet)
+        truths = truths_beside([group[0].file for group in group_by_recording(results)], speaker, quiet)
     # no stream named: each recording's excerpts from the one it was scanned on
     written = write_report(results, output, truths=truths, audio=not no_audio,
                            track=None if track == TrackChoice() else track, failures=failures, png=png,
@@ -809,29 +809,34 @@ def report(sources, db_paths, model_name, output, truth_paths, truth_beside, spe
         click.echo(f"wrote {written[0]}{more}", err=True)
 
 
-def annotated_recordings(paths: Iterable[Path]) -> list[Path]:
-    """The recordings given, and those found under the folders given that have a truth beside them (the others are
-    left out, with a warning naming how many); a folder that holds none is a usage error."""
+def recordings_and_truths_beside(paths: Iterable[Path]) -> tuple[list[Path], list[Path | None]]:
+    """Each recording given and the truth file beside it named after it (None where there is none); a folder
+    stands for the recordings under it that have one (the others are left out, with a warning naming how many),
+    and one that holds none is a usage error."""
     from .batch import find_recordings
-    from .evaluation import truth_beside
+    from .evaluation import TRUTH_BESIDE, truth_beside
 
-    kept, unannotated = [], []
+    recordings, truths, unannotated = [], [], []
     for path in paths:
         if not path.is_dir():
-            kept.append(path)
+            recordings.append(path)
+            truths.append(truth_beside(path))
             continue
-        found = [recording.path for recording in find_recordings([path])]
-        annotated = [recording for recording in found if truth_beside(recording) is not None]
-        if not annotated:
+        annotated = len(recordings)
+        for recording in find_recordings([path]):
+            if (truth := truth_beside(recording.path)) is None:
+                unannotated.append(recording.path)
+            else:
+                recordings.append(recording.path)
+                truths.append(truth)
+        if len(recordings) == annotated:
             raise click.UsageError(f"{path}: holds no recording with a truth file beside it named after it "
-                                   f"(REC.labels.txt, REC.truth.json or REC.rttm)")
-        kept += annotated
-        unannotated += [recording for recording in found if recording not in annotated]
+                                   f"({', '.join('REC' + suffix for suffix in TRUTH_BESIDE)})")
     if unannotated:
         names = ", ".join(map(str, unannotated[:3])) + (", …" if len(unannotated) > 3 else "")
         logging.getLogger("speakerspot").warning("%d recording(s) without a truth beside them left out: %s",
                                                  len(unannotated), names)
-    return kept
+    return recordings, truths
 
 
 def truths_beside(recordings: Iterable[str], speaker: str | None,
@@ -902,19 +907,16 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
         evaluate_scans,
         read_truth,
         threshold_sweep,
-        truth_beside,
     )
     from .model import load_model
     from .scanning import scan as scan_recording
 
     (format_name,) = formats_for((format_name,) if format_name else (), output, choices=("txt", "json"))
-    if any(recording.is_dir() for recording in recordings):
-        if truth_paths:
-            raise click.UsageError("a folder's recordings are scored against the truth beside each: give files "
-                                   "with --truth")
-        recordings = annotated_recordings(recordings)
+    if truth_paths and any(recording.is_dir() for recording in recordings):
+        raise click.UsageError("a folder's recordings are scored against the truth beside each: give files "
+                               "with --truth")
     if not truth_paths:  # the truth beside each recording, named after it
-        truth_paths = [truth_beside(recording) for recording in recordings]
+        recordings, truth_paths = recordings_and_truths_beside(recordings)
         if None in truth_paths:
             missing = recordings[truth_paths.index(None)]
             raise click.UsageError(f"give --truth, or a truth file beside each recording named after it: none beside "

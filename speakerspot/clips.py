@@ -255,10 +255,12 @@ def load_clips(paths: list[Path | Excerpt], front_end: FrontEnd, role: str, find
 def decoded(sources: list[Path | Excerpt], sample_rate: int) -> Iterator[np.ndarray | MediaError]:
     """The samples of each clip of `sources` at `sample_rate` in turn, or the MediaError it cannot be decoded for;
     the excerpts of a recording cut from one pass over it (a recording that cannot be read raises)."""
-    excerpts = [source for source in sources if isinstance(source, Excerpt)]
-    cut = {excerpt: samples for stream in dict.fromkeys((excerpt.recording, excerpt.track) for excerpt in excerpts)
-           for excerpt, samples in excerpt_samples(
-               [e for e in excerpts if (e.recording, e.track) == stream], sample_rate).items()}
+    streams: dict[tuple[Path, TrackChoice], list[Excerpt]] = {}  # the excerpts of each recording's stream
+    for source in sources:
+        if isinstance(source, Excerpt):
+            streams.setdefault((source.recording, source.track), []).append(source)
+    cut = {excerpt: samples for excerpts in streams.values()
+           for excerpt, samples in excerpt_samples(excerpts, sample_rate).items()}
     for source in sources:
         if isinstance(source, Excerpt):
             yield cut[source]
