@@ -344,6 +344,17 @@ def container_programmes(container: av.container.InputContainer, path: str | Pat
     return programmes_in(transport_head(container, path))
 
 
+def programmes_with_audio(path: str | Path) -> list[str]:
+    """The channels of the capture of a whole multiplex at `path` that carry audio, by name (as `info` lists
+    them and `--programme` picks them), in the order of their first audio stream; none where the recording
+    holds one programme or none."""
+    with open_container(path) as container:
+        programmes = container_programmes(container, path)
+        names = list(dict.fromkeys(programmes[stream.id] for stream in container.streams.audio
+                                   if stream.id in programmes))
+    return names if len(names) > 1 else []
+
+
 def transport_head(container: av.container.InputContainer, path: str | Path) -> bytes:
     """The first bytes of the MPEG-TS recording `container` reads (at `path`), where the broadcast's tables
     are read (see `service_tables`): of a file, its first HEAD_BYTES; of a pipe, those FFmpeg read to tell

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import is_media, readable_once, recording_facts, recording_path, same_file_key, visible_files
+from .audio import (
+    is_media,
+    programmes_with_audio,
+    readable_once,
+    recording_facts,
+    recording_path,
+    same_file_key,
+    visible_files,
+)
 from .config import ScanOptions
 from .errors import SpeakerspotError
 from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegmentCallback
@@ -106,6 +114,22 @@ def shard_of(recordings: list[Recording], number: int, count: int) -> list[Recor
     return [recording for recording in recordings
             if int.from_bytes(hashlib.sha256(recording.relative.as_posix().encode()).digest()[:8]) % count
             == number - 1]
+
+
+def every_programme(recordings: list[Recording], progress: bool = False) -> list[Recording]:
+    """`recordings` with each capture of a whole multiplex in place of its channels that carry audio, each a
+    recording of its own, scanned on that channel's track as `--programme` picks it (`scan --every-programme`);
+    a recording of one programme, one that cannot be read (its scan says why) and a pipe (read once, by its scan),
+    as it is. A capture's channels are read from its tables, at its start; `progress` shows a bar where that takes
+    more than SEARCH_BAR_DELAY_SECONDS."""
+    channels: list[Recording] = []
+    for recording in tqdm(recordings, desc="listing channels", unit=" files", delay=SEARCH_BAR_DELAY_SECONDS,
+                          leave=False, disable=not progress):
+        names = []
+        with contextlib.suppress(SpeakerspotError):
+            names = [] if readable_once(recording.path) else programmes_with_audio(recording.path)
+        channels += [replace(recording, programme=name) for name in names] or [recording]
+    return channels
 
 
 def with_playlists(found: list[Recording], playlists: list[Path], root: Path,
@@ -255,11 +279,12 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
             stored = None
             state = file_state(recording.path) if index is not None else None
             if state is not None and not force:
-                stored = [index.lookup(state, model_hash, options, recording.relative) for model_hash in model_hashes]
+                stored = [index.lookup(state, model_hash, recording.scan_options(options), recording.relative)
+                          for model_hash in model_hashes]
             if stored and all(stored):
                 summary.skipped += 1
                 bar.update()
-                stored = with_broadcast_time(index, state.path, stored, options)
+                stored = with_broadcast_time(index, state.path, stored, recording.scan_options(options))
                 yield from in_order.deliver(recording, [replace(result, file=str(recording.path)) for result in stored])
                 continue
             to_scan.append(recording)
@@ -283,13 +308,14 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
                 if isinstance(outcome, SpeakerspotError):
                     summary.failures.append(outcome)
                     if index is not None:
-                        index.store_failure(recording.path, model_hashes, [m.name for m in models], options,
-                                            str(outcome))
+                        index.store_failure(recording.path, model_hashes, [m.name for m in models],
+                                            recording.scan_options(options), str(outcome))
                     yield BatchOutcome(recording, error=outcome)
                     yield from in_order.skip(recording)
                     continue
                 if index is not None and recording in states:
-                    index.store(states[recording], model_hashes, outcome, options, seconds, recording.relative)
+                    index.store(states[recording], model_hashes, outcome, recording.scan_options(options), seconds,
+                                recording.relative)
                 summary.scanned += 1
                 summary.audio_seconds += outcome[0].duration
                 bar.set_postfix_str(f"{summary.audio_seconds / 3600:.2f} h of audio", refresh=False)

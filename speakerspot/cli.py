@@ -472,6 +472,12 @@ def train(labeled_folder, positive_folders, negative_folders, target, turn_files
                    "hysteresis and edge level below it (0 where training had too few clips to calibrate). "
                    "The design's reference, 0.7, was on the cosine to the target alone.")
 @audio_stream_options
+@click.option("--every-programme", "every_channel", is_flag=True,
+              help="In a capture of a whole multiplex, scan every channel that carries audio, each as a recording "
+                   "of its own (its track as --programme picks it; with --language, in that language), read once "
+                   "per channel: outputs named RECORDING-STEM.CHANNEL.MODEL.FORMAT, each channel's results stored "
+                   "in the index. A recording of one programme is scanned as it is. Not with --programme, "
+                   "--audio-track, --live or a pipe.")
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
               help="Output format; repeat for several. txt: one line per segment; json/jsonl: segments and "
                    "metadata; csv; srt/vtt: subtitles a player shows; rttm: NIST; audacity: label track; "
@@ -525,9 +531,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, turn_files
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
-def scan(recordings, model_paths, threshold, track, format_names, windows, live, output, output_dir, patterns,
-         db_path, force, forget_deleted, shard, workers, engine, ray_address, decoders, speech_edges, merge_gap,
-         min_duration, frame_rate, quiet, device):
+def scan(recordings, model_paths, threshold, track, every_channel, format_names, windows, live, output, output_dir,
+         patterns, db_path, force, forget_deleted, shard, workers, engine, ray_address, decoders, speech_edges,
+         merge_gap, min_duration, frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -538,7 +544,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
     twice (through a symbolic or hard link too) is scanned once. A recording that cannot be read is reported
     and skipped; the others are scanned, and the exit code says that some failed. Interrupted, a scan
     with --db resumes where it stopped. A capture of a whole multiplex: --programme picks a channel's
-    track by name.
+    track by name, --every-programme scans each channel.
 
     \b
     Examples:
@@ -547,6 +553,7 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
       speakerspot scan /pvr/recordings -m models/anna.pt -m models/bob.pt -f srt -f csv --output-dir markers/
       speakerspot scan /archive --glob '*.ts' -m models/ --db archive.sqlite -q
       speakerspot scan /nas/pvr -m models/ --shard 2/3 --db pvr-2.sqlite --output-dir /nas/markers   (machine 2 of 3)
+      speakerspot scan /captures/mux -m models/anna.pt --every-programme --db mux.sqlite --output-dir markers/
       cat capture.ts | speakerspot scan - -m models/anna.pt     (- is the standard input)
 
     \b
@@ -555,8 +562,8 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
       ffmpeg -nostdin -i udp://239.1.1.1:1234 -map 0:a:0 -c copy -f mpegts - | speakerspot scan - -m models/ --live
       tail -c +1 -f /pvr/recording-in-progress.ts | speakerspot scan - -m models/anna.pt --live
     """
-    from .audio import DEFAULT_SAMPLE_RATE, recording_path
-    from .batch import find_recordings, namesakes, scan_batch, shard_of
+    from .audio import DEFAULT_SAMPLE_RATE, readable_once, recording_path
+    from .batch import every_programme, find_recordings, namesakes, scan_batch, shard_of
     from .decoder_process import start_early, stop_early_helpers
     from .results_index import ResultsIndex
     from .split_recordings import is_vdr_recording
@@ -585,6 +592,13 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
                     forget_deleted_below(index, folders, quiet)
             return
         found = shared
+    if every_channel:
+        if track.programme is not None or track.audio_track is not None:
+            raise click.UsageError("--every-programme scans each channel's track: not with --programme or "
+                                   "--audio-track")
+        if live or any(readable_once(recording.path) for recording in found):
+            raise click.UsageError("--every-programme reads a capture once per channel: not a pipe, nor --live")
+        found = every_programme(found, progress=not quiet)
     check_outputs(output, output_dir, format_names, len(found))  # now, before torch loads; with the models below
     if live:
         check_live(len(found), format_names, output, output_dir, speech_edges, engine)
@@ -601,11 +615,13 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
     if workers is None:
         workers = 1 if device.startswith("cuda") else available_cores()
     scanned_here = engine == "local" and (workers == 1 or len(found) == 1)
+    options = ScanOptions(threshold=threshold, **dataclasses.asdict(track), decoders=decoders,
+                          speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
     with contextlib.ExitStack() as stack:
         if scanned_here:
             stack.callback(stop_early_helpers)  # one the scan did not take (the index had the results)
             # Decoding while torch loads, at the usual rate (a model of another rate starts a helper of its own).
-            start_early(found[0].path, DEFAULT_SAMPLE_RATE, track, decoders)
+            start_early(found[0].path, DEFAULT_SAMPLE_RATE, found[0].scan_options(options).track, decoders)
         from .model import load_model
 
         models = [load_model(path, device=device) for path in files]
@@ -629,8 +645,6 @@ def scan(recordings, model_paths, threshold, track, format_names, windows, live,
                 format_names, windows=windows, output=output, output_dir=output_dir,
                 several=len(found) * len(models) > 1, frame_rate=frame_rate))
         index = stack.enter_context(ResultsIndex(db_path)) if db_path else None
-        options = ScanOptions(threshold=threshold, **dataclasses.asdict(track), decoders=decoders,
-                              speech_edges=speech_edges, merge_gap=merge_gap, min_duration=min_duration)
         summary = scan_batch(models, found, write, report_error, options=options, workers=workers, index=index,
                              force=force, progress=not quiet, engine=engine, ray_address=ray_address, on_segment=told,
                              on_broadcast_time=told.broadcast_time if told else None,

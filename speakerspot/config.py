@@ -24,6 +24,19 @@ class TrackChoice:
         if self.audio_track is not None and self.programme is not None:
             raise ValueError("audio_track and programme each pick a track: give one of them")
 
+    @property
+    def label(self) -> str:
+        """The choice as outputs name it: the channel, the language and the track's number given ("ZDF",
+        "ZDF deu", "track1"); "" for a player's default."""
+        return " ".join([*filter(None, (self.programme, self.language)),
+                         *([f"track{self.audio_track}"] if self.audio_track is not None else [])])
+
+    @property
+    def key(self) -> str:
+        """The choice as a results index tells the results of one recording apart (a channel's name is
+        matched case aside, so "zdf" and "ZDF" are one)."""
+        return self.label.casefold()
+
 
 @dataclass(frozen=True)
 class ScanOptions:

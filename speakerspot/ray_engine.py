@@ -80,7 +80,7 @@ def scan_on_ray(models: list[SpeakerModel], recordings: list[Recording], options
                 retries = 0 if readable_once(recording.path) else TASK_RETRIES
                 # Workers may run elsewhere, in another folder: they get the path as this process sees it.
                 running[task.options(max_retries=retries).remote(shared_models, str(recording.path.absolute()),
-                                                                 options)] = recording
+                                                                 recording.scan_options(options))] = recording
             done, _ = ray.wait(list(running), num_returns=1)
             for reference in done:
                 recording = running.pop(reference)

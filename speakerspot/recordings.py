@@ -7,7 +7,7 @@ import datetime
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,10 +25,16 @@ PIPE_NOT_READ_AGAIN = "a pipe is read once, so it was not scanned again"
 
 @dataclass(frozen=True)
 class Recording:
-    """A file to scan, and the folder it was found under (for mirroring the tree in outputs)."""
+    """A file to scan, the folder it was found under (for mirroring the tree in outputs), and in a capture of a
+    whole multiplex scanned channel by channel, the channel (see `batch.every_programme`)."""
 
     path: Path
     root: Path
+    programme: str | None = None
+
+    def scan_options(self, options: ScanOptions) -> ScanOptions:
+        """`options` as this recording is scanned with them: on its channel, where it is one."""
+        return options if self.programme is None else replace(options, programme=self.programme)
 
     @property
     def relative(self) -> Path:

@@ -59,10 +59,11 @@ class RecordingReport:
 
 
 def group_by_recording(results: Iterable[ScanResult]) -> list[list[ScanResult]]:
-    """Results of the same recording together, in the order recordings first appear."""
-    groups: dict[str, list[ScanResult]] = {}
+    """Results of the same recording and audio stream (a channel of a multiplex capture: each its own) together, in
+    the order they first appear."""
+    groups: dict[tuple[str, str], list[ScanResult]] = {}
     for result in results:
-        groups.setdefault(result.file, []).append(result)
+        groups.setdefault((result.file, result.track.key), []).append(result)
     return list(groups.values())
 
 
@@ -116,9 +117,10 @@ def snippet_of(snippets: list[Snippet], time: float) -> int:
 
 
 def recording_page(report: RecordingReport, index_href: str | None = None) -> str:
-    """The HTML page of one recording (see the module's docstring): named by its file, or a VDR recording,
-    whose folder is named by when it began, by its title and channel as VDR's info file names them."""
-    name = Path(report.file).name
+    """The HTML page of one recording (see the module's docstring): named by its file and the audio stream chosen
+    (a channel of a multiplex capture), or a VDR recording, whose folder is named by when it began, by its title
+    and channel as VDR's info file names them."""
+    name = recording_name(report.results[0])
     if is_vdr_recording(report.file) and (programme := vdr_programme(report.file)):
         name = f"{programme} ({name})"
     data = {"kind": "recording", "duration": report.duration, "truth": report.truth,
@@ -182,7 +184,7 @@ def index_page(reports: list[tuple[str, list[ScanResult]]], failures: Iterable[t
     """The page listing recordings (href of each one's page, its results), speakers and the time
     found per speaker, and recordings that could not be scanned (path, why)."""
     models = sorted({result.model for _, results in reports for result in results})
-    rows = [{"name": results[0].file, "href": href, "duration": recording_duration(results),
+    rows = [{"name": recording_name(results[0], whole_path=True), "href": href, "duration": recording_duration(results),
              "on_air": clock_text(results[0].broadcast_time) if results[0].broadcast_time else None,
              "found": {r.model: [round(sum(s.end - s.start for s in r.segments), 1), len(r.segments)]
                        for r in results}} for href, results in reports]
@@ -216,6 +218,13 @@ def index_page(reports: list[tuple[str, list[ScanResult]]], failures: Iterable[t
 def asset(name: str) -> str:
     """A file of report_assets/, read once however many pages are written."""
     return (resources.files(__package__) / "report_assets" / name).read_text()
+
+
+def recording_name(result: ScanResult, whole_path: bool = False) -> str:
+    """The recording of `result` as a page names it, by its file's name (or path), with the audio stream its scan
+    chose where one was (`TrackChoice.label`: a channel of a multiplex capture)."""
+    name = result.file if whole_path else Path(result.file).name
+    return f"{name} ({result.track.label})" if result.track.label else name
 
 
 def page(title: str, body: str, data: dict) -> str:

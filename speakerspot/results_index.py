@@ -1,6 +1,7 @@
 """A results index in SQLite: what was scanned, with which model and settings, and what it found.
 
-One row per recording and model name: a new version of a model (retrained, or enrolled in place)
+One row per recording, audio stream chosen (a capture of a whole multiplex: each channel scanned) and model
+name: a new version of a model (retrained, or enrolled in place)
 replaces its predecessor's row when it scans the recording. A row is written in one transaction
 when its recording is done, so killing the process at any moment loses no completed result and
 leaves no half result. A recording is "unchanged" when its size and modification time match the
@@ -23,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,11 +36,12 @@ from .split_recordings import open_recording, recording_status
 
 # 2: the decision's stay and edge levels; 3: when the recording was broadcast (older files gain them, empty, on
 # opening); 4: a result without one reads it once more (version 3 read a recording's first 16 MB only); 5: the
-# recording's path below the folder the scan was given
-SCHEMA_VERSION = 5
+# recording's path below the folder the scan was given; 6: a row per recording, track chosen and model (a second
+# channel's scan of a multiplex capture replaced the first's)
+SCHEMA_VERSION = 6
 # The columns each older version gains on opening (empty for the results it holds).
 MIGRATIONS = {1: ("stay_threshold REAL", "edge_threshold REAL", "broadcast_time TEXT", "relative TEXT"),
-              2: ("broadcast_time TEXT", "relative TEXT"), 3: ("relative TEXT",), 4: ("relative TEXT",)}
+              2: ("broadcast_time TEXT", "relative TEXT"), 3: ("relative TEXT",), 4: ("relative TEXT",), 5: ()}
 FIRST_VERSION_READING_EVERY_BROADCAST_TIME = 4
 # The broadcast time of a result stored without one by an older version: read from the recording by the next
 # scan that finds it unchanged (see `unread_broadcast_time`), not scanned again for it.
@@ -47,7 +50,7 @@ FINGERPRINT_BLOCK = 1 << 20  # bytes read at the start, middle and end of a reco
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
+TABLE = """
 CREATE TABLE IF NOT EXISTS results (
     recording TEXT NOT NULL,          -- absolute path
     model_hash TEXT NOT NULL,         -- SpeakerModel.fingerprint(): weights, memory bank, decision
@@ -70,11 +73,11 @@ CREATE TABLE IF NOT EXISTS results (
     edge_threshold REAL,              -- the level its first and last windows are above
     broadcast_time TEXT,              -- when its 0:00 was broadcast, UTC, ISO 8601 (ScanResult.broadcast_time)
     relative TEXT,                    -- its path below the folder the scan was given, which outputs mirror
-    PRIMARY KEY (recording, model_hash)
-);
--- a recording under a new path is looked up by its content (ResultsIndex.moved_here)
-CREATE INDEX IF NOT EXISTS results_by_content ON results (fingerprint);
-"""
+    track TEXT NOT NULL DEFAULT '',   -- the audio stream the settings chose (TrackChoice.key; '' the default)
+    PRIMARY KEY (recording, track, model_hash)
+)"""
+# a recording under a new path is looked up by its content (ResultsIndex.moved_here)
+CONTENT_INDEX = "CREATE INDEX IF NOT EXISTS results_by_content ON results (fingerprint)"
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ class StoredFailure:
     model: str
     error: str
     scanned_at: str
+    track: str = ""  # TrackChoice.key
 
 
 class ResultsIndex:
@@ -131,23 +135,44 @@ class ResultsIndex:
         try:
             self.connection = sqlite3.connect(self.path, timeout=30)
             self.connection.execute("PRAGMA journal_mode=WAL")  # readers never block the scan writing
-            self.connection.executescript(SCHEMA)
+            if self.connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self.upgrade()
+        except sqlite3.DatabaseError as error:
+            raise OutputError(self.path, f"not a usable results index: {error}") from None
+
+    def upgrade(self) -> None:
+        """Make a new index's table, or bring an older version's to this one, in one transaction (another process
+        opening the index waits, then finds it done)."""
+        with self.connection:
+            self.connection.execute("BEGIN IMMEDIATE")
             version = self.connection.execute("PRAGMA user_version").fetchone()[0]
-            if version in MIGRATIONS:
-                with self.connection:
-                    for added in MIGRATIONS[version]:
-                        self.connection.execute(f"ALTER TABLE results ADD COLUMN {added}")
-                    if version < FIRST_VERSION_READING_EVERY_BROADCAST_TIME:
-                        self.connection.execute("UPDATE results SET broadcast_time = ? WHERE status = 'done' AND "
-                                                "broadcast_time IS NULL", (UNREAD,))
-                    self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            elif version == 0:
-                self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version == 0:
+                self.connection.execute(TABLE)
+            elif version in MIGRATIONS:
+                for added in MIGRATIONS[version]:
+                    self.connection.execute(f"ALTER TABLE results ADD COLUMN {added}")
+                if version < FIRST_VERSION_READING_EVERY_BROADCAST_TIME:
+                    self.connection.execute("UPDATE results SET broadcast_time = ? WHERE status = 'done' AND "
+                                            "broadcast_time IS NULL", (UNREAD,))
+                self.key_by_track()
             elif version != SCHEMA_VERSION:
                 raise OutputError(self.path, f"results index version {version} is not supported "
                                              f"(this speakerspot reads version {SCHEMA_VERSION})")
-        except sqlite3.DatabaseError as error:
-            raise OutputError(self.path, f"not a usable results index: {error}") from None
+            self.connection.execute(CONTENT_INDEX)
+            self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def key_by_track(self) -> None:
+        """Version 6's table from an older one: its key gains the track chosen, which SQLite cannot add to a
+        table's key, so the table is made again; each row's track read from its settings."""
+        self.connection.execute("DROP INDEX IF EXISTS results_by_content")
+        self.connection.execute("ALTER TABLE results RENAME TO results_before_tracks")
+        self.connection.execute(TABLE)
+        columns = ", ".join(row[1] for row in self.connection.execute("PRAGMA table_info(results_before_tracks)"))
+        self.connection.execute(f"INSERT INTO results ({columns}) SELECT {columns} FROM results_before_tracks")
+        self.connection.execute("DROP TABLE results_before_tracks")
+        for (settings,) in self.connection.execute("SELECT DISTINCT settings FROM results").fetchall():
+            self.connection.execute("UPDATE results SET track = ? WHERE settings = ?",
+                                    (ScanOptions(**json.loads(settings)).track.key, settings))
 
     def __enter__(self) -> ResultsIndex:
         return self
@@ -197,12 +222,13 @@ class ResultsIndex:
         gone, model = next((row for row in rows if not os.path.lexists(text_of(row[0]))), (None, None))
         if gone is None:
             return None
-        here = stored_text(state.path)
+        here, track = stored_text(state.path), settings.track.key
         with self.connection:  # this path's failure, result with other settings or of an older model: replaced
-            self.connection.execute("DELETE FROM results WHERE recording = ? AND model = ?", (here, model))
+            self.connection.execute("DELETE FROM results WHERE recording = ? AND track = ? AND model = ?",
+                                    (here, track, model))
             self.connection.execute(
-                "UPDATE results SET recording = ?, mtime_ns = ?, relative = ? WHERE recording = ? AND model_hash = ?",
-                (here, state.mtime_ns, stored_relative(relative), gone, model_hash))
+                "UPDATE results SET recording = ?, mtime_ns = ?, relative = ? WHERE recording = ? AND track = ? AND "
+                "model_hash = ?", (here, state.mtime_ns, stored_relative(relative), gone, track, model_hash))
         log.info("%s: moved here from %s: its stored results are kept, not scanned again", state.path, text_of(gone))
         return self.lookup(state, model_hash, settings, relative)
 
@@ -212,16 +238,17 @@ class ResultsIndex:
         the scan was given (`Recording.relative`), which `results --output-dir` mirrors as the scan did."""
         with self.connection:
             for model_hash, result in zip(model_hashes, results, strict=True):
-                self.forget_other_versions(state.path, result.model, model_hash)
+                self.forget_other_versions(state.path, settings.track.key, result.model, model_hash)
                 self.connection.execute(
-                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO results VALUES (?,?,?,?,?,?,?,'done',NULL,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (stored_text(state.path), model_hash, stored_text(result.model), state.size, state.mtime_ns,
                      state.fingerprint, settings.to_json(), result.threshold, result.duration, scan_seconds,
                      json.dumps([[s.start, s.end, s.score] for s in result.segments]),
                      np.asarray(result.window_times, np.float64).tobytes(),
                      np.asarray(result.window_scores, np.float32).tobytes(),
                      np.asarray(result.smoothed_scores, np.float32).tobytes(), utc_now(), result.stay_threshold,
-                     result.edge_threshold, iso_time(result.broadcast_time), stored_relative(relative)))
+                     result.edge_threshold, iso_time(result.broadcast_time), stored_relative(relative),
+                     settings.track.key))
 
     def unread_broadcast_time(self, path: Path) -> bool:
         """Whether a stored result of the recording at `path` (resolved) predates the broadcast time's column."""
@@ -244,18 +271,19 @@ class ResultsIndex:
         recording = Path(path).resolve()
         with self.connection:
             for model_hash, name in zip(model_hashes, model_names, strict=True):
-                self.forget_other_versions(recording, name, model_hash)
+                self.forget_other_versions(recording, settings.track.key, name, model_hash)
                 self.connection.execute(
                     "INSERT OR REPLACE INTO results (recording, model_hash, model, size, mtime_ns, fingerprint, "
-                    "settings, status, error, scanned_at) VALUES (?,?,?,?,?,'',?,'failed',?,?)",
+                    "settings, status, error, scanned_at, track) VALUES (?,?,?,?,?,'',?,'failed',?,?,?)",
                     (stored_text(recording), model_hash, stored_text(name), size, mtime_ns, settings.to_json(), error,
-                     utc_now()))
+                     utc_now(), settings.track.key))
 
-    def forget_other_versions(self, recording: Path, model: str, model_hash: str) -> None:
-        """Drop the recording's row of another version of the model named `model` (retrained, or
-        enrolled in place): the index keeps the latest result of each recording and model name."""
-        self.connection.execute("DELETE FROM results WHERE recording = ? AND model = ? AND model_hash != ?",
-                                (stored_text(recording), stored_text(model), model_hash))
+    def forget_other_versions(self, recording: Path, track: str, model: str, model_hash: str) -> None:
+        """Drop the recording's row of this track (`TrackChoice.key`) and of another version of the model named
+        `model` (retrained, or enrolled in place): the index keeps the latest result of each recording, track and
+        model name."""
+        self.connection.execute("DELETE FROM results WHERE recording = ? AND track = ? AND model = ? AND "
+                                "model_hash != ?", (stored_text(recording), track, stored_text(model), model_hash))
 
     def stored_recordings(self) -> set[str]:
         """Every recording the index holds a result or a failure of."""
@@ -291,18 +319,18 @@ class ResultsIndex:
 
     def failures(self, model: str | None = None) -> list[StoredFailure]:
         """The recordings that could not be scanned in their last run, and why."""
-        return [StoredFailure(text_of(recording), text_of(name), error, scanned_at)
-                for recording, name, error, scanned_at in self.select("recording, model, error, scanned_at", "failed",
-                                                                       model)]
+        return [StoredFailure(text_of(recording), text_of(name), error, scanned_at, track)
+                for recording, name, error, scanned_at, track in
+                self.select("recording, model, error, scanned_at, track", "failed", model)]
 
     def select(self, columns: str, status: str | None, model: str | None) -> sqlite3.Cursor:
-        """Rows of this status (any if None) and model (any if None), by recording and model."""
+        """Rows of this status (any if None) and model (any if None), by recording, track and model."""
         query, parameters = f"SELECT {columns} FROM results WHERE status = coalesce(?, status)", [status]
         if model is not None:
             query += " AND model = ?"
             parameters.append(stored_text(model))
         # by the bytes of the path: a name stored as bytes (see `stored_text`) among the others
-        return self.connection.execute(query + " ORDER BY CAST(recording AS BLOB), model", parameters)
+        return self.connection.execute(query + " ORDER BY CAST(recording AS BLOB), track, model", parameters)
 
 
 RESULT_COLUMNS = ("recording, model, threshold, duration, segments, window_times, window_scores, smoothed_scores, "
@@ -346,16 +374,16 @@ def utc_now() -> str:
 
 class IndexesAsOne:
     """Several results indexes read as one (each machine's of `scan --shard`). A recording that more than one of
-    them holds for a model (its shares drawn again with another count, a failure retried on another machine) comes
-    once, as the index that scanned it last holds it, as one index keeps the latest row of each recording and model.
-    A recording is the same in two indexes by its path, or, for machines that mount the archive at different paths,
-    by its file name and content (its fingerprint; a failure, which has none, by its path only); copies of one
-    recording under one name in other folders are then one, with one result."""
+    them holds for a track and model (its shares drawn again with another count, a failure retried on another
+    machine) comes once, as the index that scanned it last holds it, as one index keeps the latest row of each
+    recording, track and model. A recording is the same in two indexes by its path, or, for machines that mount the
+    archive at different paths, by its file name and content (its fingerprint; a failure, which has none, by its
+    path only); copies of one recording under one name in other folders are then one, with one result."""
 
     def __init__(self, indexes: list[ResultsIndex]):
         self.indexes = indexes
         # `latest_rows` by model, decided once: a command counts, mirrors and writes the same rows
-        self.latest: dict[str | None, list[set[tuple[str, str, str]]]] = {}
+        self.latest: dict[str | None, list[set[LatestRow]]] = {}
 
     def model_names(self) -> list[str]:
         return sorted({name for index in self.indexes for name in index.model_names()})
@@ -364,43 +392,55 @@ class IndexesAsOne:
         """The results of every index, by index then as `ResultsIndex.results` orders them, each recording once."""
         latest = self.latest_rows(model)
         return (result for index, kept in zip(self.indexes, latest, strict=True) for result in index.results(model)
-                if (result.file, result.model, "done") in kept)
+                if LatestRow(result.file, result.track.key, result.model, "done") in kept)
 
     def recordings(self, model: str | None = None) -> list[str]:
         """The recordings `results(model)` gives results of, each once."""
-        return sorted({row[0] for kept in self.latest_rows(model) for row in kept if row[2] == "done"})
+        return sorted({row.recording for kept in self.latest_rows(model) for row in kept if row.status == "done"})
 
     def relatives(self, model: str | None = None) -> dict[str, Path]:
         """As `ResultsIndex.relatives`, of the recordings `results(model)` gives."""
-        done = [{row[0] for row in kept if row[2] == "done"} for kept in self.latest_rows(model)]
+        done = [{row.recording for row in kept if row.status == "done"} for kept in self.latest_rows(model)]
         return {recording: relative for index, recordings in zip(self.indexes, done, strict=True)
                 for recording, relative in index.relatives(model).items() if recording in recordings}
 
     def count(self, model: str | None = None) -> int:
         """How many results `results(model)` gives."""
-        return sum(row[2] == "done" for kept in self.latest_rows(model) for row in kept)
+        return sum(row.status == "done" for kept in self.latest_rows(model) for row in kept)
 
     def failures(self, model: str | None = None) -> list[StoredFailure]:
         """The recordings whose last run, in whichever index, could not scan them, and why."""
         latest = self.latest_rows(model)
         return [failure for index, kept in zip(self.indexes, latest, strict=True) for failure in index.failures(model)
-                if (failure.recording, failure.model, "failed") in kept]
+                if LatestRow(failure.recording, failure.track, failure.model, "failed") in kept]
 
-    def latest_rows(self, model: str | None) -> list[set[tuple[str, str, str]]]:
-        """Each index's (recording, model name, status) rows that no other index holds a later row of."""
+    def latest_rows(self, model: str | None) -> list[set[LatestRow]]:
+        """Each index's rows that no other index holds a later row of."""
         if model not in self.latest:
             self.latest[model] = self.read_latest_rows(model)
         return self.latest[model]
 
-    def read_latest_rows(self, model: str | None) -> list[set[tuple[str, str, str]]]:
-        rows = sorted(((scanned_at, position, text_of(recording), text_of(name), fingerprint, status)
+    def read_latest_rows(self, model: str | None) -> list[set[LatestRow]]:
+        rows = sorted(((scanned_at, position, text_of(recording), track, text_of(name), fingerprint, status)
                        for position, index in enumerate(self.indexes)
-                       for recording, name, fingerprint, scanned_at, status in
-                       index.select("recording, model, fingerprint, scanned_at, status", None, model)), reverse=True)
+                       for recording, track, name, fingerprint, scanned_at, status in
+                       index.select("recording, track, model, fingerprint, scanned_at, status", None, model)),
+                      reverse=True)
         holder: dict[tuple, int] = {}  # a recording's path, or name and content: the index that scanned it last
-        kept: list[set[tuple[str, str, str]]] = [set() for _ in self.indexes]
-        for _, position, recording, name, fingerprint, status in rows:  # latest first; in one second, the later given
-            keys = [(name, recording)] + ([(name, Path(recording).name, fingerprint)] if fingerprint else [])
+        kept: list[set[LatestRow]] = [set() for _ in self.indexes]
+        # latest first; in one second, the later given
+        for _, position, recording, track, name, fingerprint, status in rows:
+            keys = [(name, track, recording)] + ([(name, track, Path(recording).name, fingerprint)] * bool(fingerprint))
             if {holder.setdefault(key, position) for key in keys} == {position}:
-                kept[position].add((recording, name, status))
+                kept[position].add(LatestRow(recording, track, name, status))
         return kept
+
+
+class LatestRow(NamedTuple):
+    """A row of one of several indexes that `IndexesAsOne` reads: its recording, track (`TrackChoice.key`), model's
+    name and status."""
+
+    recording: str
+    track: str
+    model: str
+    status: str

@@ -45,7 +45,7 @@ def scan_here(models: list[SpeakerModel], recordings: list[Recording], options: 
     for recording in recordings:
         told = functools.partial(on_segment, recording) if on_segment else None
         aired = functools.partial(on_broadcast_time, recording) if on_broadcast_time else None
-        yield recording, scan_one(models, recording.path, options, progress, on_segment=told,
+        yield recording, scan_one(models, recording.path, recording.scan_options(options), progress, on_segment=told,
                                   on_broadcast_time=aired, keep_windows=keep_windows)
 
 
@@ -88,7 +88,7 @@ def pool_round(models: list[SpeakerModel], queue: deque[Recording], options: Sca
             while queue and len(running) < workers:
                 try:
                     with main_module_hidden():  # a submit may start a worker
-                        future = pool.submit(scan_in_worker, queue[0].path, options)
+                        future = pool.submit(scan_in_worker, queue[0].path, queue[0].scan_options(options))
                 except BrokenProcessPool:  # a worker died since the last results came in
                     return list(running.values())
                 running[future] = queue.popleft()

@@ -356,7 +356,8 @@ class ResultOutputs:
             for format_name in self.format_names:
                 if stem is not None:
                     make_folder(stem.parent)
-                    target = stem.parent / fitted_name(stem.name, f".{result.model}.{extension(format_name)}")
+                    target = stem.parent / fitted_name(stem.name, f"{track_suffix(result)}.{result.model}."
+                                                                  f"{extension(format_name)}")
                     write_result(result, format_name, target, options)
                 elif self.output is not None and not self.several:
                     write_result(result, format_name, self.output, options)
@@ -395,7 +396,7 @@ class ResultOutputs:
     def to_results_stream(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
         stream = self.results_stream()
         if self.several and format_name == "txt":
-            stream.write(f"# {result.file} [{result.model}]\n")
+            stream.write(f"# {result.file}{track_suffix(result, ' (')} [{result.model}]\n")
         shown = "jsonl" if self.several and format_name == "json" else format_name
         if self.several and shown == "xspf":  # one playlist of every result's segments, ended by `finish`
             if self.playlist_tracks is None:
@@ -409,6 +410,14 @@ class ResultOutputs:
             text = text.split("\n", 1)[1]
         self.csv_started |= shown == "csv"
         stream.write(text)
+
+
+def track_suffix(result: ScanResult, before: str = ".") -> str:
+    """What tells the outputs of one recording's audio streams apart (a multiplex capture's channels, each
+    scanned): `before` and the stream its scan chose (`TrackChoice.label`, a "/" in a channel's name made "-"),
+    closed by a bracket where `before` opens one; "" for the default stream."""
+    label = result.track.label.replace("/", "-")
+    return f"{before}{label}{')' * before.endswith('(')}" if label else ""
 
 
 # The formats of `scan --live`: one line per segment, each line complete in itself.

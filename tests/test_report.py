@@ -27,7 +27,7 @@ from media import write_recording
 from speakerspot.cli import cli
 from speakerspot.evaluation import evaluate_scan
 from speakerspot.report import group_by_recording, read_scan_json, write_report
-from speakerspot.results_index import SCHEMA, SCHEMA_VERSION, ResultsIndex
+from speakerspot.results_index import SCHEMA_VERSION, TABLE, ResultsIndex
 from speakerspot.scanning import scan
 from speakerspot.snippets import MAX_SEGMENT_SECONDS, PADDING_SECONDS, SNIPPET_RATE, cut_snippets, snippet_spans
 
@@ -82,21 +82,24 @@ def test_scan_json_round_trips_and_needs_its_windows(reference_model, tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 4])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
 def test_an_older_index_gains_the_new_columns_and_keeps_its_results(sample_result, tmp_path, version):
     # Version 1 had no levels, version 2 no broadcast time, version 3 read it from a recording's first 16 MB only,
-    # version 4 did not store the recording's path below the folder scanned.
+    # version 4 did not store the recording's path below the folder scanned, version 5 kept one row per recording
+    # and model, whichever channel of a multiplex capture was scanned.
     path = tmp_path / "old.sqlite"
     result = sample_result
-    added = {1: ("_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",), 3: (), 4: ()}[version]
-    added += ("relative TEXT",)
-    old_schema = "\n".join(line for line in SCHEMA.splitlines() if not any(column in line for column in added))
-    values = "?,?,?,0,0,'','{}','done',NULL,?,?,1.0,?,?,?,?,'now'" + ",NULL" * {1: 0, 2: 2, 3: 3, 4: 3}[version]
+    added = {1: ("_threshold REAL", "broadcast_time TEXT"), 2: ("broadcast_time TEXT",), 3: (), 4: (), 5: ()}[version]
+    added += ("relative TEXT",) * (version < 5) + ("track TEXT",)
+    old_schema = "\n".join(line for line in TABLE.splitlines() if not any(column in line for column in added))
+    old_schema = old_schema.replace("(recording, track, model_hash)", "(recording, model_hash)")
+    settings = json.dumps({"programme": "ZDF"} if version == 5 else {})
+    values = "?,?,?,0,0,'',?,'done',NULL,?,?,1.0,?,?,?,?,'now'" + ",NULL" * {1: 0, 2: 2, 3: 3, 4: 3, 5: 4}[version]
     with sqlite3.connect(path) as connection:
         connection.executescript(old_schema)
         connection.execute(f"PRAGMA user_version={version}")
         connection.execute(f"INSERT INTO results VALUES ({values})",
-                           (result.file, "hash", result.model, result.threshold, result.duration,
+                           (result.file, "hash", result.model, settings, result.threshold, result.duration,
                             json.dumps([[s.start, s.end, s.score] for s in result.segments]),
                             result.window_times.tobytes(), result.window_scores.tobytes(),
                             result.smoothed_scores.tobytes()))
@@ -104,11 +107,15 @@ def test_an_older_index_gains_the_new_columns_and_keeps_its_results(sample_resul
         (stored,) = index.results()
     assert stored.segments == result.segments and stored.stay_threshold is None and stored.broadcast_time is None
     assert np.array_equal(stored.smoothed_scores, result.smoothed_scores)
+    assert stored.track.programme == ("ZDF" if version == 5 else None)
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         # read on a rerun, where an older version did not read it all; version 4's none stays none
-        assert connection.execute("SELECT broadcast_time FROM results").fetchall() == [
-            (None,) if version == 4 else ("unread",)]
+        assert connection.execute("SELECT broadcast_time, track FROM results").fetchall() == [
+            (None if version >= 4 else "unread", "zdf" if version == 5 else "")]
+        # the content's index made again with the table
+        assert connection.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                                  "name = 'results_by_content'").fetchone() is not None
 
 
 def test_the_png_shows_the_segments_as_bands(sample_result, tmp_path):

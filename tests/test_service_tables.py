@@ -226,6 +226,72 @@ def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path,
         [[s["start"], s["end"]] for s in monday]
 
 
+def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(tmp_path, model_file):
+    # Until 2026-12-07 an index held one result per recording and model: a second channel's scan of a multiplex
+    # capture replaced the first's, and their outputs had one name, the second overwriting the first's.
+    front_end = FrontEnd()
+    words, (start, end) = words_between_music(front_end, music_seconds=6.0)
+    other = np.resize(np.concatenate([load_audio(path, front_end.sample_rate)
+                                      for path in sorted((SPEECH / "test" / "awb").glob("*.ogg"))]), len(words))
+    capture = multiplex(tmp_path / "monday.ts", [other, words], front_end.sample_rate, [b"Das Erste HD", b"ZDF/3sat"])
+    index, outputs = tmp_path / "index.sqlite", tmp_path / "found"
+
+    for programme in ("zdf/3sat", "Das Erste HD", "ZDF/3SAT"):
+        run = CliRunner().invoke(cli, ["scan", str(capture), "-m", str(model_file), "--programme", programme,
+                                       "--db", str(index), "-q", "-f", "json", "--output-dir", str(outputs)])
+        assert run.exit_code == 0, run.output
+    with sqlite3.connect(index) as connection:  # a channel, whatever the case of its name, has one row: the latest
+        assert sorted(connection.execute("SELECT track, settings FROM results")) == [
+            ("das erste hd", '{"audio_track": null, "language": null, "programme": "Das Erste HD", "threshold": null}'),
+            ("zdf/3sat", '{"audio_track": null, "language": null, "programme": "ZDF/3SAT", "threshold": null}')]
+    model = speakerspot.load_model(model_file).name
+    named = {path.name: json.loads(path.read_text()) for path in outputs.glob("*.json")}
+    assert sorted(named) == [f"monday.Das Erste HD.{model}.json", f"monday.ZDF-3SAT.{model}.json",
+                             f"monday.zdf-3sat.{model}.json"]  # each as its scan named the channel
+    assert named[f"monday.Das Erste HD.{model}.json"]["segments"] == []
+    found = named[f"monday.ZDF-3SAT.{model}.json"]["segments"]
+    assert found and all(start - 1 < s["start"] and s["end"] < end + 1 for s in found)
+    # The index holds both channels' results: `results` writes both again, and a report has a page for each.
+    again = tmp_path / "again"
+    written = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "json", "--output-dir", str(again)])
+    assert written.exit_code == 0, written.output
+    assert sorted(path.name for path in again.glob("*.json")) == [f"monday.Das Erste HD.{model}.json",
+                                                                  f"monday.ZDF-3SAT.{model}.json"]
+    assert json.loads((again / f"monday.ZDF-3SAT.{model}.json").read_text())["segments"] == found
+    report = CliRunner().invoke(cli, ["report", "--db", str(index), "-o", str(tmp_path / "r.html"), "--no-audio"])
+    assert report.exit_code == 0, report.output
+    pages = sorted((tmp_path / "r_files").glob("*.html"))
+    assert len(pages) == 2 and ["(ZDF/3SAT)" in page.read_text() for page in pages] == [False, True]
+    listed = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "txt"])
+    assert f"# {capture.resolve()} (Das Erste HD) [{model}]" in listed.output
+    assert f"# {capture.resolve()} (ZDF-3SAT) [{model}]" in listed.output
+
+    # --every-programme: each channel of each capture scanned as a recording of its own, named by its tables; a
+    # recording of one programme as it is; a rerun finds every channel's results stored.
+    (tmp_path / "mux").mkdir()
+    tuesday = multiplex(tmp_path / "mux" / "tuesday.ts", [words, other], front_end.sample_rate,
+                        [b"ZDF/3sat", b"Das Erste HD"])
+    shutil.move(capture, tmp_path / "mux")
+    write_recording(tmp_path / "mux" / "radio.ts", other, front_end.sample_rate)
+    every, channels = tmp_path / "every.sqlite", tmp_path / "channels"
+    for _ in range(2):
+        run = CliRunner().invoke(cli, ["scan", str(tmp_path / "mux"), "-m", str(model_file), "--every-programme",
+                                       "--db", str(every), "-f", "json", "--output-dir", str(channels)])
+        assert run.exit_code == 0, run.output
+    assert "scanned 0 of 5 recordings, 5 unchanged" in run.stderr
+    named = {path.name: json.loads(path.read_text()) for path in channels.glob("*.json")}
+    assert sorted(named) == sorted([f"{day}.{channel}.{model}.json" for day in ("monday", "tuesday")
+                                    for channel in ("Das Erste HD", "ZDF-3sat")] + [f"radio.{model}.json"])
+    for day in ("monday", "tuesday"):
+        assert named[f"{day}.Das Erste HD.{model}.json"]["segments"] == []
+        assert named[f"{day}.ZDF-3sat.{model}.json"]["track"]["programme"] == "ZDF/3sat"
+        assert [[s["start"], s["end"]] for s in named[f"{day}.ZDF-3sat.{model}.json"]["segments"]] == \
+            [[s["start"], s["end"]] for s in found]
+    for wrong, said in ((["--programme", "ZDF"], "not with --programme"), (["--live"], "nor --live")):
+        refused = CliRunner().invoke(cli, ["scan", str(tuesday), "-m", str(model_file), "--every-programme", *wrong])
+        assert refused.exit_code == 2 and said in refused.output, refused.output
+
+
 def time_packet(utc: datetime.datetime, offset_table: bool = False) -> bytes:
     """A TDT (or a TOT, with its CRC and no descriptor) of `utc`, to the second, in one packet of PID 0x14."""
     mjd = (utc.date() - datetime.date(1858, 11, 17)).days
