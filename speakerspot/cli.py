@@ -639,7 +639,8 @@ def scan(recordings, model_paths, threshold, track, every_channel, format_names,
 
             torch.set_num_threads(max(1, available_cores() - decoders))
         if live:  # every segment is printed as it comes, not again with its recording's results
-            told, write = SegmentLines(format_names[0], several=len(models) > 1), lambda recording, results: None
+            told, write = (SegmentLines(format_names[0], several=len(models) > 1, track=track),
+                           lambda recording, results: None)
         else:
             told, write = None, stack.enter_context(ResultOutputs(
                 format_names, windows=windows, output=output, output_dir=output_dir,

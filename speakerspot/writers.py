@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from xml.sax.saxutils import escape
 
+from .config import TrackChoice
 from .errors import OutputError, ReaderGone
 from .files import atomic_write, fitted_name, valid_text
 
@@ -113,7 +114,8 @@ def render_jsonl(result: ScanResult, options: RenderOptions) -> str:
 
 # on_air: when the segment's start was broadcast (UTC, ISO 8601), where the recording says (see
 # `ScanResult.broadcast_time`); empty where not, and in `scan --live` lines
-CSV_HEADER = ("file", "model", "start", "end", "score", "on_air")
+# stream: the audio stream the scan read, where its options chose one (`TrackChoice.label`: a multiplex's channel)
+CSV_HEADER = ("file", "model", "start", "end", "score", "on_air", "stream")
 
 
 def csv_rows(rows: Iterable[Iterable[object]]) -> str:
@@ -122,14 +124,15 @@ def csv_rows(rows: Iterable[Iterable[object]]) -> str:
     return buffer.getvalue()
 
 
-def csv_row(file: str, model: str, segment: Segment, on_air: datetime.datetime | None = None) -> list[object]:
+def csv_row(file: str, model: str, segment: Segment, on_air: datetime.datetime | None = None,
+            stream: str = "") -> list[object]:
     from .segments import iso_time
 
-    return [file, model, segment.start, segment.end, segment.score, iso_time(on_air)]
+    return [file, model, segment.start, segment.end, segment.score, iso_time(on_air), stream]
 
 
 def render_csv(result: ScanResult, options: RenderOptions) -> str:
-    return csv_rows([CSV_HEADER, *(csv_row(result.file, result.model, s, result.on_air(s.start))
+    return csv_rows([CSV_HEADER, *(csv_row(result.file, result.model, s, result.on_air(s.start), result.track.label)
                                    for s in result.segments)])
 
 
@@ -149,13 +152,15 @@ def render_vtt(result: ScanResult, options: RenderOptions) -> str:
 
 def render_rttm(result: ScanResult, options: RenderOptions) -> str:
     """NIST RTTM as pyannote writes it: SPEAKER file 1 onset duration <NA> <NA> name <NA> <NA>. The file
-    id is the recording's file name without its extension, spaces made underscores (RTTM fields are
-    separated by spaces); the score is not a confidence in RTTM's sense, so it is left out."""
-    return "".join(rttm_line(result.file, result.model, s) for s in result.segments)
+    id is the recording's file name without its extension, and the audio stream chosen where the scan chose one
+    (`monday.ZDF`: each channel of a multiplex its own), spaces made underscores (RTTM fields are separated by
+    spaces); the score is not a confidence in RTTM's sense, so it is left out."""
+    return "".join(rttm_line(result.file, result.model, s, result.track.label) for s in result.segments)
 
 
-def rttm_line(file: str, model: str, segment: Segment) -> str:
-    recording, speaker = Path(file).stem.replace(" ", "_"), model.replace(" ", "_")
+def rttm_line(file: str, model: str, segment: Segment, stream: str = "") -> str:
+    recording = Path(file).stem + (f".{stream}" if stream else "")
+    recording, speaker = recording.replace(" ", "_"), model.replace(" ", "_")
     duration = segment.end - segment.start
     return f"SPEAKER {recording} 1 {segment.start:.3f} {duration:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
 
@@ -396,7 +401,8 @@ class ResultOutputs:
     def to_results_stream(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
         stream = self.results_stream()
         if self.several and format_name == "txt":
-            stream.write(f"# {result.file}{track_suffix(result, ' (')} [{result.model}]\n")
+            stream.write(f"# {result.file}{f' ({result.track.label})' * bool(result.track.label)} "
+                         f"[{result.model}]\n")
         shown = "jsonl" if self.several and format_name == "json" else format_name
         if self.several and shown == "xspf":  # one playlist of every result's segments, ended by `finish`
             if self.playlist_tracks is None:
@@ -412,12 +418,11 @@ class ResultOutputs:
         stream.write(text)
 
 
-def track_suffix(result: ScanResult, before: str = ".") -> str:
-    """What tells the outputs of one recording's audio streams apart (a multiplex capture's channels, each
-    scanned): `before` and the stream its scan chose (`TrackChoice.label`, a "/" in a channel's name made "-"),
-    closed by a bracket where `before` opens one; "" for the default stream."""
-    label = result.track.label.replace("/", "-")
-    return f"{before}{label}{')' * before.endswith('(')}" if label else ""
+def track_suffix(result: ScanResult) -> str:
+    """What tells the output files of one recording's audio streams apart (a multiplex capture's channels, each
+    scanned): "." and the stream its scan chose (`TrackChoice.label`, a "/" in a channel's name made "-"); "" for
+    the default stream."""
+    return f".{result.track.label.replace('/', '-')}" if result.track.label else ""
 
 
 # The formats of `scan --live`: one line per segment, each line complete in itself.
@@ -429,12 +434,14 @@ class SegmentLines:
     (`scan --live`), in one of `LIVE_FORMATS`: txt as `render_txt` writes it, followed by the model's
     name where `several` models scan; jsonl one object per segment (a CSV row's fields); csv one table, its
     header first; rttm as `render_rttm`. Lines are written between tqdm's bars. A segment's time on air is
-    told once its recording's broadcast time is (`broadcast_time`; a stream's, once it brought a time table)."""
+    told once its recording's broadcast time is (`broadcast_time`; a stream's, once it brought a time table).
+    `track`: the audio stream the scan reads, as its options chose it, which csv, jsonl and rttm lines name."""
 
-    def __init__(self, format_name: str, several: bool = False, stream: TextIO | None = None):
+    def __init__(self, format_name: str, several: bool = False, stream: TextIO | None = None,
+                 track: TrackChoice = TrackChoice()):
         if format_name not in LIVE_FORMATS:
             raise ValueError(f"{format_name} is not a format of one line per segment ({', '.join(LIVE_FORMATS)})")
-        self.format_name, self.several, self.stream = format_name, several, stream
+        self.format_name, self.several, self.stream, self.track = format_name, several, stream, track
         self.csv_started = False
         self.broadcast_times: dict[Path, datetime.datetime] = {}
 
@@ -452,13 +459,14 @@ class SegmentLines:
         if self.format_name == "txt":
             line = txt_line(segment, on_air) + (f"  {model_name}\n" if self.several else "\n")
         elif self.format_name == "jsonl":  # the fields of a CSV row
-            line = json.dumps(dict(zip(CSV_HEADER, csv_row(file, model_name, segment, on_air), strict=True)),
-                              separators=(",", ":")) + "\n"
+            line = json.dumps(dict(zip(CSV_HEADER, csv_row(file, model_name, segment, on_air, self.track.label),
+                                       strict=True)), separators=(",", ":")) + "\n"
         elif self.format_name == "csv":
-            line = csv_rows([CSV_HEADER] * (not self.csv_started) + [csv_row(file, model_name, segment, on_air)])
+            line = csv_rows([CSV_HEADER] * (not self.csv_started)
+                            + [csv_row(file, model_name, segment, on_air, self.track.label)])
             self.csv_started = True
         else:
-            line = rttm_line(file, model_name, segment)
+            line = rttm_line(file, model_name, segment, self.track.label)
         stream = self.stream or sys.stdout
         try:
             tqdm.write(line, file=stream, end="")

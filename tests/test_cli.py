@@ -583,8 +583,8 @@ def test_a_recording_whose_name_is_not_utf8_is_scanned_indexed_and_written_by_it
 
     scanned = speakerspot("scan", str(folder), "-m", str(model_file), "-q", "--db", index, "-f", "csv").stdout
     rows = scanned.splitlines()
-    assert rows[0] == b"file,model,start,end,score,on_air" and len(rows) >= 9
-    assert {row.rsplit(b",", 5)[0] for row in rows[1:]} == {os.fsencode(folder / os.fsdecode(file_name))
+    assert rows[0] == b"file,model,start,end,score,on_air,stream" and len(rows) >= 9
+    assert {row.rsplit(b",", 6)[0] for row in rows[1:]} == {os.fsencode(folder / os.fsdecode(file_name))
                                                           for file_name in (name, b"plain.ts")}
     assert speakerspot("results", "--db", index, "-f", "csv").stdout == scanned
     again = speakerspot("scan", str(folder), "-m", str(model_file), "--db", index, "-f", "csv")

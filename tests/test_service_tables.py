@@ -264,7 +264,7 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     assert len(pages) == 2 and ["(ZDF/3SAT)" in page.read_text() for page in pages] == [False, True]
     listed = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "txt"])
     assert f"# {capture.resolve()} (Das Erste HD) [{model}]" in listed.output
-    assert f"# {capture.resolve()} (ZDF-3SAT) [{model}]" in listed.output
+    assert f"# {capture.resolve()} (ZDF/3SAT) [{model}]" in listed.output
 
     # --every-programme: each channel of each capture scanned as a recording of its own, named by its tables; a
     # recording of one programme as it is; a rerun finds every channel's results stored.

@@ -63,6 +63,13 @@ def test_csv_reads_back_with_the_csv_module():
     assert [(float(r["start"]), float(r["end"])) for r in rows] == [(1.25, 4.5), (3725.5, 3731.04)]
     assert rows[0]["file"] == "/rec/news 1.ts" and rows[0]["model"] == "anna"
     assert rows[0]["on_air"] == ""  # not known: the recording holds no broadcast time
+    assert rows[0]["stream"] == ""  # the stream a player picks
+    # A channel of a multiplex capture, in a language: named in each row, and in RTTM's file id (each its own).
+    channel = replace(RESULT, track=TrackChoice(programme="ZDF HD", language="deu"))
+    assert {row["stream"] for row in csv.DictReader(io.StringIO(RENDERERS["csv"](channel, RenderOptions())))} == {
+        "ZDF HD deu"}
+    assert {line.split()[1] for line in RENDERERS["rttm"](channel, RenderOptions()).splitlines()} == {
+        "news_1.ZDF_HD_deu"}
 
 
 @pytest.mark.parametrize("format_name", ["srt", "vtt"])
