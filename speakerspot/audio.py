@@ -344,15 +344,19 @@ def container_programmes(container: av.container.InputContainer, path: str | Pat
     return programmes_in(transport_head(container, path))
 
 
-def programmes_with_audio(path: str | Path) -> list[str]:
-    """The channels of the capture of a whole multiplex at `path` that carry audio, by name (as `info` lists
-    them and `--programme` picks them), in the order of their first audio stream; none where the recording
-    holds one programme or none."""
+def programmes_with_audio(path: str | Path) -> dict[str, bool]:
+    """The channels of the capture of a whole multiplex at `path` that list an audio track, by name (as `info`
+    lists them and `--programme` picks them), in the order of their first audio stream, each with whether FFmpeg
+    heard a track of it while it probed the capture's start (one off air sends nothing: see `main_track`); none
+    where the recording holds one programme or none."""
     with open_container(path) as container:
         programmes = container_programmes(container, path)
-        names = list(dict.fromkeys(programmes[stream.id] for stream in container.streams.audio
-                                   if stream.id in programmes))
-    return names if len(names) > 1 else []
+        heard: dict[str, bool] = {}
+        for stream in container.streams.audio:
+            if stream.id in programmes:
+                name = programmes[stream.id]
+                heard[name] = heard.get(name, False) or stream.codec_context.sample_rate > 0
+    return heard if len(heard) > 1 else {}
 
 
 def transport_head(container: av.container.InputContainer, path: str | Path) -> bytes:

@@ -120,15 +120,19 @@ def every_programme(recordings: list[Recording], progress: bool = False) -> list
     """`recordings` with each capture of a whole multiplex in place of its channels that carry audio, each a
     recording of its own, scanned on that channel's track as `--programme` picks it (`scan --every-programme`);
     a recording of one programme, one that cannot be read (its scan says why) and a pipe (read once, by its scan),
-    as it is. A capture's channels are read from its tables, at its start; `progress` shows a bar where that takes
-    more than SEARCH_BAR_DELAY_SECONDS."""
+    as it is. A capture's channels are read from its tables, at its start; a channel whose tracks sent nothing
+    there (off air) is passed over, with a warning (scanned, it failed, and was tried again by every rerun).
+    `progress` shows a bar where listing them takes more than SEARCH_BAR_DELAY_SECONDS."""
     channels: list[Recording] = []
     for recording in tqdm(recordings, desc="listing channels", unit=" files", delay=SEARCH_BAR_DELAY_SECONDS,
                           leave=False, disable=not progress):
-        names = []
+        heard = {}
         with contextlib.suppress(SpeakerspotError):
-            names = [] if readable_once(recording.path) else programmes_with_audio(recording.path)
-        channels += [replace(recording, programme=name) for name in names] or [recording]
+            heard = {} if readable_once(recording.path) else programmes_with_audio(recording.path)
+        if silent := [name for name, sent in heard.items() if not sent]:
+            log.warning("%s: %s sent no audio at its start (off air?): not scanned; --programme scans a channel "
+                        "that came on air later", recording.path, ", ".join(silent))
+        channels += [replace(recording, programme=name) for name, sent in heard.items() if sent] or [recording]
     return channels
 
 

@@ -118,16 +118,18 @@ def test_dvb_strings_are_read_in_the_table_they_name():
     assert dvb_text(b"") == ""
 
 
-def multiplex(path: Path, tracks: list[np.ndarray], rate: int, names: list[bytes]) -> Path:
+def multiplex(path: Path, tracks: list[np.ndarray], rate: int, names: list[bytes],
+              off_air: tuple[bytes, ...] = ()) -> Path:
     """A recording of mono `tracks` (at `rate`), track n of the programme named `names[n]`: FFmpeg's tables
     (one programme) replaced by a PAT, a PMT per track and an SDT, as a tuner recording a whole
-    transponder writes them."""
+    transponder writes them; the programmes named `off_air` listed with an audio track that sends nothing."""
     single = write_recording(path.with_suffix(".single.ts"), tracks[0], rate, extra_tracks=tuple(tracks[1:]))
     pids = [0x100 + number for number in range(len(tracks))]
     assert set(programmes_in(head_of(single))) == set(pids)  # FFmpeg's PIDs, of its one service
-    tables = packets(0x00, pat({number + 1: 0x1000 + number for number in range(len(tracks))}))
-    tables += b"".join(packets(0x1000 + number, pmt(number + 1, {pid: 0x03})) for number, pid in enumerate(pids))
-    tables += packets(0x11, sdt({number + 1: name for number, name in enumerate(names)}))
+    listed = pids + [0x180 + number for number in range(len(off_air))]
+    tables = packets(0x00, pat({number + 1: 0x1000 + number for number in range(len(listed))}))
+    tables += b"".join(packets(0x1000 + number, pmt(number + 1, {pid: 0x03})) for number, pid in enumerate(listed))
+    tables += packets(0x11, sdt({number + 1: name for number, name in enumerate([*names, *off_air])}))
     data = single.read_bytes()
     kept = b"".join(data[at:at + TS_PACKET_BYTES] for at in range(0, len(data), TS_PACKET_BYTES)
                     if (data[at + 1] & 0x1F) << 8 | data[at + 2] not in (0x00, 0x11, 0x1000))
@@ -226,7 +228,7 @@ def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path,
         [[s["start"], s["end"]] for s in monday]
 
 
-def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(tmp_path, model_file):
+def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(tmp_path, model_file, caplog):
     # Until 2026-12-07 an index held one result per recording and model: a second channel's scan of a multiplex
     # capture replaced the first's, and their outputs had one name, the second overwriting the first's.
     front_end = FrontEnd()
@@ -267,10 +269,11 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     assert f"# {capture.resolve()} (ZDF/3SAT) [{model}]" in listed.output
 
     # --every-programme: each channel of each capture scanned as a recording of its own, named by its tables; a
-    # recording of one programme as it is; a rerun finds every channel's results stored.
+    # channel off air passed over, with a warning (scanned, it failed, exit 3, and was tried again by every rerun);
+    # a recording of one programme as it is; a rerun finds every channel's results stored.
     (tmp_path / "mux").mkdir()
     tuesday = multiplex(tmp_path / "mux" / "tuesday.ts", [words, other], front_end.sample_rate,
-                        [b"ZDF/3sat", b"Das Erste HD"])
+                        [b"ZDF/3sat", b"Das Erste HD"], off_air=(b"arte",))
     shutil.move(capture, tmp_path / "mux")
     write_recording(tmp_path / "mux" / "radio.ts", other, front_end.sample_rate)
     every, channels = tmp_path / "every.sqlite", tmp_path / "channels"
@@ -279,6 +282,9 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
                                        "--db", str(every), "-f", "json", "--output-dir", str(channels)])
         assert run.exit_code == 0, run.output
     assert "scanned 0 of 5 recordings, 5 unchanged" in run.stderr
+    assert [m for m in caplog.messages if "off air" in m] == [
+        f"{tuesday}: arte sent no audio at its start (off air?): not scanned; --programme scans a channel that came "
+        "on air later"] * 2
     named = {path.name: json.loads(path.read_text()) for path in channels.glob("*.json")}
     assert sorted(named) == sorted([f"{day}.{channel}.{model}.json" for day in ("monday", "tuesday")
                                     for channel in ("Das Erste HD", "ZDF-3sat")] + [f"radio.{model}.json"])
