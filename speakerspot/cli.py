@@ -288,26 +288,32 @@ def segment_options(command):
                              "turn broken by a short question or applause as one.")(command)
 
 
-def audio_stream_options(command):
+def audio_stream_options(command=None, *, several_programmes: bool = False):
     """--audio-track, --language and --programme: which audio stream of a recording to read, handed to
-    `command` as one `track` (a TrackChoice)."""
-
+    `command` as one `track` (a TrackChoice). With `several_programmes`, --programme repeats, and `command` gets the
+    channels as `programmes` (a tuple), each scanned as a recording of its own, and a track of none."""
+    if command is None:
+        return functools.partial(audio_stream_options, several_programmes=several_programmes)
     run = command
 
     @functools.wraps(run)
     def with_track(*args, audio_track, language, programme, **kwargs):
+        programmes = programme if several_programmes else ()
         try:
-            track = TrackChoice(audio_track, language, programme)
+            track = TrackChoice(audio_track, language, None if several_programmes else programme)
+            if audio_track is not None and programmes:
+                raise ValueError
         except ValueError:  # both a number and a programme
             raise click.UsageError("--audio-track and --programme each pick a track: give one of them") from None
-        return run(*args, track=track, **kwargs)
+        return run(*args, track=track, **kwargs, **({"programmes": programmes} if several_programmes else {}))
 
-    command = click.option("--programme", metavar="NAME",
+    command = click.option("--programme", metavar="NAME", multiple=several_programmes,
                            help="In a capture of a whole multiplex, the track of this channel, by the name "
                                 "`speakerspot info` lists (case aside), e.g. 'ZDF'; an ATSC channel ('13.1 "
                                 "WNET-HD') also by its number or its short name alone; with --language, its track "
                                 "in that language. Its track number may differ from one capture to the next; "
-                                "its name does not.")(with_track)
+                                "its name does not." + (" Repeat for several channels, each scanned as a recording "
+                                                        "of its own." if several_programmes else ""))(with_track)
     command = click.option("--language", help="Audio stream by language tag, e.g. deu, eng (see `info`).")(command)
     return click.option("--audio-track", type=int,
                         help="Audio stream by number, from 0 (see `speakerspot info`); default: the stream the "
@@ -471,7 +477,7 @@ def train(labeled_folder, positive_folders, negative_folders, target, turn_files
                    "other voices and sounds, -2 to 2); default: each model's calibrated threshold, with its "
                    "hysteresis and edge level below it (0 where training had too few clips to calibrate). "
                    "The design's reference, 0.7, was on the cosine to the target alone.")
-@audio_stream_options
+@audio_stream_options(several_programmes=True)
 @click.option("--every-programme", "every_channel", is_flag=True,
               help="In a capture of a whole multiplex, scan every channel that carries audio, each as a recording "
                    "of its own (its track as --programme picks it; with --language, in that language), read once "
@@ -532,9 +538,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, turn_files
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary.")
 @device_option
 @reports_errors
-def scan(recordings, model_paths, threshold, track, every_channel, format_names, windows, live, output, output_dir,
-         patterns, db_path, force, forget_deleted, shard, workers, engine, ray_address, decoders, speech_edges,
-         merge_gap, min_duration, frame_rate, quiet, device):
+def scan(recordings, model_paths, threshold, track, programmes, every_channel, format_names, windows, live, output,
+         output_dir, patterns, db_path, force, forget_deleted, shard, workers, engine, ray_address, decoders,
+         speech_edges, merge_gap, min_duration, frame_rate, quiet, device):
     """Find where the models' voices speak in RECORDINGS (files or folders, searched recursively).
 
     A recording is any file FFmpeg reads: MPEG-TS from a DVB receiver (MP2, AC3, AAC), mkv, mp4,
@@ -593,13 +599,14 @@ def scan(recordings, model_paths, threshold, track, every_channel, format_names,
                     forget_deleted_below(index, folders, quiet)
             return
         found = shared
+    if every_channel and (programmes or track.audio_track is not None):
+        raise click.UsageError("--every-programme scans each channel's track: not with --programme or --audio-track")
+    if (every_channel or len(programmes) > 1) and (live or any(readable_once(r.path) for r in found)):
+        raise click.UsageError(f"{'--every-programme' if every_channel else '--programme given several times'} "
+                               "reads a capture once per channel: not a pipe, nor --live")
     if every_channel:
-        if track.programme is not None or track.audio_track is not None:
-            raise click.UsageError("--every-programme scans each channel's track: not with --programme or "
-                                   "--audio-track")
-        if live or any(readable_once(recording.path) for recording in found):
-            raise click.UsageError("--every-programme reads a capture once per channel: not a pipe, nor --live")
         found = every_programme(found, progress=not quiet)
+    found = [dataclasses.replace(recording, programme=name) for recording in found for name in programmes] or found
     check_outputs(output, output_dir, format_names, len(found))  # now, before torch loads; with the models below
     if live:
         check_live(len(found), format_names, output, output_dir, speech_edges, engine)
@@ -640,8 +647,8 @@ def scan(recordings, model_paths, threshold, track, every_channel, format_names,
 
             torch.set_num_threads(max(1, available_cores() - decoders))
         if live:  # every segment is printed as it comes, not again with its recording's results
-            told, write = (SegmentLines(format_names[0], several=len(models) > 1, track=track),
-                           lambda recording, results: None)
+            told, write = (SegmentLines(format_names[0], several=len(models) > 1,
+                                        track=found[0].scan_options(options).track), lambda recording, results: None)
         else:
             told, write = None, stack.enter_context(ResultOutputs(
                 format_names, windows=windows, output=output, output_dir=output_dir,

@@ -296,6 +296,17 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     for wrong, said in ((["--programme", "ZDF"], "not with --programme"), (["--live"], "nor --live")):
         refused = CliRunner().invoke(cli, ["scan", str(tuesday), "-m", str(model_file), "--every-programme", *wrong])
         assert refused.exit_code == 2 and said in refused.output, refused.output
+    # --programme repeated: the channels named, each a recording of its own; on stdout, csv rows name theirs, as
+    # --live lines of one channel do.
+    for chosen in (["--programme", "zdf/3sat", "--programme", "das erste hd"], ["--programme", "zdf/3sat", "--live"]):
+        run = CliRunner().invoke(cli, ["scan", str(tuesday), "-m", str(model_file), "-q", "-f", "csv", *chosen])
+        assert run.exit_code == 0, run.output
+        rows = list(csv.DictReader(io.StringIO(run.stdout)))
+        assert [[float(row["start"]), float(row["end"])] for row in rows] == [[s["start"], s["end"]] for s in found]
+        assert {row["stream"] for row in rows} == {"zdf/3sat"}
+    twice = CliRunner().invoke(cli, ["scan", "-", "-m", str(model_file), "--programme", "zdf", "--programme", "arte"],
+                               input=tuesday.read_bytes())
+    assert twice.exit_code == 2 and "--programme given several times reads a capture once per channel" in twice.output
 
 
 def time_packet(utc: datetime.datetime, offset_table: bool = False) -> bytes:
