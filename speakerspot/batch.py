@@ -310,6 +310,7 @@ def batch_outcomes(models: list[SpeakerModel], recordings: list[Recording], *,
             for recording, (outcome, seconds) in outcomes:
                 bar.update()
                 if isinstance(outcome, SpeakerspotError):
+                    outcome = recording.failure(outcome)
                     summary.failures.append(outcome)
                     if index is not None:
                         index.store_failure(recording.path, model_hashes, [m.name for m in models],

@@ -290,22 +290,21 @@ def segment_options(command):
 
 def audio_stream_options(command=None, *, several_programmes: bool = False):
     """--audio-track, --language and --programme: which audio stream of a recording to read, handed to
-    `command` as one `track` (a TrackChoice). With `several_programmes`, --programme repeats, and `command` gets the
-    channels as `programmes` (a tuple), each scanned as a recording of its own, and a track of none."""
+    `command` as one `track` (a TrackChoice). With `several_programmes`, --programme repeats, and `command` gets
+    the channels named more than once as `programmes` (a tuple; else empty), each to be scanned as a recording
+    of its own, and a track of none."""
     if command is None:
         return functools.partial(audio_stream_options, several_programmes=several_programmes)
     run = command
 
     @functools.wraps(run)
     def with_track(*args, audio_track, language, programme, **kwargs):
-        programmes = programme if several_programmes else ()
-        try:
-            track = TrackChoice(audio_track, language, None if several_programmes else programme)
-            if audio_track is not None and programmes:
-                raise ValueError
-        except ValueError:  # both a number and a programme
-            raise click.UsageError("--audio-track and --programme each pick a track: give one of them") from None
-        return run(*args, track=track, **kwargs, **({"programmes": programmes} if several_programmes else {}))
+        named = programme if several_programmes else (programme,) * (programme is not None)
+        if audio_track is not None and named:
+            raise click.UsageError("--audio-track and --programme each pick a track: give one of them")
+        track = TrackChoice(audio_track, language, named[0] if len(named) == 1 else None)
+        several = {"programmes": named if len(named) > 1 else ()} if several_programmes else {}
+        return run(*args, track=track, **kwargs, **several)
 
     command = click.option("--programme", metavar="NAME", multiple=several_programmes,
                            help="In a capture of a whole multiplex, the track of this channel, by the name "
@@ -599,9 +598,9 @@ def scan(recordings, model_paths, threshold, track, programmes, every_channel, f
                     forget_deleted_below(index, folders, quiet)
             return
         found = shared
-    if every_channel and (programmes or track.audio_track is not None):
+    if every_channel and (programmes or track.programme is not None or track.audio_track is not None):
         raise click.UsageError("--every-programme scans each channel's track: not with --programme or --audio-track")
-    if (every_channel or len(programmes) > 1) and (live or any(readable_once(r.path) for r in found)):
+    if (every_channel or programmes) and (live or any(readable_once(r.path) for r in found)):
         raise click.UsageError(f"{'--every-programme' if every_channel else '--programme given several times'} "
                                "reads a capture once per channel: not a pipe, nor --live")
     if every_channel:

@@ -36,6 +36,13 @@ class Recording:
         """`options` as this recording is scanned with them: on its channel, where it is one."""
         return options if self.programme is None else replace(options, programme=self.programme)
 
+    def failure(self, error: SpeakerspotError) -> SpeakerspotError:
+        """`error` as this recording's failure: where it is a channel of a capture, naming the channel after the
+        file (`monday.ts (ZDF): …`), as the capture's other channels may have been scanned."""
+        if self.programme is None:
+            return error
+        return error.__class__(f"{error.path or self.path} ({self.programme})", error.problem)
+
     @property
     def relative(self) -> Path:
         return self.path.relative_to(self.root) if self.root != self.path else Path(self.path.name)

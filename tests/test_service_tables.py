@@ -304,6 +304,14 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
         rows = list(csv.DictReader(io.StringIO(run.stdout)))
         assert [[float(row["start"]), float(row["end"])] for row in rows] == [[s["start"], s["end"]] for s in found]
         assert {row["stream"] for row in rows} == {"zdf/3sat"}
+    # A channel named that fails (off air) is told by the file and its name; the other's results are given.
+    off = CliRunner().invoke(cli, ["scan", str(tuesday), "-m", str(model_file), "-q", "-f", "csv", "--programme",
+                                   "arte", "--programme", "zdf/3sat"])
+    assert off.exit_code == 3
+    assert off.stderr.splitlines() == [f"speakerspot: error: {tuesday} (arte): its audio stream holds no decodable "
+                                       "audio; it has 2 other audio streams: `speakerspot info` lists them, "
+                                       "--audio-track picks one"]
+    assert {row["stream"] for row in csv.DictReader(io.StringIO(off.stdout))} == {"zdf/3sat"}
     twice = CliRunner().invoke(cli, ["scan", "-", "-m", str(model_file), "--programme", "zdf", "--programme", "arte"],
                                input=tuesday.read_bytes())
     assert twice.exit_code == 2 and "--programme given several times reads a capture once per channel" in twice.output
