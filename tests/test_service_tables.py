@@ -22,7 +22,18 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import SPEECH, words_between_music
-from media import in_packets_of, remuxed, write_recording
+from media import (
+    in_packets_of,
+    mpeg2_crc,
+    packets,
+    pat,
+    pmt,
+    remuxed,
+    sdt,
+    section,
+    with_multiplex_tables,
+    write_recording,
+)
 
 import speakerspot
 from speakerspot.audio import load_audio, recording_facts
@@ -39,56 +50,6 @@ from speakerspot.service_tables import (
     is_programme,
     programmes_in,
 )
-
-
-def mpeg2_crc(data: bytes) -> bytes:
-    """CRC-32/MPEG-2 bit by bit (the reader's is table-driven)."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        for bit in range(7, -1, -1):
-            top = (crc >> 31) ^ (byte >> bit & 1)
-            crc = (crc << 1 & 0xFFFFFFFF) ^ (0x04C11DB7 if top else 0)
-    return crc.to_bytes(4, "big")
-
-
-def section(table: int, extension: int, body: bytes) -> bytes:
-    """A long-form PSI section: table id, length, its extension (programme or stream id), version 0, CRC."""
-    length = 5 + len(body) + 4
-    head = bytes([table, 0xB0 | length >> 8, length & 0xFF, extension >> 8, extension & 0xFF, 0xC1, 0, 0]) + body
-    return head + mpeg2_crc(head)
-
-
-def pat(programmes: dict[int, int]) -> bytes:
-    """programme number: its PMT's PID."""
-    return section(0x00, 1, b"".join(bytes([n >> 8, n & 0xFF, 0xE0 | pid >> 8, pid & 0xFF])
-                                     for n, pid in programmes.items()))
-
-
-def pmt(number: int, streams: dict[int, int]) -> bytes:
-    """elementary PID: stream type; a descriptor of the programme first, to be skipped."""
-    descriptor = bytes([0x0E, 3, 0xC0, 0, 0])  # a maximum bitrate descriptor
-    return section(0x02, number, bytes([0xE1, 0x00, 0xF0, len(descriptor)]) + descriptor + b"".join(
-        bytes([kind, 0xE0 | pid >> 8, pid & 0xFF, 0xF0, 0]) for pid, kind in streams.items()))
-
-
-def sdt(names: dict[int, bytes]) -> bytes:
-    """programme number: its name, as broadcast (a character table's byte first, or none)."""
-    services = b""
-    for number, name in names.items():
-        provider = b"ARD"
-        descriptor = bytes([0x48, 3 + len(provider) + len(name), 0x01, len(provider)]) + provider + \
-            bytes([len(name)]) + name
-        services += bytes([number >> 8, number & 0xFF, 0xFC, 0x80 | len(descriptor) >> 8, len(descriptor) & 0xFF])
-        services += descriptor
-    return section(0x42, 1, bytes([0, 1, 0xFF]) + services)
-
-
-def packets(pid: int, table: bytes) -> bytes:
-    """`table` in MPEG-TS packets of `pid`: the first marks where it begins (a pointer of 0), 0xFF after it."""
-    payload = b"\x00" + table
-    chunks = [payload[at:at + 184] for at in range(0, len(payload), 184)]
-    return b"".join(bytes([0x47, (0x40 if number == 0 else 0) | pid >> 8, pid & 0xFF, 0x10 | number % 16])
-                    + chunk.ljust(184, b"\xff") for number, chunk in enumerate(chunks))
 
 
 def test_each_stream_is_named_by_its_programme_as_the_tables_say():
@@ -127,13 +88,8 @@ def multiplex(path: Path, tracks: list[np.ndarray], rate: int, names: list[bytes
     pids = [0x100 + number for number in range(len(tracks))]
     assert set(programmes_in(head_of(single))) == set(pids)  # FFmpeg's PIDs, of its one service
     listed = pids + [0x180 + number for number in range(len(off_air))]
-    tables = packets(0x00, pat({number + 1: 0x1000 + number for number in range(len(listed))}))
-    tables += b"".join(packets(0x1000 + number, pmt(number + 1, {pid: 0x03})) for number, pid in enumerate(listed))
-    tables += packets(0x11, sdt({number + 1: name for number, name in enumerate([*names, *off_air])}))
-    data = single.read_bytes()
-    kept = b"".join(data[at:at + TS_PACKET_BYTES] for at in range(0, len(data), TS_PACKET_BYTES)
-                    if (data[at + 1] & 0x1F) << 8 | data[at + 2] not in (0x00, 0x11, 0x1000))
-    path.write_bytes(tables + kept)
+    path.write_bytes(with_multiplex_tables(single.read_bytes(), [(name, {pid: 0x03}) for name, pid in
+                                                                 zip([*names, *off_air], listed, strict=True)]))
     single.unlink()
     return path
 
