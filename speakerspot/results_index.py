@@ -13,6 +13,7 @@ row holds nothing any more. A recording deleted from the archive is forgotten wh
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -149,6 +150,7 @@ class ResultsIndex:
             if version == 0:
                 self.connection.execute(TABLE)
             elif version in MIGRATIONS:
+                log.info("%s: results index of version %d brought to version %d", self.path, version, SCHEMA_VERSION)
                 for added in MIGRATIONS[version]:
                     self.connection.execute(f"ALTER TABLE results ADD COLUMN {added}")
                 if version < FIRST_VERSION_READING_EVERY_BROADCAST_TIME:
@@ -160,6 +162,9 @@ class ResultsIndex:
                                              f"(this speakerspot reads version {SCHEMA_VERSION})")
             self.connection.execute(CONTENT_INDEX)
             self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if version in MIGRATIONS:  # the table made again left the old one's pages free: the file twice its size
+            with contextlib.suppress(sqlite3.OperationalError):  # another process has it open: it stays so
+                self.connection.execute("VACUUM")
 
     def key_by_track(self) -> None:
         """Version 6's table from an older one: its key gains the track chosen, which SQLite cannot add to a

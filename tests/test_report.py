@@ -116,6 +116,8 @@ def test_an_older_index_gains_the_new_columns_and_keeps_its_results(sample_resul
         # the content's index made again with the table
         assert connection.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND "
                                   "name = 'results_by_content'").fetchone() is not None
+        # and the old table's pages given back: an archive's index did not stay twice its size
+        assert connection.execute("PRAGMA freelist_count").fetchone()[0] == 0
 
 
 def test_the_png_shows_the_segments_as_bands(sample_result, tmp_path):
