@@ -1149,6 +1149,9 @@ def info(recording):
         channels, rate = stream.channels or "?", stream.sample_rate or "?"
         click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {channels:<9} {rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
+    if several:
+        count = len({programmes[stream.pid] for stream in streams if stream.pid in programmes})
+        click.echo(f"a capture of {count} channels: --programme NAME scans one, --every-programme each")
     if is_vdr_recording(recording):
         files, programme = recording_files(recording), vdr_programme(recording)
         click.echo(f"a VDR recording of {len(files)} file(s), {files[0].name} to {files[-1].name}, read as one"

@@ -106,6 +106,7 @@ def test_info_names_each_tracks_programme_in_a_capture_of_a_multiplex(tmp_path):
     assert lines[0].split() == ["track", "pid", "codec", "channels", "rate", "language", "duration", "programme"]
     assert lines[1].split()[:2] == ["0", "0x100"] and "Das Erste HD" in lines[1]
     assert lines[2].split()[:2] == ["1", "0x101"] and lines[2].rstrip().endswith("ZDF")
+    assert lines[3:] == ["a capture of 2 channels: --programme NAME scans one, --every-programme each"]
     single_listed = CliRunner().invoke(cli, ["info", str(single)]).output
     assert "programme" not in single_listed  # one programme: nothing to tell apart
     # Through a pipe, from the bytes FFmpeg read to tell the streams (before 2026-12-07: no column).
