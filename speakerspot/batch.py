@@ -130,8 +130,8 @@ def every_programme(recordings: list[Recording], progress: bool = False) -> list
         with contextlib.suppress(SpeakerspotError):
             heard = {} if readable_once(recording.path) else programmes_with_audio(recording.path)
         if silent := [name for name, sent in heard.items() if not sent]:
-            log.warning("%s: %s sent no audio at its start (off air?): not scanned; --programme scans a channel "
-                        "that came on air later", recording.path, ", ".join(silent))
+            log.warning("%s: %s sent no audio FFmpeg could decode at its start (off air, or encrypted): not scanned; "
+                        "--programme scans a channel that came on air later", recording.path, ", ".join(silent))
         channels += [replace(recording, programme=name) for name, sent in heard.items() if sent] or [recording]
     return channels
 

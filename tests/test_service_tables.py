@@ -240,8 +240,8 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
         assert run.exit_code == 0, run.output
     assert "scanned 0 of 5 recordings, 5 unchanged" in run.stderr
     assert [m for m in caplog.messages if "off air" in m] == [
-        f"{tuesday}: arte sent no audio at its start (off air?): not scanned; --programme scans a channel that came "
-        "on air later"] * 2
+        f"{tuesday}: arte sent no audio FFmpeg could decode at its start (off air, or encrypted): not scanned; "
+        "--programme scans a channel that came on air later"] * 2
     named = {path.name: json.loads(path.read_text()) for path in channels.glob("*.json")}
     assert sorted(named) == sorted([f"{day}.{channel}.{model}.json" for day in ("monday", "tuesday")
                                     for channel in ("Das Erste HD", "ZDF-3sat")] + [f"radio.{model}.json"])
