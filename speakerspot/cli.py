@@ -720,7 +720,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
                 click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
             return
         # those in a span counted first, for the checks below and the bar
-        stored = count_aired(indexes.results(model_name), since, before) if since or before else \
+        stored = count_aired(indexes.results(model_name, windows=False), since, before) if since or before else \
             indexes.count(model_name)
         check_outputs(output, output_dir, format_names, stored)
         write = stack.enter_context(ResultOutputs(format_names, windows=windows, output=output, output_dir=output_dir,
@@ -731,7 +731,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
         root = common_folder([r for r in indexes.recordings(model_name) if r not in relatives]) if output_dir else None
         failures = []  # a recording whose outputs cannot be written; the others' are, as in a scan
         # files of thousands of results take a while; on stdout, the results themselves show the progress
-        chosen = aired_results(indexes.results(model_name), since, before)
+        chosen = aired_results(indexes.results(model_name, windows=windows), since, before)  # json --windows only
         for result in tqdm(chosen, total=stored, desc="results", unit="result", leave=False,
                            disable=quiet or output_dir is None):
             recording = Recording.as_scanned(Path(result.file), relatives.get(result.file), root)

@@ -405,6 +405,14 @@ def test_results_prints_what_the_index_holds(model_file, tmp_path):
     assert fresh.keys() == kept.keys() and len(kept) == 2
     for path, document in kept.items():
         assert {**document, "file": ""} == {**fresh[path], "file": ""}
+    # without --windows, the same results, their windows not read (most of an index's bytes)
+    plain = CliRunner().invoke(cli, ["results", "--db", str(db), "-f", "jsonl"])
+    assert [json.loads(line) for line in plain.stdout.splitlines()] == [
+        {key: value for key, value in json.loads(line).items() if key != "windows"}
+        for line in stored.stdout.splitlines()]
+    with ResultsIndex(db) as index:
+        assert [len(result.window_times) for result in index.results(windows=False)] == [0, 0]
+        assert all(len(result.window_times) > 0 for result in index.results())
     failed = CliRunner().invoke(cli, ["results", "--db", str(db), "--failed"])
     assert failed.output.count("\n") == 1 and "broken.ts" in failed.output
     unknown = CliRunner().invoke(cli, ["results", "--db", str(db), "-m", "nobody"])  # a typo: said, not silence
