@@ -823,12 +823,20 @@ def report(sources, db_paths, model_name, output, truth_paths, truth_beside, spe
     if truth_beside:
         truths = truths_beside([group[0].file for group in group_by_recording(results)], speaker, quiet)
     # no stream named: each recording's excerpts from the one it was scanned on
+    unwritten: list[SpeakerspotError] = []
+
+    def not_written(error: SpeakerspotError) -> None:  # a recording's page: said, and the others written
+        report_error(error)
+        unwritten.append(error)
+
     written = write_report(results, output, truths=truths, audio=not no_audio,
                            track=None if track == TrackChoice() else track, failures=failures, png=png,
-                           progress=not quiet)
+                           progress=not quiet, on_failure=not_written)
     if not quiet:
         more = f" and {len(written) - 1} more file(s)" if len(written) > 1 else ""
         click.echo(f"wrote {written[0]}{more}", err=True)
+    if unwritten:
+        sys.exit(unwritten[0].exit_code)
 
 
 def recordings_and_truths_beside(paths: Iterable[Path]) -> tuple[list[Path], list[Path | None]]:

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -220,6 +220,18 @@ def asset(name: str) -> str:
     return (resources.files(__package__) / "report_assets" / name).read_text()
 
 
+def write_recording_page(report: RecordingReport, path: Path, index_href: str | None, png: bool) -> list[Path]:
+    """Write `report`'s page at `path` (linking back to the index page at `index_href`), and with `png` a picture
+    of its timelines beside it; the files written."""
+    with atomic_write(path) as file:
+        file.write(recording_page(report, index_href))
+    if not png:
+        return [path]
+    from .plot import write_timeline_png
+
+    return [path, write_timeline_png(report.results, report.truth, path.with_suffix(".png"))]
+
+
 def recording_name(result: ScanResult, whole_path: bool = False) -> str:
     """The recording of `result` as a page names it, by its file's name (or path), with the audio stream its scan
     chose where one was (`TrackChoice.label`: a channel of a multiplex capture)."""
@@ -246,7 +258,7 @@ def link(relative_path: str) -> str:
 def write_report(results: Iterable[ScanResult], output: str | Path,
                  truths: Sequence[list[tuple[float, float]] | None] | None = None, audio: bool = True,
                  track: TrackChoice | None = None, failures: Iterable[tuple[str, str]] = (), png: bool = False,
-                 progress: bool = False) -> list[Path]:
+                 progress: bool = False, on_failure: Callable[[OutputError], None] | None = None) -> list[Path]:
     """Write the report of `results` to `output` (an .html path); the files written, pages first.
 
     One recording: its page at `output`. Several: the index page at `output` and each
@@ -255,7 +267,10 @@ def write_report(results: Iterable[ScanResult], output: str | Path,
     timelines, with each model's figures against them. With `png`, a picture of each recording's timelines
     beside its page (`speakerspot[plot]`).
     The excerpts are cut from the audio stream `track` picks, by default from the one each recording
-    was scanned on (`ScanResult.track`).
+    was scanned on (`ScanResult.track`). With `on_failure`, a recording's page that cannot be written (a name the
+    file system refuses, a folder in its way) is handed to it, listed on the index page among the failures, and
+    the others are written; without, or where nothing more can be written there (`OutputError.device_wide`), it is
+    raised.
     """
     output = check_writable(output)  # now, not after cutting the audio
     groups = group_by_recording(results)
@@ -275,22 +290,23 @@ def write_report(results: Iterable[ScanResult], output: str | Path,
             folder.mkdir(exist_ok=True)
         except OSError as error:
             raise OutputError(folder, f"cannot make the folder for the recordings' pages: {error.strerror}") from None
-    written, pages = [], []
+    written, pages, unwritten = [], [], []
     for number, group in enumerate(tqdm(groups, desc="report", unit="recording", disable=not progress or single),
                                    start=1):
         report = recording_report(group, None if truths is None else truths[number - 1], audio,
                                   group[0].track if track is None else track)
         path = output if single else folder / fitted_name(f"{number:04d}-{Path(group[0].file).stem}", ".html")
-        with atomic_write(path) as file:
-            file.write(recording_page(report, None if single else link(f"../{output.name}")))
-        written.append(path)
+        try:
+            written += write_recording_page(report, path, None if single else link(f"../{output.name}"), png)
+        except OutputError as error:
+            if on_failure is None or error.device_wide or single:
+                raise
+            on_failure(error)
+            unwritten.append((recording_name(group[0], whole_path=True), f"not written: {error}"))
+            continue
         pages.append((link(f"{folder.name}/{path.name}"), group))
-        if png:
-            from .plot import write_timeline_png
-
-            written.append(write_timeline_png(report.results, report.truth, path.with_suffix(".png")))
     if not single:
         with atomic_write(output) as file:
-            file.write(index_page(pages, failures))
+            file.write(index_page(pages, [*failures, *unwritten]))
         written.insert(0, output)
     return written

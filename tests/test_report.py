@@ -340,6 +340,16 @@ def test_json_lines_of_several_recordings_make_an_index_and_a_truth_for_each(mod
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["both.html", "both_files"]
     assert "made with --no-audio" in page and "data:audio/mpeg" not in page
     assert "Against the truth" not in page  # no truth, no figures
+    # A recording's page that cannot be written (a folder in its way) is told in one line, and the others and the
+    # index page are written, which lists it among the failures (until 2026-12-07 the report stopped there).
+    (tmp_path / "w_files" / "0001-a.html").mkdir(parents=True)
+    blocked = runner.invoke(cli, ["report", str(lines), "-o", str(tmp_path / "w.html"), "-q", "--no-audio"])
+    assert blocked.exit_code == 6
+    assert blocked.stderr.splitlines() == [
+        f"speakerspot: error: {tmp_path / 'w_files' / '0001-a.html'}: cannot write: Is a directory"]
+    assert (tmp_path / "w_files" / "0002-b.html").is_file()
+    assert [row["href"] for row in page_data(tmp_path / "w.html")["rows"]] == ["w_files/0002-b.html"]
+    assert f"{tmp_path / 'a.ts'}</span>: not written: " in (tmp_path / "w.html").read_text()
 
 
 def test_a_report_cuts_its_excerpts_from_the_stream_each_recording_was_scanned_on(model_file, tmp_path):
