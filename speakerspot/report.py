@@ -32,7 +32,7 @@ from .segments import ScanResult, recording_duration
 from .sidecars import vdr_programme
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
 from .split_recordings import is_vdr_recording
-from .writers import clock_text, format_timestamp
+from .writers import clock_text, format_timestamp, track_suffix
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,8 @@ def write_report(results: Iterable[ScanResult], output: str | Path,
                                    start=1):
         report = recording_report(group, None if truths is None else truths[number - 1], audio,
                                   group[0].track if track is None else track)
-        path = output if single else folder / fitted_name(f"{number:04d}-{Path(group[0].file).stem}", ".html")
+        path = output if single else folder / fitted_name(f"{number:04d}-{Path(group[0].file).stem}"
+                                                          f"{track_suffix(group[0])}", ".html")
         try:
             written += write_recording_page(report, path, None if single else link(f"../{output.name}"), png)
         except OutputError as error:

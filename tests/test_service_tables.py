@@ -220,7 +220,8 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     report = CliRunner().invoke(cli, ["report", "--db", str(index), "-o", str(tmp_path / "r.html"), "--no-audio"])
     assert report.exit_code == 0, report.output
     pages = sorted((tmp_path / "r_files").glob("*.html"))
-    assert len(pages) == 2 and ["(ZDF/3SAT)" in page.read_text() for page in pages] == [False, True]
+    assert [page.name for page in pages] == ["0001-monday.Das Erste HD.html", "0002-monday.ZDF-3SAT.html"]
+    assert ["(ZDF/3SAT)" in page.read_text() for page in pages] == [False, True]
     listed = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "txt"])
     assert f"# {capture.resolve()} (Das Erste HD) [{model}]" in listed.output
     assert f"# {capture.resolve()} (ZDF/3SAT) [{model}]" in listed.output
