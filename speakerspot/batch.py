@@ -116,24 +116,39 @@ def shard_of(recordings: list[Recording], number: int, count: int) -> list[Recor
             == number - 1]
 
 
-def every_programme(recordings: list[Recording], progress: bool = False) -> list[Recording]:
+def every_programme(recordings: list[Recording], progress: bool = False,
+                    index: ResultsIndex | None = None) -> list[Recording]:
     """`recordings` with each capture of a whole multiplex in place of its channels that carry audio, each a
     recording of its own, scanned on that channel's track as `--programme` picks it (`scan --every-programme`);
     a recording of one programme, one that cannot be read (its scan says why) and a pipe (read once, by its scan),
     as it is. A capture's channels are read from its tables, at its start; a channel whose tracks sent nothing
     there (off air) is passed over, with a warning (scanned, it failed, and was tried again by every rerun).
-    `progress` shows a bar where listing them takes more than SEARCH_BAR_DELAY_SECONDS."""
+    With an `index`, a capture's channels are stored there, and read from it while the capture is unchanged (a rerun
+    of an archive read every capture's first 16 MB again). `progress` shows a bar where listing them takes more
+    than SEARCH_BAR_DELAY_SECONDS."""
     channels: list[Recording] = []
     for recording in tqdm(recordings, desc="listing channels", unit=" files", delay=SEARCH_BAR_DELAY_SECONDS,
                           leave=False, disable=not progress):
         heard = {}
-        with contextlib.suppress(SpeakerspotError):
-            heard = {} if readable_once(recording.path) else programmes_with_audio(recording.path)
+        with contextlib.suppress(SpeakerspotError, OSError):  # unreadable, or gone: its scan says why
+            heard = {} if readable_once(recording.path) else channels_of(recording.path, index)
         if silent := [name for name, sent in heard.items() if not sent]:
             log.warning("%s: %s sent no audio FFmpeg could decode at its start (off air, or encrypted): not scanned; "
                         "--programme scans a channel that came on air later", recording.path, ", ".join(silent))
         channels += [replace(recording, programme=name) for name, sent in heard.items() if sent] or [recording]
     return channels
+
+
+def channels_of(path: Path, index: ResultsIndex | None) -> dict[str, bool]:
+    """`audio.programmes_with_audio(path)`, from `index` where it holds them of the recording as it is now."""
+    if index is None:
+        return programmes_with_audio(path)
+    state = FileState.of(path)
+    heard = index.stored_channels(state)
+    if heard is None:
+        heard = programmes_with_audio(path)
+        index.store_channels(state, heard)
+    return heard
 
 
 def with_playlists(found: list[Recording], playlists: list[Path], root: Path,

@@ -604,7 +604,8 @@ def scan(recordings, model_paths, threshold, track, programmes, every_channel, f
         raise click.UsageError(f"{'--every-programme' if every_channel else '--programme given several times'} "
                                "reads a capture once per channel: not a pipe, nor --live")
     if every_channel:
-        found = every_programme(found, progress=not quiet)
+        with ResultsIndex(db_path) if db_path else contextlib.nullcontext() as index:
+            found = every_programme(found, progress=not quiet, index=index)
     found = [dataclasses.replace(recording, programme=name) for recording in found for name in programmes] or found
     check_outputs(output, output_dir, format_names, len(found))  # now, before torch loads; with the models below
     if live:

@@ -79,6 +79,15 @@ CREATE TABLE IF NOT EXISTS results (
 )"""
 # a recording under a new path is looked up by its content (ResultsIndex.moved_here)
 CONTENT_INDEX = "CREATE INDEX IF NOT EXISTS results_by_content ON results (fingerprint)"
+# The channels of each capture of a whole multiplex that `scan --every-programme` listed (see `batch.every_programme`):
+# read again where the capture changed, not at every rerun of an archive.
+CHANNELS_TABLE = """
+CREATE TABLE IF NOT EXISTS channels (
+    recording TEXT PRIMARY KEY,       -- absolute path
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    heard TEXT NOT NULL               -- JSON {channel: whether its tracks sent audio at the capture's start}
+)"""
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,7 @@ class ResultsIndex:
             self.connection.execute("PRAGMA journal_mode=WAL")  # readers never block the scan writing
             if self.connection.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 self.upgrade()
+            self.connection.execute(CHANNELS_TABLE)
         except sqlite3.DatabaseError as error:
             raise OutputError(self.path, f"not a usable results index: {error}") from None
 
@@ -297,8 +307,21 @@ class ResultsIndex:
     def forget(self, recordings: list[str]) -> None:
         """Drop every row of these recordings (as `stored_recordings` names them), in one transaction."""
         with self.connection:
-            self.connection.executemany("DELETE FROM results WHERE recording = ?",
-                                        [(stored_text(recording),) for recording in recordings])
+            for table in ("results", "channels"):
+                self.connection.executemany(f"DELETE FROM {table} WHERE recording = ?",
+                                            [(stored_text(recording),) for recording in recordings])
+
+    def stored_channels(self, state: FileState) -> dict[str, bool] | None:
+        """The channels `store_channels` stored of the recording, where it is unchanged since (its size and time)."""
+        row = self.connection.execute("SELECT heard FROM channels WHERE recording = ? AND size = ? AND mtime_ns = ?",
+                                      (stored_text(state.path), state.size, state.mtime_ns)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def store_channels(self, state: FileState, heard: dict[str, bool]) -> None:
+        """Store the channels of a capture of a whole multiplex (`audio.programmes_with_audio`; none: one programme)."""
+        with self.connection:
+            self.connection.execute("INSERT OR REPLACE INTO channels VALUES (?,?,?,?)",
+                                    (stored_text(state.path), state.size, state.mtime_ns, json.dumps(heard)))
 
     def model_names(self) -> list[str]:
         """The names of the models the index holds results or failures of."""

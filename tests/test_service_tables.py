@@ -36,6 +36,7 @@ from media import (
 )
 
 import speakerspot
+from speakerspot import batch
 from speakerspot.audio import load_audio, recording_facts
 from speakerspot.cli import cli
 from speakerspot.config import ScanOptions
@@ -185,7 +186,8 @@ def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path,
         [[s["start"], s["end"]] for s in monday]
 
 
-def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(tmp_path, model_file, caplog):
+def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(tmp_path, model_file, caplog,
+                                                                              monkeypatch):
     # Until 2026-12-07 an index held one result per recording and model: a second channel's scan of a multiplex
     # capture replaced the first's, and their outputs had one name, the second overwriting the first's.
     front_end = FrontEnd()
@@ -240,9 +242,21 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
                                        "--db", str(every), "-f", "json", "--output-dir", str(channels)])
         assert run.exit_code == 0, run.output
     assert "scanned 0 of 5 recordings, 5 unchanged" in run.stderr
+    # the captures' channels stored with the index, and read from it while a capture is unchanged: a rerun of an
+    # archive does not read every capture's start again
+    with sqlite3.connect(every) as connection:
+        assert dict(connection.execute("SELECT recording, heard FROM channels")) == {
+            str((tmp_path / "mux" / "monday.ts").resolve()): '{"Das Erste HD": true, "ZDF/3sat": true}',
+            str(tuesday.resolve()): '{"ZDF/3sat": true, "Das Erste HD": true, "arte": false}',
+            str((tmp_path / "mux" / "radio.ts").resolve()): "{}"}
+    monkeypatch.setattr(batch, "programmes_with_audio", lambda path: pytest.fail(f"{path} read again"))
+    again = CliRunner().invoke(cli, ["scan", str(tmp_path / "mux"), "-m", str(model_file), "--every-programme",
+                                     "--db", str(every), "-f", "json", "--output-dir", str(channels)])
+    assert again.exit_code == 0 and "scanned 0 of 5 recordings, 5 unchanged" in again.stderr, again.output
+    monkeypatch.undo()
     assert [m for m in caplog.messages if "off air" in m] == [
         f"{tuesday}: arte sent no audio FFmpeg could decode at its start (off air, or encrypted): not scanned; "
-        "--programme scans a channel that came on air later"] * 2
+        "--programme scans a channel that came on air later"] * 3  # each run says what it passes over
     named = {path.name: json.loads(path.read_text()) for path in channels.glob("*.json")}
     assert sorted(named) == sorted([f"{day}.{channel}.{model}.json" for day in ("monday", "tuesday")
                                     for channel in ("Das Erste HD", "ZDF-3sat")] + [f"radio.{model}.json"])
