@@ -1132,6 +1132,7 @@ def info(recording):
         broadcast_time_and_source,
         container_programmes,
         open_container,
+        readable_once,
         select_audio_stream,
     )
     from .sidecars import vdr_programme
@@ -1158,9 +1159,10 @@ def info(recording):
         channels, rate = stream.channels or "?", stream.sample_rate or "?"
         click.echo(f"{stream.index:<6} {pid:<7} {stream.codec:<10} {channels:<9} {rate:<7} "
                    f"{stream.language or '-':<9} {duration}{marker}")
-    if several:
+    if several:  # a pipe is read once: one channel of it
         count = len({programmes[stream.pid] for stream in streams if stream.pid in programmes})
-        click.echo(f"a capture of {count} channels: --programme NAME scans one, --every-programme each")
+        click.echo(f"a capture of {count} channels: --programme NAME scans one"
+                   + ("" if readable_once(recording) else ", --every-programme each"))
     if is_vdr_recording(recording):
         files, programme = recording_files(recording), vdr_programme(recording)
         click.echo(f"a VDR recording of {len(files)} file(s), {files[0].name} to {files[-1].name}, read as one"

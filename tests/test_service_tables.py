@@ -117,6 +117,7 @@ def test_info_names_each_tracks_programme_in_a_capture_of_a_multiplex(tmp_path):
     piped_lines = piped.stdout.decode().splitlines()
     assert piped_lines[0].split()[-1] == "programme"
     assert "Das Erste HD" in piped_lines[1] and piped_lines[2].rstrip().endswith("ZDF")
+    assert piped_lines[3:] == ["a capture of 2 channels: --programme NAME scans one"]  # a pipe is read once
 
 
 def test_damaged_tables_are_passed_over_and_their_next_repetition_read():
