@@ -122,10 +122,10 @@ def every_programme(recordings: list[Recording], progress: bool = False,
     recording of its own, scanned on that channel's track as `--programme` picks it (`scan --every-programme`);
     a recording of one programme, one that cannot be read (its scan says why) and a pipe (read once, by its scan),
     as it is. A capture's channels are read from its tables, at its start; a channel whose tracks sent nothing
-    there (off air) is passed over, with a warning (scanned, it failed, and was tried again by every rerun).
-    With an `index`, a capture's channels are stored there, and read from it while the capture is unchanged (a rerun
-    of an archive read every capture's first 16 MB again). `progress` shows a bar where listing them takes more
-    than SEARCH_BAR_DELAY_SECONDS."""
+    FFmpeg could decode there (off air, or encrypted) is passed over, with a warning (scanned, it failed, and was
+    tried again by every rerun). With an `index`, a capture's channels are stored there, and read from it while the
+    capture is unchanged (a rerun of an archive read every capture's start again, some 25 MiB of it). `progress`
+    shows a bar where listing them takes more than SEARCH_BAR_DELAY_SECONDS."""
     channels: list[Recording] = []
     for recording in tqdm(recordings, desc="listing channels", unit=" files", delay=SEARCH_BAR_DELAY_SECONDS,
                           leave=False, disable=not progress):
