@@ -32,7 +32,7 @@ from .segments import ScanResult, recording_duration
 from .sidecars import vdr_programme
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
 from .split_recordings import is_vdr_recording
-from .writers import clock_text, format_timestamp, track_suffix
+from .writers import clock_text, format_timestamp, recording_name, track_suffix
 
 log = logging.getLogger(__name__)
 
@@ -230,13 +230,6 @@ def write_recording_page(report: RecordingReport, path: Path, index_href: str | 
     from .plot import write_timeline_png
 
     return [path, write_timeline_png(report.results, report.truth, path.with_suffix(".png"))]
-
-
-def recording_name(result: ScanResult, whole_path: bool = False) -> str:
-    """The recording of `result` as a page names it, by its file's name (or path), with the audio stream its scan
-    chose where one was (`TrackChoice.label`: a channel of a multiplex capture)."""
-    name = result.file if whole_path else Path(result.file).name
-    return f"{name} ({result.track.label})" if result.track.label else name
 
 
 def page(title: str, body: str, data: dict) -> str:

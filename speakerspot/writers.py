@@ -401,8 +401,7 @@ class ResultOutputs:
     def to_results_stream(self, result: ScanResult, format_name: str, options: RenderOptions) -> None:
         stream = self.results_stream()
         if self.several and format_name == "txt":
-            stream.write(f"# {result.file}{f' ({result.track.label})' * bool(result.track.label)} "
-                         f"[{result.model}]\n")
+            stream.write(f"# {recording_name(result, whole_path=True)} [{result.model}]\n")
         shown = "jsonl" if self.several and format_name == "json" else format_name
         if self.several and shown == "xspf":  # one playlist of every result's segments, ended by `finish`
             if self.playlist_tracks is None:
@@ -416,6 +415,13 @@ class ResultOutputs:
             text = text.split("\n", 1)[1]
         self.csv_started |= shown == "csv"
         stream.write(text)
+
+
+def recording_name(result: ScanResult, whole_path: bool = False) -> str:
+    """The recording of `result` as a report's page and a txt header name it, by its file's name (or path), with
+    the audio stream its scan chose where one was (`TrackChoice.label`: a channel of a multiplex capture)."""
+    name = result.file if whole_path else Path(result.file).name
+    return f"{name} ({result.track.label})" if result.track.label else name
 
 
 def track_suffix(result: ScanResult) -> str:
