@@ -760,7 +760,8 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
                    "come in the JSON files.")
 @click.option("--truth-beside", is_flag=True,
               help="Each recording's true turns from the file beside it named after it, as eval finds them "
-                   "(REC.labels.txt, REC.truth.json or REC.rttm), where there is one: also with --db.")
+                   "(REC.labels.txt, REC.truth.json or REC.rttm; of a multiplex capture's channel first "
+                   "REC.CHANNEL.truth.json and the like), where there is one: also with --db.")
 @speaker_option
 @click.option("--no-audio", is_flag=True, help="Cut no excerpts (faster; the recordings need not be at hand).")
 @audio_stream_options
@@ -822,7 +823,8 @@ def report(sources, db_paths, model_name, output, truth_paths, truth_beside, spe
         raise SpeakerspotError(None, f"no segment of the {given} result{'s' if given > 1 else ''} was on air in that "
                                      "span: no report written")
     if truth_beside:
-        truths = truths_beside([group[0].file for group in group_by_recording(results)], speaker, quiet)
+        truths = truths_beside([(group[0].file, group[0].track) for group in group_by_recording(results)], speaker,
+                               quiet)
     # no stream named: each recording's excerpts from the one it was scanned on
     unwritten: list[SpeakerspotError] = []
 
@@ -840,29 +842,31 @@ def report(sources, db_paths, model_name, output, truth_paths, truth_beside, spe
         sys.exit(unwritten[0].exit_code)
 
 
-def recordings_and_truths_beside(paths: Iterable[Path]) -> tuple[list[Path], list[Path | None]]:
-    """Each recording given and the truth file beside it named after it (None where there is none); a folder
-    stands for the recordings under it that have one (the others are left out, with a warning naming how many),
-    and one that holds none is a usage error."""
+def recordings_and_truths_beside(paths: Iterable[Path],
+                                  track: TrackChoice) -> tuple[list[Path], list[Path | None]]:
+    """Each recording given and the truth file beside it named after it, or after it and the audio stream
+    `track` chooses (None where there is none; see `evaluation.truth_beside`); a folder stands for the
+    recordings under it that have one (the others are left out, with a warning naming how many), and one that
+    holds none is a usage error."""
     from .batch import find_recordings
-    from .evaluation import TRUTH_BESIDE, truth_beside
+    from .evaluation import truth_beside, truth_names
 
     recordings, truths, unannotated = [], [], []
     for path in paths:
         if not path.is_dir():
             recordings.append(path)
-            truths.append(truth_beside(path))
+            truths.append(truth_beside(path, track))
             continue
         annotated = len(recordings)
         for recording in find_recordings([path]):
-            if (truth := truth_beside(recording.path)) is None:
+            if (truth := truth_beside(recording.path, track)) is None:
                 unannotated.append(recording.path)
             else:
                 recordings.append(recording.path)
                 truths.append(truth)
         if len(recordings) == annotated:
             raise click.UsageError(f"{path}: holds no recording with a truth file beside it named after it "
-                                   f"({', '.join('REC' + suffix for suffix in TRUTH_BESIDE)})")
+                                   f"({', '.join(path.name for path in truth_names('REC', track))})")
     if unannotated:
         names = ", ".join(map(str, unannotated[:3])) + (", …" if len(unannotated) > 3 else "")
         logging.getLogger("speakerspot").warning("%d recording(s) without a truth beside them left out: %s",
@@ -870,13 +874,14 @@ def recordings_and_truths_beside(paths: Iterable[Path]) -> tuple[list[Path], lis
     return recordings, truths
 
 
-def truths_beside(recordings: Iterable[str], speaker: str | None,
+def truths_beside(recordings: Iterable[tuple[str, TrackChoice]], speaker: str | None,
                   quiet: bool) -> list[list[tuple[float, float]] | None]:
-    """Each of `recordings`' true turns from the file beside it named after it (None where there is none), and
-    a line saying of how many they were found."""
+    """The true turns of each of `recordings` (its file and the audio stream scanned) from the file beside it
+    named after it (None where there is none; see `evaluation.truth_beside`), and a line saying of how many they
+    were found."""
     from .evaluation import read_truth, truth_beside
 
-    paths = [truth_beside(recording) for recording in recordings]
+    paths = [truth_beside(recording, track) for recording, track in recordings]
     if not quiet:
         click.echo(f"true turns beside {len(paths) - paths.count(None)} of {len(paths)} recording(s)", err=True)
     return [None if path is None else read_truth(path, speaker) for path in paths]
@@ -890,7 +895,8 @@ def truths_beside(recordings: Iterable[str], speaker: str | None,
               help='The target\'s true turns: JSON {"intervals": [[start, end], ...]}, RTTM (with --speaker), or an '
                    "Audacity label track (.txt: File > Export > Export Labels; every region, or those --speaker "
                    "names). One per recording, in the same order; default: the file beside each recording named "
-                   "after it, REC.labels.txt, REC.truth.json or REC.rttm.")
+                   "after it, REC.labels.txt, REC.truth.json or REC.rttm (with --programme, first "
+                   "REC.CHANNEL.truth.json and the like).")
 @speaker_option
 @click.option("-t", "--threshold", type=float, help="Detection threshold (default: the model's).")
 @audio_stream_options
@@ -932,12 +938,12 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
 
     from .evaluation import (
         SWEEP_SHIFTS,
-        TRUTH_BESIDE,
         best_in_sweep,
         evaluate_scan,
         evaluate_scans,
         read_truth,
         threshold_sweep,
+        truth_names,
     )
     from .model import load_model
     from .scanning import scan as scan_recording
@@ -947,11 +953,11 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
         raise click.UsageError("a folder's recordings are scored against the truth beside each: give files "
                                "with --truth")
     if not truth_paths:  # the truth beside each recording, named after it
-        recordings, truth_paths = recordings_and_truths_beside(recordings)
+        recordings, truth_paths = recordings_and_truths_beside(recordings, track)
         if None in truth_paths:
             missing = recordings[truth_paths.index(None)]
             raise click.UsageError(f"give --truth, or a truth file beside each recording named after it: none beside "
-                                   f"{missing} ({', '.join(missing.stem + suffix for suffix in TRUTH_BESIDE)})")
+                                   f"{missing} ({', '.join(path.name for path in truth_names(missing, track))})")
     if len(truth_paths) != len(recordings):
         raise click.UsageError(f"give one --truth per recording, in the same order: {len(recordings)} recording(s), "
                                f"{len(truth_paths)} truth file(s)")

@@ -32,6 +32,12 @@ class TrackChoice:
                          *([f"track{self.audio_track}"] if self.audio_track is not None else [])])
 
     @property
+    def file_part(self) -> str:
+        """The label as a file's name holds it ("/" in a channel's name made "-"): outputs of a stream chosen are
+        named `REC.PART.MODEL.EXT`, the truth of its scan `REC.PART.truth.json` (see `evaluation.truth_beside`)."""
+        return self.label.replace("/", "-")
+
+    @property
     def key(self) -> str:
         """The choice as a results index tells the results of one recording apart (a channel's name is
         matched case aside, so "zdf" and "ZDF" are one)."""

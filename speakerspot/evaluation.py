@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import TrackChoice
 from .errors import SpeakerspotError
 from .metrics import equal_error_rate
 from .segments import Decision, ScanResult, decide
@@ -178,11 +179,28 @@ def best_in_sweep(rows: list[tuple[float, Evaluation]], every_turn: bool = False
 TRUTH_BESIDE = (".labels.txt", ".truth.json", ".rttm")
 
 
-def truth_beside(recording: str | Path) -> Path | None:
-    """The truth file beside `recording`, named after it (`TRUTH_BESIDE`, the first found); None where none is."""
+def truth_beside(recording: str | Path, track: TrackChoice = TrackChoice()) -> Path | None:
+    """The first of `truth_names(recording, track)` that is a file, a channel's name in it matched case aside
+    (as `--programme` picks a channel: the scan's outputs are named as it was given); None where none is."""
+    names = truth_names(recording, track)
+    if not track.label:
+        return next((path for path in names if path.is_file()), None)
+    folder = Path(recording).parent
+    try:
+        present = {path.name.casefold(): path for path in folder.iterdir()
+                   if path.name.startswith(Path(recording).stem) and path.is_file()}
+    except OSError:
+        return None
+    return next((present[path.name.casefold()] for path in names if path.name.casefold() in present), None)
+
+
+def truth_names(recording: str | Path, track: TrackChoice = TrackChoice()) -> list[Path]:
+    """Where a truth file of `recording` is looked for: beside it, named after it (`TRUTH_BESIDE`); of an audio
+    stream `track` chooses (a multiplex capture's channel), first named after both, as its outputs are
+    (`monday.ZDF.truth.json`, see `TrackChoice.file_part`): a capture's channels speak apart."""
     recording = Path(recording)
-    return next((path for suffix in TRUTH_BESIDE if (path := recording.with_name(recording.stem + suffix)).is_file()),
-                None)
+    stems = [f"{recording.stem}.{track.file_part}"] if track.label else []
+    return [recording.with_name(stem + suffix) for stem in [*stems, recording.stem] for suffix in TRUTH_BESIDE]
 
 
 def read_truth(path: str | Path, speaker: str | None = None) -> list[tuple[float, float]]:

@@ -14,6 +14,7 @@ import datetime
 import functools
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,9 +81,14 @@ def head_of(path: str | Path) -> bytes:
 
 def programmes_in(data: bytes) -> dict[int, str]:
     """The programme of each stream of MPEG-TS `data` (a recording's first bytes), by PID: its name as the SDT
-    gives it, else "programme N" (its number); empty where `data` holds no PAT."""
+    gives it, else "programme N" (its number); a name two programmes share followed by each one's number
+    ("BBC One (programme 4164)": regional variants of a channel may be named alike); empty where `data`
+    holds no PAT."""
     tables = read_tables(data)
-    return {pid: tables.names.get(number) or f"programme {number}" for pid, number in tables.programme_of.items()}
+    names = {number: tables.names.get(number) or f"programme {number}" for number in set(tables.programme_of.values())}
+    uses = Counter(name.casefold() for name in names.values())  # `--programme` matches a name case aside
+    return {pid: names[number] if uses[names[number].casefold()] == 1 else f"{names[number]} (programme {number})"
+            for pid, number in tables.programme_of.items()}
 
 
 @dataclass

@@ -428,7 +428,7 @@ def track_suffix(result: ScanResult) -> str:
     """What tells the output files of one recording's audio streams apart (a multiplex capture's channels, each
     scanned): "." and the stream its scan chose (`TrackChoice.label`, a "/" in a channel's name made "-"); "" for
     the default stream."""
-    return f".{result.track.label.replace('/', '-')}" if result.track.label else ""
+    return f".{result.track.file_part}" if result.track.label else ""
 
 
 # The formats of `scan --live`: one line per segment, each line complete in itself.

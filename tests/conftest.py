@@ -137,3 +137,10 @@ def held_out_programme(seed: int = 3) -> tuple[np.ndarray, list[tuple[float, flo
 @pytest.fixture(scope="session")
 def sample_truth() -> dict:
     return json.loads((FIXTURES / "sample_truth.json").read_text())
+
+
+def page_data(page: Path) -> dict:
+    """What a report page hands its script: the JSON of its `report-data` element."""
+    text = page.read_text()
+    start = text.index('id="report-data">') + len('id="report-data">')
+    return json.loads(text[start:text.index("</script>", start)].replace("<\\/", "</"))

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from browser import CHROMIUM, chromium, open_page
 from click.testing import CliRunner
-from conftest import FIXTURES
+from conftest import FIXTURES, page_data
 from media import write_recording
 
 from speakerspot.cli import cli
@@ -271,13 +271,6 @@ def test_an_index_of_a_thousand_recordings_shows_a_page_at_a_time(browser, sampl
     assert page.inner_text("#recordings tr >> nth=0").startswith("/archive/day-0500.ts")
     assert errors == []
     page.close()
-
-
-def page_data(page: Path) -> dict:
-    """What a report page hands its script: the JSON of its `report-data` element."""
-    text = page.read_text()
-    start = text.index('id="report-data">') + len('id="report-data">')
-    return json.loads(text[start:text.index("</script>", start)].replace("<\\/", "</"))
 
 
 def test_json_lines_of_several_recordings_make_an_index_and_a_truth_for_each(model_file, tmp_path):

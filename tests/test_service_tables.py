@@ -21,7 +21,7 @@ import av
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import SPEECH, words_between_music
+from conftest import SPEECH, page_data, words_between_music
 from media import (
     in_packets_of,
     mpeg2_crc,
@@ -37,9 +37,9 @@ from media import (
 
 import speakerspot
 from speakerspot import batch
-from speakerspot.audio import load_audio, recording_facts
+from speakerspot.audio import load_audio, programmes_with_audio, recording_facts
 from speakerspot.cli import cli
-from speakerspot.config import ScanOptions
+from speakerspot.config import ScanOptions, TrackChoice
 from speakerspot.features import FrontEnd
 from speakerspot.service_tables import (
     HEAD_BYTES,
@@ -65,6 +65,12 @@ def test_each_stream_is_named_by_its_programme_as_the_tables_say():
             + packets(0x1001, pmt(5, {0x101: 0x03})))
     assert programmes_in(data) == {0x101: "programme 5"}
     assert programmes_in(b"\x47" + bytes(TS_PACKET_BYTES * 10)) == {}
+    # Two programmes named alike (a channel's regional variants) were one channel to `--programme` (the first
+    # heard of their tracks scanned) until 2026-12-07: each is named with its number, the others as before.
+    data = (packets(0x00, pat({1: 0x1000, 2: 0x1001, 3: 0x1002})) + packets(0x1000, pmt(1, {0x100: 0x03}))
+            + packets(0x1001, pmt(2, {0x200: 0x03})) + packets(0x1002, pmt(3, {0x300: 0x03}))
+            + packets(0x11, sdt({1: b"BBC One", 2: b"BBC ONE", 3: b"BBC Two"})))
+    assert programmes_in(data) == {0x100: "BBC One (programme 1)", 0x200: "BBC ONE (programme 2)", 0x300: "BBC Two"}
 
 
 def test_dvb_strings_are_read_in_the_table_they_name():
@@ -185,6 +191,11 @@ def test_a_programme_is_scanned_by_its_name_whichever_its_track_number(tmp_path,
     monday = json.loads(next(outputs.glob("monday.*.json")).read_text())["segments"]
     assert [[s["start"], s["end"]] for s in json.loads(piped.stdout)["segments"]] == \
         [[s["start"], s["end"]] for s in monday]
+    # Two channels named alike: each picked by its name and number, the target's found in its own.
+    alike = multiplex(tmp_path / "alike.ts", [other, words], rate, [b"Das Erste HD", b"Das Erste HD"])
+    assert programmes_with_audio(alike) == {"Das Erste HD (programme 1)": True, "Das Erste HD (programme 2)": True}
+    found = speakerspot.scan(speakerspot.load_model(model_file), alike, programme="das erste hd (programme 2)")
+    assert [[s.start, s.end] for s in found.segments] == [[s["start"], s["end"]] for s in monday]
 
 
 def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(tmp_path, model_file, caplog,
@@ -225,6 +236,19 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     pages = sorted((tmp_path / "r_files").glob("*.html"))
     assert [page.name for page in pages] == ["0001-monday.Das Erste HD.html", "0002-monday.ZDF-3SAT.html"]
     assert ["(ZDF/3SAT)" in page.read_text() for page in pages] == [False, True]
+    # A truth beside named after the capture and a channel is that channel's (until 2026-12-07 the channels
+    # shared the capture's, in which one's turns are the other's false alarms); the capture's, the others'.
+    (tmp_path / "monday.ZDF-3SAT.truth.json").write_text(json.dumps({"intervals": [[start, end]]}))
+    (tmp_path / "monday.truth.json").write_text(json.dumps({"intervals": []}))
+    truths = CliRunner().invoke(cli, ["report", "--db", str(index), "-o", str(tmp_path / "t.html"), "--no-audio",
+                                      "-q", "--truth-beside"])
+    assert truths.exit_code == 0, truths.output
+    assert [page_data(page)["truth"] for page in sorted((tmp_path / "t_files").glob("*.html"))] == [[],
+                                                                                                   [[start, end]]]
+    # A channel's name matched case aside, as `--programme` picks it; a stream not named, the capture's.
+    assert speakerspot.truth_beside(capture, TrackChoice(programme="zdf/3sat")) == \
+        tmp_path / "monday.ZDF-3SAT.truth.json"
+    assert speakerspot.truth_beside(capture) == tmp_path / "monday.truth.json"
     listed = CliRunner().invoke(cli, ["results", "--db", str(index), "-f", "txt"])
     assert f"# {capture.resolve()} (Das Erste HD) [{model}]" in listed.output
     assert f"# {capture.resolve()} (ZDF/3SAT) [{model}]" in listed.output
