@@ -689,7 +689,10 @@ def scan(recordings, model_paths, threshold, track, programmes, every_channel, f
               help="Write RECORDING-STEM.MODEL.FORMAT files here, one per result and format, mirroring the "
                    "folders below the one the scan was given, as `scan --output-dir` did.")
 @aired_options
-@click.option("--failed", is_flag=True, help="List the recordings that failed, and why, instead.")
+@click.option("--failed", is_flag=True,
+              help="List the recordings that failed, and why, instead: a line each, tab-separated: recording, "
+                   "model, when (UTC), error, the audio stream chosen (a multiplex capture's channel, as outputs "
+                   "name it; empty: the default).")
 @fps_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar (shown with --output-dir).")
 @reports_errors
@@ -718,7 +721,8 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
                 raise click.UsageError("--failed lists recordings that were not scanned: not with --aired-since or "
                                        "--aired-before")
             for failure in indexes.failures(model_name):
-                click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}")
+                click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}\t"
+                           f"{failure.stream}")
             return
         # those in a span counted first, for the checks below and the bar
         stored = count_aired(indexes.results(model_name, windows=False), since, before) if since or before else \

@@ -135,6 +135,7 @@ class StoredFailure:
     error: str
     scanned_at: str
     track: str = ""  # TrackChoice.key
+    stream: str = ""  # TrackChoice.label, as the scan's options named the stream
 
 
 class ResultsIndex:
@@ -349,9 +350,10 @@ class ResultsIndex:
 
     def failures(self, model: str | None = None) -> list[StoredFailure]:
         """The recordings that could not be scanned in their last run, and why."""
-        return [StoredFailure(text_of(recording), text_of(name), error, scanned_at, track)
-                for recording, name, error, scanned_at, track in
-                self.select("recording, model, error, scanned_at, track", "failed", model)]
+        return [StoredFailure(text_of(recording), text_of(name), error, scanned_at, track,
+                              ScanOptions(**json.loads(settings)).track.label)
+                for recording, name, error, scanned_at, track, settings in
+                self.select("recording, model, error, scanned_at, track, settings", "failed", model)]
 
     def select(self, columns: str, status: str | None, model: str | None) -> sqlite3.Cursor:
         """Rows of this status (any if None) and model (any if None), by recording, track and model."""

@@ -303,12 +303,17 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
         assert {row["stream"] for row in rows} == {"zdf/3sat"}
     # A channel named that fails (off air) is told by the file and its name; the other's results are given.
     off = CliRunner().invoke(cli, ["scan", str(tuesday), "-m", str(model_file), "-q", "-f", "csv", "--programme",
-                                   "arte", "--programme", "zdf/3sat"])
+                                   "arte", "--programme", "zdf/3sat", "--db", str(tmp_path / "off.sqlite")])
     assert off.exit_code == 3
     assert off.stderr.splitlines() == [f"speakerspot: error: {tuesday} (arte): its audio stream holds no decodable "
                                        "audio; it has 2 other audio streams: `speakerspot info` lists them, "
                                        "--audio-track picks one"]
     assert {row["stream"] for row in csv.DictReader(io.StringIO(off.stdout))} == {"zdf/3sat"}
+    # `results --failed` names the channel that failed in a column of its own (before 2026-12-07 by its error only)
+    failed = CliRunner().invoke(cli, ["results", "--db", str(tmp_path / "off.sqlite"), "--failed"])
+    assert [line.split("\t")[::3] + line.split("\t")[4:] for line in failed.output.splitlines()] == [
+        [str(tuesday.resolve()), f"{tuesday} (arte): its audio stream holds no decodable audio; it has 2 other audio "
+         "streams: `speakerspot info` lists them, --audio-track picks one", "arte"]]
     twice = CliRunner().invoke(cli, ["scan", "-", "-m", str(model_file), "--programme", "zdf", "--programme", "arte"],
                                input=tuesday.read_bytes())
     assert twice.exit_code == 2 and "--programme given several times reads a capture once per channel" in twice.output
