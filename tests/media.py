@@ -11,6 +11,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from speakerspot.service_tables import head_of, programmes_in
+
 SAMPLE_RATE_48K = 48000
 VIDEO_FPS = 25  # MPEG-2 video allows only the broadcast frame rates
 DEFAULT_CODECS = {".ts": "mp2", ".mkv": "flac", ".mp4": "aac", ".wav": "pcm_s16le", ".flac": "flac",
@@ -301,3 +303,18 @@ def with_multiplex_tables(data: bytes, programmes: list[tuple[bytes, dict[int, i
     kept = b"".join(data[at:at + 188] for at in range(0, len(data), 188)
                     if (data[at + 1] & 0x1F) << 8 | data[at + 2] not in (0x00, 0x11, 0x1000))
     return tables + kept
+
+
+def multiplex(path: Path, tracks: list[np.ndarray], rate: int, names: list[bytes],
+              off_air: tuple[bytes, ...] = ()) -> Path:
+    """A recording of mono `tracks` (at `rate`), track n of the programme named `names[n]`: FFmpeg's tables
+    (one programme) replaced by a PAT, a PMT per track and an SDT, as a tuner recording a whole
+    transponder writes them; the programmes named `off_air` listed with an audio track that sends nothing."""
+    single = write_recording(path.with_suffix(".single.ts"), tracks[0], rate, extra_tracks=tuple(tracks[1:]))
+    pids = [0x100 + number for number in range(len(tracks))]
+    assert set(programmes_in(head_of(single))) == set(pids)  # FFmpeg's PIDs, of its one service
+    listed = pids + [0x180 + number for number in range(len(off_air))]
+    path.write_bytes(with_multiplex_tables(single.read_bytes(), [(name, {pid: 0x03}) for name, pid in
+                                                                 zip([*names, *off_air], listed, strict=True)]))
+    single.unlink()
+    return path

@@ -4,6 +4,7 @@ a driver that dies, and a clear message without Ray. Ray runs as a local cluster
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -14,10 +15,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import FIXTURES
+from media import multiplex
 
-from speakerspot.batch import find_recordings, scan_batch
+from speakerspot.audio import load_audio
+from speakerspot.batch import every_programme, find_recordings, scan_batch
 from speakerspot.results_index import ResultsIndex
 from speakerspot.writers import ResultOutputs
 
@@ -67,6 +71,31 @@ def test_ray_batch_writes_what_local_workers_write(cluster, reference_model, tmp
     assert sorted(files) == ["a.fixture.json", "a.fixture.srt", "sub/b.fixture.json", "sub/b.fixture.srt"]
     assert [failure.split(":")[0] for failure in failures] == [str(root / "broken.ts"), str(root / "missing.ts")]
     assert [row[2] for row in rows] == ["done", "failed", "failed", "done"]  # a, broken, missing, sub/b
+
+
+def test_ray_scans_every_channel_of_a_multiplex_capture_as_local_workers_do(cluster, reference_model, tmp_path):
+    # `--engine ray --every-programme`: checked by hand only until 2026-12-07.
+    rate = reference_model.front_end.sample_rate
+    words = load_audio(SAMPLE, rate)
+    root = tmp_path / "mux"
+    root.mkdir()
+    multiplex(root / "monday.ts", [np.zeros_like(words), words], rate, [b"Das Erste HD", b"ZDF"])
+    shutil.copy(SAMPLE, root / "radio.ts")  # one programme: scanned as it is
+    outputs = {}
+    for engine in ({"engine": "ray"}, {"workers": 2}):
+        output_dir = tmp_path / next(iter(engine))
+        scan_batch([reference_model], every_programme(find_recordings([root])),
+                   ResultOutputs(["json"], output_dir=output_dir), lambda error: pytest.fail(str(error)), **engine)
+        outputs[next(iter(engine))] = {path.name: json.loads(path.read_text())["segments"]
+                                       for path in output_dir.iterdir()}
+    assert outputs["engine"] == outputs["workers"]
+    found = outputs["engine"]
+    assert sorted(found) == ["monday.Das Erste HD.fixture.json", "monday.ZDF.fixture.json", "radio.fixture.json"]
+    assert found["monday.Das Erste HD.fixture.json"] == [] and found["monday.ZDF.fixture.json"]
+    # the sample's audio, encoded again in its channel: its turns, their edges within a window's step or so
+    channel, sample = found["monday.ZDF.fixture.json"], found["radio.fixture.json"]
+    assert len(channel) == len(sample)
+    assert all(abs(a[edge] - b[edge]) < 1.0 for a, b in zip(channel, sample, strict=True) for edge in ("start", "end"))
 
 
 def readers_of(path: Path) -> list[int]:

@@ -25,13 +25,13 @@ from conftest import SPEECH, page_data, words_between_music
 from media import (
     in_packets_of,
     mpeg2_crc,
+    multiplex,
     packets,
     pat,
     pmt,
     remuxed,
     sdt,
     section,
-    with_multiplex_tables,
     write_recording,
 )
 
@@ -84,21 +84,6 @@ def test_dvb_strings_are_read_in_the_table_they_name():
     assert dvb_text(b"BR Fernsehen S\xc8ud HD") == "BR Fernsehen Süd HD"
     assert dvb_text(b"\xcfCesk\xc1a Stra\xfbe \xa4") == "Českà Straße €"
     assert dvb_text(b"") == ""
-
-
-def multiplex(path: Path, tracks: list[np.ndarray], rate: int, names: list[bytes],
-              off_air: tuple[bytes, ...] = ()) -> Path:
-    """A recording of mono `tracks` (at `rate`), track n of the programme named `names[n]`: FFmpeg's tables
-    (one programme) replaced by a PAT, a PMT per track and an SDT, as a tuner recording a whole
-    transponder writes them; the programmes named `off_air` listed with an audio track that sends nothing."""
-    single = write_recording(path.with_suffix(".single.ts"), tracks[0], rate, extra_tracks=tuple(tracks[1:]))
-    pids = [0x100 + number for number in range(len(tracks))]
-    assert set(programmes_in(head_of(single))) == set(pids)  # FFmpeg's PIDs, of its one service
-    listed = pids + [0x180 + number for number in range(len(off_air))]
-    path.write_bytes(with_multiplex_tables(single.read_bytes(), [(name, {pid: 0x03}) for name, pid in
-                                                                 zip([*names, *off_air], listed, strict=True)]))
-    single.unlink()
-    return path
 
 
 def test_info_names_each_tracks_programme_in_a_capture_of_a_multiplex(tmp_path):
