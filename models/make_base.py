@@ -41,10 +41,11 @@ from tqdm import tqdm
 
 import speakerspot
 import speakerspot.metrics
-from speakerspot.audio import load_audio, media_files
+from speakerspot.audio import load_audio
 from speakerspot.augment import BroadcastChain, change_speed, draw_signals, mask_spectra, non_speech
 from speakerspot.encoder import EncoderConfig, SpeakerEncoder
 from speakerspot.features import FrontEnd, clip_windows
+from speakerspot.media_files import media_files
 from speakerspot.training import hardest_negatives, parameter_groups, triplet_loss, warmup_cosine_schedule
 
 TEACHER_RATE = 16000

@@ -11,27 +11,25 @@ its start-up (BENCHMARKS.md, 2026-12-04, twelfth session).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import datetime
 import errno
 import functools
-import io
 import itertools
 import logging
 import math
-import os
 import re
-import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .byte_sources import PIPE_READ_BYTES, FileTail, PipeBytes, pipe_of, pipe_view
 from .config import TrackChoice
 from .errors import MediaError
+from .media_files import readable_once
 from .service_tables import (
     PACKET_SIZES,
     SYNC_BYTE,
@@ -54,19 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Broadcast captures (MPEG-TS as DVB receivers, Topfield and Windows Media Center write it, MXF as
-# broadcast archives keep it), video files and audio files; FFmpeg reads each by its content.
-# .rec: a Topfield PVR's recording, MPEG-TS (a VDR recording's NAME.rec is a folder: see `split_recordings`)
-# Recorders' and camcorders' (a DVD recorder's .vro, a TiVo's .ty, MythTV's old .nuv, a camcorder's .tod),
-# broadcast playout's (.mxf, .gxf), older archives' (RealMedia, ASF, DV) and audio files. Not .ps (PostScript
-# more often than MPEG-PS) nor .mod (a tracker's music more often than a camcorder's MPEG-PS).
-MEDIA_EXTENSIONS = frozenset({".ts", ".m2ts", ".mts", ".m2t", ".trp", ".tp", ".tod", ".rec", ".wtv", ".dvr-ms",
-                              ".ty", ".nuv", ".vro", ".mxf", ".gxf", ".dv",
-                              ".mkv", ".mka", ".mp4", ".m4v", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".m2p",
-                              ".vob", ".wmv", ".asf", ".rm", ".rmvb", ".flv", ".f4v", ".ogv", ".3gp", ".3g2",
-                              ".wav", ".w64", ".flac", ".ogg", ".oga", ".opus", ".spx", ".mp3", ".mp2", ".mpa",
-                              ".m4a", ".aac", ".ac3", ".eac3", ".ec3", ".dts", ".wma", ".ra", ".amr", ".wv",
-                              ".ape", ".au", ".aif", ".aiff", ".caf"})
 CHUNK_SECONDS = 10.0
 # The rate models compute their features at unless trained otherwise (`features.FrontEnd`).
 DEFAULT_SAMPLE_RATE = 22050
@@ -91,8 +76,6 @@ STREAM_PAUSE_BYTES = 8 << 20
 # A pipe keeps at most this many of the last bytes it brought, for a container to read again (`PipeBytes`).
 # The spare: what FFmpeg reads ahead to tell a new container's streams (5 MB by default).
 MAX_KEPT_PIPE_BYTES = STREAM_OVERLAP_BYTES + STREAM_PAUSE_BYTES + (16 << 20)
-# FFmpeg reads a pipe this many bytes at a time at most (through Python: a call each).
-PIPE_READ_BYTES = 1 << 18
 # FFmpeg reads this many bytes at most to tell a container's streams (its default), and a pipe read again
 # at least this many (see `read_from`).
 PROBE_BYTES = 5_000_000
@@ -144,74 +127,6 @@ class AudioStreamInfo:
     default: bool
 
 
-def media_files(path: str | Path, patterns: tuple[str, ...] = ()) -> list[Path]:
-    """`path` itself if it is a file; else the media files under it, recursively, in a stable order.
-
-    Media files are those with a known extension, or matching one of the glob `patterns` if given.
-    Hidden files and folders (names starting with ".") are passed over: a folder copied from a Mac
-    holds a "._clip.wav" of metadata beside each "clip.wav", which no decoder reads, and an
-    interrupted write leaves a hidden temporary (see `files.atomic_write`).
-    """
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    return [p for p in visible_files(path) if is_media(p, patterns)]
-
-
-def visible_files(folder: Path, on_folder: Callable[[int], object] | None = None) -> list[Path]:
-    """The files under `folder`, recursively, in a stable order, but hidden ones and those in hidden folders
-    (see `media_files`). Symbolic links to folders are followed, as a media player's library does (an
-    archive spread over disks, `pvr/disk2 -> /mnt/disk2/pvr`; until 2026-12-07 such a folder was passed
-    over without a word), each folder walked once: a link back to a folder above is not a loop. A folder
-    that cannot be read, and a link to what is not there (a disk not mounted) named as a folder or a media
-    file, are named in a warning. `on_folder` is told how many files each folder walked held."""
-    files, walked = [], set()
-
-    def unreadable(error: OSError) -> None:
-        log.warning("%s: cannot be read (%s): what it holds is passed over", error.filename, error.strerror)
-
-    for parent, folders, names in os.walk(folder, onerror=unreadable, followlinks=True):
-        real = os.path.realpath(parent)
-        if real in walked:
-            folders.clear()
-            continue
-        walked.add(real)
-        folders[:] = sorted(name for name in folders if not name.startswith("."))
-        for path in (Path(parent, name) for name in names if not name.startswith(".")):
-            if path.is_file():
-                files.append(path)
-            elif path.is_symlink() and not path.exists() and (not path.suffix or is_media(path)):
-                log.warning("%s: a symbolic link to %s, which is not there (a disk not mounted?): passed over",
-                            path, os.readlink(path))
-        if on_folder:
-            on_folder(len(names))
-    return sorted(files)
-
-
-def same_file_key(path: Path) -> Path | tuple[int, int]:
-    """What `path` is the same recording as another by: a file of several hard links by its device and
-    inode (snapshots of an archive, `cp -al`, rsnapshot: each recording in every snapshot); else the file
-    or folder its symbolic links lead to (a folder of links to recordings under readable names, as MythTV's
-    `mythlink.pl` makes, beside the recordings themselves); else its absolute path (a pipe, a file not
-    there). Only a file that counts several links is known by its inode: a network file system may number
-    files in ways of its own, and it then counts one link each."""
-    try:
-        status = path.stat()  # once: a folder walk asks this of each of its files
-    except OSError:
-        return path.absolute()
-    if stat.S_ISREG(status.st_mode) and status.st_nlink > 1:
-        return status.st_dev, status.st_ino
-    return Path(os.path.realpath(path)) if stat.S_ISREG(status.st_mode) or stat.S_ISDIR(status.st_mode) else (
-        path.absolute())
-
-
-def is_media(path: Path, patterns: tuple[str, ...] = ()) -> bool:
-    """Whether `path` matches one of the glob `patterns`, or without them has a known media extension."""
-    if patterns:
-        return any(path.match(pattern) for pattern in patterns)
-    return path.suffix.lower() in MEDIA_EXTENSIONS
-
-
 # A command-line argument that names a stream by URL (http://, udp://…), which speakerspot reads through a pipe.
 URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 
@@ -235,7 +150,8 @@ def open_container(path: str | Path) -> av.container.InputContainer:
         raise MediaError(path, "is empty")
     try:
         if readable_once(path):
-            return av.open(PipeBytes(path).view(0), metadata_errors="ignore", buffer_size=PIPE_READ_BYTES)
+            return av.open(PipeBytes(path, MAX_KEPT_PIPE_BYTES).view(0), metadata_errors="ignore",
+                           buffer_size=PIPE_READ_BYTES)
         if vdr:  # FFmpeg tells MPEG-PS (VDR's old PES) by its content
             return av.open(open_recording(path), format="mpegts" if is_vdr_transport_stream(path) else None,
                            metadata_errors="ignore")
@@ -1198,131 +1114,6 @@ def damaged_bytes(path: str | Path, packet_start: int, block_bytes: int = 1 << 2
             position += count
 
 
-class FileTail(io.RawIOBase):
-    """A file seen from byte `offset` on, for FFmpeg to read as if it started there."""
-
-    def __init__(self, path: str | Path, offset: int):
-        self.file = open_recording(path)  # closed with this object
-        self.offset = offset
-        self.file.seek(offset)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        return self.file.readinto(buffer)
-
-    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
-        return self.file.seek(position + (self.offset if whence == io.SEEK_SET else 0), whence) - self.offset
-
-    def tell(self) -> int:
-        return self.file.tell() - self.offset
-
-    def close(self) -> None:
-        self.file.close()
-        super().close()
-
-
-class PipeBytes:
-    """The bytes a pipe brings, the last of them kept (from `keep_from`'s byte on, MAX_KEPT_PIPE_BYTES at
-    most), so that a container can read it again from a byte another has passed (`view`): from the first
-    packet of a new codec, or where the audio stream stopped and another carries on (`stream_after`), as a
-    file is read again (FileTail). Until 2026-12-06 a pipe was opened afresh instead: what the last
-    container had read ahead was lost, and it could not go back to where a stream stopped."""
-
-    def __init__(self, path: str | Path):
-        self.file = open(path, "rb", buffering=0)  # closed with this object
-        self.chunks: collections.deque[bytes] = collections.deque()
-        self.first = 0  # the pipe's byte the first kept chunk begins with
-        self.received = 0
-        self.wanted = 0  # the first byte a container may read again
-        self.on_bytes: Callable[[bytes], None] | None = None  # told each new byte (see `service_tables.PipeClock`)
-
-    def view(self, offset: int) -> PipeView:
-        """The pipe as a file beginning at its byte `offset` (one still kept, or the next to come)."""
-        return PipeView(self, offset)
-
-    def read(self, position: int, size: int) -> tuple[int, bytes]:
-        """(where they begin, up to `size` bytes) from byte `position` on, or from the first byte kept
-        where that one is gone; b"" at the pipe's end."""
-        if position >= self.received:
-            data = self.file.read(size)
-            if data:
-                self.chunks.append(data)
-                self.received += len(data)
-                self.drop_unwanted()
-                if self.on_bytes:
-                    self.on_bytes(data)
-            return self.received - len(data), data
-        start = self.first
-        for chunk in self.chunks:
-            if position < start + len(chunk):
-                skip = max(0, position - start)
-                return start + skip, chunk[skip:skip + size]
-            start += len(chunk)
-        raise AssertionError("unreachable: the chunks end at the last byte received")
-
-    def kept(self) -> bytes:
-        """The bytes still kept, from the first of them on."""
-        return b"".join(self.chunks)
-
-    def keep_from(self, position: int) -> None:
-        """No container will read again before byte `position`."""
-        self.wanted = max(self.wanted, position)
-
-    def drop_unwanted(self) -> None:
-        """Forget the chunks no container will read again, and the oldest beyond MAX_KEPT_PIPE_BYTES."""
-        while self.chunks and (self.first + len(self.chunks[0]) <= self.wanted
-                               or self.received - self.first > MAX_KEPT_PIPE_BYTES):
-            self.first += len(self.chunks.popleft())
-
-
-class PipeView(io.RawIOBase):
-    """A pipe as a file beginning at byte `offset` of it (see PipeBytes), for FFmpeg to read. Once told
-    where the audio stream's packets are (`heard`), it ends where they stop for a pause's bytes while
-    the pipe goes on (`paused`): so that the audio's next stream can be looked for there."""
-
-    def __init__(self, pipe: PipeBytes, offset: int):
-        self.pipe = pipe
-        self.position = offset
-        self.ends = math.inf
-        self.paused = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self.position >= self.ends:
-            self.paused = True
-            return b""
-        start, data = self.pipe.read(self.position, size if size > 0 else PIPE_READ_BYTES)
-        self.position = start + len(data)
-        return data
-
-    def heard(self, position: int, streams_change: bool, pause: int) -> None:
-        """A packet of the audio stream begins at byte `position` of the pipe. Where `streams_change`
-        (MPEG-TS), the view goes on to `pause` bytes after it (see `PauseLength`), and the pipe keeps what
-        another stream's overlap needs before it (see `stream_after`); else only from the packet on."""
-        if streams_change:
-            self.ends = position + pause
-        self.pipe.keep_from(position - (STREAM_OVERLAP_BYTES + TS_PACKET_BYTES if streams_change else 0))
-
-
-def pipe_view(container: av.container.InputContainer) -> PipeView | None:
-    """The PipeView `container` reads, None where it reads a file."""
-    source = getattr(container.file, "file", None)
-    return source if isinstance(source, PipeView) else None
-
-
-def pipe_of(container: av.container.InputContainer) -> PipeBytes | None:
-    """The pipe `container` reads, None where it reads a file: what `read_from` reads again."""
-    view = pipe_view(container)
-    return None if view is None else view.pipe
-
-
 def iterate_frames(container: av.container.InputContainer, stream: av.audio.stream.AudioStream,
                    path: str | Path, offset: int = 0,
                    piece: tuple[int, int, int] | None = None,
@@ -1356,7 +1147,8 @@ def iterate_frames(container: av.container.InputContainer, stream: av.audio.stre
                     position = offset + packet.pos
                     pause.count(position, None if packet.pts is None else packet.pts * seconds_per_tick)
                     if view is not None:
-                        view.heard(position, streams_change, pause.bytes)
+                        view.heard(position, STREAM_OVERLAP_BYTES + TS_PACKET_BYTES if streams_change else 0,
+                                   pause.bytes if streams_change else None)
                 before = position < start
                 if not before:
                     if position >= end:
@@ -1415,19 +1207,7 @@ def load_audio(path: str | Path, sample_rate: int, track: TrackChoice = TrackCho
     return np.concatenate(chunks)
 
 
-STANDARD_INPUT = Path("/dev/stdin")  # what "-" names on the command line
 BY_TIME_TABLES = "by the broadcast's time tables"  # what says when a recording was on air, where they do
-
-
-def recording_path(given: str | Path) -> Path:
-    """The recording a command-line argument names: "-" is the standard input."""
-    return STANDARD_INPUT if str(given) == "-" else Path(given)
-
-
-def readable_once(path: str | Path) -> bool:
-    """True for a pipe or device: what one opening reads is gone for the next, so it is opened once."""
-    path = Path(path)
-    return path.exists() and not path.is_file() and not path.is_dir()
 
 
 def video_frame_rate(path: str | Path) -> float | None:

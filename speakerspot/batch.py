@@ -19,17 +19,10 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import (
-    is_media,
-    programmes_with_audio,
-    readable_once,
-    recording_facts,
-    recording_path,
-    same_file_key,
-    visible_files,
-)
+from .audio import programmes_with_audio, recording_facts
 from .config import ScanOptions
 from .errors import SpeakerspotError
+from .media_files import is_media, readable_once, recording_path, same_file_key, visible_files
 from .recordings import Recording, RecordingBroadcastTimeCallback, RecordingSegmentCallback
 from .results_index import FileState, ResultsIndex
 from .segments import ScanResult

@@ -568,9 +568,10 @@ def scan(recordings, model_paths, threshold, track, programmes, every_channel, f
       ffmpeg -nostdin -i udp://239.1.1.1:1234 -map 0:a:0 -c copy -f mpegts - | speakerspot scan - -m models/ --live
       tail -c +1 -f /pvr/recording-in-progress.ts | speakerspot scan - -m models/anna.pt --live
     """
-    from .audio import DEFAULT_SAMPLE_RATE, readable_once, recording_path
+    from .audio import DEFAULT_SAMPLE_RATE
     from .batch import every_programme, find_recordings, namesakes, scan_batch, shard_of
     from .decoder_process import start_early, stop_early_helpers
+    from .media_files import readable_once, recording_path
     from .results_index import ResultsIndex
     from .split_recordings import is_vdr_recording
     from .threads import available_cores
@@ -1128,7 +1129,7 @@ def info(recording):
     """
     import zipfile
 
-    from .audio import recording_path
+    from .media_files import recording_path
 
     recording = recording_path(recording)
 
@@ -1142,9 +1143,9 @@ def info(recording):
         broadcast_time_and_source,
         container_programmes,
         open_container,
-        readable_once,
         select_audio_stream,
     )
+    from .media_files import readable_once
     from .sidecars import vdr_programme
     from .split_recordings import is_vdr_recording, recording_files
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import CHUNK_SECONDS, decode_audio, load_audio, media_files
+from .audio import CHUNK_SECONDS, decode_audio, load_audio
 from .config import TrackChoice, TrainingConfig
 from .errors import MediaError, TrainingDataError
 from .evaluation import read_truth
 from .features import FrontEnd
+from .media_files import media_files
 from .speech_activity import VAD_FRAME_SECONDS, VAD_SAMPLE_RATE, speech_frames, speech_share, speech_spans, true_runs
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,6 @@ import numpy as np
 
 from .audio import (
     CHUNK_SECONDS,
-    STANDARD_INPUT,
     AudioChunk,
     DecodedBatch,
     Piece,
@@ -47,7 +46,6 @@ from .audio import (
     decode_audio,
     decoded_batches,
     joined_pieces,
-    readable_once,
     recording_facts,
     recording_pieces,
     resampled_batches,
@@ -56,6 +54,7 @@ from .audio import (
 )
 from .config import TrackChoice
 from .errors import MediaError
+from .media_files import STANDARD_INPUT, readable_once
 from .split_recordings import is_vdr_recording
 from .threads import available_cores
 

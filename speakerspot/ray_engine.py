@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .audio import readable_once
 from .config import ScanOptions
 from .errors import MediaError, SpeakerspotError
+from .media_files import readable_once
 from .recordings import PIPE_NOT_READ_AGAIN, Outcome, Recording, scan_one
 
 if TYPE_CHECKING:

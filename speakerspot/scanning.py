@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .audio import CHUNK_SECONDS, AudioChunk, RecordingFacts, decode_audio, readable_once, recording_facts
+from .audio import CHUNK_SECONDS, AudioChunk, RecordingFacts, decode_audio, recording_facts
 from .config import ScanOptions
 from .decoder_process import decoded_beside
 from .errors import MediaError
 from .features import FrontEnd, WindowBatch, stream_windows
+from .media_files import readable_once
 from .model import SpeakerModel, refuse_base_encoders
 from .segments import BroadcastTimeCallback, ScanResult, Segment, SegmentCallback, SettledSegments, decide
 from .threads import made_on_a_thread

@@ -216,7 +216,7 @@ def file_broadcast_clock(path: str | Path, stream_pid: int, origin: float,
 
 class PipeClock:
     """`broadcast_clock` of an MPEG-TS stream read from a pipe, from its bytes as they pass (`add`; a pipe is
-    not read twice: see `audio.PipeBytes`), in blocks as `file_broadcast_clock` reads a file's, from its
+    not read twice: see `byte_sources.PipeBytes`), in blocks as `file_broadcast_clock` reads a file's, from its
     `first_bytes` on. The block so far is read each PIPE_TRY_BYTES more, before its start is dropped, and
     once the stream's audio reaches TIME_TABLE_SECONDS past its first; once a time is found, or none by
     then, the bytes are not looked at."""

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
-from .audio import readable_once
 from .config import ScanOptions
 from .errors import MediaError
+from .media_files import readable_once
 from .recordings import (
     PIPE_NOT_READ_AGAIN,
     Outcome,

@@ -31,6 +31,7 @@ from speakerspot.audio import (
     select_audio_stream,
     stream_decoder,
 )
+from speakerspot.byte_sources import PipeBytes
 from speakerspot.config import TrackChoice
 from speakerspot.errors import MediaError
 
@@ -415,11 +416,10 @@ def test_codec_changes_on_a_pipe_are_followed_as_in_the_file(tmp_path):
                                   np.concatenate([c.samples for c in from_file]))
 
 
-def test_a_pipe_keeps_a_bounded_tail_that_can_be_read_again(tmp_path, monkeypatch):
-    monkeypatch.setattr(audio, "MAX_KEPT_PIPE_BYTES", 1 << 20)
+def test_a_pipe_keeps_a_bounded_tail_that_can_be_read_again(tmp_path):
     data = np.random.default_rng(0).integers(0, 256, 5 << 20, dtype=np.uint8).tobytes()
     (tmp_path / "bytes.bin").write_bytes(data)
-    pipe = audio.PipeBytes(piped(tmp_path / "bytes.bin"))
+    pipe = PipeBytes(piped(tmp_path / "bytes.bin"), max_kept=1 << 20)
     head = pipe.view(0)
     assert b"".join(iter(lambda: head.read(1 << 16), b"")) == data
     assert sum(len(chunk) for chunk in pipe.chunks) <= (1 << 20) + (1 << 16)  # memory does not grow with the pipe
