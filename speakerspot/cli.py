@@ -1146,7 +1146,7 @@ def info(recording):
         select_audio_stream,
     )
     from .media_files import readable_once
-    from .sidecars import vdr_programme
+    from .sidecars import recorder_programme
     from .split_recordings import is_vdr_recording, recording_files
 
     with open_container(recording) as container:
@@ -1175,9 +1175,11 @@ def info(recording):
         click.echo(f"a capture of {count} channels: --programme NAME scans one"
                    + ("" if readable_once(recording) else ", --every-programme each"))
     if is_vdr_recording(recording):
-        files, programme = recording_files(recording), vdr_programme(recording)
+        files, programme = recording_files(recording), recorder_programme(recording)
         click.echo(f"a VDR recording of {len(files)} file(s), {files[0].name} to {files[-1].name}, read as one"
                    + (f": {programme}" if programme else ""))
+    elif not readable_once(recording) and (programme := recorder_programme(recording)):
+        click.echo(f"its recorder names it: {programme}")
     if aired is not None:
         click.echo(f"0:00 was broadcast at {clock_text(aired, tenths=source == BY_TIME_TABLES)} ({source})")
 

@@ -29,9 +29,8 @@ from .errors import OutputError, SpeakerspotError
 from .evaluation import evaluate_scan
 from .files import atomic_write, check_writable, fitted_name, valid_text
 from .segments import ScanResult, recording_duration
-from .sidecars import vdr_programme
+from .sidecars import recorder_programme
 from .snippets import PADDING_SECONDS, Snippet, cut_snippets, snippet_spans
-from .split_recordings import is_vdr_recording
 from .writers import clock_text, format_timestamp, recording_name, track_suffix
 
 log = logging.getLogger(__name__)
@@ -118,10 +117,10 @@ def snippet_of(snippets: list[Snippet], time: float) -> int:
 
 def recording_page(report: RecordingReport, index_href: str | None = None) -> str:
     """The HTML page of one recording (see the module's docstring): named by its file and the audio stream chosen
-    (a channel of a multiplex capture), or a VDR recording, whose folder is named by when it began, by its title
-    and channel as VDR's info file names them."""
+    (a channel of a multiplex capture), and by its title and channel where its recorder names them beside it (a
+    VDR recording, whose folder is named by when it began, in its info file; a Humax one in its .hmt)."""
     name = recording_name(report.results[0])
-    if is_vdr_recording(report.file) and (programme := vdr_programme(report.file)):
+    if programme := recorder_programme(report.file):
         name = f"{programme} ({name})"
     data = {"kind": "recording", "duration": report.duration, "truth": report.truth,
             "no_audio_reason": report.no_audio_reason,

@@ -673,6 +673,52 @@ def test_a_recording_of_an_enigma2_receiver_is_timed_by_the_meta_file_beside_it(
         assert recording_facts(recording).broadcast_time is None, wrong
 
 
+def humax_hmt(began: int, title: bytes, channel: bytes) -> bytes:
+    """A Humax HDR-FOX T2's .hmt header of a recording it began at `began` (seconds since 1970, UTC), laid out as
+    the hummy.tv wiki's "HMT File Format" page documents it."""
+    hmt = bytearray(0x1004)
+    hmt[0:2] = b"\x17\x01"
+    hmt[0x180:0x180 + 26] = b"The One Show_20261206_1900"  # the file's name, which speakerspot does not read
+    hmt[0x280:0x288] = began.to_bytes(4, "little") + (began + 3600).to_bytes(4, "little")  # began, ended
+    hmt[0x29A:0x29A + len(title)] = title
+    hmt[0x458:0x45C] = (1).to_bytes(4, "little")  # the channel's number on the recorder
+    hmt[0x45C:0x45C + len(channel)] = channel
+    return bytes(hmt)
+
+
+def test_a_humax_recording_is_timed_and_named_by_the_hmt_file_beside_it(tmp_path, model_file, time_zone):
+    # Humax's HDR-FOX T2 records a channel's own streams and writes NAME.hmt beside NAME.ts: when the recording
+    # began, the programme's and the channel's names. Until 2026-12-07 its recordings had no time on air.
+    time_zone("GMT0BST,M3.5.0/1,M10.5.0")  # London's
+    front_end = FrontEnd()
+    words, _ = words_between_music(front_end, music_seconds=6.0)
+    recording = write_recording(tmp_path / "The One Show_20261206_1900.ts", words, front_end.sample_rate,
+                                start_seconds=7.0)
+    began = datetime.datetime(2026, 12, 6, 19, 0, 12, tzinfo=datetime.UTC)
+    recording.with_suffix(".hmt").write_bytes(humax_hmt(int(began.timestamp()), b"\x15The One Show",
+                                                        b"\x15BBC ONE Lon"))
+    scanned = CliRunner().invoke(cli, ["scan", str(recording), "-m", str(model_file), "-q", "-f", "csv", "-f",
+                                       "json", "--windows", "--output-dir", str(tmp_path / "out")])
+    assert scanned.exit_code == 0, scanned.output
+    row = next(csv.DictReader(io.StringIO(next((tmp_path / "out").glob("*.csv")).read_text())))
+    assert datetime.datetime.fromisoformat(row["on_air"]) == began + datetime.timedelta(seconds=float(row["start"]))
+    assert CliRunner().invoke(cli, ["info", str(recording)]).output.splitlines()[-2:] == [
+        "its recorder names it: The One Show, BBC ONE Lon",
+        "0:00 was broadcast at 2026-12-06 19:00:12 GMT (when the Humax recorder began it, by its "
+        "The One Show_20261206_1900.hmt: to the second)"]
+    # A report names its page by them, as it names a VDR recording's.
+    made = CliRunner().invoke(cli, ["report", str(next((tmp_path / "out").glob("*.json"))), "-o",
+                                    str(tmp_path / "r.html"), "-q", "--no-audio"])
+    assert made.exit_code == 0, made.output
+    assert "<title>The One Show, BBC ONE Lon (The One Show_20261206_1900.ts)" in (tmp_path / "r.html").read_text()
+    # A file that is not a .hmt, or holds no time a recording can have begun at, is not read.
+    for wrong in (b"\x00\xff garbage", humax_hmt(0, b"The One Show", b""), humax_hmt(int(began.timestamp()),
+                                                                                    b"", b"")[:0x400]):
+        recording.with_suffix(".hmt").write_bytes(wrong)
+        assert recording_facts(recording).broadcast_time is None, wrong[:16]
+    assert "its recorder names it" not in CliRunner().invoke(cli, ["info", str(recording)]).output
+
+
 def test_vdr_and_mythtv_recordings_are_timed_by_their_names(tmp_path, model_file, time_zone):
     # VDR names a recording's folder after when it began (in its machine's time zone, to the minute), MythTV
     # names its file so (in UTC): neither keeps the broadcast's time tables, and their recordings were untimed.
