@@ -871,7 +871,7 @@ def recordings_and_truths_beside(paths: Iterable[Path],
                 truths.append(truth)
         if len(recordings) == annotated:
             raise click.UsageError(f"{path}: holds no recording with a truth file beside it named after it "
-                                   f"({', '.join(path.name for path in truth_names('REC', track))})")
+                                   f"({', '.join(looked.name for looked in truth_names('REC', track))})")
     if unannotated:
         names = ", ".join(map(str, unannotated[:3])) + (", …" if len(unannotated) > 3 else "")
         logging.getLogger("speakerspot").warning("%d recording(s) without a truth beside them left out: %s",
@@ -962,7 +962,7 @@ def evaluate(recordings, model_path, truth_paths, speaker, threshold, track, spe
         if None in truth_paths:
             missing = recordings[truth_paths.index(None)]
             raise click.UsageError(f"give --truth, or a truth file beside each recording named after it: none beside "
-                                   f"{missing} ({', '.join(path.name for path in truth_names(missing, track))})")
+                                   f"{missing} ({', '.join(looked.name for looked in truth_names(missing, track))})")
     if len(truth_paths) != len(recordings):
         raise click.UsageError(f"give one --truth per recording, in the same order: {len(recordings)} recording(s), "
                                f"{len(truth_paths)} truth file(s)")
