@@ -230,6 +230,11 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     assert truths.exit_code == 0, truths.output
     assert [page_data(page)["truth"] for page in sorted((tmp_path / "t_files").glob("*.html"))] == [[],
                                                                                                    [[start, end]]]
+    for programme, turns in (("zdf/3sat", 1), ("Das Erste HD", 0)):  # eval finds each channel's alike
+        scored = CliRunner().invoke(cli, ["eval", str(capture), "-m", str(model_file), "--programme", programme,
+                                          "-q", "-f", "json"])
+        assert scored.exit_code == 0, scored.output
+        assert (json.loads(scored.output)["turns"], json.loads(scored.output)["turns_found"]) == (turns, turns)
     # A channel's name matched case aside, as `--programme` picks it; a stream not named, the capture's.
     assert speakerspot.truth_beside(capture, TrackChoice(programme="zdf/3sat")) == \
         tmp_path / "monday.ZDF-3SAT.truth.json"
