@@ -76,6 +76,9 @@ STREAM_PAUSE_BYTES = 8 << 20
 # A pipe keeps at most this many of the last bytes it brought, for a container to read again (`PipeBytes`).
 # The spare: what FFmpeg reads ahead to tell a new container's streams (5 MB by default).
 MAX_KEPT_PIPE_BYTES = STREAM_OVERLAP_BYTES + STREAM_PAUSE_BYTES + (16 << 20)
+# Where a capture of a whole multiplex is looked at again for a channel silent at its start (see
+# `programmes_with_audio`): a quarter, half and three quarters of the way in.
+LATER_LOOKS = (0.25, 0.5, 0.75)
 # FFmpeg reads this many bytes at most to tell a container's streams (its default), and a pipe read again
 # at least this many (see `read_from`).
 PROBE_BYTES = 5_000_000
@@ -263,8 +266,9 @@ def container_programmes(container: av.container.InputContainer, path: str | Pat
 def programmes_with_audio(path: str | Path) -> dict[str, bool]:
     """The channels of the capture of a whole multiplex at `path` that list an audio track, by name (as `info`
     lists them and `--programme` picks them), in the order of their first audio stream, each with whether FFmpeg
-    heard a track of it while it probed the capture's start (one off air sends nothing: see `main_track`); none
-    where the recording holds one programme or none."""
+    heard a track of it: while it probed the capture's start, or for a channel silent there, at one of
+    LATER_LOOKS of the way in (one off air sends nothing: see `main_track`; a channel that shares its airtime
+    with another, BBC Four after CBBC, comes on air later); none where the recording holds one programme or none."""
     with open_container(path) as container:
         programmes = container_programmes(container, path)
         heard: dict[str, bool] = {}
@@ -272,7 +276,31 @@ def programmes_with_audio(path: str | Path) -> dict[str, bool]:
             if stream.id in programmes:
                 name = programmes[stream.id]
                 heard[name] = heard.get(name, False) or stream.codec_context.sample_rate > 0
-    return heard if len(heard) > 1 else {}
+        format_name = container.format.name
+    if len(heard) <= 1:
+        return {}
+    silent = {pid for pid, name in programmes.items() if heard.get(name) is False}
+    if silent and not readable_once(path):  # a pipe is read once, by its scan
+        size = recording_size(path)
+        for fraction in LATER_LOOKS:
+            for pid in pids_heard_from(path, int(size * fraction) // TS_PACKET_BYTES * TS_PACKET_BYTES, format_name,
+                                       silent):
+                heard[programmes[pid]] = True
+            silent = {pid for pid in silent if not heard[programmes[pid]]}
+    return heard
+
+
+def pids_heard_from(path: str | Path, offset: int, format_name: str, pids: set[int]) -> set[int]:
+    """Those of the audio streams `pids` FFmpeg hears while it probes the recording at `path` from byte `offset`
+    on (none where it cannot read there)."""
+    import av
+
+    try:
+        with av.open(FileTail(path, offset), format=format_name, metadata_errors="ignore") as container:
+            return {stream.id for stream in container.streams.audio
+                    if stream.id in pids and stream.codec_context.sample_rate > 0}
+    except (av.error.FFmpegError, OSError):
+        return set()
 
 
 def transport_head(container: av.container.InputContainer, path: str | Path) -> bytes:

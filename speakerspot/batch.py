@@ -115,10 +115,11 @@ def every_programme(recordings: list[Recording], progress: bool = False,
     recording of its own, scanned on that channel's track as `--programme` picks it (`scan --every-programme`);
     a recording of one programme, one that cannot be read (its scan says why) and a pipe (read once, by its scan),
     as it is. A capture's channels are read from its tables, at its start; a channel whose tracks sent nothing
-    FFmpeg could decode there (off air, or encrypted) is passed over, with a warning (scanned, it failed, and was
-    tried again by every rerun). With an `index`, a capture's channels are stored there, and read from it while the
-    capture is unchanged (a rerun of an archive read every capture's start again, some 25 MiB of it). `progress`
-    shows a bar where listing them takes more than SEARCH_BAR_DELAY_SECONDS."""
+    FFmpeg could decode there nor further in (off air, or encrypted; see `audio.programmes_with_audio`) is passed
+    over, with a warning (scanned, it failed, and was tried again by every rerun). With an `index`, a capture's
+    channels are stored there, and read from it while the capture is unchanged (a rerun of an archive read every
+    capture's start again, some 25 MiB of it). `progress` shows a bar where listing them takes more than
+    SEARCH_BAR_DELAY_SECONDS."""
     channels: list[Recording] = []
     for recording in tqdm(recordings, desc="listing channels", unit=" files", delay=SEARCH_BAR_DELAY_SECONDS,
                           leave=False, disable=not progress):
@@ -126,8 +127,9 @@ def every_programme(recordings: list[Recording], progress: bool = False,
         with contextlib.suppress(SpeakerspotError, OSError):  # unreadable, or gone: its scan says why
             heard = {} if readable_once(recording.path) else channels_of(recording.path, index)
         if silent := [name for name, sent in heard.items() if not sent]:
-            log.warning("%s: %s sent no audio FFmpeg could decode at its start (off air, or encrypted): not scanned; "
-                        "--programme scans a channel that came on air later", recording.path, ", ".join(silent))
+            log.warning("%s: %s sent no audio FFmpeg could decode at its start, nor a quarter, half or three "
+                        "quarters of the way in (off air, or encrypted): not scanned; --programme scans a channel "
+                        "on air at other times", recording.path, ", ".join(silent))
         channels += [replace(recording, programme=name) for name, sent in heard.items() if sent] or [recording]
     return channels
 

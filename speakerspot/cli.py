@@ -481,9 +481,9 @@ def train(labeled_folder, positive_folders, negative_folders, target, turn_files
               help="In a capture of a whole multiplex, scan every channel that carries audio, each as a recording "
                    "of its own (its track as --programme picks it; with --language, in that language), read once "
                    "per channel: outputs named RECORDING-STEM.CHANNEL.MODEL.FORMAT, each channel's results stored "
-                   "in the index. A channel that sends no audio at the capture's start (off air, or encrypted) "
-                   "is passed over, with a warning. A recording of one programme is scanned as it is. Not with "
-                   "--programme, --audio-track, --live or a pipe.")
+                   "in the index. A channel that sends no audio at the capture's start, nor a quarter, half or three "
+                   "quarters of the way in (off air, or encrypted), is passed over, with a warning. A recording of "
+                   "one programme is scanned as it is. Not with --programme, --audio-track, --live or a pipe.")
 @click.option("-f", "--format", "format_names", type=click.Choice(FORMAT_NAMES), multiple=True,
               help="Output format; repeat for several. txt: one line per segment; json/jsonl: segments and "
                    "metadata; csv; srt/vtt: subtitles a player shows; rttm: NIST; audacity: label track; "

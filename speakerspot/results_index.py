@@ -38,11 +38,14 @@ from .split_recordings import open_recording, recording_status
 # 2: the decision's stay and edge levels; 3: when the recording was broadcast (older files gain them, empty, on
 # opening); 4: a result without one reads it once more (version 3 read a recording's first 16 MB only); 5: the
 # recording's path below the folder the scan was given; 6: a row per recording, track chosen and model (a second
-# channel's scan of a multiplex capture replaced the first's)
-SCHEMA_VERSION = 6
+# channel's scan of a multiplex capture replaced the first's); 7: the channels of a capture listed as
+# `audio.programmes_with_audio` lists them since 2026-12-07, looked for further in where silent at its start
+# (version 6's listings are forgotten, and listed again)
+SCHEMA_VERSION = 7
 # The columns each older version gains on opening (empty for the results it holds).
 MIGRATIONS = {1: ("stay_threshold REAL", "edge_threshold REAL", "broadcast_time TEXT", "relative TEXT"),
-              2: ("broadcast_time TEXT", "relative TEXT"), 3: ("relative TEXT",), 4: ("relative TEXT",), 5: ()}
+              2: ("broadcast_time TEXT", "relative TEXT"), 3: ("relative TEXT",), 4: ("relative TEXT",), 5: (), 6: ()}
+FIRST_VERSION_KEYED_BY_TRACK = 6
 FIRST_VERSION_READING_EVERY_BROADCAST_TIME = 4
 # The broadcast time of a result stored without one by an older version: read from the recording by the next
 # scan that finds it unchanged (see `unread_broadcast_time`), not scanned again for it.
@@ -86,7 +89,7 @@ CREATE TABLE IF NOT EXISTS channels (
     recording TEXT PRIMARY KEY,       -- absolute path
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    heard TEXT NOT NULL               -- JSON {channel: whether its tracks sent audio at the capture's start}
+    heard TEXT NOT NULL               -- JSON {channel: whether its tracks sent audio (audio.programmes_with_audio)}
 )"""
 
 
@@ -167,13 +170,15 @@ class ResultsIndex:
                 if version < FIRST_VERSION_READING_EVERY_BROADCAST_TIME:
                     self.connection.execute("UPDATE results SET broadcast_time = ? WHERE status = 'done' AND "
                                             "broadcast_time IS NULL", (UNREAD,))
-                self.key_by_track()
+                if version < FIRST_VERSION_KEYED_BY_TRACK:
+                    self.key_by_track()
+                self.connection.execute("DROP TABLE IF EXISTS channels")  # listed again, as they are listed now
             elif version != SCHEMA_VERSION:
                 raise OutputError(self.path, f"results index version {version} is not supported "
                                              f"(this speakerspot reads version {SCHEMA_VERSION})")
             self.connection.execute(CONTENT_INDEX)
             self.connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        if version in MIGRATIONS:  # the table made again left the old one's pages free: the file twice its size
+        if 0 < version < FIRST_VERSION_KEYED_BY_TRACK:  # the table made again left the old one's pages free
             with contextlib.suppress(sqlite3.OperationalError):  # another process has it open: it stays so
                 self.connection.execute("VACUUM")
 

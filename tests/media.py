@@ -318,3 +318,10 @@ def multiplex(path: Path, tracks: list[np.ndarray], rate: int, names: list[bytes
                                                                  zip([*names, *off_air], listed, strict=True)]))
     single.unlink()
     return path
+
+
+def without_packets_before(data: bytes, pid: int, before: int) -> bytes:
+    """MPEG-TS `data` with the packets of PID `pid` in its first `before` bytes left out: a channel that comes on
+    air there (one that shares its airtime with another, BBC Four after CBBC)."""
+    return b"".join(data[at:at + 188] for at in range(0, len(data), 188)
+                    if at >= before or (data[at + 1] & 0x1F) << 8 | data[at + 2] != pid)

@@ -32,6 +32,7 @@ from media import (
     remuxed,
     sdt,
     section,
+    without_packets_before,
     write_recording,
 )
 
@@ -270,8 +271,8 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     assert again.exit_code == 0 and "scanned 0 of 5 recordings, 5 unchanged" in again.stderr, again.output
     monkeypatch.undo()
     assert [m for m in caplog.messages if "off air" in m] == [
-        f"{tuesday}: arte sent no audio FFmpeg could decode at its start (off air, or encrypted): not scanned; "
-        "--programme scans a channel that came on air later"] * 3  # each run says what it passes over
+        f"{tuesday}: arte sent no audio FFmpeg could decode at its start, nor a quarter, half or three quarters of "
+        "the way in (off air, or encrypted): not scanned; --programme scans a channel on air at other times"] * 3  # each run says what it passes over
     named = {path.name: json.loads(path.read_text()) for path in channels.glob("*.json")}
     assert sorted(named) == sorted([f"{day}.{channel}.{model}.json" for day in ("monday", "tuesday")
                                     for channel in ("Das Erste HD", "ZDF-3sat")] + [f"radio.{model}.json"])
@@ -307,6 +308,43 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     twice = CliRunner().invoke(cli, ["scan", "-", "-m", str(model_file), "--programme", "zdf", "--programme", "arte"],
                                input=tuesday.read_bytes())
     assert twice.exit_code == 2 and "--programme given several times reads a capture once per channel" in twice.output
+
+
+def test_a_channel_that_comes_on_air_later_in_a_capture_is_scanned_by_every_programme(tmp_path, model_file, caplog):
+    # A channel that shares its airtime with another (BBC Four after CBBC) sends nothing at the capture's start:
+    # until 2026-12-07 --every-programme passed it over as off air.
+    front_end = FrontEnd()
+    words, (start, end) = words_between_music(front_end, music_seconds=4.0)
+    later = np.concatenate([np.zeros_like(words), words])  # on air from the middle
+    other = np.resize(np.concatenate([load_audio(path, front_end.sample_rate)
+                                      for path in sorted((SPEECH / "test" / "awb").glob("*.ogg"))]), len(later))
+    folder = tmp_path / "mux"
+    folder.mkdir()
+    capture = multiplex(folder / "evening.ts", [other, later], front_end.sample_rate, [b"CBBC", b"BBC Four"])
+    capture.write_bytes(without_packets_before(capture.read_bytes(), 0x101, capture.stat().st_size * 2 // 5))
+    assert CliRunner().invoke(cli, ["info", str(capture)]).output.splitlines()[2].split()[3:5] == ["?", "?"]
+    assert programmes_with_audio(capture) == {"CBBC": True, "BBC Four": True}
+    index, outputs = tmp_path / "index.sqlite", tmp_path / "found"
+    run = CliRunner().invoke(cli, ["scan", str(folder), "-m", str(model_file), "--every-programme", "-q", "--db",
+                                   str(index), "-f", "json", "--output-dir", str(outputs)])
+    assert run.exit_code == 0, run.output
+    assert not [m for m in caplog.messages if "off air" in m]
+    model = speakerspot.load_model(model_file).name
+    found = json.loads((outputs / f"evening.BBC Four.{model}.json").read_text())["segments"]
+    offset = len(words) / front_end.sample_rate
+    assert found and all(offset + start - 1 < s["start"] and s["end"] < offset + end + 1 for s in found)
+    # An index of version 6 listed the channel as off air: its listing is forgotten, and made again.
+    with sqlite3.connect(index) as connection:
+        connection.execute("UPDATE channels SET heard = ?", ('{"CBBC": true, "BBC Four": false}',))
+        connection.execute("DELETE FROM results WHERE track = 'bbc four'")
+        connection.execute("PRAGMA user_version=6")
+    again = CliRunner().invoke(cli, ["scan", str(folder), "-m", str(model_file), "--every-programme", "-q", "--db",
+                                     str(index), "-f", "csv"])
+    assert again.exit_code == 0, again.output
+    assert {row["stream"] for row in csv.DictReader(io.StringIO(again.stdout))} == {"BBC Four"}
+    with sqlite3.connect(index) as connection:
+        assert connection.execute("SELECT heard FROM channels").fetchall() == [('{"CBBC": true, "BBC Four": true}',)]
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 7
 
 
 def time_packet(utc: datetime.datetime, offset_table: bool = False) -> bytes:
