@@ -272,7 +272,8 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     monkeypatch.undo()
     assert [m for m in caplog.messages if "off air" in m] == [
         f"{tuesday}: arte sent no audio FFmpeg could decode at its start, nor a quarter, half or three quarters of "
-        "the way in (off air, or encrypted): not scanned; --programme scans a channel on air at other times"] * 3  # each run says what it passes over
+        "the way in (off air, or encrypted): not scanned; --programme scans a channel on air at other times"
+    ] * 3  # each run says what it passes over
     named = {path.name: json.loads(path.read_text()) for path in channels.glob("*.json")}
     assert sorted(named) == sorted([f"{day}.{channel}.{model}.json" for day in ("monday", "tuesday")
                                     for channel in ("Das Erste HD", "ZDF-3sat")] + [f"radio.{model}.json"])
