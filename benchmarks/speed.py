@@ -11,9 +11,11 @@ an AC3 5.1 track (384 kbit/s) and video. Times each scan as a whole process, int
 repeated; peak RSS is that of the process tree, with the environment's shared libraries read back
 from disk first (`libraries_read_from_disk`); `--recordings` adds recordings of your own (a real
 capture) to the same table; the 20-minute MP2 one is also scanned with 8 models at once (copies of one
-model under names of their own), as for a team looking for several people. Training (on the fixture
-clips, the model the scans use) runs once; `--training` times it on folders of your own (with `pos/`
-and `neg/` clip folders), once in float32 and once as by default, one after the other, after the scans.
+model under names of their own), as for a team looking for several people, and made a capture of a whole
+multiplex of two channels, each scanned (`--every-programme`) against FFmpeg decoding both tracks in one pass.
+Training (on the fixture clips, the model the scans use) runs once; `--training` times it on folders of your
+own (with `pos/` and `neg/` clip folders), once in float32 and once as by default, one after the other, after
+the scans.
 Prints a table and writes it into BENCHMARKS.md between markers.
 """
 
@@ -38,6 +40,7 @@ SPEECH = ROOT / "tests" / "fixtures" / "speech"
 BIN = Path(sys.executable).parent
 MARK_BEGIN, MARK_END = "<!-- speed:begin -->", "<!-- speed:end -->"
 SEVERAL_MODELS = 8  # models of as many people scanned at once
+MULTIPLEX = "20 min MP2, 2 channels"  # dvb_recordings.py's capture of a whole multiplex
 
 
 # Starts the command and reports its peak RSS as the kernel counts it. A process forked from this
@@ -104,13 +107,17 @@ def descendants_kb(pid: int) -> tuple[int, int]:
     return sum(rss for rss, _ in totals), sum(private for _, private in totals)
 
 
-def floor_command(path: Path) -> tuple[str, list[str]]:
+def floor_command(path: Path, tracks: int = 1) -> tuple[str, list[str]]:
+    """The floor a scan is measured against: FFmpeg decoding the first `tracks` audio tracks of `path` to mono
+    22,050 Hz, in one pass."""
     if shutil.which("ffmpeg"):
         # -nostdin: with no terminal, ffmpeg still reads keys from its standard input, and at the end of
         # /dev/null it began dumping every packet of an AC3 capture to stderr (ffmpeg 5.1, 2026-12-06).
-        return "ffmpeg decode (floor)", ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-                                         "-ac", "1", "-ar", "22050", "-f", "f32le", "-y", "/dev/null"]
-    code = ("import av,sys\nc=av.open(sys.argv[1])\nfor f in c.decode(c.streams.audio[0]): pass")
+        outputs = [argument for track in range(tracks) for argument in
+                   ("-map", f"0:a:{track}", "-ac", "1", "-ar", "22050", "-f", "f32le", "-y", "/dev/null")]
+        return "ffmpeg decode (floor)", ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), *outputs]
+    code = ("import av,sys\nc=av.open(sys.argv[1])\n"
+            f"for f in c.decode(*c.streams.audio[:{tracks}]): pass")
     return "PyAV decode only (floor; no ffmpeg binary)", [sys.executable, "-c", code, str(path)]
 
 
@@ -168,10 +175,11 @@ def main() -> None:
     train = [str(BIN / "speakerspot"), "train", str(SPEECH / "train"), "--target", "rms", "-q", "-o", str(model)]
     # Made in a process of their own, so that this one maps none of the libraries the scans map (see
     # `libraries_read_from_disk`): {name: (minutes, path)}.
-    made = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dvb_recordings.py"), str(CACHE),
+    made = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dvb_recordings.py"), str(CACHE), "--multiplex",
                            *([] if arguments.skip_long else ["--long"]), *map(str, arguments.recordings)],
                           check=True, stdout=subprocess.PIPE, text=True)
     recordings = {name: (minutes, Path(path)) for name, (minutes, path) in json.loads(made.stdout).items()}
+    multiplex = recordings.pop(MULTIPLEX)[1]
     jobs: dict[str, list[str]] = {}
     repeats: dict[str, int] = {}
     for name, (minutes, path) in recordings.items():
@@ -185,6 +193,11 @@ def main() -> None:
     jobs[f"20 min MP2: speakerspot scan with {SEVERAL_MODELS} models"] = [
         str(BIN / "speakerspot"), "scan", str(recordings["20 min MP2"][1]),
         *(argument for voice in voices for argument in ("-m", str(voice))), "-q"]
+    # every channel of a whole multiplex's capture, against FFmpeg decoding both channels' tracks in one pass
+    label, command = floor_command(multiplex, tracks=2)
+    jobs[f"{MULTIPLEX}: {label}, both tracks"] = command
+    jobs[f"{MULTIPLEX}: speakerspot scan --every-programme"] = [str(BIN / "speakerspot"), "scan", str(multiplex),
+                                                                "-m", str(model), "-q", "--every-programme"]
     jobs["start-up: speakerspot scan of a 3 s clip"] = [str(BIN / "speakerspot"), "scan",
                                                         str(SPEECH / "test" / "rms" / "10.ogg"), "-m", str(model), "-q"]
     jobs["start-up: speakerspot --help"] = [str(BIN / "speakerspot"), "--help"]
@@ -242,6 +255,10 @@ def main() -> None:
         lines.append(f"- {name}{length}: scan / floor = **{statistics.median(ratios):.2f}** "
                      f"({min(ratios):.2f}–{max(ratios):.2f}, run by run), scan at "
                      f"**{minutes * 60 / statistics.median(scans):.0f}x** real time")
+    channels = walls[f"{MULTIPLEX}: speakerspot scan --every-programme"]
+    ratios = [scan / floor for scan, floor in zip(channels, walls[f"{MULTIPLEX}: {label}, both tracks"], strict=True)]
+    lines.append(f"- {MULTIPLEX}, each scanned (`--every-programme`): scan / floor of both tracks in one pass = "
+                 f"**{statistics.median(ratios):.2f}** ({min(ratios):.2f}–{max(ratios):.2f}, run by run)")
     several = statistics.median(walls[f"20 min MP2: speakerspot scan with {SEVERAL_MODELS} models"])
     alone = statistics.median(walls["20 min MP2: speakerspot scan"])
     lines.append(f"- 20 min MP2, {SEVERAL_MODELS} models in one scan: **{several:.2f} s** against {alone:.2f} s for "
