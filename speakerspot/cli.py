@@ -1143,6 +1143,7 @@ def info(recording):
         broadcast_time_and_source,
         container_programmes,
         open_container,
+        programmes_with_audio,
         select_audio_stream,
     )
     from .media_files import readable_once
@@ -1174,6 +1175,15 @@ def info(recording):
         count = len({programmes[stream.pid] for stream in streams if stream.pid in programmes})
         click.echo(f"a capture of {count} channels: --programme NAME scans one"
                    + ("" if readable_once(recording) else ", --every-programme each"))
+        listed = {programmes[stream.pid]: False for stream in streams if stream.pid in programmes}
+        listed.update({programmes[stream.pid]: True for stream in streams if stream.pid in programmes
+                       and stream.sample_rate})
+        if not all(listed.values()) and not readable_once(recording):
+            heard = programmes_with_audio(recording)
+            for name in (name for name, sent in listed.items() if not sent):
+                click.echo(f"{name}: no audio at the capture's start; " + (
+                    "on air further in" if heard.get(name) else
+                    "none further in either (off air, or encrypted): --every-programme passes it over"))
     if is_vdr_recording(recording):
         files, programme = recording_files(recording), recorder_programme(recording)
         click.echo(f"a VDR recording of {len(files)} file(s), {files[0].name} to {files[-1].name}, read as one"

@@ -250,6 +250,9 @@ def test_each_channel_of_a_multiplex_capture_keeps_its_own_results_and_outputs(t
     (tmp_path / "mux").mkdir()
     tuesday = multiplex(tmp_path / "mux" / "tuesday.ts", [words, other], front_end.sample_rate,
                         [b"ZDF/3sat", b"Das Erste HD"], off_air=(b"arte",))
+    assert CliRunner().invoke(cli, ["info", str(tuesday)]).output.splitlines()[-1] == (
+        "arte: no audio at the capture's start; none further in either (off air, or encrypted): --every-programme "
+        "passes it over")
     shutil.move(capture, tmp_path / "mux")
     write_recording(tmp_path / "mux" / "radio.ts", other, front_end.sample_rate)
     every, channels = tmp_path / "every.sqlite", tmp_path / "channels"
@@ -323,7 +326,9 @@ def test_a_channel_that_comes_on_air_later_in_a_capture_is_scanned_by_every_prog
     folder.mkdir()
     capture = multiplex(folder / "evening.ts", [other, later], front_end.sample_rate, [b"CBBC", b"BBC Four"])
     capture.write_bytes(without_packets_before(capture.read_bytes(), 0x101, capture.stat().st_size * 2 // 5))
-    assert CliRunner().invoke(cli, ["info", str(capture)]).output.splitlines()[2].split()[3:5] == ["?", "?"]
+    listed = CliRunner().invoke(cli, ["info", str(capture)]).output.splitlines()
+    assert listed[2].split()[3:5] == ["?", "?"]  # FFmpeg knows nothing of it at the start
+    assert listed[4] == "BBC Four: no audio at the capture's start; on air further in"
     assert programmes_with_audio(capture) == {"CBBC": True, "BBC Four": True}
     index, outputs = tmp_path / "index.sqlite", tmp_path / "found"
     run = CliRunner().invoke(cli, ["scan", str(folder), "-m", str(model_file), "--every-programme", "-q", "--db",
