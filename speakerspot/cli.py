@@ -723,7 +723,7 @@ def results(db_paths, model_name, format_names, windows, output, output_dir, sin
                                        "--aired-before")
             for failure in indexes.failures(model_name):
                 click.echo(f"{failure.recording}\t{failure.model}\t{failure.scanned_at}\t{failure.error}\t"
-                           f"{failure.stream}")
+                           f"{failure.track.label}")
             return
         # those in a span counted first, for the checks below and the bar
         stored = count_aired(indexes.results(model_name, windows=False), since, before) if since or before else \

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import ScanOptions
+from .config import ScanOptions, TrackChoice
 from .errors import OutputError
 from .files import check_writable
 from .segments import ScanResult, Segment, iso_time, time_of
@@ -137,8 +137,7 @@ class StoredFailure:
     model: str
     error: str
     scanned_at: str
-    track: str = ""  # TrackChoice.key
-    stream: str = ""  # TrackChoice.label, as the scan's options named the stream
+    track: TrackChoice = TrackChoice()  # the audio stream the scan's options chose
 
 
 class ResultsIndex:
@@ -355,10 +354,10 @@ class ResultsIndex:
 
     def failures(self, model: str | None = None) -> list[StoredFailure]:
         """The recordings that could not be scanned in their last run, and why."""
-        return [StoredFailure(text_of(recording), text_of(name), error, scanned_at, track,
-                              ScanOptions(**json.loads(settings)).track.label)
-                for recording, name, error, scanned_at, track, settings in
-                self.select("recording, model, error, scanned_at, track, settings", "failed", model)]
+        return [StoredFailure(text_of(recording), text_of(name), error, scanned_at,
+                              ScanOptions(**json.loads(settings)).track)
+                for recording, name, error, scanned_at, settings in
+                self.select("recording, model, error, scanned_at, settings", "failed", model)]
 
     def select(self, columns: str, status: str | None, model: str | None) -> sqlite3.Cursor:
         """Rows of this status (any if None) and model (any if None), by recording, track and model."""
@@ -453,7 +452,7 @@ class IndexesAsOne:
         """The recordings whose last run, in whichever index, could not scan them, and why."""
         latest = self.latest_rows(model)
         return [failure for index, kept in zip(self.indexes, latest, strict=True) for failure in index.failures(model)
-                if LatestRow(failure.recording, failure.track, failure.model, "failed") in kept]
+                if LatestRow(failure.recording, failure.track.key, failure.model, "failed") in kept]
 
     def latest_rows(self, model: str | None) -> list[set[LatestRow]]:
         """Each index's rows that no other index holds a later row of."""
