@@ -266,21 +266,35 @@ def container_programmes(container: av.container.InputContainer, path: str | Pat
 def programmes_with_audio(path: str | Path) -> dict[str, bool]:
     """The channels of the capture of a whole multiplex at `path` that list an audio track, by name (as `info`
     lists them and `--programme` picks them), in the order of their first audio stream, each with whether FFmpeg
-    heard a track of it: while it probed the capture's start, or for a channel silent there, at one of
-    LATER_LOOKS of the way in (one off air sends nothing: see `main_track`; a channel that shares its airtime
-    with another, BBC Four after CBBC, comes on air later); none where the recording holds one programme or none."""
+    heard a track of it: while it probed the capture's start, or for a channel silent there, further in (see
+    `heard_further_in`); none where the recording holds one programme or none."""
     with open_container(path) as container:
         programmes = container_programmes(container, path)
-        heard: dict[str, bool] = {}
-        for stream in container.streams.audio:
-            if stream.id in programmes:
-                name = programmes[stream.id]
-                heard[name] = heard.get(name, False) or stream.codec_context.sample_rate > 0
+        at_start = heard_at_start(container, programmes)
         format_name = container.format.name
-    if len(heard) <= 1:
-        return {}
+    return heard_further_in(path, format_name, programmes, at_start) if len(at_start) > 1 else {}
+
+
+def heard_at_start(container: av.container.InputContainer, programmes: dict[int, str]) -> dict[str, bool]:
+    """The channels of `programmes` (see `container_programmes`) that list an audio track of `container`, in the
+    order of their first audio stream, each with whether FFmpeg heard a track of it while it probed the start
+    (one off air sends nothing: see `main_track`)."""
+    heard: dict[str, bool] = {}
+    for stream in container.streams.audio:
+        if stream.id in programmes:
+            name = programmes[stream.id]
+            heard[name] = heard.get(name, False) or stream.codec_context.sample_rate > 0
+    return heard
+
+
+def heard_further_in(path: str | Path, format_name: str, programmes: dict[int, str],
+                     at_start: dict[str, bool]) -> dict[str, bool]:
+    """`at_start` (see `heard_at_start`) with each channel silent there looked for again at LATER_LOOKS of the way
+    into the recording at `path` (a channel that shares its airtime with another, BBC Four after CBBC, comes on air
+    later), and told heard where FFmpeg hears a track of it there; a pipe's as they are (it is read once)."""
+    heard = dict(at_start)
     silent = {pid for pid, name in programmes.items() if heard.get(name) is False}
-    if silent and not readable_once(path):  # a pipe is read once, by its scan
+    if silent and not readable_once(path):
         size = recording_size(path)
         for fraction in LATER_LOOKS:
             for pid in pids_heard_from(path, int(size * fraction) // TS_PACKET_BYTES * TS_PACKET_BYTES, format_name,

@@ -1142,8 +1142,9 @@ def info(recording):
         audio_streams,
         broadcast_time_and_source,
         container_programmes,
+        heard_at_start,
+        heard_further_in,
         open_container,
-        programmes_with_audio,
         select_audio_stream,
     )
     from .media_files import readable_once
@@ -1155,6 +1156,7 @@ def info(recording):
         scanned = select_audio_stream(container, recording) if streams else None
         default = list(container.streams.audio).index(scanned) if scanned else None
         programmes = container_programmes(container, recording)  # a capture of a whole multiplex: several
+        at_start, format_name = heard_at_start(container, programmes), container.format.name
         aired, source = broadcast_time_and_source(container, recording, scanned) if scanned else (None, None)
     if not streams:
         click.echo(f"{recording}: no audio stream")
@@ -1175,12 +1177,9 @@ def info(recording):
         count = len({programmes[stream.pid] for stream in streams if stream.pid in programmes})
         click.echo(f"a capture of {count} channels: --programme NAME scans one"
                    + ("" if readable_once(recording) else ", --every-programme each"))
-        listed = {programmes[stream.pid]: False for stream in streams if stream.pid in programmes}
-        listed.update({programmes[stream.pid]: True for stream in streams if stream.pid in programmes
-                       and stream.sample_rate})
-        if not all(listed.values()) and not readable_once(recording):
-            heard = programmes_with_audio(recording)
-            for name in (name for name, sent in listed.items() if not sent):
+        if not all(at_start.values()) and not readable_once(recording):
+            heard = heard_further_in(recording, format_name, programmes, at_start)
+            for name in (name for name, sent in at_start.items() if not sent):
                 click.echo(f"{name}: no audio at the capture's start; " + (
                     "on air further in" if heard.get(name) else
                     "none further in either (off air, or encrypted): --every-programme passes it over"))
